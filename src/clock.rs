@@ -1,0 +1,192 @@
+//! Wall-clock time: a Unix timestamp and its civil (calendar) form.
+//!
+//! The monotonic clock that drives timers is smoltcp's [`Instant`]; this
+//! module is only about *what time it is*, which a board may not know at all
+//! (no RTC, not synced yet). Services that tell the time take an
+//! `Option<UnixTime>` and stay silent on `None` rather than lie.
+//!
+//! [`Instant`]: smoltcp::time::Instant
+
+/// Seconds between 1900-01-01 (the NTP / RFC 868 epoch) and 1970-01-01.
+pub const SECONDS_1900_TO_1970: u64 = 2_208_988_800;
+
+/// A point in time as seconds and nanoseconds since 1970-01-01 00:00:00 UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnixTime {
+    pub secs: u64,
+    /// Always below 1 000 000 000.
+    nanos: u32,
+}
+
+impl UnixTime {
+    /// A time of whole seconds.
+    pub const fn from_secs(secs: u64) -> UnixTime {
+        UnixTime { secs, nanos: 0 }
+    }
+
+    /// A time with a sub-second part; nanoseconds past a second carry over.
+    pub const fn new(secs: u64, nanos: u32) -> UnixTime {
+        UnixTime {
+            secs: secs.saturating_add((nanos / 1_000_000_000) as u64),
+            nanos: nanos % 1_000_000_000,
+        }
+    }
+
+    pub const fn subsec_nanos(&self) -> u32 {
+        self.nanos
+    }
+
+    /// The calendar date and time of day, in UTC.
+    pub fn to_civil(self) -> CivilTime {
+        CivilTime::from_unix_secs(self.secs)
+    }
+}
+
+/// A UTC calendar date and time of day (proleptic Gregorian calendar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: u64,
+    /// 1..=12
+    pub month: u8,
+    /// 1..=31
+    pub day: u8,
+    /// 0..=23
+    pub hour: u8,
+    /// 0..=59
+    pub minute: u8,
+    /// 0..=59 (Unix time has no leap seconds)
+    pub second: u8,
+    /// 0 = Sunday .. 6 = Saturday
+    pub weekday: u8,
+}
+
+impl CivilTime {
+    /// Converts seconds since the Unix epoch to a calendar date.
+    ///
+    /// Uses Howard Hinnant's `civil_from_days`, which works in 400-year eras
+    /// so that it needs no tables and no loops.
+    pub fn from_unix_secs(secs: u64) -> CivilTime {
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        // 1970-01-01 was a Thursday.
+        let weekday = ((days + 4) % 7) as u8;
+
+        // Shift the epoch to 0000-03-01 so that leap days fall at the end of
+        // the (March-based) year.
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let day_of_era = z % 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153; // 0 = March
+        let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u8;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        } as u8;
+        let year = year_of_era + era * 400 + u64::from(month <= 2);
+
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u8,
+            minute: (rem % 3600 / 60) as u8,
+            second: (rem % 60) as u8,
+            weekday,
+        }
+    }
+
+    /// Three-letter English weekday name, as `ctime(3)` prints it.
+    pub fn weekday_name(&self) -> &'static str {
+        match self.weekday {
+            0 => "Sun",
+            1 => "Mon",
+            2 => "Tue",
+            3 => "Wed",
+            4 => "Thu",
+            5 => "Fri",
+            _ => "Sat",
+        }
+    }
+
+    /// Three-letter English month name, as `ctime(3)` prints it.
+    pub fn month_name(&self) -> &'static str {
+        match self.month {
+            1 => "Jan",
+            2 => "Feb",
+            3 => "Mar",
+            4 => "Apr",
+            5 => "May",
+            6 => "Jun",
+            7 => "Jul",
+            8 => "Aug",
+            9 => "Sep",
+            10 => "Oct",
+            11 => "Nov",
+            _ => "Dec",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn civil(secs: u64) -> (u64, u8, u8, u8, u8, u8, &'static str) {
+        let c = CivilTime::from_unix_secs(secs);
+        (
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.weekday_name(),
+        )
+    }
+
+    #[test]
+    fn epoch_is_thursday_first_of_january_1970() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0, "Thu"));
+    }
+
+    #[test]
+    fn known_dates() {
+        // `date -u -d @...` on Linux gives the expected values.
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0, "Tue"));
+        assert_eq!(civil(1_795_446_245), (2026, 11, 23, 15, 4, 5, "Mon"));
+        assert_eq!(civil(2_085_978_495), (2036, 2, 7, 6, 28, 15, "Thu"));
+        assert_eq!(civil(2_085_978_496), (2036, 2, 7, 6, 28, 16, "Thu"));
+        assert_eq!(civil(4_107_542_400), (2100, 3, 1, 0, 0, 0, "Mon"));
+        assert_eq!(civil(253_402_300_799), (9999, 12, 31, 23, 59, 59, "Fri"));
+    }
+
+    #[test]
+    fn every_day_for_two_centuries_follows_the_previous_one() {
+        let mut previous = CivilTime::from_unix_secs(0);
+        for day in 1..(200 * 366) {
+            let c = CivilTime::from_unix_secs(day * 86_400);
+            assert_eq!(c.weekday, (previous.weekday + 1) % 7);
+            let next_day_same_month =
+                c.year == previous.year && c.month == previous.month && c.day == previous.day + 1;
+            let first_of_next_month = c.day == 1
+                && ((c.year == previous.year && c.month == previous.month + 1)
+                    || (c.year == previous.year + 1 && c.month == 1 && previous.month == 12));
+            assert!(
+                next_day_same_month || first_of_next_month,
+                "{previous:?} -> {c:?}"
+            );
+            previous = c;
+        }
+    }
+
+    #[test]
+    fn nanoseconds_carry_into_seconds() {
+        let t = UnixTime::new(10, 2_500_000_000);
+        assert_eq!((t.secs, t.subsec_nanos()), (12, 500_000_000));
+        assert_eq!(UnixTime::new(u64::MAX, 1_000_000_000).secs, u64::MAX);
+    }
+}

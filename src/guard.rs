@@ -1,0 +1,144 @@
+//! Loop and reflection protection, as BSD inetd and xinetd do it.
+//!
+//! Two echo-like services that answer each other loop forever, and a forged
+//! source address turns a reply into an attack on a third party. So the stack
+//! never answers a datagram:
+//! - from port 0 (no process can receive there),
+//! - from a well-known UDP service port (7 echo, 9 discard, 13 daytime,
+//!   19 chargen, 37 time, 123 NTP) or one of our own service ports: the
+//!   sender is a service, not a client, and the answer would be answered;
+//! - from a broadcast, multicast or unspecified address, or from one of our
+//!   own addresses: no single client is there, or the answer would come back
+//!   to us.
+
+use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
+
+/// Source ports that belong to services which answer whatever they receive.
+pub const SERVICE_PORTS: [u16; 6] = [7, 9, 13, 19, 37, 123];
+
+/// Why a datagram gets no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Source port 0.
+    ZeroPort,
+    /// Source port of a well-known or of our own service.
+    ServicePort,
+    /// Source address broadcast, multicast, unspecified or our own.
+    BadSourceAddress,
+}
+
+impl Refusal {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Refusal::ZeroPort => "source port 0",
+            Refusal::ServicePort => "source is a service port",
+            Refusal::BadSourceAddress => "source address not a unicast peer",
+        }
+    }
+}
+
+/// Decides whether a datagram from `from` may be answered.
+///
+/// `own_ports` are the ports of the services this stack runs; `own_cidrs` its
+/// addresses, whose subnet broadcast addresses are refused as sources too.
+pub fn check(from: IpEndpoint, own_ports: &[u16], own_cidrs: &[IpCidr]) -> Result<(), Refusal> {
+    if from.port == 0 {
+        return Err(Refusal::ZeroPort);
+    }
+    if SERVICE_PORTS.contains(&from.port) || own_ports.contains(&from.port) {
+        return Err(Refusal::ServicePort);
+    }
+    if !is_unicast_peer(from.addr, own_cidrs) {
+        return Err(Refusal::BadSourceAddress);
+    }
+    Ok(())
+}
+
+fn is_unicast_peer(addr: IpAddress, own_cidrs: &[IpCidr]) -> bool {
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
+        return false;
+    }
+    own_cidrs.iter().all(|cidr| {
+        if cidr.address() == addr {
+            return false;
+        }
+        match (cidr, addr) {
+            (IpCidr::Ipv4(cidr), IpAddress::Ipv4(addr)) => cidr.broadcast() != Some(addr),
+            #[allow(unreachable_patterns)]
+            _ => true,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+    const OWN_PORTS: [u16; 3] = [7, 12000, 12001];
+
+    fn own() -> [IpCidr; 1] {
+        [IpCidr::Ipv4(Ipv4Cidr::new(
+            Ipv4Address::new(192, 168, 69, 1),
+            24,
+        ))]
+    }
+
+    fn from(a: [u8; 4], port: u16) -> IpEndpoint {
+        IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from_octets(a)), port)
+    }
+
+    #[test]
+    fn ordinary_clients_are_answered() {
+        assert_eq!(
+            check(from([192, 168, 69, 100], 40000), &OWN_PORTS, &own()),
+            Ok(())
+        );
+        assert_eq!(check(from([10, 1, 2, 3], 1024), &OWN_PORTS, &own()), Ok(()));
+        assert_eq!(
+            check(from([192, 168, 69, 100], 1), &OWN_PORTS, &own()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn source_port_zero_is_refused() {
+        assert_eq!(
+            check(from([192, 168, 69, 100], 0), &OWN_PORTS, &own()),
+            Err(Refusal::ZeroPort)
+        );
+    }
+
+    #[test]
+    fn well_known_and_own_service_ports_are_refused() {
+        for port in [7, 9, 13, 19, 37, 123, 12000, 12001] {
+            assert_eq!(
+                check(from([192, 168, 69, 100], port), &OWN_PORTS, &own()),
+                Err(Refusal::ServicePort),
+                "port {port}"
+            );
+        }
+        assert_eq!(
+            check(from([192, 168, 69, 100], 12002), &OWN_PORTS, &own()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn non_unicast_and_own_source_addresses_are_refused() {
+        for addr in [
+            [255, 255, 255, 255],
+            [192, 168, 69, 255],
+            [224, 0, 0, 1],
+            [239, 1, 2, 3],
+            [0, 0, 0, 0],
+            [192, 168, 69, 1],
+        ] {
+            assert_eq!(
+                check(from(addr, 40000), &OWN_PORTS, &own()),
+                Err(Refusal::BadSourceAddress),
+                "{addr:?}"
+            );
+        }
+    }
+}

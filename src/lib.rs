@@ -1,0 +1,72 @@
+//! udpkit: classic UDP services on smoltcp, with no heap and no std.
+//!
+//! The same code answers `nc -u` on a Linux TAP and on a microcontroller's
+//! Ethernet port. This crate is the portable core; a port (the `udpkit` host
+//! binary, a firmware image) supplies a [`Board`] and calls [`Stack::poll`].
+//!
+//! # The layers, bottom up
+//!
+//! - **[`Board`]** — the one trait a port implements: a smoltcp
+//!   [`Device`](smoltcp::phy::Device) that moves Ethernet frames, a monotonic
+//!   clock, an optional wall clock and an entropy seed.
+//! - **[`neighbor`]** — wraps the board's device so that every on-link peer
+//!   that sends us a frame is in smoltcp's ARP cache before its frame is
+//!   processed: the first ping after a quiet minute is answered, and a forged
+//!   source cannot block a service behind an ARP request nobody answers.
+//! - **smoltcp's `Interface`** — Ethernet, ARP, IPv4, ICMP echo and UDP. It
+//!   answers ping by itself and queues each UDP datagram on the socket bound
+//!   to its port (datagrams to the subnet broadcast address included).
+//! - **[`Stack`]** — owns the interface and one UDP socket per service, on
+//!   storage the caller provides (statics on a microcontroller), and runs the
+//!   poll loop: frames in, datagrams to services, replies out, timers, and
+//!   how long the port may sleep.
+//! - **[`guard`]** — the inetd rules that keep two services from talking to
+//!   each other forever and a forged source from turning us into a reflector.
+//! - **[`Service`]** — the protocol logic of one port, bytes in and
+//!   datagrams out through an [`Outbox`], with no socket in sight.
+//! - **[`services`]** — echo (RFC 862), daytime (RFC 867), time (RFC 868),
+//!   and the tutorial servers `upper` and `hello`.
+//!
+//! # A port in a few lines
+//!
+//! ```ignore
+//! let mut sockets = [SocketStorage::EMPTY; 2];
+//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets);
+//! let (mut echo, mut echo_buffers) = (Echo, SocketBuffers::<16, 8192>::new());
+//! stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues())?;
+//! loop {
+//!     let delay = stack.poll(&mut board);
+//!     board.sleep_until_frame_or(delay); // select(2) on a TAP, `wfi` on an MCU
+//! }
+//! ```
+//!
+//! # Guarantees
+//!
+//! No allocation, no `unsafe`, no panic on anything the network sends: every
+//! length read from a packet is checked, every table has a size fixed at
+//! compile time or at construction, and whatever does not fit is dropped and
+//! counted in [`ServiceStats`].
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod board;
+pub mod clock;
+pub mod guard;
+pub mod neighbor;
+pub mod service;
+pub mod services;
+pub mod stack;
+
+pub use board::Board;
+pub use clock::{CivilTime, UnixTime};
+pub use service::{Discard, Outbox, Request, SendError, Service};
+pub use stack::{
+    AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,
+};
+
+/// smoltcp, re-exported so ports use the very version the core is built on.
+pub use smoltcp;

@@ -1,0 +1,185 @@
+//! The service abstraction: what a UDP service sees of the stack.
+//!
+//! A service is protocol logic only. The [`Stack`](crate::Stack) receives a
+//! datagram on the service's socket, checks it against the loop guard and the
+//! routing table, copies it out of the socket and hands it over as a
+//! [`Request`]; the service answers through an [`Outbox`], which may carry any
+//! number of datagrams to any peers (a chat relays one message to a room).
+//! Nothing here knows about sockets, so a service is tested with a
+//! `Vec`-backed outbox: bytes in, datagrams out.
+
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use crate::clock::UnixTime;
+
+/// One received datagram, as a service sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Who sent it; replies go here.
+    pub from: IpEndpoint,
+    /// The address it was sent to: one of ours, or a broadcast address.
+    pub to: IpAddress,
+    pub payload: &'a [u8],
+    /// The monotonic clock when the datagram was taken from the socket.
+    pub now: Instant,
+    /// The wall clock, when the board knows it.
+    pub wall: Option<UnixTime>,
+}
+
+/// Why an outgoing datagram could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// Longer than the largest datagram the link carries unfragmented, or
+    /// than the socket's buffer could ever hold.
+    TooLarge,
+    /// The socket's transmit buffer is full right now.
+    BufferFull,
+    /// The destination cannot be sent to (port 0, unspecified address).
+    Unaddressable,
+}
+
+/// Where a service puts the datagrams it sends.
+pub trait Outbox {
+    /// The largest payload one datagram may carry.
+    fn max_payload(&self) -> usize;
+
+    /// Reserves a datagram of exactly `len` bytes to `to` and returns its
+    /// payload to fill in. The datagram is sent as it is left.
+    fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError>;
+
+    /// Queues a datagram with a copy of `payload`.
+    fn send(&mut self, to: IpEndpoint, payload: &[u8]) -> Result<(), SendError> {
+        self.reserve(to, payload.len())?.copy_from_slice(payload);
+        Ok(())
+    }
+}
+
+/// Why a service chose not to answer a datagram. Each reason is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discard {
+    /// The answer needs the wall clock and the board does not know it
+    /// (RFC 868 says to discard; a wrong time is worse than none).
+    NoWallClock,
+    /// The datagram is not a valid request for this protocol.
+    Malformed,
+    /// A limit of the service refused it (rate limit, table full, ...).
+    Limited,
+    /// The answer could not be queued (already counted as a send failure).
+    SendFailed,
+}
+
+impl Discard {
+    /// Every reason, in the order of [`Discard::index`].
+    pub const ALL: [Discard; 4] = [
+        Discard::NoWallClock,
+        Discard::Malformed,
+        Discard::Limited,
+        Discard::SendFailed,
+    ];
+
+    pub const fn index(self) -> usize {
+        match self {
+            Discard::NoWallClock => 0,
+            Discard::Malformed => 1,
+            Discard::Limited => 2,
+            Discard::SendFailed => 3,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Discard::NoWallClock => "no wall clock",
+            Discard::Malformed => "malformed",
+            Discard::Limited => "limited",
+            Discard::SendFailed => "send failed",
+        }
+    }
+}
+
+impl From<SendError> for Discard {
+    fn from(_: SendError) -> Discard {
+        Discard::SendFailed
+    }
+}
+
+/// A UDP service: protocol logic behind one port.
+pub trait Service {
+    /// A short lowercase name for logs and counters ("echo", "time").
+    fn name(&self) -> &'static str;
+
+    /// Handles one datagram that passed the stack's checks.
+    fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard>;
+
+    /// When the service next wants [`Service::on_tick`] (expiries, retries);
+    /// `None` when it has no timers.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Runs the service's timers; called at or after [`Service::poll_at`].
+    fn on_tick(&mut self, _now: Instant, _wall: Option<UnixTime>, _out: &mut dyn Outbox) {}
+}
+
+/// An [`Outbox`] that keeps every datagram in memory, for tests of services.
+#[cfg(test)]
+pub(crate) mod testing {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use smoltcp::wire::Ipv4Address;
+
+    /// Datagrams a service sent, with their destinations.
+    pub type Sent = Vec<(IpEndpoint, Vec<u8>)>;
+
+    pub struct VecOutbox {
+        pub sent: Sent,
+        pub max_payload: usize,
+    }
+
+    impl VecOutbox {
+        pub fn new() -> VecOutbox {
+            VecOutbox {
+                sent: Vec::new(),
+                max_payload: 1472,
+            }
+        }
+    }
+
+    impl Outbox for VecOutbox {
+        fn max_payload(&self) -> usize {
+            self.max_payload
+        }
+
+        fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
+            if len > self.max_payload {
+                return Err(SendError::TooLarge);
+            }
+            self.sent.push((to, std::vec![0; len]));
+            Ok(&mut self.sent.last_mut().unwrap().1)
+        }
+    }
+
+    pub const CLIENT: IpEndpoint =
+        IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 100)), 40000);
+
+    /// Runs `service` on one datagram from [`CLIENT`] and returns the verdict
+    /// and what it sent.
+    pub fn exchange(
+        service: &mut dyn Service,
+        payload: &[u8],
+        wall: Option<UnixTime>,
+    ) -> (Result<(), Discard>, Sent) {
+        let mut out = VecOutbox::new();
+        let request = Request {
+            from: CLIENT,
+            to: IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 1)),
+            payload,
+            now: Instant::from_secs(1),
+            wall,
+        };
+        let verdict = service.on_datagram(&request, &mut out);
+        (verdict, out.sent)
+    }
+}

@@ -1,0 +1,88 @@
+//! Daytime, RFC 867: one line of human-readable date and time.
+//!
+//! The RFC leaves the format open; udpkit answers as BSD inetd does,
+//! `ctime(3)` in UTC followed by CR LF: `Mon Nov 23 15:04:05 2026\r\n`.
+//! Without a wall clock there is no reply.
+
+use core::fmt::Write;
+
+use crate::clock::UnixTime;
+use crate::service::{Discard, Outbox, Request, Service};
+
+/// The port RFC 867 assigns.
+pub const DEFAULT_PORT: u16 = 13;
+
+/// A formatted daytime line; 26 bytes for years 1000 to 9999.
+pub type DaytimeLine = heapless::String<48>;
+
+/// Formats `time` like `ctime(3)` in UTC, with a CR LF line ending.
+pub fn format(time: UnixTime) -> DaytimeLine {
+    let c = time.to_civil();
+    let mut line = DaytimeLine::new();
+    // 48 bytes hold the longest possible line (a 20-digit year), so the
+    // write cannot fail.
+    let _ = write!(
+        line,
+        "{} {} {:2} {:02}:{:02}:{:02} {}\r\n",
+        c.weekday_name(),
+        c.month_name(),
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        c.year
+    );
+    line
+}
+
+#[derive(Debug, Default)]
+pub struct Daytime;
+
+impl Service for Daytime {
+    fn name(&self) -> &'static str {
+        "daytime"
+    }
+
+    fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
+        let now = request.wall.ok_or(Discard::NoWallClock)?;
+        out.send(request.from, format(now).as_bytes())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::{exchange, CLIENT};
+
+    #[test]
+    fn formats_like_ctime_in_utc() {
+        assert_eq!(
+            format(UnixTime::from_secs(1_795_446_245)).as_str(),
+            "Mon Nov 23 15:04:05 2026\r\n"
+        );
+        assert_eq!(
+            format(UnixTime::from_secs(0)).as_str(),
+            "Thu Jan  1 00:00:00 1970\r\n"
+        );
+        assert_eq!(
+            format(UnixTime::from_secs(u64::MAX)).len(),
+            "Sun Jan  1 00:00:00 ".len() + 12 + 2,
+            "the longest year still fits"
+        );
+    }
+
+    #[test]
+    fn answers_with_one_line() {
+        let (verdict, sent) = exchange(&mut Daytime, b"", Some(UnixTime::from_secs(951_782_400)));
+        assert_eq!(verdict, Ok(()));
+        assert_eq!(sent, [(CLIENT, b"Tue Feb 29 00:00:00 2000\r\n".to_vec())]);
+    }
+
+    #[test]
+    fn stays_silent_without_a_wall_clock() {
+        let (verdict, sent) = exchange(&mut Daytime, b"what time is it?", None);
+        assert_eq!(verdict, Err(Discard::NoWallClock));
+        assert!(sent.is_empty());
+    }
+}

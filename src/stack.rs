@@ -1,0 +1,499 @@
+//! The stack: a smoltcp interface, one UDP socket per service, and the loop
+//! that moves datagrams between them.
+//!
+//! [`Stack::poll`] is the whole runtime. Each call:
+//! 1. takes up to `batch` frames from the device (ARP, ICMP echo and UDP are
+//!    handled by smoltcp; UDP lands in the services' sockets), where `batch`
+//!    is the smallest socket receive queue, so no socket can overflow within
+//!    a batch;
+//! 2. hands every queued datagram to its service, after the loop guard and a
+//!    routability check, and queues the replies;
+//! 3. transmits everything queued, and repeats while the device has frames;
+//! 4. runs due service timers, and unclogs any transmit queue that has been
+//!    stuck (see [`STALL_LIMIT`]);
+//! 5. returns how long the port may sleep before the next call.
+
+use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult};
+use smoltcp::iface::{SocketHandle, SocketSet, SocketStorage};
+use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
+};
+
+use crate::board::Board;
+use crate::clock::UnixTime;
+use crate::guard::{self, Refusal};
+use crate::neighbor::{LearningDevice, NeighborLearning};
+use crate::service::{Outbox, Request, SendError, Service};
+
+/// How many services one stack runs at most.
+pub const MAX_SERVICES: usize = 12;
+
+/// The largest UDP payload handled: a 1500-byte IPv4 packet less its
+/// 20-byte IP and 8-byte UDP headers. Larger datagrams would need IP
+/// fragmentation, which the stack does not do.
+pub const MAX_PAYLOAD: usize = 1472;
+
+/// A transmit queue that stays non-empty this long is reset. smoltcp keeps a
+/// datagram it cannot deliver (its next hop never answers ARP) at the head of
+/// the queue, where it blocks every later reply of that service; this
+/// drops it, and whatever queued behind it, instead.
+pub const STALL_LIMIT: Duration = Duration::from_secs(3);
+
+/// Network settings of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub mac: EthernetAddress,
+    /// Our address and subnet.
+    pub address: Ipv4Cidr,
+    /// A default route; without one, only on-link peers are answered.
+    pub gateway: Option<Ipv4Address>,
+}
+
+impl Default for Config {
+    /// The addresses smoltcp's examples use, so their habits carry over:
+    /// 192.168.69.1/24 with MAC 02:00:00:00:00:01, no gateway.
+    fn default() -> Config {
+        Config {
+            mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
+            address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
+            gateway: None,
+        }
+    }
+}
+
+/// Counters of one service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Datagrams taken from the socket.
+    pub received: u64,
+    /// Datagrams queued for sending.
+    pub sent: u64,
+    /// Not answered: refused by the loop guard, by [`Refusal`].
+    pub refused: [u64; 3],
+    /// Not answered: the service discarded it, by [`Discard::index`].
+    pub discarded: [u64; 4],
+    /// Not answered: the sender is off-link and there is no gateway.
+    pub unroutable: u64,
+    /// Not answered: larger than [`MAX_PAYLOAD`].
+    pub oversized: u64,
+    /// Datagrams a service tried to send that could not be queued.
+    pub send_failed: u64,
+    /// Times the transmit queue was reset after [`STALL_LIMIT`].
+    pub stall_resets: u64,
+}
+
+impl ServiceStats {
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().sum()
+    }
+
+    pub fn discarded_total(&self) -> u64 {
+        self.discarded.iter().sum()
+    }
+}
+
+/// Why a service could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddServiceError {
+    /// [`MAX_SERVICES`] or the socket storage given to [`Stack::new`] is used up.
+    TooManyServices,
+    /// Another service already has the port.
+    PortInUse(u16),
+    /// Port 0 cannot be bound.
+    InvalidPort,
+}
+
+impl core::fmt::Display for AddServiceError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AddServiceError::TooManyServices => write!(f, "too many services for the stack"),
+            AddServiceError::PortInUse(port) => write!(f, "port {port} is already in use"),
+            AddServiceError::InvalidPort => write!(f, "port 0 cannot be bound"),
+        }
+    }
+}
+
+/// A service's socket buffers: a receive and a transmit queue, each a number
+/// of datagram slots and a number of payload bytes.
+pub struct SocketBuffers<const SLOTS: usize, const BYTES: usize> {
+    rx_meta: [PacketMetadata; SLOTS],
+    rx_payload: [u8; BYTES],
+    tx_meta: [PacketMetadata; SLOTS],
+    tx_payload: [u8; BYTES],
+}
+
+impl<const SLOTS: usize, const BYTES: usize> SocketBuffers<SLOTS, BYTES> {
+    pub const fn new() -> Self {
+        SocketBuffers {
+            rx_meta: [PacketMetadata::EMPTY; SLOTS],
+            rx_payload: [0; BYTES],
+            tx_meta: [PacketMetadata::EMPTY; SLOTS],
+            tx_payload: [0; BYTES],
+        }
+    }
+
+    /// The receive and transmit queues, for [`Stack::add_service`].
+    pub fn queues(&mut self) -> (PacketBuffer<'_>, PacketBuffer<'_>) {
+        (
+            PacketBuffer::new(&mut self.rx_meta[..], &mut self.rx_payload[..]),
+            PacketBuffer::new(&mut self.tx_meta[..], &mut self.tx_payload[..]),
+        )
+    }
+}
+
+impl<const SLOTS: usize, const BYTES: usize> Default for SocketBuffers<SLOTS, BYTES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Identifies a service added to a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceId(usize);
+
+struct Slot<'a> {
+    service: &'a mut dyn Service,
+    port: u16,
+    socket: SocketHandle,
+    stats: ServiceStats,
+    /// Since when the transmit queue has been non-empty at the end of a poll.
+    queued_since: Option<Instant>,
+}
+
+/// The core: a smoltcp interface and the services on it.
+pub struct Stack<'a> {
+    iface: Interface,
+    sockets: SocketSet<'a>,
+    socket_room: usize,
+    slots: heapless::Vec<Slot<'a>, MAX_SERVICES>,
+    ports: heapless::Vec<u16, MAX_SERVICES>,
+    gateway: Option<Ipv4Address>,
+    learning: NeighborLearning,
+    batch: usize,
+    scratch: [u8; MAX_PAYLOAD],
+}
+
+impl<'a> Stack<'a> {
+    /// Builds the interface on `board`'s device; `sockets` is the storage for
+    /// one socket per service.
+    pub fn new<B: Board>(
+        config: &Config,
+        board: &mut B,
+        sockets: &'a mut [SocketStorage<'a>],
+    ) -> Stack<'a> {
+        let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(config.mac));
+        iface_config.random_seed = board.entropy_seed();
+        let now = board.now();
+        let mut iface = Interface::new(iface_config, board.device(), now);
+        iface.update_ip_addrs(|addrs| {
+            // The table holds at least one address: this cannot fail.
+            let _ = addrs.push(IpCidr::Ipv4(config.address));
+        });
+        if let Some(gateway) = config.gateway {
+            // The table holds at least one route: this cannot fail.
+            let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+        }
+        let socket_room = sockets.len();
+        Stack {
+            iface,
+            sockets: SocketSet::new(sockets),
+            socket_room,
+            slots: heapless::Vec::new(),
+            ports: heapless::Vec::new(),
+            gateway: config.gateway,
+            learning: NeighborLearning::new(config.mac, config.address),
+            batch: usize::MAX,
+            scratch: [0; MAX_PAYLOAD],
+        }
+    }
+
+    /// Binds `service` to `port` with the given receive and transmit queues
+    /// (see [`SocketBuffers::queues`]).
+    pub fn add_service(
+        &mut self,
+        service: &'a mut dyn Service,
+        port: u16,
+        (rx, tx): (PacketBuffer<'a>, PacketBuffer<'a>),
+    ) -> Result<ServiceId, AddServiceError> {
+        if port == 0 {
+            return Err(AddServiceError::InvalidPort);
+        }
+        if self.ports.contains(&port) {
+            return Err(AddServiceError::PortInUse(port));
+        }
+        if self.slots.is_full() || self.slots.len() >= self.socket_room {
+            return Err(AddServiceError::TooManyServices);
+        }
+        let mut socket = udp::Socket::new(rx, tx);
+        socket
+            .bind(port)
+            .map_err(|_| AddServiceError::InvalidPort)?;
+        self.batch = self.batch.min(socket.packet_recv_capacity().max(1));
+        let handle = self.sockets.add(socket);
+        let id = ServiceId(self.slots.len());
+        let slot = Slot {
+            service,
+            port,
+            socket: handle,
+            stats: ServiceStats::default(),
+            queued_since: None,
+        };
+        // Both have room: checked against `slots.is_full()` above.
+        let _ = self.slots.push(slot);
+        let _ = self.ports.push(port);
+        log::debug!("udpkit: {} bound to UDP port {}", self.slots.len(), port);
+        Ok(id)
+    }
+
+    /// Our address and subnet.
+    pub fn address(&self) -> Option<Ipv4Address> {
+        self.iface.ipv4_addr()
+    }
+
+    /// Every service: its name, port and counters.
+    pub fn services(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, u16, &ServiceStats)> + use<'_, 'a> {
+        self.slots
+            .iter()
+            .map(|slot| (slot.service.name(), slot.port, &slot.stats))
+    }
+
+    /// The counters of one service.
+    pub fn stats(&self, id: ServiceId) -> Option<&ServiceStats> {
+        self.slots.get(id.0).map(|slot| &slot.stats)
+    }
+
+    /// How many neighbors were learned from their frames (see
+    /// [`neighbor`](crate::neighbor)).
+    pub fn neighbors_learned(&self) -> u64 {
+        self.learning.injected()
+    }
+
+    /// Does all work that is due and returns how long the port may sleep
+    /// before calling again; it must call earlier when a frame arrives.
+    /// `None`: nothing is due until a frame arrives.
+    pub fn poll<B: Board>(&mut self, board: &mut B) -> Option<Duration> {
+        let now = board.now();
+        let wall = board.wall_clock();
+        let mut device = LearningDevice {
+            inner: board.device(),
+            learning: &mut self.learning,
+        };
+        self.iface.poll_maintenance(now);
+        loop {
+            let mut frames = 0;
+            while frames < self.batch {
+                match self
+                    .iface
+                    .poll_ingress_single(now, &mut device, &mut self.sockets)
+                {
+                    PollIngressSingleResult::None => break,
+                    _ => frames += 1,
+                }
+            }
+            serve(
+                &mut self.slots,
+                &mut self.sockets,
+                &self.iface,
+                &self.ports,
+                self.gateway,
+                &mut self.scratch,
+                now,
+                wall,
+            );
+            while self.iface.poll_egress(now, &mut device, &mut self.sockets) != PollResult::None {}
+            if frames < self.batch {
+                break;
+            }
+        }
+        if run_timers(&mut self.slots, &mut self.sockets, now, wall) {
+            while self.iface.poll_egress(now, &mut device, &mut self.sockets) != PollResult::None {}
+        }
+        unclog(&mut self.slots, &mut self.sockets, now);
+        self.next_poll(now)
+    }
+
+    fn next_poll(&mut self, now: Instant) -> Option<Duration> {
+        let mut next = self.iface.poll_at(now, &self.sockets);
+        for slot in &self.slots {
+            let deadlines = [
+                slot.service.poll_at(),
+                slot.queued_since.map(|since| since + STALL_LIMIT),
+            ];
+            for deadline in deadlines.into_iter().flatten() {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        next.map(|at| if at > now { at - now } else { Duration::ZERO })
+    }
+}
+
+/// Hands every queued datagram to its service.
+#[allow(clippy::too_many_arguments)]
+fn serve(
+    slots: &mut [Slot<'_>],
+    sockets: &mut SocketSet<'_>,
+    iface: &Interface,
+    ports: &[u16],
+    gateway: Option<Ipv4Address>,
+    scratch: &mut [u8; MAX_PAYLOAD],
+    now: Instant,
+    wall: Option<UnixTime>,
+) {
+    for slot in slots.iter_mut() {
+        let socket = sockets.get_mut::<udp::Socket>(slot.socket);
+        while let Ok((payload, meta)) = socket.recv() {
+            slot.stats.received += 1;
+            let from = meta.endpoint;
+            let Some(request_payload) = scratch.get_mut(..payload.len()) else {
+                slot.stats.oversized += 1;
+                log::debug!(
+                    "{}: {} bytes from {from}: too large",
+                    slot.service.name(),
+                    payload.len()
+                );
+                continue;
+            };
+            if let Err(refusal) = guard::check(from, ports, iface.ip_addrs()) {
+                slot.stats.refused[refusal_index(refusal)] += 1;
+                log::debug!(
+                    "{}: not answering {from}: {}",
+                    slot.service.name(),
+                    refusal.name()
+                );
+                continue;
+            }
+            if gateway.is_none() && !iface.ip_addrs().iter().any(|c| c.contains_addr(&from.addr)) {
+                slot.stats.unroutable += 1;
+                log::debug!(
+                    "{}: not answering {from}: off-link and no gateway",
+                    slot.service.name()
+                );
+                continue;
+            }
+            request_payload.copy_from_slice(payload);
+            let to = meta.local_address.unwrap_or(from.addr);
+            // Answer from the address the request went to, unless that was a
+            // broadcast: then smoltcp picks our address on that subnet.
+            let reply_from = meta.local_address.filter(|a| iface.has_ip_addr(*a));
+            let request = Request {
+                from,
+                to,
+                payload: request_payload,
+                now,
+                wall,
+            };
+            let mut outbox = SocketOutbox {
+                socket: &mut *socket,
+                reply_from,
+                stats: &mut slot.stats,
+            };
+            if let Err(discard) = slot.service.on_datagram(&request, &mut outbox) {
+                slot.stats.discarded[discard.index()] += 1;
+                log::debug!(
+                    "{}: not answering {from}: {}",
+                    slot.service.name(),
+                    discard.name()
+                );
+            }
+        }
+    }
+}
+
+/// Runs the timers that are due; true when any ran.
+fn run_timers(
+    slots: &mut [Slot<'_>],
+    sockets: &mut SocketSet<'_>,
+    now: Instant,
+    wall: Option<UnixTime>,
+) -> bool {
+    let mut ran = false;
+    for slot in slots.iter_mut() {
+        if slot.service.poll_at().is_some_and(|at| at <= now) {
+            let mut outbox = SocketOutbox {
+                socket: sockets.get_mut::<udp::Socket>(slot.socket),
+                reply_from: None,
+                stats: &mut slot.stats,
+            };
+            slot.service.on_tick(now, wall, &mut outbox);
+            ran = true;
+        }
+    }
+    ran
+}
+
+/// Resets every transmit queue that has stayed non-empty for [`STALL_LIMIT`].
+fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
+    for slot in slots.iter_mut() {
+        let socket = sockets.get_mut::<udp::Socket>(slot.socket);
+        if socket.send_queue() == 0 {
+            slot.queued_since = None;
+            continue;
+        }
+        let since = *slot.queued_since.get_or_insert(now);
+        if now - since >= STALL_LIMIT {
+            log::warn!(
+                "{}: replies undeliverable for {} s (next hop never answered ARP): dropping {} queued bytes",
+                slot.service.name(),
+                STALL_LIMIT.secs(),
+                socket.send_queue()
+            );
+            socket.close();
+            // Rebinding the port it had a moment ago cannot fail.
+            let _ = socket.bind(slot.port);
+            slot.stats.stall_resets += 1;
+            slot.queued_since = None;
+        }
+    }
+}
+
+fn refusal_index(refusal: Refusal) -> usize {
+    match refusal {
+        Refusal::ZeroPort => 0,
+        Refusal::ServicePort => 1,
+        Refusal::BadSourceAddress => 2,
+    }
+}
+
+/// The [`Outbox`] of one service: its socket, and its counters.
+struct SocketOutbox<'s, 'a> {
+    socket: &'s mut udp::Socket<'a>,
+    reply_from: Option<IpAddress>,
+    stats: &'s mut ServiceStats,
+}
+
+impl Outbox for SocketOutbox<'_, '_> {
+    fn max_payload(&self) -> usize {
+        MAX_PAYLOAD.min(self.socket.payload_send_capacity())
+    }
+
+    fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
+        if len > self.max_payload() {
+            self.stats.send_failed += 1;
+            return Err(SendError::TooLarge);
+        }
+        let meta = UdpMetadata {
+            endpoint: to,
+            local_address: self.reply_from,
+            meta: Default::default(),
+        };
+        let local = self.socket.endpoint();
+        match self.socket.send(len, meta) {
+            Ok(payload) => {
+                self.stats.sent += 1;
+                Ok(payload)
+            }
+            Err(error) => {
+                self.stats.send_failed += 1;
+                log::debug!("udp {local}: cannot queue {len} bytes to {to}: {error}");
+                Err(match error {
+                    udp::SendError::BufferFull => SendError::BufferFull,
+                    udp::SendError::Unaddressable => SendError::Unaddressable,
+                })
+            }
+        }
+    }
+}
