@@ -1,1 +1,306 @@
-fn main() {}
+//! `udpkit`: the udpkit services on a Linux TAP, and clients for them.
+
+mod client;
+mod serve;
+mod tap;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use udpkit::services::time::decode as decode_rfc868;
+use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+use udpkit::Config;
+
+use crate::client::Target;
+use crate::serve::{ServeOptions, ServiceKind, SERVICES};
+
+#[derive(Parser)]
+#[command(
+    name = "udpkit",
+    version,
+    about = "Classic UDP services (echo, daytime, time, ...) on a userspace TCP/IP stack",
+    long_about = "udpkit runs a small embedded network stack (smoltcp) in userspace, attached \
+                  to a Linux TAP interface, and serves classic UDP services on it: the very \
+                  same code that runs on microcontrollers. It also has clients for them that \
+                  never wait forever.",
+    after_help = "Examples:\n  \
+        sudo udpkit serve --create          # TAP tap0, udpkit at 192.168.69.1\n  \
+        udpkit echo 192.168.69.1 hello      # in another terminal\n  \
+        udpkit time 192.168.69.1\n\n\
+        Logging: RUST_LOG=debug udpkit serve ... (default: info)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Serve(ServeArgs),
+    Echo(EchoArgs),
+    Daytime(DaytimeArgs),
+    Time(TimeArgs),
+    Send(SendArgs),
+}
+
+/// Serve the UDP services on a TAP interface until Ctrl-C.
+#[derive(Args)]
+#[command(after_help = serve_help())]
+struct ServeArgs {
+    /// The TAP interface to attach to.
+    #[arg(long, default_value = "tap0", value_name = "NAME")]
+    tap: String,
+
+    /// udpkit's own address and prefix on the TAP's link.
+    #[arg(long, default_value = "192.168.69.1/24", value_name = "CIDR", value_parser = serve::parse_cidr)]
+    ip: Ipv4Cidr,
+
+    /// A default gateway; without one, only peers on the link are answered.
+    #[arg(long, value_name = "IP", value_parser = serve::parse_ipv4)]
+    gateway: Option<Ipv4Address>,
+
+    /// udpkit's MAC address.
+    #[arg(long, default_value = "02:00:00:00:00:01", value_name = "MAC", value_parser = serve::parse_mac)]
+    mac: EthernetAddress,
+
+    /// Create the TAP if it does not exist, give the Linux side --host-ip and
+    /// bring it up; it is removed again on exit. Needs root (CAP_NET_ADMIN).
+    #[arg(long)]
+    create: bool,
+
+    /// The Linux side's address on a TAP created by --create.
+    #[arg(long, default_value = "192.168.69.100/24", value_name = "CIDR", value_parser = serve::parse_cidr)]
+    host_ip: Ipv4Cidr,
+
+    /// Which services to run, comma separated.
+    #[arg(long, value_delimiter = ',', value_name = "LIST",
+          default_value = "echo,daytime,time,upper,hello", value_parser = serve::service_by_name)]
+    services: Vec<ServiceKind>,
+
+    /// Move a service to another port, e.g. --port echo=7007 (repeatable).
+    #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = serve::parse_port_override)]
+    ports: Vec<(ServiceKind, u16)>,
+}
+
+fn serve_help() -> String {
+    let mut text = String::from("Services and their default ports:\n");
+    for s in SERVICES {
+        text.push_str(&format!(
+            "  {:<8} {:>5}  {}\n",
+            s.name, s.default_port, s.summary
+        ));
+    }
+    let defaults = serve::default_config();
+    text.push_str(&format!(
+        "\nDefaults: TAP tap0, udpkit at {} (MAC {}), Linux side {} with --create.\n\
+         Datagrams from port 0, from well-known service ports (7, 9, 13, 19, 37, 123) or\n\
+         our own, and from broadcast/multicast sources are never answered (no loops).\n\n\
+         Examples:\n  \
+         sudo udpkit serve --create\n  \
+         sudo udpkit serve --tap tap1 --ip 10.0.5.2/24 --gateway 10.0.5.1\n  \
+         sudo udpkit serve --services echo,time --port echo=7007",
+        defaults.address,
+        serve::mac_text(defaults.mac),
+        "192.168.69.100/24"
+    ));
+    text
+}
+
+/// How long to wait and how often to retry.
+#[derive(Args, Clone)]
+struct Patience {
+    /// How long to wait for each reply (e.g. 500ms, 2s).
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+
+    /// How many times to resend when no reply comes.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    retries: u32,
+}
+
+/// Send a message to an echo service (RFC 862) and check it comes back.
+#[derive(Args)]
+#[command(
+    after_help = "Without MESSAGE, all of standard input is sent as one datagram and \
+                        the reply is written out raw.\n\nExamples:\n  \
+                        udpkit echo 192.168.69.1 hello\n  \
+                        head -c 1472 /dev/urandom | udpkit echo 192.168.69.1 > back.bin"
+)]
+struct EchoArgs {
+    host: String,
+    /// The text to send; standard input when omitted.
+    message: Option<String>,
+    #[arg(long, default_value_t = udpkit::services::echo::DEFAULT_PORT)]
+    port: u16,
+    #[command(flatten)]
+    patience: Patience,
+}
+
+/// Ask a daytime service (RFC 867) for the date and time.
+#[derive(Args)]
+#[command(after_help = "Example:\n  udpkit daytime 192.168.69.1")]
+struct DaytimeArgs {
+    host: String,
+    #[arg(long, default_value_t = udpkit::services::daytime::DEFAULT_PORT)]
+    port: u16,
+    #[command(flatten)]
+    patience: Patience,
+}
+
+/// Ask a time service (RFC 868) for the time; prints it as RFC 3339 UTC.
+#[derive(Args)]
+#[command(after_help = "Examples:\n  udpkit time 192.168.69.1\n  udpkit time --unix 192.168.69.1")]
+struct TimeArgs {
+    host: String,
+    #[arg(long, default_value_t = udpkit::services::time::DEFAULT_PORT)]
+    port: u16,
+    /// Print Unix seconds instead of a date.
+    #[arg(long)]
+    unix: bool,
+    #[command(flatten)]
+    patience: Patience,
+}
+
+/// Send one datagram to any UDP port and print the reply raw.
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+                        udpkit send 192.168.69.1 12000 'make me loud'\n  \
+                        udpkit send 192.168.69.1 12001 alice")]
+struct SendArgs {
+    host: String,
+    port: u16,
+    /// The text to send; standard input when omitted.
+    message: Option<String>,
+    #[command(flatten)]
+    patience: Patience,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("udpkit: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(serve_options(args)?),
+        Command::Echo(args) => {
+            let from_stdin = args.message.is_none();
+            let request = message_or_stdin(args.message)?;
+            let target = target(args.host, args.port, &args.patience);
+            let reply = client::exchange(&target, &request, |reply| reply == request)?;
+            write_reply(&reply, !from_stdin)
+        }
+        Command::Daytime(args) => {
+            let target = target(args.host, args.port, &args.patience);
+            let reply = client::exchange(&target, b"\n", |_| true)?;
+            let text = String::from_utf8_lossy(&reply);
+            println!("{}", text.trim_end_matches(['\r', '\n']));
+            Ok(())
+        }
+        Command::Time(args) => {
+            let target = target(args.host, args.port, &args.patience);
+            let reply = client::exchange(&target, b"", |reply| reply.len() == 4)?;
+            let bytes: [u8; 4] = reply
+                .as_slice()
+                .try_into()
+                .context("the time reply is not 4 bytes")?;
+            let time = decode_rfc868(bytes);
+            if args.unix {
+                println!("{}", time.secs);
+            } else {
+                let system = std::time::UNIX_EPOCH + Duration::from_secs(time.secs);
+                println!("{}", humantime::format_rfc3339_seconds(system));
+            }
+            Ok(())
+        }
+        Command::Send(args) => {
+            let from_stdin = args.message.is_none();
+            let request = message_or_stdin(args.message)?;
+            let target = target(args.host, args.port, &args.patience);
+            let reply = client::exchange(&target, &request, |_| true)?;
+            write_reply(&reply, !from_stdin && !reply.ends_with(b"\n"))
+        }
+    }
+}
+
+fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
+    let mut services: Vec<(ServiceKind, u16)> = Vec::new();
+    for kind in args.services {
+        if !services.iter().any(|(k, _)| *k == kind) {
+            services.push((kind, kind.default_port));
+        }
+    }
+    for (kind, port) in args.ports {
+        match services.iter_mut().find(|(k, _)| *k == kind) {
+            Some(entry) => entry.1 = port,
+            None => bail!(
+                "--port {}={port}: {} is not in --services",
+                kind.name,
+                kind.name
+            ),
+        }
+    }
+    for (i, (kind, port)) in services.iter().enumerate() {
+        if let Some((other, _)) = services[..i].iter().find(|(_, p)| p == port) {
+            bail!("{} and {} both want port {port}", other.name, kind.name);
+        }
+    }
+    if services.is_empty() {
+        bail!("no services selected");
+    }
+    Ok(ServeOptions {
+        tap: args.tap,
+        create: args.create,
+        host_address: args.host_ip,
+        config: Config {
+            mac: args.mac,
+            address: args.ip,
+            gateway: args.gateway,
+        },
+        services,
+    })
+}
+
+fn target(host: String, port: u16, patience: &Patience) -> Target {
+    Target {
+        host,
+        port,
+        timeout: patience.timeout,
+        retries: patience.retries,
+    }
+}
+
+fn message_or_stdin(message: Option<String>) -> Result<Vec<u8>> {
+    match message {
+        Some(text) => Ok(text.into_bytes()),
+        None => {
+            let mut data = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut data)
+                .context("reading standard input")?;
+            Ok(data)
+        }
+    }
+}
+
+fn write_reply(reply: &[u8], add_newline: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(reply)?;
+    if add_newline && !reply.ends_with(b"\n") {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! `udpkit serve`: the core's services on a TAP until Ctrl-C.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+
+use anyhow::{bail, Context as _, Result};
+use udpkit::service::Service;
+use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::smoltcp::iface::SocketStorage;
+use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
+use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+use udpkit::{Config, Discard, Stack, MAX_PAYLOAD};
+
+use crate::tap::{HostBoard, TapDevice, TapSetup};
+
+/// A service udpkit can run, with its name and standard port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceKind {
+    pub name: &'static str,
+    pub default_port: u16,
+    pub summary: &'static str,
+}
+
+pub const SERVICES: [ServiceKind; 5] = [
+    ServiceKind {
+        name: "echo",
+        default_port: echo::DEFAULT_PORT,
+        summary: "RFC 862: the datagram back, byte for byte",
+    },
+    ServiceKind {
+        name: "daytime",
+        default_port: daytime::DEFAULT_PORT,
+        summary: "RFC 867: the date and time as one line (UTC)",
+    },
+    ServiceKind {
+        name: "time",
+        default_port: time::DEFAULT_PORT,
+        summary: "RFC 868: seconds since 1900 as 4 bytes",
+    },
+    ServiceKind {
+        name: "upper",
+        default_port: upper::DEFAULT_PORT,
+        summary: "the datagram in ASCII upper case",
+    },
+    ServiceKind {
+        name: "hello",
+        default_port: hello::DEFAULT_PORT,
+        summary: "`Hello <datagram>!`; `exit` gets `Good bye!`",
+    },
+];
+
+/// Datagram slots in each socket queue. A load generator keeps up to this
+/// many datagrams in flight without loss in our own buffers.
+const QUEUE_SLOTS: usize = 256;
+
+/// Everything `serve` needs, parsed from the command line.
+pub struct ServeOptions {
+    pub tap: String,
+    pub create: bool,
+    pub host_address: Ipv4Cidr,
+    pub config: Config,
+    /// (service, port), in start order.
+    pub services: Vec<(ServiceKind, u16)>,
+}
+
+pub fn run(options: ServeOptions) -> Result<()> {
+    let host_address = options.host_address.to_string();
+    if options.create
+        && !options
+            .config
+            .address
+            .contains_addr(&options.host_address.address())
+    {
+        log::warn!(
+            "the host side {host_address} is not in udpkit's subnet {}: the two cannot talk directly",
+            options.config.address
+        );
+    }
+    let device = TapDevice::open(&TapSetup {
+        name: &options.tap,
+        create: options.create,
+        host_address: &host_address,
+    })?;
+    let mut board = HostBoard::new(device);
+
+    // The stack lives as long as the process: its storage is leaked once
+    // at startup instead of threading lifetimes through main.
+    let sockets: &'static mut [SocketStorage<'static>] = (0..options.services.len())
+        .map(|_| SocketStorage::EMPTY)
+        .collect::<Vec<_>>()
+        .leak();
+    let mut stack = Stack::new(&options.config, &mut board, sockets);
+    let address = options.config.address.address();
+    for &(kind, port) in &options.services {
+        let service: &'static mut dyn Service = match kind.name {
+            "echo" => Box::leak(Box::new(echo::Echo)),
+            "daytime" => Box::leak(Box::new(daytime::Daytime)),
+            "time" => Box::leak(Box::new(time::Time)),
+            "upper" => Box::leak(Box::new(upper::Upper)),
+            "hello" => Box::leak(Box::new(hello::Hello)),
+            other => bail!("unknown service {other}"),
+        };
+        stack
+            .add_service(service, port, (queue(), queue()))
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
+        log::info!("{:<8} udp {address}:{port:<5}  {}", kind.name, kind.summary);
+    }
+
+    let signals = SignalPipe::new()?;
+    log::info!(
+        "ready on {} as {} (MAC {}): {} service(s), ping answered; Ctrl-C stops",
+        board.device.name(),
+        options.config.address,
+        mac_text(options.config.mac),
+        options.services.len(),
+    );
+    loop {
+        let delay = stack.poll(&mut board);
+        let timeout_ms = match delay {
+            None => -1,
+            // Round up: waking before the deadline would just spin once more.
+            Some(d) => d.total_micros().div_ceil(1000).min(i32::MAX as u64) as i32,
+        };
+        if wait_readable(board.device.as_raw_fd(), signals.fd(), timeout_ms)? {
+            break;
+        }
+    }
+    log::info!("stopping");
+    print_counters(&stack);
+    if board.device.created() {
+        log::info!("removing TAP {}", board.device.name());
+    }
+    Ok(())
+}
+
+fn queue() -> PacketBuffer<'static> {
+    PacketBuffer::new(
+        vec![PacketMetadata::EMPTY; QUEUE_SLOTS].leak(),
+        vec![0u8; QUEUE_SLOTS * MAX_PAYLOAD].leak(),
+    )
+}
+
+/// Sleeps until the TAP has a frame, a signal arrived, or `timeout_ms`
+/// passed (-1: no timeout). True when a signal asks us to stop.
+fn wait_readable(tap: i32, signal: i32, timeout_ms: i32) -> Result<bool> {
+    let mut fds = [
+        libc::pollfd {
+            fd: tap,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: signal,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a valid array of two pollfd for the whole call.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if ready < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(error).context("poll on the TAP");
+    }
+    if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+        bail!("the TAP device reported an error or went away");
+    }
+    Ok(fds[1].revents & libc::POLLIN != 0)
+}
+
+/// SIGINT and SIGTERM, delivered as bytes on a socket the loop can poll.
+struct SignalPipe {
+    read: UnixStream,
+}
+
+impl SignalPipe {
+    fn new() -> Result<SignalPipe> {
+        let (read, write) = UnixStream::pair().context("creating the signal pipe")?;
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::low_level::pipe::register(signal, write.try_clone()?)
+                .context("installing the signal handler")?;
+        }
+        read.set_nonblocking(true)?;
+        Ok(SignalPipe { read })
+    }
+
+    fn fd(&self) -> i32 {
+        self.read.as_raw_fd()
+    }
+}
+
+fn print_counters(stack: &Stack<'_>) {
+    eprintln!(
+        "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
+        "service",
+        "port",
+        "received",
+        "sent",
+        "refused",
+        "discarded",
+        "unroutable",
+        "oversized",
+        "send-failed",
+        "stalls"
+    );
+    for (name, port, s) in stack.services() {
+        eprintln!(
+            "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
+            name,
+            port,
+            s.received,
+            s.sent,
+            s.refused_total(),
+            s.discarded_total(),
+            s.unroutable,
+            s.oversized,
+            s.send_failed,
+            s.stall_resets
+        );
+        for reason in Discard::ALL {
+            let count = s.discarded[reason.index()];
+            if count > 0 {
+                eprintln!("{:<8} discarded {count}: {}", "", reason.name());
+            }
+        }
+    }
+    eprintln!(
+        "neighbors learned from their frames: {}",
+        stack.neighbors_learned()
+    );
+}
+
+/// Parses `name=port` as given to `--port`.
+pub fn parse_port_override(text: &str) -> Result<(ServiceKind, u16), String> {
+    let (name, port) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected SERVICE=PORT, e.g. echo=7007, got '{text}'"))?;
+    let kind = service_by_name(name)?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{port}' is not a port number (1-65535)"))?;
+    if port == 0 {
+        return Err("port 0 cannot be bound".into());
+    }
+    Ok((kind, port))
+}
+
+pub fn service_by_name(name: &str) -> Result<ServiceKind, String> {
+    SERVICES
+        .iter()
+        .copied()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            let known: Vec<_> = SERVICES.iter().map(|s| s.name).collect();
+            format!("unknown service '{name}' (known: {})", known.join(", "))
+        })
+}
+
+/// The default configuration, for `--help` texts.
+pub fn default_config() -> Config {
+    Config::default()
+}
+
+/// `02:00:00:00:00:01`, as `ip link` writes MAC addresses.
+pub fn mac_text(mac: EthernetAddress) -> String {
+    let octets: Vec<String> = mac.0.iter().map(|b| format!("{b:02x}")).collect();
+    octets.join(":")
+}
+
+pub fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
+    let mac: EthernetAddress = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a MAC address like 02:00:00:00:00:01"))?;
+    if !mac.is_unicast() {
+        return Err(format!(
+            "{text} is a multicast MAC address; use a unicast one"
+        ));
+    }
+    Ok(mac)
+}
+
+pub fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not an IPv4 address with prefix, like 192.168.69.1/24"))
+}
+
+pub fn parse_ipv4(text: &str) -> Result<Ipv4Address, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not an IPv4 address"))
+}

@@ -1,0 +1,255 @@
+//! The Linux port: a TAP device as the core's network device, the system
+//! clocks as its clocks.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use tun_tap::{Iface, Mode};
+use udpkit::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::time::Instant;
+use udpkit::{Board, UnixTime};
+
+/// The largest frame a TAP with the usual 1500-byte MTU carries.
+const FRAME_SIZE: usize = 1514;
+
+/// A TAP interface as a smoltcp [`Device`]. Frames are read into one buffer
+/// and written from another; each read or write is one system call.
+pub struct TapDevice {
+    iface: Iface,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    mtu: usize,
+    /// Whether we created the interface (and closing it removes it).
+    created: bool,
+}
+
+/// How to get a TAP.
+pub struct TapSetup<'a> {
+    pub name: &'a str,
+    /// Create the interface if it does not exist.
+    pub create: bool,
+    /// The address the Linux side gets when we create the interface.
+    pub host_address: &'a str,
+}
+
+impl TapDevice {
+    /// Attaches to the TAP `setup.name`, creating and configuring it first if
+    /// it is missing and `setup.create` allows.
+    pub fn open(setup: &TapSetup<'_>) -> Result<TapDevice> {
+        let name = setup.name;
+        let exists = Path::new("/sys/class/net").join(name).exists();
+        if !exists && !setup.create {
+            bail!(
+                "there is no network interface '{name}'.\n\
+                 Let udpkit create it (as root):  sudo udpkit serve --create\n\
+                 or create a persistent one for your user first:\n  \
+                 sudo ip tuntap add name {name} mode tap user $USER\n  \
+                 sudo ip addr add {host} dev {name}\n  \
+                 sudo ip link set {name} up",
+                host = setup.host_address
+            );
+        }
+        let iface =
+            Iface::without_packet_info(name, Mode::Tap).map_err(|e| attach_error(name, e))?;
+        iface
+            .set_non_blocking()
+            .with_context(|| format!("cannot make {name} non-blocking"))?;
+        let created = !exists;
+        if created {
+            log::info!("created TAP {name}; it goes away when udpkit exits");
+            configure_host_side(name, setup.host_address)?;
+        } else if !is_up(name) {
+            log::warn!("{name} is down: nothing will arrive until `sudo ip link set {name} up`");
+        }
+        let mtu = read_mtu(name).unwrap_or(1500);
+        Ok(TapDevice {
+            iface,
+            rx: vec![0; FRAME_SIZE.max(mtu + 14)],
+            tx: vec![0; FRAME_SIZE.max(mtu + 14)],
+            mtu,
+            created,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.iface.name()
+    }
+
+    pub fn created(&self) -> bool {
+        self.created
+    }
+}
+
+impl AsRawFd for TapDevice {
+    fn as_raw_fd(&self) -> RawFd {
+        self.iface.as_raw_fd()
+    }
+}
+
+fn attach_error(name: &str, error: io::Error) -> anyhow::Error {
+    match error.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => anyhow::anyhow!(
+            "no permission to attach to TAP '{name}' ({error}).\n\
+             Attaching needs CAP_NET_ADMIN: run it with sudo (sudo udpkit serve ...),\n\
+             or create the TAP for your user once:  sudo ip tuntap add name {name} mode tap user $USER"
+        ),
+        Some(libc::EBUSY) => anyhow::anyhow!(
+            "TAP '{name}' is busy: another process is attached to it (only one can be)"
+        ),
+        Some(libc::ENOENT) | Some(libc::ENODEV) => anyhow::anyhow!(
+            "cannot open /dev/net/tun ({error}): load the tun module (sudo modprobe tun)"
+        ),
+        _ => anyhow::anyhow!("cannot attach to TAP '{name}': {error}"),
+    }
+}
+
+/// Gives the Linux side of a TAP we created its address and brings it up.
+fn configure_host_side(name: &str, host_address: &str) -> Result<()> {
+    let steps: [&[&str]; 2] = [
+        &["addr", "add", host_address, "dev", name],
+        &["link", "set", name, "up"],
+    ];
+    for args in steps {
+        let output = Command::new("ip")
+            .args(args)
+            .output()
+            .context("cannot run `ip` (package iproute2) to configure the TAP")?;
+        if !output.status.success() {
+            bail!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+    }
+    log::info!("{name}: Linux side is {host_address}, link up");
+    Ok(())
+}
+
+fn is_up(name: &str) -> bool {
+    let flags = std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("flags"));
+    flags
+        .ok()
+        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_some_and(|f| f & libc::IFF_UP as u32 != 0)
+}
+
+fn read_mtu(name: &str) -> Option<usize> {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl Device for TapDevice {
+    type RxToken<'a> = TapRxToken<'a>;
+    type TxToken<'a> = TapTxToken<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(TapRxToken<'_>, TapTxToken<'_>)> {
+        match self.iface.recv(&mut self.rx) {
+            Ok(len) => Some((
+                TapRxToken(self.rx.get(..len)?),
+                TapTxToken {
+                    iface: &self.iface,
+                    buffer: &mut self.tx,
+                },
+            )),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => {
+                log::warn!("reading {}: {e}", self.iface.name());
+                None
+            }
+        }
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<TapTxToken<'_>> {
+        Some(TapTxToken {
+            iface: &self.iface,
+            buffer: &mut self.tx,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.mtu + 14;
+        caps
+    }
+}
+
+pub struct TapRxToken<'a>(&'a [u8]);
+
+impl phy::RxToken for TapRxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+pub struct TapTxToken<'a> {
+    iface: &'a Iface,
+    buffer: &'a mut Vec<u8>,
+}
+
+impl phy::TxToken for TapTxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        if self.buffer.len() < len {
+            self.buffer.resize(len, 0);
+        }
+        let frame = &mut self.buffer[..len];
+        let result = f(frame);
+        if let Err(e) = self.iface.send(frame) {
+            log::debug!("writing {}: {e}", self.iface.name());
+        }
+        result
+    }
+}
+
+/// The host as a [`Board`]: a TAP, `CLOCK_MONOTONIC` and the system clock.
+pub struct HostBoard {
+    pub device: TapDevice,
+    started: std::time::Instant,
+}
+
+impl HostBoard {
+    pub fn new(device: TapDevice) -> HostBoard {
+        HostBoard {
+            device,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Board for HostBoard {
+    type Device = TapDevice;
+
+    fn device(&mut self) -> &mut TapDevice {
+        &mut self.device
+    }
+
+    fn now(&mut self) -> Instant {
+        Instant::from_micros(self.started.elapsed().as_micros() as i64)
+    }
+
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+        Some(UnixTime::new(
+            since_epoch.as_secs(),
+            since_epoch.subsec_nanos(),
+        ))
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        let mut seed = [0u8; 8];
+        match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)) {
+            Ok(()) => u64::from_ne_bytes(seed),
+            Err(_) => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0x5eed, |d| d.as_nanos() as u64),
+        }
+    }
+}
