@@ -77,6 +77,12 @@ impl NeighborLearning {
     /// If `frame` comes from an on-link unicast sender not learned lately,
     /// remembers it and returns the ARP reply that teaches smoltcp its MAC.
     fn learn(&mut self, frame: &[u8], now: Instant) -> Option<[u8; ARP_FRAME_LEN]> {
+        // A frame too large to hold back cannot go in after an ARP reply, so
+        // it teaches nothing; its sender must not be remembered either, or
+        // its next (ordinary) frame would not teach smoltcp as it should.
+        if frame.len() > self.held.len() {
+            return None;
+        }
         let eth = EthernetFrame::new_checked(frame).ok()?;
         if eth.ethertype() != EthernetProtocol::Ipv4 {
             return None;
@@ -218,7 +224,8 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
                         learning.held_len = Some(frame.len());
                         f(&arp)
                     }
-                    // Too large to hold (and to answer): let smoltcp see it as is.
+                    // Too large to hold (and to answer): let smoltcp see it as
+                    // is. `learn` already refuses such frames.
                     None => f(frame),
                 }
             }),
@@ -331,6 +338,19 @@ mod tests {
             // teaches nothing.
             let _ = l.learn(&frame[..len], now);
         }
+    }
+
+    #[test]
+    fn a_frame_too_large_to_hold_teaches_nothing_and_is_not_remembered() {
+        let mut l = learning();
+        let peer = Ipv4Address::new(192, 168, 69, 100);
+        let mut jumbo = ipv4_frame(PEER_MAC, peer);
+        jumbo.resize(MAX_FRAME + 1, 0);
+        assert!(l.learn(&jumbo, Instant::from_secs(1)).is_none());
+        assert_eq!(l.injected(), 0);
+        // The sender's next frame, which can be held, teaches smoltcp.
+        let frame = ipv4_frame(PEER_MAC, peer);
+        assert!(l.learn(&frame, Instant::from_secs(2)).is_some());
     }
 
     #[test]
