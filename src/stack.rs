@@ -4,8 +4,8 @@
 //! [`Stack::poll`] is the whole runtime. Each call:
 //! 1. takes up to `batch` frames from the device (ARP, ICMP echo and UDP are
 //!    handled by smoltcp; UDP lands in the services' sockets), where `batch`
-//!    is the smallest socket receive queue, so no socket can overflow within
-//!    a batch;
+//!    is how many full-size datagrams the smallest socket receive queue holds
+//!    (in slots and in bytes), so no socket can overflow within a batch;
 //! 2. hands every queued datagram to its service, after the loop guard and a
 //!    routability check, and queues the replies;
 //! 3. transmits everything queued, and repeats while the device has frames;
@@ -117,6 +117,10 @@ impl core::fmt::Display for AddServiceError {
 
 /// A service's socket buffers: a receive and a transmit queue, each a number
 /// of datagram slots and a number of payload bytes.
+///
+/// The stack takes in at most as many frames at a time as the smallest
+/// receive queue holds datagrams of [`MAX_PAYLOAD`] bytes: a receive queue
+/// with room for fewer than two makes the whole stack take frames one by one.
 pub struct SocketBuffers<const SLOTS: usize, const BYTES: usize> {
     rx_meta: [PacketMetadata; SLOTS],
     rx_payload: [u8; BYTES],
@@ -230,7 +234,7 @@ impl<'a> Stack<'a> {
         socket
             .bind(port)
             .map_err(|_| AddServiceError::InvalidPort)?;
-        self.batch = self.batch.min(socket.packet_recv_capacity().max(1));
+        self.batch = self.batch.min(datagram_room(&socket));
         let handle = self.sockets.add(socket);
         let id = ServiceId(self.slots.len());
         let slot = Slot {
@@ -329,6 +333,16 @@ impl<'a> Stack<'a> {
         }
         next.map(|at| if at > now { at - now } else { Duration::ZERO })
     }
+}
+
+/// How many datagrams of [`MAX_PAYLOAD`] bytes `socket`'s receive queue
+/// holds: its slots or its bytes, whichever run out first, and at least one.
+///
+/// Counting slots alone is not enough: 16 slots of an 8 KiB queue hold only
+/// five full-size datagrams, and a batch of 16 would drop the rest.
+fn datagram_room(socket: &udp::Socket<'_>) -> usize {
+    let by_bytes = socket.payload_recv_capacity() / MAX_PAYLOAD;
+    socket.packet_recv_capacity().min(by_bytes).max(1)
 }
 
 /// Hands every queued datagram to its service.
