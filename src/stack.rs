@@ -448,19 +448,29 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
             continue;
         }
         let since = *slot.queued_since.get_or_insert(now);
-        if now - since >= STALL_LIMIT {
-            log::warn!(
-                "{}: replies undeliverable for {} s (next hop never answered ARP): dropping {} queued bytes",
-                slot.service.name(),
-                STALL_LIMIT.secs(),
-                socket.send_queue()
-            );
-            socket.close();
-            // Rebinding the port it had a moment ago cannot fail.
-            let _ = socket.bind(slot.port);
-            slot.stats.stall_resets += 1;
-            slot.queued_since = None;
+        if now - since < STALL_LIMIT {
+            continue;
         }
+        log::warn!(
+            "{}: replies undeliverable for {} s (next hop never answered ARP): dropping {} queued bytes",
+            slot.service.name(),
+            STALL_LIMIT.secs(),
+            socket.send_queue()
+        );
+        // After each unanswered ARP request smoltcp keeps the socket from
+        // sending for a second, whatever the destination; that wait is kept
+        // beside the socket in the set, not in it, and would hold back the
+        // next reply to a peer that is there. Taking the socket out of the
+        // set and putting it back in clears it. (The handle is valid, and
+        // `add` has the slot `remove` just freed: neither call can panic.)
+        let socket = sockets.remove(slot.socket);
+        slot.socket = sockets.add(socket);
+        let socket = sockets.get_mut::<udp::Socket>(slot.socket);
+        socket.close();
+        // Rebinding the port it had a moment ago cannot fail.
+        let _ = socket.bind(slot.port);
+        slot.stats.stall_resets += 1;
+        slot.queued_since = None;
     }
 }
 
