@@ -1,0 +1,1305 @@
+//! The whole core, frames in and frames out: a real [`Stack`] with all five
+//! services on an in-memory smoltcp device, fed Ethernet/ARP/IPv4/UDP/ICMP
+//! frames built with `smoltcp::wire`, and every frame it sends parsed back.
+//!
+//! Nothing here touches a real network: the device is two queues in memory
+//! and the clocks are advanced by hand.
+
+use std::collections::VecDeque;
+
+use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::smoltcp::iface::SocketStorage;
+use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::time::{Duration, Instant};
+use udpkit::smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+    UdpPacket, UdpRepr,
+};
+use udpkit::stack::STALL_LIMIT;
+use udpkit::{Board, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
+
+// ---------------------------------------------------------------------------
+// The addresses of the tests.
+
+const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
+const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+const OTHER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x03]);
+const OTHER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 101);
+const GATEWAY_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xfe]);
+const GATEWAY_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 254);
+const OFF_LINK_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 5);
+const SUBNET_BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
+const CLIENT_PORT: u16 = 40000;
+
+const ECHO: u16 = echo::DEFAULT_PORT;
+const DAYTIME: u16 = daytime::DEFAULT_PORT;
+const TIME: u16 = time::DEFAULT_PORT;
+const UPPER: u16 = upper::DEFAULT_PORT;
+const HELLO: u16 = hello::DEFAULT_PORT;
+
+/// 2026-11-23 15:04:05 UTC, a Monday.
+const WALL: UnixTime = UnixTime::from_secs(1_795_446_245);
+
+/// The indices of `ServiceStats::refused`, in the order of `guard::Refusal`.
+const REFUSED_ZERO_PORT: usize = 0;
+const REFUSED_SERVICE_PORT: usize = 1;
+const REFUSED_BAD_SOURCE: usize = 2;
+
+// ---------------------------------------------------------------------------
+// An in-memory board.
+
+/// Frames to the stack in `rx`, frames from it in `tx`.
+#[derive(Default)]
+struct MemoryDevice {
+    rx: VecDeque<Vec<u8>>,
+    tx: Vec<Vec<u8>>,
+}
+
+struct MemoryRxToken(Vec<u8>);
+
+struct MemoryTxToken<'a>(&'a mut Vec<Vec<u8>>);
+
+impl phy::RxToken for MemoryRxToken {
+    fn consume<R, F>(self, f: F) -> R
+    where
+        F: FnOnce(&[u8]) -> R,
+    {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for MemoryTxToken<'_> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        self.0.push(frame);
+        result
+    }
+}
+
+impl Device for MemoryDevice {
+    type RxToken<'a> = MemoryRxToken;
+    type TxToken<'a> = MemoryTxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(MemoryRxToken, MemoryTxToken<'_>)> {
+        let frame = self.rx.pop_front()?;
+        Some((MemoryRxToken(frame), MemoryTxToken(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<MemoryTxToken<'_>> {
+        Some(MemoryTxToken(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+struct MemoryBoard {
+    device: MemoryDevice,
+    now: Instant,
+    wall: Option<UnixTime>,
+}
+
+impl Board for MemoryBoard {
+    type Device = MemoryDevice;
+
+    fn device(&mut self) -> &mut MemoryDevice {
+        &mut self.device
+    }
+
+    fn now(&mut self) -> Instant {
+        self.now
+    }
+
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        self.wall
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        0x5eed
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A stack with the five services on that board.
+
+/// The buffers a port would give each service.
+type Buffers = SocketBuffers<16, 8192>;
+
+struct Net {
+    board: MemoryBoard,
+    stack: Stack<'static>,
+    echo: ServiceId,
+    daytime: ServiceId,
+    time: ServiceId,
+    upper: ServiceId,
+    hello: ServiceId,
+}
+
+/// Storage that lives as long as the test process: the simplest way to give
+/// a `Stack<'static>` what a port keeps in statics.
+fn leak<T>(value: T) -> &'static mut T {
+    Box::leak(Box::new(value))
+}
+
+impl Net {
+    fn new() -> Net {
+        Net::build(Config::default(), leak(Buffers::new()).queues())
+    }
+
+    fn with_config(config: Config) -> Net {
+        Net::build(config, leak(Buffers::new()).queues())
+    }
+
+    /// A stack whose echo service has the given queues; the other services
+    /// have [`Buffers`].
+    fn build(
+        config: Config,
+        echo_queues: (
+            udpkit::smoltcp::socket::udp::PacketBuffer<'static>,
+            udpkit::smoltcp::socket::udp::PacketBuffer<'static>,
+        ),
+    ) -> Net {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let mut board = MemoryBoard {
+            device: MemoryDevice::default(),
+            now: Instant::from_secs(1000),
+            wall: Some(WALL),
+        };
+        let sockets = leak([SocketStorage::EMPTY; 8]);
+        let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);
+        let echo = stack
+            .add_service(leak(echo::Echo), ECHO, echo_queues)
+            .unwrap();
+        let daytime = stack
+            .add_service(
+                leak(daytime::Daytime),
+                DAYTIME,
+                leak(Buffers::new()).queues(),
+            )
+            .unwrap();
+        let time = stack
+            .add_service(leak(time::Time), TIME, leak(Buffers::new()).queues())
+            .unwrap();
+        let upper = stack
+            .add_service(leak(upper::Upper), UPPER, leak(Buffers::new()).queues())
+            .unwrap();
+        let hello = stack
+            .add_service(leak(hello::Hello), HELLO, leak(Buffers::new()).queues())
+            .unwrap();
+        Net {
+            board,
+            stack,
+            echo,
+            daytime,
+            time,
+            upper,
+            hello,
+        }
+    }
+
+    fn push(&mut self, frame: Vec<u8>) {
+        self.board.device.rx.push_back(frame);
+    }
+
+    fn poll(&mut self) -> Option<Duration> {
+        self.stack.poll(&mut self.board)
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.board.now += by;
+    }
+
+    /// Everything sent since the last call, parsed.
+    fn sent(&mut self) -> Vec<Out> {
+        self.board.device.tx.drain(..).map(|f| parse(&f)).collect()
+    }
+
+    /// Feeds one frame, polls once, and returns what was sent.
+    fn exchange(&mut self, frame: Vec<u8>) -> Vec<Out> {
+        self.push(frame);
+        self.poll();
+        self.sent()
+    }
+
+    /// Sends `payload` from the on-link peer to `port` and returns the one
+    /// UDP datagram that must come back, checking its addressing.
+    fn ask(&mut self, port: u16, payload: &[u8]) -> Vec<u8> {
+        let sent = self.exchange(udp_from_peer(port, payload));
+        let reply = single_udp(sent);
+        reply.assert_to_peer_from(port);
+        reply.payload
+    }
+
+    fn stats(&self, id: ServiceId) -> ServiceStats {
+        *self.stack.stats(id).unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Frames in.
+
+fn caps() -> ChecksumCapabilities {
+    ChecksumCapabilities::default()
+}
+
+fn ethernet(
+    src: EthernetAddress,
+    dst: EthernetAddress,
+    ethertype: EthernetProtocol,
+    len: usize,
+) -> Vec<u8> {
+    let mut frame = vec![0; 14 + len];
+    EthernetRepr {
+        src_addr: src,
+        dst_addr: dst,
+        ethertype,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+    frame
+}
+
+fn arp(
+    operation: ArpOperation,
+    (src_mac, src_ip): (EthernetAddress, Ipv4Address),
+    (dst_mac, dst_ip): (EthernetAddress, Ipv4Address),
+    eth_dst: EthernetAddress,
+) -> Vec<u8> {
+    let repr = ArpRepr::EthernetIpv4 {
+        operation,
+        source_hardware_addr: src_mac,
+        source_protocol_addr: src_ip,
+        target_hardware_addr: dst_mac,
+        target_protocol_addr: dst_ip,
+    };
+    let mut frame = ethernet(src_mac, eth_dst, EthernetProtocol::Arp, repr.buffer_len());
+    repr.emit(&mut ArpPacket::new_unchecked(&mut frame[14..]));
+    frame
+}
+
+fn arp_request(from: (EthernetAddress, Ipv4Address), for_ip: Ipv4Address) -> Vec<u8> {
+    arp(
+        ArpOperation::Request,
+        from,
+        (EthernetAddress([0; 6]), for_ip),
+        EthernetAddress::BROADCAST,
+    )
+}
+
+/// An IPv4 frame around `payload_len` bytes written by `emit_payload`.
+fn ipv4(
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    (src, dst): (Ipv4Address, Ipv4Address),
+    protocol: IpProtocol,
+    payload_len: usize,
+    emit_payload: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: protocol,
+        payload_len,
+        hop_limit: 64,
+    };
+    let mut frame = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv4,
+        ip.buffer_len() + payload_len,
+    );
+    let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.emit(&mut packet, &caps());
+    emit_payload(packet.payload_mut());
+    frame
+}
+
+fn udp(
+    macs: (EthernetAddress, EthernetAddress),
+    (src, src_port): (Ipv4Address, u16),
+    (dst, dst_port): (Ipv4Address, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let repr = UdpRepr { src_port, dst_port };
+    ipv4(
+        macs,
+        (src, dst),
+        IpProtocol::Udp,
+        repr.header_len() + payload.len(),
+        |buf| {
+            repr.emit(
+                &mut UdpPacket::new_unchecked(buf),
+                &src.into(),
+                &dst.into(),
+                payload.len(),
+                |p| p.copy_from_slice(payload),
+                &caps(),
+            )
+        },
+    )
+}
+
+/// A datagram from the on-link peer's client port to one of our ports.
+fn udp_from_peer(port: u16, payload: &[u8]) -> Vec<u8> {
+    udp(
+        (PEER_MAC, OUR_MAC),
+        (PEER_IP, CLIENT_PORT),
+        (OUR_IP, port),
+        payload,
+    )
+}
+
+fn ping(
+    (src_mac, src_ip): (EthernetAddress, Ipv4Address),
+    ident: u16,
+    seq_no: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let repr = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    };
+    ipv4(
+        (src_mac, OUR_MAC),
+        (src_ip, OUR_IP),
+        IpProtocol::Icmp,
+        repr.buffer_len(),
+        |buf| repr.emit(&mut Icmpv4Packet::new_unchecked(buf), &caps()),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Frames out.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Out {
+    Arp(EthernetRepr, ArpRepr),
+    Udp(UdpOut),
+    IcmpEchoReply {
+        eth: EthernetRepr,
+        ip: Ipv4Repr,
+        ident: u16,
+        seq_no: u16,
+        data: Vec<u8>,
+    },
+    /// Any other frame (an ICMP error, ...), raw.
+    Other(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct UdpOut {
+    eth: EthernetRepr,
+    ip: Ipv4Repr,
+    src_port: u16,
+    dst_port: u16,
+    payload: Vec<u8>,
+}
+
+impl UdpOut {
+    /// A reply of service `port` to the peer's client port, unicast.
+    fn assert_to_peer_from(&self, port: u16) {
+        assert_eq!(self.eth.src_addr, OUR_MAC);
+        assert_eq!(self.eth.dst_addr, PEER_MAC);
+        assert_eq!(self.ip.src_addr, OUR_IP);
+        assert_eq!(self.ip.dst_addr, PEER_IP);
+        assert_eq!(self.src_port, port);
+        assert_eq!(self.dst_port, CLIENT_PORT);
+    }
+}
+
+/// Parses a frame the stack sent. Every IPv4, UDP and ICMP checksum must
+/// verify: a frame that does not parse fails the test.
+fn parse(frame: &[u8]) -> Out {
+    let eth_frame = EthernetFrame::new_checked(frame).expect("Ethernet frame");
+    let eth = EthernetRepr::parse(&eth_frame).unwrap();
+    assert_eq!(eth.src_addr, OUR_MAC, "we send from our own MAC");
+    match eth.ethertype {
+        EthernetProtocol::Arp => {
+            let arp =
+                ArpRepr::parse(&ArpPacket::new_checked(eth_frame.payload()).unwrap()).unwrap();
+            Out::Arp(eth, arp)
+        }
+        EthernetProtocol::Ipv4 => {
+            let packet = Ipv4Packet::new_checked(eth_frame.payload()).unwrap();
+            let ip = Ipv4Repr::parse(&packet, &caps()).expect("valid IPv4 header");
+            match ip.next_header {
+                IpProtocol::Udp => {
+                    let udp = UdpPacket::new_checked(packet.payload()).unwrap();
+                    let repr =
+                        UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
+                            .expect("valid UDP checksum");
+                    Out::Udp(UdpOut {
+                        eth,
+                        ip,
+                        src_port: repr.src_port,
+                        dst_port: repr.dst_port,
+                        payload: udp.payload().to_vec(),
+                    })
+                }
+                IpProtocol::Icmp => {
+                    let icmp = Icmpv4Packet::new_checked(packet.payload()).unwrap();
+                    match Icmpv4Repr::parse(&icmp, &caps()).expect("valid ICMP checksum") {
+                        Icmpv4Repr::EchoReply {
+                            ident,
+                            seq_no,
+                            data,
+                        } => Out::IcmpEchoReply {
+                            eth,
+                            ip,
+                            ident,
+                            seq_no,
+                            data: data.to_vec(),
+                        },
+                        _ => Out::Other(frame.to_vec()),
+                    }
+                }
+                _ => Out::Other(frame.to_vec()),
+            }
+        }
+        _ => Out::Other(frame.to_vec()),
+    }
+}
+
+fn single_udp(mut sent: Vec<Out>) -> UdpOut {
+    assert_eq!(sent.len(), 1, "exactly one frame: {sent:?}");
+    match sent.remove(0) {
+        Out::Udp(udp) => udp,
+        other => panic!("expected a UDP datagram, got {other:?}"),
+    }
+}
+
+fn is_arp_request(out: &Out) -> bool {
+    matches!(
+        out,
+        Out::Arp(
+            _,
+            ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                ..
+            }
+        )
+    )
+}
+
+/// Asserts `sent` is exactly the echo reply to `ping(PEER, ident, seq_no, data)`.
+fn assert_echo_reply(sent: &[Out], ident: u16, seq_no: u16, data: &[u8]) {
+    assert_eq!(sent.len(), 1, "exactly one frame, no ARP request: {sent:?}");
+    match &sent[0] {
+        Out::IcmpEchoReply {
+            eth,
+            ip,
+            ident: i,
+            seq_no: s,
+            data: d,
+        } => {
+            assert_eq!((eth.src_addr, eth.dst_addr), (OUR_MAC, PEER_MAC));
+            assert_eq!((ip.src_addr, ip.dst_addr), (OUR_IP, PEER_IP));
+            assert_eq!((*i, *s, d.as_slice()), (ident, seq_no, data));
+        }
+        other => panic!("expected an echo reply, got {other:?}"),
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), so garbage is the same every run.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ARP and ICMP.
+
+#[test]
+fn arp_request_for_our_address_gets_a_reply_with_our_mac() {
+    let mut net = Net::new();
+    let sent = net.exchange(arp_request((PEER_MAC, PEER_IP), OUR_IP));
+    assert_eq!(
+        sent,
+        [Out::Arp(
+            EthernetRepr {
+                src_addr: OUR_MAC,
+                dst_addr: PEER_MAC,
+                ethertype: EthernetProtocol::Arp,
+            },
+            ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: OUR_MAC,
+                source_protocol_addr: OUR_IP,
+                target_hardware_addr: PEER_MAC,
+                target_protocol_addr: PEER_IP,
+            }
+        )]
+    );
+}
+
+#[test]
+fn arp_request_for_another_address_is_ignored() {
+    let mut net = Net::new();
+    assert_eq!(net.exchange(arp_request((PEER_MAC, PEER_IP), OTHER_IP)), []);
+}
+
+#[test]
+fn ping_after_arp_is_answered_with_the_same_id_sequence_and_data() {
+    let mut net = Net::new();
+    net.exchange(arp_request((PEER_MAC, PEER_IP), OUR_IP));
+    let data: Vec<u8> = (0..56).collect();
+    let sent = net.exchange(ping((PEER_MAC, PEER_IP), 0x1234, 1, &data));
+    assert_echo_reply(&sent, 0x1234, 1, &data);
+    let sent = net.exchange(ping((PEER_MAC, PEER_IP), 0x1234, 2, b""));
+    assert_echo_reply(&sent, 0x1234, 2, b"");
+}
+
+#[test]
+fn the_first_ping_from_a_peer_that_never_sent_arp_is_answered_in_the_same_poll() {
+    let mut net = Net::new();
+    let sent = net.exchange(ping((PEER_MAC, PEER_IP), 7, 1, b"first"));
+    assert!(!sent.iter().any(is_arp_request), "{sent:?}");
+    assert_echo_reply(&sent, 7, 1, b"first");
+    assert_eq!(net.stack.neighbors_learned(), 1);
+}
+
+#[test]
+fn a_ping_after_70_s_of_silence_is_answered_in_the_same_poll() {
+    let mut net = Net::new();
+    net.exchange(arp_request((PEER_MAC, PEER_IP), OUR_IP));
+    assert_echo_reply(
+        &net.exchange(ping((PEER_MAC, PEER_IP), 9, 1, b"a")),
+        9,
+        1,
+        b"a",
+    );
+    // smoltcp's neighbor cache keeps an entry 60 s.
+    net.advance(Duration::from_secs(70));
+    assert_eq!(net.poll(), None);
+    let sent = net.exchange(ping((PEER_MAC, PEER_IP), 9, 2, b"b"));
+    assert!(!sent.iter().any(is_arp_request), "{sent:?}");
+    assert_echo_reply(&sent, 9, 2, b"b");
+}
+
+#[test]
+fn a_udp_reply_to_a_peer_that_never_sent_arp_goes_out_in_the_same_poll() {
+    let mut net = Net::new();
+    assert_eq!(net.ask(ECHO, b"no ARP first\n"), b"no ARP first\n");
+    net.advance(Duration::from_secs(70));
+    assert_eq!(net.ask(ECHO, b"still there?\n"), b"still there?\n");
+}
+
+// ---------------------------------------------------------------------------
+// The services.
+
+#[test]
+fn echo_returns_text() {
+    let mut net = Net::new();
+    assert_eq!(net.ask(ECHO, b"hello, echo\n"), b"hello, echo\n");
+    let stats = net.stats(net.echo);
+    assert_eq!((stats.received, stats.sent), (1, 1));
+}
+
+#[test]
+fn echo_returns_binary() {
+    let mut net = Net::new();
+    let payload: Vec<u8> = (0..=255).rev().collect();
+    assert_eq!(net.ask(ECHO, &payload), payload);
+}
+
+#[test]
+fn echo_returns_the_largest_datagram_in_a_full_size_frame() {
+    let mut net = Net::new();
+    let payload: Vec<u8> = (0..udpkit::MAX_PAYLOAD as u32)
+        .map(|i| (i * 31 + 7) as u8)
+        .collect();
+    assert_eq!(payload.len(), 1472);
+    net.push(udp_from_peer(ECHO, &payload));
+    net.poll();
+    let frames = std::mem::take(&mut net.board.device.tx);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].len(), 1514);
+    let reply = single_udp(frames.iter().map(|f| parse(f)).collect());
+    reply.assert_to_peer_from(ECHO);
+    assert_eq!(reply.payload, payload);
+}
+
+#[test]
+fn echo_returns_an_empty_datagram() {
+    let mut net = Net::new();
+    assert_eq!(net.ask(ECHO, b""), b"");
+}
+
+#[test]
+fn a_datagram_over_the_largest_payload_is_counted_not_answered() {
+    let mut net = Net::new();
+    let payload = vec![b'x'; udpkit::MAX_PAYLOAD + 1];
+    assert_eq!(net.exchange(udp_from_peer(ECHO, &payload)), []);
+    let stats = net.stats(net.echo);
+    assert_eq!((stats.received, stats.oversized, stats.sent), (1, 1, 0));
+    assert_eq!(net.ask(ECHO, b"after"), b"after");
+}
+
+#[test]
+fn daytime_answers_a_ctime_line_for_the_wall_clock() {
+    let mut net = Net::new();
+    assert_eq!(net.ask(DAYTIME, b"\n"), b"Mon Nov 23 15:04:05 2026\r\n");
+    net.board.wall = Some(UnixTime::from_secs(951_782_400));
+    assert_eq!(net.ask(DAYTIME, b""), b"Tue Feb 29 00:00:00 2000\r\n");
+}
+
+#[test]
+fn daytime_is_silent_without_a_wall_clock() {
+    let mut net = Net::new();
+    net.board.wall = None;
+    assert_eq!(net.exchange(udp_from_peer(DAYTIME, b"\n")), []);
+    let stats = net.stats(net.daytime);
+    assert_eq!(stats.discarded[Discard::NoWallClock.index()], 1);
+    assert_eq!(stats.sent, 0);
+}
+
+#[test]
+fn time_answers_four_bytes_big_endian_since_1900() {
+    let mut net = Net::new();
+    let reply = net.ask(TIME, b"");
+    assert_eq!(reply, 4_004_435_045u32.to_be_bytes());
+    assert_eq!(time::decode(reply.try_into().unwrap()), WALL);
+}
+
+#[test]
+fn time_is_silent_and_counts_it_without_a_wall_clock() {
+    let mut net = Net::new();
+    net.board.wall = None;
+    assert_eq!(net.exchange(udp_from_peer(TIME, b"\n")), []);
+    let stats = net.stats(net.time);
+    assert_eq!(stats.received, 1);
+    assert_eq!(stats.discarded[Discard::NoWallClock.index()], 1);
+    assert_eq!(stats.discarded_total(), 1);
+    assert_eq!(stats.sent, 0);
+    // The clock comes back: so do the answers.
+    net.board.wall = Some(WALL);
+    assert_eq!(net.ask(TIME, b"\n"), 4_004_435_045u32.to_be_bytes());
+}
+
+#[test]
+fn upper_answers_in_ascii_upper_case() {
+    let mut net = Net::new();
+    assert_eq!(
+        net.ask(UPPER, "hello, wörld 42!\n".as_bytes()),
+        "HELLO, WöRLD 42!\n".as_bytes()
+    );
+    assert_eq!(net.stats(net.upper).sent, 1);
+}
+
+#[test]
+fn hello_greets_and_says_good_bye() {
+    let mut net = Net::new();
+    assert_eq!(net.ask(HELLO, b"alice\n"), b"Hello alice!\n");
+    assert_eq!(net.ask(HELLO, b"bob\r\n"), b"Hello bob!\n");
+    assert_eq!(net.ask(HELLO, b"exit\n"), b"Good bye!\n");
+    assert_eq!(net.stats(net.hello).sent, 3);
+}
+
+#[test]
+fn a_datagram_to_a_closed_port_gets_port_unreachable_not_a_service() {
+    let mut net = Net::new();
+    let sent = net.exchange(udp_from_peer(9999, b"anyone?"));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(matches!(sent[0], Out::Other(_)), "an ICMP error: {sent:?}");
+    for (_, _, stats) in net.stack.services() {
+        assert_eq!(stats.received, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Broadcast.
+
+#[test]
+fn a_datagram_to_the_subnet_broadcast_is_answered_by_unicast_from_our_address() {
+    let mut net = Net::new();
+    for dst in [SUBNET_BROADCAST, Ipv4Address::BROADCAST] {
+        let sent = net.exchange(udp(
+            (PEER_MAC, EthernetAddress::BROADCAST),
+            (PEER_IP, CLIENT_PORT),
+            (dst, ECHO),
+            b"anyone there?",
+        ));
+        let reply = single_udp(sent);
+        reply.assert_to_peer_from(ECHO);
+        assert_eq!(reply.payload, b"anyone there?");
+    }
+    assert_eq!(net.stats(net.echo).sent, 2);
+}
+
+// ---------------------------------------------------------------------------
+// The loop guard.
+
+#[test]
+fn datagrams_from_port_0_or_service_ports_are_refused() {
+    let mut net = Net::new();
+    for port in [0, 7, 19, 123, 12000] {
+        let frame = udp(
+            (PEER_MAC, OUR_MAC),
+            (PEER_IP, port),
+            (OUR_IP, ECHO),
+            b"loop?",
+        );
+        assert_eq!(net.exchange(frame), [], "source port {port}");
+    }
+    let stats = net.stats(net.echo);
+    assert_eq!(stats.received, 5);
+    assert_eq!(stats.refused[REFUSED_ZERO_PORT], 1);
+    assert_eq!(stats.refused[REFUSED_SERVICE_PORT], 4);
+    assert_eq!(stats.refused_total(), 5);
+    assert_eq!(stats.sent, 0);
+    // A client port is still answered.
+    assert_eq!(net.ask(ECHO, b"client"), b"client");
+}
+
+#[test]
+fn datagrams_from_a_broadcast_unspecified_or_our_own_address_get_no_reply() {
+    let mut net = Net::new();
+    // 0.0.0.0 and our own address reach the socket; the guard refuses them.
+    for src in [Ipv4Address::UNSPECIFIED, OUR_IP] {
+        let frame = udp(
+            (PEER_MAC, OUR_MAC),
+            (src, CLIENT_PORT),
+            (OUR_IP, ECHO),
+            b"who?",
+        );
+        assert_eq!(net.exchange(frame), [], "source {src}");
+    }
+    let stats = net.stats(net.echo);
+    assert_eq!(stats.received, 2);
+    assert_eq!(stats.refused[REFUSED_BAD_SOURCE], 2);
+    // smoltcp itself drops IPv4 from a broadcast source before any socket
+    // sees it: no reply, nothing received, nothing to refuse.
+    for src in [SUBNET_BROADCAST, Ipv4Address::BROADCAST] {
+        let frame = udp(
+            (PEER_MAC, OUR_MAC),
+            (src, CLIENT_PORT),
+            (OUR_IP, ECHO),
+            b"who?",
+        );
+        assert_eq!(net.exchange(frame), [], "source {src}");
+    }
+    let stats = net.stats(net.echo);
+    assert_eq!(stats.received, 2);
+    assert_eq!(stats.refused_total(), 2);
+    assert_eq!(stats.sent, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Routing.
+
+fn from_off_link(payload: &[u8]) -> Vec<u8> {
+    udp(
+        (GATEWAY_MAC, OUR_MAC),
+        (OFF_LINK_IP, CLIENT_PORT),
+        (OUR_IP, ECHO),
+        payload,
+    )
+}
+
+#[test]
+fn an_off_link_sender_without_a_gateway_is_counted_unroutable() {
+    let mut net = Net::new();
+    assert_eq!(net.exchange(from_off_link(b"far away")), []);
+    let stats = net.stats(net.echo);
+    assert_eq!((stats.received, stats.unroutable, stats.sent), (1, 1, 0));
+    assert_eq!(net.poll(), None, "nothing is queued");
+}
+
+fn with_gateway() -> Net {
+    Net::with_config(Config {
+        gateway: Some(GATEWAY_IP),
+        ..Config::default()
+    })
+}
+
+fn assert_arp_request_for_gateway(sent: &[Out]) {
+    assert_eq!(
+        sent,
+        [Out::Arp(
+            EthernetRepr {
+                src_addr: OUR_MAC,
+                dst_addr: EthernetAddress::BROADCAST,
+                ethertype: EthernetProtocol::Arp,
+            },
+            ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr: OUR_MAC,
+                source_protocol_addr: OUR_IP,
+                target_hardware_addr: EthernetAddress::BROADCAST,
+                target_protocol_addr: GATEWAY_IP,
+            }
+        )]
+    );
+}
+
+#[test]
+fn an_off_link_sender_with_a_gateway_is_answered_through_it() {
+    let mut net = with_gateway();
+    // The gateway's MAC is not known yet: we ask for it.
+    let sent = net.exchange(from_off_link(b"far away"));
+    assert_arp_request_for_gateway(&sent);
+    // It answers, and the reply goes out to its MAC.
+    let sent = net.exchange(arp(
+        ArpOperation::Reply,
+        (GATEWAY_MAC, GATEWAY_IP),
+        (OUR_MAC, OUR_IP),
+        OUR_MAC,
+    ));
+    let reply = single_udp(sent);
+    assert_eq!(
+        (reply.eth.src_addr, reply.eth.dst_addr),
+        (OUR_MAC, GATEWAY_MAC)
+    );
+    assert_eq!(
+        (reply.ip.src_addr, reply.ip.dst_addr),
+        (OUR_IP, OFF_LINK_IP)
+    );
+    assert_eq!((reply.src_port, reply.dst_port), (ECHO, CLIENT_PORT));
+    assert_eq!(reply.payload, b"far away");
+    // Now that the gateway is known, the next one goes straight out.
+    let reply = single_udp(net.exchange(from_off_link(b"again")));
+    assert_eq!(
+        (reply.eth.dst_addr, reply.ip.dst_addr),
+        (GATEWAY_MAC, OFF_LINK_IP)
+    );
+    let stats = net.stats(net.echo);
+    assert_eq!((stats.received, stats.sent, stats.unroutable), (2, 2, 0));
+}
+
+// ---------------------------------------------------------------------------
+// The transmit stall watchdog.
+
+#[test]
+fn a_reply_stuck_behind_a_silent_gateway_is_dropped_after_the_stall_limit() {
+    let mut net = with_gateway();
+    assert_eq!(net.poll(), None, "idle");
+
+    // The gateway never answers ARP: the reply to the off-link sender is
+    // stuck at the head of echo's transmit queue.
+    let sent = net.exchange(from_off_link(b"stuck"));
+    assert_arp_request_for_gateway(&sent);
+    let delay = net.poll().expect("a stuck queue needs a poll later");
+    assert!(delay > Duration::ZERO && delay <= STALL_LIMIT, "{delay}");
+
+    // Behind it, a reply to an on-link peer cannot go out either.
+    let sent = net.exchange(udp_from_peer(ECHO, b"blocked"));
+    assert!(sent.iter().all(is_arp_request), "{sent:?}");
+
+    // Poll whenever the stack asks to, as a port does: it retries ARP until
+    // the limit, then drops what is stuck.
+    let start = net.board.now;
+    loop {
+        let delay = net.poll();
+        for out in net.sent() {
+            assert!(
+                is_arp_request(&out),
+                "only ARP retries while stuck: {out:?}"
+            );
+        }
+        if net.stats(net.echo).stall_resets > 0 {
+            break;
+        }
+        let delay = delay.expect("still stuck: a poll is due");
+        assert!(delay > Duration::ZERO && delay <= STALL_LIMIT, "{delay}");
+        net.advance(delay);
+        assert!(net.board.now - start <= STALL_LIMIT, "reset by the limit");
+    }
+    assert!(net.board.now - start >= STALL_LIMIT, "not before the limit");
+    let stats = net.stats(net.echo);
+    assert_eq!(stats.stall_resets, 1);
+    assert_eq!(stats.sent, 2);
+    assert_eq!(net.poll(), None, "idle again");
+
+    // A later echo from an on-link peer is answered at once.
+    assert_eq!(net.ask(ECHO, b"unstuck"), b"unstuck");
+    assert_eq!(net.stats(net.echo).stall_resets, 1);
+    assert_eq!(net.poll(), None);
+}
+
+#[test]
+fn a_stuck_service_is_reset_right_when_the_stall_limit_passes() {
+    let mut net = with_gateway();
+    assert_arp_request_for_gateway(&net.exchange(from_off_link(b"stuck")));
+    // A port that sleeps through the ARP retries and wakes past the limit.
+    net.advance(STALL_LIMIT + Duration::from_millis(100));
+    net.poll();
+    assert_eq!(net.stats(net.echo).stall_resets, 1);
+    net.sent();
+    // The very next datagram, at the same instant, is answered in its poll.
+    assert_eq!(net.ask(ECHO, b"next"), b"next");
+    // The other services never were stuck.
+    assert_eq!(net.ask(UPPER, b"fine"), b"FINE");
+    assert_eq!(net.stats(net.upper).stall_resets, 0);
+}
+
+#[test]
+fn poll_asks_for_no_wake_up_when_idle() {
+    let mut net = Net::new();
+    assert_eq!(net.poll(), None);
+    assert_eq!(net.ask(ECHO, b"x"), b"x");
+    assert_eq!(net.poll(), None);
+    net.advance(Duration::from_secs(3600));
+    assert_eq!(net.poll(), None);
+    assert_eq!(net.sent(), []);
+}
+
+// ---------------------------------------------------------------------------
+// Malformed input.
+
+/// After whatever came before, the stack still answers echo and ping.
+fn assert_still_serving(net: &mut Net) {
+    net.sent();
+    assert_eq!(net.ask(ECHO, b"still serving"), b"still serving");
+    let sent = net.exchange(ping((PEER_MAC, PEER_IP), 1, 1, b"ping"));
+    assert_echo_reply(&sent, 1, 1, b"ping");
+}
+
+#[test]
+fn every_truncation_of_a_valid_frame_is_dropped_without_a_panic() {
+    let mut net = Net::new();
+    let frames = [
+        udp_from_peer(ECHO, b"truncate me, please"),
+        ping((PEER_MAC, PEER_IP), 3, 3, b"truncate me too"),
+        arp_request((PEER_MAC, PEER_IP), OUR_IP),
+    ];
+    for frame in &frames {
+        for len in 0..frame.len() {
+            assert_eq!(net.exchange(frame[..len].to_vec()), [], "{len} bytes");
+        }
+    }
+    assert_eq!(net.stats(net.echo).received, 0);
+    assert_still_serving(&mut net);
+}
+
+#[test]
+fn bad_checksums_are_dropped() {
+    let mut net = Net::new();
+    let good = udp_from_peer(ECHO, b"checksum");
+
+    let mut bad_ip = good.clone();
+    bad_ip[14 + 10] ^= 0xff; // IPv4 header checksum
+    assert_eq!(net.exchange(bad_ip), []);
+
+    let mut bad_udp = good.clone();
+    bad_udp[14 + 20 + 6] ^= 0xff; // UDP checksum
+    assert_eq!(net.exchange(bad_udp), []);
+
+    let mut bad_payload = good.clone();
+    *bad_payload.last_mut().unwrap() ^= 0x01; // payload no longer matches the UDP checksum
+    assert_eq!(net.exchange(bad_payload), []);
+
+    let mut bad_icmp = ping((PEER_MAC, PEER_IP), 1, 1, b"icmp");
+    bad_icmp[14 + 20 + 2] ^= 0xff; // ICMP checksum
+    assert_eq!(net.exchange(bad_icmp), []);
+
+    assert_eq!(net.stats(net.echo).received, 0);
+    assert_still_serving(&mut net);
+}
+
+#[test]
+fn lengths_that_lie_are_dropped() {
+    let mut net = Net::new();
+    let good = udp_from_peer(ECHO, b"length");
+
+    // IPv4 total length past the end of the frame.
+    let mut frame = good.clone();
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.set_total_len(ip.total_len() + 100);
+    ip.fill_checksum();
+    assert_eq!(net.exchange(frame), []);
+
+    // IPv4 total length shorter than its own header.
+    let mut frame = good.clone();
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.set_total_len(10);
+    ip.fill_checksum();
+    assert_eq!(net.exchange(frame), []);
+
+    // IPv4 header length past the total length (the frame is padded, so
+    // the header length still fits in it).
+    let mut frame = good.clone();
+    frame.resize(14 + 60, 0);
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.set_header_len(60);
+    ip.fill_checksum();
+    assert_eq!(net.exchange(frame), []);
+
+    // UDP length past the end of the IP payload.
+    let mut frame = good.clone();
+    UdpPacket::new_unchecked(&mut frame[14 + 20..]).set_len(200);
+    assert_eq!(net.exchange(frame), []);
+
+    // UDP length shorter than its header.
+    let mut frame = good.clone();
+    UdpPacket::new_unchecked(&mut frame[14 + 20..]).set_len(4);
+    assert_eq!(net.exchange(frame), []);
+
+    assert_eq!(net.stats(net.echo).received, 0);
+    assert_still_serving(&mut net);
+}
+
+#[test]
+fn trailing_ethernet_padding_is_not_part_of_the_datagram() {
+    let mut net = Net::new();
+    // Short frames are padded to 60 bytes on the wire; the padding must not
+    // be echoed.
+    let mut frame = udp_from_peer(ECHO, b"hi");
+    frame.resize(60, 0);
+    let reply = single_udp(net.exchange(frame));
+    assert_eq!(reply.payload, b"hi");
+}
+
+#[test]
+fn thousands_of_garbage_frames_never_panic() {
+    let mut net = Net::new();
+    let mut rng = Prng(0x0123_4567_89ab_cdef);
+    let template = udp_from_peer(ECHO, b"a perfectly good datagram");
+    for i in 0..5000 {
+        let frame = match i % 4 {
+            // Pure noise, any length up to a jumbo frame.
+            0 => {
+                let len = rng.below(2000);
+                rng.bytes(len)
+            }
+            // A valid Ethernet header for us, then noise.
+            1 => {
+                let ethertype = [EthernetProtocol::Ipv4, EthernetProtocol::Arp][rng.below(2)];
+                let len = rng.below(1500);
+                let mut frame = ethernet(PEER_MAC, OUR_MAC, ethertype, len);
+                frame[14..].copy_from_slice(&rng.bytes(len));
+                frame
+            }
+            // A valid datagram with a few bytes flipped.
+            2 => {
+                let mut frame = template.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(frame.len());
+                    frame[at] ^= 1 << rng.below(8);
+                }
+                frame
+            }
+            // A valid IPv4 header (checksum fixed) over noise.
+            _ => {
+                let mut frame = template.clone();
+                let at = 14 + rng.below(frame.len() - 14);
+                frame[at] = rng.next() as u8;
+                let room = frame.len() - 14;
+                let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+                let header_len = usize::from(ip.header_len());
+                if (20..=room).contains(&header_len) {
+                    ip.fill_checksum();
+                }
+                frame
+            }
+        };
+        net.push(frame);
+        if i % 7 == 0 {
+            net.poll();
+            net.sent();
+        }
+    }
+    net.poll();
+    net.advance(Duration::from_secs(5));
+    net.poll();
+    assert_still_serving(&mut net);
+}
+
+/// A UDP datagram in one jumbo frame of `frame_len` bytes.
+fn jumbo_from_peer(frame_len: usize) -> Vec<u8> {
+    let frame = udp_from_peer(ECHO, &vec![b'j'; frame_len - 14 - 20 - 8]);
+    assert_eq!(frame.len(), frame_len);
+    frame
+}
+
+#[test]
+fn oversized_frames_are_dropped_without_a_panic() {
+    let mut net = Net::new();
+    for len in [1515, 1600, 4000, 9000, 9018, 65535 - 8 + 14] {
+        net.exchange(jumbo_from_peer(len.min(14 + 65535)));
+    }
+    let mut raw = vec![0xa5; 9000];
+    raw[..6].copy_from_slice(OUR_MAC.as_bytes());
+    net.exchange(raw);
+    let stats = net.stats(net.echo);
+    assert_eq!(stats.sent, 0);
+    assert_still_serving(&mut net);
+}
+
+#[test]
+fn a_jumbo_frame_first_does_not_keep_its_sender_from_being_learned() {
+    // The first frame a peer sends is too large to answer; its ping right
+    // after must still be answered without an ARP round trip.
+    let mut net = Net::new();
+    assert_eq!(net.exchange(jumbo_from_peer(9000)), []);
+    let sent = net.exchange(ping((PEER_MAC, PEER_IP), 5, 1, b"after the jumbo"));
+    assert!(!sent.iter().any(is_arp_request), "{sent:?}");
+    assert_echo_reply(&sent, 5, 1, b"after the jumbo");
+}
+
+// ---------------------------------------------------------------------------
+// Floods.
+
+#[test]
+fn a_flood_of_500_datagrams_in_one_poll_is_answered_in_full() {
+    let mut net = Net::new();
+    let payloads: Vec<Vec<u8>> = (0..500)
+        .map(|i| format!("datagram {i}\n").into_bytes())
+        .collect();
+    for payload in &payloads {
+        net.push(udp_from_peer(ECHO, payload));
+    }
+    assert_eq!(net.poll(), None);
+    let replies: Vec<Vec<u8>> = net
+        .sent()
+        .into_iter()
+        .map(|out| match out {
+            Out::Udp(udp) => {
+                udp.assert_to_peer_from(ECHO);
+                udp.payload
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(replies, payloads);
+    let stats = net.stats(net.echo);
+    assert_eq!(
+        (stats.received, stats.sent, stats.send_failed),
+        (500, 500, 0)
+    );
+}
+
+#[test]
+fn a_flood_of_full_size_datagrams_in_one_poll_is_answered_in_full() {
+    let mut net = Net::new();
+    let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; udpkit::MAX_PAYLOAD]).collect();
+    for payload in &payloads {
+        net.push(udp_from_peer(ECHO, payload));
+    }
+    net.poll();
+    let replies: Vec<Vec<u8>> = net
+        .sent()
+        .into_iter()
+        .map(|out| match out {
+            Out::Udp(udp) => udp.payload,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(replies.len(), payloads.len(), "no datagram lost");
+    assert_eq!(replies, payloads);
+}
+
+#[test]
+fn a_flood_of_mixed_traffic_is_answered_in_full() {
+    let mut net = Net::new();
+    let mut expected = 0;
+    for i in 0..300u16 {
+        match i % 3 {
+            0 => net.push(udp_from_peer(ECHO, &i.to_be_bytes())),
+            1 => net.push(udp_from_peer(UPPER, b"abc")),
+            _ => net.push(ping((PEER_MAC, PEER_IP), 1, i, b"p")),
+        }
+        expected += 1;
+    }
+    net.poll();
+    let sent = net.sent();
+    assert_eq!(sent.len(), expected);
+    assert_eq!(net.stats(net.echo).sent, 100);
+    assert_eq!(net.stats(net.upper).sent, 100);
+    let pings = sent
+        .iter()
+        .filter(|o| matches!(o, Out::IcmpEchoReply { .. }))
+        .count();
+    assert_eq!(pings, 100);
+}
+
+#[test]
+fn a_flood_into_a_tiny_socket_drops_some_and_keeps_serving() {
+    let tiny = leak(SocketBuffers::<2, 256>::new());
+    let mut net = Net::build(Config::default(), tiny.queues());
+    let mut rng = Prng(42);
+    let mut payloads = Vec::new();
+    for i in 0..500 {
+        let len = rng.below(600);
+        let mut payload = rng.bytes(len);
+        payload.extend_from_slice(format!("#{i}").as_bytes());
+        net.push(udp_from_peer(ECHO, &payload));
+        payloads.push(payload);
+    }
+    net.poll();
+    let replies: Vec<Vec<u8>> = net
+        .sent()
+        .into_iter()
+        .map(|out| match out {
+            Out::Udp(udp) => udp.payload,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(!replies.is_empty());
+    assert!(replies.len() < payloads.len(), "some could not fit");
+    // What was answered was answered right, and in order.
+    let mut requests = payloads.iter();
+    for reply in &replies {
+        assert!(requests.any(|p| p == reply), "a reply nobody asked for");
+    }
+    // Everything that fits the socket was answered.
+    let fitting = payloads.iter().filter(|p| p.len() <= 256).count();
+    assert_eq!(replies.len(), fitting);
+    assert_eq!(net.poll(), None);
+    assert_still_serving(&mut net);
+}
+
+// ---------------------------------------------------------------------------
+// Several peers.
+
+#[test]
+fn two_peers_are_answered_each_at_its_own_address() {
+    let mut net = Net::new();
+    net.push(udp_from_peer(ECHO, b"from peer"));
+    net.push(udp(
+        (OTHER_MAC, OUR_MAC),
+        (OTHER_IP, 50000),
+        (OUR_IP, ECHO),
+        b"from other",
+    ));
+    net.poll();
+    let sent = net.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let mut seen = Vec::new();
+    for out in sent {
+        let Out::Udp(udp) = out else {
+            panic!("{out:?}")
+        };
+        seen.push((udp.eth.dst_addr, udp.ip.dst_addr, udp.dst_port, udp.payload));
+    }
+    assert_eq!(
+        seen,
+        [
+            (PEER_MAC, PEER_IP, CLIENT_PORT, b"from peer".to_vec()),
+            (OTHER_MAC, OTHER_IP, 50000, b"from other".to_vec()),
+        ]
+    );
+}
