@@ -25,7 +25,7 @@
 //! - **[`Service`]** — the protocol logic of one port, bytes in and
 //!   datagrams out through an [`Outbox`], with no socket in sight.
 //! - **[`services`]** — echo (RFC 862), daytime (RFC 867), time (RFC 868),
-//!   and the tutorial servers `upper` and `hello`.
+//!   the tutorial servers `upper` and `hello`, and a multi-user `chat`.
 //!
 //! # A port in a few lines
 //!
@@ -63,7 +63,7 @@ pub mod stack;
 
 pub use board::Board;
 pub use clock::{CivilTime, UnixTime};
-pub use service::{Discard, Outbox, Request, SendError, Service};
+pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{
     AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,
 };

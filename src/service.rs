@@ -103,6 +103,25 @@ impl From<SendError> for Discard {
     }
 }
 
+/// The most one call of [`Service::on_datagram`] or [`Service::on_tick`] may
+/// send: the stack makes sure its transmit queue has that much room before
+/// each call, so a service never loses a reply to its own buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Burst {
+    pub datagrams: usize,
+    /// Payload bytes, all datagrams together.
+    pub bytes: usize,
+}
+
+impl Burst {
+    /// One datagram of up to [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) bytes:
+    /// what a request-reply service sends.
+    pub const ONE_REPLY: Burst = Burst {
+        datagrams: 1,
+        bytes: crate::stack::MAX_PAYLOAD,
+    };
+}
+
 /// A UDP service: protocol logic behind one port.
 pub trait Service {
     /// A short lowercase name for logs and counters ("echo", "time").
@@ -111,6 +130,14 @@ pub trait Service {
     /// Handles one datagram that passed the stack's checks.
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard>;
 
+    /// The most one call may send; one reply unless the service fans out.
+    fn burst(&self) -> Burst {
+        Burst::ONE_REPLY
+    }
+
+    /// Reports the service's own counters, by name, for a port to print.
+    fn counters(&self, _report: &mut dyn FnMut(&'static str, u64)) {}
+
     /// When the service next wants [`Service::on_tick`] (expiries, retries);
     /// `None` when it has no timers.
     fn poll_at(&self) -> Option<Instant> {
@@ -118,6 +145,8 @@ pub trait Service {
     }
 
     /// Runs the service's timers; called at or after [`Service::poll_at`].
+    /// It does at most one [`Service::burst`] of work; the stack calls it
+    /// again while `poll_at` is due.
     fn on_tick(&mut self, _now: Instant, _wall: Option<UnixTime>, _out: &mut dyn Outbox) {}
 }
 

@@ -7,7 +7,10 @@
 //!    is how many full-size datagrams the smallest socket receive queue holds
 //!    (in slots and in bytes), so no socket can overflow within a batch;
 //! 2. hands every queued datagram to its service, after the loop guard and a
-//!    routability check, and queues the replies;
+//!    routability check, and queues the replies; before each datagram it
+//!    makes sure the socket's transmit queue has room for the most the
+//!    service may send at once ([`Service::burst`]), transmitting first if
+//!    needed, so a chat's fan-out is never lost to our own buffers;
 //! 3. transmits everything queued, and repeats while the device has frames;
 //! 4. runs due service timers, and unclogs any transmit queue that has been
 //!    stuck (see [`STALL_LIMIT`]);
@@ -15,6 +18,7 @@
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult};
 use smoltcp::iface::{SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::Device;
 use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
@@ -25,7 +29,7 @@ use crate::board::Board;
 use crate::clock::UnixTime;
 use crate::guard::{self, Refusal};
 use crate::neighbor::{LearningDevice, NeighborLearning};
-use crate::service::{Outbox, Request, SendError, Service};
+use crate::service::{Burst, Outbox, Request, SendError, Service};
 
 /// How many services one stack runs at most.
 pub const MAX_SERVICES: usize = 12;
@@ -103,6 +107,8 @@ pub enum AddServiceError {
     PortInUse(u16),
     /// Port 0 cannot be bound.
     InvalidPort,
+    /// The transmit queue cannot hold what the service may send at once.
+    QueueTooSmall(Burst),
 }
 
 impl core::fmt::Display for AddServiceError {
@@ -111,6 +117,11 @@ impl core::fmt::Display for AddServiceError {
             AddServiceError::TooManyServices => write!(f, "too many services for the stack"),
             AddServiceError::PortInUse(port) => write!(f, "port {port} is already in use"),
             AddServiceError::InvalidPort => write!(f, "port 0 cannot be bound"),
+            AddServiceError::QueueTooSmall(burst) => write!(
+                f,
+                "the transmit queue must hold {} datagrams and {} bytes at once",
+                burst.datagrams, burst.bytes
+            ),
         }
     }
 }
@@ -164,6 +175,10 @@ struct Slot<'a> {
     stats: ServiceStats,
     /// Since when the transmit queue has been non-empty at the end of a poll.
     queued_since: Option<Instant>,
+    /// Datagrams queued since the transmit queue was last seen empty.
+    queued_datagrams: usize,
+    /// The most one service call may send, within what the queue can carry.
+    burst: Burst,
 }
 
 /// The core: a smoltcp interface and the services on it.
@@ -231,6 +246,21 @@ impl<'a> Stack<'a> {
             return Err(AddServiceError::TooManyServices);
         }
         let mut socket = udp::Socket::new(rx, tx);
+        // No datagram can be larger than the queue, so a burst of few
+        // datagrams needs no more room than that.
+        let largest = MAX_PAYLOAD.min(socket.payload_send_capacity());
+        let declared = service.burst();
+        let burst = Burst {
+            datagrams: declared.datagrams,
+            bytes: declared
+                .bytes
+                .min(declared.datagrams.saturating_mul(largest)),
+        };
+        if socket.packet_send_capacity() < burst.datagrams
+            || socket.payload_send_capacity() < burst.bytes
+        {
+            return Err(AddServiceError::QueueTooSmall(declared));
+        }
         socket
             .bind(port)
             .map_err(|_| AddServiceError::InvalidPort)?;
@@ -243,6 +273,8 @@ impl<'a> Stack<'a> {
             socket: handle,
             stats: ServiceStats::default(),
             queued_since: None,
+            queued_datagrams: 0,
+            burst,
         };
         // Both have room: checked against `slots.is_full()` above.
         let _ = self.slots.push(slot);
@@ -286,36 +318,33 @@ impl<'a> Stack<'a> {
             inner: board.device(),
             learning: &mut self.learning,
         };
-        self.iface.poll_maintenance(now);
+        let mut wire = Wire {
+            iface: &mut self.iface,
+            sockets: &mut self.sockets,
+            device: &mut device,
+            now,
+        };
+        let context = Context {
+            ports: &self.ports,
+            gateway: self.gateway,
+            now,
+            wall,
+        };
+        wire.iface.poll_maintenance(now);
         loop {
-            let mut frames = 0;
-            while frames < self.batch {
-                match self
-                    .iface
-                    .poll_ingress_single(now, &mut device, &mut self.sockets)
-                {
-                    PollIngressSingleResult::None => break,
-                    _ => frames += 1,
-                }
+            let frames = wire.ingress(self.batch);
+            for slot in self.slots.iter_mut() {
+                serve(slot, &mut wire, &context, &mut self.scratch);
             }
-            serve(
-                &mut self.slots,
-                &mut self.sockets,
-                &self.iface,
-                &self.ports,
-                self.gateway,
-                &mut self.scratch,
-                now,
-                wall,
-            );
-            while self.iface.poll_egress(now, &mut device, &mut self.sockets) != PollResult::None {}
+            wire.flush();
             if frames < self.batch {
                 break;
             }
         }
-        if run_timers(&mut self.slots, &mut self.sockets, now, wall) {
-            while self.iface.poll_egress(now, &mut device, &mut self.sockets) != PollResult::None {}
+        for slot in self.slots.iter_mut() {
+            run_timers(slot, &mut wire, &context);
         }
+        wire.flush();
         unclog(&mut self.slots, &mut self.sockets, now);
         self.next_poll(now)
     }
@@ -345,98 +374,167 @@ fn datagram_room(socket: &udp::Socket<'_>) -> usize {
     socket.packet_recv_capacity().min(by_bytes).max(1)
 }
 
-/// Hands every queued datagram to its service.
-#[allow(clippy::too_many_arguments)]
-fn serve(
-    slots: &mut [Slot<'_>],
-    sockets: &mut SocketSet<'_>,
-    iface: &Interface,
-    ports: &[u16],
+/// The interface, its sockets and the device, for the length of one poll.
+struct Wire<'w, 'a, D: Device> {
+    iface: &'w mut Interface,
+    sockets: &'w mut SocketSet<'a>,
+    device: &'w mut D,
+    now: Instant,
+}
+
+impl<D: Device> Wire<'_, '_, D> {
+    /// Takes up to `max` frames from the device; returns how many.
+    fn ingress(&mut self, max: usize) -> usize {
+        let mut frames = 0;
+        while frames < max {
+            match self
+                .iface
+                .poll_ingress_single(self.now, self.device, self.sockets)
+            {
+                PollIngressSingleResult::None => break,
+                _ => frames += 1,
+            }
+        }
+        frames
+    }
+
+    /// Transmits everything the sockets have queued that can go now.
+    fn flush(&mut self) {
+        while self.iface.poll_egress(self.now, self.device, self.sockets) != PollResult::None {}
+    }
+}
+
+/// What every service call of one poll shares.
+struct Context<'c> {
+    ports: &'c [u16],
     gateway: Option<Ipv4Address>,
-    scratch: &mut [u8; MAX_PAYLOAD],
     now: Instant,
     wall: Option<UnixTime>,
+}
+
+/// Whether `slot`'s transmit queue can take a whole burst of its service
+/// now, transmitting what is queued first if that is what it takes.
+fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, D>) -> bool {
+    let burst = slot.burst;
+    for attempt in 0..2 {
+        if attempt == 1 {
+            wire.flush();
+        }
+        let socket = wire.sockets.get_mut::<udp::Socket>(slot.socket);
+        let queued_bytes = socket.send_queue();
+        if queued_bytes == 0 {
+            // Checked by `add_service`: an empty queue holds a burst.
+            slot.queued_datagrams = 0;
+            return true;
+        }
+        // A datagram that does not fit before the end of the ring is put at
+        // its start, and the bytes skipped count as used: allow for one such
+        // skip (less than the largest datagram), and for its metadata slot.
+        let free_bytes = socket.payload_send_capacity().saturating_sub(queued_bytes);
+        let free_slots = socket
+            .packet_send_capacity()
+            .saturating_sub(slot.queued_datagrams);
+        if free_slots > burst.datagrams && free_bytes >= burst.bytes + burst.bytes.min(MAX_PAYLOAD)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Hands every datagram queued on `slot`'s socket to its service, as long as
+/// its transmit queue has room for the answers.
+fn serve<D: Device>(
+    slot: &mut Slot<'_>,
+    wire: &mut Wire<'_, '_, D>,
+    context: &Context<'_>,
+    scratch: &mut [u8; MAX_PAYLOAD],
 ) {
-    for slot in slots.iter_mut() {
-        let socket = sockets.get_mut::<udp::Socket>(slot.socket);
-        while let Ok((payload, meta)) = socket.recv() {
-            slot.stats.received += 1;
-            let from = meta.endpoint;
-            let Some(request_payload) = scratch.get_mut(..payload.len()) else {
-                slot.stats.oversized += 1;
-                log::debug!(
-                    "{}: {} bytes from {from}: too large",
-                    slot.service.name(),
-                    payload.len()
-                );
-                continue;
-            };
-            if let Err(refusal) = guard::check(from, ports, iface.ip_addrs()) {
-                slot.stats.refused[refusal_index(refusal)] += 1;
-                log::debug!(
-                    "{}: not answering {from}: {}",
-                    slot.service.name(),
-                    refusal.name()
-                );
-                continue;
-            }
-            if gateway.is_none() && !iface.ip_addrs().iter().any(|c| c.contains_addr(&from.addr)) {
-                slot.stats.unroutable += 1;
-                log::debug!(
-                    "{}: not answering {from}: off-link and no gateway",
-                    slot.service.name()
-                );
-                continue;
-            }
-            request_payload.copy_from_slice(payload);
-            let to = meta.local_address.unwrap_or(from.addr);
-            // Answer from the address the request went to, unless that was a
-            // broadcast: then smoltcp picks our address on that subnet.
-            let reply_from = meta.local_address.filter(|a| iface.has_ip_addr(*a));
-            let request = Request {
-                from,
-                to,
-                payload: request_payload,
-                now,
-                wall,
-            };
-            let mut outbox = SocketOutbox {
-                socket: &mut *socket,
-                reply_from,
-                stats: &mut slot.stats,
-            };
-            if let Err(discard) = slot.service.on_datagram(&request, &mut outbox) {
-                slot.stats.discarded[discard.index()] += 1;
-                log::debug!(
-                    "{}: not answering {from}: {}",
-                    slot.service.name(),
-                    discard.name()
-                );
-            }
+    loop {
+        if !make_room(slot, wire) {
+            // The rest waits in the receive queue for a later poll.
+            return;
+        }
+        let socket = wire.sockets.get_mut::<udp::Socket>(slot.socket);
+        let Ok((payload, meta)) = socket.recv() else {
+            return;
+        };
+        slot.stats.received += 1;
+        let from = meta.endpoint;
+        let Some(request_payload) = scratch.get_mut(..payload.len()) else {
+            slot.stats.oversized += 1;
+            log::debug!(
+                "{}: {} bytes from {from}: too large",
+                slot.service.name(),
+                payload.len()
+            );
+            continue;
+        };
+        let own = wire.iface.ip_addrs();
+        if let Err(refusal) = guard::check(from, context.ports, own) {
+            slot.stats.refused[refusal_index(refusal)] += 1;
+            log::debug!(
+                "{}: not answering {from}: {}",
+                slot.service.name(),
+                refusal.name()
+            );
+            continue;
+        }
+        if context.gateway.is_none() && !own.iter().any(|c| c.contains_addr(&from.addr)) {
+            slot.stats.unroutable += 1;
+            log::debug!(
+                "{}: not answering {from}: off-link and no gateway",
+                slot.service.name()
+            );
+            continue;
+        }
+        request_payload.copy_from_slice(payload);
+        let to = meta.local_address.unwrap_or(from.addr);
+        // Answer from the address the request went to, unless that was a
+        // broadcast: then smoltcp picks our address on that subnet.
+        let reply_from = meta.local_address.filter(|a| wire.iface.has_ip_addr(*a));
+        let request = Request {
+            from,
+            to,
+            payload: request_payload,
+            now: context.now,
+            wall: context.wall,
+        };
+        let mut outbox = SocketOutbox {
+            socket,
+            reply_from,
+            stats: &mut slot.stats,
+            queued_datagrams: &mut slot.queued_datagrams,
+        };
+        if let Err(discard) = slot.service.on_datagram(&request, &mut outbox) {
+            slot.stats.discarded[discard.index()] += 1;
+            log::debug!(
+                "{}: not answering {from}: {}",
+                slot.service.name(),
+                discard.name()
+            );
         }
     }
 }
 
-/// Runs the timers that are due; true when any ran.
-fn run_timers(
-    slots: &mut [Slot<'_>],
-    sockets: &mut SocketSet<'_>,
-    now: Instant,
-    wall: Option<UnixTime>,
-) -> bool {
-    let mut ran = false;
-    for slot in slots.iter_mut() {
-        if slot.service.poll_at().is_some_and(|at| at <= now) {
-            let mut outbox = SocketOutbox {
-                socket: sockets.get_mut::<udp::Socket>(slot.socket),
-                reply_from: None,
-                stats: &mut slot.stats,
-            };
-            slot.service.on_tick(now, wall, &mut outbox);
-            ran = true;
+/// How many timer calls one service gets per poll: a service whose timers
+/// stay due (a bug) cannot keep the stack from returning.
+const MAX_TICKS_PER_POLL: usize = 64;
+
+/// Runs `slot`'s timers while they are due and its queue has room.
+fn run_timers<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, D>, context: &Context<'_>) {
+    for _ in 0..MAX_TICKS_PER_POLL {
+        if slot.service.poll_at().is_none_or(|at| at > context.now) || !make_room(slot, wire) {
+            return;
         }
+        let mut outbox = SocketOutbox {
+            socket: wire.sockets.get_mut::<udp::Socket>(slot.socket),
+            reply_from: None,
+            stats: &mut slot.stats,
+            queued_datagrams: &mut slot.queued_datagrams,
+        };
+        slot.service.on_tick(context.now, context.wall, &mut outbox);
     }
-    ran
 }
 
 /// Resets every transmit queue that has stayed non-empty for [`STALL_LIMIT`].
@@ -471,6 +569,7 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
         let _ = socket.bind(slot.port);
         slot.stats.stall_resets += 1;
         slot.queued_since = None;
+        slot.queued_datagrams = 0;
     }
 }
 
@@ -487,6 +586,7 @@ struct SocketOutbox<'s, 'a> {
     socket: &'s mut udp::Socket<'a>,
     reply_from: Option<IpAddress>,
     stats: &'s mut ServiceStats,
+    queued_datagrams: &'s mut usize,
 }
 
 impl Outbox for SocketOutbox<'_, '_> {
@@ -508,6 +608,7 @@ impl Outbox for SocketOutbox<'_, '_> {
         match self.socket.send(len, meta) {
             Ok(payload) => {
                 self.stats.sent += 1;
+                *self.queued_datagrams += 1;
                 Ok(payload)
             }
             Err(error) => {

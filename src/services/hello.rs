@@ -5,6 +5,7 @@
 //! is not part of the name.
 
 use crate::service::{Discard, Outbox, Request, Service};
+use crate::services::strip_line_ending;
 
 /// Next to [`upper`](super::upper)'s port, so the tutorial servers sit together.
 pub const DEFAULT_PORT: u16 = 12001;
@@ -12,12 +13,6 @@ pub const DEFAULT_PORT: u16 = 12001;
 const PREFIX: &[u8] = b"Hello ";
 const SUFFIX: &[u8] = b"!\n";
 const GOOD_BYE: &[u8] = b"Good bye!\n";
-
-/// The request without its trailing `\n` or `\r\n`.
-pub fn strip_line_ending(payload: &[u8]) -> &[u8] {
-    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
-    payload.strip_suffix(b"\r").unwrap_or(payload)
-}
 
 /// Writes the reply to `payload` into `out` and returns its length. A name
 /// too long for `out` is cut short so the greeting still fits.

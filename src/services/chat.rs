@@ -1,0 +1,1307 @@
+//! Chat: a multi-user, full-duplex text chat over UDP.
+//!
+//! One command or message per datagram, UTF-8 text, so `nc -u` is a complete
+//! client. A member is a source address and port; it joins with
+//! `/nick NAME` (landing in room `lobby`), and everything it sends that does
+//! not start with `/` is pushed at once to every other member of its room:
+//!
+//! ```text
+//! [lobby] <alice> hello there          a message
+//! [lobby] * alice waves                /me waves
+//! [private] <alice> psst               /msg bob psst, as bob sees it
+//! *** bob joined lobby                 a system line: joins, leaves, errors
+//! ```
+//!
+//! Commands: `/nick NAME`, `/join ROOM`, `/leave`, `/who`, `/rooms`,
+//! `/msg NAME TEXT`, `/me ACTION`, `/ping`, `/quit`, `/help`.
+//!
+//! # Limits
+//!
+//! Every limit is fixed when the service is built ([`ChatLimits`], within the
+//! compile-time capacities `MEMBERS` and `ROOMS`) and answered with a line
+//! starting `*** error:` rather than silence: server full, too many rooms,
+//! nick or room name too long or with other characters than
+//! `A-Z a-z 0-9 _ -`, nick taken, message too long, not UTF-8, unknown
+//! command, not joined yet. Members idle for [`ChatLimits::idle_timeout`]
+//! expire and their room is told.
+//!
+//! # Abuse
+//!
+//! - Nothing is relayed for a source that has not joined, so a forged source
+//!   address cannot make the service send to anyone but the forged address
+//!   itself, and then one line per datagram.
+//! - Each member has a token bucket ([`ChatLimits::burst`] datagrams, refilled
+//!   at [`ChatLimits::per_second`]); over it, a member gets one
+//!   `*** slow down` line and nothing is relayed until tokens come back.
+//! - Lines to non-members (errors, "server full") share one more bucket, so a
+//!   flood from many forged sources gets a bounded number of answers.
+//!
+//! What a forged source can still do: join under the victim's address and
+//! port, so that the victim receives its room's traffic (bounded by the other
+//! members' rate limits) until it expires, and speak in the victim's name.
+//! UDP has no handshake to prevent that; do not run chat where that matters.
+//!
+//! # Fan-out
+//!
+//! One datagram makes at most one line to every member ([`Chat::burst`]); the
+//! stack checks at startup that the socket's transmit queue holds that much
+//! and drains the queue before serving a request that might not fit, so no
+//! line is lost to our own buffers. A send that fails anyway is counted.
+
+use core::fmt::Write;
+
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpEndpoint;
+
+use crate::service::{Burst, Discard, Outbox, Request, Service};
+use crate::services::strip_line_ending;
+
+/// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
+pub const DEFAULT_PORT: u16 = 5555;
+
+/// Longest nick or room name, in bytes.
+pub const NAME_CAP: usize = 16;
+
+/// Longest line the service sends (a `/who` of a full room, `/help`).
+pub const LINE_CAP: usize = 1024;
+
+/// The room every member starts in; it always exists.
+pub const LOBBY: &str = "lobby";
+
+/// How much room a relayed line needs beyond its text: `[room] <nick> \n`.
+const RELAY_OVERHEAD: usize = NAME_CAP + NAME_CAP + 8;
+
+/// The limits of one chat service, fixed at construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatLimits {
+    /// Members at once (at most the `MEMBERS` capacity).
+    pub max_members: usize,
+    /// Rooms at once, the lobby included (at most the `ROOMS` capacity).
+    pub max_rooms: usize,
+    /// Longest nick, in bytes (at most [`NAME_CAP`]).
+    pub max_nick: usize,
+    /// Longest message text, in bytes.
+    pub max_message: usize,
+    /// A member silent this long is dropped.
+    pub idle_timeout: Duration,
+    /// Datagrams a member may send in a burst.
+    pub burst: u32,
+    /// Datagrams per second a member may send on average.
+    pub per_second: u32,
+    /// Lines per second sent to sources that are not members (errors).
+    pub strangers_per_second: u32,
+}
+
+impl Default for ChatLimits {
+    fn default() -> ChatLimits {
+        ChatLimits {
+            max_members: 32,
+            max_rooms: 8,
+            max_nick: NAME_CAP,
+            max_message: 400,
+            idle_timeout: Duration::from_secs(300),
+            burst: 8,
+            per_second: 2,
+            strangers_per_second: 20,
+        }
+    }
+}
+
+/// Counters of the chat service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatStats {
+    /// Messages (and `/me`, `/msg`) accepted from members.
+    pub messages: u64,
+    /// Lines delivered to other members (one message to three is three).
+    pub relayed: u64,
+    pub joined: u64,
+    pub quit: u64,
+    pub expired: u64,
+    /// Refused: member table full.
+    pub full: u64,
+    /// Refused: over a member's rate limit.
+    pub rate_limited: u64,
+    /// Not answered: over the strangers' rate limit.
+    pub strangers_silenced: u64,
+    /// Refused: bad input (not UTF-8, too long, bad name, unknown command, not joined).
+    pub rejected: u64,
+    /// Lines that could not be queued.
+    pub send_failed: u64,
+}
+
+type Name = heapless::String<NAME_CAP>;
+type Line = heapless::String<LINE_CAP>;
+
+/// A token bucket, in thousandths of a token so refills need no division
+/// per millisecond.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    milli_tokens: u64,
+    refilled_at: Instant,
+    /// Whether this dry spell was already answered with "slow down".
+    warned: bool,
+}
+
+impl Bucket {
+    fn full(burst: u32, now: Instant) -> Bucket {
+        Bucket {
+            milli_tokens: u64::from(burst) * 1000,
+            refilled_at: now,
+            warned: false,
+        }
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, now: Instant, burst: u32, per_second: u32) -> bool {
+        let elapsed_ms = (now - self.refilled_at).total_millis();
+        if now > self.refilled_at {
+            self.refilled_at = now;
+        }
+        let refill = elapsed_ms.saturating_mul(u64::from(per_second));
+        self.milli_tokens = self
+            .milli_tokens
+            .saturating_add(refill)
+            .min(u64::from(burst) * 1000);
+        if self.milli_tokens >= 1000 {
+            self.milli_tokens -= 1000;
+            self.warned = false;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    peer: IpEndpoint,
+    nick: Name,
+    /// Index into the room table.
+    room: usize,
+    last_seen: Instant,
+    bucket: Bucket,
+}
+
+/// The chat service, with room for `MEMBERS` members and `ROOMS` rooms.
+#[derive(Debug)]
+pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8> {
+    limits: ChatLimits,
+    members: heapless::Vec<Member, MEMBERS>,
+    /// Room names by index; index 0 is the lobby, always present. A room
+    /// other than the lobby exists while someone is in it.
+    rooms: [Option<Name>; ROOMS],
+    strangers: Bucket,
+    stats: ChatStats,
+}
+
+impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
+    /// A chat with `limits`, each clamped to what the capacities allow.
+    pub fn new(limits: ChatLimits) -> Self {
+        let limits = ChatLimits {
+            max_members: limits.max_members.clamp(1, MEMBERS.max(1)),
+            max_rooms: limits.max_rooms.clamp(1, ROOMS.max(1)),
+            max_nick: limits.max_nick.clamp(1, NAME_CAP),
+            max_message: limits.max_message.clamp(1, LINE_CAP - RELAY_OVERHEAD),
+            ..limits
+        };
+        let mut rooms = core::array::from_fn(|_| None);
+        if let Some(lobby) = rooms.first_mut() {
+            *lobby = Some(name(LOBBY));
+        }
+        Chat {
+            limits,
+            members: heapless::Vec::new(),
+            rooms,
+            strangers: Bucket::full(limits.strangers_per_second, Instant::ZERO),
+            stats: ChatStats::default(),
+        }
+    }
+
+    pub fn limits(&self) -> &ChatLimits {
+        &self.limits
+    }
+
+    pub fn stats(&self) -> &ChatStats {
+        &self.stats
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.iter().flatten().count()
+    }
+
+    fn member_index(&self, peer: IpEndpoint) -> Option<usize> {
+        self.members.iter().position(|m| m.peer == peer)
+    }
+
+    fn room_name(&self, room: usize) -> &str {
+        match self.rooms.get(room) {
+            Some(Some(name)) => name.as_str(),
+            _ => LOBBY,
+        }
+    }
+
+    fn room_size(&self, room: usize) -> usize {
+        self.members.iter().filter(|m| m.room == room).count()
+    }
+
+    /// Sends `line` to `to`, counting a failure.
+    fn send(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &str) {
+        if out.send(to, line.as_bytes()).is_err() {
+            self.stats.send_failed += 1;
+            log::warn!("chat: could not queue a line to {to}");
+        }
+    }
+
+    /// Sends `line` to every member of `room` except `except`.
+    fn tell_room(&mut self, out: &mut dyn Outbox, room: usize, except: IpEndpoint, line: &str) {
+        for i in 0..self.members.len() {
+            let Some(member) = self.members.get(i) else {
+                break;
+            };
+            if member.room != room || member.peer == except {
+                continue;
+            }
+            let to = member.peer;
+            self.send(out, to, line);
+            self.stats.relayed += 1;
+        }
+    }
+
+    /// Answers a source that is not a member, within the strangers' budget.
+    fn tell_stranger(&mut self, out: &mut dyn Outbox, now: Instant, to: IpEndpoint, line: &str) {
+        if self.strangers.take(
+            now,
+            self.limits.strangers_per_second,
+            self.limits.strangers_per_second,
+        ) {
+            self.send(out, to, line);
+        } else {
+            self.stats.strangers_silenced += 1;
+        }
+    }
+
+    fn error(
+        &mut self,
+        out: &mut dyn Outbox,
+        to: IpEndpoint,
+        message: &str,
+    ) -> Result<(), Discard> {
+        self.stats.rejected += 1;
+        let line = system_line(format_args!("error: {message}"));
+        self.send(out, to, &line);
+        Err(Discard::Malformed)
+    }
+
+    /// Drops an empty room (never the lobby).
+    fn forget_room_if_empty(&mut self, room: usize) {
+        if room != 0 && self.room_size(room) == 0 {
+            if let Some(slot) = self.rooms.get_mut(room) {
+                *slot = None;
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        request: &Request<'_>,
+        out: &mut dyn Outbox,
+        nick: &str,
+    ) -> Result<(), Discard> {
+        let from = request.from;
+        if let Err(problem) = check_name(nick, self.limits.max_nick) {
+            self.stats.rejected += 1;
+            let line = system_line(format_args!("error: nick {problem}"));
+            self.tell_stranger(out, request.now, from, &line);
+            return Err(Discard::Malformed);
+        }
+        if self.nick_taken(nick) {
+            self.stats.rejected += 1;
+            let line = system_line(format_args!("error: nick {nick} is taken, pick another"));
+            self.tell_stranger(out, request.now, from, &line);
+            return Err(Discard::Limited);
+        }
+        if self.members.len() >= self.limits.max_members {
+            self.stats.full += 1;
+            let line = system_line(format_args!(
+                "error: server full ({} members), try again later",
+                self.limits.max_members
+            ));
+            self.tell_stranger(out, request.now, from, &line);
+            return Err(Discard::Limited);
+        }
+        let member = Member {
+            peer: from,
+            nick: name(nick),
+            room: 0,
+            last_seen: request.now,
+            bucket: Bucket::full(self.limits.burst, request.now),
+        };
+        if self.members.push(member).is_err() {
+            // max_members is clamped to the capacity; kept for safety.
+            self.stats.full += 1;
+            return Err(Discard::Limited);
+        }
+        self.stats.joined += 1;
+        log::info!("chat: {nick} joined from {from}");
+        let notice = system_line(format_args!("{nick} joined {LOBBY}"));
+        self.tell_room(out, 0, from, &notice);
+        let welcome = self.welcome(nick, 0);
+        self.send(out, from, &welcome);
+        Ok(())
+    }
+
+    fn welcome(&self, nick: &str, room: usize) -> Line {
+        let mut line = Line::new();
+        let _ = write!(
+            line,
+            "*** welcome {nick}, you are in {}",
+            self.room_name(room)
+        );
+        self.append_members(&mut line, room);
+        line
+    }
+
+    /// Appends " with: a, b" (or " alone") and a newline.
+    fn append_members(&self, line: &mut Line, room: usize) {
+        let mut first = true;
+        for member in self.members.iter().filter(|m| m.room == room) {
+            let separator = if first { " with: " } else { ", " };
+            if line.len() + separator.len() + member.nick.len() + 6 > LINE_CAP {
+                let _ = line.push_str(", ...");
+                break;
+            }
+            let _ = line.push_str(separator);
+            let _ = line.push_str(&member.nick);
+            first = false;
+        }
+        if first {
+            let _ = line.push_str(" (empty)");
+        }
+        let _ = line.push('\n');
+    }
+
+    fn nick_taken(&self, nick: &str) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.nick.as_str().eq_ignore_ascii_case(nick))
+    }
+
+    fn rename(&mut self, index: usize, out: &mut dyn Outbox, nick: &str) -> Result<(), Discard> {
+        let Some(member) = self.members.get(index) else {
+            return Err(Discard::Malformed);
+        };
+        let (peer, room, old) = (member.peer, member.room, member.nick.clone());
+        if let Err(problem) = check_name(nick, self.limits.max_nick) {
+            return self.error(out, peer, &format_small(format_args!("nick {problem}")));
+        }
+        if old.as_str() == nick {
+            self.send(
+                out,
+                peer,
+                &system_line(format_args!("you are {nick} already")),
+            );
+            return Ok(());
+        }
+        if !old.as_str().eq_ignore_ascii_case(nick) && self.nick_taken(nick) {
+            return self.error(
+                out,
+                peer,
+                &format_small(format_args!("nick {nick} is taken, pick another")),
+            );
+        }
+        if let Some(member) = self.members.get_mut(index) {
+            member.nick = name(nick);
+        }
+        let line = system_line(format_args!("{old} is now known as {nick}"));
+        self.tell_room(out, room, peer, &line);
+        self.send(out, peer, &line);
+        Ok(())
+    }
+
+    fn change_room(
+        &mut self,
+        index: usize,
+        out: &mut dyn Outbox,
+        target: &str,
+    ) -> Result<(), Discard> {
+        let Some(member) = self.members.get(index) else {
+            return Err(Discard::Malformed);
+        };
+        let (peer, old_room, nick) = (member.peer, member.room, member.nick.clone());
+        let target = target.strip_prefix('#').unwrap_or(target);
+        if let Err(problem) = check_name(target, NAME_CAP) {
+            return self.error(
+                out,
+                peer,
+                &format_small(format_args!("room name {problem}")),
+            );
+        }
+        let existing = self.rooms.iter().position(|r| {
+            r.as_ref()
+                .is_some_and(|r| r.as_str().eq_ignore_ascii_case(target))
+        });
+        if existing == Some(old_room) {
+            self.send(
+                out,
+                peer,
+                &system_line(format_args!("you are in {target} already")),
+            );
+            return Ok(());
+        }
+        let new_room = match existing {
+            Some(room) => room,
+            None => {
+                let free = self
+                    .rooms
+                    .iter()
+                    .take(self.limits.max_rooms)
+                    .position(|r| r.is_none());
+                let Some(room) = free else {
+                    return self.error(
+                        out,
+                        peer,
+                        &format_small(format_args!(
+                            "too many rooms ({} at most); /rooms lists them",
+                            self.limits.max_rooms
+                        )),
+                    );
+                };
+                if let Some(slot) = self.rooms.get_mut(room) {
+                    *slot = Some(name(target));
+                }
+                room
+            }
+        };
+        let old_name = name(self.room_name(old_room));
+        if let Some(member) = self.members.get_mut(index) {
+            member.room = new_room;
+        }
+        let left = system_line(format_args!(
+            "{nick} left {old_name} for {}",
+            self.room_name(new_room)
+        ));
+        self.tell_room(out, old_room, peer, &left);
+        self.forget_room_if_empty(old_room);
+        let joined = system_line(format_args!("{nick} joined {}", self.room_name(new_room)));
+        self.tell_room(out, new_room, peer, &joined);
+        let welcome = self.welcome(&nick, new_room);
+        self.send(out, peer, &welcome);
+        Ok(())
+    }
+
+    fn remove(&mut self, index: usize, out: &mut dyn Outbox, why: &str) {
+        if index >= self.members.len() {
+            return;
+        }
+        let member = self.members.swap_remove(index);
+        let line = system_line(format_args!(
+            "{} left {} ({why})",
+            member.nick,
+            self.room_name(member.room)
+        ));
+        self.tell_room(out, member.room, member.peer, &line);
+        self.forget_room_if_empty(member.room);
+    }
+
+    fn relay(
+        &mut self,
+        index: usize,
+        out: &mut dyn Outbox,
+        text: &str,
+        action: bool,
+    ) -> Result<(), Discard> {
+        let Some(member) = self.members.get(index) else {
+            return Err(Discard::Malformed);
+        };
+        let (peer, room, nick) = (member.peer, member.room, member.nick.clone());
+        if text.len() > self.limits.max_message {
+            return self.error(
+                out,
+                peer,
+                &format_small(format_args!(
+                    "message too long ({} bytes, {} at most)",
+                    text.len(),
+                    self.limits.max_message
+                )),
+            );
+        }
+        let mut line = Line::new();
+        let room_name = self.room_name(room);
+        let _ = if action {
+            write!(line, "[{room_name}] * {nick} ")
+        } else {
+            write!(line, "[{room_name}] <{nick}> ")
+        };
+        push_sanitized(&mut line, text);
+        let _ = line.push('\n');
+        self.stats.messages += 1;
+        self.tell_room(out, room, peer, &line);
+        Ok(())
+    }
+
+    fn private(&mut self, index: usize, out: &mut dyn Outbox, args: &str) -> Result<(), Discard> {
+        let Some(member) = self.members.get(index) else {
+            return Err(Discard::Malformed);
+        };
+        let (peer, nick) = (member.peer, member.nick.clone());
+        let (to_nick, text) = split_word(args);
+        if to_nick.is_empty() || text.is_empty() {
+            return self.error(out, peer, "usage: /msg NAME TEXT");
+        }
+        if text.len() > self.limits.max_message {
+            return self.error(
+                out,
+                peer,
+                &format_small(format_args!(
+                    "message too long ({} at most)",
+                    self.limits.max_message
+                )),
+            );
+        }
+        let Some(recipient) = self
+            .members
+            .iter()
+            .find(|m| m.nick.as_str().eq_ignore_ascii_case(to_nick))
+            .map(|m| (m.peer, m.nick.clone()))
+        else {
+            return self.error(
+                out,
+                peer,
+                &format_small(format_args!("no one here is called {to_nick}")),
+            );
+        };
+        let mut line = Line::new();
+        let _ = write!(line, "[private] <{nick}> ");
+        push_sanitized(&mut line, text);
+        let _ = line.push('\n');
+        self.stats.messages += 1;
+        self.send(out, recipient.0, &line);
+        self.stats.relayed += 1;
+        let mut receipt = Line::new();
+        let _ = write!(receipt, "[private to {}] ", recipient.1);
+        push_sanitized(&mut receipt, text);
+        let _ = receipt.push('\n');
+        self.send(out, peer, &receipt);
+        Ok(())
+    }
+
+    fn who(&self, room: usize) -> Line {
+        let mut line = Line::new();
+        let _ = write!(line, "*** in {}", self.room_name(room));
+        self.append_members(&mut line, room);
+        line
+    }
+
+    fn room_list(&self) -> Line {
+        let mut line = Line::new();
+        let _ = line.push_str("*** rooms:");
+        for (index, room) in self.rooms.iter().enumerate() {
+            if let Some(room) = room {
+                let _ = write!(line, " {} ({})", room, self.room_size(index));
+            }
+        }
+        let _ = line.push('\n');
+        line
+    }
+
+    /// Handles a datagram from a member.
+    fn handle_member(
+        &mut self,
+        index: usize,
+        request: &Request<'_>,
+        out: &mut dyn Outbox,
+        text: &str,
+    ) -> Result<(), Discard> {
+        let now = request.now;
+        let (burst, per_second) = (self.limits.burst, self.limits.per_second);
+        let Some(member) = self.members.get_mut(index) else {
+            return Err(Discard::Malformed);
+        };
+        member.last_seen = now;
+        if !member.bucket.take(now, burst, per_second) {
+            self.stats.rate_limited += 1;
+            if !member.bucket.warned {
+                member.bucket.warned = true;
+                let peer = member.peer;
+                let line = system_line(format_args!(
+                    "slow down: {per_second} lines per second at most; that one was not sent"
+                ));
+                self.send(out, peer, &line);
+            }
+            return Err(Discard::Limited);
+        }
+        let peer = member.peer;
+        let room = member.room;
+        let Some(command) = text.strip_prefix('/') else {
+            if text.is_empty() {
+                return Ok(());
+            }
+            return self.relay(index, out, text, false);
+        };
+        let (verb, args) = split_word(command);
+        match verb {
+            "nick" => self.rename(index, out, args),
+            "join" => self.change_room(index, out, args),
+            "leave" => {
+                if room == 0 {
+                    return self.error(out, peer, "you are in the lobby; /quit leaves the chat");
+                }
+                self.change_room(index, out, LOBBY)
+            }
+            "who" => {
+                let line = self.who(room);
+                self.send(out, peer, &line);
+                Ok(())
+            }
+            "rooms" => {
+                let line = self.room_list();
+                self.send(out, peer, &line);
+                Ok(())
+            }
+            "msg" => self.private(index, out, args),
+            "me" if !args.is_empty() => self.relay(index, out, args, true),
+            "me" => self.error(out, peer, "usage: /me ACTION"),
+            "ping" => {
+                self.send(out, peer, "*** pong\n");
+                Ok(())
+            }
+            "quit" => {
+                let nick = self
+                    .members
+                    .get(index)
+                    .map(|m| m.nick.clone())
+                    .unwrap_or_default();
+                self.remove(index, out, "quit");
+                self.stats.quit += 1;
+                log::info!("chat: {nick} quit");
+                self.send(out, peer, &system_line(format_args!("bye {nick}")));
+                Ok(())
+            }
+            "help" => {
+                self.send(out, peer, HELP);
+                Ok(())
+            }
+            _ => self.error(
+                out,
+                peer,
+                &format_small(format_args!("unknown command /{verb}; /help lists them")),
+            ),
+        }
+    }
+
+    /// The member whose idle time ran out first, if any has.
+    fn first_expired(&self, now: Instant) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.last_seen + self.limits.idle_timeout <= now)
+    }
+}
+
+const HELP: &str = "*** commands:\n\
+/nick NAME       join (in the lobby), or change your nick\n\
+/join ROOM       move to ROOM (it is created if new)\n\
+/leave           back to the lobby\n\
+/who             who is in your room\n\
+/rooms           all rooms and how many are in each\n\
+/msg NAME TEXT   a private message\n\
+/me ACTION       an action: * you ACTION\n\
+/ping            keep your membership alive (any line does)\n\
+/quit            leave the chat\n\
+anything else is said to your room\n";
+
+impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
+        let from = request.from;
+        let member = self.member_index(from);
+        let Ok(text) = core::str::from_utf8(strip_line_ending(request.payload)) else {
+            self.stats.rejected += 1;
+            let line = "*** error: not UTF-8 text\n";
+            match member {
+                Some(_) => self.send(out, from, line),
+                None => self.tell_stranger(out, request.now, from, line),
+            }
+            return Err(Discard::Malformed);
+        };
+        if let Some(index) = member {
+            return self.handle_member(index, request, out, text);
+        }
+        let (verb, args) = split_word(text);
+        match verb {
+            "/nick" => self.join(request, out, args),
+            "/help" => {
+                self.tell_stranger(out, request.now, from, HELP);
+                Ok(())
+            }
+            "/quit" => Ok(()),
+            _ => {
+                self.stats.rejected += 1;
+                let line = "*** error: join first with /nick NAME (/help lists commands)\n";
+                self.tell_stranger(out, request.now, from, line);
+                Err(Discard::Limited)
+            }
+        }
+    }
+
+    fn burst(&self) -> Burst {
+        // A relay reaches every other member; the sender gets at most one
+        // line; a room change tells two rooms, which share no member.
+        Burst {
+            datagrams: self.limits.max_members,
+            bytes: (self.limits.max_members.saturating_sub(1))
+                * (self.limits.max_message + RELAY_OVERHEAD)
+                + LINE_CAP,
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.members
+            .iter()
+            .map(|m| m.last_seen + self.limits.idle_timeout)
+            .min()
+    }
+
+    fn on_tick(&mut self, now: Instant, _wall: Option<crate::UnixTime>, out: &mut dyn Outbox) {
+        // One expiry per call: the stack calls again while more are due,
+        // with room for a full burst each time.
+        let Some(index) = self.first_expired(now) else {
+            return;
+        };
+        let Some(member) = self.members.get(index) else {
+            return;
+        };
+        let (peer, nick) = (member.peer, member.nick.clone());
+        let minutes = self.limits.idle_timeout.secs() / 60;
+        let why = format_small(format_args!("idle for {minutes} min"));
+        self.remove(index, out, &why);
+        self.stats.expired += 1;
+        log::info!("chat: {nick} expired");
+        self.send(
+            out,
+            peer,
+            &system_line(format_args!(
+                "{nick}, you were idle for {minutes} min and left the chat; /nick NAME rejoins"
+            )),
+        );
+    }
+
+    fn counters(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        let s = &self.stats;
+        report("members", self.member_count() as u64);
+        report("rooms", self.room_count() as u64);
+        report("messages", s.messages);
+        report("relayed", s.relayed);
+        report("joined", s.joined);
+        report("quit", s.quit);
+        report("expired", s.expired);
+        report("refused: server full", s.full);
+        report("refused: rate limit", s.rate_limited);
+        report("silenced strangers", s.strangers_silenced);
+        report("rejected input", s.rejected);
+        report("send failed", s.send_failed);
+    }
+}
+
+/// Why a nick or room name is not acceptable.
+fn check_name(candidate: &str, max: usize) -> Result<(), &'static str> {
+    if candidate.is_empty() {
+        return Err("missing: /nick NAME, /join ROOM");
+    }
+    if candidate.len() > max {
+        return Err("too long");
+    }
+    if !candidate
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("may only use letters, digits, _ and -");
+    }
+    Ok(())
+}
+
+/// A name already checked to fit; longer input is cut (never happens after
+/// [`check_name`]).
+fn name(text: &str) -> Name {
+    let mut name = Name::new();
+    for c in text.chars() {
+        if name.push(c).is_err() {
+            break;
+        }
+    }
+    name
+}
+
+/// `*** <text>\n`, cut to [`LINE_CAP`].
+fn system_line(text: core::fmt::Arguments<'_>) -> Line {
+    let mut line = Line::new();
+    let _ = line.push_str("*** ");
+    let _ = line.write_fmt(text);
+    while line.len() >= LINE_CAP {
+        line.pop();
+    }
+    let _ = line.push('\n');
+    line
+}
+
+/// A short formatted message for [`Chat::error`].
+fn format_small(text: core::fmt::Arguments<'_>) -> heapless::String<128> {
+    let mut s = heapless::String::new();
+    let _ = s.write_fmt(text);
+    s
+}
+
+/// The first word and the rest, without the separating spaces.
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.split_once(' ') {
+        Some((word, rest)) => (word, rest.trim_start()),
+        None => (text, ""),
+    }
+}
+
+/// Appends `text` with control characters replaced by `?`, so that no one
+/// can send terminal escape sequences to the other members.
+fn push_sanitized(line: &mut Line, text: &str) {
+    for c in text.chars() {
+        let c = if c.is_control() { '?' } else { c };
+        if line.push(c).is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::{Sent, VecOutbox};
+    use smoltcp::wire::{IpAddress, Ipv4Address};
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn peer(n: u16) -> IpEndpoint {
+        IpEndpoint::new(
+            IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 100)),
+            40000 + n,
+        )
+    }
+
+    struct Harness<const M: usize, const R: usize> {
+        chat: Chat<M, R>,
+        now: Instant,
+    }
+
+    impl<const M: usize, const R: usize> Harness<M, R> {
+        fn new(limits: ChatLimits) -> Self {
+            Harness {
+                chat: Chat::new(limits),
+                now: Instant::from_secs(1000),
+            }
+        }
+
+        fn send_bytes(&mut self, from: u16, payload: &[u8]) -> (Result<(), Discard>, Sent) {
+            let mut out = VecOutbox::new();
+            let request = Request {
+                from: peer(from),
+                to: IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 1)),
+                payload,
+                now: self.now,
+                wall: None,
+            };
+            let verdict = self.chat.on_datagram(&request, &mut out);
+            let burst = self.chat.burst();
+            assert!(
+                out.sent.len() <= burst.datagrams,
+                "burst exceeded: {:?}",
+                out.sent
+            );
+            let bytes: usize = out.sent.iter().map(|(_, d)| d.len()).sum();
+            assert!(bytes <= burst.bytes, "burst bytes exceeded");
+            (verdict, out.sent)
+        }
+
+        fn say(&mut self, from: u16, text: &str) -> Sent {
+            self.send_bytes(from, std::format!("{text}\n").as_bytes()).1
+        }
+
+        fn advance(&mut self, secs: u64) {
+            self.now += Duration::from_secs(secs);
+        }
+
+        fn tick(&mut self) -> Sent {
+            let mut out = VecOutbox::new();
+            while self.chat.poll_at().is_some_and(|at| at <= self.now) {
+                self.chat.on_tick(self.now, None, &mut out);
+            }
+            out.sent
+        }
+    }
+
+    fn lines_to(sent: &Sent, n: u16) -> Vec<String> {
+        sent.iter()
+            .filter(|(to, _)| *to == peer(n))
+            .map(|(_, d)| String::from_utf8(d.clone()).unwrap())
+            .collect()
+    }
+
+    fn default_harness() -> Harness<32, 8> {
+        Harness::new(ChatLimits::default())
+    }
+
+    /// alice (1), bob (2) and carol (3) in the lobby.
+    fn three_members() -> Harness<32, 8> {
+        let mut h = default_harness();
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        h.say(3, "/nick carol");
+        h
+    }
+
+    #[test]
+    fn nick_joins_the_lobby_and_the_room_is_told() {
+        let mut h = default_harness();
+        let sent = h.say(1, "/nick alice");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** welcome alice, you are in lobby with: alice\n"]
+        );
+        let sent = h.say(2, "/nick bob");
+        assert_eq!(lines_to(&sent, 1), ["*** bob joined lobby\n"]);
+        assert_eq!(
+            lines_to(&sent, 2),
+            ["*** welcome bob, you are in lobby with: alice, bob\n"]
+        );
+        assert_eq!(h.chat.member_count(), 2);
+        assert_eq!(h.chat.stats().joined, 2);
+    }
+
+    #[test]
+    fn a_message_reaches_every_other_member_of_the_room_at_once() {
+        let mut h = three_members();
+        let sent = h.say(1, "hello all");
+        assert_eq!(lines_to(&sent, 2), ["[lobby] <alice> hello all\n"]);
+        assert_eq!(lines_to(&sent, 3), ["[lobby] <alice> hello all\n"]);
+        assert!(lines_to(&sent, 1).is_empty(), "no echo to the sender");
+        assert_eq!(h.chat.stats().relayed, 2 + 1 + 2); // joins told 0+1+2, then 2
+    }
+
+    #[test]
+    fn rooms_separate_conversations() {
+        let mut h = three_members();
+        let sent = h.say(2, "/join games");
+        assert_eq!(lines_to(&sent, 1), ["*** bob left lobby for games\n"]);
+        assert_eq!(
+            lines_to(&sent, 2),
+            ["*** welcome bob, you are in games with: bob\n"]
+        );
+        let sent = h.say(3, "/join #games");
+        assert_eq!(lines_to(&sent, 2), ["*** carol joined games\n"]);
+        let sent = h.say(2, "in here");
+        assert_eq!(lines_to(&sent, 3), ["[games] <bob> in here\n"]);
+        assert!(lines_to(&sent, 1).is_empty());
+        let sent = h.say(1, "/rooms");
+        assert_eq!(lines_to(&sent, 1), ["*** rooms: lobby (1) games (2)\n"]);
+        let sent = h.say(3, "/who");
+        assert_eq!(lines_to(&sent, 3), ["*** in games with: bob, carol\n"]);
+        let sent = h.say(3, "/leave");
+        assert_eq!(lines_to(&sent, 2), ["*** carol left games for lobby\n"]);
+        assert_eq!(lines_to(&sent, 1), ["*** carol joined lobby\n"]);
+        let sent = h.say(3, "/leave");
+        assert!(lines_to(&sent, 3)[0].starts_with("*** error: you are in the lobby"));
+        h.say(2, "/leave");
+        assert_eq!(h.chat.room_count(), 1, "an empty room goes away");
+    }
+
+    #[test]
+    fn private_messages_reach_only_their_recipient() {
+        let mut h = three_members();
+        let sent = h.say(1, "/msg Bob  psst, over here");
+        assert_eq!(lines_to(&sent, 2), ["[private] <alice> psst, over here\n"]);
+        assert_eq!(lines_to(&sent, 1), ["[private to bob] psst, over here\n"]);
+        assert!(lines_to(&sent, 3).is_empty());
+        let sent = h.say(1, "/msg nobody hi");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** error: no one here is called nobody\n"]
+        );
+        let sent = h.say(1, "/msg bob");
+        assert_eq!(lines_to(&sent, 1), ["*** error: usage: /msg NAME TEXT\n"]);
+    }
+
+    #[test]
+    fn me_ping_help_and_unknown_commands() {
+        let mut h = three_members();
+        let sent = h.say(1, "/me waves");
+        assert_eq!(lines_to(&sent, 2), ["[lobby] * alice waves\n"]);
+        assert_eq!(
+            lines_to(&h.say(1, "/me"), 1),
+            ["*** error: usage: /me ACTION\n"]
+        );
+        assert_eq!(lines_to(&h.say(1, "/ping"), 1), ["*** pong\n"]);
+        let help = lines_to(&h.say(1, "/help"), 1);
+        for command in [
+            "/nick", "/join", "/leave", "/who", "/rooms", "/msg", "/me", "/ping", "/quit",
+        ] {
+            assert!(help[0].contains(command), "{command} missing from /help");
+        }
+        assert_eq!(
+            lines_to(&h.say(1, "/dance"), 1),
+            ["*** error: unknown command /dance; /help lists them\n"]
+        );
+    }
+
+    #[test]
+    fn nick_changes_are_announced_and_checked() {
+        let mut h = three_members();
+        let sent = h.say(1, "/nick alicia");
+        assert_eq!(lines_to(&sent, 2), ["*** alice is now known as alicia\n"]);
+        assert_eq!(lines_to(&sent, 1), ["*** alice is now known as alicia\n"]);
+        let sent = h.say(1, "/nick BOB");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** error: nick BOB is taken, pick another\n"]
+        );
+        let sent = h.say(1, "/nick Alicia");
+        assert_eq!(lines_to(&sent, 1), ["*** alicia is now known as Alicia\n"]);
+    }
+
+    #[test]
+    fn quit_leaves_and_tells_the_room() {
+        let mut h = three_members();
+        let sent = h.say(2, "/quit");
+        assert_eq!(lines_to(&sent, 1), ["*** bob left lobby (quit)\n"]);
+        assert_eq!(lines_to(&sent, 2), ["*** bye bob\n"]);
+        assert_eq!(h.chat.member_count(), 2);
+        let sent = h.say(2, "still here?");
+        assert_eq!(
+            lines_to(&sent, 2),
+            ["*** error: join first with /nick NAME (/help lists commands)\n"]
+        );
+        assert!(
+            lines_to(&sent, 1).is_empty(),
+            "nothing relayed for a non-member"
+        );
+    }
+
+    #[test]
+    fn strangers_are_never_relayed() {
+        let mut h = three_members();
+        for text in ["hello?", "/who", "/msg alice hi", "/join games"] {
+            let sent = h.say(9, text);
+            assert!(
+                sent.iter().all(|(to, _)| *to == peer(9)),
+                "{text}: {sent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nick_rules_are_explained() {
+        let mut h = default_harness();
+        let cases = [
+            ("/nick", "*** error: nick missing: /nick NAME, /join ROOM\n"),
+            ("/nick abcdefghijklmnopq", "*** error: nick too long\n"),
+            (
+                "/nick bad!name",
+                "*** error: nick may only use letters, digits, _ and -\n",
+            ),
+            (
+                "/nick two words",
+                "*** error: nick may only use letters, digits, _ and -\n",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(lines_to(&h.say(1, text), 1), [expected], "{text}");
+        }
+        assert_eq!(h.chat.member_count(), 0);
+        let mut h = three_members();
+        let sent = h.say(4, "/nick Alice");
+        assert_eq!(
+            lines_to(&sent, 4),
+            ["*** error: nick Alice is taken, pick another\n"]
+        );
+    }
+
+    #[test]
+    fn a_full_server_says_so_and_members_keep_talking() {
+        let limits = ChatLimits {
+            max_members: 3,
+            strangers_per_second: 1000,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        for n in 1..=3 {
+            h.say(n, &std::format!("/nick user{n}"));
+        }
+        for n in 10..20 {
+            let sent = h.say(n, &std::format!("/nick flood{n}"));
+            assert_eq!(
+                lines_to(&sent, n),
+                ["*** error: server full (3 members), try again later\n"]
+            );
+        }
+        assert_eq!(h.chat.stats().full, 10);
+        let sent = h.say(1, "still chatting");
+        assert_eq!(lines_to(&sent, 2), ["[lobby] <user1> still chatting\n"]);
+    }
+
+    #[test]
+    fn too_many_rooms_is_an_error() {
+        let limits = ChatLimits {
+            max_rooms: 2,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<8, 8> = Harness::new(limits);
+        h.say(1, "/nick a");
+        h.say(2, "/nick b");
+        assert!(lines_to(&h.say(1, "/join one"), 1)[0].starts_with("*** welcome a, you are in one"));
+        assert_eq!(
+            lines_to(&h.say(2, "/join two"), 2),
+            ["*** error: too many rooms (2 at most); /rooms lists them\n"]
+        );
+        assert!(lines_to(&h.say(2, "/join bad/room"), 2)[0]
+            .starts_with("*** error: room name may only"));
+    }
+
+    #[test]
+    fn long_messages_and_bad_utf8_are_refused_with_a_line() {
+        let limits = ChatLimits {
+            max_message: 10,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick a");
+        h.say(2, "/nick b");
+        let sent = h.say(1, "0123456789x");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** error: message too long (11 bytes, 10 at most)\n"]
+        );
+        assert!(lines_to(&sent, 2).is_empty());
+        let (verdict, sent) = h.send_bytes(1, b"caf\xe9\n");
+        assert_eq!(verdict, Err(Discard::Malformed));
+        assert_eq!(lines_to(&sent, 1), ["*** error: not UTF-8 text\n"]);
+        assert!(lines_to(&sent, 2).is_empty());
+    }
+
+    #[test]
+    fn control_characters_cannot_reach_other_terminals() {
+        let mut h = three_members();
+        let sent = h.say(1, "\u{1b}[2Jgotcha\u{7}");
+        assert_eq!(lines_to(&sent, 2), ["[lobby] <alice> ?[2Jgotcha?\n"]);
+    }
+
+    #[test]
+    fn a_member_over_the_rate_limit_gets_one_slow_down_line() {
+        let mut h = three_members();
+        let burst = ChatLimits::default().burst as usize;
+        for i in 1..=burst {
+            let sent = h.say(1, &std::format!("message {i}"));
+            assert_eq!(lines_to(&sent, 2).len(), 1, "message {i} relayed");
+        }
+        let sent = h.say(1, "one too many");
+        assert!(lines_to(&sent, 2).is_empty());
+        assert!(lines_to(&sent, 1)[0].starts_with("*** slow down"));
+        let sent = h.say(1, "and another");
+        assert!(sent.is_empty(), "only one slow-down line per dry spell");
+        assert_eq!(h.chat.stats().rate_limited, 2);
+        h.advance(1); // 2 tokens per second
+        assert_eq!(lines_to(&h.say(1, "back"), 2), ["[lobby] <alice> back\n"]);
+    }
+
+    #[test]
+    fn strangers_get_a_bounded_number_of_answers() {
+        let limits = ChatLimits {
+            strangers_per_second: 5,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        let answered = (100..150).filter(|n| !h.say(*n, "hi").is_empty()).count();
+        assert_eq!(answered, 5);
+        assert_eq!(h.chat.stats().strangers_silenced, 45);
+    }
+
+    #[test]
+    fn idle_members_expire_and_their_room_is_told() {
+        let mut h = three_members();
+        assert_eq!(h.chat.poll_at(), Some(h.now + Duration::from_secs(300)));
+        h.advance(200);
+        h.say(1, "/ping");
+        h.say(2, "still here");
+        h.advance(100);
+        let sent = h.tick();
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** carol left lobby (idle for 5 min)\n"]
+        );
+        assert!(lines_to(&sent, 3)[0].starts_with("*** carol, you were idle for 5 min"));
+        assert_eq!(h.chat.member_count(), 2);
+        assert_eq!(h.chat.stats().expired, 1);
+        h.advance(300);
+        h.tick();
+        assert_eq!(h.chat.member_count(), 0);
+        assert_eq!(h.chat.poll_at(), None);
+    }
+
+    #[test]
+    fn burst_covers_the_worst_fan_out() {
+        let limits = ChatLimits {
+            max_members: 5,
+            max_message: 100,
+            ..ChatLimits::default()
+        };
+        let chat: Chat<8, 4> = Chat::new(limits);
+        assert_eq!(
+            chat.burst(),
+            Burst {
+                datagrams: 5,
+                bytes: 4 * (100 + RELAY_OVERHEAD) + LINE_CAP
+            }
+        );
+        // Capacities clamp the limits.
+        let chat: Chat<2, 1> = Chat::new(ChatLimits::default());
+        assert_eq!(chat.limits().max_members, 2);
+        assert_eq!(chat.limits().max_rooms, 1);
+        // The longest possible relay line fits in its share of the burst.
+        let mut h: Harness<32, 8> = Harness::new(ChatLimits::default());
+        h.say(1, "/nick abcdefghijklmnop");
+        h.say(2, "/nick b");
+        h.say(1, "/join ponmlkjihgfedcba");
+        h.say(2, "/join ponmlkjihgfedcba");
+        let text = "x".repeat(400);
+        let sent = h.say(1, &text);
+        assert!(lines_to(&sent, 2)[0].len() <= 400 + RELAY_OVERHEAD);
+    }
+
+    #[test]
+    fn every_limit_and_command_survives_arbitrary_bytes() {
+        let mut h: Harness<4, 2> = Harness::new(ChatLimits::default());
+        let mut seed = 0x1234_5678u32;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let len = (seed % 64) as usize;
+            let mut payload: Vec<u8> = (0..len).map(|i| (seed >> (i % 24)) as u8).collect();
+            if seed % 3 == 0 {
+                let commands = ["/nick ", "/join ", "/msg ", "/me ", "/quit", "/leave"];
+                let mut text = commands[(seed as usize / 3) % commands.len()]
+                    .as_bytes()
+                    .to_vec();
+                text.extend(payload.iter().map(|b| b'a' + b % 26));
+                payload = text;
+            }
+            let from = (seed % 6) as u16;
+            let _ = h.send_bytes(from, &payload);
+            h.advance(1);
+        }
+        assert!(h.chat.member_count() <= 4);
+        let _ = h.tick();
+    }
+}
