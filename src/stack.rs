@@ -288,13 +288,13 @@ impl<'a> Stack<'a> {
         self.iface.ipv4_addr()
     }
 
-    /// Every service: its name, port and counters.
+    /// Every service, its port and the stack's counters for it.
     pub fn services(
         &self,
-    ) -> impl Iterator<Item = (&'static str, u16, &ServiceStats)> + use<'_, 'a> {
+    ) -> impl Iterator<Item = (&dyn Service, u16, &ServiceStats)> + use<'_, 'a> {
         self.slots
             .iter()
-            .map(|slot| (slot.service.name(), slot.port, &slot.stats))
+            .map(|slot| (&*slot.service as &dyn Service, slot.port, &slot.stats))
     }
 
     /// The counters of one service.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
+use udpkit::services::chat::ChatLimits;
 use udpkit::services::time::decode as decode_rfc868;
 use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 use udpkit::Config;
@@ -77,12 +78,32 @@ struct ServeArgs {
 
     /// Which services to run, comma separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST",
-          default_value = "echo,daytime,time,upper,hello", value_parser = serve::service_by_name)]
+          default_value = "echo,daytime,time,upper,hello,chat", value_parser = serve::service_by_name)]
     services: Vec<ServiceKind>,
 
     /// Move a service to another port, e.g. --port echo=7007 (repeatable).
     #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = serve::parse_port_override)]
     ports: Vec<(ServiceKind, u16)>,
+
+    /// Chat: members at once (at most 64).
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    chat_members: u16,
+
+    /// Chat: rooms at once, the lobby included (at most 16).
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    chat_rooms: u16,
+
+    /// Chat: longest message, in bytes.
+    #[arg(long, default_value_t = 400, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(1..=900))]
+    chat_message_max: u16,
+
+    /// Chat: members silent this long are dropped (any datagram counts).
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    chat_idle: Duration,
+
+    /// Chat: lines per second a member may send on average (bursts of 4x).
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    chat_rate: u32,
 }
 
 fn serve_help() -> String {
@@ -270,6 +291,17 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
             gateway: args.gateway,
         },
         services,
+        chat_limits: ChatLimits {
+            max_members: usize::from(args.chat_members),
+            max_rooms: usize::from(args.chat_rooms),
+            max_message: usize::from(args.chat_message_max),
+            idle_timeout: udpkit::smoltcp::time::Duration::from_millis(
+                args.chat_idle.as_millis().min(u128::from(u32::MAX)) as u64,
+            ),
+            per_second: args.chat_rate,
+            burst: args.chat_rate.saturating_mul(4),
+            ..ChatLimits::default()
+        },
     })
 }
 

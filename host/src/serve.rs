@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 
 use anyhow::{bail, Context as _, Result};
 use udpkit::service::Service;
-use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
@@ -22,7 +22,7 @@ pub struct ServiceKind {
     pub summary: &'static str,
 }
 
-pub const SERVICES: [ServiceKind; 5] = [
+pub const SERVICES: [ServiceKind; 6] = [
     ServiceKind {
         name: "echo",
         default_port: echo::DEFAULT_PORT,
@@ -48,6 +48,11 @@ pub const SERVICES: [ServiceKind; 5] = [
         default_port: hello::DEFAULT_PORT,
         summary: "`Hello <datagram>!`; `exit` gets `Good bye!`",
     },
+    ServiceKind {
+        name: "chat",
+        default_port: chat::DEFAULT_PORT,
+        summary: "multi-user chat: /nick NAME to join, /help for more",
+    },
 ];
 
 /// Datagram slots in each socket queue. A load generator keeps up to this
@@ -62,6 +67,7 @@ pub struct ServeOptions {
     pub config: Config,
     /// (service, port), in start order.
     pub services: Vec<(ServiceKind, u16)>,
+    pub chat_limits: chat::ChatLimits,
 }
 
 pub fn run(options: ServeOptions) -> Result<()> {
@@ -99,6 +105,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
             "time" => Box::leak(Box::new(time::Time)),
             "upper" => Box::leak(Box::new(upper::Upper)),
             "hello" => Box::leak(Box::new(hello::Hello)),
+            "chat" => Box::leak(Box::new(chat::Chat::<64, 16>::new(options.chat_limits))),
             other => bail!("unknown service {other}"),
         };
         stack
@@ -206,7 +213,8 @@ fn print_counters(stack: &Stack<'_>) {
         "send-failed",
         "stalls"
     );
-    for (name, port, s) in stack.services() {
+    for (service, port, s) in stack.services() {
+        let name = service.name();
         eprintln!(
             "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
             name,
@@ -226,6 +234,7 @@ fn print_counters(stack: &Stack<'_>) {
                 eprintln!("{:<8} discarded {count}: {}", "", reason.name());
             }
         }
+        service.counters(&mut |counter, value| eprintln!("{:<8} {counter}: {value}", ""));
     }
     eprintln!(
         "neighbors learned from their frames: {}",
