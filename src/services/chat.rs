@@ -1219,7 +1219,11 @@ mod tests {
             h.say(1, "flood");
         }
         let sent = h.say(1, "/quit");
-        assert_eq!(lines_to(&sent, 1), ["*** bye alice\n"], "quitting is never rate limited");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** bye alice\n"],
+            "quitting is never rate limited"
+        );
     }
 
     #[test]
