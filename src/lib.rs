@@ -29,16 +29,26 @@
 //!
 //! # A port in a few lines
 //!
-//! ```ignore
-//! let mut sockets = [SocketStorage::EMPTY; 2];
-//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets);
+//! A port implements [`Board`] for its hardware, gives the [`Stack`] storage
+//! for its sockets and services, and polls it in a loop, sleeping in between
+//! for as long as [`Stack::poll`] allows or until a frame arrives:
+//!
+//! ```text
 //! let (mut echo, mut echo_buffers) = (Echo, SocketBuffers::<16, 8192>::new());
+//! let mut sockets = [SocketStorage::EMPTY; 1];
+//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets);
 //! stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues())?;
 //! loop {
 //!     let delay = stack.poll(&mut board);
-//!     board.sleep_until_frame_or(delay); // select(2) on a TAP, `wfi` on an MCU
+//!     board.sleep_until_frame_or(delay); // poll(2) on a TAP, `wfi` on an MCU
 //! }
 //! ```
+//!
+//! `examples/loopback.rs` is that port whole, runnable with
+//! `cargo run --example loopback`: a `Board` over an in-memory device, a
+//! stack with echo and daytime, one request frame in and the reply frame out,
+//! decoded. The Linux host binary is the full-size port: `host/src/tap.rs`
+//! is its `Board` over a TAP device and `host/src/serve.rs` its poll loop.
 //!
 //! # Guarantees
 //!
