@@ -28,6 +28,22 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every reason, in the order of [`Refusal::index`].
+    pub const ALL: [Refusal; 3] = [
+        Refusal::ZeroPort,
+        Refusal::ServicePort,
+        Refusal::BadSourceAddress,
+    ];
+
+    /// A dense index, for a table of counters.
+    pub const fn index(self) -> usize {
+        match self {
+            Refusal::ZeroPort => 0,
+            Refusal::ServicePort => 1,
+            Refusal::BadSourceAddress => 2,
+        }
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Refusal::ZeroPort => "source port 0",

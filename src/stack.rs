@@ -27,7 +27,7 @@ use smoltcp::wire::{
 
 use crate::board::Board;
 use crate::clock::UnixTime;
-use crate::guard::{self, Refusal};
+use crate::guard;
 use crate::neighbor::{LearningDevice, NeighborLearning};
 use crate::service::{Burst, Outbox, Request, SendError, Service};
 
@@ -74,7 +74,7 @@ pub struct ServiceStats {
     pub received: u64,
     /// Datagrams queued for sending.
     pub sent: u64,
-    /// Not answered: refused by the loop guard, by [`Refusal`].
+    /// Not answered: refused by the loop guard, by [`Refusal::index`](crate::guard::Refusal::index).
     pub refused: [u64; 3],
     /// Not answered: the service discarded it, by [`Discard::index`].
     pub discarded: [u64; 4],
@@ -472,7 +472,7 @@ fn serve<D: Device>(
         };
         let own = wire.iface.ip_addrs();
         if let Err(refusal) = guard::check(from, context.ports, own) {
-            slot.stats.refused[refusal_index(refusal)] += 1;
+            slot.stats.refused[refusal.index()] += 1;
             log::debug!(
                 "{}: not answering {from}: {}",
                 slot.service.name(),
@@ -570,14 +570,6 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
         slot.stats.stall_resets += 1;
         slot.queued_since = None;
         slot.queued_datagrams = 0;
-    }
-}
-
-fn refusal_index(refusal: Refusal) -> usize {
-    match refusal {
-        Refusal::ZeroPort => 0,
-        Refusal::ServicePort => 1,
-        Refusal::BadSourceAddress => 2,
     }
 }
 

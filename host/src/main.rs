@@ -1,6 +1,7 @@
 //! `udpkit`: the udpkit services on a Linux TAP, and clients for them.
 
 mod client;
+mod kernel;
 mod serve;
 mod tap;
 
@@ -47,10 +48,35 @@ enum Command {
     Send(SendArgs),
 }
 
+/// Which network stack carries the services.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    /// udpkit's own stack (smoltcp) on a TAP interface.
+    Tap,
+    /// The kernel's UDP sockets.
+    Kernel,
+}
+
 /// Serve the UDP services on a TAP interface until Ctrl-C.
 #[derive(Args)]
 #[command(after_help = serve_help())]
 struct ServeArgs {
+    /// Which network stack carries the services: `tap` is udpkit's own
+    /// (smoltcp) on a TAP; `kernel` is Linux's UDP sockets, no TAP or root
+    /// needed (ports above 1023): for developing services, and the
+    /// benchmark's baseline.
+    #[arg(long, value_enum, default_value_t = Backend::Tap)]
+    backend: Backend,
+
+    /// With --backend kernel: the address to bind the services to.
+    #[arg(long, default_value = "0.0.0.0", value_name = "IP")]
+    bind: std::net::IpAddr,
+
+    /// Adds N to every default port (e.g. 10000: echo on 10007), so the
+    /// kernel backend runs without root.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    port_offset: u16,
+
     /// The TAP interface to attach to.
     #[arg(long, default_value = "tap0", value_name = "NAME")]
     tap: String,
@@ -215,7 +241,19 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve(args) => serve::run(serve_options(args)?),
+        Command::Serve(args) => {
+            let backend = args.backend;
+            let bind = args.bind;
+            let options = serve_options(args)?;
+            match backend {
+                Backend::Tap => serve::run(options),
+                Backend::Kernel => kernel::run(kernel::KernelOptions {
+                    bind,
+                    services: options.services,
+                    chat_limits: options.chat_limits,
+                }),
+            }
+        }
         Command::Echo(args) => {
             let from_stdin = args.message.is_none();
             let request = message_or_stdin(args.message)?;
@@ -260,7 +298,16 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
     let mut services: Vec<(ServiceKind, u16)> = Vec::new();
     for kind in args.services {
         if !services.iter().any(|(k, _)| *k == kind) {
-            services.push((kind, kind.default_port));
+            let port = kind
+                .default_port
+                .checked_add(args.port_offset)
+                .with_context(|| {
+                    format!(
+                        "--port-offset {} moves {} past port 65535",
+                        args.port_offset, kind.name
+                    )
+                })?;
+            services.push((kind, port));
         }
     }
     for (kind, port) in args.ports {

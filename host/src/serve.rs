@@ -10,7 +10,7 @@ use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
-use udpkit::{Config, Discard, Stack, MAX_PAYLOAD};
+use udpkit::{Config, Discard, ServiceStats, Stack, MAX_PAYLOAD};
 
 use crate::tap::{HostBoard, TapDevice, TapSetup};
 
@@ -99,15 +99,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
     let mut stack = Stack::new(&options.config, &mut board, sockets);
     let address = options.config.address.address();
     for &(kind, port) in &options.services {
-        let service: &'static mut dyn Service = match kind.name {
-            "echo" => Box::leak(Box::new(echo::Echo)),
-            "daytime" => Box::leak(Box::new(daytime::Daytime)),
-            "time" => Box::leak(Box::new(time::Time)),
-            "upper" => Box::leak(Box::new(upper::Upper)),
-            "hello" => Box::leak(Box::new(hello::Hello)),
-            "chat" => Box::leak(Box::new(chat::Chat::<64, 16>::new(options.chat_limits))),
-            other => bail!("unknown service {other}"),
-        };
+        let service = Box::leak(make_service(kind, options.chat_limits));
         stack
             .add_service(service, port, (queue(), queue()))
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
@@ -134,11 +126,27 @@ pub fn run(options: ServeOptions) -> Result<()> {
         }
     }
     log::info!("stopping");
-    print_counters(&stack);
+    print_counters(stack.services());
+    eprintln!(
+        "neighbors learned from their frames: {}",
+        stack.neighbors_learned()
+    );
     if board.device.created() {
         log::info!("removing TAP {}", board.device.name());
     }
     Ok(())
+}
+
+/// The service called `kind.name`.
+pub fn make_service(kind: ServiceKind, chat_limits: chat::ChatLimits) -> Box<dyn Service> {
+    match kind.name {
+        "daytime" => Box::new(daytime::Daytime),
+        "time" => Box::new(time::Time),
+        "upper" => Box::new(upper::Upper),
+        "hello" => Box::new(hello::Hello),
+        "chat" => Box::new(chat::Chat::<64, 16>::new(chat_limits)),
+        _ => Box::new(echo::Echo),
+    }
 }
 
 fn queue() -> PacketBuffer<'static> {
@@ -179,12 +187,12 @@ fn wait_readable(tap: i32, signal: i32, timeout_ms: i32) -> Result<bool> {
 }
 
 /// SIGINT and SIGTERM, delivered as bytes on a socket the loop can poll.
-struct SignalPipe {
+pub struct SignalPipe {
     read: UnixStream,
 }
 
 impl SignalPipe {
-    fn new() -> Result<SignalPipe> {
+    pub fn new() -> Result<SignalPipe> {
         let (read, write) = UnixStream::pair().context("creating the signal pipe")?;
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::low_level::pipe::register(signal, write.try_clone()?)
@@ -194,12 +202,15 @@ impl SignalPipe {
         Ok(SignalPipe { read })
     }
 
-    fn fd(&self) -> i32 {
+    pub fn fd(&self) -> i32 {
         self.read.as_raw_fd()
     }
 }
 
-fn print_counters(stack: &Stack<'_>) {
+/// Prints each service's counters as a table, to stderr.
+pub fn print_counters<'s>(
+    services: impl Iterator<Item = (&'s dyn Service, u16, &'s ServiceStats)>,
+) {
     eprintln!(
         "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
         "service",
@@ -213,7 +224,7 @@ fn print_counters(stack: &Stack<'_>) {
         "send-failed",
         "stalls"
     );
-    for (service, port, s) in stack.services() {
+    for (service, port, s) in services {
         let name = service.name();
         eprintln!(
             "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
@@ -236,10 +247,6 @@ fn print_counters(stack: &Stack<'_>) {
         }
         service.counters(&mut |counter, value| eprintln!("{:<8} {counter}: {value}", ""));
     }
-    eprintln!(
-        "neighbors learned from their frames: {}",
-        stack.neighbors_learned()
-    );
 }
 
 /// Parses `name=port` as given to `--port`.
