@@ -76,7 +76,7 @@ pub struct ServiceStats {
     pub sent: u64,
     /// Not answered: refused by the loop guard, by [`Refusal::index`](crate::guard::Refusal::index).
     pub refused: [u64; 3],
-    /// Not answered: the service discarded it, by [`Discard::index`].
+    /// Not answered: the service discarded it, by [`Discard::index`](crate::Discard::index).
     pub discarded: [u64; 4],
     /// Not answered: the sender is off-link and there is no gateway.
     pub unroutable: u64,
@@ -489,7 +489,12 @@ fn serve<D: Device>(
             continue;
         }
         request_payload.copy_from_slice(payload);
-        let to = meta.local_address.unwrap_or(from.addr);
+        // smoltcp always says where a datagram went; our own address is
+        // the honest answer if it ever did not.
+        let to = meta
+            .local_address
+            .or_else(|| wire.iface.ipv4_addr().map(IpAddress::Ipv4))
+            .unwrap_or(from.addr);
         // Answer from the address the request went to, unless that was a
         // broadcast: then smoltcp picks our address on that subnet.
         let reply_from = meta.local_address.filter(|a| wire.iface.has_ip_addr(*a));
