@@ -7,7 +7,8 @@
 
 use std::collections::VecDeque;
 
-use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::services::chat::{Chat, ChatLimits};
+use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::{Duration, Instant};
@@ -39,6 +40,16 @@ const DAYTIME: u16 = daytime::DEFAULT_PORT;
 const TIME: u16 = time::DEFAULT_PORT;
 const UPPER: u16 = upper::DEFAULT_PORT;
 const HELLO: u16 = hello::DEFAULT_PORT;
+const CHAT: u16 = chat::DEFAULT_PORT;
+
+/// The chat's limits in these tests: a short idle timeout, room for eight.
+fn chat_limits() -> ChatLimits {
+    ChatLimits {
+        max_members: 8,
+        idle_timeout: Duration::from_secs(60),
+        ..ChatLimits::default()
+    }
+}
 
 /// 2026-11-23 15:04:05 UTC, a Monday.
 const WALL: UnixTime = UnixTime::from_secs(1_795_446_245);
@@ -144,6 +155,7 @@ struct Net {
     time: ServiceId,
     upper: ServiceId,
     hello: ServiceId,
+    chat: ServiceId,
 }
 
 /// Storage that lives as long as the test process: the simplest way to give
@@ -197,6 +209,15 @@ impl Net {
         let hello = stack
             .add_service(leak(hello::Hello), HELLO, leak(Buffers::new()).queues())
             .unwrap();
+        // 16 slots: the transmit queue holds two fan-outs to all eight
+        // members, and no more; the stack must drain it between datagrams.
+        let chat = stack
+            .add_service(
+                leak(Chat::<8, 4>::new(chat_limits())),
+                CHAT,
+                leak(Buffers::new()).queues(),
+            )
+            .unwrap();
         Net {
             board,
             stack,
@@ -205,6 +226,7 @@ impl Net {
             time,
             upper,
             hello,
+            chat,
         }
     }
 
@@ -1302,4 +1324,142 @@ fn two_peers_are_answered_each_at_its_own_address() {
             (OTHER_MAC, OTHER_IP, 50000, b"from other".to_vec()),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Chat: several members through the stack.
+
+/// Member `n` of the chat: its own address and MAC on the link.
+fn member(n: u8) -> (EthernetAddress, Ipv4Address) {
+    (
+        EthernetAddress([0x02, 0, 0, 0, 1, n]),
+        Ipv4Address::new(192, 168, 69, 10 + n),
+    )
+}
+
+fn chat_line(n: u8, text: &str) -> Vec<u8> {
+    let (mac, ip) = member(n);
+    udp(
+        (mac, OUR_MAC),
+        (ip, CLIENT_PORT),
+        (OUR_IP, CHAT),
+        format!("{text}\n").as_bytes(),
+    )
+}
+
+/// The chat lines in `sent`, by member number, in order.
+fn chat_lines(sent: Vec<Out>) -> Vec<(u8, String)> {
+    sent.into_iter()
+        .map(|out| match out {
+            Out::Udp(udp) => {
+                assert_eq!(udp.src_port, CHAT);
+                assert_eq!(udp.dst_port, CLIENT_PORT);
+                let n = udp.ip.dst_addr.octets()[3] - 10;
+                assert_eq!(
+                    udp.eth.dst_addr,
+                    member(n).0,
+                    "sent to the member's own MAC"
+                );
+                (n, String::from_utf8(udp.payload).unwrap())
+            }
+            other => panic!("expected a chat line, got {other:?}"),
+        })
+        .collect()
+}
+
+fn join_members(net: &mut Net, members: std::ops::RangeInclusive<u8>) {
+    for n in members {
+        net.push(chat_line(n, &format!("/nick m{n}")));
+    }
+    net.poll();
+    net.sent();
+}
+
+#[test]
+fn chat_members_talk_through_the_stack() {
+    let mut net = Net::new();
+    net.push(chat_line(1, "/nick alice"));
+    net.push(chat_line(2, "/nick bob"));
+    net.poll();
+    let lines = chat_lines(net.sent());
+    assert_eq!(
+        lines,
+        [
+            (
+                1,
+                "*** welcome alice, you are in lobby with: alice\n".to_string()
+            ),
+            (1, "*** bob joined lobby\n".to_string()),
+            (
+                2,
+                "*** welcome bob, you are in lobby with: alice, bob\n".to_string()
+            ),
+        ]
+    );
+    let lines = chat_lines(net.exchange(chat_line(2, "hi alice")));
+    assert_eq!(lines, [(1, "[lobby] <bob> hi alice\n".to_string())]);
+    let lines = chat_lines(net.exchange(chat_line(1, "/msg bob psst")));
+    assert_eq!(
+        lines,
+        [
+            (2, "[private] <alice> psst\n".to_string()),
+            (1, "[private to bob] psst\n".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn a_fan_out_larger_than_the_transmit_queue_is_drained_not_lost() {
+    let mut net = Net::new();
+    join_members(&mut net, 1..=8);
+    // Eight members each say eight things in one burst of frames: 64
+    // messages, each to seven others, 448 lines through a 16-slot queue.
+    for round in 0..8 {
+        for n in 1..=8 {
+            net.push(chat_line(n, &format!("round {round} from m{n}")));
+        }
+    }
+    net.poll();
+    let lines = chat_lines(net.sent());
+    assert_eq!(lines.len(), 64 * 7);
+    for n in 1..=8u8 {
+        let received: Vec<&String> = lines
+            .iter()
+            .filter(|(to, _)| *to == n)
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(received.len(), 56, "member {n}");
+        assert!(
+            received.iter().all(|l| !l.contains(&format!("<m{n}>"))),
+            "no echo to the sender"
+        );
+    }
+    let stats = net.stats(net.chat);
+    assert_eq!(stats.send_failed, 0);
+    assert_eq!(stats.received, 8 + 64);
+}
+
+#[test]
+fn idle_chat_members_expire_on_the_stacks_timer() {
+    let mut net = Net::new();
+    join_members(&mut net, 1..=3);
+    let delay = net
+        .poll()
+        .expect("the chat has a timer while it has members");
+    assert!(delay <= Duration::from_secs(60), "{delay:?}");
+    net.advance(Duration::from_secs(30));
+    net.exchange(chat_line(1, "/ping"));
+    net.advance(Duration::from_secs(31));
+    net.poll();
+    let lines = chat_lines(net.sent());
+    // m2 and m3 expired; m1 hears of both, and nobody else hears a thing
+    // (an idle member's host may be gone: no ARP for it).
+    assert_eq!(
+        lines,
+        [(1, "*** m2, m3 left lobby (idle for 1 min)\n".to_string()),]
+    );
+    net.advance(Duration::from_secs(60));
+    net.poll();
+    net.sent();
+    assert_eq!(net.poll(), None, "no members, no timer");
 }

@@ -285,11 +285,10 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Send(args) => {
-            let from_stdin = args.message.is_none();
             let request = message_or_stdin(args.message)?;
             let target = target(args.host, args.port, &args.patience);
             let reply = client::exchange(&target, &request, |_| true)?;
-            write_reply(&reply, !from_stdin && !reply.ends_with(b"\n"))
+            write_reply(&reply, false)
         }
     }
 }

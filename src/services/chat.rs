@@ -694,13 +694,6 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             ),
         }
     }
-
-    /// The member whose idle time ran out first, if any has.
-    fn first_expired(&self, now: Instant) -> Option<usize> {
-        self.members
-            .iter()
-            .position(|m| m.last_seen + self.limits.idle_timeout <= now)
-    }
 }
 
 const HELP: &str = "*** commands:\n\
@@ -745,8 +738,11 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
             "/quit" => Ok(()),
             _ => {
                 self.stats.rejected += 1;
-                let line = "*** error: join first with /nick NAME (/help lists commands)\n";
-                self.tell_stranger(out, request.now, from, line);
+                let line = system_line(format_args!(
+                    "error: you are not in the chat (members silent for {} leave it): join with /nick NAME",
+                    Idle(self.limits.idle_timeout)
+                ));
+                self.tell_stranger(out, request.now, from, &line);
                 Err(Discard::Limited)
             }
         }
@@ -771,27 +767,44 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     }
 
     fn on_tick(&mut self, now: Instant, _wall: Option<crate::UnixTime>, out: &mut dyn Outbox) {
-        // One expiry per call: the stack calls again while more are due,
-        // with room for a full burst each time.
-        let Some(index) = self.first_expired(now) else {
-            return;
-        };
-        let Some(member) = self.members.get(index) else {
-            return;
-        };
-        let (peer, nick) = (member.peer, member.nick.clone());
-        let minutes = self.limits.idle_timeout.secs() / 60;
-        let why = format_small(format_args!("idle for {minutes} min"));
-        self.remove(index, out, &why);
-        self.stats.expired += 1;
-        log::info!("chat: {nick} expired");
-        self.send(
-            out,
-            peer,
-            &system_line(format_args!(
-                "{nick}, you were idle for {minutes} min and left the chat; /nick NAME rejoins"
-            )),
-        );
+        // Everyone whose time is up leaves at once, and each room hears one
+        // line naming them all: members that are still here get at most one
+        // line each (within one burst), and no line goes to a member that is
+        // leaving. After minutes of silence its host may be gone, and a line
+        // to a host that never answers ARP would hold up the lines behind it;
+        // its next datagram is told instead.
+        for room in 0..ROOMS {
+            let mut line = Line::new();
+            let mut names = 0;
+            while let Some(index) = self
+                .members
+                .iter()
+                .position(|m| m.room == room && m.last_seen + self.limits.idle_timeout <= now)
+            {
+                let member = self.members.swap_remove(index);
+                log::info!("chat: {} expired", member.nick);
+                self.stats.expired += 1;
+                let _ = line.push_str(if names == 0 { "*** " } else { ", " });
+                if line.len() + member.nick.len() + 64 < LINE_CAP {
+                    let _ = line.push_str(&member.nick);
+                } else if !line.ends_with("...") {
+                    let _ = line.push_str("...");
+                }
+                names += 1;
+            }
+            if names == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                line,
+                " left {} (idle for {})",
+                self.room_name(room),
+                Idle(self.limits.idle_timeout)
+            );
+            let nobody = IpEndpoint::new(smoltcp::wire::IpAddress::v4(0, 0, 0, 0), 0);
+            self.tell_room(out, room, nobody, &line);
+            self.forget_room_if_empty(room);
+        }
     }
 
     fn counters(&self, report: &mut dyn FnMut(&'static str, u64)) {
@@ -808,6 +821,20 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
         report("silenced strangers", s.strangers_silenced);
         report("rejected input", s.rejected);
         report("send failed", s.send_failed);
+    }
+}
+
+/// An idle timeout as people say it: `5 min`, `90 s`.
+struct Idle(Duration);
+
+impl core::fmt::Display for Idle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let secs = self.0.secs();
+        if secs >= 60 && secs % 60 == 0 {
+            write!(f, "{} min", secs / 60)
+        } else {
+            write!(f, "{secs} s")
+        }
     }
 }
 
@@ -1081,10 +1108,7 @@ mod tests {
         assert_eq!(lines_to(&sent, 2), ["*** bye bob\n"]);
         assert_eq!(h.chat.member_count(), 2);
         let sent = h.say(2, "still here?");
-        assert_eq!(
-            lines_to(&sent, 2),
-            ["*** error: join first with /nick NAME (/help lists commands)\n"]
-        );
+        assert!(lines_to(&sent, 2)[0].starts_with("*** error: you are not in the chat"));
         assert!(
             lines_to(&sent, 1).is_empty(),
             "nothing relayed for a non-member"
@@ -1251,8 +1275,15 @@ mod tests {
             lines_to(&sent, 1),
             ["*** carol left lobby (idle for 5 min)\n"]
         );
-        assert!(lines_to(&sent, 3)[0].starts_with("*** carol, you were idle for 5 min"));
+        assert!(
+            lines_to(&sent, 3).is_empty(),
+            "an idle member's host may be gone"
+        );
         assert_eq!(h.chat.member_count(), 2);
+        assert_eq!(
+            lines_to(&h.say(3, "back again"), 3),
+            ["*** error: you are not in the chat (members silent for 5 min leave it): join with /nick NAME\n"]
+        );
         assert_eq!(h.chat.stats().expired, 1);
         h.advance(300);
         h.tick();
