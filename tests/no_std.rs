@@ -20,6 +20,7 @@ fn the_core_builds_and_runs_in_a_no_std_binary_without_an_allocator() {
         .current_dir(root)
         .arg("build")
         .arg("--release")
+        .arg("--locked")
         .arg("--manifest-path")
         .arg(root.join("tests/no_std_check/Cargo.toml"))
         .arg("--target-dir")
