@@ -1,5 +1,6 @@
 //! `udpkit`: the udpkit services on a Linux TAP, and clients for them.
 
+mod bench;
 mod client;
 mod kernel;
 mod serve;
@@ -46,6 +47,7 @@ enum Command {
     Daytime(DaytimeArgs),
     Time(TimeArgs),
     Send(SendArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Which network stack carries the services.
@@ -290,6 +292,7 @@ fn run(command: Command) -> Result<()> {
             let reply = client::exchange(&target, &request, |_| true)?;
             write_reply(&reply, false)
         }
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -1,0 +1,676 @@
+//! The core's own ceiling: echo round trips per second on one core over an
+//! in-memory device, no system calls, for the udpkit [`Stack`] and for a bare
+//! smoltcp `Interface` with one UDP socket and the usual echo loop, on the
+//! very same device, in the same run.
+//!
+//! ```text
+//! cargo bench --bench core_echo                    # the figures (~8 s)
+//! cargo bench --bench core_echo -- --all-services  # also: a Stack with all six services
+//! cargo bench --bench core_echo -- --rounds 9 --secs 0.5 --json
+//! ```
+//!
+//! Each round trip is an Ethernet frame carrying a UDP datagram to the echo
+//! port, put on the device's receive ring, a poll, and the reply taken off
+//! its transmit ring and checked (its payload byte for byte, every reply;
+//! all headers and checksums, on the first of each measurement). "In flight"
+//! is how many request frames wait on the ring per poll: 1 is ping-pong, 32
+//! a burst. Each figure is the median [min..max] of several rounds, the
+//! variants interleaved round by round.
+//!
+//! Without `--bench` (as `cargo test` runs it) it is a smoke check: a few
+//! thousand verified round trips per variant, no figures.
+
+use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
+
+use udpkit::services::{chat, daytime, echo, hello, time, upper};
+use udpkit::smoltcp::iface::SocketStorage;
+use udpkit::smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata};
+use udpkit::smoltcp::time::Instant;
+use udpkit::smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, HardwareAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+    UdpPacket, UdpRepr,
+};
+use udpkit::{Board, Config, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
+
+const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
+const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+const PEER_PORT: u16 = 40000;
+const ECHO_PORT: u16 = echo::DEFAULT_PORT;
+
+/// Datagram slots of every socket queue, in both variants.
+const SLOTS: usize = 64;
+const FRAME: usize = 1514;
+const ETH_IP_UDP: usize = 14 + 20 + 8;
+
+// ---------------------------------------------------------------------------
+// The in-memory device: two rings of preallocated frames, so that neither
+// variant pays for an allocation per frame.
+
+struct Ring {
+    frames: Vec<[u8; FRAME]>,
+    lens: Vec<usize>,
+    head: usize,
+    count: usize,
+}
+
+impl Ring {
+    fn new(slots: usize) -> Ring {
+        Ring {
+            frames: vec![[0; FRAME]; slots],
+            lens: vec![0; slots],
+            head: 0,
+            count: 0,
+        }
+    }
+
+    /// Room for a frame of `len` bytes at the tail, if there is any.
+    fn push(&mut self, len: usize) -> Option<&mut [u8]> {
+        if self.count == self.frames.len() || len > FRAME {
+            return None;
+        }
+        let i = (self.head + self.count) % self.frames.len();
+        self.count += 1;
+        self.lens[i] = len;
+        Some(&mut self.frames[i][..len])
+    }
+
+    fn pop(&mut self) -> Option<&[u8]> {
+        if self.count == 0 {
+            return None;
+        }
+        let i = self.head;
+        self.head = (self.head + 1) % self.frames.len();
+        self.count -= 1;
+        Some(&self.frames[i][..self.lens[i]])
+    }
+}
+
+struct MemoryDevice {
+    /// Frames to the stack.
+    rx: Ring,
+    /// Frames from the stack.
+    tx: Ring,
+    /// Frames the stack sent while `tx` was full (never, when drained).
+    overflow: u64,
+}
+
+impl MemoryDevice {
+    fn new() -> MemoryDevice {
+        MemoryDevice {
+            rx: Ring::new(SLOTS),
+            tx: Ring::new(SLOTS),
+            overflow: 0,
+        }
+    }
+
+    fn inject(&mut self, frame: &[u8]) {
+        let slot = self.rx.push(frame.len()).expect("room on the receive ring");
+        slot.copy_from_slice(frame);
+    }
+}
+
+struct RxToken<'a>(&'a [u8]);
+
+struct TxToken<'a> {
+    ring: &'a mut Ring,
+    overflow: &'a mut u64,
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        match self.ring.push(len) {
+            Some(slot) => f(slot),
+            None => {
+                *self.overflow += 1;
+                f(&mut vec![0; len])
+            }
+        }
+    }
+}
+
+impl Device for MemoryDevice {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let MemoryDevice { rx, tx, overflow } = self;
+        let frame = rx.pop()?;
+        Some((RxToken(frame), TxToken { ring: tx, overflow }))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken {
+            ring: &mut self.tx,
+            overflow: &mut self.overflow,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = FRAME;
+        caps
+    }
+}
+
+/// The monotonic clock both variants read once per poll, as the host does.
+fn now_since(epoch: StdInstant) -> Instant {
+    Instant::from_micros(epoch.elapsed().as_micros() as i64)
+}
+
+// ---------------------------------------------------------------------------
+// Frames.
+
+/// An Ethernet frame with a UDP datagram from the peer to our echo port.
+fn request_frame(payload: &[u8]) -> Vec<u8> {
+    let caps = ChecksumCapabilities::default();
+    let udp = UdpRepr {
+        src_port: PEER_PORT,
+        dst_port: ECHO_PORT,
+    };
+    let ip = Ipv4Repr {
+        src_addr: PEER_IP,
+        dst_addr: OUR_IP,
+        next_header: IpProtocol::Udp,
+        payload_len: udp.header_len() + payload.len(),
+        hop_limit: 64,
+    };
+    let mut frame = vec![0; 14 + ip.buffer_len() + ip.payload_len];
+    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+    EthernetRepr {
+        src_addr: PEER_MAC,
+        dst_addr: OUR_MAC,
+        ethertype: EthernetProtocol::Ipv4,
+    }
+    .emit(&mut eth);
+    let mut packet = Ipv4Packet::new_unchecked(eth.payload_mut());
+    ip.emit(&mut packet, &caps);
+    udp.emit(
+        &mut UdpPacket::new_unchecked(packet.payload_mut()),
+        &PEER_IP.into(),
+        &OUR_IP.into(),
+        payload.len(),
+        |buf| buf.copy_from_slice(payload),
+        &caps,
+    );
+    frame
+}
+
+/// An ARP request from the peer for our address: it puts the peer in the
+/// neighbor cache of either variant.
+fn arp_frame() -> Vec<u8> {
+    let arp = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: PEER_MAC,
+        source_protocol_addr: PEER_IP,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: OUR_IP,
+    };
+    let mut frame = vec![0; 14 + arp.buffer_len()];
+    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+    EthernetRepr {
+        src_addr: PEER_MAC,
+        dst_addr: EthernetAddress::BROADCAST,
+        ethertype: EthernetProtocol::Arp,
+    }
+    .emit(&mut eth);
+    arp.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+    frame
+}
+
+/// The cheap check of every reply: its length, addresses, ports and payload.
+fn quick_check(reply: &[u8], request: &[u8]) -> bool {
+    reply.len() == request.len()
+        && reply[0..6] == PEER_MAC.0
+        && reply[12..14] == [0x08, 0x00]
+        && reply[14 + 9] == 17
+        && reply[14 + 16..14 + 20] == PEER_IP.octets()
+        && reply[14 + 20..14 + 22] == ECHO_PORT.to_be_bytes()
+        && reply[14 + 22..14 + 24] == PEER_PORT.to_be_bytes()
+        && reply[ETH_IP_UDP..] == request[ETH_IP_UDP..]
+}
+
+/// The full check: every header parsed and every checksum verified.
+fn full_check(reply: &[u8], payload: &[u8]) -> Result<(), String> {
+    let caps = ChecksumCapabilities::default();
+    let eth = EthernetFrame::new_checked(reply).map_err(|e| format!("Ethernet: {e}"))?;
+    if eth.dst_addr() != PEER_MAC || eth.src_addr() != OUR_MAC {
+        return Err(format!("MACs {} -> {}", eth.src_addr(), eth.dst_addr()));
+    }
+    let packet = Ipv4Packet::new_checked(eth.payload()).map_err(|e| format!("IPv4: {e}"))?;
+    let ip = Ipv4Repr::parse(&packet, &caps).map_err(|e| format!("IPv4: {e}"))?;
+    if ip.src_addr != OUR_IP || ip.dst_addr != PEER_IP {
+        return Err(format!("IP {} -> {}", ip.src_addr, ip.dst_addr));
+    }
+    let udp = UdpPacket::new_checked(packet.payload()).map_err(|e| format!("UDP: {e}"))?;
+    let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps)
+        .map_err(|e| format!("UDP: {e}"))?;
+    if (repr.src_port, repr.dst_port) != (ECHO_PORT, PEER_PORT) {
+        return Err(format!("ports {} -> {}", repr.src_port, repr.dst_port));
+    }
+    if udp.payload() != payload {
+        return Err("the payload came back altered".into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The variants.
+
+trait Echoer {
+    fn name(&self) -> &'static str;
+    fn device(&mut self) -> &mut MemoryDevice;
+    /// One poll: whatever the device holds in, the replies out.
+    fn poll(&mut self);
+}
+
+/// The board of the udpkit variant: the device, the monotonic clock and the
+/// wall clock, read as the Linux port reads them.
+struct MemoryBoard {
+    device: MemoryDevice,
+    epoch: StdInstant,
+}
+
+impl Board for MemoryBoard {
+    type Device = MemoryDevice;
+
+    fn device(&mut self) -> &mut MemoryDevice {
+        &mut self.device
+    }
+
+    fn now(&mut self) -> Instant {
+        now_since(self.epoch)
+    }
+
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+        Some(UnixTime::new(
+            since_epoch.as_secs(),
+            since_epoch.subsec_nanos(),
+        ))
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        0x5eed
+    }
+}
+
+fn leak<T>(value: T) -> &'static mut T {
+    Box::leak(Box::new(value))
+}
+
+type Buffers = SocketBuffers<SLOTS, { SLOTS * MAX_PAYLOAD }>;
+
+/// udpkit's [`Stack`] with echo (and, with `all`, the five other services
+/// `udpkit serve` runs by default).
+struct UdpkitEcho {
+    stack: Stack<'static>,
+    board: MemoryBoard,
+    name: &'static str,
+}
+
+impl UdpkitEcho {
+    fn new(all: bool) -> UdpkitEcho {
+        let mut board = MemoryBoard {
+            device: MemoryDevice::new(),
+            epoch: StdInstant::now(),
+        };
+        let config = Config {
+            mac: OUR_MAC,
+            address: udpkit::smoltcp::wire::Ipv4Cidr::new(OUR_IP, 24),
+            gateway: None,
+        };
+        let sockets = leak([SocketStorage::EMPTY; 6]);
+        let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);
+        stack
+            .add_service(leak(echo::Echo), ECHO_PORT, leak(Buffers::new()).queues())
+            .expect("echo");
+        if all {
+            let services: [(&'static mut dyn udpkit::Service, u16); 5] = [
+                (leak(daytime::Daytime), daytime::DEFAULT_PORT),
+                (leak(time::Time), time::DEFAULT_PORT),
+                (leak(upper::Upper), upper::DEFAULT_PORT),
+                (leak(hello::Hello), hello::DEFAULT_PORT),
+                (
+                    leak(chat::Chat::<64, 16>::new(chat::ChatLimits::default())),
+                    chat::DEFAULT_PORT,
+                ),
+            ];
+            for (service, port) in services {
+                stack
+                    .add_service(service, port, leak(Buffers::new()).queues())
+                    .expect("service");
+            }
+        }
+        UdpkitEcho {
+            stack,
+            board,
+            name: if all {
+                "udpkit Stack, 6 services"
+            } else {
+                "udpkit Stack"
+            },
+        }
+    }
+}
+
+impl Echoer for UdpkitEcho {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn device(&mut self) -> &mut MemoryDevice {
+        &mut self.board.device
+    }
+
+    fn poll(&mut self) {
+        let _ = self.stack.poll(&mut self.board);
+    }
+}
+
+/// smoltcp alone: an interface, one UDP socket on the echo port, and the
+/// loop every smoltcp echo server has: poll, echo every queued datagram,
+/// poll again to send, and ask how long it may sleep.
+struct BareEcho {
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    handle: SocketHandle,
+    device: MemoryDevice,
+    epoch: StdInstant,
+    buffer: Vec<u8>,
+}
+
+impl BareEcho {
+    fn new() -> BareEcho {
+        let mut device = MemoryDevice::new();
+        let epoch = StdInstant::now();
+        let mut config = IfaceConfig::new(HardwareAddress::Ethernet(OUR_MAC));
+        config.random_seed = 0x5eed;
+        let mut iface = Interface::new(config, &mut device, now_since(epoch));
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(OUR_IP.into(), 24));
+        });
+        let queue = || {
+            PacketBuffer::new(
+                vec![PacketMetadata::EMPTY; SLOTS].leak(),
+                vec![0u8; SLOTS * MAX_PAYLOAD].leak(),
+            )
+        };
+        let mut socket = udp::Socket::new(queue(), queue());
+        socket.bind(ECHO_PORT).expect("bind");
+        let mut sockets = SocketSet::new(&mut leak([SocketStorage::EMPTY; 1])[..]);
+        let handle = sockets.add(socket);
+        BareEcho {
+            iface,
+            sockets,
+            handle,
+            device,
+            epoch,
+            buffer: vec![0; MAX_PAYLOAD],
+        }
+    }
+}
+
+impl Echoer for BareEcho {
+    fn name(&self) -> &'static str {
+        "bare smoltcp"
+    }
+
+    fn device(&mut self) -> &mut MemoryDevice {
+        &mut self.device
+    }
+
+    fn poll(&mut self) {
+        let now = now_since(self.epoch);
+        self.iface.poll(now, &mut self.device, &mut self.sockets);
+        let socket = self.sockets.get_mut::<udp::Socket>(self.handle);
+        while let Ok((len, meta)) = socket.recv_slice(&mut self.buffer) {
+            let _ = socket.send_slice(&self.buffer[..len], meta);
+        }
+        self.iface.poll(now, &mut self.device, &mut self.sockets);
+        let _ = self.iface.poll_delay(now, &self.sockets);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measuring.
+
+/// Puts the peer in the neighbor cache and checks one echo in full.
+fn warm_up(e: &mut dyn Echoer, request: &[u8], payload: &[u8]) {
+    e.device().inject(&arp_frame());
+    e.poll();
+    while e.device().tx.pop().is_some() {}
+    e.device().inject(request);
+    e.poll();
+    let reply = e.device().tx.pop().map(<[u8]>::to_vec);
+    match reply {
+        Some(reply) => {
+            if let Err(problem) = full_check(&reply, payload) {
+                panic!("{}: bad reply: {problem}", e.name());
+            }
+        }
+        None => panic!("{}: no reply to the first request", e.name()),
+    }
+    while e.device().tx.pop().is_some() {}
+}
+
+/// Round trips per second for `limit`, or for `trips` round trips.
+fn measure(
+    e: &mut dyn Echoer,
+    request: &[u8],
+    payload: &[u8],
+    in_flight: usize,
+    limit: Duration,
+    trips: Option<u64>,
+) -> f64 {
+    warm_up(e, request, payload);
+    let name = e.name();
+    let mut done = 0u64;
+    let mut first = true;
+    let start = StdInstant::now();
+    let mut iterations = 0u64;
+    loop {
+        for _ in 0..in_flight {
+            e.device().inject(request);
+        }
+        e.poll();
+        let mut got = 0;
+        while let Some(reply) = e.device().tx.pop() {
+            if first || trips.is_some() {
+                if let Err(problem) = full_check(reply, payload) {
+                    panic!("{}: bad reply: {problem}", name);
+                }
+                first = false;
+            } else if !quick_check(reply, request) {
+                panic!("{}: bad reply ({} bytes)", name, reply.len());
+            }
+            got += 1;
+        }
+        assert_eq!(
+            got, in_flight,
+            "{}: {in_flight} requests, {got} replies",
+            name
+        );
+        assert_eq!(e.device().overflow, 0, "{}: transmit ring overflow", name);
+        done += got as u64;
+        iterations += 1;
+        match trips {
+            Some(n) if done >= n => break,
+            Some(_) => {}
+            None if iterations % 64 == 0 && start.elapsed() >= limit => break,
+            None => {}
+        }
+    }
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    (median, values[0], values[n - 1])
+}
+
+fn mega(x: f64) -> String {
+    format!("{:.2}M", x / 1e6)
+}
+
+struct Options {
+    bench: bool,
+    rounds: usize,
+    secs: f64,
+    all: bool,
+    json: bool,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut o = Options {
+        bench: args.iter().any(|a| a == "--bench"),
+        rounds: 5,
+        secs: 0.2,
+        all: args.iter().any(|a| a == "--all-services"),
+        json: args.iter().any(|a| a == "--json"),
+    };
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if let Some(r) = value("--rounds").and_then(|v| v.parse().ok()) {
+        o.rounds = r;
+    }
+    if let Some(s) = value("--secs").and_then(|v| v.parse().ok()) {
+        o.secs = s;
+    }
+    if args.iter().any(|a| a == "--quick") {
+        o.rounds = 3;
+        o.secs = 0.05;
+    }
+    o.rounds = o.rounds.max(1);
+    o
+}
+
+fn main() {
+    let o = options();
+    let configs = [(64usize, 1usize), (64, 32), (1024, 1), (1024, 32)];
+    let mut variants: Vec<Box<dyn Echoer>> =
+        vec![Box::new(UdpkitEcho::new(false)), Box::new(BareEcho::new())];
+    if o.all {
+        variants.push(Box::new(UdpkitEcho::new(true)));
+    }
+
+    if !o.bench {
+        // Smoke check (cargo test): every variant echoes correctly.
+        for &(size, in_flight) in &configs {
+            let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 1) as u8).collect();
+            let request = request_frame(&payload);
+            for v in &mut variants {
+                measure(
+                    v.as_mut(),
+                    &request,
+                    &payload,
+                    in_flight,
+                    Duration::ZERO,
+                    Some(2048),
+                );
+            }
+        }
+        println!(
+            "core_echo: smoke check passed, every variant echoed every frame \
+             (figures: cargo bench --bench core_echo)"
+        );
+        return;
+    }
+
+    let limit = Duration::from_secs_f64(o.secs);
+    println!(
+        "core echo over an in-memory device (no system calls), one core: round trips/s, \
+         median [min..max] of {} rounds of {:.2} s, variants interleaved",
+        o.rounds, o.secs
+    );
+    let mut header = format!("{:<8} {:>9}", "payload", "in flight");
+    for v in &variants {
+        let _ = std::fmt::Write::write_fmt(&mut header, format_args!("  {:>26}", v.name()));
+    }
+    header.push_str("  udpkit/smoltcp");
+    if !o.json {
+        println!("{header}");
+    }
+    let mut json_rows = Vec::new();
+    for &(size, in_flight) in &configs {
+        let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 1) as u8).collect();
+        let request = request_frame(&payload);
+        let mut rates = vec![Vec::new(); variants.len()];
+        for round in 0..o.rounds {
+            // Alternate who goes first, so that neither always runs warm.
+            for k in 0..variants.len() {
+                let i = (k + round) % variants.len();
+                let rate = measure(
+                    variants[i].as_mut(),
+                    &request,
+                    &payload,
+                    in_flight,
+                    limit,
+                    None,
+                );
+                rates[i].push(rate);
+            }
+        }
+        let stats: Vec<(f64, f64, f64)> = rates.iter_mut().map(|r| median(r)).collect();
+        let ratio = stats[0].0 / stats[1].0;
+        if o.json {
+            let figures: Vec<String> = variants
+                .iter()
+                .zip(&stats)
+                .map(|(v, s)| {
+                    format!(
+                        "{{\"variant\":\"{}\",\"median\":{:.0},\"min\":{:.0},\"max\":{:.0}}}",
+                        v.name(),
+                        s.0,
+                        s.1,
+                        s.2
+                    )
+                })
+                .collect();
+            json_rows.push(format!(
+                "{{\"payload\":{size},\"in_flight\":{in_flight},\"round_trips_per_s\":[{}],\"udpkit_over_smoltcp\":{ratio:.4}}}",
+                figures.join(",")
+            ));
+        } else {
+            let mut line = format!("{:<8} {:>9}", format!("{size} B"), in_flight);
+            for s in &stats {
+                let cell = format!("{} [{}..{}]", mega(s.0), mega(s.1), mega(s.2));
+                let _ = std::fmt::Write::write_fmt(&mut line, format_args!("  {cell:>26}"));
+            }
+            let _ = std::fmt::Write::write_fmt(&mut line, format_args!("  {ratio:>15.2}"));
+            println!("{line}");
+        }
+    }
+    if o.json {
+        println!(
+            "{{\"rounds\":{},\"secs\":{},\"rows\":[{}]}}",
+            o.rounds,
+            o.secs,
+            json_rows.join(",")
+        );
+    } else {
+        println!("target: udpkit/smoltcp >= 0.90");
+    }
+}

@@ -1,0 +1,698 @@
+//! What `udpkit bench` prints: one report per invocation (a human table, or
+//! one line of JSON), and the summary of many such reports (medians across
+//! repetitions, and ratios between two stacks) that `bench/echo.sh` prints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::stats::{best_sustainable, peak, Counts, RttSummary, Spread};
+use super::sys::CpuUse;
+
+/// A run during which other tasks used more than this much CPU (percent of
+/// one CPU) is flagged as noisy in summaries.
+pub const NOISY_PCT: f64 = 15.0;
+
+/// The targets the summary reports against (not asserted anywhere).
+pub const TARGET_RATE_RATIO: f64 = 1.2;
+pub const TARGET_LATENCY_RATIO: f64 = 1.1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One datagram in flight: round-trip times.
+    PingPong,
+    /// A window of datagrams in flight, or a paced rate: echo rate and loss.
+    Rate,
+    /// Rate runs over a list of windows: the highest rate within the loss budget.
+    Sweep,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::PingPong => "ping-pong",
+            Mode::Rate => "rate",
+            Mode::Sweep => "sweep",
+        }
+    }
+}
+
+/// One run of the load generator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Datagrams in flight at most.
+    pub window: u64,
+    /// The paced rate asked for (datagrams/s), if any.
+    pub rate: Option<f64>,
+    pub duration_s: f64,
+    pub counts: Counts,
+    pub loss_pct: f64,
+    /// Correct, on-time replies per second.
+    pub echoes_per_s: f64,
+    pub sent_per_s: f64,
+    /// ICMP errors (port unreachable) seen.
+    pub refused: u64,
+    /// Sends the kernel did not take.
+    pub send_errors: u64,
+    pub rtt_us: RttSummary,
+    pub cpu_pct: CpuUse,
+}
+
+/// Everything one invocation of `udpkit bench` measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub tool: String,
+    pub version: String,
+    /// A name for what was measured (`--label`), the target by default.
+    pub label: String,
+    pub target: String,
+    pub mode: Mode,
+    pub size: usize,
+    pub loss_ms: f64,
+    pub loss_ok_pct: f64,
+    /// The CPU the generator was pinned to.
+    pub cpu: Option<usize>,
+    pub runs: Vec<Run>,
+    /// Sweep: the run with the highest rate within the loss budget.
+    pub best: Option<usize>,
+    /// Sweep: the run with the highest rate.
+    pub peak: Option<usize>,
+}
+
+impl Report {
+    /// Picks `best` and `peak` among the runs.
+    pub fn choose(&mut self) {
+        let figures: Vec<(f64, f64)> = self
+            .runs
+            .iter()
+            .map(|r| (r.echoes_per_s, r.loss_pct))
+            .collect();
+        self.best = best_sustainable(&figures, self.loss_ok_pct);
+        self.peak = peak(&figures);
+    }
+
+    pub fn bad(&self) -> u64 {
+        self.runs.iter().map(|r| r.counts.bad).sum()
+    }
+
+    pub fn received(&self) -> u64 {
+        self.runs.iter().map(|r| r.counts.received).sum()
+    }
+
+    /// The human-readable report.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "udpkit bench {} ({}): {}-byte payloads, {}, replies later than {} ms are lost",
+            self.target,
+            self.label,
+            self.size,
+            self.mode.name(),
+            self.loss_ms
+        );
+        match self.mode {
+            Mode::PingPong | Mode::Rate => {
+                for run in &self.runs {
+                    render_run(&mut out, run);
+                }
+            }
+            Mode::Sweep => self.render_sweep(&mut out),
+        }
+        if self.bad() > 0 {
+            let _ = writeln!(
+                out,
+                "WARNING: {} replies were not byte-for-byte copies of what was sent",
+                self.bad()
+            );
+        }
+        out
+    }
+
+    /// One line: what a script shows while it runs.
+    pub fn digest(&self) -> String {
+        let what = format!("{} {} B {}", self.label, self.size, self.mode.name());
+        let bad = self.bad();
+        let main = match self.mode {
+            Mode::Sweep => match self.best.and_then(|b| self.runs.get(b)) {
+                Some(run) => format!(
+                    "max {:.0} echoes/s with loss <= {} % (window {})",
+                    run.echoes_per_s, self.loss_ok_pct, run.window
+                ),
+                None => format!("no window kept loss <= {} %", self.loss_ok_pct),
+            },
+            Mode::PingPong | Mode::Rate => match self.runs.first() {
+                Some(run) => format!(
+                    "{:.0} echoes/s, loss {:.3} %, RTT p50 {:.1} µs, p99 {:.1} µs",
+                    run.echoes_per_s, run.loss_pct, run.rtt_us.p50_us, run.rtt_us.p99_us
+                ),
+                None => "no run".to_string(),
+            },
+        };
+        format!("{what}: {main}, {bad} bad")
+    }
+
+    fn render_sweep(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "{:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>5} {:>8}",
+            "window",
+            "sent",
+            "received",
+            "loss %",
+            "echoes/s",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "bad",
+            "srv CPU%"
+        );
+        for (i, run) in self.runs.iter().enumerate() {
+            let mark = if Some(i) == self.best { " <- best" } else { "" };
+            let _ = writeln!(
+                out,
+                "{:>7} {:>10} {:>10} {:>8.3} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>5} {:>8}{mark}",
+                run.window,
+                run.counts.sent,
+                run.counts.received,
+                run.loss_pct,
+                run.echoes_per_s,
+                run.rtt_us.p50_us,
+                run.rtt_us.p99_us,
+                run.rtt_us.p999_us,
+                run.counts.bad,
+                run.cpu_pct
+                    .server_pct
+                    .map_or("-".to_string(), |p| format!("{p:.0}")),
+            );
+        }
+        match self.best {
+            Some(b) => {
+                let run = &self.runs[b];
+                let _ = writeln!(
+                    out,
+                    "highest rate with loss <= {} %: {:.0} echoes/s (window {}, loss {:.3} %)",
+                    self.loss_ok_pct, run.echoes_per_s, run.window, run.loss_pct
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "no window kept loss at or below {} %",
+                    self.loss_ok_pct
+                );
+            }
+        }
+        if let Some(p) = self.peak.filter(|&p| Some(p) != self.best) {
+            let run = &self.runs[p];
+            let _ = writeln!(
+                out,
+                "peak: {:.0} echoes/s (window {}, loss {:.3} %)",
+                run.echoes_per_s, run.window, run.loss_pct
+            );
+        }
+    }
+}
+
+fn render_run(out: &mut String, run: &Run) {
+    let c = &run.counts;
+    let pace = run
+        .rate
+        .map_or(String::new(), |r| format!(", paced at {r:.0}/s"));
+    let _ = writeln!(
+        out,
+        "  window {}{pace}, {:.2} s: sent {}, received {}, lost {} ({:.3} %), late {}, duplicate {}, bad {}",
+        run.window, run.duration_s, c.sent, c.received, c.lost, run.loss_pct, c.late, c.duplicate, c.bad
+    );
+    let r = &run.rtt_us;
+    let _ = writeln!(
+        out,
+        "  round trip µs: min {:.1}  avg {:.1}  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+        r.min_us, r.avg_us, r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us
+    );
+    let mut cpu = format!("generator {:.0} %", run.cpu_pct.generator_pct);
+    if let Some(s) = run.cpu_pct.server_pct {
+        let _ = write!(cpu, ", server {s:.0} %");
+    }
+    if let Some(o) = run.cpu_pct.others_pct {
+        let _ = write!(cpu, ", other tasks {o:.0} %");
+    }
+    let _ = writeln!(
+        out,
+        "  echoes/s {:.0} (sent/s {:.0}); CPU: {cpu}{}{}",
+        run.echoes_per_s,
+        run.sent_per_s,
+        if run.refused > 0 {
+            format!("; ICMP refused {}", run.refused)
+        } else {
+            String::new()
+        },
+        if run.send_errors > 0 {
+            format!("; send errors {}", run.send_errors)
+        } else {
+            String::new()
+        },
+    );
+}
+
+/// One stack at one payload size, over all repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub label: String,
+    pub size: usize,
+    /// Highest echo rate with loss within the budget, per sweep (0 when no
+    /// window was within it).
+    pub max_rate: Option<Spread>,
+    /// The windows that gave it, per sweep.
+    pub max_rate_windows: Vec<Option<u64>>,
+    /// Highest echo rate whatever the loss.
+    pub peak_rate: Option<Spread>,
+    /// The server's CPU use at the highest rate within the budget.
+    pub server_cpu_at_max: Option<Spread>,
+    pub pp_p50_us: Option<Spread>,
+    pub pp_p99_us: Option<Spread>,
+    pub pp_p999_us: Option<Spread>,
+    pub pp_avg_us: Option<Spread>,
+    pub sweeps: usize,
+    pub ping_pongs: usize,
+    pub bad: u64,
+    /// Runs during which other tasks used more than [`NOISY_PCT`] of a CPU.
+    pub noisy_runs: usize,
+}
+
+/// One stack against the baseline at one payload size, from the medians.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub label: String,
+    pub baseline: String,
+    pub size: usize,
+    pub max_rate: Option<f64>,
+    pub pp_p50: Option<f64>,
+    pub pp_p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub loss_ok_pct: Option<f64>,
+    pub rows: Vec<Row>,
+    pub ratios: Vec<Ratio>,
+}
+
+/// Medians and ratios of `reports`; ratios are each other label over
+/// `baseline`.
+pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
+    // Labels in order of first appearance, then sizes in ascending order.
+    let mut labels: Vec<&str> = Vec::new();
+    for r in reports {
+        if !labels.contains(&r.label.as_str()) {
+            labels.push(&r.label);
+        }
+    }
+    let mut by_key: BTreeMap<(usize, usize), Vec<&Report>> = BTreeMap::new();
+    for r in reports {
+        let li = labels.iter().position(|l| *l == r.label).unwrap_or(0);
+        by_key.entry((li, r.size)).or_default().push(r);
+    }
+    let mut rows = Vec::new();
+    for ((li, size), group) in &by_key {
+        rows.push(row(labels[*li], *size, group));
+    }
+    rows.sort_by(|a, b| {
+        a.size.cmp(&b.size).then(
+            labels
+                .iter()
+                .position(|l| *l == a.label)
+                .cmp(&labels.iter().position(|l| *l == b.label)),
+        )
+    });
+    let mut ratios = Vec::new();
+    for row in &rows {
+        if row.label == baseline {
+            continue;
+        }
+        let Some(base) = rows
+            .iter()
+            .find(|b| b.label == baseline && b.size == row.size)
+        else {
+            continue;
+        };
+        let over = |a: &Option<Spread>, b: &Option<Spread>| match (a, b) {
+            (Some(a), Some(b)) if b.median > 0.0 => Some(a.median / b.median),
+            _ => None,
+        };
+        ratios.push(Ratio {
+            label: row.label.clone(),
+            baseline: baseline.to_string(),
+            size: row.size,
+            max_rate: over(&row.max_rate, &base.max_rate),
+            pp_p50: over(&row.pp_p50_us, &base.pp_p50_us),
+            pp_p99: over(&row.pp_p99_us, &base.pp_p99_us),
+        });
+    }
+    let loss_ok_pct = reports
+        .iter()
+        .find(|r| r.mode == Mode::Sweep)
+        .map(|r| r.loss_ok_pct);
+    Summary {
+        loss_ok_pct,
+        rows,
+        ratios,
+    }
+}
+
+fn row(label: &str, size: usize, group: &[&Report]) -> Row {
+    let mut max_rate = Vec::new();
+    let mut windows = Vec::new();
+    let mut peak_rate = Vec::new();
+    let mut cpu = Vec::new();
+    let (mut p50, mut p99, mut p999, mut avg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut sweeps, mut ping_pongs, mut bad, mut noisy) = (0, 0, 0, 0);
+    for r in group {
+        bad += r.bad();
+        noisy += r
+            .runs
+            .iter()
+            .filter(|run| run.cpu_pct.others_pct.is_some_and(|o| o > NOISY_PCT))
+            .count();
+        match r.mode {
+            Mode::Sweep => {
+                sweeps += 1;
+                let best = r.best.and_then(|b| r.runs.get(b));
+                max_rate.push(best.map_or(0.0, |b| b.echoes_per_s));
+                windows.push(best.map(|b| b.window));
+                if let Some(s) = best.and_then(|b| b.cpu_pct.server_pct) {
+                    cpu.push(s);
+                }
+                if let Some(p) = r.peak.and_then(|p| r.runs.get(p)) {
+                    peak_rate.push(p.echoes_per_s);
+                }
+            }
+            Mode::PingPong => {
+                for run in r.runs.iter().filter(|run| run.rtt_us.samples > 0) {
+                    ping_pongs += 1;
+                    p50.push(run.rtt_us.p50_us);
+                    p99.push(run.rtt_us.p99_us);
+                    p999.push(run.rtt_us.p999_us);
+                    avg.push(run.rtt_us.avg_us);
+                }
+            }
+            Mode::Rate => {}
+        }
+    }
+    Row {
+        label: label.to_string(),
+        size,
+        max_rate: Spread::of(&max_rate),
+        max_rate_windows: windows,
+        peak_rate: Spread::of(&peak_rate),
+        server_cpu_at_max: Spread::of(&cpu),
+        pp_p50_us: Spread::of(&p50),
+        pp_p99_us: Spread::of(&p99),
+        pp_p999_us: Spread::of(&p999),
+        pp_avg_us: Spread::of(&avg),
+        sweeps,
+        ping_pongs,
+        bad,
+        noisy_runs: noisy,
+    }
+}
+
+/// `226.1k`: echoes per second in thousands.
+fn kilo(x: f64) -> String {
+    format!("{:.1}k", x / 1000.0)
+}
+
+fn micros(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// `median [min..max]`, or the median alone when all agree; `-` when none.
+fn spread_text(s: &Option<Spread>, f: fn(f64) -> String) -> String {
+    match s {
+        None => "-".to_string(),
+        Some(s) if s.n == 1 || s.min == s.max => f(s.median),
+        Some(s) => format!("{} [{}..{}]", f(s.median), f(s.min), f(s.max)),
+    }
+}
+
+fn ratio_text(r: Option<f64>, target: f64, higher_is_better: bool) -> String {
+    match r {
+        None => "-".to_string(),
+        Some(r) => {
+            let met = if higher_is_better {
+                r >= target
+            } else {
+                r <= target
+            };
+            format!("{r:.2} {}", if met { "(met)" } else { "(missed)" })
+        }
+    }
+}
+
+impl Summary {
+    /// Markdown tables, ready to paste.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let budget = self
+            .loss_ok_pct
+            .map_or("the loss budget".to_string(), |p| format!("loss ≤ {p} %"));
+        let _ = writeln!(
+            out,
+            "| stack | payload | max echo/s ({budget}) | window | server CPU % | peak echo/s | ping-pong p50 µs | p99 µs | p99.9 µs | bad | noisy runs |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+        for row in &self.rows {
+            let windows: Vec<String> = row
+                .max_rate_windows
+                .iter()
+                .map(|w| w.map_or("-".to_string(), |w| w.to_string()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} B | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                row.label,
+                row.size,
+                spread_text(&row.max_rate, kilo),
+                if windows.is_empty() {
+                    "-".to_string()
+                } else {
+                    windows.join(",")
+                },
+                spread_text(&row.server_cpu_at_max, |x| format!("{x:.0}")),
+                spread_text(&row.peak_rate, kilo),
+                spread_text(&row.pp_p50_us, micros),
+                spread_text(&row.pp_p99_us, micros),
+                spread_text(&row.pp_p999_us, micros),
+                row.bad,
+                row.noisy_runs,
+            );
+        }
+        if !self.ratios.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "| ratio | payload | max echo/s (target ≥ {TARGET_RATE_RATIO}) | ping-pong p50 (target ≤ {TARGET_LATENCY_RATIO}) | ping-pong p99 (target ≤ {TARGET_LATENCY_RATIO}) |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|");
+            for r in &self.ratios {
+                let _ = writeln!(
+                    out,
+                    "| {}/{} | {} B | {} | {} | {} |",
+                    r.label,
+                    r.baseline,
+                    r.size,
+                    ratio_text(r.max_rate, TARGET_RATE_RATIO, true),
+                    ratio_text(r.pp_p50, TARGET_LATENCY_RATIO, false),
+                    ratio_text(r.pp_p99, TARGET_LATENCY_RATIO, false),
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(window: u64, rate: f64, loss_pct: f64, p50: f64, p99: f64) -> Run {
+        Run {
+            window,
+            rate: None,
+            duration_s: 1.0,
+            counts: Counts {
+                sent: 1000,
+                received: 1000 - (loss_pct * 10.0) as u64,
+                lost: (loss_pct * 10.0) as u64,
+                ..Counts::default()
+            },
+            loss_pct,
+            echoes_per_s: rate,
+            sent_per_s: rate,
+            refused: 0,
+            send_errors: 0,
+            rtt_us: RttSummary {
+                samples: 1000,
+                p50_us: p50,
+                p99_us: p99,
+                ..RttSummary::default()
+            },
+            cpu_pct: CpuUse {
+                generator_pct: 90.0,
+                server_pct: Some(95.0),
+                others_pct: Some(1.0),
+            },
+        }
+    }
+
+    fn report(label: &str, size: usize, mode: Mode, runs: Vec<Run>) -> Report {
+        let mut r = Report {
+            tool: "udpkit bench".into(),
+            version: "0".into(),
+            label: label.into(),
+            target: "192.168.69.1:7".into(),
+            mode,
+            size,
+            loss_ms: 50.0,
+            loss_ok_pct: 0.1,
+            cpu: None,
+            runs,
+            best: None,
+            peak: None,
+        };
+        r.choose();
+        r
+    }
+
+    fn sweep(label: &str, size: usize, best_rate: f64) -> Report {
+        report(
+            label,
+            size,
+            Mode::Sweep,
+            vec![
+                run(1, best_rate / 4.0, 0.0, 0.0, 0.0),
+                run(16, best_rate, 0.05, 0.0, 0.0),
+                run(64, best_rate * 1.1, 2.0, 0.0, 0.0),
+            ],
+        )
+    }
+
+    fn ping(label: &str, size: usize, p50: f64, p99: f64) -> Report {
+        report(
+            label,
+            size,
+            Mode::PingPong,
+            vec![run(1, 1.0, 0.0, p50, p99)],
+        )
+    }
+
+    #[test]
+    fn a_sweep_report_names_its_best_and_peak_runs() {
+        let r = sweep("udpkit", 64, 200_000.0);
+        assert_eq!(r.best, Some(1));
+        assert_eq!(r.peak, Some(2));
+        let text = r.render();
+        assert!(text.contains("200000 echoes/s (window 16"), "{text}");
+        assert_eq!(
+            r.digest(),
+            "udpkit 64 B sweep: max 200000 echoes/s with loss <= 0.1 % (window 16), 0 bad"
+        );
+        assert!(text.contains("peak: 220000 echoes/s (window 64"), "{text}");
+    }
+
+    #[test]
+    fn reports_survive_json() {
+        let r = sweep("kernel", 1024, 100_000.0);
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(!line.contains('\n'));
+        let back: Report = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+        assert!(line.contains("\"mode\":\"sweep\""), "{line}");
+    }
+
+    #[test]
+    fn medians_across_repetitions_and_ratios_against_the_baseline() {
+        let reports = vec![
+            sweep("udpkit", 64, 300_000.0),
+            ping("udpkit", 64, 14.0, 20.0),
+            sweep("kernel", 64, 200_000.0),
+            ping("kernel", 64, 13.0, 22.0),
+            sweep("kernel", 64, 250_000.0),
+            ping("kernel", 64, 15.0, 18.0),
+            sweep("udpkit", 64, 280_000.0),
+            ping("udpkit", 64, 16.0, 24.0),
+            sweep("udpkit", 64, 320_000.0),
+            ping("udpkit", 64, 15.0, 22.0),
+            sweep("kernel", 64, 230_000.0),
+            ping("kernel", 64, 14.0, 20.0),
+            sweep("udpkit", 1024, 100_000.0),
+            ping("udpkit", 1024, 20.0, 30.0),
+        ];
+        let s = summarize(&reports, "kernel");
+        // 64 B: udpkit, kernel; 1024 B: udpkit (no kernel row, no ratio).
+        let labels: Vec<(&str, usize)> = s.rows.iter().map(|r| (&r.label[..], r.size)).collect();
+        assert_eq!(labels, [("udpkit", 64), ("kernel", 64), ("udpkit", 1024)]);
+        let u = &s.rows[0];
+        let rate = u.max_rate.unwrap();
+        assert_eq!(
+            (rate.median, rate.min, rate.max, rate.n),
+            (300_000.0, 280_000.0, 320_000.0, 3)
+        );
+        assert_eq!(u.max_rate_windows, [Some(16), Some(16), Some(16)]);
+        assert_eq!(u.pp_p50_us.unwrap().median, 15.0);
+        assert_eq!(u.pp_p99_us.unwrap().median, 22.0);
+        assert_eq!((u.sweeps, u.ping_pongs, u.bad, u.noisy_runs), (3, 3, 0, 0));
+        let k = &s.rows[1];
+        assert_eq!(k.max_rate.unwrap().median, 230_000.0);
+        assert_eq!(k.pp_p50_us.unwrap().median, 14.0);
+        assert_eq!(k.pp_p99_us.unwrap().median, 20.0);
+        assert_eq!(s.ratios.len(), 1);
+        let r = &s.ratios[0];
+        assert_eq!(
+            (r.label.as_str(), r.baseline.as_str(), r.size),
+            ("udpkit", "kernel", 64)
+        );
+        assert!((r.max_rate.unwrap() - 300.0 / 230.0).abs() < 1e-9);
+        assert!((r.pp_p50.unwrap() - 15.0 / 14.0).abs() < 1e-9);
+        assert!((r.pp_p99.unwrap() - 22.0 / 20.0).abs() < 1e-9);
+        assert_eq!(s.loss_ok_pct, Some(0.1));
+
+        let table = s.render();
+        assert!(
+            table.contains("| udpkit | 64 B | 300.0k [280.0k..320.0k] | 16,16,16 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| udpkit/kernel | 64 B | 1.30 (met) | 1.07 (met) | 1.10 (met) |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_sweep_without_a_sustainable_window_counts_as_zero() {
+        let mut lossy = sweep("udpkit", 64, 100_000.0);
+        for r in &mut lossy.runs {
+            r.loss_pct = 5.0;
+        }
+        lossy.choose();
+        assert_eq!(lossy.best, None);
+        let s = summarize(&[lossy, sweep("udpkit", 64, 90_000.0)], "kernel");
+        let rate = s.rows[0].max_rate.unwrap();
+        assert_eq!((rate.min, rate.max), (0.0, 90_000.0));
+        assert_eq!(s.rows[0].max_rate_windows, [None, Some(16)]);
+        assert!(s.ratios.is_empty());
+        assert!(s.render().contains("| -,16 |"), "{}", s.render());
+    }
+
+    #[test]
+    fn bad_replies_and_noisy_runs_are_counted() {
+        let mut r = ping("kernel", 64, 10.0, 12.0);
+        r.runs[0].counts.bad = 3;
+        r.runs[0].cpu_pct.others_pct = Some(40.0);
+        let s = summarize(&[r], "kernel");
+        assert_eq!((s.rows[0].bad, s.rows[0].noisy_runs), (3, 1));
+        assert!(s.ratios.is_empty());
+    }
+}
