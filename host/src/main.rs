@@ -1,6 +1,7 @@
 //! `udpkit`: the udpkit services on a Linux TAP, and clients for them.
 
 mod bench;
+mod chat_client;
 mod client;
 mod kernel;
 mod serve;
@@ -32,7 +33,8 @@ use crate::serve::{ServeOptions, ServiceKind, SERVICES};
     after_help = "Examples:\n  \
         sudo udpkit serve --create          # TAP tap0, udpkit at 192.168.69.1\n  \
         udpkit echo 192.168.69.1 hello      # in another terminal\n  \
-        udpkit time 192.168.69.1\n\n\
+        udpkit time 192.168.69.1\n  \
+        udpkit chat 192.168.69.1 --nick alice\n\n\
         Logging: RUST_LOG=debug udpkit serve ... (default: info)"
 )]
 struct Cli {
@@ -47,6 +49,7 @@ enum Command {
     Daytime(DaytimeArgs),
     Time(TimeArgs),
     Send(SendArgs),
+    Chat(ChatArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -227,6 +230,43 @@ struct SendArgs {
     patience: Patience,
 }
 
+/// Chat on a chat service: a terminal UI, or plain lines when not on a terminal.
+#[derive(Args)]
+#[command(
+    after_help = "On a terminal: a message pane, the room and its members, and an input \
+                  line (Enter sends, Esc or Ctrl-C leaves, PgUp/PgDn scroll). Otherwise \
+                  (or with --lines) each line of standard input is one datagram and each \
+                  line received is printed at once; the client's own notices go to \
+                  standard error. Lines starting with / are the service's commands \
+                  (/help lists them); /quit or end of input leaves.\n\n\
+                  A /ping every --keepalive keeps the membership alive (its pong is not \
+                  shown); when the server stops answering, and when it is back, you are \
+                  told; an expired membership is rejoined.\n\nExamples:\n  \
+                  udpkit chat 192.168.69.1 --nick alice\n  \
+                  udpkit chat 192.168.69.1 --nick bob --room games\n  \
+                  printf 'hello\\n' | udpkit chat 192.168.69.1 --nick carol"
+)]
+struct ChatArgs {
+    host: String,
+    #[arg(long, default_value_t = udpkit::services::chat::DEFAULT_PORT)]
+    port: u16,
+    /// Your nick: letters, digits, _ and -, 16 at most.
+    #[arg(long, value_name = "NAME")]
+    nick: String,
+    /// A room to move to after joining (the lobby otherwise).
+    #[arg(long, value_name = "ROOM")]
+    room: Option<String>,
+    /// How often to ping the server, keeping the membership alive (the
+    /// server drops members silent for its idle timeout, 5 min by default).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    keepalive: Duration,
+    /// Plain lines even on a terminal.
+    #[arg(long)]
+    lines: bool,
+    #[command(flatten)]
+    patience: Patience,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -292,6 +332,13 @@ fn run(command: Command) -> Result<()> {
             let reply = client::exchange(&target, &request, |_| true)?;
             write_reply(&reply, false)
         }
+        Command::Chat(args) => chat_client::run(chat_client::Options {
+            target: target(args.host, args.port, &args.patience),
+            nick: args.nick,
+            room: args.room,
+            keepalive: args.keepalive,
+            lines: args.lines,
+        }),
         Command::Bench(args) => bench::run(args),
     }
 }

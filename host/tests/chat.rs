@@ -1,0 +1,1131 @@
+//! End to end: the chat service of the real `udpkit serve` on a real TAP,
+//! talked to by `nc -u` clients, by `udpkit chat` in line mode, and by
+//! `udpkit chat`'s terminal UI driven in `tmux`.
+//!
+//! Network safety: every TAP, address and datagram lives in a network
+//! namespace the test creates (`udpkit-chat-<pid>-<n>`); every command runs
+//! through `ip netns exec` under `timeout`; the [`Netns`] guard kills every
+//! process inside and deletes the namespace when the test ends, however it
+//! ends. Nothing is configured in the machine's own namespace, and every
+//! wait is bounded.
+//!
+//! These tests need root (namespaces, TAPs) and `ip`, `nc` (OpenBSD),
+//! `timeout`, `python3` and `tmux`; without root they fail and say why,
+//! unless `UDPKIT_SKIP_E2E=1`, which skips them with a message.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_udpkit");
+/// `udpkit serve --create`'s address; the Linux side is 192.168.69.100.
+const SERVER: &str = "192.168.69.1";
+const CHAT_PORT: &str = "5555";
+const NS_PREFIX: &str = "udpkit-chat-";
+
+/// Longest wait for anything that should happen at once, on a loaded
+/// machine.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Tools, and the Debian package of each.
+const TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("ss", "iproute2"),
+    ("nc", "netcat-openbsd"),
+    ("timeout", "coreutils"),
+    ("python3", "python3"),
+    ("tmux", "tmux"),
+];
+
+// ---------------------------------------------------------------------------
+// Fixture
+
+/// Whether to run; panics with the reason when the tests cannot run.
+fn preflight(test: &str) -> bool {
+    if std::env::var_os("UDPKIT_SKIP_E2E").is_some_and(|v| v == "1") {
+        eprintln!("{test}: SKIPPED end-to-end chat test (UDPKIT_SKIP_E2E=1)");
+        return false;
+    }
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(problem) = CHECK.get_or_init(check_environment) {
+        panic!("{test}: cannot run the end-to-end chat tests: {problem}");
+    }
+    true
+}
+
+fn check_environment() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Err(format!(
+            "they need root (running as uid {euid}) to create network namespaces and TAPs; \
+             run them as root (`sudo -E env \"PATH=$PATH\" cargo test --workspace --locked`) \
+             or set UDPKIT_SKIP_E2E=1 to skip them"
+        ));
+    }
+    let missing: Vec<String> = TOOLS
+        .iter()
+        .filter(|(tool, _)| find_in_path(tool).is_none())
+        .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing tools: {}; e.g. `apt-get install iproute2 netcat-openbsd coreutils \
+             python3 tmux`",
+            missing.join(", ")
+        ));
+    }
+    let help = bounded_output(Command::new("nc").arg("-h"))?;
+    if !help.contains("OpenBSD") {
+        return Err("`nc` is not OpenBSD netcat: install the Debian package netcat-openbsd".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Err("/dev/net/tun is missing (TUN/TAP support: modprobe tun)".into());
+    }
+    remove_stale_namespaces();
+    Ok(())
+}
+
+fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(tool))
+        .find(|candidate| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Runs a short command outside any namespace (only `ip netns ...` and
+/// `nc -h`), killed after 20 s; stdout and stderr together.
+fn bounded_output(cmd: &mut Command) -> Result<String, String> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    let stdout = collect(child.stdout.take());
+    let stderr = collect(child.stderr.take());
+    let status = wait_bounded(&mut child, Duration::from_secs(20));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("{what} hung"));
+    }
+    // The pipes close when the child exits; the readers finish soon after.
+    thread::sleep(Duration::from_millis(20));
+    let text = String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned()
+        + &String::from_utf8_lossy(&stderr.lock().unwrap());
+    Ok(text)
+}
+
+/// Reads a pipe into a shared buffer on a thread.
+fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8>>> {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    if let Some(mut pipe) = pipe {
+        let sink = Arc::clone(&buffer);
+        thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => sink.lock().unwrap().extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+    }
+    buffer
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Deletes namespaces of earlier runs whose test process is gone.
+fn remove_stale_namespaces() {
+    let Ok(list) = bounded_output(Command::new("ip").args(["netns", "list"])) else {
+        return;
+    };
+    for line in list.lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(NS_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("removing stale namespace {name} of a finished test run");
+            destroy_namespace(name);
+        }
+    }
+}
+
+fn namespace_pids(name: &str) -> Vec<i32> {
+    bounded_output(Command::new("ip").args(["netns", "pids", name]))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .filter(|&p| p > 1 && p as u32 != std::process::id())
+        .collect()
+}
+
+/// Kills every process inside namespace `name`, then deletes it.
+fn destroy_namespace(name: &str) {
+    for _ in 0..10 {
+        let pids = namespace_pids(name);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: kill(2) has no memory-safety preconditions; the pids
+            // are processes inside our own test namespace.
+            unsafe {
+                libc::kill(pid, libc::SIGCONT);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let _ = bounded_output(Command::new("ip").args(["netns", "delete", name]));
+}
+
+static NS_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace of one test, deleted (with everything in it) on drop.
+struct Netns {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Netns {
+    /// `None` when the tests are skipped.
+    fn new(test: &str) -> Option<Netns> {
+        if !preflight(test) {
+            return None;
+        }
+        let n = NS_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{NS_PREFIX}{}-{n}", std::process::id());
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("chat")
+            .join(&name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create scratch dir");
+        let mut add = Command::new("ip");
+        add.args(["netns", "add", &name]);
+        let out = bounded_output(&mut add).unwrap_or_else(|e| panic!("{e}"));
+        let ns = Netns { name, dir };
+        assert!(ns.exists(), "cannot create namespace {}: {out}", ns.name);
+        eprintln!("{test}: namespace {}", ns.name);
+        Some(ns)
+    }
+
+    fn exists(&self) -> bool {
+        Path::new("/run/netns").join(&self.name).exists()
+            || Path::new("/var/run/netns").join(&self.name).exists()
+    }
+
+    /// `ip netns exec NS argv...`; `ip` execs the command, so the child's
+    /// pid is the command's.
+    fn command(&self, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name])
+            .args(argv)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// A short command inside the namespace, under `timeout 20`.
+    fn run(&self, argv: &[&str]) -> (Option<ExitStatus>, String, String) {
+        let mut full = vec!["timeout", "-k", "2", "20"];
+        full.extend_from_slice(argv);
+        let mut cmd = self.command(&full);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        let stdout = collect(child.stdout.take());
+        let stderr = collect(child.stderr.take());
+        let status = wait_bounded(&mut child, Duration::from_secs(30));
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        thread::sleep(Duration::from_millis(50));
+        let out = String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned();
+        let err = String::from_utf8_lossy(&stderr.lock().unwrap()).into_owned();
+        (status, out, err)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        destroy_namespace(&self.name);
+        if !thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `udpkit serve --create` inside a namespace.
+struct Server {
+    /// `timeout`'s pid; the server is its only child.
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts the server with `args` and waits until it is ready.
+    fn start(ns: &Netns, args: &[&str]) -> Server {
+        let log = ns.dir.join("serve.log");
+        let mut argv = vec!["timeout", "-k", "5", "300", BIN, "serve", "--create"];
+        argv.extend_from_slice(args);
+        let mut cmd = ns.command(&argv);
+        cmd.stdout(Stdio::null())
+            .stderr(File::create(&log).expect("log file"));
+        let child = cmd.spawn().expect("spawn udpkit serve");
+        let mut server = Server { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("udpkit serve exited ({status}); log:\n{}", server.log());
+            }
+            if server.log().contains("ready") {
+                let (_, link, _) = ns.run(&["ip", "link", "show", "tap0"]);
+                if link.contains("LOWER_UP") {
+                    return server;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "udpkit serve not ready after 30 s; log:\n{}",
+                server.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The pid of `udpkit serve` itself (the child of `timeout`).
+    fn udpkit_pid(&self) -> i32 {
+        let pid = self.child.id();
+        let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .expect("read the children of timeout");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("timeout has a child")
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = self.udpkit_pid();
+        // SAFETY: kill(2) to our own server process.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) to `timeout`, our child, not yet reaped; it
+            // passes SIGTERM on to udpkit.
+            unsafe {
+                if let Ok(pid) = i32::try_from(self.child.id()) {
+                    if let Some(server) =
+                        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                            .ok()
+                            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+                    {
+                        libc::kill(server, libc::SIGCONT);
+                    }
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        if thread::panicking() {
+            eprintln!("--- udpkit serve log ---\n{}--- end ---", self.log());
+        }
+    }
+}
+
+/// A client process in the namespace (`nc -u` or `udpkit chat`) with its
+/// standard input open and its output collected as it comes.
+struct Peer {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Peer {
+    fn spawn(ns: &Netns, name: &str, argv: &[&str]) -> Peer {
+        let mut full = vec!["timeout", "-k", "2", "120"];
+        full.extend_from_slice(argv);
+        let mut cmd = ns.command(&full);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {argv:?}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = collect(child.stdout.take());
+        let stderr = collect(child.stderr.take());
+        Peer {
+            name: name.to_string(),
+            child,
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// `nc -u` from source port `port` to the chat.
+    fn nc(ns: &Netns, name: &str, port: u16) -> Peer {
+        let port = port.to_string();
+        Peer::spawn(ns, name, &["nc", "-u", "-p", &port, SERVER, CHAT_PORT])
+    }
+
+    /// `udpkit chat` (line mode: its stdin and stdout are pipes).
+    fn udpkit_chat(ns: &Netns, nick: &str, extra: &[&str]) -> Peer {
+        let mut argv = vec![BIN, "chat", SERVER, "--nick", nick];
+        argv.extend_from_slice(extra);
+        Peer::spawn(ns, nick, &argv)
+    }
+
+    /// Writes one line (one datagram for nc: wait for its effect before
+    /// the next, or nc may read two lines at once).
+    fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: cannot write {line:?}: {e}", self.name));
+    }
+
+    fn out(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    fn err(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn count(&self, line_start: &str) -> usize {
+        self.out()
+            .lines()
+            .filter(|l| l.starts_with(line_start))
+            .count()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
+            self.name,
+            self.out(),
+            self.name,
+            self.err()
+        )
+    }
+
+    /// Waits, bounded, until a line of stdout starts with `line_start`.
+    #[track_caller]
+    fn expect(&self, line_start: &str) {
+        self.expect_n(line_start, 1);
+    }
+
+    /// Waits, bounded, until `n` lines of stdout start with `line_start`.
+    #[track_caller]
+    fn expect_n(&self, line_start: &str, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.count(line_start) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not receive {n} line(s) starting {line_start:?} within {PATIENCE:?}\n{}",
+                self.name,
+                self.describe()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits, bounded, until stderr contains `text`.
+    #[track_caller]
+    fn expect_err(&self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.err().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not say {text:?} on stderr within {PATIENCE:?}\n{}",
+                self.name,
+                self.describe()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[track_caller]
+    fn assert_no_line(&self, line_start: &str) {
+        assert_eq!(
+            self.count(line_start),
+            0,
+            "{} received a line starting {line_start:?}\n{}",
+            self.name,
+            self.describe()
+        );
+    }
+
+    /// Joins with `/nick` (nc), resending while no answer comes.
+    #[track_caller]
+    fn join(&mut self, nick: &str) {
+        let welcome = format!("*** welcome {nick}, ");
+        let already = format!("*** you are {nick} already");
+        for _ in 0..5 {
+            self.say(&format!("/nick {nick}"));
+            let deadline = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < deadline {
+                if self.count(&welcome) + self.count(&already) > 0 {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("{nick} could not join\n{}", self.describe());
+    }
+
+    /// Closes stdin and waits, bounded, for the process to exit.
+    #[track_caller]
+    fn close_and_wait(&mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        self.wait()
+    }
+
+    #[track_caller]
+    fn wait(&mut self) -> ExitStatus {
+        let status = wait_bounded(&mut self.child, PATIENCE);
+        // Let the readers take the last bytes.
+        thread::sleep(Duration::from_millis(100));
+        status.unwrap_or_else(|| {
+            panic!(
+                "{} still running {PATIENCE:?} later\n{}",
+                self.name,
+                self.describe()
+            )
+        })
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) to `timeout`, our child, not yet reaped; it
+            // passes the signal on to the client.
+            if let Ok(pid) = i32::try_from(self.child.id()) {
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        if thread::panicking() {
+            eprintln!("{}", self.describe());
+        }
+    }
+}
+
+/// Sleeps a little, for negative checks ("nothing more arrived").
+fn settle() {
+    thread::sleep(Duration::from_millis(1500));
+}
+
+// ---------------------------------------------------------------------------
+// nc clients
+
+/// Three `nc -u` clients join, talk, `/msg` each other; one quits, one
+/// expires while the third keeps its membership with `/ping`.
+#[test]
+fn three_nc_clients_talk_whisper_quit_and_expire() {
+    let Some(ns) = Netns::new("three_nc_clients_talk_whisper_quit_and_expire") else {
+        return;
+    };
+    let _server = Server::start(&ns, &["--chat-idle", "6s"]);
+    let mut alice = Peer::nc(&ns, "alice", 40001);
+    let mut bob = Peer::nc(&ns, "bob", 40002);
+    let mut carol = Peer::nc(&ns, "carol", 40003);
+    alice.join("alice");
+    alice.expect("*** welcome alice, you are in lobby with: alice");
+    bob.join("bob");
+    bob.expect("*** welcome bob, you are in lobby with: alice, bob");
+    alice.expect("*** bob joined lobby");
+    carol.join("carol");
+    carol.expect("*** welcome carol, you are in lobby with: alice, bob, carol");
+    alice.expect("*** carol joined lobby");
+    bob.expect("*** carol joined lobby");
+
+    alice.say("hello all");
+    bob.expect("[lobby] <alice> hello all");
+    carol.expect("[lobby] <alice> hello all");
+
+    bob.say("/msg carol psst, only for you");
+    carol.expect("[private] <bob> psst, only for you");
+    bob.expect("[private to carol] psst, only for you");
+
+    carol.say("/me waves");
+    alice.expect("[lobby] * carol waves");
+    bob.expect("[lobby] * carol waves");
+
+    carol.say("/quit");
+    carol.expect("*** bye carol");
+    alice.expect("*** carol left lobby (quit)");
+    bob.expect("*** carol left lobby (quit)");
+
+    // bob says nothing more; alice keeps her membership with /ping, one at
+    // a time, until the server drops bob (6 s idle).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut pings = 0;
+    while alice.count("*** bob left lobby (idle for 6 s)") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "bob never expired\n{}\n{}",
+            alice.describe(),
+            bob.describe()
+        );
+        pings += 1;
+        alice.say("/ping");
+        alice.expect_n("*** pong", pings);
+        thread::sleep(Duration::from_millis(700));
+    }
+    // The expired member is told on its next datagram, and nothing it says
+    // is relayed.
+    bob.say("anyone there?");
+    bob.expect("*** error: you are not in the chat (members silent for 6 s leave it)");
+    alice.say("/who");
+    alice.expect("*** in lobby with: alice");
+    let who: Vec<String> = alice
+        .out()
+        .lines()
+        .filter(|l| l.starts_with("*** in lobby with:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(who, ["*** in lobby with: alice"], "{}", alice.describe());
+    settle();
+    alice.assert_no_line("[lobby] <bob> anyone there?");
+    alice.assert_no_line("[private]");
+    assert!(
+        !alice.out().contains("psst"),
+        "a private message reached a third member\n{}",
+        alice.describe()
+    );
+}
+
+/// `udpkit chat` in line mode talks with an `nc -u` client: messages and
+/// private messages both ways, a visible `/who` but a hidden automatic
+/// one, joins refused with a clear error, and end of input leaves.
+#[test]
+fn line_mode_client_talks_with_nc() {
+    let Some(ns) = Netns::new("line_mode_client_talks_with_nc") else {
+        return;
+    };
+    let _server = Server::start(&ns, &[]);
+    let mut alice = Peer::nc(&ns, "alice", 40001);
+    alice.join("alice");
+
+    let mut bob = Peer::udpkit_chat(&ns, "bob", &[]);
+    bob.expect("*** welcome bob, you are in lobby with: alice, bob");
+    alice.expect("*** bob joined lobby");
+
+    bob.say("hi alice, from udpkit chat");
+    alice.expect("[lobby] <bob> hi alice, from udpkit chat");
+    alice.say("hi bob, from nc");
+    bob.expect("[lobby] <alice> hi bob, from nc");
+    alice.say("/msg bob a secret");
+    bob.expect("[private] <alice> a secret");
+    bob.say("/msg alice a secret back");
+    alice.expect("[private] <bob> a secret back");
+    bob.expect("[private to alice] a secret back");
+    bob.say("/me nods");
+    alice.expect("[lobby] * bob nods");
+    // UTF-8 both ways.
+    bob.say("grüße, ünïcödé ✓");
+    alice.expect("[lobby] <bob> grüße, ünïcödé ✓");
+
+    // A join makes bob's client check the member list with a /who whose
+    // answer is not shown; bob's own /who is.
+    let mut carol = Peer::nc(&ns, "carol", 40003);
+    carol.join("carol");
+    bob.expect("*** carol joined lobby");
+    settle();
+    bob.assert_no_line("*** in lobby with:");
+    bob.say("/who");
+    bob.expect("*** in lobby with: alice, bob, carol");
+    bob.say("/ping");
+    bob.expect("*** pong");
+
+    // A datagram to bob's port from anyone but the server is not shown
+    // (the client's socket is connected to the server).
+    let (_, sockets, _) = ns.run(&["ss", "-Hunp", "dst", &format!("{SERVER}:{CHAT_PORT}")]);
+    let bob_port = sockets
+        .lines()
+        .find(|l| l.contains("\"udpkit\""))
+        // The first address is the local one (columns vary by version).
+        .and_then(|l| l.split_whitespace().find(|f| f.contains(':')))
+        .and_then(|local| local.rsplit_once(':'))
+        .map(|(_, port)| port.to_string())
+        .unwrap_or_else(|| panic!("bob's socket not found in:\n{sockets}"));
+    const STRANGER: &str = "import socket, sys\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s.sendto(b'*** forged line\\n', ('192.168.69.100', int(sys.argv[1])))\n";
+    let (status, _, err) = ns.run(&["python3", "-c", STRANGER, &bob_port]);
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    alice.say("after the forgery");
+    bob.expect("[lobby] <alice> after the forgery");
+    bob.assert_no_line("*** forged line");
+
+    // Joins that cannot succeed exit non-zero and say why.
+    let mut taken = Peer::udpkit_chat(&ns, "alice", &["--timeout", "1s", "--retries", "3"]);
+    let status = taken.close_and_wait();
+    assert!(
+        !status.success(),
+        "a taken nick must fail\n{}",
+        taken.describe()
+    );
+    assert!(
+        taken.err().contains("nick alice is taken, pick another"),
+        "{}",
+        taken.describe()
+    );
+    let mut bad = Peer::udpkit_chat(&ns, "not/a_nick", &["--timeout", "1s"]);
+    assert!(!bad.close_and_wait().success(), "{}", bad.describe());
+    assert!(
+        bad.err()
+            .contains("nick may only use letters, digits, _ and -"),
+        "{}",
+        bad.describe()
+    );
+    let mut closed = Peer::spawn(
+        &ns,
+        "closed-port",
+        &[
+            BIN,
+            "chat",
+            SERVER,
+            "--port",
+            "5556",
+            "--nick",
+            "dave",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert!(!closed.close_and_wait().success(), "{}", closed.describe());
+    assert!(
+        closed
+            .err()
+            .contains("no chat service listens on that port"),
+        "{}",
+        closed.describe()
+    );
+    let mut nobody = Peer::spawn(
+        &ns,
+        "nobody",
+        &[
+            BIN,
+            "chat",
+            "192.168.69.2",
+            "--nick",
+            "dave",
+            "--timeout",
+            "300ms",
+            "--retries",
+            "1",
+        ],
+    );
+    assert!(!nobody.close_and_wait().success(), "{}", nobody.describe());
+    assert!(
+        nobody
+            .err()
+            .contains("no answer from 192.168.69.2:5555 to /nick after 2 attempt(s)"),
+        "{}",
+        nobody.describe()
+    );
+    // None of them disturbed the room.
+    alice.assert_no_line("*** dave");
+
+    // End of input: bob leaves with /quit and exits cleanly.
+    let status = bob.close_and_wait();
+    assert!(status.success(), "{}", bob.describe());
+    alice.expect("*** bob left lobby (quit)");
+    carol.expect("*** bob left lobby (quit)");
+    let last = bob.out().lines().last().map(str::to_string);
+    assert_eq!(last.as_deref(), Some("*** bye bob"), "{}", bob.describe());
+    assert_eq!(bob.count("*** pong"), 1, "{}", bob.describe());
+}
+
+/// The keepalive keeps `udpkit chat` a member past the server's idle
+/// timeout without showing its pongs; a stopped server is noticed, and so
+/// is its return, after which the client is (again) a member.
+#[test]
+fn line_mode_keepalive_and_a_server_that_stops_answering() {
+    let Some(ns) = Netns::new("line_mode_keepalive_and_a_server_that_stops_answering") else {
+        return;
+    };
+    let server = Server::start(&ns, &["--chat-idle", "3s"]);
+    let bob = Peer::udpkit_chat(
+        &ns,
+        "bob",
+        &["--keepalive", "1s", "--timeout", "500ms", "--retries", "1"],
+    );
+    bob.expect("*** welcome bob, you are in lobby with: bob");
+    // Twice the idle timeout, silent but for the keepalive.
+    thread::sleep(Duration::from_secs(6));
+    let mut alice = Peer::nc(&ns, "alice", 40001);
+    alice.join("alice");
+    alice.expect("*** welcome alice, you are in lobby with: bob, alice");
+    bob.expect("*** alice joined lobby");
+    bob.assert_no_line("*** pong");
+    assert!(!bob.err().contains("not answering"), "{}", bob.describe());
+
+    server.signal(libc::SIGSTOP);
+    bob.expect_err("server not answering");
+    server.signal(libc::SIGCONT);
+    bob.expect_err("server is back");
+    // Whether the server, resuming, expired bob first (then the client
+    // rejoins) or took his queued pings first, bob is a member again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut carol = Peer::nc(&ns, "carol", 40003);
+    carol.join("carol");
+    let mut asked = 0;
+    loop {
+        asked += 1;
+        carol.say("/who");
+        carol.expect_n("*** in lobby with:", asked);
+        let last = carol
+            .out()
+            .lines()
+            .rfind(|l| l.starts_with("*** in lobby with:"))
+            .unwrap_or_default()
+            .to_string();
+        if last.split([' ', ',']).any(|w| w == "bob") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob is not a member again\n{}\n{}",
+            carol.describe(),
+            bob.describe()
+        );
+        thread::sleep(Duration::from_millis(700));
+    }
+    bob.assert_no_line("*** pong");
+    assert_eq!(
+        bob.err().matches("server not answering").count(),
+        1,
+        "said once\n{}",
+        bob.describe()
+    );
+}
+
+/// When the server dropped the membership (keepalive slower than the
+/// server's idle timeout), the client rejoins, in its room.
+#[test]
+fn line_mode_rejoins_after_its_membership_expired() {
+    let Some(ns) = Netns::new("line_mode_rejoins_after_its_membership_expired") else {
+        return;
+    };
+    let _server = Server::start(&ns, &["--chat-idle", "2s"]);
+    let bob = Peer::udpkit_chat(
+        &ns,
+        "bob",
+        &["--room", "games", "--keepalive", "4s", "--timeout", "1s"],
+    );
+    bob.expect("*** welcome bob, you are in games with: bob");
+    bob.expect("*** error: you are not in the chat");
+    bob.expect_err("rejoining as bob");
+    bob.expect_n("*** welcome bob, you are in games with: bob", 2);
+    bob.expect("*** welcome bob, you are in lobby");
+    assert!(
+        !bob.err().contains("could not rejoin"),
+        "{}",
+        bob.describe()
+    );
+}
+
+/// A flood of `/nick` from many source ports fills the member table; the
+/// rest are told "server full", and the members keep chatting.
+#[test]
+fn a_flood_fills_the_member_table_and_members_keep_chatting() {
+    let Some(ns) = Netns::new("a_flood_fills_the_member_table_and_members_keep_chatting") else {
+        return;
+    };
+    let _server = Server::start(&ns, &["--chat-members", "4"]);
+    let mut alice = Peer::nc(&ns, "alice", 40001);
+    let mut bob = Peer::nc(&ns, "bob", 40002);
+    alice.join("alice");
+    bob.join("bob");
+
+    const FLOOD: &str = r#"
+import select, socket, sys, time
+server = (sys.argv[1], int(sys.argv[2]))
+sockets = []
+for i in range(int(sys.argv[3])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    s.connect(server)
+    sockets.append(s)
+for i, s in enumerate(sockets):
+    s.send(b"/nick flood%d\n" % i)
+end = time.time() + float(sys.argv[4])
+while True:
+    left = end - time.time()
+    if left <= 0:
+        break
+    ready, _, _ = select.select(sockets, [], [], left)
+    for s in ready:
+        try:
+            data = s.recv(2048)
+        except OSError as e:
+            print("%d oserror %s" % (s.getsockname()[1], e), flush=True)
+            continue
+        for line in data.decode(errors="replace").splitlines():
+            print("%d %s" % (s.getsockname()[1], line), flush=True)
+"#;
+    let (status, out, err) = ns.run(&["python3", "-c", FLOOD, SERVER, CHAT_PORT, "40", "3"]);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "flood failed: {status:?}\n{out}\n{err}"
+    );
+    let replies: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+    let welcomed: Vec<&str> = replies
+        .iter()
+        .filter(|(_, l)| l.starts_with("*** welcome flood"))
+        .map(|(p, _)| *p)
+        .collect();
+    let full = replies
+        .iter()
+        .filter(|(_, l)| *l == "*** error: server full (4 members), try again later")
+        .count();
+    assert_eq!(welcomed.len(), 2, "two free places\n{out}");
+    assert!(full >= 1, "no 'server full'\n{out}");
+    for (port, line) in &replies {
+        assert!(
+            line.starts_with("*** welcome flood")
+                || line.starts_with("*** error: server full")
+                || (welcomed.contains(port) && line.starts_with("*** flood")),
+            "unexpected reply {line:?} to {port}\n{out}"
+        );
+    }
+    alice.expect_n("*** flood", 2);
+
+    // The members still talk, both ways.
+    alice.say("still chatting");
+    bob.expect("[lobby] <alice> still chatting");
+    bob.say("/msg alice and whispering");
+    alice.expect("[private] <bob> and whispering");
+
+    // A newcomer is told, and udpkit chat exits non-zero saying so.
+    let mut carol = Peer::udpkit_chat(&ns, "carol", &["--timeout", "1s", "--retries", "5"]);
+    let status = carol.close_and_wait();
+    assert!(!status.success(), "{}", carol.describe());
+    assert!(
+        carol.err().contains("server full (4 members)"),
+        "{}",
+        carol.describe()
+    );
+    alice.assert_no_line("*** carol");
+}
+
+// ---------------------------------------------------------------------------
+// The terminal UI, in tmux
+
+/// A tmux server of one test, on its own socket, inside the namespace.
+struct Tmux<'a> {
+    ns: &'a Netns,
+    socket: String,
+}
+
+impl Tmux<'_> {
+    fn cmd(&self, args: &[&str]) -> (Option<ExitStatus>, String, String) {
+        let mut argv = vec!["env", "TERM=xterm-256color", "tmux", "-S", &self.socket];
+        argv.extend_from_slice(args);
+        self.ns.run(&argv)
+    }
+
+    fn capture(&self) -> String {
+        let (status, out, err) = self.cmd(&["capture-pane", "-p", "-t", "chat"]);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "tmux capture-pane failed: {err}"
+        );
+        out
+    }
+
+    /// Waits, bounded, until the pane satisfies `check`; returns it.
+    #[track_caller]
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let pane = self.capture();
+            if check(&pane) {
+                return pane;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pane never showed {what} within {PATIENCE:?}; it shows:\n{pane}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "chat"];
+        args.extend_from_slice(keys);
+        let (status, _, err) = self.cmd(&args);
+        assert!(status.is_some_and(|s| s.success()), "send-keys: {err}");
+    }
+}
+
+impl Drop for Tmux<'_> {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+        let _ = fs::remove_file(&self.socket);
+    }
+}
+
+/// The input line of a captured pane: the line with the `> ` prompt.
+fn input_line(pane: &str) -> String {
+    pane.lines()
+        .rev()
+        .find(|l| l.contains("│> "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A message arrives while a line is half typed: it shows in the message
+/// pane and the half-typed text stays on the input line; Enter sends it,
+/// Ctrl-C leaves with /quit and restores the terminal.
+#[test]
+fn tui_shows_a_message_arriving_while_a_line_is_half_typed() {
+    let Some(ns) = Netns::new("tui_shows_a_message_arriving_while_a_line_is_half_typed") else {
+        return;
+    };
+    let _server = Server::start(&ns, &[]);
+    let mut alice = Peer::nc(&ns, "alice", 40001);
+    alice.join("alice");
+
+    // A short path: a Unix socket's path has at most 107 bytes.
+    let tmux = Tmux {
+        ns: &ns,
+        socket: std::env::temp_dir()
+            .join(format!("{}.tmux", ns.name))
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let script = format!(
+        "timeout --foreground -k 2 120 {BIN} chat {SERVER} --nick bob; echo EXITED $?; sleep 120"
+    );
+    let (status, _, err) = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "chat",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &script,
+    ]);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "tmux new-session: {err}"
+    );
+
+    let pane = tmux.wait_for("the welcome", |p| {
+        p.contains("*** welcome bob, you are in lobby with: alice, bob")
+    });
+    assert!(pane.contains("#lobby (2)"), "room panel\n{pane}");
+    assert!(pane.contains("bob (you)"), "member list\n{pane}");
+    assert!(
+        pane.lines().any(|l| l.contains("│alice ")),
+        "alice in the member list\n{pane}"
+    );
+    alice.expect("*** bob joined lobby");
+
+    tmux.keys(&["-l", "half typed"]);
+    tmux.wait_for("the half-typed line", |p| {
+        input_line(p).contains("> half typed")
+    });
+    alice.say("hello from alice, mid-sentence");
+    let pane = tmux.wait_for("alice's message", |p| {
+        p.contains("[lobby] <alice> hello from alice, mid-sentence")
+    });
+    assert!(
+        input_line(&pane).contains("> half typed"),
+        "the half-typed text is gone from the input line\n{pane}"
+    );
+    alice.assert_no_line("[lobby] <bob>");
+
+    // A private message is shown too, and the half line still waits.
+    alice.say("/msg bob psst");
+    let pane = tmux.wait_for("the private message", |p| {
+        p.contains("[private] <alice> psst")
+    });
+    assert!(input_line(&pane).contains("> half typed"), "{pane}");
+
+    tmux.keys(&["-l", " line"]);
+    tmux.keys(&["Enter"]);
+    alice.expect("[lobby] <bob> half typed line");
+    let pane = tmux.wait_for("the sent line and an empty input line", |p| {
+        p.contains("[lobby] <bob> half typed line") && !input_line(p).contains("half")
+    });
+    assert!(input_line(&pane).contains("> "), "{pane}");
+
+    // A rename updates the member list.
+    alice.say("/nick alicia");
+    tmux.wait_for("the rename in the member list", |p| {
+        p.lines().any(|l| l.contains("│alicia "))
+    });
+
+    tmux.keys(&["C-c"]);
+    alice.expect("*** bob left lobby (quit)");
+    let pane = tmux.wait_for("the shell after the client", |p| p.contains("EXITED 0"));
+    assert!(
+        !pane.contains("messages (PgUp"),
+        "the terminal UI is still on screen after exit\n{pane}"
+    );
+}
