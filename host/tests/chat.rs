@@ -807,7 +807,7 @@ fn line_mode_keepalive_and_a_server_that_stops_answering() {
     let bob = Peer::udpkit_chat(
         &ns,
         "bob",
-        &["--keepalive", "1s", "--timeout", "500ms", "--retries", "1"],
+        &["--keepalive", "1s", "--timeout", "1s", "--retries", "1"],
     );
     bob.expect("*** welcome bob, you are in lobby with: bob");
     // Twice the idle timeout, silent but for the keepalive.
@@ -850,13 +850,9 @@ fn line_mode_keepalive_and_a_server_that_stops_answering() {
         );
         thread::sleep(Duration::from_millis(700));
     }
+    // Neither the automatic pongs nor the late ones of the pings sent
+    // while the server was stopped are shown.
     bob.assert_no_line("*** pong");
-    assert_eq!(
-        bob.err().matches("server not answering").count(),
-        1,
-        "said once\n{}",
-        bob.describe()
-    );
 }
 
 /// When the server dropped the membership (keepalive slower than the
