@@ -735,7 +735,16 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
                 self.tell_stranger(out, request.now, from, HELP);
                 Ok(())
             }
-            "/quit" => Ok(()),
+            // A member whose "bye" was lost asks again: say it again.
+            "/quit" => {
+                self.tell_stranger(
+                    out,
+                    request.now,
+                    from,
+                    "*** bye (you were not in the chat)\n",
+                );
+                Ok(())
+            }
             _ => {
                 self.stats.rejected += 1;
                 let line = system_line(format_args!(
