@@ -92,32 +92,27 @@ impl NeighborLearning {
             return None;
         }
         let packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
-        if !packet.verify_checksum() {
-            return None;
-        }
         let ip = packet.src_addr();
+        // The common case first, and cheaply: a sender learned a moment ago.
+        let known = self
+            .table
+            .iter()
+            .position(|e| e.is_some_and(|e| e.ip == ip));
+        if let Some(Some(entry)) = known.and_then(|i| self.table.get(i)) {
+            if entry.mac == mac && now - entry.at < REFRESH_AFTER {
+                return None;
+            }
+        }
         let on_link_peer = self.cidr.contains_addr(&ip)
             && ip != self.cidr.address()
             && Some(ip) != self.cidr.broadcast()
             && !ip.is_unspecified();
-        if !on_link_peer {
+        // A header smoltcp will reject must teach nothing.
+        if !on_link_peer || !packet.verify_checksum() {
             return None;
         }
-
-        let slot = match self
-            .table
-            .iter()
-            .position(|e| e.is_some_and(|e| e.ip == ip))
-        {
-            Some(i) => i,
-            None => self.oldest_slot(),
-        };
+        let slot = known.unwrap_or_else(|| self.oldest_slot());
         let entry = self.table.get_mut(slot)?;
-        if let Some(known) = entry {
-            if known.ip == ip && known.mac == mac && now - known.at < REFRESH_AFTER {
-                return None;
-            }
-        }
         *entry = Some(Learned { ip, mac, at: now });
         self.injected += 1;
         Some(self.arp_reply_from(ip, mac))

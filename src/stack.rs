@@ -341,10 +341,13 @@ impl<'a> Stack<'a> {
                 break;
             }
         }
+        let mut ticked = false;
         for slot in self.slots.iter_mut() {
-            run_timers(slot, &mut wire, &context);
+            ticked |= run_timers(slot, &mut wire, &context);
         }
-        wire.flush();
+        if ticked {
+            wire.flush();
+        }
         unclog(&mut self.slots, &mut self.sockets, now);
         self.next_poll(now)
     }
@@ -526,12 +529,19 @@ fn serve<D: Device>(
 /// stay due (a bug) cannot keep the stack from returning.
 const MAX_TICKS_PER_POLL: usize = 64;
 
-/// Runs `slot`'s timers while they are due and its queue has room.
-fn run_timers<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, D>, context: &Context<'_>) {
+/// Runs `slot`'s timers while they are due and its queue has room; true
+/// when any ran.
+fn run_timers<D: Device>(
+    slot: &mut Slot<'_>,
+    wire: &mut Wire<'_, '_, D>,
+    context: &Context<'_>,
+) -> bool {
+    let mut ran = false;
     for _ in 0..MAX_TICKS_PER_POLL {
         if slot.service.poll_at().is_none_or(|at| at > context.now) || !make_room(slot, wire) {
-            return;
+            return ran;
         }
+        ran = true;
         let mut outbox = SocketOutbox {
             socket: wire.sockets.get_mut::<udp::Socket>(slot.socket),
             reply_from: None,
@@ -540,6 +550,7 @@ fn run_timers<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, D>, contex
         };
         slot.service.on_tick(context.now, context.wall, &mut outbox);
     }
+    ran
 }
 
 /// Resets every transmit queue that has stayed non-empty for [`STALL_LIMIT`].
