@@ -40,6 +40,10 @@
 #   --quiet-wait S       ... for at most S seconds [60; 0 with --quick]
 #   --max-total S        hard limit for the whole script [1500; 300 with --quick]
 #   --workdir DIR        logs, runs.jsonl, summary.md/json [mktemp -d]
+#   --no-core            skip the core micro-benchmark (cargo bench --bench
+#                        core_echo: udpkit's Stack against bare smoltcp over an
+#                        in-memory device, on the server's CPU), which runs at
+#                        the end by default, when cargo is there [off with --quick]
 #
 # Output: the summary (markdown, ready to paste) on stdout, with the date,
 # the machine and the command; progress on stderr; everything in --workdir.
@@ -69,10 +73,10 @@ fi
 REPS=3; SIZES="64 1024"; WINDOWS="1,2,4,8,16,32,64,128,256"
 PP_TIME=3s; TP_TIME=2s; COUNT=3000000; LOSS_MS=50; LOSS_OK=0.1; WARMUP=200
 CPUS=auto; SERVICES="echo,daytime,time,upper,hello,chat"; PORT=7; BIN=""
-QUIET_PCT=25; QUIET_WAIT=60; MAX_TOTAL=1500; WORKDIR=""
+QUIET_PCT=25; QUIET_WAIT=60; MAX_TOTAL=1500; WORKDIR=""; CORE=1
 if [ "$QUICK" = 1 ]; then
     REPS=1; WINDOWS="1,16"; PP_TIME=2s; TP_TIME=1s; COUNT=300; LOSS_MS=500; LOSS_OK=1
-    WARMUP=20; QUIET_WAIT=0; MAX_TOTAL=300
+    WARMUP=20; QUIET_WAIT=0; MAX_TOTAL=300; CORE=0
 fi
 SERVICE_IP=192.168.69.1; HOST_IP=192.168.69.100; PREFIX=24
 
@@ -96,6 +100,7 @@ while [ $# -gt 0 ]; do
         --quiet-wait) QUIET_WAIT="$2"; shift 2;;
         --max-total) MAX_TOTAL="$2"; shift 2;;
         --workdir) WORKDIR="$2"; shift 2;;
+        --no-core) CORE=0; shift;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0;;
         *) echo "$ME: unknown option $1 (see --help)" >&2; exit 2;;
     esac
@@ -136,6 +141,14 @@ BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 mkdir -p "$WORKDIR" || die "cannot create $WORKDIR"
 RUNS="$WORKDIR/runs.jsonl"; : >"$RUNS"
 LOG="$WORKDIR/runs.log"; : >"$LOG"
+if [ "$CORE" = 1 ]; then
+    if command -v cargo >/dev/null; then
+        (cd "$ROOT" && cargo bench --locked --bench core_echo --no-run) >"$WORKDIR/core-build.log" 2>&1 \
+            || { note "cannot build the core micro-benchmark (see $WORKDIR/core-build.log); skipping it"; CORE=0; }
+    else
+        note "no cargo: skipping the core micro-benchmark"; CORE=0
+    fi
+fi
 
 # --- lifecycle ---------------------------------------------------------------
 NSBASE="udpkit-bench-$$"
@@ -300,6 +313,14 @@ for rep in $(seq 1 "$REPS"); do
     for label in $order; do measure "$label" "$rep"; done
 done
 
+if [ "$CORE" = 1 ]; then
+    note "core micro-benchmark (about 10 s)"
+    wait_quiet
+    # shellcheck disable=SC2046
+    (cd "$ROOT" && $(pin "$SRV_CPU") cargo bench --locked --bench core_echo 2>/dev/null) \
+        | grep -v '^$' >"$WORKDIR/core.txt" || { note "the core micro-benchmark failed"; FAILED=1; }
+fi
+
 "$BIN" bench --summarize "$RUNS" --baseline kernel --json >"$WORKDIR/summary.json" \
     || die "cannot summarize $RUNS"
 "$BIN" bench --summarize "$RUNS" --baseline kernel >"$WORKDIR/summary.table" \
@@ -318,6 +339,14 @@ git_rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "- medians [min..max] of $REPS repetition(s), udpkit and kernel interleaved"
     echo
     cat "$WORKDIR/summary.table"
+    if [ "$CORE" = 1 ] && [ -s "$WORKDIR/core.txt" ]; then
+        echo
+        echo "The core alone (\`cargo bench --bench core_echo\`, on CPU ${SRV_CPU:-any}):"
+        echo
+        echo '```'
+        grep -v '^ *Running ' "$WORKDIR/core.txt"
+        echo '```'
+    fi
 } | tee "$WORKDIR/summary.md"
 [ "$FAILED" = 0 ] || { note "some load runs failed: see $LOG"; exit 4; }
 exit 0

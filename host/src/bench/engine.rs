@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::payload::{Pattern, HEADER, WARM_UP};
+use super::payload::{tagged, untag, Pattern, HEADER, WARM_UP};
 use super::stats::{Counts, Latency, Ledger, ReplyKind, RttSummary};
 use super::sys::{self, Batch, CpuSnapshot, CpuUse};
 
@@ -84,6 +84,8 @@ pub struct Generator {
     rx: Batch,
     epoch: Instant,
     server_pid: Option<u32>,
+    /// Tags the sequence numbers of the current run.
+    run: u64,
 }
 
 impl Generator {
@@ -112,6 +114,7 @@ impl Generator {
             rx: Batch::new(RECEIVE_BATCH, size.max(HEADER) + 64),
             epoch: Instant::now(),
             server_pid,
+            run: 0,
         })
     }
 
@@ -215,6 +218,8 @@ impl Generator {
         let window = plan.window.clamp(1, MAX_WINDOW);
         let loss_ns = plan.loss.as_nanos() as u64;
         let mut ledger = Ledger::new(LEDGER_CAPACITY, loss_ns);
+        self.run += 1;
+        let run = self.run;
         let mut latency = Latency::new();
         self.drain();
         let (mut refused, mut send_errors) = (0u64, 0u64);
@@ -244,8 +249,8 @@ impl Generator {
                     let stamp = self.now_ns();
                     let first = ledger.next_seq();
                     for j in 0..k {
-                        self.pattern
-                            .fill(self.tx.buffer_mut(j), first + j as u64, stamp);
+                        let seq = tagged(run, first + j as u64);
+                        self.pattern.fill(self.tx.buffer_mut(j), seq, stamp);
                     }
                     match self.tx.send(self.fd, k, size) {
                         Ok(n) => {
@@ -300,11 +305,13 @@ impl Generator {
                         let arrived = self.now_ns();
                         for i in 0..n {
                             match self.pattern.check(self.rx.received(i)) {
-                                // A late warm-up reply: not part of this run.
-                                Some(s) if s.seq & WARM_UP != 0 => {}
+                                // A late reply of the warm-up or of an earlier
+                                // run (its deadline long past): not this run's.
+                                Some(s) if s.seq & WARM_UP != 0 || untag(s.seq).0 != run => {}
                                 Some(s) => {
+                                    let seq = untag(s.seq).1;
                                     if let ReplyKind::OnTime(rtt) =
-                                        ledger.reply(s.seq, s.sent_ns, arrived)
+                                        ledger.reply(seq, s.sent_ns, arrived)
                                     {
                                         latency.record(rtt);
                                         last_rx = arrived;
@@ -365,5 +372,193 @@ impl Generator {
             send_errors,
             cpu,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// What the test echo server does to the `n`-th datagram (from 1).
+    #[derive(Clone, Copy)]
+    enum Fault {
+        None,
+        /// Drops every k-th.
+        Drop(u64),
+        /// Flips a payload byte in every k-th.
+        Mangle(u64),
+        /// Answers every datagram twice.
+        Twice,
+    }
+
+    /// An echo server on 127.0.0.1 in a thread; stops when dropped.
+    struct Echo {
+        address: SocketAddr,
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Echo {
+        fn start(fault: Fault) -> Echo {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            let address = socket.local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let thread = std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let mut n = 0u64;
+                while !flag.load(Ordering::Relaxed) {
+                    let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    n += 1;
+                    let reply = &mut buf[..len];
+                    match fault {
+                        Fault::Drop(k) if n % k == 0 => continue,
+                        Fault::Mangle(k) if n % k == 0 => reply[len - 1] ^= 0x40,
+                        Fault::Twice => {
+                            let _ = socket.send_to(reply, from);
+                        }
+                        _ => {}
+                    }
+                    let _ = socket.send_to(reply, from);
+                }
+            });
+            Echo {
+                address,
+                stop,
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for Echo {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn plan(window: u64, count: u64) -> Plan {
+        Plan {
+            window,
+            rate: None,
+            duration: Duration::from_secs(10),
+            count,
+            loss: Duration::from_millis(500),
+        }
+    }
+
+    fn run(fault: Fault, size: usize, plan: Plan) -> Outcome {
+        let echo = Echo::start(fault);
+        let mut generator = Generator::connect(echo.address, size, None).unwrap();
+        generator.warm_up(3, Duration::from_millis(500)).unwrap();
+        generator.run(&plan, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn ping_pong_gets_every_reply_back() {
+        let o = run(Fault::None, 64, plan(1, 200));
+        let c = o.counts;
+        assert_eq!(
+            (c.sent, c.received, c.lost, c.bad, c.duplicate),
+            (200, 200, 0, 0, 0)
+        );
+        assert_eq!(o.rtt.samples, 200);
+        assert!(o.rtt.min_us > 0.0 && o.rtt.p50_us <= o.rtt.p99_us && o.rtt.p99_us <= o.rtt.max_us);
+        assert!(o.echoes_per_s() > 0.0);
+    }
+
+    #[test]
+    fn a_window_keeps_many_in_flight() {
+        let o = run(Fault::None, 1024, plan(16, 1000));
+        let c = o.counts;
+        assert_eq!((c.sent, c.received, c.lost, c.bad), (1000, 1000, 0, 0));
+    }
+
+    #[test]
+    fn the_count_and_the_duration_both_end_a_run() {
+        let mut p = plan(4, u64::MAX);
+        p.duration = Duration::from_millis(100);
+        let o = run(Fault::None, 64, p);
+        assert!(o.counts.sent > 0);
+        assert_eq!(o.counts.sent, o.counts.received + o.counts.lost);
+        assert!(o.duration < Duration::from_secs(2), "{:?}", o.duration);
+    }
+
+    #[test]
+    fn pacing_holds_the_rate() {
+        let mut p = plan(64, 100);
+        p.rate = Some(2000.0);
+        let o = run(Fault::None, 64, p);
+        assert_eq!(o.counts.received, 100);
+        // 100 datagrams at 2000/s take about 50 ms: never much less.
+        assert!(o.duration >= Duration::from_millis(45), "{:?}", o.duration);
+    }
+
+    #[test]
+    fn dropped_datagrams_are_lost_after_the_deadline() {
+        let mut p = plan(4, 200);
+        p.loss = Duration::from_millis(150);
+        let o = run(Fault::Drop(10), 64, p);
+        let c = o.counts;
+        // The warm-up's 3 datagrams count in the server's numbering.
+        assert_eq!(c.sent, 200);
+        assert_eq!(c.received + c.lost, 200);
+        assert!((19..=21).contains(&c.lost), "{c:?}");
+        assert_eq!(c.bad, 0);
+    }
+
+    #[test]
+    fn altered_replies_are_bad_and_their_datagrams_lost() {
+        let mut p = plan(4, 200);
+        p.loss = Duration::from_millis(150);
+        let o = run(Fault::Mangle(5), 64, p);
+        let c = o.counts;
+        assert!((39..=41).contains(&c.bad), "{c:?}");
+        assert_eq!(c.lost, c.bad, "{c:?}");
+        assert_eq!(c.received + c.lost, 200);
+    }
+
+    #[test]
+    fn duplicates_are_counted_apart() {
+        let o = run(Fault::Twice, 64, plan(1, 100));
+        let c = o.counts;
+        assert_eq!((c.received, c.lost, c.bad), (100, 0, 0));
+        // The last duplicate may still be on its way when the run ends.
+        assert!((99..=100).contains(&c.duplicate), "{c:?}");
+    }
+
+    #[test]
+    fn a_silent_target_is_an_error() {
+        // A bound socket that never answers.
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut generator = Generator::connect(silent.local_addr().unwrap(), 64, None).unwrap();
+        let error = generator
+            .warm_up(200, Duration::from_millis(10))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no reply from"), "{error}");
+    }
+
+    #[test]
+    fn a_closed_port_is_refused() {
+        let address = {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap()
+        };
+        let mut generator = Generator::connect(address, 64, None).unwrap();
+        let error = generator
+            .warm_up(200, Duration::from_millis(100))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("refused"), "{error}");
     }
 }

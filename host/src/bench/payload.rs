@@ -4,7 +4,7 @@
 //!
 //! | bytes | what |
 //! |---|---|
-//! | 0..8 | sequence number, little endian ([`WARM_UP`] set during warm-up) |
+//! | 0..8 | sequence number, little endian: the run's tag above bit [`RUN_SHIFT`], [`WARM_UP`] set during warm-up |
 //! | 8..16 | send time, nanoseconds of the generator's monotonic clock, little endian |
 //! | 16.. | a pattern that depends on the sequence number and the byte's position |
 //!
@@ -18,6 +18,21 @@ pub const HEADER: usize = 16;
 /// Set in the sequence number of warm-up datagrams, so that a late warm-up
 /// reply is never mistaken for a measured one.
 pub const WARM_UP: u64 = 1 << 63;
+
+/// The sequence number's bits above this one tag the run (each window of a
+/// sweep is a run), so that a late reply from an earlier run is recognised
+/// as such; the bits below number the datagrams of one run.
+pub const RUN_SHIFT: u32 = 40;
+
+/// The sequence number of datagram `seq` of run `run`.
+pub fn tagged(run: u64, seq: u64) -> u64 {
+    ((run << RUN_SHIFT) & !WARM_UP) | (seq & ((1 << RUN_SHIFT) - 1))
+}
+
+/// The run and the datagram number of a (non-warm-up) sequence number.
+pub fn untag(seq: u64) -> (u64, u64) {
+    ((seq & !WARM_UP) >> RUN_SHIFT, seq & ((1 << RUN_SHIFT) - 1))
+}
 
 /// The pattern of one payload size.
 pub struct Pattern {
@@ -160,6 +175,16 @@ mod tests {
         pattern.fill(&mut other, 10, 9);
         other[..8].copy_from_slice(&9u64.to_le_bytes());
         assert_eq!(pattern.check(&other), None);
+    }
+
+    #[test]
+    fn run_tags_round_trip_and_never_look_like_warm_up() {
+        for (run, seq) in [(0, 0), (1, 0), (7, 123_456), ((1 << 23) - 1, (1 << 40) - 1)] {
+            let tagged = tagged(run, seq);
+            assert_eq!(tagged & WARM_UP, 0);
+            assert_eq!(untag(tagged), (run, seq));
+        }
+        assert_ne!(tagged(1, 5), tagged(2, 5));
     }
 
     #[test]
