@@ -1,0 +1,350 @@
+//! The mps2-an385 board as a [`udpkit::Board`]: its LAN9118 as the network
+//! device, SysTick as the monotonic clock, CMSDK timer 0 to wake up at the
+//! stack's next deadline, and the interrupt vector table.
+//!
+//! Everything an interrupt handler does here is to note that something
+//! happened (and, for the NIC, to mask its level-triggered line); the main
+//! loop does the work. So no driver state is shared with a handler.
+
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use cortex_m::interrupt::InterruptNumber;
+use cortex_m::peripheral::scb::VectActive;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{NVIC, SCB, SYST};
+use cortex_m_rt::exception;
+use lan9118::{Bus, Lan9118, Reg};
+use udpkit::smoltcp::time::{Duration, Instant};
+use udpkit::{Board, UnixTime};
+
+/// The board's one clock: CPU, SysTick and the APB peripherals.
+pub const SYSCLK_HZ: u32 = 25_000_000;
+const CYCLES_PER_MICROSECOND: u32 = SYSCLK_HZ / 1_000_000;
+
+/// Where the LAN9118 (a LAN9220 on the real board) sits.
+pub const LAN9118_BASE: usize = 0x4020_0000;
+
+/// The device interrupts this port uses, by their line number.
+#[derive(Debug, Clone, Copy)]
+#[repr(u16)]
+pub enum Irq {
+    Uart0Rx = 0,
+    Timer0 = 8,
+    Ethernet = 13,
+}
+
+// SAFETY: the numbers are the AN385's interrupt lines (below its 32).
+unsafe impl InterruptNumber for Irq {
+    fn number(self) -> u16 {
+        self as u16
+    }
+}
+
+// --- Interrupt handlers and the vector table --------------------------------
+
+/// Set by the handlers, taken by the main loop.
+static NIC_EVENT: AtomicBool = AtomicBool::new(false);
+static CONSOLE_EVENT: AtomicBool = AtomicBool::new(false);
+
+/// The LAN9118's line stays asserted until the chip is acknowledged, which
+/// the main loop does ([`An385::service_nic`]); until then the line is
+/// masked so the handler does not run again and again.
+extern "C" fn ethernet_handler() {
+    NVIC::mask(Irq::Ethernet);
+    NIC_EVENT.store(true, Ordering::Release);
+}
+
+extern "C" fn uart0_rx_handler() {
+    crate::uart::acknowledge_rx_interrupt();
+    CONSOLE_EVENT.store(true, Ordering::Release);
+}
+
+/// Timer 0 fired: the stack's deadline has come. Waking up is all it is for.
+extern "C" fn timer0_handler() {
+    wake_timer::stop();
+}
+
+extern "C" fn unexpected_handler() {
+    match SCB::vect_active() {
+        VectActive::Interrupt { irqn } => panic!("unexpected interrupt {irqn}"),
+        other => panic!("unexpected exception {other:?}"),
+    }
+}
+
+/// One entry of the device part of the vector table.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub union Vector {
+    handler: unsafe extern "C" fn(),
+    reserved: usize,
+}
+
+/// The AN385's 32 device interrupt vectors (cortex-m-rt's `device` feature
+/// places them after the core exceptions).
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+pub static __INTERRUPTS: [Vector; 32] = {
+    let mut table = [Vector {
+        handler: unexpected_handler,
+    }; 32];
+    table[Irq::Uart0Rx as usize] = Vector {
+        handler: uart0_rx_handler,
+    };
+    table[Irq::Timer0 as usize] = Vector {
+        handler: timer0_handler,
+    };
+    table[Irq::Ethernet as usize] = Vector {
+        handler: ethernet_handler,
+    };
+    table
+};
+
+// --- The monotonic clock: SysTick -------------------------------------------
+
+/// SysTick wraps every half second: the longest round period below its
+/// 24-bit limit at 25 MHz (0.67 s), so an idle board wakes twice a second.
+const TICK_CYCLES: u32 = SYSCLK_HZ / 2;
+const TICK_MICROS: u64 = 500_000;
+
+/// Half seconds since boot (wraps after 68 years).
+static TICKS: AtomicU32 = AtomicU32::new(0);
+
+#[exception]
+fn SysTick() {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Starts the monotonic clock; first thing at boot, so that even the first
+/// log line has its time.
+pub fn start_clock(mut syst: SYST) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(TICK_CYCLES - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+    // The counter reads 0 until it has loaded the reload value on its first
+    // clock; that 0 would read as the end of a period, and the clock would
+    // then step back. Wait for the load (a few cycles).
+    for _ in 0..1000 {
+        if SYST::get_current() != 0 {
+            break;
+        }
+    }
+}
+
+/// Microseconds since boot: whole half seconds counted by the SysTick
+/// handler plus the cycles SysTick has counted down since.
+pub fn monotonic_micros() -> u64 {
+    cortex_m::interrupt::free(|_| {
+        let mut ticks = TICKS.load(Ordering::Relaxed);
+        let mut current = SYST::get_current();
+        // If SysTick wrapped but its handler has not run yet (interrupts
+        // are off here), count that wrap, and re-read the counter, which
+        // may have been read just before the wrap.
+        if SCB::is_pendst_pending() {
+            current = SYST::get_current();
+            ticks = ticks.wrapping_add(1);
+        }
+        let cycles = TICK_CYCLES - 1 - current;
+        u64::from(ticks) * TICK_MICROS + u64::from(cycles / CYCLES_PER_MICROSECOND)
+    })
+}
+
+// --- The wake-up timer: CMSDK APB timer 0 ------------------------------------
+
+/// A one-shot alarm for the stack's next deadline. Timer 0 counts down at
+/// 25 MHz from VALUE and interrupts at zero (32 bits: up to 171 s ahead;
+/// a later deadline just wakes the loop early, which then sleeps again).
+mod wake_timer {
+    use super::*;
+
+    const BASE: usize = 0x4000_0000;
+    /// CTRL: bit 0 enable, bit 3 interrupt enable.
+    const CTRL: usize = 0x0;
+    const CTRL_ENABLE: u32 = 1 << 0;
+    const CTRL_INTERRUPT: u32 = 1 << 3;
+    const VALUE: usize = 0x4;
+    const RELOAD: usize = 0x8;
+    /// INTSTATUS on read, INTCLEAR on write.
+    const INTCLEAR: usize = 0xC;
+
+    fn write(offset: usize, value: u32) {
+        // SAFETY: an aligned register of timer 0, which exists on this board.
+        unsafe { write_volatile((BASE + offset) as *mut u32, value) }
+    }
+
+    pub fn start(after: Duration) {
+        let cycles = after
+            .total_micros()
+            .saturating_mul(u64::from(CYCLES_PER_MICROSECOND))
+            .clamp(1, u64::from(u32::MAX)) as u32;
+        write(CTRL, 0);
+        write(INTCLEAR, 1);
+        write(RELOAD, cycles);
+        write(VALUE, cycles);
+        write(CTRL, CTRL_ENABLE | CTRL_INTERRUPT);
+    }
+
+    pub fn stop() {
+        write(CTRL, 0);
+        write(INTCLEAR, 1);
+    }
+}
+
+// --- The LAN9118 on the board's memory bus ----------------------------------
+
+/// The LAN9118's registers as plain 32-bit memory-mapped I/O at
+/// [`LAN9118_BASE`]. Zero-sized (the address is a constant), so a driver
+/// `static` is all zeros and costs no flash.
+pub struct Mmio {
+    _private: (),
+}
+
+impl Mmio {
+    /// # Safety
+    /// Only one `Mmio` may exist: the driver owning it must be the only
+    /// code that touches the chip.
+    pub const unsafe fn new() -> Mmio {
+        Mmio { _private: () }
+    }
+}
+
+impl Bus for Mmio {
+    fn read(&mut self, reg: Reg) -> u32 {
+        // SAFETY: the chip is at LAN9118_BASE on this board and its
+        // registers are aligned words; volatile, as FIFO reads pop.
+        unsafe { read_volatile((LAN9118_BASE + reg.offset()) as *const u32) }
+    }
+
+    fn write(&mut self, reg: Reg, value: u32) {
+        // SAFETY: as in `read`.
+        unsafe { write_volatile((LAN9118_BASE + reg.offset()) as *mut u32, value) }
+    }
+}
+
+pub type Nic = Lan9118<Mmio>;
+
+// --- The board ---------------------------------------------------------------
+
+/// The board as the core sees it.
+pub struct An385 {
+    pub nic: &'static mut Nic,
+    seed: u64,
+}
+
+impl An385 {
+    /// Starts the NIC and enables the interrupts.
+    /// `noise`: whatever entropy the caller collected (the old RAM contents).
+    /// Call [`start_clock`] first.
+    pub fn start(
+        nic: &'static mut Nic,
+        mac: [u8; 6],
+        noise: u64,
+    ) -> Result<An385, lan9118::InitError> {
+        let chip = nic.init(mac)?;
+        log::info!(
+            "lan9118: chip {:04x} revision {}, link {}",
+            chip.id,
+            chip.revision,
+            match chip.link {
+                Some(l) if l.full_duplex => "up, full duplex",
+                Some(_) => "up, half duplex",
+                None => "negotiating",
+            }
+        );
+        // No hardware random number generator on this board: mix what
+        // differs between boots. The NIC's free-running 25 MHz counter and
+        // SysTick depend on how long booting took (in QEMU: on the host),
+        // the old RAM contents are noise on real SRAM after power-up, and
+        // the MAC differs per board. Enough for smoltcp's port numbers and
+        // IDs; not for cryptography.
+        let mut seed =
+            noise ^ u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0]);
+        for sample in [
+            nic.free_running_counter(),
+            SYST::get_current(),
+            nic.free_running_counter(),
+        ] {
+            seed = splitmix64(seed ^ u64::from(sample));
+        }
+        // SAFETY: the handlers only touch atomics and their own device's
+        // interrupt registers; unmasking cannot break a critical section
+        // (none is active here).
+        unsafe {
+            NVIC::unmask(Irq::Ethernet);
+            NVIC::unmask(Irq::Uart0Rx);
+            NVIC::unmask(Irq::Timer0);
+        }
+        Ok(An385 { nic, seed })
+    }
+
+    /// If the NIC interrupted: acknowledge the chip, then let its line
+    /// interrupt again. Call before polling the stack.
+    pub fn service_nic(&mut self) {
+        if NIC_EVENT.swap(false, Ordering::Acquire) {
+            self.nic.handle_interrupt();
+            // SAFETY: as in `start`.
+            unsafe { NVIC::unmask(Irq::Ethernet) };
+        }
+    }
+
+    /// Whether a console byte may be waiting (and forgets that it may).
+    pub fn take_console_event(&mut self) -> bool {
+        CONSOLE_EVENT.swap(false, Ordering::Acquire)
+    }
+
+    /// Sleeps (`wfi`) until an interrupt: a frame, a console byte, SysTick,
+    /// or the wake-up timer set for `delay` (`None`: no deadline).
+    pub fn sleep(&mut self, delay: Option<Duration>) {
+        if delay == Some(Duration::ZERO) {
+            return;
+        }
+        // With interrupts masked (PRIMASK), check that nothing is pending,
+        // then WFI: a pending interrupt still ends WFI, and its handler runs
+        // when `free` unmasks. An event between the check and WFI is thus
+        // never slept through.
+        cortex_m::interrupt::free(|_| {
+            if NIC_EVENT.load(Ordering::Acquire)
+                || CONSOLE_EVENT.load(Ordering::Acquire)
+                || self.nic.frames_waiting()
+            {
+                return;
+            }
+            match delay {
+                Some(delay) => wake_timer::start(delay),
+                None => wake_timer::stop(),
+            }
+            cortex_m::asm::wfi();
+        });
+    }
+}
+
+impl Board for An385 {
+    type Device = Nic;
+
+    fn device(&mut self) -> &mut Nic {
+        self.nic
+    }
+
+    fn now(&mut self) -> Instant {
+        Instant::from_micros(monotonic_micros() as i64)
+    }
+
+    /// No RTC and no time source yet: the time and daytime services stay
+    /// silent, as RFC 868 asks of a host that does not know the time.
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        None
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        self.seed
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

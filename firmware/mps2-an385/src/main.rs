@@ -1,0 +1,394 @@
+//! udpkit on QEMU's mps2-an385 board: an Arm Cortex-M3 with an SMSC LAN9118
+//! Ethernet controller (a LAN9220 on the real FPGA board).
+//!
+//! The same core and services as the Linux host, on 192.168.69.1/24 with
+//! MAC 02:00:00:00:00:01: echo (7), daytime (13), time (37), upper (12000),
+//! hello (12001) and chat (5555), and ping. There is no wall clock, so
+//! daytime and time stay silent.
+//!
+//! Everything is allocated statically (see [`take_storage`]), within the RAM of a
+//! small MCU (64 KiB, see memory.x). The main loop polls the stack and
+//! sleeps with `wfi` until the NIC, the console, SysTick or the wake-up
+//! timer interrupts; an idle board wakes twice a second.
+//!
+//! Console (UART0, 115200 baud): `s` prints a report (counters, stack
+//! high-water mark), `p` panics on purpose (to see the panic report), any
+//! other key lists these.
+
+#![no_std]
+#![no_main]
+
+mod board;
+mod memory;
+mod panic;
+mod uart;
+
+use core::fmt::Write;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cortex_m_rt::entry;
+use udpkit::services::chat::{self, Chat, ChatLimits};
+use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::smoltcp::iface::SocketStorage;
+use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
+use udpkit::{Config, Discard, Service, Stack};
+
+use board::{An385, Mmio, Nic};
+use uart::Console;
+
+/// Services on this board, and so sockets.
+const SERVICES: usize = 6;
+
+/// Chat members at once; each needs room in chat's transmit queue for a
+/// relayed line (see `ChatLimits` and the chat buffers below).
+const CHAT_MEMBERS: usize = 8;
+const CHAT_ROOMS: usize = 4;
+/// Longest chat message: 8 members × (200 + 40 bytes of relay overhead)
+/// plus one 1024-byte line is the burst chat's queue must hold.
+const CHAT_MESSAGE: usize = 200;
+
+/// Datagram slots of one service's receive and transmit queue.
+type Slots<const N: usize> = [[PacketMetadata; N]; 2];
+/// Payload bytes of one service's receive and transmit queue.
+type Bytes<const N: usize> = [[u8; N]; 2];
+
+/// The queues' datagram slots, per service. Each queue holds SLOTS
+/// datagrams in BYTES payload bytes (see [`Payloads`]).
+struct QueueSlots {
+    echo: Slots<4>,
+    daytime: Slots<2>,
+    time: Slots<2>,
+    upper: Slots<4>,
+    hello: Slots<4>,
+    chat: Slots<CHAT_MEMBERS>,
+}
+
+/// The queues' payload bytes, per service. Echo, upper and hello must carry
+/// a 1472-byte datagram; daytime and time only short ones (a longer request
+/// is dropped, and here they answer none anyway); chat's transmit queue
+/// must hold its worst fan-out at once.
+///
+/// Kept apart from the slots on purpose: this static is all zeros, so it
+/// goes to .bss and costs no flash. (udpkit's `SocketBuffers` keeps slots
+/// and bytes together, and a slot's initial value is not all zeros, so a
+/// `static` of it would be copied from flash at boot.)
+struct Payloads {
+    echo: Bytes<2048>,
+    daytime: Bytes<256>,
+    time: Bytes<256>,
+    upper: Bytes<2048>,
+    hello: Bytes<2048>,
+    chat: Bytes<3072>,
+}
+
+const fn slots<const N: usize>() -> Slots<N> {
+    [[PacketMetadata::EMPTY; N]; 2]
+}
+
+const fn bytes<const N: usize>() -> Bytes<N> {
+    [[0; N]; 2]
+}
+
+/// The receive and transmit queues over one service's slots and bytes.
+fn queues<'a, const S: usize, const B: usize>(
+    slots: &'a mut Slots<S>,
+    bytes: &'a mut Bytes<B>,
+) -> (PacketBuffer<'a>, PacketBuffer<'a>) {
+    let [rx_slots, tx_slots] = slots;
+    let [rx_bytes, tx_bytes] = bytes;
+    (
+        PacketBuffer::new(&mut rx_slots[..], &mut rx_bytes[..]),
+        PacketBuffer::new(&mut tx_slots[..], &mut tx_bytes[..]),
+    )
+}
+
+// Everything the firmware keeps, allocated statically and sized at compile
+// time. Only `take_storage` touches these.
+// SAFETY (of the Mmio): this is the only one, owned by the only driver.
+static mut NIC: Nic = Nic::new(unsafe { Mmio::new() });
+static mut SOCKETS: [SocketStorage<'static>; SERVICES] = [SocketStorage::EMPTY; SERVICES];
+static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
+    echo: slots(),
+    daytime: slots(),
+    time: slots(),
+    upper: slots(),
+    hello: slots(),
+    chat: slots(),
+};
+static mut PAYLOADS: Payloads = Payloads {
+    echo: bytes(),
+    daytime: bytes(),
+    time: bytes(),
+    upper: bytes(),
+    hello: bytes(),
+    chat: bytes(),
+};
+static mut ECHO: echo::Echo = echo::Echo;
+static mut DAYTIME: daytime::Daytime = daytime::Daytime;
+static mut TIME: time::Time = time::Time;
+static mut UPPER: upper::Upper = upper::Upper;
+static mut HELLO: hello::Hello = hello::Hello;
+static mut CHAT: MaybeUninit<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = MaybeUninit::uninit();
+static mut STACK: MaybeUninit<Stack<'static>> = MaybeUninit::uninit();
+
+/// The statics above, as references.
+struct Storage {
+    nic: &'static mut Nic,
+    sockets: &'static mut [SocketStorage<'static>; SERVICES],
+    slots: &'static mut QueueSlots,
+    payloads: &'static mut Payloads,
+    echo: &'static mut echo::Echo,
+    daytime: &'static mut daytime::Daytime,
+    time: &'static mut time::Time,
+    upper: &'static mut upper::Upper,
+    hello: &'static mut hello::Hello,
+    chat: &'static mut MaybeUninit<Chat<CHAT_MEMBERS, CHAT_ROOMS>>,
+    stack: &'static mut MaybeUninit<Stack<'static>>,
+}
+
+/// The storage, once.
+fn take_storage() -> Storage {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    assert!(!TAKEN.swap(true, Ordering::AcqRel), "storage taken twice");
+    // SAFETY: these are the one and only references ever made to the
+    // statics (checked just above), so each is unique for the rest of the
+    // program.
+    unsafe {
+        Storage {
+            nic: &mut *addr_of_mut!(NIC),
+            sockets: &mut *addr_of_mut!(SOCKETS),
+            slots: &mut *addr_of_mut!(QUEUE_SLOTS),
+            payloads: &mut *addr_of_mut!(PAYLOADS),
+            echo: &mut *addr_of_mut!(ECHO),
+            daytime: &mut *addr_of_mut!(DAYTIME),
+            time: &mut *addr_of_mut!(TIME),
+            upper: &mut *addr_of_mut!(UPPER),
+            hello: &mut *addr_of_mut!(HELLO),
+            chat: &mut *addr_of_mut!(CHAT),
+            stack: &mut *addr_of_mut!(STACK),
+        }
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    // First, before anything uses much stack: mark the free stack.
+    let noise = memory::paint_stack();
+    let Some(core) = cortex_m::Peripherals::take() else {
+        panic!("core peripherals taken twice");
+    };
+    board::start_clock(core.SYST);
+    uart::init();
+    // A logger can only be set once; this is the only place.
+    let _ = log::set_logger(&uart::LOGGER);
+    log::set_max_level(log::LevelFilter::Info);
+    log::info!(
+        "udpkit {} on mps2-an385: Cortex-M3 at {} MHz, LAN9118 Ethernet",
+        env!("CARGO_PKG_VERSION"),
+        board::SYSCLK_HZ / 1_000_000
+    );
+
+    let (mut board, stack) = start(noise);
+    let stack_use = memory::stack_usage();
+    log::info!(
+        "ram: {} bytes static, stack {} of {} bytes used so far",
+        memory::static_ram(),
+        stack_use.used,
+        stack_use.size
+    );
+
+    loop {
+        board.service_nic();
+        let delay = stack.poll(&mut board);
+        if board.take_console_event() {
+            while let Some(byte) = uart::read_byte() {
+                console_command(byte, stack, &board);
+            }
+        }
+        board.sleep(delay);
+    }
+}
+
+/// Brings the board and the stack up. A function of its own, kept out of
+/// `main`, so that its big temporaries (the stack is built by value before
+/// it moves into its static) are gone from the stack once it returns,
+/// instead of staying in `main`'s frame for good.
+#[inline(never)]
+fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
+    let config = Config::default();
+    let Storage {
+        nic,
+        sockets,
+        slots,
+        payloads,
+        echo,
+        daytime,
+        time,
+        upper,
+        hello,
+        chat,
+        stack,
+    } = take_storage();
+    let mut board = match An385::start(nic, config.mac.0, noise) {
+        Ok(board) => board,
+        Err(error) => panic!("Ethernet controller: {error}"),
+    };
+
+    let stack = stack.write(Stack::new(&config, &mut board, sockets));
+    let chat = chat.write(Chat::new(ChatLimits {
+        max_members: CHAT_MEMBERS,
+        max_rooms: CHAT_ROOMS,
+        max_message: CHAT_MESSAGE,
+        ..ChatLimits::default()
+    }));
+    let services: [(&'static mut dyn Service, u16, _, &str); SERVICES] = [
+        (
+            echo,
+            echo::DEFAULT_PORT,
+            queues(&mut slots.echo, &mut payloads.echo),
+            "echo (RFC 862)",
+        ),
+        (
+            daytime,
+            daytime::DEFAULT_PORT,
+            queues(&mut slots.daytime, &mut payloads.daytime),
+            "daytime (RFC 867): silent, no wall clock",
+        ),
+        (
+            time,
+            time::DEFAULT_PORT,
+            queues(&mut slots.time, &mut payloads.time),
+            "time (RFC 868): silent, no wall clock",
+        ),
+        (
+            upper,
+            upper::DEFAULT_PORT,
+            queues(&mut slots.upper, &mut payloads.upper),
+            "upper case",
+        ),
+        (
+            hello,
+            hello::DEFAULT_PORT,
+            queues(&mut slots.hello, &mut payloads.hello),
+            "Hello NAME!",
+        ),
+        (
+            chat,
+            chat::DEFAULT_PORT,
+            queues(&mut slots.chat, &mut payloads.chat),
+            "chat: /nick NAME to join, /help for more",
+        ),
+    ];
+    for (service, port, queues, summary) in services {
+        let name = service.name();
+        if let Err(error) = stack.add_service(service, port, queues) {
+            panic!("cannot start {name}: {error}");
+        }
+        log::info!(
+            "{name:<8} udp {}:{port:<5}  {summary}",
+            config.address.address()
+        );
+    }
+    log::info!(
+        "ready on lan9118 as {} (MAC {}): {SERVICES} service(s), ping answered; \
+         no wall clock; press s for a report",
+        config.address,
+        MacText(config.mac.0)
+    );
+    (board, stack)
+}
+
+/// A MAC address as `02:00:00:00:00:01`, as the host prints it.
+struct MacText([u8; 6]);
+
+impl core::fmt::Display for MacText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+fn console_command(byte: u8, stack: &Stack<'_>, board: &An385) {
+    match byte {
+        b's' | b'S' => report(stack, board),
+        b'p' | b'P' => panic!("panic requested on the console"),
+        b'\r' | b'\n' | b' ' => {}
+        _ => {
+            let _ = writeln!(
+                Console,
+                "keys: s = report, p = panic (test the panic report)"
+            );
+        }
+    }
+}
+
+/// The `s` report: every counter, and the memory use.
+fn report(stack: &Stack<'_>, board: &An385) {
+    let micros = board::monotonic_micros();
+    let mut out = Console;
+    let _ = writeln!(
+        out,
+        "--- report at {}.{:03} s ---",
+        micros / 1_000_000,
+        (micros / 1000) % 1000
+    );
+    for (service, port, s) in stack.services() {
+        let _ = writeln!(
+            out,
+            "service {} port {port}: received {} sent {} refused {} discarded {} \
+             (no-wall-clock {}) unroutable {} oversized {} send-failed {} stalls {}",
+            service.name(),
+            s.received,
+            s.sent,
+            s.refused_total(),
+            s.discarded_total(),
+            s.discarded[Discard::NoWallClock.index()],
+            s.unroutable,
+            s.oversized,
+            s.send_failed,
+            s.stall_resets
+        );
+        let mut first = true;
+        service.counters(&mut |name, value| {
+            let _ = write!(
+                out,
+                "{}{name} {value}",
+                if first { "  counters: " } else { " " }
+            );
+            first = false;
+        });
+        if !first {
+            let _ = writeln!(out);
+        }
+    }
+    let n = board.nic.stats();
+    let _ = writeln!(
+        out,
+        "nic: rx {} frames {} bytes, bad {}, dropped {}; tx {} frames {} bytes, \
+         failed {}, busy {}, dropped {}; interrupts {}, fifo errors {}, link events {}",
+        n.rx_frames,
+        n.rx_bytes,
+        n.rx_errors_total(),
+        n.rx_dropped,
+        n.tx_frames,
+        n.tx_bytes,
+        n.tx_errors,
+        n.tx_busy,
+        n.tx_dropped,
+        n.interrupts,
+        n.fifo_errors,
+        n.link_events
+    );
+    let _ = writeln!(out, "neighbors learned: {}", stack.neighbors_learned());
+    let stack_use = memory::stack_usage();
+    let _ = writeln!(
+        out,
+        "ram: {} bytes static; stack high-water {} of {} bytes",
+        memory::static_ram(),
+        stack_use.used,
+        stack_use.size
+    );
+    let _ = writeln!(out, "--- end of report ---");
+}

@@ -1,0 +1,1118 @@
+//! The firmware (`firmware/`): the same core on an emulated Cortex-M board.
+//!
+//! - It builds, with Debian's Rust toolchain, for `thumbv7m-none-eabi` (the
+//!   mps2-an385's Cortex-M3) and `thumbv7em-none-eabihf` (Cortex-M4F/M7).
+//! - Its footprint fits a small MCU (256 KiB flash, 64 KiB RAM); the table
+//!   is printed (`--nocapture` shows it).
+//! - The LAN9118 driver's unit tests pass on the host.
+//! - End to end: the image runs in QEMU's `mps2-an385` with its LAN9118 on
+//!   a TAP inside a private network namespace, and `nc -u`, `ping`,
+//!   `rdate -u` and Python get the answers the host gives (daytime and time
+//!   stay silent: the board has no wall clock); QEMU idles near 0 % CPU; a
+//!   panic is reported and ends QEMU with status 1; QEMU is stopped and the
+//!   namespace removed.
+//!
+//! Needs: Debian's toolchain and QEMU (`sudo bash firmware/ci-setup.sh`
+//! installs them); for the end-to-end test also root and the client tools
+//! (iproute2, netcat-openbsd, iputils-ping, rdate, python3, coreutils). As
+//! non-root the end-to-end test fails unless `UDPKIT_SKIP_E2E=1`, which
+//! skips it (and says so). Missing tools fail, naming what installs them.
+//!
+//! Network safety: the TAP, its address and every datagram live in a
+//! network namespace this test creates (`udpkit-fw-<pid>-<n>`); the guard
+//! kills every process in it and deletes it, even when the test fails. All
+//! commands run under `timeout`, all waits are bounded.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BOARD: &str = "mps2-an385";
+const BIN: &str = "udpkit-mps2-an385";
+const TARGET_M3: &str = "thumbv7m-none-eabi";
+const TARGET_M4F: &str = "thumbv7em-none-eabihf";
+
+/// The firmware's address, and the Linux side of its TAP.
+const FIRMWARE_IP: &str = "192.168.69.1";
+const HOST_CIDR: &str = "192.168.69.100/24";
+
+/// Debian's toolchain, as firmware/ci-setup.sh installs it.
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library/core";
+const LINKER: &str = "/usr/bin/ld.lld-22";
+const QEMU: &str = "qemu-system-arm";
+
+const SETUP_HINT: &str = "install it with `sudo bash firmware/ci-setup.sh` \
+    (Debian 12: rustc-web cargo-web rust-web-src lld-22 qemu-system-arm)";
+
+/// A cold build fetches crates and compiles `core`: allow for a slow machine.
+const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware")
+}
+
+fn board_dir() -> PathBuf {
+    firmware_dir().join(BOARD)
+}
+
+fn target_dir() -> PathBuf {
+    firmware_dir().join("target")
+}
+
+fn elf(target: &str) -> PathBuf {
+    target_dir().join(target).join("release").join(BIN)
+}
+
+// --- Bounded commands ---------------------------------------------------------
+
+/// The result of a bounded command.
+struct Out {
+    what: String,
+    /// `None`: killed at the time limit.
+    status: Option<ExitStatus>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    elapsed: Duration,
+}
+
+impl Out {
+    fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// For assertion messages: the command, how it ended, and the last of
+    /// its output.
+    fn describe(&self) -> String {
+        format!(
+            "`{}` -> {} after {:.1?}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+            self.what,
+            self.status
+                .map_or("KILLED at its time limit".to_string(), |s| s.to_string()),
+            self.elapsed,
+            tail(&self.stdout_str(), 40),
+            tail(&self.stderr_str(), 60)
+        )
+    }
+}
+
+/// Prints `text` where it is seen even when the test harness captures
+/// output (the footprint, the measurements, a skipped test): straight to
+/// the process's stderr, which `cargo test` does not capture.
+fn show(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{}", text.trim_end());
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+static SCRATCH_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn scratch_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firmware");
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn scratch_file(what: &str) -> PathBuf {
+    let n = SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed);
+    scratch_dir().join(format!("{}-{n:04}-{what}", std::process::id()))
+}
+
+/// Runs `cmd` with its output to files (no pipe can fill up), stdin from
+/// `stdin`, and kills it at `limit`.
+fn run(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Out {
+    let what = format!("{cmd:?}");
+    let out_path = scratch_file("stdout");
+    let err_path = scratch_file("stderr");
+    let mut in_path = None;
+    let stdin = match stdin {
+        Some(bytes) => {
+            let path = scratch_file("stdin");
+            fs::write(&path, bytes).expect("write stdin file");
+            let file = File::open(&path).expect("open stdin file");
+            in_path = Some(path);
+            Stdio::from(file)
+        }
+        None => Stdio::null(),
+    };
+    cmd.stdin(stdin)
+        .stdout(File::create(&out_path).expect("stdout file"))
+        .stderr(File::create(&err_path).expect("stderr file"));
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let status = wait_bounded(&mut child, limit);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = Out {
+        what,
+        status,
+        stdout: fs::read(&out_path).unwrap_or_default(),
+        stderr: fs::read(&err_path).unwrap_or_default(),
+        elapsed: start.elapsed(),
+    };
+    for path in [Some(out_path), Some(err_path), in_path]
+        .into_iter()
+        .flatten()
+    {
+        let _ = fs::remove_file(path);
+    }
+    out
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+// --- The Debian toolchain -------------------------------------------------------
+
+/// Panics, naming firmware/ci-setup.sh, unless Debian's toolchain is here.
+fn require_toolchain() {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    let check = CHECK.get_or_init(|| {
+        let missing: Vec<&str> = [DEBIAN_CARGO, DEBIAN_RUSTC, RUST_SRC, LINKER]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the firmware is built with Debian's Rust toolchain, and {} is missing: {SETUP_HINT}",
+                missing.join(", ")
+            ))
+        }
+    });
+    if let Err(problem) = check {
+        panic!("{problem}");
+    }
+}
+
+/// Debian's cargo in `dir`, with none of the host build's environment
+/// (rustup's toolchain choice, flags, target dir) leaking in: the firmware
+/// has its own toolchain (firmware/rust-toolchain.toml names it for plain
+/// `cargo`) and its own target dir, so it never waits on the host build's
+/// lock.
+fn debian_cargo(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(DEBIAN_CARGO);
+    cmd.current_dir(dir).args(args);
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let keep = ["CARGO_HOME", "CARGO_HTTP_", "CARGO_NET_", "CARGO_REGISTR"]
+            .iter()
+            .any(|k| key.starts_with(k));
+        if (key.starts_with("CARGO") && !keep)
+            || key.starts_with("RUST")
+            || key == "LD_LIBRARY_PATH"
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("RUSTC", DEBIAN_RUSTC)
+        .env("RUSTDOC", "/usr/bin/rustdoc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TERM_COLOR", "never");
+    cmd
+}
+
+/// Builds the release image for `target` once per test run; the ELF.
+fn build(target: &'static str) -> PathBuf {
+    require_toolchain();
+    static BUILDS: OnceLock<Mutex<HashMap<&'static str, Result<PathBuf, String>>>> =
+        OnceLock::new();
+    let builds = BUILDS.get_or_init(Default::default);
+    // One build at a time (they share the target dir); each target once.
+    let mut done = builds.lock().unwrap_or_else(|e| e.into_inner());
+    let result = done.entry(target).or_insert_with(|| {
+        let out = run(
+            &mut debian_cargo(
+                &board_dir(),
+                &["build", "--release", "--locked", "--target", target],
+            ),
+            None,
+            BUILD_LIMIT,
+        );
+        eprintln!("firmware: built for {target} in {:.1?}", out.elapsed);
+        if !out.success() {
+            let lock_hint = if out.stderr_str().contains("--locked") {
+                "\nfirmware/Cargo.lock is out of date (did the core's dependencies change?): \
+                 run `cargo update --workspace` in firmware/ and commit it"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "the firmware does not build for {target}:{lock_hint}\n{}",
+                out.describe()
+            ));
+        }
+        Ok(elf(target))
+    });
+    match result {
+        Ok(path) => path.clone(),
+        Err(problem) => panic!("{problem}"),
+    }
+}
+
+/// The ELF header's machine (40: Arm) and flags.
+fn elf_machine_and_flags(path: &Path) -> (u16, u32) {
+    let data = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert_eq!(
+        &data[..4],
+        b"\x7fELF",
+        "{} is not an ELF file",
+        path.display()
+    );
+    assert_eq!(data[4], 1, "32-bit ELF");
+    let machine = u16::from_le_bytes([data[0x12], data[0x13]]);
+    let flags = u32::from_le_bytes([data[0x24], data[0x25], data[0x26], data[0x27]]);
+    (machine, flags)
+}
+
+// --- Build, footprint and driver tests ------------------------------------------
+
+#[test]
+fn firmware_builds_for_cortex_m3_and_m4f() {
+    const EM_ARM: u16 = 40;
+    const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
+    let m3 = build(TARGET_M3);
+    let (machine, flags) = elf_machine_and_flags(&m3);
+    assert_eq!(machine, EM_ARM);
+    assert_eq!(flags & EF_ARM_ABI_FLOAT_HARD, 0, "soft-float for the M3");
+    let m4f = build(TARGET_M4F);
+    let (machine, flags) = elf_machine_and_flags(&m4f);
+    assert_eq!(machine, EM_ARM);
+    assert_ne!(
+        flags & EF_ARM_ABI_FLOAT_HARD,
+        0,
+        "hard-float ABI for the M4F"
+    );
+}
+
+#[test]
+fn firmware_footprint_fits_a_small_mcu() {
+    let images = [build(TARGET_M3), build(TARGET_M4F)];
+    let out = run(
+        Command::new("python3")
+            .arg(firmware_dir().join("footprint.py"))
+            .args(&images),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(out.success(), "footprint.py: {}", out.describe());
+    show(&out.stdout_str());
+    let text = out.stdout_str();
+    assert_eq!(text.matches("flash").count(), 2, "{text}");
+    assert!(text.contains("ram: statics"), "{text}");
+}
+
+#[test]
+fn lan9118_driver_unit_tests_pass_on_the_host() {
+    require_toolchain();
+    let out = run(
+        &mut debian_cargo(&firmware_dir(), &["test", "--locked", "-p", "lan9118"]),
+        None,
+        BUILD_LIMIT,
+    );
+    assert!(out.success(), "lan9118 unit tests: {}", out.describe());
+    let text = out.stdout_str();
+    let passed: usize = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(
+        passed >= 20,
+        "expected the driver's unit tests to run: {}",
+        out.describe()
+    );
+    show(&format!(
+        "lan9118 driver: {passed} unit tests passed on the host"
+    ));
+}
+
+// --- The network namespace --------------------------------------------------------
+
+const NS_PREFIX: &str = "udpkit-fw-";
+
+/// Whether the end-to-end test runs: `false` with `UDPKIT_SKIP_E2E=1`;
+/// panics, saying what to do, when it cannot.
+fn e2e_preflight(test: &str) -> bool {
+    if std::env::var_os("UDPKIT_SKIP_E2E").is_some_and(|v| v == "1") {
+        show(&format!(
+            "{test}: SKIPPED end-to-end test (UDPKIT_SKIP_E2E=1)"
+        ));
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "{test} needs root (running as uid {euid}): it creates a network namespace and a TAP \
+         for QEMU. Run the tests as root (`sudo -E env \"PATH=$PATH\" cargo test --workspace \
+         --locked`), or set UDPKIT_SKIP_E2E=1 to skip it"
+    );
+    if find_in_path(QEMU).is_none() {
+        panic!("{test}: `{QEMU}` is missing: {SETUP_HINT}");
+    }
+    let tools = [
+        ("ip", "iproute2"),
+        ("nc", "netcat-openbsd"),
+        ("ping", "iputils-ping"),
+        ("rdate", "rdate"),
+        ("python3", "python3"),
+        ("timeout", "coreutils"),
+    ];
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|(tool, _)| find_in_path(tool).is_none())
+        .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{test}: missing tools: {}",
+        missing.join(", ")
+    );
+    assert!(
+        Path::new("/dev/net/tun").exists(),
+        "{test}: /dev/net/tun is missing (modprobe tun)"
+    );
+    true
+}
+
+fn ip_netns(args: &[&str]) -> Out {
+    run(
+        Command::new("ip").arg("netns").args(args),
+        None,
+        Duration::from_secs(20),
+    )
+}
+
+/// Pids of the processes in namespace `name`, never our own.
+fn namespace_pids(name: &str) -> Vec<i32> {
+    ip_netns(&["pids", name])
+        .stdout_str()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .filter(|&p| p > 1 && p as u32 != std::process::id())
+        .collect()
+}
+
+/// Kills everything in namespace `name` and deletes it; bounded.
+fn destroy_namespace(name: &str) {
+    for _ in 0..10 {
+        let pids = namespace_pids(name);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: kill(2) on processes inside our own test namespace.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let _ = ip_netns(&["delete", name]);
+}
+
+/// Namespaces of earlier runs that were killed before cleaning up: those
+/// whose creating process is gone.
+fn remove_stale_namespaces() {
+    for line in ip_netns(&["list"]).stdout_str().lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(NS_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("removing stale namespace {name}");
+            destroy_namespace(name);
+        }
+    }
+}
+
+/// A private network namespace, deleted (with everything in it) on drop.
+struct Netns {
+    name: String,
+}
+
+static NS_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Netns {
+    fn new() -> Netns {
+        remove_stale_namespaces();
+        let n = NS_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{NS_PREFIX}{}-{n}", std::process::id());
+        let add = ip_netns(&["add", &name]);
+        assert!(
+            add.success(),
+            "cannot create a namespace: {}",
+            add.describe()
+        );
+        let ns = Netns { name };
+        ns.ok(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn command<S: AsRef<OsStr>>(&self, argv: &[S]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(argv);
+        cmd
+    }
+
+    /// Runs `argv` in the namespace, with `stdin`, killed at 30 s (every
+    /// client here also runs under its own, shorter `timeout`).
+    fn run(&self, argv: &[&str], stdin: Option<&[u8]>) -> Out {
+        run(&mut self.command(argv), stdin, Duration::from_secs(30))
+    }
+
+    #[track_caller]
+    fn ok(&self, argv: &[&str]) -> Out {
+        let out = self.run(argv, None);
+        assert!(out.success(), "{}", out.describe());
+        out
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        destroy_namespace(&self.name);
+    }
+}
+
+// --- QEMU --------------------------------------------------------------------
+
+/// QEMU running the image, its UART on a Unix socket that a thread reads
+/// into `uart` (and a log file), its Ethernet on `tap0` in the namespace.
+struct Qemu {
+    child: Child,
+    uart: Arc<Mutex<Vec<u8>>>,
+    console: UnixStream,
+    socket_dir: PathBuf,
+    log: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Qemu {
+    fn start(ns: &Netns, image: &Path) -> Qemu {
+        // A Unix socket path must be short (108 bytes): under /tmp.
+        let socket_dir = std::env::temp_dir().join(format!("{}sock", ns.name));
+        let _ = fs::remove_dir_all(&socket_dir);
+        fs::create_dir_all(&socket_dir).expect("socket dir");
+        let socket = socket_dir.join("uart");
+        let stdout = scratch_file("qemu.stdout");
+        let stderr = scratch_file("qemu.stderr");
+        let log = scratch_file("uart.log");
+        let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
+        let image = image.to_str().expect("UTF-8 path");
+        let argv = [
+            "timeout",
+            "-k",
+            "5",
+            "300",
+            QEMU,
+            "-M",
+            BOARD,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-chardev",
+            &chardev,
+            "-serial",
+            "chardev:uart",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-nic",
+            "tap,ifname=tap0,script=no,downscript=no,model=lan9118",
+            "-kernel",
+            image,
+        ];
+        let mut child = ns
+            .command(&argv)
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("stdout file"))
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start QEMU");
+        // QEMU waits for us to connect before it runs the board, so no
+        // boot output is lost.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let console = loop {
+            if let Ok(stream) = UnixStream::connect(&socket) {
+                break stream;
+            }
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!(
+                    "QEMU exited ({status}) before its UART socket was up: {}",
+                    fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("QEMU's UART socket {} never appeared", socket.display());
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        let uart = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = console.try_clone().expect("clone socket");
+        let sink = Arc::clone(&uart);
+        let mut file = File::create(&log).expect("uart log");
+        thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // Ends when QEMU closes the socket (it exits).
+            while let Ok(n @ 1..) = reader.read(&mut buffer) {
+                let _ = file.write_all(&buffer[..n]);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buffer[..n]);
+            }
+        });
+        Qemu {
+            child,
+            uart,
+            console,
+            socket_dir,
+            log,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Everything the UART printed so far (CR LF as LF).
+    fn uart_text(&self) -> String {
+        let bytes = self.uart.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "--- UART ({}) ---\n{}\n--- QEMU stderr ---\n{}",
+            self.log.display(),
+            tail(&self.uart_text(), 80),
+            fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// Waits, bounded, until the UART output after byte `from` contains
+    /// `needle`; the output from `from` on.
+    fn wait_for(&mut self, from: usize, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.uart_text();
+            let after = text.get(from..).unwrap_or("");
+            if after.contains(needle) {
+                return after.to_string();
+            }
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!(
+                    "QEMU exited ({status}) while waiting for {needle:?}\n{}",
+                    self.describe()
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "no {needle:?} on the UART after {limit:?}\n{}",
+                    self.describe()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Presses `key` on the console.
+    fn press(&mut self, key: u8) {
+        self.console.write_all(&[key]).expect("write to the UART");
+    }
+
+    /// Asks for the `s` report and returns it.
+    fn report(&mut self) -> Report {
+        let from = self.uart_text().len();
+        self.press(b's');
+        let text = self.wait_for(from, "--- end of report ---", Duration::from_secs(10));
+        Report::parse(&text)
+    }
+
+    /// QEMU's own process (the child is `timeout`, its parent).
+    fn qemu_pid(&self) -> i32 {
+        let parent = self.child.id().to_string();
+        for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+            let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let Some((head, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let ppid = rest.split(' ').nth(1).unwrap_or("");
+            if head.ends_with("qemu-system-arm") && ppid == parent {
+                return entry
+                    .file_name()
+                    .to_str()
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0);
+            }
+        }
+        panic!("QEMU's process not found under {parent}");
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("{}", self.describe());
+        } else {
+            for path in [&self.log, &self.stderr, &self.stdout] {
+                let _ = fs::remove_file(path);
+            }
+        }
+        let _ = fs::remove_dir_all(&self.socket_dir);
+    }
+}
+
+/// User plus system CPU time of `pid`, from /proc.
+fn cpu_time(pid: i32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat of QEMU");
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .expect("stat format")
+        .1
+        .split(' ')
+        .collect();
+    // After "pid (comm) ": state is field 0, utime 11, stime 12.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// The counters of the console's `s` report.
+struct Report {
+    text: String,
+    /// service name -> (received, sent, discarded for no wall clock)
+    services: HashMap<String, (u64, u64, u64)>,
+    stack_used: usize,
+    stack_size: usize,
+    static_ram: usize,
+}
+
+impl Report {
+    fn parse(text: &str) -> Report {
+        let number_after = |line: &str, word: &str| -> u64 {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let i = words
+                .iter()
+                .position(|w| w.trim_start_matches('(') == word)
+                .unwrap_or_else(|| panic!("no {word:?} in {line:?}"));
+            words[i + 1]
+                .trim_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .unwrap_or_else(|_| panic!("no number after {word:?} in {line:?}"))
+        };
+        let mut services = HashMap::new();
+        let (mut stack_used, mut stack_size, mut static_ram) = (0, 0, 0);
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("service ") {
+                let name = rest.split(' ').next().unwrap_or("").to_string();
+                services.insert(
+                    name,
+                    (
+                        number_after(line, "received"),
+                        number_after(line, "sent"),
+                        number_after(line, "no-wall-clock"),
+                    ),
+                );
+            } else if line.starts_with("ram: ") {
+                // ram: N bytes static; stack high-water U of S bytes
+                static_ram = number_after(line, "ram:") as usize;
+                stack_used = number_after(line, "high-water") as usize;
+                stack_size = number_after(line, "of") as usize;
+            }
+        }
+        assert!(stack_size > 0, "no stack line in the report:\n{text}");
+        Report {
+            text: text.to_string(),
+            services,
+            stack_used,
+            stack_size,
+            static_ram,
+        }
+    }
+
+    #[track_caller]
+    fn service(&self, name: &str) -> (u64, u64, u64) {
+        *self
+            .services
+            .get(name)
+            .unwrap_or_else(|| panic!("no service {name} in the report:\n{}", self.text))
+    }
+}
+
+// --- Clients -----------------------------------------------------------------
+
+/// `nc -u` to the firmware: sends `input`, returns what came back within 2 s.
+fn nc(ns: &Netns, port: u16, input: &[u8]) -> Out {
+    ns.run(
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "8",
+            "nc",
+            "-u",
+            "-W1",
+            "-w2",
+            FIRMWARE_IP,
+            &port.to_string(),
+        ],
+        Some(input),
+    )
+}
+
+#[track_caller]
+fn nc_expect(ns: &Netns, port: u16, input: &[u8], expected: &[u8]) {
+    let out = nc(ns, port, input);
+    assert!(
+        out.stdout == expected,
+        "port {port}: sent {:?}, expected {:?} back; {}",
+        String::from_utf8_lossy(input),
+        String::from_utf8_lossy(expected),
+        out.describe()
+    );
+}
+
+/// Python: one datagram to `port`; prints `REPLY <hex>` or `SILENT` after
+/// `wait` seconds.
+const ONE_SHOT: &str = r#"
+import socket, sys
+host, port, wait, payload = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), bytes.fromhex(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(wait)
+s.sendto(payload, (host, port))
+try:
+    data, _ = s.recvfrom(4096)
+    print("REPLY", data.hex())
+except (socket.timeout, ConnectionRefusedError):
+    print("SILENT")
+"#;
+
+fn one_shot(ns: &Netns, port: u16, wait: f64, payload: &[u8]) -> Option<Vec<u8>> {
+    let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+    let out = ns.run(
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "15",
+            "python3",
+            "-c",
+            ONE_SHOT,
+            FIRMWARE_IP,
+            &port.to_string(),
+            &wait.to_string(),
+            &hex,
+        ],
+        None,
+    );
+    assert!(out.success(), "{}", out.describe());
+    let text = out.stdout_str();
+    let mut words = text.split_whitespace();
+    match words.next() {
+        Some("SILENT") => None,
+        Some("REPLY") => {
+            let hex = words.next().unwrap_or("");
+            Some(
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+                    .collect(),
+            )
+        }
+        _ => panic!("unexpected Python output: {}", out.describe()),
+    }
+}
+
+/// Python: two chat members; alice speaks, bob hears.
+const CHAT: &str = r#"
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+def member():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.connect((host, port))
+    return s
+def line(s):
+    return s.recv(2048).decode()
+alice, bob = member(), member()
+alice.send(b"/nick alice\n"); print("alice:", line(alice), end="")
+bob.send(b"/nick bob\n"); print("bob:", line(bob), end="")
+print("alice:", line(alice), end="")
+alice.send(b"hello from the host\n"); print("bob:", line(bob), end="")
+for s in (alice, bob):
+    s.send(b"/quit\n")
+"#;
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes
+}
+
+// --- End to end ------------------------------------------------------------------
+
+#[test]
+fn firmware_in_qemu_answers_like_the_host() {
+    let test = "firmware_in_qemu_answers_like_the_host";
+    if !e2e_preflight(test) {
+        return;
+    }
+    let image = build(TARGET_M3);
+    let started = Instant::now();
+    let ns = Netns::new();
+    eprintln!("{test}: namespace {}", ns.name);
+    // The TAP, created before QEMU attaches to it, with the Linux side's
+    // address: both only inside the namespace.
+    ns.ok(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    ns.ok(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"]);
+    ns.ok(&["ip", "link", "set", "tap0", "up"]);
+    let mut qemu = Qemu::start(&ns, &image);
+
+    // Boot: the ready line, then a first echo answered.
+    let boot = qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
+    for service in ["echo", "daytime", "time", "upper", "hello", "chat"] {
+        assert!(
+            boot.lines().any(|l| l.contains(&format!(" {service} "))),
+            "{service} did not start:\n{boot}"
+        );
+    }
+    assert!(
+        boot.contains("192.168.69.1/24") && boot.contains("02:00:00:00:00:01"),
+        "{boot}"
+    );
+    let mut answered = false;
+    for _ in 0..20 {
+        if one_shot(&ns, 7, 0.5, b"probe").as_deref() == Some(b"probe") {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "echo never answered\n{}", qemu.describe());
+    eprintln!(
+        "{test}: booted and answering after {:.1?}",
+        started.elapsed()
+    );
+
+    // Echo, byte for byte, up to the largest unfragmented datagram.
+    nc_expect(&ns, 7, b"hello firmware\n", b"hello firmware\n");
+    nc_expect(&ns, 7, b"no newline", b"no newline");
+    let all_bytes: Vec<u8> = (0..=255u8).collect();
+    nc_expect(&ns, 7, &all_bytes, &all_bytes);
+    let big = random_bytes(1472);
+    let out = nc(&ns, 7, &big);
+    assert_eq!(out.stdout.len(), 1472, "{}", out.describe());
+    assert!(out.stdout == big, "1472 random bytes came back altered");
+
+    // The tutorial servers.
+    nc_expect(&ns, 12000, b"Hello, World 42!\n", b"HELLO, WORLD 42!\n");
+    nc_expect(&ns, 12001, b"world\n", b"Hello world!\n");
+    nc_expect(&ns, 12001, b"exit\n", b"Good bye!\n");
+
+    // Chat: two members, a message relayed.
+    let out = ns.run(
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "20",
+            "python3",
+            "-c",
+            CHAT,
+            FIRMWARE_IP,
+            "5555",
+        ],
+        None,
+    );
+    assert!(out.success(), "chat: {}", out.describe());
+    let chat = out.stdout_str();
+    for expected in [
+        "alice: *** welcome alice, you are in lobby",
+        "bob: *** welcome bob, you are in lobby",
+        "alice: *** bob joined lobby",
+        "bob: [lobby] <alice> hello from the host",
+    ] {
+        assert!(chat.contains(expected), "chat: no {expected:?} in\n{chat}");
+    }
+
+    // Ping: every request answered, the first one included.
+    let out = ns.run(
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "20",
+            "ping",
+            "-c",
+            "3",
+            "-W",
+            "2",
+            "-i",
+            "0.2",
+            FIRMWARE_IP,
+        ],
+        None,
+    );
+    assert!(
+        out.success() && out.stdout_str().contains("3 received"),
+        "ping: {}",
+        out.describe()
+    );
+
+    // No wall clock: daytime and time stay silent (RFC 868: better no
+    // answer than a wrong one), for nc, rdate and Python alike.
+    let out = nc(&ns, 13, b"\n");
+    assert!(
+        out.stdout.is_empty(),
+        "daytime answered: {}",
+        out.describe()
+    );
+    let out = ns.run(
+        &["timeout", "-k", "2", "5", "rdate", "-u", "-p", FIRMWARE_IP],
+        None,
+    );
+    assert!(
+        !out.success() && out.stdout.is_empty(),
+        "rdate got a time from a board without a clock: {}",
+        out.describe()
+    );
+    assert_eq!(one_shot(&ns, 37, 1.5, b""), None, "time answered");
+    assert_eq!(one_shot(&ns, 13, 1.5, b"x"), None, "daytime answered");
+
+    // The counters agree, and the stack's high-water mark after all that.
+    let report = qemu.report();
+    let (received, sent, _) = report.service("echo");
+    assert!(received >= 5 && sent == received, "echo:\n{}", report.text);
+    for service in ["daytime", "time"] {
+        let (received, sent, no_clock) = report.service(service);
+        assert!(received >= 2, "{service} saw nothing:\n{}", report.text);
+        assert_eq!(sent, 0, "{service} answered:\n{}", report.text);
+        assert_eq!(no_clock, received, "{service}:\n{}", report.text);
+    }
+    assert_eq!(report.service("upper").1, 1, "{}", report.text);
+    assert_eq!(report.service("hello").1, 2, "{}", report.text);
+    assert!(
+        report.stack_used > 0 && report.stack_used < report.stack_size,
+        "{}",
+        report.text
+    );
+    println!("{}", report.text.trim_end());
+    show(&format!(
+        "firmware in QEMU: stack high-water {} of {} bytes after the traffic",
+        report.stack_used, report.stack_size
+    ));
+
+    // Idle: with nothing arriving, QEMU sleeps in WFI and barely uses CPU.
+    let pid = qemu.qemu_pid();
+    let window = Duration::from_secs(5);
+    let before = cpu_time(pid);
+    thread::sleep(window);
+    let used = cpu_time(pid) - before;
+    let percent = 100.0 * used.as_secs_f64() / window.as_secs_f64();
+    show(&format!(
+        "firmware in QEMU: idle at {percent:.1} % of a core over {window:?} (CPU time {used:?})"
+    ));
+    assert!(
+        percent < 10.0,
+        "QEMU is busy while idle: {percent:.1} % of a core (busy polling?)"
+    );
+
+    // The panic handler reports, and QEMU exits with status 1.
+    let from = qemu.uart_text().len();
+    qemu.press(b'p');
+    let panic_text = qemu.wait_for(from, "stopping", Duration::from_secs(10));
+    assert!(
+        panic_text.contains("PANIC") && panic_text.contains("panicked at"),
+        "{panic_text}"
+    );
+    let status = wait_bounded(&mut qemu.child, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("QEMU still running after the panic\n{}", qemu.describe()));
+    assert_eq!(status.code(), Some(1), "QEMU's exit status after a panic");
+
+    // The footprint with the measured stack.
+    let out = run(
+        Command::new("python3")
+            .arg(firmware_dir().join("footprint.py"))
+            .arg("--stack")
+            .arg(report.stack_used.to_string())
+            .arg(&image),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(out.success(), "footprint.py: {}", out.describe());
+    show(&out.stdout_str());
+    assert!(report.static_ram > 0);
+
+    // Cleanup: QEMU gone, namespace gone.
+    let name = ns.name.clone();
+    drop(qemu);
+    drop(ns);
+    let list = ip_netns(&["list"]).stdout_str();
+    assert!(
+        !list
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(name.as_str())),
+        "namespace {name} still exists:\n{list}"
+    );
+    eprintln!("{test}: done in {:.1?}", started.elapsed());
+}
