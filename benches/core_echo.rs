@@ -7,6 +7,7 @@
 //! cargo bench --bench core_echo                    # the figures (~8 s)
 //! cargo bench --bench core_echo -- --all-services  # also: a Stack with all six services
 //! cargo bench --bench core_echo -- --rounds 9 --secs 0.5 --json
+//! cargo bench --bench core_echo -- --only udpkit   # one variant, e.g. under perf
 //! ```
 //!
 //! Each round trip is an Ethernet frame carrying a UDP datagram to the echo
@@ -536,6 +537,8 @@ struct Options {
     secs: f64,
     all: bool,
     json: bool,
+    /// Only the variants whose name starts with this.
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -546,6 +549,7 @@ fn options() -> Options {
         secs: 0.2,
         all: args.iter().any(|a| a == "--all-services"),
         json: args.iter().any(|a| a == "--json"),
+        only: None,
     };
     let value = |name: &str| {
         args.iter()
@@ -559,6 +563,7 @@ fn options() -> Options {
     if let Some(s) = value("--secs").and_then(|v| v.parse().ok()) {
         o.secs = s;
     }
+    o.only = value("--only");
     if args.iter().any(|a| a == "--quick") {
         o.rounds = 3;
         o.secs = 0.05;
@@ -575,6 +580,15 @@ fn main() {
     if o.all {
         variants.push(Box::new(UdpkitEcho::new(true)));
     }
+    if let Some(only) = &o.only {
+        variants.retain(|v| v.name().starts_with(only.as_str()));
+        assert!(!variants.is_empty(), "--only {only}: no such variant");
+    }
+    // The ratio of udpkit's Stack (echo only) to bare smoltcp, when both run.
+    let pair = (
+        variants.iter().position(|v| v.name() == "udpkit Stack"),
+        variants.iter().position(|v| v.name() == "bare smoltcp"),
+    );
 
     if !o.bench {
         // Smoke check (cargo test): every variant echoes correctly.
@@ -609,7 +623,9 @@ fn main() {
     for v in &variants {
         let _ = std::fmt::Write::write_fmt(&mut header, format_args!("  {:>26}", v.name()));
     }
-    header.push_str("  udpkit/smoltcp");
+    if let (Some(_), Some(_)) = pair {
+        header.push_str("  udpkit/smoltcp");
+    }
     if !o.json {
         println!("{header}");
     }
@@ -634,7 +650,10 @@ fn main() {
             }
         }
         let stats: Vec<(f64, f64, f64)> = rates.iter_mut().map(|r| median(r)).collect();
-        let ratio = stats[0].0 / stats[1].0;
+        let ratio = match pair {
+            (Some(u), Some(b)) => Some(stats[u].0 / stats[b].0),
+            _ => None,
+        };
         if o.json {
             let figures: Vec<String> = variants
                 .iter()
@@ -650,8 +669,9 @@ fn main() {
                 })
                 .collect();
             json_rows.push(format!(
-                "{{\"payload\":{size},\"in_flight\":{in_flight},\"round_trips_per_s\":[{}],\"udpkit_over_smoltcp\":{ratio:.4}}}",
-                figures.join(",")
+                "{{\"payload\":{size},\"in_flight\":{in_flight},\"round_trips_per_s\":[{}],\"udpkit_over_smoltcp\":{}}}",
+                figures.join(","),
+                ratio.map_or("null".to_string(), |r| format!("{r:.4}"))
             ));
         } else {
             let mut line = format!("{:<8} {:>9}", format!("{size} B"), in_flight);
@@ -659,7 +679,9 @@ fn main() {
                 let cell = format!("{} [{}..{}]", mega(s.0), mega(s.1), mega(s.2));
                 let _ = std::fmt::Write::write_fmt(&mut line, format_args!("  {cell:>26}"));
             }
-            let _ = std::fmt::Write::write_fmt(&mut line, format_args!("  {ratio:>15.2}"));
+            if let Some(ratio) = ratio {
+                let _ = std::fmt::Write::write_fmt(&mut line, format_args!("  {ratio:>15.2}"));
+            }
             println!("{line}");
         }
     }
@@ -671,6 +693,8 @@ fn main() {
             json_rows.join(",")
         );
     } else {
-        println!("target: udpkit/smoltcp >= 0.90");
+        if let (Some(_), Some(_)) = pair {
+            println!("target: udpkit/smoltcp >= 0.90");
+        }
     }
 }
