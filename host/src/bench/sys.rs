@@ -209,6 +209,9 @@ pub fn pin_to_cpu(cpu: usize) -> Result<()> {
     Ok(())
 }
 
+/// The shortest run whose server and machine CPU use is reported.
+pub const MIN_TICKED_RUN: Duration = Duration::from_millis(500);
+
 /// A snapshot of CPU time: the machine's, ours, and a server's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuSnapshot {
@@ -294,14 +297,18 @@ impl CpuSnapshot {
         }
     }
 
-    /// CPU use between `self` and `later`, `wall` apart.
+    /// CPU use between `self` and `later`, `wall` apart. The server's and
+    /// the machine's are counted in clock ticks (usually 10 ms): over less
+    /// than [`MIN_TICKED_RUN`] they would be mostly rounding, and are left out.
     pub fn usage_until(&self, later: &CpuSnapshot, wall: Duration) -> CpuUse {
         let wall_us = wall.as_micros().max(1) as f64;
         let tick_us = 1_000_000.0 / clock_ticks() as f64;
         let pct = |us: f64| 100.0 * us / wall_us;
         let generator_us = later.self_us.saturating_sub(self.self_us) as f64;
         let server_us = match (self.server_ticks, later.server_ticks) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 * tick_us),
+            (Some(a), Some(b)) if wall >= MIN_TICKED_RUN => {
+                Some(b.saturating_sub(a) as f64 * tick_us)
+            }
             _ => None,
         };
         let machine_us = later.machine_ticks.saturating_sub(self.machine_ticks) as f64 * tick_us;
@@ -355,6 +362,10 @@ mod tests {
         };
         let u = before.usage_until(&no_server, Duration::from_secs(2));
         assert_eq!((u.server_pct, u.others_pct), (None, None));
+        // Too short to count in ticks.
+        let u = before.usage_until(&after, Duration::from_millis(100));
+        assert_eq!((u.server_pct, u.others_pct), (None, None));
+        assert!(u.generator_pct > 0.0);
     }
 
     #[test]
