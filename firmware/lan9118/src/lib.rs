@@ -248,7 +248,9 @@ impl<B: Bus> Lan9118<B> {
         //    (handled in `handle_interrupt`), which sets the MAC's duplex.
         self.phy_write(phy::BCR, phy::bcr::RESET)?;
         let mut reset_done = false;
-        for _ in 0..1000 {
+        // Each try is a few MAC register accesses: some milliseconds in
+        // all, far more than a PHY reset takes.
+        for _ in 0..10_000 {
             if self.phy_read(phy::BCR)? & phy::bcr::RESET == 0 {
                 reset_done = true;
                 break;
@@ -420,6 +422,8 @@ impl<B: Bus> Lan9118<B> {
                         let word = self.read(Reg::RxDataFifo);
                         store_word(word, &mut self.rx[i * 4..]);
                     }
+                    // Real chip: RX_FIFO_INF (read next) lags the reads.
+                    self.settle();
                     let stats = &mut self.port.stats;
                     stats.rx_frames += 1;
                     stats.rx_bytes += len as u64;
@@ -448,6 +452,7 @@ impl<B: Bus> Lan9118<B> {
         for _ in 0..words {
             let _ = self.read(Reg::RxDataFifo);
         }
+        self.settle();
     }
 
     fn read(&mut self, reg: Reg) -> u32 {
@@ -567,6 +572,11 @@ impl<B: Bus> Port<B> {
             .write(Reg::TxDataFifo, frame::tx_command_b(self.tag, len));
         for chunk in self.tx[..len].chunks(4) {
             self.bus.write(Reg::TxDataFifo, frame::load_word(chunk));
+        }
+        // Real chip: TX_FIFO_INF (read before the next frame) lags the
+        // writes.
+        for _ in 0..4 {
+            let _ = self.bus.read(Reg::ByteTest);
         }
         self.stats.tx_frames += 1;
         self.stats.tx_bytes += len as u64;
