@@ -192,6 +192,7 @@ pub struct Stack<'a> {
     learning: NeighborLearning,
     batch: usize,
     scratch: [u8; MAX_PAYLOAD],
+    wall: WallClock,
 }
 
 impl<'a> Stack<'a> {
@@ -225,6 +226,7 @@ impl<'a> Stack<'a> {
             learning: NeighborLearning::new(config.mac, config.address),
             batch: usize::MAX,
             scratch: [0; MAX_PAYLOAD],
+            wall: WallClock::default(),
         }
     }
 
@@ -313,7 +315,7 @@ impl<'a> Stack<'a> {
     /// `None`: nothing is due until a frame arrives.
     pub fn poll<B: Board>(&mut self, board: &mut B) -> Option<Duration> {
         let now = board.now();
-        let wall = board.wall_clock();
+        let wall = self.wall.read(now, || board.wall_clock());
         let mut device = LearningDevice {
             inner: board.device(),
             learning: &mut self.learning,
@@ -375,6 +377,42 @@ impl<'a> Stack<'a> {
 fn datagram_room(socket: &udp::Socket<'_>) -> usize {
     let by_bytes = socket.payload_recv_capacity() / MAX_PAYLOAD;
     socket.packet_recv_capacity().min(by_bytes).max(1)
+}
+
+/// How often the board's wall clock is read; in between, the wall clock
+/// is carried forward by the monotonic clock.
+pub const WALL_CLOCK_SAMPLE: Duration = Duration::from_secs(1);
+
+/// The board's wall clock, read at most every [`WALL_CLOCK_SAMPLE`].
+///
+/// Reading it is a system call on Linux (a few percent of a busy echo
+/// loop), and nearly no datagram needs it. Carrying it forward by the
+/// monotonic clock is as accurate as reading it, to the drift between the
+/// two over a second (parts per million); a step of the wall clock shows
+/// within a second.
+#[derive(Debug, Default)]
+struct WallClock {
+    /// When the board was last asked, and what it said.
+    sample: Option<(Instant, Option<UnixTime>)>,
+}
+
+impl WallClock {
+    fn read(&mut self, now: Instant, ask: impl FnOnce() -> Option<UnixTime>) -> Option<UnixTime> {
+        match self.sample {
+            Some((at, wall)) if now >= at && now - at < WALL_CLOCK_SAMPLE => {
+                let since = (now - at).total_micros();
+                wall.map(|w| {
+                    let nanos = u64::from(w.subsec_nanos()) + (since % 1_000_000) * 1000;
+                    UnixTime::new(w.secs + since / 1_000_000, nanos as u32)
+                })
+            }
+            _ => {
+                let wall = ask();
+                self.sample = Some((now, wall));
+                wall
+            }
+        }
+    }
 }
 
 /// The interface, its sockets and the device, for the length of one poll.
@@ -628,5 +666,46 @@ impl Outbox for SocketOutbox<'_, '_> {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    #[test]
+    fn the_wall_clock_is_read_once_a_second_and_carried_forward_between() {
+        let reads = Cell::new(0);
+        let board = |wall: Option<UnixTime>| {
+            reads.set(reads.get() + 1);
+            wall
+        };
+        let mut clock = WallClock::default();
+        let t0 = Instant::from_secs(50);
+        let first = Some(UnixTime::new(1000, 900_000_000));
+        assert_eq!(clock.read(t0, || board(first)), first);
+        let later = t0 + Duration::from_millis(250);
+        assert_eq!(
+            clock.read(later, || board(None)),
+            Some(UnixTime::new(1001, 150_000_000)),
+            "carried forward, the board not asked"
+        );
+        assert_eq!(reads.get(), 1);
+        // A second on, the board is asked again and a step shows.
+        let stepped = Some(UnixTime::from_secs(5000));
+        assert_eq!(
+            clock.read(t0 + WALL_CLOCK_SAMPLE, || board(stepped)),
+            stepped
+        );
+        assert_eq!(reads.get(), 2);
+        // No wall clock stays none, carried forward or not.
+        let t1 = t0 + Duration::from_secs(3);
+        assert_eq!(clock.read(t1, || board(None)), None);
+        assert_eq!(
+            clock.read(t1 + Duration::from_millis(10), || board(first)),
+            None
+        );
+        assert_eq!(reads.get(), 3);
     }
 }

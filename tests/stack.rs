@@ -17,7 +17,7 @@ use udpkit::smoltcp::wire::{
     EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
     UdpPacket, UdpRepr,
 };
-use udpkit::stack::STALL_LIMIT;
+use udpkit::stack::{STALL_LIMIT, WALL_CLOCK_SAMPLE};
 use udpkit::{Board, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
 
 // ---------------------------------------------------------------------------
@@ -685,7 +685,10 @@ fn a_datagram_over_the_largest_payload_is_counted_not_answered() {
 fn daytime_answers_a_ctime_line_for_the_wall_clock() {
     let mut net = Net::new();
     assert_eq!(net.ask(DAYTIME, b"\n"), b"Mon Nov 23 15:04:05 2026\r\n");
+    // The stack reads the board's wall clock once a second: a step shows
+    // within one.
     net.board.wall = Some(UnixTime::from_secs(951_782_400));
+    net.advance(WALL_CLOCK_SAMPLE);
     assert_eq!(net.ask(DAYTIME, b""), b"Tue Feb 29 00:00:00 2000\r\n");
 }
 
@@ -717,8 +720,9 @@ fn time_is_silent_and_counts_it_without_a_wall_clock() {
     assert_eq!(stats.discarded[Discard::NoWallClock.index()], 1);
     assert_eq!(stats.discarded_total(), 1);
     assert_eq!(stats.sent, 0);
-    // The clock comes back: so do the answers.
+    // The clock comes back: so do the answers, within a second.
     net.board.wall = Some(WALL);
+    net.advance(WALL_CLOCK_SAMPLE);
     assert_eq!(net.ask(TIME, b"\n"), 4_004_435_045u32.to_be_bytes());
 }
 
