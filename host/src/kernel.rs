@@ -25,6 +25,9 @@ struct Endpoint {
     service: Box<dyn Service>,
     port: u16,
     socket: UdpSocket,
+    /// The address the socket is bound to, for `Request::to` (asking the
+    /// kernel per datagram would cost a system call each).
+    local: Option<IpAddress>,
     stats: ServiceStats,
 }
 
@@ -41,10 +44,16 @@ pub fn run(options: KernelOptions) -> Result<()> {
         let socket = UdpSocket::bind(address).map_err(|e| bind_error(address, e))?;
         socket.set_nonblocking(true)?;
         log::info!("{:<8} udp {address:<21}  {}", kind.name, kind.summary);
+        let local = socket
+            .local_addr()
+            .ok()
+            .and_then(to_endpoint)
+            .map(|e| e.addr);
         endpoints.push(Endpoint {
             service: serve::make_service(kind, options.chat_limits),
             port,
             socket,
+            local,
             stats: ServiceStats::default(),
         });
     }
@@ -171,15 +180,9 @@ fn drain(
             );
             continue;
         }
-        let local = endpoint
-            .socket
-            .local_addr()
-            .ok()
-            .and_then(to_endpoint)
-            .map_or(from_endpoint.addr, |e| e.addr);
         let request = Request {
             from: from_endpoint,
-            to: local,
+            to: endpoint.local.unwrap_or(from_endpoint.addr),
             payload,
             now,
             wall,
