@@ -4,6 +4,7 @@ use smoltcp::phy::Device;
 use smoltcp::time::Instant;
 
 use crate::clock::UnixTime;
+use crate::ntp::ClockSource;
 
 /// What a port provides: a network device, clocks and a bit of entropy.
 ///
@@ -23,6 +24,15 @@ pub trait Board {
     /// The wall clock in UTC, or `None` while the board does not know it.
     /// Services that tell the time stay silent on `None`.
     fn wall_clock(&mut self) -> Option<UnixTime>;
+
+    /// Where the wall clock's time comes from, as the NTP server tells its
+    /// clients: by default a local clock nobody vouches for, served as
+    /// chrony's `local` directive does (stratum 10, reference `LOCL`). A
+    /// board with a GPS or PPS disciplined clock says
+    /// [`ClockSource::primary`]; the host measures its clock's precision.
+    fn clock_source(&mut self) -> ClockSource {
+        ClockSource::LOCAL
+    }
 
     /// A seed for smoltcp's random numbers (ports, IDs). Different on every
     /// boot where the board can manage it.

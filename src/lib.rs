@@ -25,7 +25,11 @@
 //! - **[`Service`]** — the protocol logic of one port, bytes in and
 //!   datagrams out through an [`Outbox`], with no socket in sight.
 //! - **[`services`]** — echo (RFC 862), daytime (RFC 867), time (RFC 868),
-//!   the tutorial servers `upper` and `hello`, and a multi-user `chat`.
+//!   NTP (RFC 5905), the tutorial servers `upper` and `hello`, and a
+//!   multi-user `chat`.
+//! - **[`sntp`]** — an SNTP client (RFC 4330) that gives a board without a
+//!   wall clock the time of an NTP server; the stack uses it as the wall
+//!   clock once synced.
 //!
 //! # A port in a few lines
 //!
@@ -67,12 +71,15 @@ pub mod board;
 pub mod clock;
 pub mod guard;
 pub mod neighbor;
+pub mod ntp;
 pub mod service;
 pub mod services;
+pub mod sntp;
 pub mod stack;
 
 pub use board::Board;
 pub use clock::{CivilTime, UnixTime};
+pub use ntp::ClockSource;
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{
     AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,

@@ -12,6 +12,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::clock::UnixTime;
+use crate::ntp::ClockSource;
 
 /// One received datagram, as a service sees it.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +24,14 @@ pub struct Request<'a> {
     pub payload: &'a [u8],
     /// The monotonic clock when the datagram was taken from the socket.
     pub now: Instant,
-    /// The wall clock, when the board knows it.
+    /// The wall clock, when the board knows it (or a service keeps one, see
+    /// [`Service::wall_clock`]). Read, like `now`, once per poll of the
+    /// stack, after the port woke it and before frames are read from the
+    /// device: smoltcp keeps no time per datagram.
     pub wall: Option<UnixTime>,
+    /// Where the wall clock's time comes from (stratum, reference,
+    /// precision), for the NTP server; meaningless while `wall` is `None`.
+    pub clock: ClockSource,
 }
 
 /// Why an outgoing datagram could not be queued.
@@ -148,6 +155,23 @@ pub trait Service {
     /// It does at most one [`Service::burst`] of work; the stack calls it
     /// again while `poll_at` is due.
     fn on_tick(&mut self, _now: Instant, _wall: Option<UnixTime>, _out: &mut dyn Outbox) {}
+
+    /// Whether the stack's loop guard ([`guard`](crate::guard)) screens the
+    /// datagrams of this service. Every service that answers what it
+    /// receives needs it. A client that answers nothing and checks that
+    /// each datagram is the reply to its own request does not, and its
+    /// servers answer from well-known ports the guard refuses (the SNTP
+    /// client's: port 123).
+    fn guarded(&self) -> bool {
+        true
+    }
+
+    /// The wall clock this service keeps at monotonic time `now`, with its
+    /// source: the SNTP client's, once synced. The stack uses the first one
+    /// offered when the board has no wall clock of its own.
+    fn wall_clock(&self, _now: Instant) -> Option<(UnixTime, ClockSource)> {
+        None
+    }
 }
 
 /// An [`Outbox`] that keeps every datagram in memory, for tests of services.
@@ -207,6 +231,7 @@ pub(crate) mod testing {
             payload,
             now: Instant::from_secs(1),
             wall,
+            clock: ClockSource::LOCAL,
         };
         let verdict = service.on_datagram(&request, &mut out);
         (verdict, out.sent)

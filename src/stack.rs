@@ -29,6 +29,7 @@ use crate::board::Board;
 use crate::clock::UnixTime;
 use crate::guard;
 use crate::neighbor::{LearningDevice, NeighborLearning};
+use crate::ntp::ClockSource;
 use crate::service::{Burst, Outbox, Request, SendError, Service};
 
 /// How many services one stack runs at most.
@@ -315,7 +316,10 @@ impl<'a> Stack<'a> {
     /// `None`: nothing is due until a frame arrives.
     pub fn poll<B: Board>(&mut self, board: &mut B) -> Option<Duration> {
         let now = board.now();
-        let wall = self.wall.read(now, || board.wall_clock());
+        let (wall, clock) = match self.wall.read(now, || board.wall_clock()) {
+            Some(wall) => (Some(wall), board.clock_source()),
+            None => self.service_wall_clock(now),
+        };
         let mut device = LearningDevice {
             inner: board.device(),
             learning: &mut self.learning,
@@ -331,6 +335,7 @@ impl<'a> Stack<'a> {
             gateway: self.gateway,
             now,
             wall,
+            clock,
         };
         wire.iface.poll_maintenance(now);
         loop {
@@ -352,6 +357,15 @@ impl<'a> Stack<'a> {
         }
         unclog(&mut self.slots, &mut self.sockets, now);
         self.next_poll(now)
+    }
+
+    /// For a board without a wall clock: the first one a service keeps
+    /// (the SNTP client, once synced), and its source.
+    fn service_wall_clock(&self, now: Instant) -> (Option<UnixTime>, ClockSource) {
+        match self.slots.iter().find_map(|s| s.service.wall_clock(now)) {
+            Some((wall, source)) => (Some(wall), source),
+            None => (None, ClockSource::UNSYNCHRONIZED),
+        }
     }
 
     fn next_poll(&mut self, now: Instant) -> Option<Duration> {
@@ -451,6 +465,7 @@ struct Context<'c> {
     gateway: Option<Ipv4Address>,
     now: Instant,
     wall: Option<UnixTime>,
+    clock: ClockSource,
 }
 
 /// Whether `slot`'s transmit queue can take a whole burst of its service
@@ -512,7 +527,13 @@ fn serve<D: Device>(
             continue;
         };
         let own = wire.iface.ip_addrs();
-        if let Err(refusal) = guard::check(from, context.ports, own) {
+        // A client's replies come from service ports (NTP's 123), and it
+        // answers none of them: see `Service::guarded`.
+        let guard = match slot.service.guarded() {
+            true => guard::check(from, context.ports, own),
+            false => Ok(()),
+        };
+        if let Err(refusal) = guard {
             slot.stats.refused[refusal.index()] += 1;
             log::debug!(
                 "{}: not answering {from}: {}",
@@ -545,6 +566,7 @@ fn serve<D: Device>(
             payload: request_payload,
             now: context.now,
             wall: context.wall,
+            clock: context.clock,
         };
         let mut outbox = SocketOutbox {
             socket,

@@ -186,6 +186,7 @@ fn drain(
             payload,
             now,
             wall,
+            clock: crate::ntp::host_clock_source(),
         };
         let mut outbox = KernelOutbox::new(&endpoint.socket, reply_buffer, &mut endpoint.stats);
         let verdict = endpoint.service.on_datagram(&request, &mut outbox);

@@ -4,6 +4,7 @@ mod bench;
 mod chat_client;
 mod client;
 mod kernel;
+mod ntp;
 mod serve;
 mod tap;
 
@@ -34,6 +35,7 @@ use crate::serve::{ServeOptions, ServiceKind, SERVICES};
         sudo udpkit serve --create          # TAP tap0, udpkit at 192.168.69.1\n  \
         udpkit echo 192.168.69.1 hello      # in another terminal\n  \
         udpkit time 192.168.69.1\n  \
+        udpkit ntp 192.168.69.1\n  \
         udpkit chat 192.168.69.1 --nick alice\n\n\
         Logging: RUST_LOG=debug udpkit serve ... (default: info)"
 )]
@@ -48,6 +50,7 @@ enum Command {
     Echo(EchoArgs),
     Daytime(DaytimeArgs),
     Time(TimeArgs),
+    Ntp(NtpArgs),
     Send(SendArgs),
     Chat(ChatArgs),
     Bench(bench::BenchArgs),
@@ -109,7 +112,7 @@ struct ServeArgs {
 
     /// Which services to run, comma separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST",
-          default_value = "echo,daytime,time,upper,hello,chat", value_parser = serve::service_by_name)]
+          default_value = "echo,daytime,time,ntp,upper,hello,chat", value_parser = serve::service_by_name)]
     services: Vec<ServiceKind>,
 
     /// Move a service to another port, e.g. --port echo=7007 (repeatable).
@@ -135,6 +138,30 @@ struct ServeArgs {
     /// Chat: lines per second a member may send on average (bursts of 4x).
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     chat_rate: u32,
+
+    /// Take the wall clock from this NTP server (port 123 unless given)
+    /// with udpkit's own SNTP client, instead of the host's clock, as a
+    /// board without a clock would: time, daytime and NTP answer once it
+    /// has synced (NTP at the server's stratum + 1). The host's clock is
+    /// never set.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_ntp_server)]
+    sntp_server: Option<std::net::SocketAddrV4>,
+
+    /// With --sntp-server: time between requests once synced (at least 15s;
+    /// failures back off from 15s to the same).
+    #[arg(long, default_value = "1024s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    sntp_interval: Duration,
+}
+
+/// `IP` or `IP:PORT` of an NTP server.
+fn parse_ntp_server(text: &str) -> Result<std::net::SocketAddrV4, String> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    let ip: Ipv4Address = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not an IPv4 address, or one with :PORT"))?;
+    Ok(std::net::SocketAddrV4::new(ip, udpkit::ntp::PORT))
 }
 
 fn serve_help() -> String {
@@ -216,6 +243,24 @@ struct TimeArgs {
     patience: Patience,
 }
 
+/// Ask an NTP server (RFC 5905, SNTP) for the time; prints its time, our
+/// clock's offset from it, the round-trip delay, its stratum and reference.
+/// Query only: the clock of this machine is never set.
+#[derive(Args)]
+#[command(
+    after_help = "The offset is what this machine's clock would need to be moved by to \
+                        agree with the server (positive: we are behind). A kiss-o'-death \
+                        (stratum 0, e.g. INIT from a server that does not know the time) \
+                        is reported as an error.\n\nExample:\n  udpkit ntp 192.168.69.1"
+)]
+struct NtpArgs {
+    host: String,
+    #[arg(long, default_value_t = udpkit::ntp::PORT)]
+    port: u16,
+    #[command(flatten)]
+    patience: Patience,
+}
+
 /// Send one datagram to any UDP port and print the reply raw.
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
@@ -287,6 +332,12 @@ fn run(command: Command) -> Result<()> {
             let backend = args.backend;
             let bind = args.bind;
             let options = serve_options(args)?;
+            if backend == Backend::Kernel && options.sntp.is_some() {
+                bail!(
+                    "--sntp-server runs on udpkit's own stack (--backend tap); \
+                     the kernel backend serves the host's clock"
+                );
+            }
             match backend {
                 Backend::Tap => serve::run(options),
                 Backend::Kernel => kernel::run(kernel::KernelOptions {
@@ -324,6 +375,11 @@ fn run(command: Command) -> Result<()> {
                 let system = std::time::UNIX_EPOCH + Duration::from_secs(time.secs);
                 println!("{}", humantime::format_rfc3339_seconds(system));
             }
+            Ok(())
+        }
+        Command::Ntp(args) => {
+            let target = target(args.host, args.port, &args.patience);
+            print!("{}", ntp::query(&target)?.text());
             Ok(())
         }
         Command::Send(args) => {
@@ -377,6 +433,18 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
     if services.is_empty() {
         bail!("no services selected");
     }
+    let sntp = args.sntp_server.map(|server| ntp::SntpOptions {
+        server,
+        interval: args.sntp_interval,
+        local_port: udpkit::sntp::DEFAULT_LOCAL_PORT,
+    });
+    if let Some((kind, _)) = sntp.and_then(|s| services.iter().find(|(_, p)| *p == s.local_port)) {
+        bail!(
+            "{} is on port {}, which the SNTP client sends from",
+            kind.name,
+            udpkit::sntp::DEFAULT_LOCAL_PORT
+        );
+    }
     Ok(ServeOptions {
         tap: args.tap,
         create: args.create,
@@ -398,6 +466,7 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
             burst: args.chat_rate.saturating_mul(4),
             ..ChatLimits::default()
         },
+        sntp,
     })
 }
 

@@ -22,7 +22,7 @@ pub struct ServiceKind {
     pub summary: &'static str,
 }
 
-pub const SERVICES: [ServiceKind; 6] = [
+pub const SERVICES: [ServiceKind; 7] = [
     ServiceKind {
         name: "echo",
         default_port: echo::DEFAULT_PORT,
@@ -37,6 +37,11 @@ pub const SERVICES: [ServiceKind; 6] = [
         name: "time",
         default_port: time::DEFAULT_PORT,
         summary: "RFC 868: seconds since 1900 as 4 bytes",
+    },
+    ServiceKind {
+        name: "ntp",
+        default_port: udpkit::services::ntp::DEFAULT_PORT,
+        summary: "RFC 5905: NTP/SNTP server (sntp, ntpdate -q, chronyd, rdate -n)",
     },
     ServiceKind {
         name: "upper",
@@ -68,6 +73,9 @@ pub struct ServeOptions {
     /// (service, port), in start order.
     pub services: Vec<(ServiceKind, u16)>,
     pub chat_limits: chat::ChatLimits,
+    /// Take the wall clock from this NTP server with the core's SNTP client
+    /// instead of the host's clock.
+    pub sntp: Option<crate::ntp::SntpOptions>,
 }
 
 pub fn run(options: ServeOptions) -> Result<()> {
@@ -89,10 +97,14 @@ pub fn run(options: ServeOptions) -> Result<()> {
         host_address: &host_address,
     })?;
     let mut board = HostBoard::new(device);
+    // With an NTP server to ask, the board has no clock of its own, as a
+    // board without an RTC: the SNTP client's time is the stack's.
+    board.system_clock = options.sntp.is_none();
 
     // The stack lives as long as the process: its storage is leaked once
     // at startup instead of threading lifetimes through main.
-    let sockets: &'static mut [SocketStorage<'static>] = (0..options.services.len())
+    let socket_count = options.services.len() + usize::from(options.sntp.is_some());
+    let sockets: &'static mut [SocketStorage<'static>] = (0..socket_count)
         .map(|_| SocketStorage::EMPTY)
         .collect::<Vec<_>>()
         .leak();
@@ -104,6 +116,9 @@ pub fn run(options: ServeOptions) -> Result<()> {
             .add_service(service, port, (queue(), queue()))
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
         log::info!("{:<8} udp {address}:{port:<5}  {}", kind.name, kind.summary);
+    }
+    if let Some(sntp) = options.sntp {
+        crate::ntp::start_client(&mut stack, &mut board, sntp, address, (queue(), queue()))?;
     }
 
     let signals = SignalPipe::new()?;
@@ -142,6 +157,7 @@ pub fn make_service(kind: ServiceKind, chat_limits: chat::ChatLimits) -> Box<dyn
     match kind.name {
         "daytime" => Box::new(daytime::Daytime),
         "time" => Box::new(time::Time),
+        "ntp" => Box::new(udpkit::services::ntp::NtpServer::new()),
         "upper" => Box::new(upper::Upper),
         "hello" => Box::new(hello::Hello),
         "chat" => Box::new(chat::Chat::<64, 16>::new(chat_limits)),

@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use tun_tap::{Iface, Mode};
 use udpkit::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::Instant;
-use udpkit::{Board, UnixTime};
+use udpkit::{Board, ClockSource, UnixTime};
 
 /// The largest frame a TAP with the usual 1500-byte MTU carries.
 const FRAME_SIZE: usize = 1514;
@@ -213,6 +213,9 @@ impl phy::TxToken for TapTxToken<'_> {
 pub struct HostBoard {
     pub device: TapDevice,
     started: std::time::Instant,
+    /// Whether the system clock is the wall clock; without it the board has
+    /// none, as a board without an RTC (`serve --sntp-server`).
+    pub system_clock: bool,
 }
 
 impl HostBoard {
@@ -220,6 +223,7 @@ impl HostBoard {
         HostBoard {
             device,
             started: std::time::Instant::now(),
+            system_clock: true,
         }
     }
 }
@@ -236,11 +240,18 @@ impl Board for HostBoard {
     }
 
     fn wall_clock(&mut self) -> Option<UnixTime> {
+        if !self.system_clock {
+            return None;
+        }
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
         Some(UnixTime::new(
             since_epoch.as_secs(),
             since_epoch.subsec_nanos(),
         ))
+    }
+
+    fn clock_source(&mut self) -> ClockSource {
+        crate::ntp::host_clock_source()
     }
 
     fn entropy_seed(&mut self) -> u64 {

@@ -951,6 +951,7 @@ mod tests {
                 payload,
                 now: self.now,
                 wall: None,
+                clock: crate::ClockSource::LOCAL,
             };
             let verdict = self.chat.on_datagram(&request, &mut out);
             let burst = self.chat.burst();

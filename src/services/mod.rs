@@ -8,6 +8,7 @@ pub mod chat;
 pub mod daytime;
 pub mod echo;
 pub mod hello;
+pub mod ntp;
 pub mod time;
 pub mod upper;
 

@@ -1,0 +1,1274 @@
+//! SNTP client (RFC 4330): the wall clock of a board that has none, from
+//! an NTP server.
+//!
+//! [`SntpClient`] is a [`Service`] on a local port of its own: its timer
+//! sends a request to the configured server at boot and then periodically,
+//! and its replies arrive as datagrams. Once a reply passes the checks, the
+//! client keeps the offset between the server's time and the board's
+//! monotonic clock, and offers `monotonic + offset` as the wall clock
+//! ([`Service::wall_clock`]); the stack uses it whenever the board has no
+//! wall clock of its own, so time, daytime and the NTP server answer from
+//! then on (the NTP server at the upstream's stratum + 1, with the
+//! server's IPv4 address as reference ID).
+//!
+//! # Pacing (RFC 4330, section 10)
+//!
+//! - Never two requests less than [`MIN_INTERVAL`] (15 s) apart, whatever
+//!   happens: every request pushes the earliest next one that far out.
+//! - After a good reply, the next request goes [`SntpConfig::interval`]
+//!   later; after a timeout or a bad reply, 15 s later, then 30, 60, ... up
+//!   to [`SntpConfig::max_backoff`].
+//! - Kiss-o'-death: `RATE` doubles the shortest interval used from then
+//!   on; `DENY` and `RSTR` stop the client for good (it keeps the time it
+//!   has); any other code counts as a failure.
+//!
+//! # Checks on a reply (as `sntpc` and RFC 4330, section 5, do)
+//!
+//! From the configured server's address and port; a request outstanding;
+//! mode 4 (server); the origin timestamp equal to the transmit timestamp of
+//! our request. A datagram failing those is ignored (it may be forged or
+//! stale) and the request stays outstanding until its timeout. A reply
+//! that passes them answers the request, and is used only with a version
+//! of 1 to 4, a stratum of 1 to 15 (0 is a kiss-o'-death), a leap
+//! indicator other than 3 (unsynchronized), and non-zero receive and
+//! transmit timestamps.
+//!
+//! The transmit timestamp of a request is a random number, not our time
+//! (we may have none, and a server has no use for it): it is a nonce that a
+//! reply must echo, as RFC 5905's data minimization advice suggests.
+//!
+//! # Time keeping
+//!
+//! Offset θ and round-trip delay δ are RFC 4330's, with T1 and T4 read from
+//! the monotonic clock. Each good reply replaces the offset (a step; the
+//! monotonic clock is never adjusted), so the wall clock may move back by
+//! the drift since the previous reply. Between replies, the error bound
+//! (root dispersion) grows by 15 ppm of the elapsed time; past 16 s
+//! (RFC 5905's MAXDISP, reached after about 12 days without a good reply)
+//! the time counts as lost again.
+//!
+//! Timestamps are read in the era nearest to the time we keep, or before
+//! the first sync, in the 136 years from [`SntpConfig::not_before`].
+
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use crate::clock::UnixTime;
+use crate::ntp::{
+    self, kiss, ClockSource, Leap, Mode, NtpPacket, NtpRepr, NtpTimestamp, HEADER_LEN,
+};
+use crate::service::{Burst, Discard, Outbox, Request, Service};
+
+/// The shortest time between two requests, whatever happens (RFC 4330,
+/// section 10: "A client MUST NOT under any conditions use a poll interval
+/// less than 15 seconds").
+pub const MIN_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The local port the client sends from unless told otherwise. Below 1024,
+/// so that it is never the ephemeral port of a client on Linux (the loop
+/// guard refuses datagrams from the ports of our own services).
+pub const DEFAULT_LOCAL_PORT: u16 = 1123;
+
+/// Frequency tolerance of a clock that nothing disciplines, RFC 5905's PHI:
+/// 15 parts per million.
+const PHI_PPM: i128 = 15;
+
+/// The longest interval `RATE` kisses push the client to: RFC 5905's
+/// MAXPOLL, 2^17 s (36 hours).
+const MAX_RATE_FLOOR: Duration = Duration::from_secs(1 << 17);
+
+/// Past this error bound the time counts as lost (RFC 5905's MAXDISP).
+const MAX_DISPERSION: Duration = Duration::from_secs(16);
+
+/// 2025-01-01 00:00:00 UTC: no reply can be older than this software.
+pub const DEFAULT_NOT_BEFORE: UnixTime = UnixTime::from_secs(1_735_689_600);
+
+/// Nanoseconds in one microsecond, for the monotonic clock.
+const NANOS_PER_MICRO: i128 = 1_000;
+
+/// How the client runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SntpConfig {
+    /// The NTP server: its address and port (123).
+    pub server: IpEndpoint,
+    /// Time between requests while the server answers; at least
+    /// [`MIN_INTERVAL`].
+    pub interval: Duration,
+    /// The longest wait between requests after failures; at least
+    /// [`MIN_INTERVAL`].
+    pub max_backoff: Duration,
+    /// How long to wait for a reply.
+    pub timeout: Duration,
+    /// No time before this is believed; before the first sync, a timestamp
+    /// is read in the era that puts it within 136 years after it.
+    pub not_before: UnixTime,
+    /// Seed of the request nonces; different on every boot where the board
+    /// can manage it (its entropy seed).
+    pub seed: u64,
+}
+
+impl SntpConfig {
+    /// A server at `address`, port 123, asked every 1024 s once synced
+    /// (backing off to the same after failures), with a 2 s timeout.
+    pub fn new(address: IpAddress, seed: u64) -> SntpConfig {
+        SntpConfig {
+            server: IpEndpoint::new(address, ntp::PORT),
+            interval: Duration::from_secs(1024),
+            max_backoff: Duration::from_secs(1024),
+            timeout: Duration::from_secs(2),
+            not_before: DEFAULT_NOT_BEFORE,
+            seed,
+        }
+    }
+}
+
+/// Why a reply to our request is not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyError {
+    /// Not a server reply (mode 4).
+    Mode(Mode),
+    /// Its origin timestamp is not our request's transmit timestamp: not
+    /// an answer to it (stale, duplicated or forged).
+    Origin,
+    /// Version 0 or above 4.
+    Version(u8),
+    /// A kiss-o'-death (stratum 0) with its code.
+    Kiss([u8; 4]),
+    /// Stratum 16 or above: the server does not know the time.
+    Stratum(u8),
+    /// Leap indicator 3: the server's clock is not synchronized.
+    Unsynchronized,
+    /// A zero receive or transmit timestamp.
+    ZeroTimestamp,
+}
+
+impl core::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ReplyError::Mode(mode) => write!(f, "not a server reply (mode {})", mode.bits()),
+            ReplyError::Origin => write!(f, "origin timestamp does not match our request"),
+            ReplyError::Version(v) => write!(f, "unsupported version {v}"),
+            ReplyError::Kiss(code) => match ntp::ascii_id(code) {
+                Some(text) => write!(f, "kiss-o'-death {text}"),
+                None => write!(f, "kiss-o'-death {code:?}"),
+            },
+            ReplyError::Stratum(s) => write!(f, "stratum {s}: the server is not synchronized"),
+            ReplyError::Unsynchronized => write!(f, "leap indicator 3: server not synchronized"),
+            ReplyError::ZeroTimestamp => write!(f, "zero receive or transmit timestamp"),
+        }
+    }
+}
+
+impl ReplyError {
+    /// Whether the reply answers our request at all (its origin matched):
+    /// only then may it end the wait for one.
+    pub fn answers_request(&self) -> bool {
+        !matches!(self, ReplyError::Mode(_) | ReplyError::Origin)
+    }
+}
+
+/// Checks `reply` against the request whose transmit timestamp was
+/// `sent`, in the order `sntpc` and RFC 4330 apply them.
+pub fn check_reply(reply: &NtpRepr, sent: NtpTimestamp) -> Result<(), ReplyError> {
+    if reply.mode != Mode::Server {
+        return Err(ReplyError::Mode(reply.mode));
+    }
+    if reply.origin_timestamp != sent {
+        return Err(ReplyError::Origin);
+    }
+    if !(1..=4).contains(&reply.version) {
+        return Err(ReplyError::Version(reply.version));
+    }
+    if let Some(code) = reply.kiss_code() {
+        return Err(ReplyError::Kiss(code));
+    }
+    if reply.stratum > 15 {
+        return Err(ReplyError::Stratum(reply.stratum));
+    }
+    if reply.leap == Leap::Unsynchronized {
+        return Err(ReplyError::Unsynchronized);
+    }
+    if reply.transmit_timestamp.is_zero() || reply.receive_timestamp.is_zero() {
+        return Err(ReplyError::ZeroTimestamp);
+    }
+    Ok(())
+}
+
+/// Offset and round-trip delay, in nanoseconds, of one exchange (RFC 4330,
+/// section 5): `t1` request sent and `t4` reply received by our clock,
+/// `t2` request received and `t3` reply sent by the server's.
+/// The offset is what to add to our clock to get the server's.
+pub fn offset_and_delay(t1: i128, t2: i128, t3: i128, t4: i128) -> (i128, i128) {
+    let offset = ((t2 - t1) + (t3 - t4)) / 2;
+    let delay = (t4 - t1) - (t3 - t2);
+    (offset, delay)
+}
+
+/// 2^`precision` seconds, in nanoseconds (at least 1).
+fn precision_nanos(precision: i8) -> i128 {
+    let p = i32::from(precision).clamp(-40, 40);
+    if p >= 0 {
+        1_000_000_000i128 << p
+    } else {
+        (1_000_000_000i128 >> -p).max(1)
+    }
+}
+
+fn duration_from_nanos(nanos: i128) -> Duration {
+    let micros = (nanos.max(0) + 999) / NANOS_PER_MICRO;
+    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+fn nanos_of(duration: Duration) -> i128 {
+    i128::from(duration.total_micros()) * NANOS_PER_MICRO
+}
+
+fn mono_nanos(instant: Instant) -> i128 {
+    i128::from(instant.total_micros()) * NANOS_PER_MICRO
+}
+
+/// The state of a synchronization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Wall clock minus monotonic clock, nanoseconds.
+    pub offset_nanos: i128,
+    /// The round-trip delay of the exchange, nanoseconds (never negative).
+    pub delay_nanos: i128,
+    /// Monotonic time of the reply.
+    pub at: Instant,
+    /// The server's stratum, precision, root delay and dispersion, and leap
+    /// indicator.
+    pub server_stratum: u8,
+    pub server_precision: i8,
+    pub server_root_delay: Duration,
+    pub server_root_dispersion: Duration,
+    pub leap: Leap,
+    /// Our reference ID: the server's IPv4 address.
+    pub reference_id: [u8; 4],
+}
+
+/// The client's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SntpStats {
+    pub requests: u64,
+    /// Replies used to set the time.
+    pub synced: u64,
+    pub timeouts: u64,
+    /// Replies to our request that failed a check (kiss codes apart).
+    pub rejected: u64,
+    /// Datagrams that were no reply to our request (wrong source, none
+    /// outstanding, wrong mode or origin, too short).
+    pub ignored: u64,
+    pub kiss_rate: u64,
+    pub kiss_deny: u64,
+    pub kiss_other: u64,
+    pub send_failed: u64,
+}
+
+/// A request waiting for its reply.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    nonce: NtpTimestamp,
+    sent_at: Instant,
+}
+
+/// The SNTP client; see the [module documentation](self).
+#[derive(Debug)]
+pub struct SntpClient {
+    config: SntpConfig,
+    /// The earliest time the next request may go.
+    next_send: Instant,
+    pending: Option<Pending>,
+    /// The wait after the next failure.
+    backoff: Duration,
+    /// The shortest interval the server's `RATE` kisses allow.
+    rate_floor: Duration,
+    /// The kiss code that stopped the client.
+    stopped: Option<[u8; 4]>,
+    synced: Option<Synced>,
+    rng: u64,
+    stats: SntpStats,
+}
+
+impl SntpClient {
+    /// A client that sends its first request on its first tick.
+    pub fn new(config: SntpConfig) -> SntpClient {
+        let config = SntpConfig {
+            interval: config.interval.max(MIN_INTERVAL),
+            max_backoff: config.max_backoff.max(MIN_INTERVAL),
+            ..config
+        };
+        SntpClient {
+            config,
+            next_send: Instant::ZERO,
+            pending: None,
+            backoff: MIN_INTERVAL,
+            rate_floor: MIN_INTERVAL,
+            stopped: None,
+            synced: None,
+            rng: config.seed,
+            stats: SntpStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &SntpConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &SntpStats {
+        &self.stats
+    }
+
+    /// The last synchronization, if any.
+    pub fn synced(&self) -> Option<&Synced> {
+        self.synced.as_ref()
+    }
+
+    /// The kiss code (`DENY`, `RSTR`) that made the client stop, if any.
+    pub fn stopped_by(&self) -> Option<[u8; 4]> {
+        self.stopped
+    }
+
+    /// When the next request may go (while none is outstanding).
+    pub fn next_request(&self) -> Instant {
+        self.next_send
+    }
+
+    /// The wall clock at monotonic time `now`, with its source, while the
+    /// client is synced and its error bound is below 16 s.
+    pub fn time(&self, now: Instant) -> Option<(UnixTime, ClockSource)> {
+        let synced = self.synced?;
+        let dispersion = self.root_dispersion(&synced, now);
+        if dispersion >= MAX_DISPERSION {
+            return None;
+        }
+        let wall = ntp::from_unix_nanos(mono_nanos(now) + synced.offset_nanos)?;
+        let reference_time = ntp::from_unix_nanos(mono_nanos(synced.at) + synced.offset_nanos);
+        let source = ClockSource {
+            // An upstream at 15 makes us 16: unsynchronized, for NTP.
+            stratum: synced.server_stratum.saturating_add(1).min(16),
+            reference_id: synced.reference_id,
+            precision: OUR_PRECISION,
+            root_delay: synced.server_root_delay + duration_from_nanos(synced.delay_nanos),
+            root_dispersion: dispersion,
+            reference_time,
+            leap: synced.leap,
+        };
+        Some((wall, source))
+    }
+
+    /// RFC 5905's root dispersion of our time at `now`: the server's, both
+    /// precisions, and 15 ppm of the time since the reply.
+    fn root_dispersion(&self, synced: &Synced, now: Instant) -> Duration {
+        let elapsed = (mono_nanos(now) - mono_nanos(synced.at)).max(0);
+        let nanos = nanos_of(synced.server_root_dispersion)
+            + precision_nanos(synced.server_precision)
+            + precision_nanos(OUR_PRECISION)
+            + elapsed * PHI_PPM / 1_000_000;
+        duration_from_nanos(nanos)
+    }
+
+    /// A fresh non-zero nonce (splitmix64).
+    fn nonce(&mut self) -> NtpTimestamp {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        NtpTimestamp((z ^ (z >> 31)).max(1))
+    }
+
+    /// Schedules the next request after a failed exchange started at
+    /// `sent_at`, and doubles the wait for the one after.
+    fn failed(&mut self, sent_at: Instant) {
+        let wait = self.backoff.max(self.rate_floor);
+        self.next_send = self.next_send.max(sent_at + wait);
+        self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+    }
+
+    fn send(&mut self, now: Instant, out: &mut dyn Outbox) {
+        // Whatever happens next, not again for 15 s.
+        self.next_send = now + MIN_INTERVAL;
+        let nonce = self.nonce();
+        let Ok(payload) = out.reserve(self.config.server, HEADER_LEN) else {
+            self.stats.send_failed += 1;
+            log::debug!("sntp: cannot queue a request to {}", self.config.server);
+            self.failed(now);
+            return;
+        };
+        NtpRepr::client_request(nonce).emit(&mut NtpPacket::new_unchecked(payload));
+        self.pending = Some(Pending {
+            nonce,
+            sent_at: now,
+        });
+        self.stats.requests += 1;
+    }
+
+    /// The era pivot: the time we keep, or the middle of the 136 years
+    /// after `not_before`.
+    fn pivot_nanos(&self, now: Instant) -> i128 {
+        match self.synced {
+            Some(synced) => mono_nanos(now) + synced.offset_nanos,
+            None => ntp::unix_nanos(self.config.not_before) + (1i128 << 31) * 1_000_000_000,
+        }
+    }
+
+    fn accept(&mut self, reply: &NtpRepr, pending: Pending, now: Instant) -> Result<(), Discard> {
+        let pivot = self.pivot_nanos(now);
+        let (Some(t2), Some(t3)) = (
+            reply.receive_timestamp.to_unix_nanos(pivot),
+            reply.transmit_timestamp.to_unix_nanos(pivot),
+        ) else {
+            self.stats.rejected += 1;
+            self.failed(pending.sent_at);
+            return Err(Discard::Malformed);
+        };
+        let (offset, delay) =
+            offset_and_delay(mono_nanos(pending.sent_at), t2, t3, mono_nanos(now));
+        if ntp::from_unix_nanos(mono_nanos(now) + offset)
+            .is_none_or(|wall| wall < self.config.not_before)
+        {
+            log::warn!(
+                "sntp: {} says it is before {} s since 1970: not believed",
+                self.config.server,
+                self.config.not_before.secs
+            );
+            self.stats.rejected += 1;
+            self.failed(pending.sent_at);
+            return Err(Discard::Malformed);
+        }
+        let reference_id = ntp::reference_id_of(self.config.server.addr.into());
+        let previous = self.synced.map(|s| s.offset_nanos);
+        self.synced = Some(Synced {
+            offset_nanos: offset,
+            delay_nanos: delay.max(0),
+            at: now,
+            server_stratum: reply.stratum,
+            server_precision: reply.precision,
+            server_root_delay: reply.root_delay.to_duration(),
+            server_root_dispersion: reply.root_dispersion.to_duration(),
+            leap: reply.leap,
+            reference_id,
+        });
+        self.stats.synced += 1;
+        self.backoff = MIN_INTERVAL;
+        let wait = self.config.interval.max(self.rate_floor);
+        self.next_send = self.next_send.max(pending.sent_at + wait);
+        if let Some(previous) = previous {
+            log::debug!(
+                "sntp: {}: offset changed by {} µs, delay {} µs",
+                self.config.server,
+                (offset - previous) / NANOS_PER_MICRO,
+                delay / NANOS_PER_MICRO,
+            );
+        } else {
+            log::info!(
+                "sntp: synced to {} (stratum {}): delay {} µs",
+                self.config.server,
+                reply.stratum,
+                delay / NANOS_PER_MICRO,
+            );
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, error: ReplyError, pending: Pending) {
+        match error {
+            ReplyError::Kiss(code) if code == kiss::DENY || code == kiss::RSTR => {
+                self.stats.kiss_deny += 1;
+                self.stopped = Some(code);
+                log::warn!(
+                    "sntp: {} refuses us ({error}): no more requests to it",
+                    self.config.server
+                );
+                return;
+            }
+            ReplyError::Kiss(code) if code == kiss::RATE => {
+                self.stats.kiss_rate += 1;
+                let longer = self.rate_floor.max(self.backoff) * 2;
+                self.rate_floor = longer.min(MAX_RATE_FLOOR);
+                log::info!(
+                    "sntp: {} asks for fewer requests: at most one every {} s",
+                    self.config.server,
+                    self.rate_floor.secs()
+                );
+            }
+            ReplyError::Kiss(_) => self.stats.kiss_other += 1,
+            _ => self.stats.rejected += 1,
+        }
+        log::debug!("sntp: {}: reply not used: {error}", self.config.server);
+        self.failed(pending.sent_at);
+    }
+}
+
+/// Our own clock's precision: the monotonic clock counts microseconds.
+const OUR_PRECISION: i8 = -19;
+
+impl Service for SntpClient {
+    fn name(&self) -> &'static str {
+        "sntp"
+    }
+
+    fn on_datagram(&mut self, request: &Request<'_>, _out: &mut dyn Outbox) -> Result<(), Discard> {
+        if request.from != self.config.server {
+            self.stats.ignored += 1;
+            return Err(Discard::Malformed);
+        }
+        let Some(pending) = self.pending else {
+            self.stats.ignored += 1;
+            return Err(Discard::Malformed);
+        };
+        let Ok(reply) = NtpRepr::parse(&NtpPacket::new_unchecked(request.payload)) else {
+            self.stats.ignored += 1;
+            return Err(Discard::Malformed);
+        };
+        match check_reply(&reply, pending.nonce) {
+            Ok(()) => {
+                self.pending = None;
+                self.accept(&reply, pending, request.now)
+            }
+            Err(error) if !error.answers_request() => {
+                self.stats.ignored += 1;
+                Err(Discard::Malformed)
+            }
+            Err(error) => {
+                self.pending = None;
+                self.refuse(error, pending);
+                Err(Discard::Malformed)
+            }
+        }
+    }
+
+    fn burst(&self) -> Burst {
+        Burst {
+            datagrams: 1,
+            bytes: HEADER_LEN,
+        }
+    }
+
+    /// Replies come from port 123, which the loop guard refuses for
+    /// services that answer; this one never answers what it receives, and
+    /// checks that each reply is the server's answer to its own request.
+    fn guarded(&self) -> bool {
+        false
+    }
+
+    fn wall_clock(&self, now: Instant) -> Option<(UnixTime, ClockSource)> {
+        self.time(now)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        match self.pending {
+            Some(pending) => Some(pending.sent_at + self.config.timeout),
+            None => Some(self.next_send),
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant, _wall: Option<UnixTime>, out: &mut dyn Outbox) {
+        if self.stopped.is_some() {
+            return;
+        }
+        if let Some(pending) = self.pending {
+            if now < pending.sent_at + self.config.timeout {
+                return;
+            }
+            self.pending = None;
+            self.stats.timeouts += 1;
+            log::debug!("sntp: no reply from {}", self.config.server);
+            self.failed(pending.sent_at);
+        }
+        if now >= self.next_send {
+            self.send(now, out);
+        }
+    }
+
+    fn counters(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        let s = &self.stats;
+        report("requests", s.requests);
+        report("replies used", s.synced);
+        report("timeouts", s.timeouts);
+        report("replies rejected", s.rejected);
+        report("datagrams ignored", s.ignored);
+        report("kiss-o'-death RATE", s.kiss_rate);
+        report("kiss-o'-death DENY/RSTR", s.kiss_deny);
+        report("kiss-o'-death other", s.kiss_other);
+        report("send failed", s.send_failed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::service::testing::VecOutbox;
+    use smoltcp::wire::Ipv4Address;
+
+    const SERVER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 2);
+    const SERVER: IpEndpoint = IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), 123);
+    /// The monotonic clock at boot in these tests.
+    const BOOT: Instant = Instant::from_micros_const(1_000_000_000);
+    /// The true time at boot: 2026-11-23 15:04:05.25 UTC.
+    const WALL_AT_BOOT: UnixTime = UnixTime::new(1_795_446_245, 250_000_000);
+
+    fn config() -> SntpConfig {
+        SntpConfig {
+            interval: Duration::from_secs(64),
+            max_backoff: Duration::from_secs(240),
+            ..SntpConfig::new(IpAddress::Ipv4(SERVER_IP), 7)
+        }
+    }
+
+    struct Harness {
+        client: SntpClient,
+        now: Instant,
+        /// What the server's clock says minus the true time at `now`.
+        server_error_nanos: i128,
+        /// Monotonic times of every request sent.
+        sent_at: Vec<Instant>,
+        /// The last request sent.
+        last_request: Option<Vec<u8>>,
+    }
+
+    impl Harness {
+        fn new(config: SntpConfig) -> Harness {
+            Harness {
+                client: SntpClient::new(config),
+                now: BOOT,
+                server_error_nanos: 0,
+                sent_at: Vec::new(),
+                last_request: None,
+            }
+        }
+
+        /// The true time now.
+        fn true_wall(&self) -> UnixTime {
+            let since_boot = mono_nanos(self.now) - mono_nanos(BOOT);
+            ntp::from_unix_nanos(ntp::unix_nanos(WALL_AT_BOOT) + since_boot).unwrap()
+        }
+
+        /// The server's clock now.
+        fn server_wall(&self) -> UnixTime {
+            let t = ntp::unix_nanos(self.true_wall()) + self.server_error_nanos;
+            ntp::from_unix_nanos(t).unwrap()
+        }
+
+        /// Runs the timers if due, as the stack would; returns whether a
+        /// request went out.
+        fn tick(&mut self) -> bool {
+            let mut out = VecOutbox::new();
+            while self.client.poll_at().is_some_and(|at| at <= self.now) {
+                let before = out.sent.len();
+                self.client.on_tick(self.now, None, &mut out);
+                if out.sent.len() == before
+                    && self.client.poll_at().is_some_and(|at| at <= self.now)
+                {
+                    panic!("on_tick did nothing but stays due");
+                }
+            }
+            assert!(out.sent.len() <= 1);
+            let Some((to, request)) = out.sent.pop() else {
+                return false;
+            };
+            assert_eq!(to, SERVER);
+            self.sent_at.push(self.now);
+            self.last_request = Some(request);
+            true
+        }
+
+        fn advance(&mut self, by: Duration) {
+            self.now += by;
+        }
+
+        fn deliver_from(&mut self, from: IpEndpoint, payload: &[u8]) -> Result<(), Discard> {
+            let mut out = VecOutbox::new();
+            let request = Request {
+                from,
+                to: IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 1)),
+                payload,
+                now: self.now,
+                wall: None,
+                clock: ClockSource::UNSYNCHRONIZED,
+            };
+            let verdict = self.client.on_datagram(&request, &mut out);
+            assert!(out.sent.is_empty(), "a client never answers");
+            verdict
+        }
+
+        fn deliver(&mut self, payload: &[u8]) -> Result<(), Discard> {
+            self.deliver_from(SERVER, payload)
+        }
+
+        /// A reply to the last request, stamped with the server's clock
+        /// now, changed by `tweak`.
+        fn reply(&self, tweak: impl FnOnce(&mut NtpRepr)) -> [u8; 48] {
+            let request = self.last_request.as_ref().expect("a request was sent");
+            let request = NtpRepr::parse(&NtpPacket::new_checked(&request[..]).unwrap()).unwrap();
+            let now = NtpTimestamp::from_unix(self.server_wall());
+            let mut reply = NtpRepr {
+                leap: Leap::NoWarning,
+                mode: Mode::Server,
+                stratum: 2,
+                precision: -20,
+                reference_id: [10, 0, 0, 1],
+                reference_timestamp: now,
+                origin_timestamp: request.transmit_timestamp,
+                receive_timestamp: now,
+                transmit_timestamp: now,
+                ..request
+            };
+            tweak(&mut reply);
+            let mut bytes = [0u8; 48];
+            reply.emit(&mut NtpPacket::new_unchecked(&mut bytes[..]));
+            bytes
+        }
+
+        /// The client's idea of the time now, minus the true time.
+        fn error_nanos(&self) -> i128 {
+            let (wall, _) = self.client.wall_clock(self.now).expect("synced");
+            ntp::unix_nanos(wall) - ntp::unix_nanos(self.true_wall())
+        }
+
+        /// Sends, answers at once with a good reply, and checks it took.
+        fn sync(&mut self) {
+            assert!(self.tick(), "a request is due");
+            let reply = self.reply(|_| {});
+            assert_eq!(self.deliver(&reply), Ok(()));
+        }
+    }
+
+    #[test]
+    fn the_first_request_goes_at_boot_and_looks_like_rfc_4330s() {
+        let mut h = Harness::new(config());
+        assert_eq!(h.client.poll_at(), Some(Instant::ZERO), "due at once");
+        assert!(h.tick());
+        let request = h.last_request.clone().unwrap();
+        assert_eq!(request.len(), 48);
+        let repr = NtpRepr::parse(&NtpPacket::new_checked(&request[..]).unwrap()).unwrap();
+        assert_eq!(
+            (repr.leap, repr.version, repr.mode),
+            (Leap::NoWarning, 4, Mode::Client)
+        );
+        assert_eq!(repr.stratum, 0);
+        assert!(repr.origin_timestamp.is_zero() && repr.receive_timestamp.is_zero());
+        assert!(!repr.transmit_timestamp.is_zero(), "the nonce");
+        // Waiting for the reply: no second request, the timeout is next.
+        assert_eq!(h.client.poll_at(), Some(BOOT + Duration::from_secs(2)));
+        assert!(!h.tick());
+        assert_eq!(h.client.wall_clock(h.now), None);
+    }
+
+    #[test]
+    fn nonces_differ_between_requests_and_between_seeds() {
+        let mut a = SntpClient::new(config());
+        let mut b = SntpClient::new(SntpConfig {
+            seed: 8,
+            ..config()
+        });
+        let from_a: Vec<_> = (0..100).map(|_| a.nonce()).collect();
+        let from_b: Vec<_> = (0..100).map(|_| b.nonce()).collect();
+        for (i, n) in from_a.iter().enumerate() {
+            assert!(!n.is_zero());
+            assert!(!from_a[..i].contains(n));
+            assert!(!from_b.contains(n));
+        }
+    }
+
+    #[test]
+    fn a_good_reply_sets_the_wall_clock_and_the_ntp_source() {
+        let mut h = Harness::new(config());
+        assert!(h.tick());
+        // 10 ms there and back; the server stamps the request half way.
+        h.advance(Duration::from_millis(5));
+        let reply = h.reply(|r| {
+            r.root_delay = ntp::NtpShort::from_duration(Duration::from_millis(1));
+            r.root_dispersion = ntp::NtpShort::from_duration(Duration::from_millis(2));
+            r.leap = Leap::InsertSecond;
+        });
+        h.advance(Duration::from_millis(5));
+        assert_eq!(h.deliver(&reply), Ok(()));
+        assert!(h.error_nanos().abs() < 1_000, "{} ns", h.error_nanos());
+        let synced = *h.client.synced().unwrap();
+        assert_eq!(synced.delay_nanos, 10_000_000);
+        let (wall, source) = h.client.wall_clock(h.now).unwrap();
+        assert_eq!(source.stratum, 3, "the server's 2, plus one");
+        assert_eq!(
+            source.reference_id,
+            [192, 168, 69, 2],
+            "the server's address"
+        );
+        assert_eq!(source.leap, Leap::InsertSecond);
+        assert_eq!(source.precision, -19);
+        assert_eq!(source.reference_time, Some(wall));
+        // Root delay: the server's plus ours, rounded up a little.
+        let micros = source.root_delay.total_micros();
+        assert!((11_000..11_040).contains(&micros), "{micros} µs");
+        assert!(source.is_synchronized());
+        // The next request goes an interval after the last one.
+        assert_eq!(h.client.poll_at(), Some(BOOT + Duration::from_secs(64)));
+        assert_eq!(h.client.stats().synced, 1);
+    }
+
+    #[test]
+    fn offset_and_delay_are_rfc_4330s() {
+        // The client is 1 s behind; 20 ms each way; the server takes 1 ms.
+        let s = 1_000_000_000;
+        let (t1, t2, t3, t4) = (0, s + 20_000_000, s + 21_000_000, 41_000_000);
+        assert_eq!(offset_and_delay(t1, t2, t3, t4), (s, 40_000_000));
+        // Asymmetric paths show up as half their difference.
+        let (offset, delay) = offset_and_delay(0, 30_000_000, 30_000_000, 40_000_000);
+        assert_eq!((offset, delay), (10_000_000, 40_000_000));
+    }
+
+    #[test]
+    fn a_wrong_clock_on_the_server_is_what_we_get() {
+        let mut h = Harness::new(config());
+        h.server_error_nanos = -3_600_000_000_000;
+        h.sync();
+        assert!((h.error_nanos() + 3_600_000_000_000).abs() < 1_000);
+    }
+
+    #[test]
+    fn the_clock_runs_on_between_replies_with_growing_dispersion() {
+        let mut h = Harness::new(config());
+        h.sync();
+        let (_, at_sync) = h.client.wall_clock(h.now).unwrap();
+        h.advance(Duration::from_secs(1000));
+        assert!(h.error_nanos().abs() < 1_000);
+        let (_, later) = h.client.wall_clock(h.now).unwrap();
+        let grown = later.root_dispersion - at_sync.root_dispersion;
+        // 15 ppm of 1000 s.
+        assert!(
+            (Duration::from_micros(14_990)..Duration::from_micros(15_010)).contains(&grown),
+            "{grown}"
+        );
+    }
+
+    #[test]
+    fn after_twelve_days_without_a_reply_the_time_is_lost() {
+        let mut h = Harness::new(SntpConfig {
+            max_backoff: Duration::from_secs(1 << 20),
+            ..config()
+        });
+        h.sync();
+        h.advance(Duration::from_secs(12 * 86_400));
+        assert!(h.client.wall_clock(h.now).is_some());
+        h.advance(Duration::from_secs(86_400));
+        assert_eq!(h.client.wall_clock(h.now), None, "16 s of dispersion");
+    }
+
+    #[test]
+    fn datagrams_that_are_no_reply_to_our_request_are_ignored() {
+        let mut h = Harness::new(config());
+        // Nothing asked yet.
+        assert!(h.tick());
+        let good = h.reply(|_| {});
+        let stranger = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 3)), 123);
+        let other_port = IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), 1234);
+        assert_eq!(h.deliver_from(stranger, &good), Err(Discard::Malformed));
+        assert_eq!(h.deliver_from(other_port, &good), Err(Discard::Malformed));
+        let bad_origin = h.reply(|r| r.origin_timestamp.0 ^= 1);
+        assert_eq!(h.deliver(&bad_origin), Err(Discard::Malformed));
+        let zero_origin = h.reply(|r| r.origin_timestamp = NtpTimestamp::ZERO);
+        assert_eq!(h.deliver(&zero_origin), Err(Discard::Malformed));
+        for mode in [
+            Mode::Client,
+            Mode::Broadcast,
+            Mode::SymmetricPassive,
+            Mode::Control,
+        ] {
+            let wrong_mode = h.reply(|r| r.mode = mode);
+            assert_eq!(h.deliver(&wrong_mode), Err(Discard::Malformed), "{mode:?}");
+        }
+        assert_eq!(h.deliver(&good[..47]), Err(Discard::Malformed));
+        assert_eq!(h.client.stats().ignored, 9);
+        // The request is still outstanding: the real reply is taken.
+        assert_eq!(h.client.wall_clock(h.now), None);
+        assert_eq!(h.deliver(&good), Ok(()));
+        assert!(h.client.wall_clock(h.now).is_some());
+        // A duplicate of it finds nothing outstanding.
+        assert_eq!(h.deliver(&good), Err(Discard::Malformed));
+        assert_eq!(h.client.stats().ignored, 10);
+        assert_eq!(h.client.stats().synced, 1);
+    }
+
+    #[test]
+    fn replies_failing_a_check_answer_the_request_and_are_not_used() {
+        type Case = (&'static str, fn(&mut NtpRepr), ReplyError);
+        let cases: [Case; 9] = [
+            ("version 0", |r| r.version = 0, ReplyError::Version(0)),
+            ("version 5", |r| r.version = 5, ReplyError::Version(5)),
+            ("stratum 16", |r| r.stratum = 16, ReplyError::Stratum(16)),
+            ("stratum 255", |r| r.stratum = 255, ReplyError::Stratum(255)),
+            (
+                "LI 3",
+                |r| r.leap = Leap::Unsynchronized,
+                ReplyError::Unsynchronized,
+            ),
+            (
+                "zero transmit",
+                |r| r.transmit_timestamp = NtpTimestamp::ZERO,
+                ReplyError::ZeroTimestamp,
+            ),
+            (
+                "zero receive",
+                |r| r.receive_timestamp = NtpTimestamp::ZERO,
+                ReplyError::ZeroTimestamp,
+            ),
+            (
+                "kiss INIT",
+                |r| {
+                    r.stratum = 0;
+                    r.reference_id = kiss::INIT;
+                },
+                ReplyError::Kiss(kiss::INIT),
+            ),
+            (
+                "kiss, unknown code",
+                |r| {
+                    r.stratum = 0;
+                    r.reference_id = *b"XYZZ";
+                },
+                ReplyError::Kiss(*b"XYZZ"),
+            ),
+        ];
+        for (what, tweak, error) in cases {
+            let mut h = Harness::new(config());
+            assert!(h.tick());
+            let reply = h.reply(tweak);
+            let nonce = NtpRepr::parse(
+                &NtpPacket::new_checked(&h.last_request.clone().unwrap()[..]).unwrap(),
+            )
+            .unwrap()
+            .transmit_timestamp;
+            let parsed = NtpRepr::parse(&NtpPacket::new_checked(&reply[..]).unwrap()).unwrap();
+            assert_eq!(check_reply(&parsed, nonce), Err(error), "{what}");
+            assert!(error.answers_request());
+            assert_eq!(h.deliver(&reply), Err(Discard::Malformed), "{what}");
+            assert_eq!(h.client.wall_clock(h.now), None, "{what}");
+            // The request is answered: the good reply now comes too late.
+            let good = h.reply(|_| {});
+            assert_eq!(h.deliver(&good), Err(Discard::Malformed), "{what}");
+            // And the next attempt waits 15 s, as after a timeout.
+            assert_eq!(h.client.poll_at(), Some(BOOT + MIN_INTERVAL), "{what}");
+        }
+    }
+
+    #[test]
+    fn the_checks_come_in_sntpcs_order() {
+        let nonce = NtpTimestamp(42);
+        let mut reply = NtpRepr {
+            mode: Mode::Client,
+            origin_timestamp: NtpTimestamp(41),
+            version: 0,
+            stratum: 0,
+            leap: Leap::Unsynchronized,
+            ..NtpRepr::client_request(NtpTimestamp::ZERO)
+        };
+        let mut order = Vec::new();
+        for fix in 0..7 {
+            let error = check_reply(&reply, nonce);
+            order.push(error);
+            match fix {
+                0 => reply.mode = Mode::Server,
+                1 => reply.origin_timestamp = nonce,
+                2 => reply.version = 4,
+                3 => reply.stratum = 16,
+                4 => reply.stratum = 1,
+                5 => reply.leap = Leap::NoWarning,
+                _ => {}
+            }
+        }
+        assert_eq!(
+            order,
+            [
+                Err(ReplyError::Mode(Mode::Client)),
+                Err(ReplyError::Origin),
+                Err(ReplyError::Version(0)),
+                Err(ReplyError::Kiss([0; 4])),
+                Err(ReplyError::Stratum(16)),
+                Err(ReplyError::Unsynchronized),
+                Err(ReplyError::ZeroTimestamp),
+            ]
+        );
+    }
+
+    #[test]
+    fn timeouts_back_off_from_15_s_doubling_to_the_maximum() {
+        let mut h = Harness::new(config());
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
+            // Never answered; step a second at a time to the next request.
+            let mut waited = 0;
+            while !h.tick() {
+                h.advance(Duration::from_secs(1));
+                waited += 1;
+                assert!(waited < 1000);
+            }
+            if let [.., a, b] = h.sent_at[..] {
+                gaps.push((b - a).secs());
+            }
+        }
+        assert_eq!(gaps, [15, 30, 60, 120, 240, 240, 240]);
+        assert_eq!(h.client.stats().timeouts, 7);
+        // One answer resets the backoff and moves to the interval.
+        h.advance(Duration::from_millis(1));
+        let reply = h.reply(|_| {});
+        assert_eq!(h.deliver(&reply), Ok(()));
+        let last = *h.sent_at.last().unwrap();
+        assert_eq!(h.client.poll_at(), Some(last + Duration::from_secs(64)));
+        h.now = last + Duration::from_secs(64);
+        assert!(h.tick());
+        h.advance(Duration::from_secs(3));
+        assert!(!h.tick());
+        assert_eq!(
+            h.client.poll_at(),
+            Some(h.now - Duration::from_secs(3) + MIN_INTERVAL)
+        );
+    }
+
+    #[test]
+    fn the_interval_is_never_below_15_s() {
+        let mut h = Harness::new(SntpConfig {
+            interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(2),
+            timeout: Duration::from_secs(60),
+            ..config()
+        });
+        assert_eq!(h.client.config().interval, MIN_INTERVAL);
+        assert_eq!(h.client.config().max_backoff, MIN_INTERVAL);
+        h.sync();
+        for _ in 0..100 {
+            h.advance(Duration::from_millis(500));
+            if h.tick() {
+                let reply = h.reply(|_| {});
+                assert_eq!(h.deliver(&reply), Ok(()));
+            }
+        }
+        // A timeout longer than 15 s: the next request waits for it.
+        for _ in 0..400 {
+            h.advance(Duration::from_millis(500));
+            h.tick();
+        }
+        for pair in h.sent_at.windows(2) {
+            assert!(pair[1] - pair[0] >= MIN_INTERVAL, "{pair:?}");
+        }
+        assert!(h.sent_at.len() >= 4);
+    }
+
+    #[test]
+    fn whatever_happens_two_requests_are_at_least_15_s_apart() {
+        let mut seed = 0x5eed_1234_u64;
+        let mut random = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for run in 0..50 {
+            let mut h = Harness::new(SntpConfig {
+                interval: Duration::from_secs(15 + random(60)),
+                max_backoff: Duration::from_secs(15 + random(300)),
+                timeout: Duration::from_millis(100 + random(30_000)),
+                seed: run,
+                ..config()
+            });
+            for _ in 0..500 {
+                h.advance(Duration::from_millis(random(20_000)));
+                h.tick();
+                if h.last_request.is_some() {
+                    let reply = match random(6) {
+                        0 => h.reply(|_| {}),
+                        1 => h.reply(|r| {
+                            r.stratum = 0;
+                            r.reference_id = kiss::RATE;
+                        }),
+                        2 => h.reply(|r| r.leap = Leap::Unsynchronized),
+                        3 => h.reply(|r| r.origin_timestamp.0 += 1),
+                        _ => continue,
+                    };
+                    let _ = h.deliver(&reply);
+                }
+            }
+            for pair in h.sent_at.windows(2) {
+                assert!(pair[1] - pair[0] >= MIN_INTERVAL, "run {run}: {pair:?}");
+            }
+            assert!(h.sent_at.len() >= 3, "run {run} kept asking");
+        }
+    }
+
+    #[test]
+    fn kiss_rate_makes_the_client_ask_less_often() {
+        let mut h = Harness::new(config());
+        h.sync();
+        let rate = |r: &mut NtpRepr| {
+            r.stratum = 0;
+            r.reference_id = kiss::RATE;
+        };
+        h.now = h.client.poll_at().unwrap();
+        assert!(h.tick());
+        let kiss = h.reply(rate);
+        assert_eq!(h.deliver(&kiss), Err(Discard::Malformed));
+        assert_eq!(h.client.stats().kiss_rate, 1);
+        let first_kiss = h.now;
+        // At least twice the 15 s after a failure.
+        assert_eq!(
+            h.client.poll_at(),
+            Some(first_kiss + Duration::from_secs(30))
+        );
+        // The time we had stays.
+        assert!(h.client.wall_clock(h.now).is_some());
+        h.now = h.client.poll_at().unwrap();
+        assert!(h.tick());
+        let kiss = h.reply(rate);
+        assert_eq!(h.deliver(&kiss), Err(Discard::Malformed));
+        assert_eq!(h.client.poll_at(), Some(h.now + Duration::from_secs(60)));
+        // Good replies from then on keep to the longer of interval and floor.
+        h.now = h.client.poll_at().unwrap();
+        h.sync();
+        assert_eq!(h.client.poll_at(), Some(h.now + Duration::from_secs(64)));
+        for _ in 0..4 {
+            h.now = h.client.poll_at().unwrap();
+            assert!(h.tick());
+            let kiss = h.reply(rate);
+            let _ = h.deliver(&kiss);
+        }
+        h.now = h.client.poll_at().unwrap();
+        h.sync();
+        assert_eq!(
+            h.client.poll_at(),
+            Some(h.now + Duration::from_secs(960)),
+            "the floor outlasts good replies"
+        );
+    }
+
+    #[test]
+    fn kiss_deny_and_rstr_stop_the_client_for_good() {
+        for code in [kiss::DENY, kiss::RSTR] {
+            let mut h = Harness::new(config());
+            h.sync();
+            h.now = h.client.poll_at().unwrap();
+            assert!(h.tick());
+            let kiss = h.reply(|r| {
+                r.stratum = 0;
+                r.reference_id = code;
+            });
+            assert_eq!(h.deliver(&kiss), Err(Discard::Malformed));
+            assert_eq!(h.client.stopped_by(), Some(code));
+            assert_eq!(h.client.poll_at(), None);
+            for _ in 0..100 {
+                h.advance(Duration::from_secs(3600));
+                assert!(!h.tick());
+                h.client.on_tick(h.now, None, &mut VecOutbox::new());
+            }
+            assert_eq!(h.client.stats().requests, 2);
+            assert_eq!(h.client.stats().kiss_deny, 1);
+        }
+    }
+
+    #[test]
+    fn a_server_after_2036_is_read_in_era_1() {
+        let mut h = Harness::new(config());
+        // 2040-01-01: era 1, timestamps restart from 0 in 2036.
+        h.server_error_nanos =
+            ntp::unix_nanos(UnixTime::from_secs(2_208_988_800)) - ntp::unix_nanos(WALL_AT_BOOT);
+        h.sync();
+        let (wall, _) = h.client.wall_clock(h.now).unwrap();
+        assert_eq!(wall.secs, 2_208_988_800);
+        // Synced, the era follows our own time across the wrap.
+        h.server_error_nanos =
+            ntp::unix_nanos(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS - 5))
+                - ntp::unix_nanos(h.true_wall());
+        let mut h2 = Harness::new(config());
+        h2.server_error_nanos = h.server_error_nanos;
+        h2.sync();
+        for _ in 0..3 {
+            h2.now = h2.client.poll_at().unwrap();
+            h2.sync();
+        }
+        let (wall, _) = h2.client.wall_clock(h2.now).unwrap();
+        assert!(wall.secs > NtpTimestamp::ERA_1_UNIX_SECS + 100, "{wall:?}");
+        assert!(h2.error_nanos().abs() - h2.server_error_nanos.abs() < 1_000);
+    }
+
+    #[test]
+    fn a_time_before_not_before_is_not_believed() {
+        // Before the first sync, every timestamp reads as one of the 136
+        // years from `not_before`: 2001 is taken for 2137.
+        let y2001 = UnixTime::from_secs(1_000_000_000);
+        let mut h = Harness::new(config());
+        h.server_error_nanos = ntp::unix_nanos(y2001) - ntp::unix_nanos(WALL_AT_BOOT);
+        h.sync();
+        let (wall, _) = h.client.wall_clock(h.now).unwrap();
+        assert_eq!(wall.secs, 1_000_000_000 + (1 << 32));
+        // Once synced, the era nearest our time is 2001's: refused.
+        let mut h = Harness::new(config());
+        h.sync();
+        h.server_error_nanos = ntp::unix_nanos(y2001) - ntp::unix_nanos(h.true_wall());
+        h.now = h.client.poll_at().unwrap();
+        h.server_error_nanos -= 64_000_000_000;
+        assert!(h.tick());
+        let reply = h.reply(|_| {});
+        assert_eq!(h.deliver(&reply), Err(Discard::Malformed));
+        assert_eq!(h.client.stats().rejected, 1);
+        assert!(h.error_nanos().abs() < 1_000, "the time we had stays");
+    }
+
+    #[test]
+    fn an_upstream_at_stratum_15_gives_time_but_no_ntp_stratum() {
+        let mut h = Harness::new(config());
+        assert!(h.tick());
+        let reply = h.reply(|r| r.stratum = 15);
+        assert_eq!(h.deliver(&reply), Ok(()));
+        let (_, source) = h.client.wall_clock(h.now).unwrap();
+        assert_eq!(source.stratum, 16);
+        assert!(!source.is_synchronized());
+    }
+
+    #[test]
+    fn the_client_passes_the_loop_guard_and_sends_one_small_datagram() {
+        let client = SntpClient::new(config());
+        assert!(!client.guarded());
+        assert_eq!(
+            client.burst(),
+            Burst {
+                datagrams: 1,
+                bytes: 48
+            }
+        );
+        assert_eq!(client.name(), "sntp");
+    }
+
+    #[test]
+    fn arbitrary_bytes_from_the_server_never_panic() {
+        let mut h = Harness::new(config());
+        let mut seed = 0x1357_9bdf_u64;
+        for i in 0..5_000 {
+            if i % 50 == 0 {
+                h.advance(Duration::from_secs(20));
+                h.tick();
+            }
+            let len = (i % 60) as usize;
+            let mut payload: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            // Every tenth is a reply to our request with random fields.
+            if let Some(request) = h.last_request.as_ref().filter(|_| i % 10 == 0) {
+                if payload.len() >= 48 {
+                    payload[24..32].copy_from_slice(&request[40..48]);
+                    payload[0] = (payload[0] & 0xc0) | (4 << 3) | 4;
+                }
+            }
+            let _ = h.deliver(&payload);
+            let _ = h.client.wall_clock(h.now);
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! NTP through the whole core, frames in and frames out: the NTP server and
+//! the SNTP client on a real [`Stack`] over an in-memory smoltcp device,
+//! with time and daytime beside them, fed Ethernet/ARP/IPv4/UDP frames
+//! built with `smoltcp::wire`, and every frame sent parsed back.
+//!
+//! Nothing here touches a real network: the device is two queues in memory,
+//! the clocks are advanced by hand, and the upstream NTP server is this
+//! file answering the client's request frames.
+
+use std::collections::VecDeque;
+
+use udpkit::ntp::{kiss, Leap, Mode, NtpPacket, NtpRepr, NtpShort, NtpTimestamp};
+use udpkit::services::ntp::NtpServer;
+use udpkit::services::{daytime, time};
+use udpkit::smoltcp::iface::SocketStorage;
+use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::time::{Duration, Instant};
+use udpkit::smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+};
+use udpkit::sntp::{SntpClient, SntpConfig, DEFAULT_LOCAL_PORT, MIN_INTERVAL};
+use udpkit::{
+    Board, ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime,
+};
+
+const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
+const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+/// The upstream NTP server of the SNTP client.
+const UPSTREAM_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x05]);
+const UPSTREAM_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 5);
+const CLIENT_PORT: u16 = 40000;
+const NTP: u16 = 123;
+
+/// 2026-11-23 15:04:05.25 UTC, a Monday.
+const WALL: UnixTime = UnixTime::new(1_795_446_245, 250_000_000);
+
+// ---------------------------------------------------------------------------
+// An in-memory board.
+
+#[derive(Default)]
+struct MemoryDevice {
+    rx: VecDeque<Vec<u8>>,
+    tx: Vec<Vec<u8>>,
+}
+
+struct RxToken(Vec<u8>);
+
+struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        self.0.push(frame);
+        result
+    }
+}
+
+impl Device for MemoryDevice {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let frame = self.rx.pop_front()?;
+        Some((RxToken(frame), TxToken(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+/// A board whose wall clock, when it has one, runs with its monotonic
+/// clock from [`WALL`] at boot.
+struct MemoryBoard {
+    device: MemoryDevice,
+    now: Instant,
+    boot: Instant,
+    wall: Option<UnixTime>,
+    source: ClockSource,
+}
+
+impl MemoryBoard {
+    /// The true time now.
+    fn true_wall(&self) -> UnixTime {
+        after(WALL, self.now - self.boot)
+    }
+}
+
+fn after(t: UnixTime, d: Duration) -> UnixTime {
+    let nanos = u64::from(t.subsec_nanos()) + d.total_micros() % 1_000_000 * 1000;
+    UnixTime::new(t.secs + d.total_micros() / 1_000_000, nanos as u32)
+}
+
+impl Board for MemoryBoard {
+    type Device = MemoryDevice;
+
+    fn device(&mut self) -> &mut MemoryDevice {
+        &mut self.device
+    }
+
+    fn now(&mut self) -> Instant {
+        self.now
+    }
+
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        self.wall.map(|w| after(w, self.now - self.boot))
+    }
+
+    fn clock_source(&mut self) -> ClockSource {
+        self.source
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        0x5eed
+    }
+}
+
+type Buffers = SocketBuffers<8, 4096>;
+
+fn leak<T>(value: T) -> &'static mut T {
+    Box::leak(Box::new(value))
+}
+
+struct Net {
+    board: MemoryBoard,
+    stack: Stack<'static>,
+    ntp: ServiceId,
+    time: ServiceId,
+    sntp: Option<ServiceId>,
+}
+
+impl Net {
+    /// NTP, time and daytime on a board with `wall` (or none) from `source`;
+    /// with an SNTP client of `UPSTREAM_IP` when `sntp` is given.
+    fn new(wall: Option<UnixTime>, source: ClockSource, sntp: Option<SntpConfig>) -> Net {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let boot = Instant::from_secs(1000);
+        let mut board = MemoryBoard {
+            device: MemoryDevice::default(),
+            now: boot,
+            boot,
+            wall,
+            source,
+        };
+        let sockets = leak([SocketStorage::EMPTY; 4]);
+        let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets[..]);
+        let ntp = stack
+            .add_service(leak(NtpServer::new()), NTP, leak(Buffers::new()).queues())
+            .unwrap();
+        let time = stack
+            .add_service(
+                leak(time::Time),
+                time::DEFAULT_PORT,
+                leak(Buffers::new()).queues(),
+            )
+            .unwrap();
+        stack
+            .add_service(
+                leak(daytime::Daytime),
+                daytime::DEFAULT_PORT,
+                leak(Buffers::new()).queues(),
+            )
+            .unwrap();
+        let sntp = sntp.map(|config| {
+            stack
+                .add_service(
+                    leak(SntpClient::new(config)),
+                    DEFAULT_LOCAL_PORT,
+                    leak(Buffers::new()).queues(),
+                )
+                .unwrap()
+        });
+        Net {
+            board,
+            stack,
+            ntp,
+            time,
+            sntp,
+        }
+    }
+
+    fn poll(&mut self) -> Option<Duration> {
+        self.stack.poll(&mut self.board)
+    }
+
+    fn exchange(&mut self, frame: Vec<u8>) -> Vec<Udp> {
+        self.board.device.rx.push_back(frame);
+        self.poll();
+        self.sent()
+    }
+
+    /// Every frame sent since the last call: UDP datagrams parsed, ARP
+    /// requests answered for the upstream server (in the next poll).
+    fn sent(&mut self) -> Vec<Udp> {
+        let mut datagrams = Vec::new();
+        for frame in std::mem::take(&mut self.board.device.tx) {
+            match parse(&frame) {
+                Parsed::Udp(udp) => datagrams.push(udp),
+                Parsed::ArpRequestFor(ip) if ip == UPSTREAM_IP => {
+                    self.board.device.rx.push_back(arp_reply_from_upstream());
+                }
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+        datagrams
+    }
+
+    /// Sends `payload` from the peer's client port to `port`; returns what
+    /// came back (every datagram must be to the peer, from `port`).
+    fn ask(&mut self, port: u16, payload: &[u8]) -> Vec<Vec<u8>> {
+        let frame = udp(
+            (PEER_MAC, PEER_IP, CLIENT_PORT),
+            (OUR_MAC, OUR_IP, port),
+            payload,
+        );
+        self.exchange(frame)
+            .into_iter()
+            .map(|d| {
+                assert_eq!((d.src, d.dst), ((OUR_IP, port), (PEER_IP, CLIENT_PORT)));
+                d.payload
+            })
+            .collect()
+    }
+
+    /// One NTP request from the peer: the reply, parsed.
+    fn ask_ntp(&mut self, transmit: NtpTimestamp) -> NtpRepr {
+        let mut request = [0u8; 48];
+        NtpRepr {
+            poll: 7,
+            ..NtpRepr::client_request(transmit)
+        }
+        .emit(&mut NtpPacket::new_unchecked(&mut request[..]));
+        let replies = self.ask(NTP, &request);
+        assert_eq!(replies.len(), 1, "one reply to an NTP request");
+        let packet = NtpPacket::new_checked(&replies[0][..]).expect("48 bytes");
+        assert_eq!(replies[0].len(), 48);
+        NtpRepr::parse(&packet).unwrap()
+    }
+
+    fn stats(&self, id: ServiceId) -> ServiceStats {
+        *self.stack.stats(id).unwrap()
+    }
+
+    /// Polls until the SNTP client's request to the upstream server comes
+    /// out (answering ARP for it on the way); returns it.
+    fn upstream_request(&mut self) -> NtpRepr {
+        for _ in 0..3 {
+            self.poll();
+            let mut sent = self.sent();
+            if let Some(d) = sent.pop() {
+                assert!(sent.is_empty());
+                assert_eq!(d.src, (OUR_IP, DEFAULT_LOCAL_PORT));
+                assert_eq!(d.dst, (UPSTREAM_IP, NTP));
+                assert_eq!(d.payload.len(), 48);
+                return NtpRepr::parse(&NtpPacket::new_checked(&d.payload[..]).unwrap()).unwrap();
+            }
+        }
+        panic!("no request to the upstream server");
+    }
+
+    /// The upstream server's reply to `request`, stamped with the true
+    /// time (plus `server_error`), into the stack.
+    fn upstream_reply(&mut self, request: &NtpRepr, tweak: impl FnOnce(&mut NtpRepr)) {
+        let now = NtpTimestamp::from_unix(self.board.true_wall());
+        let mut reply = NtpRepr {
+            leap: Leap::NoWarning,
+            version: 4,
+            mode: Mode::Server,
+            stratum: 2,
+            poll: request.poll,
+            precision: -20,
+            root_delay: NtpShort::from_duration(Duration::from_millis(10)),
+            root_dispersion: NtpShort::from_duration(Duration::from_millis(5)),
+            reference_id: [10, 0, 0, 1],
+            reference_timestamp: now,
+            origin_timestamp: request.transmit_timestamp,
+            receive_timestamp: now,
+            transmit_timestamp: now,
+        };
+        tweak(&mut reply);
+        let mut payload = [0u8; 48];
+        reply.emit(&mut NtpPacket::new_unchecked(&mut payload[..]));
+        let frame = udp(
+            (UPSTREAM_MAC, UPSTREAM_IP, NTP),
+            (OUR_MAC, OUR_IP, DEFAULT_LOCAL_PORT),
+            &payload,
+        );
+        let sent = self.exchange(frame);
+        assert!(sent.is_empty(), "the client never answers: {sent:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Frames.
+
+fn caps() -> ChecksumCapabilities {
+    ChecksumCapabilities::default()
+}
+
+fn udp(
+    (src_mac, src, src_port): (EthernetAddress, Ipv4Address, u16),
+    (dst_mac, dst, dst_port): (EthernetAddress, Ipv4Address, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp = UdpRepr { src_port, dst_port };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: udp.header_len() + payload.len(),
+        hop_limit: 64,
+    };
+    let mut frame = vec![0; 14 + ip.buffer_len() + ip.payload_len];
+    EthernetRepr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        ethertype: EthernetProtocol::Ipv4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+    let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.emit(&mut packet, &caps());
+    udp.emit(
+        &mut UdpPacket::new_unchecked(packet.payload_mut()),
+        &src.into(),
+        &dst.into(),
+        payload.len(),
+        |p| p.copy_from_slice(payload),
+        &caps(),
+    );
+    frame
+}
+
+fn arp_reply_from_upstream() -> Vec<u8> {
+    let arp = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: UPSTREAM_MAC,
+        source_protocol_addr: UPSTREAM_IP,
+        target_hardware_addr: OUR_MAC,
+        target_protocol_addr: OUR_IP,
+    };
+    let mut frame = vec![0; 14 + arp.buffer_len()];
+    EthernetRepr {
+        src_addr: UPSTREAM_MAC,
+        dst_addr: OUR_MAC,
+        ethertype: EthernetProtocol::Arp,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+    arp.emit(&mut ArpPacket::new_unchecked(&mut frame[14..]));
+    frame
+}
+
+#[derive(Debug)]
+struct Udp {
+    src: (Ipv4Address, u16),
+    dst: (Ipv4Address, u16),
+    payload: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum Parsed {
+    Udp(Udp),
+    ArpRequestFor(Ipv4Address),
+    Other,
+}
+
+/// Parses a frame the stack sent; IPv4 and UDP checksums must verify.
+fn parse(frame: &[u8]) -> Parsed {
+    let eth_frame = EthernetFrame::new_checked(frame).unwrap();
+    let eth = EthernetRepr::parse(&eth_frame).unwrap();
+    assert_eq!(eth.src_addr, OUR_MAC);
+    match eth.ethertype {
+        EthernetProtocol::Arp => {
+            match ArpRepr::parse(&ArpPacket::new_checked(eth_frame.payload()).unwrap()).unwrap() {
+                ArpRepr::EthernetIpv4 {
+                    operation: ArpOperation::Request,
+                    target_protocol_addr,
+                    ..
+                } => Parsed::ArpRequestFor(target_protocol_addr),
+                _ => Parsed::Other,
+            }
+        }
+        EthernetProtocol::Ipv4 => {
+            let packet = Ipv4Packet::new_checked(eth_frame.payload()).unwrap();
+            let ip = Ipv4Repr::parse(&packet, &caps()).unwrap();
+            if ip.next_header != IpProtocol::Udp {
+                return Parsed::Other;
+            }
+            let udp = UdpPacket::new_checked(packet.payload()).unwrap();
+            let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
+                .expect("valid UDP checksum");
+            Parsed::Udp(Udp {
+                src: (ip.src_addr, repr.src_port),
+                dst: (ip.dst_addr, repr.dst_port),
+                payload: udp.payload().to_vec(),
+            })
+        }
+        _ => Parsed::Other,
+    }
+}
+
+/// Nanoseconds from `b` to `a`.
+fn nanos_between(a: UnixTime, b: UnixTime) -> i128 {
+    udpkit::ntp::unix_nanos(a) - udpkit::ntp::unix_nanos(b)
+}
+
+fn sntp_config() -> SntpConfig {
+    SntpConfig {
+        interval: Duration::from_secs(64),
+        ..SntpConfig::new(IpAddress::Ipv4(UPSTREAM_IP), 99)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The server.
+
+#[test]
+fn a_client_request_gets_a_server_reply_from_the_boards_clock() {
+    let gps = ClockSource::primary(*b"GPS\0", -20);
+    let mut net = Net::new(Some(WALL), gps, None);
+    let transmit = NtpTimestamp(0x0123_4567_89ab_cdef);
+    let reply = net.ask_ntp(transmit);
+    assert_eq!(reply.mode, Mode::Server);
+    assert_eq!(reply.version, 4);
+    assert_eq!(reply.leap, Leap::NoWarning);
+    assert_eq!(reply.stratum, 1);
+    assert_eq!(reply.reference_id, *b"GPS\0");
+    assert_eq!(reply.precision, -20);
+    assert_eq!(reply.poll, 7);
+    assert_eq!(reply.origin_timestamp, transmit);
+    let wall = NtpTimestamp::from_unix(WALL);
+    assert_eq!(reply.receive_timestamp, wall);
+    assert_eq!(reply.transmit_timestamp, wall);
+    assert_eq!(net.stats(net.ntp).sent, 1);
+
+    // Half a second later, carried forward by the monotonic clock.
+    net.board.now += Duration::from_millis(500);
+    let reply = net.ask_ntp(transmit);
+    let later = reply.transmit_timestamp.to_unix(WALL).unwrap();
+    assert_eq!(nanos_between(later, WALL), 500_000_000);
+}
+
+#[test]
+fn the_default_source_is_a_local_clock_at_stratum_10() {
+    let mut net = Net::new(Some(WALL), ClockSource::LOCAL, None);
+    let reply = net.ask_ntp(NtpTimestamp(7));
+    assert_eq!((reply.stratum, reply.reference_id), (10, *b"LOCL"));
+}
+
+#[test]
+fn without_a_wall_clock_the_reply_is_a_kiss_o_death() {
+    let mut net = Net::new(None, ClockSource::LOCAL, None);
+    let reply = net.ask_ntp(NtpTimestamp(0xfeed));
+    assert_eq!(reply.stratum, 0);
+    assert_eq!(reply.leap, Leap::Unsynchronized);
+    assert_eq!(reply.kiss_code(), Some(kiss::INIT));
+    assert_eq!(reply.origin_timestamp, NtpTimestamp(0xfeed));
+    assert!(reply.transmit_timestamp.is_zero());
+    // Time stays silent, and says why.
+    assert!(net.ask(time::DEFAULT_PORT, b"").is_empty());
+    assert_eq!(
+        net.stats(net.time).discarded[Discard::NoWallClock.index()],
+        1
+    );
+}
+
+#[test]
+fn other_modes_and_short_packets_get_nothing_and_are_counted() {
+    let mut net = Net::new(Some(WALL), ClockSource::LOCAL, None);
+    let mut server_reply = [0u8; 48];
+    server_reply[0] = (4 << 3) | 4;
+    assert!(net.ask(NTP, &server_reply).is_empty());
+    assert!(net.ask(NTP, &[0x23; 47]).is_empty());
+    assert!(net.ask(NTP, b"").is_empty());
+    assert_eq!(net.stats(net.ntp).discarded[Discard::Malformed.index()], 3);
+    assert_eq!(net.stats(net.ntp).sent, 0);
+}
+
+#[test]
+fn a_request_from_source_port_123_is_refused_by_the_loop_guard() {
+    let mut net = Net::new(Some(WALL), ClockSource::LOCAL, None);
+    let mut request = [0u8; 48];
+    NtpRepr::client_request(NtpTimestamp(1)).emit(&mut NtpPacket::new_unchecked(&mut request[..]));
+    let frame = udp((PEER_MAC, PEER_IP, NTP), (OUR_MAC, OUR_IP, NTP), &request);
+    assert!(net.exchange(frame).is_empty());
+    assert_eq!(net.stats(net.ntp).refused_total(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// The SNTP client.
+
+#[test]
+fn the_sntp_client_gives_a_board_without_a_clock_the_time() {
+    let mut net = Net::new(None, ClockSource::LOCAL, Some(sntp_config()));
+    // At boot: nothing tells the time yet.
+    let request = net.upstream_request();
+    assert_eq!((request.mode, request.version), (Mode::Client, 4));
+    assert!(net.ask(time::DEFAULT_PORT, b"").is_empty());
+    assert!(net.ask(daytime::DEFAULT_PORT, b"").is_empty());
+    assert_eq!(net.ask_ntp(NtpTimestamp(3)).stratum, 0, "a kiss-o'-death");
+
+    // The reply arrives 4 ms later, from port 123, past the loop guard.
+    net.board.now += Duration::from_millis(4);
+    net.upstream_reply(&request, |_| {});
+    let sntp = net.stats(net.sntp.unwrap());
+    assert_eq!(sntp.refused_total(), 0);
+
+    // Time and daytime answer now...
+    net.board.now += Duration::from_secs(10);
+    let time = net.ask(time::DEFAULT_PORT, b"");
+    assert_eq!(time.len(), 1);
+    let truth = net.board.true_wall();
+    let told = time::decode(time[0].clone().try_into().unwrap());
+    assert!(told.secs.abs_diff(truth.secs) <= 1, "{told:?} vs {truth:?}");
+    let daytime = net.ask(daytime::DEFAULT_PORT, b"");
+    assert_eq!(daytime[0], daytime::format(truth).as_bytes());
+
+    // ... and NTP, at the upstream's stratum + 1, with its address as
+    // reference, to within the 4 ms round trip's asymmetry.
+    let reply = net.ask_ntp(NtpTimestamp(5));
+    assert_eq!(reply.stratum, 3);
+    assert_eq!(reply.reference_id, UPSTREAM_IP.octets());
+    assert_eq!(reply.leap, Leap::NoWarning);
+    assert_eq!(reply.precision, -19);
+    let served = reply.transmit_timestamp.to_unix(truth).unwrap();
+    assert!(
+        nanos_between(served, truth).abs() <= 2_000_000,
+        "{served:?} vs {truth:?}"
+    );
+    // Root delay: the upstream's 10 ms plus our 4 ms round trip.
+    let delay = reply.root_delay.to_duration();
+    assert!(
+        (Duration::from_millis(14)..Duration::from_micros(14_100)).contains(&delay),
+        "{delay}"
+    );
+    // The reference time is when the reply arrived.
+    let reference = reply.reference_timestamp.to_unix(truth).unwrap();
+    assert!(nanos_between(truth, reference) > 9_000_000_000);
+}
+
+#[test]
+fn the_sntp_client_asks_again_every_interval_and_never_within_15_s() {
+    let mut net = Net::new(None, ClockSource::LOCAL, Some(sntp_config()));
+    let boot = net.board.now;
+    let mut requests = vec![];
+    let mut answered = 0;
+    // Ten minutes in 250 ms steps, polling as a port does; the upstream
+    // answers every other request.
+    while net.board.now < boot + Duration::from_secs(600) {
+        let delay = net.poll();
+        for d in net.sent() {
+            assert_eq!(d.dst, (UPSTREAM_IP, NTP));
+            requests.push(net.board.now);
+            let request = NtpRepr::parse(&NtpPacket::new_checked(&d.payload[..]).unwrap()).unwrap();
+            if requests.len() % 2 == 1 {
+                net.board.now += Duration::from_millis(2);
+                net.upstream_reply(&request, |_| {});
+                answered += 1;
+            }
+        }
+        // A frame waiting (the upstream's ARP reply) wakes the port at
+        // once; otherwise it sleeps as long as the stack allows, in steps.
+        if net.board.device.rx.is_empty() {
+            let step = Duration::from_millis(250);
+            net.board.now += delay.map_or(step, |d| d.min(step).max(Duration::from_millis(1)));
+        }
+    }
+    assert!(answered >= 2);
+    for pair in requests.windows(2) {
+        assert!(pair[1] - pair[0] >= MIN_INTERVAL, "{pair:?}");
+    }
+    // A good reply: the next one an interval later; a timeout: 15 s later.
+    let gaps: Vec<u64> = requests.windows(2).map(|p| (p[1] - p[0]).secs()).collect();
+    assert_eq!(gaps[..4], [64, 15, 64, 15], "{gaps:?}");
+    let sntp = net.stats(net.sntp.unwrap());
+    assert_eq!(sntp.sent as usize, requests.len());
+}
+
+#[test]
+fn a_board_with_its_own_clock_keeps_it_over_the_sntp_client() {
+    let gps = ClockSource::primary(*b"PPS\0", -24);
+    let mut net = Net::new(Some(WALL), gps, Some(sntp_config()));
+    let request = net.upstream_request();
+    // The upstream is an hour off; the board's clock wins.
+    net.board.now += Duration::from_millis(1);
+    net.upstream_reply(&request, |r| {
+        r.transmit_timestamp.0 += 3600 << 32;
+        r.receive_timestamp.0 += 3600 << 32;
+    });
+    let reply = net.ask_ntp(NtpTimestamp(9));
+    assert_eq!((reply.stratum, reply.reference_id), (1, *b"PPS\0"));
+    let served = reply.transmit_timestamp.to_unix(WALL).unwrap();
+    assert!(nanos_between(served, net.board.true_wall()).abs() < 1_000);
+}
+
+#[test]
+fn a_kiss_o_death_from_upstream_leaves_the_board_without_time() {
+    let mut net = Net::new(None, ClockSource::LOCAL, Some(sntp_config()));
+    let request = net.upstream_request();
+    net.upstream_reply(&request, |r| {
+        r.stratum = 0;
+        r.leap = Leap::Unsynchronized;
+        r.reference_id = kiss::DENY;
+    });
+    assert!(net.ask(time::DEFAULT_PORT, b"").is_empty());
+    assert_eq!(net.ask_ntp(NtpTimestamp(3)).stratum, 0);
+    // DENY: the client stops; nothing more goes upstream, ever.
+    for _ in 0..20 {
+        net.board.now += Duration::from_secs(60);
+        net.poll();
+        assert!(net.sent().is_empty());
+    }
+}
