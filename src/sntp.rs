@@ -28,10 +28,11 @@
 //! mode 4 (server); the origin timestamp equal to the transmit timestamp of
 //! our request. A datagram failing those is ignored (it may be forged or
 //! stale) and the request stays outstanding until its timeout. A reply
-//! that passes them answers the request, and is used only with a version
-//! of 1 to 4, a stratum of 1 to 15 (0 is a kiss-o'-death), a leap
-//! indicator other than 3 (unsynchronized), and non-zero receive and
-//! transmit timestamps.
+//! that passes them answers the request, and is used only with our
+//! request's version (4), a stratum of 1 to 15 (0 is a kiss-o'-death), a
+//! leap indicator other than 3 (unsynchronized), a root distance (root
+//! delay / 2 + root dispersion) below 16 s, non-zero receive and transmit
+//! timestamps, and a reference timestamp no later than the transmit one.
 //!
 //! The transmit timestamp of a request is a random number, not our time
 //! (we may have none, and a server has no use for it): it is a nonce that a
@@ -130,7 +131,7 @@ pub enum ReplyError {
     /// Its origin timestamp is not our request's transmit timestamp: not
     /// an answer to it (stale, duplicated or forged).
     Origin,
-    /// Version 0 or above 4.
+    /// Not the version of our request (4).
     Version(u8),
     /// A kiss-o'-death (stratum 0) with its code.
     Kiss([u8; 4]),
@@ -138,8 +139,13 @@ pub enum ReplyError {
     Stratum(u8),
     /// Leap indicator 3: the server's clock is not synchronized.
     Unsynchronized,
+    /// Root delay / 2 + root dispersion of 16 s or more (RFC 5905's
+    /// MAXDISP): the server's time is too uncertain to use.
+    RootDistance,
     /// A zero receive or transmit timestamp.
     ZeroTimestamp,
+    /// A reference timestamp later than the transmit timestamp.
+    ReferenceAfterTransmit,
 }
 
 impl core::fmt::Display for ReplyError {
@@ -147,14 +153,18 @@ impl core::fmt::Display for ReplyError {
         match self {
             ReplyError::Mode(mode) => write!(f, "not a server reply (mode {})", mode.bits()),
             ReplyError::Origin => write!(f, "origin timestamp does not match our request"),
-            ReplyError::Version(v) => write!(f, "unsupported version {v}"),
+            ReplyError::Version(v) => write!(f, "version {v}, not our request's {}", ntp::VERSION),
             ReplyError::Kiss(code) => match ntp::ascii_id(code) {
                 Some(text) => write!(f, "kiss-o'-death {text}"),
                 None => write!(f, "kiss-o'-death {code:?}"),
             },
             ReplyError::Stratum(s) => write!(f, "stratum {s}: the server is not synchronized"),
             ReplyError::Unsynchronized => write!(f, "leap indicator 3: server not synchronized"),
+            ReplyError::RootDistance => write!(f, "root distance of 16 s or more"),
             ReplyError::ZeroTimestamp => write!(f, "zero receive or transmit timestamp"),
+            ReplyError::ReferenceAfterTransmit => {
+                write!(f, "reference timestamp later than the transmit timestamp")
+            }
         }
     }
 }
@@ -176,7 +186,8 @@ pub fn check_reply(reply: &NtpRepr, sent: NtpTimestamp) -> Result<(), ReplyError
     if reply.origin_timestamp != sent {
         return Err(ReplyError::Origin);
     }
-    if !(1..=4).contains(&reply.version) {
+    // A server answers in the version it was asked in (RFC 5905).
+    if reply.version != ntp::VERSION {
         return Err(ReplyError::Version(reply.version));
     }
     if let Some(code) = reply.kiss_code() {
@@ -188,8 +199,19 @@ pub fn check_reply(reply: &NtpRepr, sent: NtpTimestamp) -> Result<(), ReplyError
     if reply.leap == Leap::Unsynchronized {
         return Err(ReplyError::Unsynchronized);
     }
+    let distance = u64::from(reply.root_delay.0 / 2) + u64::from(reply.root_dispersion.0);
+    if distance >= MAX_DISPERSION.secs() << 16 {
+        return Err(ReplyError::RootDistance);
+    }
     if reply.transmit_timestamp.is_zero() || reply.receive_timestamp.is_zero() {
         return Err(ReplyError::ZeroTimestamp);
+    }
+    // A clock set after it sent the reply: its timestamps are not to be
+    // trusted. The difference is taken modulo 2^64, so that a reference
+    // just before the 2036 wrap and a reply just after it compare right.
+    let reference = reply.reference_timestamp;
+    if !reference.is_zero() && (reply.transmit_timestamp.0.wrapping_sub(reference.0) as i64) < 0 {
+        return Err(ReplyError::ReferenceAfterTransmit);
     }
     Ok(())
 }
@@ -898,9 +920,23 @@ mod tests {
     #[test]
     fn replies_failing_a_check_answer_the_request_and_are_not_used() {
         type Case = (&'static str, fn(&mut NtpRepr), ReplyError);
-        let cases: [Case; 9] = [
+        let cases: [Case; 12] = [
             ("version 0", |r| r.version = 0, ReplyError::Version(0)),
+            ("version 3", |r| r.version = 3, ReplyError::Version(3)),
             ("version 5", |r| r.version = 5, ReplyError::Version(5)),
+            (
+                "root distance 16 s",
+                |r| {
+                    r.root_delay = ntp::NtpShort(8 << 16);
+                    r.root_dispersion = ntp::NtpShort(12 << 16);
+                },
+                ReplyError::RootDistance,
+            ),
+            (
+                "reference after transmit",
+                |r| r.reference_timestamp.0 = r.transmit_timestamp.0 + 1,
+                ReplyError::ReferenceAfterTransmit,
+            ),
             ("stratum 16", |r| r.stratum = 16, ReplyError::Stratum(16)),
             ("stratum 255", |r| r.stratum = 255, ReplyError::Stratum(255)),
             (
@@ -958,7 +994,7 @@ mod tests {
     }
 
     #[test]
-    fn the_checks_come_in_sntpcs_order() {
+    fn the_checks_come_in_order_and_each_one_counts() {
         let nonce = NtpTimestamp(42);
         let mut reply = NtpRepr {
             mode: Mode::Client,
@@ -966,12 +1002,13 @@ mod tests {
             version: 0,
             stratum: 0,
             leap: Leap::Unsynchronized,
+            root_dispersion: ntp::NtpShort(16 << 16),
+            reference_timestamp: NtpTimestamp(2 << 32),
             ..NtpRepr::client_request(NtpTimestamp::ZERO)
         };
         let mut order = Vec::new();
-        for fix in 0..7 {
-            let error = check_reply(&reply, nonce);
-            order.push(error);
+        for fix in 0..10 {
+            order.push(check_reply(&reply, nonce));
             match fix {
                 0 => reply.mode = Mode::Server,
                 1 => reply.origin_timestamp = nonce,
@@ -979,6 +1016,12 @@ mod tests {
                 3 => reply.stratum = 16,
                 4 => reply.stratum = 1,
                 5 => reply.leap = Leap::NoWarning,
+                6 => reply.root_dispersion = ntp::NtpShort((16 << 16) - 1),
+                7 => {
+                    reply.receive_timestamp = NtpTimestamp(1 << 32);
+                    reply.transmit_timestamp = NtpTimestamp(1 << 32);
+                }
+                8 => reply.reference_timestamp = NtpTimestamp(1 << 32),
                 _ => {}
             }
         }
@@ -991,8 +1034,39 @@ mod tests {
                 Err(ReplyError::Kiss([0; 4])),
                 Err(ReplyError::Stratum(16)),
                 Err(ReplyError::Unsynchronized),
+                Err(ReplyError::RootDistance),
                 Err(ReplyError::ZeroTimestamp),
+                Err(ReplyError::ReferenceAfterTransmit),
+                Ok(()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_reference_just_before_the_2036_wrap_is_before_a_reply_just_after() {
+        let before_wrap =
+            NtpTimestamp::from_unix(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS - 1));
+        let after_wrap =
+            NtpTimestamp::from_unix(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS + 1));
+        let reply = NtpRepr {
+            mode: Mode::Server,
+            stratum: 1,
+            origin_timestamp: NtpTimestamp(7),
+            reference_timestamp: before_wrap,
+            receive_timestamp: after_wrap,
+            transmit_timestamp: after_wrap,
+            ..NtpRepr::client_request(NtpTimestamp::ZERO)
+        };
+        assert_eq!(check_reply(&reply, NtpTimestamp(7)), Ok(()));
+        let backwards = NtpRepr {
+            reference_timestamp: after_wrap,
+            receive_timestamp: before_wrap,
+            transmit_timestamp: before_wrap,
+            ..reply
+        };
+        assert_eq!(
+            check_reply(&backwards, NtpTimestamp(7)),
+            Err(ReplyError::ReferenceAfterTransmit)
         );
     }
 
