@@ -738,15 +738,15 @@ pub fn precision_from_nanos(nanos: u64) -> i8 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A request `ntpdig` (Debian 12's `sntp`) sent, captured with tcpdump.
-    const NTPDIG_REQUEST: [u8; 48] = [
-        0x23, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xeb, 0x0d, 0x5a, 0x3c, 0x1f,
-        0x9a, 0x6b, 0x00,
+    /// A request `ntpdig` (Debian 12's `sntp` and `ntpdate`) sent, as a
+    /// UDP socket received it: LI 3 (the client's own clock is not
+    /// synchronized), version 4, mode 3, and its time as transmit timestamp.
+    pub(crate) const NTPDIG_REQUEST: [u8; 48] = [
+        0xe3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xee, 0xae, 0xf7, 0x25, 0xb6, 0xde, 0x38, 0x00,
     ];
 
     fn repr() -> NtpRepr {
@@ -771,11 +771,11 @@ mod tests {
     fn parses_a_real_client_request() {
         let packet = NtpPacket::new_checked(&NTPDIG_REQUEST[..]).unwrap();
         let repr = NtpRepr::parse(&packet).unwrap();
-        assert_eq!(repr.leap, Leap::NoWarning);
+        assert_eq!(repr.leap, Leap::Unsynchronized);
         assert_eq!(repr.version, 4);
         assert_eq!(repr.mode, Mode::Client);
         assert_eq!(repr.stratum, 0);
-        assert_eq!(repr.transmit_timestamp, NtpTimestamp(0xeb0d_5a3c_1f9a_6b00));
+        assert_eq!(repr.transmit_timestamp, NtpTimestamp(0xeeae_f725_b6de_3800));
         assert!(repr.origin_timestamp.is_zero());
     }
 

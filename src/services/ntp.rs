@@ -267,6 +267,19 @@ mod tests {
     }
 
     #[test]
+    fn ntpdigs_request_with_its_unsynchronized_leap_bits_is_answered() {
+        let request = crate::ntp::tests::NTPDIG_REQUEST;
+        let (verdict, sent) = ask(&mut NtpServer::new(), &request, Some(WALL), gps());
+        assert_eq!(verdict, Ok(()));
+        let reply = parse(&sent[0]);
+        assert_eq!(
+            (reply.leap, reply.mode, reply.stratum),
+            (Leap::NoWarning, Mode::Server, 1)
+        );
+        assert_eq!(reply.origin_timestamp, NtpTimestamp(0xeeae_f725_b6de_3800));
+    }
+
+    #[test]
     fn version_and_poll_are_copied_from_the_request() {
         for version in 1..=4 {
             let mut bytes = request(version, 3);
