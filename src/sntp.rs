@@ -9,7 +9,7 @@
 //! ([`Service::wall_clock`]); the stack uses it whenever the board has no
 //! wall clock of its own, so time, daytime and the NTP server answer from
 //! then on (the NTP server at the upstream's stratum + 1, with the
-//! server's IPv4 address as reference ID).
+//! server's address as reference ID, see [`ntp::reference_id_of`]).
 //!
 //! # Pacing (RFC 4330, section 10)
 //!
@@ -74,9 +74,10 @@ pub const DEFAULT_LOCAL_PORT: u16 = 1123;
 /// 15 parts per million.
 const PHI_PPM: i128 = 15;
 
-/// The longest interval `RATE` kisses push the client to: RFC 5905's
-/// MAXPOLL, 2^17 s (36 hours).
-const MAX_RATE_FLOOR: Duration = Duration::from_secs(1 << 17);
+/// The longest interval between requests, whatever the configuration and
+/// the server's `RATE` kisses say: RFC 5905's MAXPOLL, 2^17 s (36 hours).
+/// Every wait stays far from the ends of the monotonic clock's range.
+const MAX_POLL: Duration = Duration::from_secs(1 << 17);
 
 /// Past this error bound the time counts as lost (RFC 5905's MAXDISP).
 const MAX_DISPERSION: Duration = Duration::from_secs(16);
@@ -93,12 +94,12 @@ pub struct SntpConfig {
     /// The NTP server: its address and port (123).
     pub server: IpEndpoint,
     /// Time between requests while the server answers; at least
-    /// [`MIN_INTERVAL`].
+    /// [`MIN_INTERVAL`], at most 2^17 s (36 h, RFC 5905's MAXPOLL).
     pub interval: Duration,
     /// The longest wait between requests after failures; at least
-    /// [`MIN_INTERVAL`].
+    /// [`MIN_INTERVAL`], at most 2^17 s.
     pub max_backoff: Duration,
-    /// How long to wait for a reply.
+    /// How long to wait for a reply; at most 2^17 s.
     pub timeout: Duration,
     /// No time before this is believed; before the first sync, a timestamp
     /// is read in the era that puts it within 136 years after it.
@@ -236,6 +237,10 @@ fn precision_nanos(precision: i8) -> i128 {
     }
 }
 
+fn double(duration: Duration) -> Duration {
+    Duration::from_micros(duration.total_micros().saturating_mul(2))
+}
+
 fn duration_from_nanos(nanos: i128) -> Duration {
     let micros = (nanos.max(0) + 999) / NANOS_PER_MICRO;
     Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
@@ -265,7 +270,8 @@ pub struct Synced {
     pub server_root_delay: Duration,
     pub server_root_dispersion: Duration,
     pub leap: Leap,
-    /// Our reference ID: the server's IPv4 address.
+    /// Our reference ID: the server's IPv4 address, or its IPv6 address's
+    /// hash ([`ntp::reference_id_of`]).
     pub reference_id: [u8; 4],
 }
 
@@ -316,8 +322,9 @@ impl SntpClient {
     /// A client that sends its first request on its first tick.
     pub fn new(config: SntpConfig) -> SntpClient {
         let config = SntpConfig {
-            interval: config.interval.max(MIN_INTERVAL),
-            max_backoff: config.max_backoff.max(MIN_INTERVAL),
+            interval: config.interval.clamp(MIN_INTERVAL, MAX_POLL),
+            max_backoff: config.max_backoff.clamp(MIN_INTERVAL, MAX_POLL),
+            timeout: config.timeout.min(MAX_POLL),
             ..config
         };
         SntpClient {
@@ -404,7 +411,7 @@ impl SntpClient {
     fn failed(&mut self, sent_at: Instant) {
         let wait = self.backoff.max(self.rate_floor);
         self.next_send = self.next_send.max(sent_at + wait);
-        self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+        self.backoff = double(self.backoff).min(self.config.max_backoff);
     }
 
     fn send(&mut self, now: Instant, out: &mut dyn Outbox) {
@@ -506,8 +513,7 @@ impl SntpClient {
             }
             ReplyError::Kiss(code) if code == kiss::RATE => {
                 self.stats.kiss_rate += 1;
-                let longer = self.rate_floor.max(self.backoff) * 2;
-                self.rate_floor = longer.min(MAX_RATE_FLOOR);
+                self.rate_floor = double(self.rate_floor.max(self.backoff)).min(MAX_POLL);
                 log::info!(
                     "sntp: {} asks for fewer requests: at most one every {} s",
                     self.config.server,
@@ -1114,6 +1120,15 @@ mod tests {
         });
         assert_eq!(h.client.config().interval, MIN_INTERVAL);
         assert_eq!(h.client.config().max_backoff, MIN_INTERVAL);
+        let huge = SntpClient::new(SntpConfig {
+            interval: Duration::from_micros(u64::MAX),
+            max_backoff: Duration::from_micros(u64::MAX),
+            timeout: Duration::from_micros(u64::MAX),
+            ..config()
+        });
+        assert_eq!(huge.config().interval, Duration::from_secs(1 << 17));
+        assert_eq!(huge.config().max_backoff, Duration::from_secs(1 << 17));
+        assert_eq!(huge.config().timeout, Duration::from_secs(1 << 17));
         h.sync();
         for _ in 0..100 {
             h.advance(Duration::from_millis(500));
