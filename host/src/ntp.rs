@@ -40,11 +40,14 @@ pub fn start_client(
     queues: (PacketBuffer<'static>, PacketBuffer<'static>),
 ) -> Result<()> {
     let server = IpAddress::Ipv4(*options.server.ip());
+    let interval = udpkit::smoltcp::time::Duration::from_millis(
+        options.interval.as_millis().min(u128::from(u32::MAX)) as u64,
+    );
     let config = SntpConfig {
         server: IpEndpoint::new(server, options.server.port()),
-        interval: udpkit::smoltcp::time::Duration::from_millis(
-            options.interval.as_millis().min(u128::from(u32::MAX)) as u64,
-        ),
+        interval,
+        // Failures back off from 15 s to the interval.
+        max_backoff: interval,
         ..SntpConfig::new(server, board.entropy_seed())
     };
     let client = Box::leak(Box::new(SntpClient::new(config)));
