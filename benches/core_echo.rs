@@ -327,10 +327,13 @@ impl UdpkitEcho {
             device: MemoryDevice::new(),
             epoch: StdInstant::now(),
         };
+        // IPv4 only, like the bare interface: the same work for both.
         let config = Config {
             mac: OUR_MAC,
             address: udpkit::smoltcp::wire::Ipv4Cidr::new(OUR_IP, 24),
             gateway: None,
+            ipv6: None,
+            ipv6_link_local: None,
         };
         let sockets = leak([SocketStorage::EMPTY; 6]);
         let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);

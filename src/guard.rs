@@ -79,7 +79,14 @@ fn is_unicast_peer(addr: IpAddress, own_cidrs: &[IpCidr]) -> bool {
             }
             own_cidrs.iter().all(|cidr| match cidr {
                 IpCidr::Ipv4(cidr) => cidr.address() != ip && cidr.broadcast() != Some(ip),
+                IpCidr::Ipv6(_) => true,
             })
+        }
+        IpAddress::Ipv6(ip) => {
+            if ip.is_unspecified() || ip.is_multicast() {
+                return false;
+            }
+            own_cidrs.iter().all(|cidr| cidr.address() != addr)
         }
     }
 }
@@ -154,5 +161,37 @@ mod tests {
                 "{addr:?}"
             );
         }
+    }
+
+    #[test]
+    fn ipv6_multicast_unspecified_and_own_sources_are_refused() {
+        use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
+        let ours = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
+        let own = [
+            IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24)),
+            IpCidr::Ipv6(Ipv6Cidr::new(ours, 64)),
+        ];
+        let from6 = |a: Ipv6Address| IpEndpoint::new(IpAddress::Ipv6(a), 40000);
+        let peer = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
+        assert_eq!(check(from6(peer), &OWN_PORTS, &own), Ok(()));
+        for bad in [
+            Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+            Ipv6Address::UNSPECIFIED,
+            ours,
+        ] {
+            assert_eq!(
+                check(from6(bad), &OWN_PORTS, &own),
+                Err(Refusal::BadSourceAddress),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check(
+                IpEndpoint::new(IpAddress::Ipv6(peer), 123),
+                &OWN_PORTS,
+                &own
+            ),
+            Err(Refusal::ServicePort)
+        );
     }
 }

@@ -8,22 +8,27 @@
 //!   the neighbor never answers ARP (a forged source inside the subnet) it
 //!   blocks every later reply of that service (smoltcp #1101, #594).
 //!
-//! Yet the frame itself names the neighbor's MAC address. [`LearningDevice`]
-//! wraps the port's [`Device`]: when an IPv4 frame arrives from an on-link
-//! unicast sender that it has not seen lately, it first hands smoltcp a
-//! synthetic ARP reply (sender IP -> sender MAC, addressed to us), which fills
-//! the cache through smoltcp's own ARP code, and then the real frame. Only
-//! such frames are copied, once; everything else passes through untouched.
+//! The same holds for IPv6 and its neighbor discovery.
 //!
-//! The learned entry is what ARP would have told us anyway if the peer is
-//! honest; a peer that lies can equally lie in ARP, which smoltcp accepts
-//! unsolicited, so this adds no new way to poison the cache.
+//! Yet the frame itself names the neighbor's MAC address. [`LearningDevice`]
+//! wraps the port's [`Device`]: when an IP frame arrives from an on-link
+//! unicast sender that it has not seen lately, it first hands smoltcp a
+//! synthetic lesson addressed to us (an ARP reply for IPv4, an unsolicited
+//! neighbor advertisement for IPv6: sender IP -> sender MAC), which fills the
+//! cache through smoltcp's own code, and then the real frame. Only such
+//! frames are copied, once; everything else passes through untouched.
+//!
+//! The learned entry is what ARP or neighbor discovery would have told us
+//! anyway if the peer is honest; a peer that lies can equally lie in those,
+//! which smoltcp accepts unsolicited, so this adds no new way to poison the
+//! cache.
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, PacketMeta};
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, PacketMeta};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Ipv4Address, Ipv4Cidr, Ipv4Packet,
+    EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet,
+    Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr,
 };
 
 /// The largest Ethernet frame (without FCS) the stack handles: a 1500-byte
@@ -37,20 +42,41 @@ const TABLE_SIZE: usize = 8;
 /// entries 60 s: well inside that, so a refresh always comes before expiry.
 const REFRESH_AFTER: Duration = Duration::from_secs(20);
 
+/// An ARP reply: Ethernet 14 + ARP 28.
 const ARP_FRAME_LEN: usize = 14 + 28;
+/// A neighbor advertisement: Ethernet 14 + IPv6 40 + ICMPv6 NA 24 + the
+/// target link-layer address option 8.
+const NA_FRAME_LEN: usize = 14 + 40 + 24 + 8;
+
+/// Our own addresses a stack can have: IPv4, IPv6 global and link-local.
+pub const MAX_ADDRESSES: usize = 3;
 
 #[derive(Debug, Clone, Copy)]
 struct Learned {
-    ip: Ipv4Address,
+    ip: IpAddress,
     mac: EthernetAddress,
     at: Instant,
 }
 
+/// The frame that teaches smoltcp a neighbor: an ARP reply for IPv4, a
+/// neighbor advertisement for IPv6.
+#[derive(Debug, Clone, Copy)]
+struct Lesson {
+    frame: [u8; NA_FRAME_LEN],
+    len: usize,
+}
+
+impl Lesson {
+    fn bytes(&self) -> &[u8] {
+        self.frame.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// The state behind [`LearningDevice`]: who we are, whom we learned, and the
-/// frame held back while its sender's ARP entry is injected.
+/// frame held back while its sender's neighbor entry is injected.
 pub struct NeighborLearning {
     mac: EthernetAddress,
-    cidr: Ipv4Cidr,
+    cidrs: heapless::Vec<IpCidr, MAX_ADDRESSES>,
     table: [Option<Learned>; TABLE_SIZE],
     held: [u8; MAX_FRAME],
     held_len: Option<usize>,
@@ -60,10 +86,12 @@ pub struct NeighborLearning {
 }
 
 impl NeighborLearning {
-    pub fn new(mac: EthernetAddress, cidr: Ipv4Cidr) -> NeighborLearning {
+    /// Learning for a stack with MAC `mac` and addresses `cidrs` (the first
+    /// [`MAX_ADDRESSES`]).
+    pub fn new(mac: EthernetAddress, cidrs: &[IpCidr]) -> NeighborLearning {
         NeighborLearning {
             mac,
-            cidr,
+            cidrs: cidrs.iter().take(MAX_ADDRESSES).copied().collect(),
             table: [None; TABLE_SIZE],
             held: [0; MAX_FRAME],
             held_len: None,
@@ -72,15 +100,15 @@ impl NeighborLearning {
         }
     }
 
-    /// How many ARP entries were learned from frames so far.
+    /// How many neighbor entries were learned from frames so far.
     pub fn injected(&self) -> u64 {
         self.injected
     }
 
     /// If `frame` comes from an on-link unicast sender not learned lately,
-    /// remembers it and returns the ARP reply that teaches smoltcp its MAC.
-    fn learn(&mut self, frame: &[u8], now: Instant) -> Option<[u8; ARP_FRAME_LEN]> {
-        // A frame too large to hold back cannot go in after an ARP reply, so
+    /// remembers it and returns the frame that teaches smoltcp its MAC.
+    fn learn(&mut self, frame: &[u8], now: Instant) -> Option<Lesson> {
+        // A frame too large to hold back cannot go in after the lesson, so
         // it teaches nothing; its sender must not be remembered either, or
         // its next (ordinary) frame would not teach smoltcp as it should.
         if frame.len() > self.held.len() {
@@ -90,16 +118,22 @@ impl NeighborLearning {
             return None;
         }
         let eth = EthernetFrame::new_checked(frame).ok()?;
-        if eth.ethertype() != EthernetProtocol::Ipv4 {
-            return None;
-        }
         let (mac, dst_mac) = (eth.src_addr(), eth.dst_addr());
-        if !mac.is_unicast() || (dst_mac != self.mac && !dst_mac.is_broadcast()) {
+        // IPv6 neighbor solicitations go to a multicast MAC address.
+        if !mac.is_unicast() || (dst_mac != self.mac && !dst_mac.is_multicast()) {
             return None;
         }
-        let packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
-        let ip = packet.src_addr();
-        // The common case first, and cheaply: a sender learned a moment ago.
+        let (ip, header_ok) = match eth.ethertype() {
+            EthernetProtocol::Ipv4 => {
+                let packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
+                (IpAddress::Ipv4(packet.src_addr()), packet.verify_checksum())
+            }
+            EthernetProtocol::Ipv6 => {
+                let packet = Ipv6Packet::new_checked(eth.payload()).ok()?;
+                (IpAddress::Ipv6(packet.src_addr()), true)
+            }
+            _ => return None,
+        };
         let known = self
             .table
             .iter()
@@ -110,12 +144,10 @@ impl NeighborLearning {
                 return None;
             }
         }
-        let on_link_peer = self.cidr.contains_addr(&ip)
-            && ip != self.cidr.address()
-            && Some(ip) != self.cidr.broadcast()
-            && !ip.is_unspecified();
-        // A header smoltcp will reject must teach nothing.
-        if !on_link_peer || !packet.verify_checksum() {
+        // Our address on the sender's link; none: not a neighbor. A header
+        // smoltcp will reject must teach nothing.
+        let ours = self.our_address_for(ip)?;
+        if !header_ok {
             return None;
         }
         let slot = known.unwrap_or_else(|| self.oldest_slot());
@@ -123,20 +155,53 @@ impl NeighborLearning {
         let entry = self.table.get_mut(slot)?;
         *entry = Some(Learned { ip, mac, at: now });
         self.injected += 1;
-        Some(self.arp_reply_from(ip, mac))
+        match (ip, ours) {
+            (IpAddress::Ipv4(ip), IpAddress::Ipv4(ours)) => Some(self.arp_reply(ip, mac, ours)),
+            (IpAddress::Ipv6(ip), IpAddress::Ipv6(ours)) => {
+                Some(self.neighbor_advert(ip, mac, ours))
+            }
+            _ => None,
+        }
     }
 
-    /// Whether `frame` is an IPv4 frame from the sender of the last one,
-    /// learned a moment ago: most frames are, and this reads eight bytes
-    /// where parsing the headers would cost ten times as much.
+    /// Our address on the link `ip` is on, if `ip` is a unicast neighbor
+    /// there (not us, not a broadcast, multicast or unspecified address).
+    fn our_address_for(&self, ip: IpAddress) -> Option<IpAddress> {
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
+            return None;
+        }
+        if self.cidrs.iter().any(|c| c.address() == ip) {
+            return None;
+        }
+        self.cidrs.iter().find_map(|cidr| match (cidr, ip) {
+            (IpCidr::Ipv4(c), IpAddress::Ipv4(v4))
+                if c.contains_addr(&v4) && Some(v4) != c.broadcast() =>
+            {
+                Some(cidr.address())
+            }
+            (IpCidr::Ipv6(c), IpAddress::Ipv6(v6)) if c.contains_addr(&v6) => Some(cidr.address()),
+            _ => None,
+        })
+    }
+
+    /// Whether `frame` comes from the sender of the last one, learned a
+    /// moment ago: most frames do, and this reads a few bytes where parsing
+    /// the headers would cost ten times as much.
     fn is_last_sender(&self, frame: &[u8], now: Instant) -> bool {
         let Some(Some(last)) = self.table.get(self.last) else {
             return false;
         };
-        frame.get(12..14) == Some(&[0x08, 0x00][..])
-            && frame.get(6..12) == Some(&last.mac.0[..])
-            && frame.get(26..30) == Some(&last.ip.octets()[..])
-            && now - last.at < REFRESH_AFTER
+        let source_matches = match last.ip {
+            IpAddress::Ipv4(ip) => {
+                frame.get(12..14) == Some(&[0x08, 0x00][..])
+                    && frame.get(26..30) == Some(&ip.octets()[..])
+            }
+            IpAddress::Ipv6(ip) => {
+                frame.get(12..14) == Some(&[0x86, 0xdd][..])
+                    && frame.get(22..38) == Some(&ip.octets()[..])
+            }
+        };
+        source_matches && frame.get(6..12) == Some(&last.mac.0[..]) && now - last.at < REFRESH_AFTER
     }
 
     fn oldest_slot(&self) -> usize {
@@ -155,9 +220,13 @@ impl NeighborLearning {
         best
     }
 
-    fn arp_reply_from(&self, ip: Ipv4Address, mac: EthernetAddress) -> [u8; ARP_FRAME_LEN] {
-        let mut frame = [0u8; ARP_FRAME_LEN];
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+    /// An ARP reply from `ip` at `mac`, to us.
+    fn arp_reply(&self, ip: Ipv4Address, mac: EthernetAddress, ours: Ipv4Address) -> Lesson {
+        let mut lesson = Lesson {
+            frame: [0; NA_FRAME_LEN],
+            len: ARP_FRAME_LEN,
+        };
+        let mut eth = EthernetFrame::new_unchecked(&mut lesson.frame[..ARP_FRAME_LEN]);
         EthernetRepr {
             src_addr: mac,
             dst_addr: self.mac,
@@ -169,10 +238,48 @@ impl NeighborLearning {
             source_hardware_addr: mac,
             source_protocol_addr: ip,
             target_hardware_addr: self.mac,
-            target_protocol_addr: self.cidr.address(),
+            target_protocol_addr: ours,
         }
         .emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
-        frame
+        lesson
+    }
+
+    /// An unsolicited neighbor advertisement from `ip` at `mac`, to us,
+    /// with the override flag: what the neighbor would have said when asked.
+    fn neighbor_advert(&self, ip: Ipv6Address, mac: EthernetAddress, ours: Ipv6Address) -> Lesson {
+        let mut lesson = Lesson {
+            frame: [0; NA_FRAME_LEN],
+            len: NA_FRAME_LEN,
+        };
+        let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+            flags: NdiscNeighborFlags::OVERRIDE,
+            target_addr: ip,
+            lladdr: Some(mac.into()),
+        });
+        let ip_repr = Ipv6Repr {
+            src_addr: ip,
+            dst_addr: ours,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: advert.buffer_len(),
+            // Neighbor discovery accepts only what no router forwarded.
+            hop_limit: 255,
+        };
+        let mut eth = EthernetFrame::new_unchecked(&mut lesson.frame[..]);
+        EthernetRepr {
+            src_addr: mac,
+            dst_addr: self.mac,
+            ethertype: EthernetProtocol::Ipv6,
+        }
+        .emit(&mut eth);
+        let mut packet = Ipv6Packet::new_unchecked(eth.payload_mut());
+        ip_repr.emit(&mut packet);
+        advert.emit(
+            &ip,
+            &ours,
+            &mut Icmpv6Packet::new_unchecked(packet.payload_mut()),
+            &ChecksumCapabilities::default(),
+        );
+        lesson
     }
 }
 
@@ -231,14 +338,14 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
     {
         match self {
             LearningRxToken::Live { rx, learning, now } => rx.consume(|frame| {
-                let Some(arp) = learning.learn(frame, now) else {
+                let Some(lesson) = learning.learn(frame, now) else {
                     return f(frame);
                 };
                 match learning.held.get_mut(..frame.len()) {
                     Some(held) => {
                         held.copy_from_slice(frame);
                         learning.held_len = Some(frame.len());
-                        f(&arp)
+                        f(lesson.bytes())
                     }
                     // Too large to hold (and to answer): let smoltcp see it as
                     // is. `learn` already refuses such frames.
@@ -263,16 +370,88 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::wire::{IpProtocol, Ipv4Repr};
+    use smoltcp::wire::{Ipv4Cidr, Ipv4Repr, Ipv6Cidr};
 
     const OUR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
     const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
 
+    const OUR_V6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
+    const OUR_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
     fn learning() -> NeighborLearning {
         NeighborLearning::new(
             OUR_MAC,
-            Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
+            &[
+                IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24)),
+                IpCidr::Ipv6(Ipv6Cidr::new(OUR_V6, 64)),
+                IpCidr::Ipv6(Ipv6Cidr::new(OUR_LINK_LOCAL, 64)),
+            ],
         )
+    }
+
+    fn ipv6_frame(src_mac: EthernetAddress, src: Ipv6Address) -> std::vec::Vec<u8> {
+        let ip = Ipv6Repr {
+            src_addr: src,
+            dst_addr: OUR_V6,
+            next_header: IpProtocol::Udp,
+            payload_len: 0,
+            hop_limit: 64,
+        };
+        let mut frame = std::vec![0u8; 14 + ip.buffer_len()];
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        EthernetRepr {
+            src_addr: src_mac,
+            dst_addr: OUR_MAC,
+            ethertype: EthernetProtocol::Ipv6,
+        }
+        .emit(&mut eth);
+        ip.emit(&mut Ipv6Packet::new_unchecked(eth.payload_mut()));
+        frame
+    }
+
+    #[test]
+    fn an_on_link_ipv6_sender_is_taught_as_a_neighbor_advertisement() {
+        let mut l = learning();
+        for (peer, ours) in [
+            (Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100), OUR_V6),
+            (
+                Ipv6Address::new(0xfe80, 0, 0, 0, 0x1c, 0x2d, 0x3e, 0x4f),
+                OUR_LINK_LOCAL,
+            ),
+        ] {
+            let lesson = l
+                .learn(&ipv6_frame(PEER_MAC, peer), Instant::from_secs(1))
+                .unwrap();
+            let eth = EthernetFrame::new_checked(lesson.bytes()).unwrap();
+            assert_eq!((eth.src_addr(), eth.dst_addr()), (PEER_MAC, OUR_MAC));
+            let packet = Ipv6Packet::new_checked(eth.payload()).unwrap();
+            let ip = Ipv6Repr::parse(&packet).unwrap();
+            assert_eq!((ip.src_addr, ip.dst_addr, ip.hop_limit), (peer, ours, 255));
+            let icmp = Icmpv6Packet::new_checked(packet.payload()).unwrap();
+            let repr = Icmpv6Repr::parse(&peer, &ours, &icmp, &ChecksumCapabilities::default())
+                .expect("a valid checksum");
+            assert_eq!(
+                repr,
+                Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                    flags: NdiscNeighborFlags::OVERRIDE,
+                    target_addr: peer,
+                    lladdr: Some(PEER_MAC.into()),
+                })
+            );
+        }
+        // Off-link, multicast and our own addresses teach nothing.
+        for src in [
+            Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+            OUR_V6,
+            Ipv6Address::UNSPECIFIED,
+        ] {
+            assert!(
+                l.learn(&ipv6_frame(PEER_MAC, src), Instant::from_secs(1))
+                    .is_none(),
+                "{src}"
+            );
+        }
     }
 
     fn ipv4_frame(src_mac: EthernetAddress, src: Ipv4Address) -> std::vec::Vec<u8> {
@@ -302,10 +481,10 @@ mod tests {
     fn an_on_link_sender_is_taught_to_smoltcp_as_an_arp_reply() {
         let mut l = learning();
         let peer = Ipv4Address::new(192, 168, 69, 100);
-        let arp = l
+        let lesson = l
             .learn(&ipv4_frame(PEER_MAC, peer), Instant::from_secs(1))
             .unwrap();
-        let eth = EthernetFrame::new_checked(&arp[..]).unwrap();
+        let eth = EthernetFrame::new_checked(lesson.bytes()).unwrap();
         assert_eq!(eth.dst_addr(), OUR_MAC);
         let repr = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
         assert_eq!(

@@ -23,12 +23,13 @@ use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
+    Ipv6Address, Ipv6Cidr,
 };
 
 use crate::board::Board;
 use crate::clock::UnixTime;
 use crate::guard;
-use crate::neighbor::{LearningDevice, NeighborLearning};
+use crate::neighbor::{LearningDevice, NeighborLearning, MAX_ADDRESSES};
 use crate::ntp::ClockSource;
 use crate::service::{Burst, Outbox, Request, SendError, Service};
 
@@ -40,6 +41,17 @@ pub const MAX_SERVICES: usize = 12;
 /// fragmentation, which the stack does not do.
 pub const MAX_PAYLOAD: usize = 1472;
 
+/// The largest UDP payload over IPv6: its header is 40 bytes.
+pub const MAX_PAYLOAD_IPV6: usize = 1452;
+
+/// The largest UDP payload to `to` in one unfragmented 1500-byte packet.
+pub fn max_payload_to(to: IpAddress) -> usize {
+    match to {
+        IpAddress::Ipv4(_) => MAX_PAYLOAD,
+        IpAddress::Ipv6(_) => MAX_PAYLOAD_IPV6,
+    }
+}
+
 /// A transmit queue that stays non-empty this long is reset. smoltcp keeps a
 /// datagram it cannot deliver (its next hop never answers ARP) at the head of
 /// the queue, where it blocks every later reply of that service; this
@@ -50,20 +62,46 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     pub mac: EthernetAddress,
-    /// Our address and subnet.
+    /// Our IPv4 address and subnet.
     pub address: Ipv4Cidr,
-    /// A default route; without one, only on-link peers are answered.
+    /// An IPv4 default route; without one, only on-link peers are answered.
     pub gateway: Option<Ipv4Address>,
+    /// Our global (or unique local) IPv6 address and prefix, if any.
+    pub ipv6: Option<Ipv6Cidr>,
+    /// Our link-local IPv6 address, if any. IPv6 peers are answered when
+    /// they are on the link of one of our IPv6 prefixes.
+    pub ipv6_link_local: Option<Ipv6Cidr>,
+}
+
+impl Config {
+    /// Every address of ours, IPv4 first.
+    pub fn cidrs(&self) -> heapless::Vec<IpCidr, MAX_ADDRESSES> {
+        let mut cidrs = heapless::Vec::new();
+        let _ = cidrs.push(IpCidr::Ipv4(self.address));
+        for v6 in [self.ipv6, self.ipv6_link_local].into_iter().flatten() {
+            let _ = cidrs.push(IpCidr::Ipv6(v6));
+        }
+        cidrs
+    }
 }
 
 impl Default for Config {
     /// The addresses smoltcp's examples use, so their habits carry over:
-    /// 192.168.69.1/24 with MAC 02:00:00:00:00:01, no gateway.
+    /// 192.168.69.1/24, fdaa::1/64 and fe80::1/64 with MAC
+    /// 02:00:00:00:00:01, no gateway.
     fn default() -> Config {
         Config {
             mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
             address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
             gateway: None,
+            ipv6: Some(Ipv6Cidr::new(
+                Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1),
+                64,
+            )),
+            ipv6_link_local: Some(Ipv6Cidr::new(
+                Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+                64,
+            )),
         }
     }
 }
@@ -208,9 +246,12 @@ impl<'a> Stack<'a> {
         iface_config.random_seed = board.entropy_seed();
         let now = board.now();
         let mut iface = Interface::new(iface_config, board.device(), now);
+        let cidrs = config.cidrs();
         iface.update_ip_addrs(|addrs| {
-            // The table holds at least one address: this cannot fail.
-            let _ = addrs.push(IpCidr::Ipv4(config.address));
+            // smoltcp is built to hold MAX_ADDRESSES addresses.
+            for cidr in &cidrs {
+                let _ = addrs.push(*cidr);
+            }
         });
         if let Some(gateway) = config.gateway {
             // The table holds at least one route: this cannot fail.
@@ -224,7 +265,7 @@ impl<'a> Stack<'a> {
             slots: heapless::Vec::new(),
             ports: heapless::Vec::new(),
             gateway: config.gateway,
-            learning: NeighborLearning::new(config.mac, config.address),
+            learning: NeighborLearning::new(config.mac, &cidrs),
             batch: usize::MAX,
             scratch: [0; MAX_PAYLOAD],
             wall: WallClock::default(),
@@ -542,7 +583,9 @@ fn serve<D: Device>(
             );
             continue;
         }
-        if context.gateway.is_none() && !own.iter().any(|c| c.contains_addr(&from.addr)) {
+        let on_link = own.iter().any(|c| c.contains_addr(&from.addr));
+        let routed = context.gateway.is_some() && matches!(from.addr, IpAddress::Ipv4(_));
+        if !on_link && !routed {
             slot.stats.unroutable += 1;
             log::debug!(
                 "{}: not answering {from}: off-link and no gateway",
@@ -571,6 +614,7 @@ fn serve<D: Device>(
         let mut outbox = SocketOutbox {
             socket,
             reply_from,
+            max_payload: max_payload_to(from.addr),
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
         };
@@ -605,6 +649,8 @@ fn run_timers<D: Device>(
         let mut outbox = SocketOutbox {
             socket: wire.sockets.get_mut::<udp::Socket>(slot.socket),
             reply_from: None,
+            // A timer's datagrams may go to either family.
+            max_payload: MAX_PAYLOAD_IPV6,
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
         };
@@ -653,17 +699,19 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
 struct SocketOutbox<'s, 'a> {
     socket: &'s mut udp::Socket<'a>,
     reply_from: Option<IpAddress>,
+    /// The largest payload to the request's sender ([`max_payload_to`]).
+    max_payload: usize,
     stats: &'s mut ServiceStats,
     queued_datagrams: &'s mut usize,
 }
 
 impl Outbox for SocketOutbox<'_, '_> {
     fn max_payload(&self) -> usize {
-        MAX_PAYLOAD.min(self.socket.payload_send_capacity())
+        self.max_payload.min(self.socket.payload_send_capacity())
     }
 
     fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
-        if len > self.max_payload() {
+        if len > max_payload_to(to.addr).min(self.socket.payload_send_capacity()) {
             self.stats.send_failed += 1;
             return Err(SendError::TooLarge);
         }

@@ -14,8 +14,8 @@ use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilitie
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
-    UdpPacket, UdpRepr,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address,
+    Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscRepr, UdpPacket, UdpRepr,
 };
 use udpkit::stack::{STALL_LIMIT, WALL_CLOCK_SAMPLE};
 use udpkit::{Board, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
@@ -1466,4 +1466,291 @@ fn idle_chat_members_expire_on_the_stacks_timer() {
     net.poll();
     net.sent();
     assert_eq!(net.poll(), None, "no members, no timer");
+}
+
+// ---------------------------------------------------------------------------
+// IPv6: the same services on fdaa::1 and fe80::1, neighbor discovery, ping.
+
+const OUR_V6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
+const OUR_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const PEER_V6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
+const PEER_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x64);
+
+/// An IPv6 frame from the peer around `payload_len` bytes of `next_header`.
+fn ipv6(
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    (src, dst): (Ipv6Address, Ipv6Address),
+    next_header: IpProtocol,
+    hop_limit: u8,
+    payload_len: usize,
+    emit_payload: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
+    let ip = Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header,
+        payload_len,
+        hop_limit,
+    };
+    let mut frame = ethernet(
+        src_mac,
+        dst_mac,
+        EthernetProtocol::Ipv6,
+        ip.buffer_len() + payload_len,
+    );
+    let mut packet = Ipv6Packet::new_unchecked(&mut frame[14..]);
+    ip.emit(&mut packet);
+    emit_payload(packet.payload_mut());
+    frame
+}
+
+fn udp6(src: Ipv6Address, dst: Ipv6Address, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    let repr = UdpRepr {
+        src_port: CLIENT_PORT,
+        dst_port,
+    };
+    ipv6(
+        (PEER_MAC, OUR_MAC),
+        (src, dst),
+        IpProtocol::Udp,
+        64,
+        repr.header_len() + payload.len(),
+        |buf| {
+            repr.emit(
+                &mut UdpPacket::new_unchecked(buf),
+                &src.into(),
+                &dst.into(),
+                payload.len(),
+                |p| p.copy_from_slice(payload),
+                &caps(),
+            )
+        },
+    )
+}
+
+fn icmp6(
+    src: Ipv6Address,
+    dst: Ipv6Address,
+    dst_mac: EthernetAddress,
+    repr: Icmpv6Repr,
+) -> Vec<u8> {
+    ipv6(
+        (PEER_MAC, dst_mac),
+        (src, dst),
+        IpProtocol::Icmpv6,
+        255,
+        repr.buffer_len(),
+        |buf| repr.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(buf), &caps()),
+    )
+}
+
+#[derive(Debug, PartialEq)]
+enum Out6 {
+    Udp {
+        eth_dst: EthernetAddress,
+        src: (Ipv6Address, u16),
+        dst: (Ipv6Address, u16),
+        payload: Vec<u8>,
+    },
+    EchoReply {
+        dst: Ipv6Address,
+        ident: u16,
+        seq_no: u16,
+        data: Vec<u8>,
+    },
+    NeighborAdvert {
+        eth_dst: EthernetAddress,
+        target: Ipv6Address,
+        lladdr: Option<EthernetAddress>,
+    },
+    NeighborSolicit {
+        target: Ipv6Address,
+    },
+    Other(Vec<u8>),
+}
+
+/// Parses an IPv6 frame the stack sent; every checksum must verify.
+fn parse6(frame: &[u8]) -> Out6 {
+    let eth = EthernetFrame::new_checked(frame).unwrap();
+    if eth.ethertype() != EthernetProtocol::Ipv6 {
+        return Out6::Other(frame.to_vec());
+    }
+    let packet = Ipv6Packet::new_checked(eth.payload()).unwrap();
+    let ip = Ipv6Repr::parse(&packet).unwrap();
+    match ip.next_header {
+        IpProtocol::Udp => {
+            let udp = UdpPacket::new_checked(packet.payload()).unwrap();
+            let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
+                .expect("valid UDP checksum");
+            Out6::Udp {
+                eth_dst: eth.dst_addr(),
+                src: (ip.src_addr, repr.src_port),
+                dst: (ip.dst_addr, repr.dst_port),
+                payload: udp.payload().to_vec(),
+            }
+        }
+        IpProtocol::Icmpv6 => {
+            let icmp = Icmpv6Packet::new_checked(packet.payload()).unwrap();
+            match Icmpv6Repr::parse(&ip.src_addr, &ip.dst_addr, &icmp, &caps())
+                .expect("valid ICMPv6 checksum")
+            {
+                Icmpv6Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                } => Out6::EchoReply {
+                    dst: ip.dst_addr,
+                    ident,
+                    seq_no,
+                    data: data.to_vec(),
+                },
+                Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                    target_addr,
+                    lladdr,
+                    ..
+                }) => Out6::NeighborAdvert {
+                    eth_dst: eth.dst_addr(),
+                    target: target_addr,
+                    lladdr: lladdr.map(|l| EthernetAddress::from_bytes(l.as_bytes())),
+                },
+                Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) => {
+                    Out6::NeighborSolicit {
+                        target: target_addr,
+                    }
+                }
+                _ => Out6::Other(frame.to_vec()),
+            }
+        }
+        _ => Out6::Other(frame.to_vec()),
+    }
+}
+
+fn sent6(net: &mut Net) -> Vec<Out6> {
+    net.board.device.tx.drain(..).map(|f| parse6(&f)).collect()
+}
+
+#[test]
+fn a_neighbor_solicitation_for_our_address_gets_an_advertisement_with_our_mac() {
+    let mut net = Net::new();
+    let solicit = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        target_addr: OUR_V6,
+        lladdr: Some(PEER_MAC.into()),
+    });
+    // To our solicited-node multicast group, as Linux sends it.
+    let group = Ipv6Address::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 0x0001);
+    let group_mac = EthernetAddress([0x33, 0x33, 0xff, 0, 0, 1]);
+    net.push(icmp6(PEER_V6, group, group_mac, solicit));
+    net.poll();
+    assert_eq!(
+        sent6(&mut net),
+        [Out6::NeighborAdvert {
+            eth_dst: PEER_MAC,
+            target: OUR_V6,
+            lladdr: Some(OUR_MAC),
+        }]
+    );
+}
+
+#[test]
+fn ping6_is_answered_in_the_same_poll_even_from_an_unknown_neighbor() {
+    let mut net = Net::new();
+    for (src, dst) in [(PEER_V6, OUR_V6), (PEER_LINK_LOCAL, OUR_LINK_LOCAL)] {
+        let request = Icmpv6Repr::EchoRequest {
+            ident: 0x1234,
+            seq_no: 1,
+            data: b"ping six",
+        };
+        net.push(icmp6(src, dst, OUR_MAC, request));
+        net.poll();
+        assert_eq!(
+            sent6(&mut net),
+            [Out6::EchoReply {
+                dst: src,
+                ident: 0x1234,
+                seq_no: 1,
+                data: b"ping six".to_vec(),
+            }],
+            "no neighbor solicitation first: the request taught us the peer"
+        );
+    }
+    // After smoltcp's neighbor cache has long expired, still at once.
+    net.advance(Duration::from_secs(70));
+    let request = Icmpv6Repr::EchoRequest {
+        ident: 7,
+        seq_no: 2,
+        data: b"later",
+    };
+    net.push(icmp6(PEER_V6, OUR_V6, OUR_MAC, request));
+    net.poll();
+    assert!(matches!(
+        sent6(&mut net).as_slice(),
+        [Out6::EchoReply { seq_no: 2, .. }]
+    ));
+}
+
+#[test]
+fn every_service_answers_over_ipv6_global_and_link_local() {
+    let mut net = Net::new();
+    for (src, dst) in [(PEER_V6, OUR_V6), (PEER_LINK_LOCAL, OUR_LINK_LOCAL)] {
+        for (port, request, reply) in [
+            (ECHO, &b"six"[..], &b"six"[..]),
+            (UPPER, b"six", b"SIX"),
+            (HELLO, b"six\n", b"Hello six!\n"),
+            (DAYTIME, b"", b"Mon Nov 23 15:04:05 2026\r\n"),
+        ] {
+            net.push(udp6(src, dst, port, request));
+            net.poll();
+            assert_eq!(
+                sent6(&mut net),
+                [Out6::Udp {
+                    eth_dst: PEER_MAC,
+                    src: (dst, port),
+                    dst: (src, CLIENT_PORT),
+                    payload: reply.to_vec(),
+                }],
+                "port {port} from {src}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_largest_ipv6_datagram_is_echoed_and_hello_fits_its_reply_in() {
+    let mut net = Net::new();
+    let payload: Vec<u8> = (0..1452u32).map(|i| (i % 251) as u8).collect();
+    net.push(udp6(PEER_V6, OUR_V6, ECHO, &payload));
+    net.poll();
+    match sent6(&mut net).as_slice() {
+        [Out6::Udp { payload: back, .. }] => assert_eq!(back, &payload),
+        other => panic!("{other:?}"),
+    }
+    // A 1452-byte name makes a greeting cut to 1452 bytes, not a packet
+    // too large for the link.
+    net.push(udp6(PEER_V6, OUR_V6, HELLO, &[b'x'; 1452]));
+    net.poll();
+    match sent6(&mut net).as_slice() {
+        [Out6::Udp { payload: back, .. }] => {
+            assert_eq!(back.len(), 1452);
+            assert!(back.ends_with(b"x!\n"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn off_link_and_multicast_ipv6_sources_are_not_answered() {
+    let mut net = Net::new();
+    let off_link = Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 5);
+    net.push(udp6(off_link, OUR_V6, ECHO, b"far away"));
+    net.poll();
+    assert_eq!(sent6(&mut net), []);
+    assert_eq!(net.stats(net.echo).unroutable, 1);
+    net.push(udp6(
+        Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+        OUR_V6,
+        ECHO,
+        b"x",
+    ));
+    net.poll();
+    assert_eq!(sent6(&mut net), []);
 }

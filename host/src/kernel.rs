@@ -205,10 +205,11 @@ fn drain(
 fn to_endpoint(address: SocketAddr) -> Option<IpEndpoint> {
     match address {
         SocketAddr::V4(v4) => Some(IpEndpoint::new(IpAddress::Ipv4(*v4.ip()), v4.port())),
-        SocketAddr::V6(v6) => v6
-            .ip()
-            .to_ipv4_mapped()
-            .map(|ip| IpEndpoint::new(IpAddress::Ipv4(ip), v6.port())),
+        // A socket bound to `::` sees IPv4 peers as mapped addresses.
+        SocketAddr::V6(v6) => Some(match v6.ip().to_ipv4_mapped() {
+            Some(ip) => IpEndpoint::new(IpAddress::Ipv4(ip), v6.port()),
+            None => IpEndpoint::new(IpAddress::Ipv6(*v6.ip()), v6.port()),
+        }),
     }
 }
 
@@ -279,6 +280,7 @@ impl Outbox for KernelOutbox<'_> {
         }
         let address = match to.addr {
             IpAddress::Ipv4(ip) => SocketAddr::new(IpAddr::V4(ip), to.port),
+            IpAddress::Ipv6(ip) => SocketAddr::new(IpAddr::V6(ip), to.port),
         };
         if to.port == 0 || address.ip().is_unspecified() {
             self.stats.send_failed += 1;

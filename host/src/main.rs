@@ -16,7 +16,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use udpkit::services::chat::ChatLimits;
 use udpkit::services::time::decode as decode_rfc868;
-use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Cidr};
 use udpkit::Config;
 
 use crate::client::Target;
@@ -109,6 +109,22 @@ struct ServeArgs {
     /// The Linux side's address on a TAP created by --create.
     #[arg(long, default_value = "192.168.69.100/24", value_name = "CIDR", value_parser = serve::parse_cidr)]
     host_ip: Ipv4Cidr,
+
+    /// udpkit's IPv6 address and prefix (unique local).
+    #[arg(long, default_value = "fdaa::1/64", value_name = "CIDR", value_parser = serve::parse_ipv6_cidr)]
+    ipv6: Ipv6Cidr,
+
+    /// udpkit's IPv6 link-local address.
+    #[arg(long, default_value = "fe80::1/64", value_name = "CIDR", value_parser = serve::parse_ipv6_cidr)]
+    ipv6_link_local: Ipv6Cidr,
+
+    /// The Linux side's IPv6 address on a TAP created by --create.
+    #[arg(long, default_value = "fdaa::100/64", value_name = "CIDR", value_parser = serve::parse_ipv6_cidr)]
+    host_ipv6: Ipv6Cidr,
+
+    /// IPv4 only: no IPv6 addresses at all.
+    #[arg(long)]
+    no_ipv6: bool,
 
     /// Which services to run, comma separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST",
@@ -449,10 +465,13 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
         tap: args.tap,
         create: args.create,
         host_address: args.host_ip,
+        host_address_v6: (!args.no_ipv6).then_some(args.host_ipv6),
         config: Config {
             mac: args.mac,
             address: args.ip,
             gateway: args.gateway,
+            ipv6: (!args.no_ipv6).then_some(args.ipv6),
+            ipv6_link_local: (!args.no_ipv6).then_some(args.ipv6_link_local),
         },
         services,
         chat_limits: ChatLimits {

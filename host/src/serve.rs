@@ -9,7 +9,7 @@ use udpkit::service::Service;
 use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
-use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Cidr};
 use udpkit::{Config, Discard, ServiceStats, Stack, MAX_PAYLOAD};
 
 use crate::tap::{HostBoard, TapDevice, TapSetup};
@@ -69,6 +69,8 @@ pub struct ServeOptions {
     pub tap: String,
     pub create: bool,
     pub host_address: Ipv4Cidr,
+    /// The Linux side's IPv6 address on a TAP we create, if any.
+    pub host_address_v6: Option<Ipv6Cidr>,
     pub config: Config,
     /// (service, port), in start order.
     pub services: Vec<(ServiceKind, u16)>,
@@ -91,10 +93,12 @@ pub fn run(options: ServeOptions) -> Result<()> {
             options.config.address
         );
     }
+    let host_address_v6 = options.host_address_v6.map(|a| a.to_string());
     let device = TapDevice::open(&TapSetup {
         name: &options.tap,
         create: options.create,
         host_address: &host_address,
+        host_address_v6: host_address_v6.as_deref(),
     })?;
     let mut board = HostBoard::new(device);
     // With an NTP server to ask, the board has no clock of its own, as a
@@ -317,6 +321,11 @@ pub fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
 pub fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
     text.parse()
         .map_err(|_| format!("'{text}' is not an IPv4 address with prefix, like 192.168.69.1/24"))
+}
+
+pub fn parse_ipv6_cidr(text: &str) -> Result<Ipv6Cidr, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not an IPv6 address with prefix, like fdaa::1/64"))
 }
 
 pub fn parse_ipv4(text: &str) -> Result<Ipv4Address, String> {

@@ -34,6 +34,8 @@ pub struct TapSetup<'a> {
     pub create: bool,
     /// The address the Linux side gets when we create the interface.
     pub host_address: &'a str,
+    /// Its IPv6 address, if any.
+    pub host_address_v6: Option<&'a str>,
 }
 
 impl TapDevice {
@@ -61,7 +63,7 @@ impl TapDevice {
         let created = !exists;
         if created {
             log::info!("created TAP {name}; it goes away when udpkit exits");
-            configure_host_side(name, setup.host_address)?;
+            configure_host_side(name, setup.host_address, setup.host_address_v6)?;
         } else if !is_up(name) {
             log::warn!("{name} is down: nothing will arrive until `sudo ip link set {name} up`");
         }
@@ -108,25 +110,38 @@ fn attach_error(name: &str, error: io::Error) -> anyhow::Error {
 }
 
 /// Gives the Linux side of a TAP we created its address and brings it up.
-fn configure_host_side(name: &str, host_address: &str) -> Result<()> {
-    let steps: [&[&str]; 2] = [
-        &["addr", "add", host_address, "dev", name],
-        &["link", "set", name, "up"],
-    ];
-    for args in steps {
-        let output = Command::new("ip")
-            .args(args)
-            .output()
-            .context("cannot run `ip` (package iproute2) to configure the TAP")?;
-        if !output.status.success() {
-            bail!(
-                "`ip {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
+fn configure_host_side(name: &str, host_address: &str, host_v6: Option<&str>) -> Result<()> {
+    ip(&["addr", "add", host_address, "dev", name])?;
+    // `nodad`: the address is usable at once instead of after a second of
+    // duplicate detection on a link that has only udpkit on it.
+    let v6 = match host_v6 {
+        Some(v6) => match ip(&["-6", "addr", "add", v6, "dev", name, "nodad"]) {
+            Ok(()) => format!(" and {v6}"),
+            Err(e) => {
+                log::warn!("no IPv6 on the Linux side ({e:#}); is IPv6 disabled here?");
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
+    ip(&["link", "set", name, "up"])?;
+    log::info!("{name}: Linux side is {host_address}{v6}, link up");
+    Ok(())
+}
+
+/// Runs `ip ARGS`, with its complaint as the error.
+fn ip(args: &[&str]) -> Result<()> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .context("cannot run `ip` (package iproute2) to configure the TAP")?;
+    if !output.status.success() {
+        bail!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
-    log::info!("{name}: Linux side is {host_address}, link up");
     Ok(())
 }
 
