@@ -35,6 +35,7 @@ pub struct KernelOptions {
     pub bind: IpAddr,
     pub services: Vec<(ServiceKind, u16)>,
     pub chat_limits: udpkit::services::chat::ChatLimits,
+    pub discovery: crate::discover::DiscoveryOptions,
 }
 
 pub fn run(options: KernelOptions) -> Result<()> {
@@ -50,7 +51,18 @@ pub fn run(options: KernelOptions) -> Result<()> {
             .and_then(to_endpoint)
             .map(|e| e.addr);
         endpoints.push(Endpoint {
-            service: serve::make_service(kind, options.chat_limits),
+            service: match kind.name {
+                // The kernel's addresses; no MAC, and no announcements (a
+                // broadcast needs SO_BROADCAST, and which link?).
+                "discovery" => crate::discover::service(
+                    &options.discovery,
+                    None,
+                    &crate::discover::local_addresses(options.bind),
+                    &options.services,
+                    (0, port),
+                )?,
+                _ => serve::make_service(kind, options.chat_limits),
+            },
             port,
             socket,
             local,

@@ -3,6 +3,7 @@
 mod bench;
 mod chat_client;
 mod client;
+mod discover;
 mod kernel;
 mod ntp;
 mod serve;
@@ -54,6 +55,7 @@ enum Command {
     Send(SendArgs),
     Chat(ChatArgs),
     Bench(bench::BenchArgs),
+    Discover(discover::DiscoverArgs),
 }
 
 /// Which network stack carries the services.
@@ -128,7 +130,7 @@ struct ServeArgs {
 
     /// Which services to run, comma separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST",
-          default_value = "echo,daytime,time,ntp,upper,hello,chat", value_parser = serve::service_by_name)]
+          default_value = "echo,daytime,time,ntp,upper,hello,chat,discovery", value_parser = serve::service_by_name)]
     services: Vec<ServiceKind>,
 
     /// Move a service to another port, e.g. --port echo=7007 (repeatable).
@@ -154,6 +156,9 @@ struct ServeArgs {
     /// Chat: lines per second a member may send on average (bursts of 4x).
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     chat_rate: u32,
+
+    #[command(flatten)]
+    discovery: discover::ServeDiscoveryArgs,
 
     /// Take the wall clock from this NTP server (port 123 unless given)
     /// with udpkit's own SNTP client, instead of the host's clock, as a
@@ -360,6 +365,7 @@ fn run(command: Command) -> Result<()> {
                     bind,
                     services: options.services,
                     chat_limits: options.chat_limits,
+                    discovery: options.discovery,
                 }),
             }
         }
@@ -412,6 +418,7 @@ fn run(command: Command) -> Result<()> {
             lines: args.lines,
         }),
         Command::Bench(args) => bench::run(args),
+        Command::Discover(args) => discover::run(args),
     }
 }
 
@@ -474,6 +481,7 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
             ipv6_link_local: (!args.no_ipv6).then_some(args.ipv6_link_local),
         },
         services,
+        discovery: args.discovery.options(),
         chat_limits: ChatLimits {
             max_members: usize::from(args.chat_members),
             max_rooms: usize::from(args.chat_rooms),

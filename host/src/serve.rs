@@ -22,7 +22,7 @@ pub struct ServiceKind {
     pub summary: &'static str,
 }
 
-pub const SERVICES: [ServiceKind; 7] = [
+pub const SERVICES: [ServiceKind; 8] = [
     ServiceKind {
         name: "echo",
         default_port: echo::DEFAULT_PORT,
@@ -58,6 +58,11 @@ pub const SERVICES: [ServiceKind; 7] = [
         default_port: chat::DEFAULT_PORT,
         summary: "multi-user chat: /nick NAME to join, /help for more",
     },
+    ServiceKind {
+        name: "discovery",
+        default_port: udpkit::services::discovery::DEFAULT_PORT,
+        summary: "`DISCOVER` (broadcast) gets this device's name, addresses and services",
+    },
 ];
 
 /// Datagram slots in each socket queue. A load generator keeps up to this
@@ -75,6 +80,7 @@ pub struct ServeOptions {
     /// (service, port), in start order.
     pub services: Vec<(ServiceKind, u16)>,
     pub chat_limits: chat::ChatLimits,
+    pub discovery: crate::discover::DiscoveryOptions,
     /// Take the wall clock from this NTP server with the core's SNTP client
     /// instead of the host's clock.
     pub sntp: Option<crate::ntp::SntpOptions>,
@@ -115,7 +121,16 @@ pub fn run(options: ServeOptions) -> Result<()> {
     let mut stack = Stack::new(&options.config, &mut board, sockets);
     let address = options.config.address.address();
     for &(kind, port) in &options.services {
-        let service = Box::leak(make_service(kind, options.chat_limits));
+        let service = Box::leak(match kind.name {
+            "discovery" => crate::discover::service(
+                &options.discovery,
+                Some(options.config.mac),
+                &options.config.cidrs(),
+                &options.services,
+                (options.discovery.announce, port),
+            )?,
+            _ => make_service(kind, options.chat_limits),
+        });
         stack
             .add_service(service, port, (queue(), queue()))
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
