@@ -3,8 +3,8 @@
 //!
 //! The same core and services as the Linux host, on 192.168.69.1/24 with
 //! MAC 02:00:00:00:00:01: echo (7), daytime (13), time (37), upper (12000),
-//! hello (12001) and chat (5555), and ping. There is no wall clock, so
-//! daytime and time stay silent.
+//! hello (12001), chat (5555) and discovery (5550, announced twice at boot),
+//! and ping. There is no wall clock, so daytime and time stay silent.
 //!
 //! Everything is allocated statically (see [`take_storage`]), within the RAM of a
 //! small MCU (64 KiB, see memory.x). The main loop polls the stack and
@@ -30,6 +30,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_rt::entry;
 use udpkit::services::chat::{self, Chat, ChatLimits};
+use udpkit::services::discovery::{self, Discovery, ReplyRepr, ServiceEntry};
 use udpkit::services::{daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
@@ -39,7 +40,10 @@ use board::{An385, Mmio, Nic};
 use uart::Console;
 
 /// Services on this board, and so sockets.
-const SERVICES: usize = 6;
+const SERVICES: usize = 7;
+
+/// The name discovery answers with.
+const DEVICE_NAME: &str = "mps2-an385";
 
 /// Chat members at once; each needs room in chat's transmit queue for a
 /// relayed line (see `ChatLimits` and the chat buffers below).
@@ -63,12 +67,14 @@ struct QueueSlots {
     upper: Slots<4>,
     hello: Slots<4>,
     chat: Slots<CHAT_MEMBERS>,
+    discovery: Slots<2>,
 }
 
 /// The queues' payload bytes, per service. Echo, upper and hello must carry
 /// a 1472-byte datagram; daytime and time only short ones (a longer request
 /// is dropped, and here they answer none anyway); chat's transmit queue
-/// must hold its worst fan-out at once.
+/// must hold its worst fan-out at once. Discovery's requests are a few
+/// bytes, and its reply (about 250 bytes here) fits its transmit queue.
 ///
 /// Kept apart from the slots on purpose: this static is all zeros, so it
 /// goes to .bss and costs no flash. (udpkit's `SocketBuffers` keeps slots
@@ -81,6 +87,7 @@ struct Payloads {
     upper: Bytes<2048>,
     hello: Bytes<2048>,
     chat: Bytes<3072>,
+    discovery: Bytes<512>,
 }
 
 const fn slots<const N: usize>() -> Slots<N> {
@@ -116,6 +123,7 @@ static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
     upper: slots(),
     hello: slots(),
     chat: slots(),
+    discovery: slots(),
 };
 static mut PAYLOADS: Payloads = Payloads {
     echo: bytes(),
@@ -124,6 +132,7 @@ static mut PAYLOADS: Payloads = Payloads {
     upper: bytes(),
     hello: bytes(),
     chat: bytes(),
+    discovery: bytes(),
 };
 static mut ECHO: echo::Echo = echo::Echo;
 static mut DAYTIME: daytime::Daytime = daytime::Daytime;
@@ -131,6 +140,7 @@ static mut TIME: time::Time = time::Time;
 static mut UPPER: upper::Upper = upper::Upper;
 static mut HELLO: hello::Hello = hello::Hello;
 static mut CHAT: MaybeUninit<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = MaybeUninit::uninit();
+static mut DISCOVERY: MaybeUninit<Discovery> = MaybeUninit::uninit();
 static mut STACK: MaybeUninit<Stack<'static>> = MaybeUninit::uninit();
 
 /// The statics above, as references.
@@ -145,6 +155,7 @@ struct Storage {
     upper: &'static mut upper::Upper,
     hello: &'static mut hello::Hello,
     chat: &'static mut MaybeUninit<Chat<CHAT_MEMBERS, CHAT_ROOMS>>,
+    discovery: &'static mut MaybeUninit<Discovery>,
     stack: &'static mut MaybeUninit<Stack<'static>>,
 }
 
@@ -167,6 +178,7 @@ fn take_storage() -> Storage {
             upper: &mut *addr_of_mut!(UPPER),
             hello: &mut *addr_of_mut!(HELLO),
             chat: &mut *addr_of_mut!(CHAT),
+            discovery: &mut *addr_of_mut!(DISCOVERY),
             stack: &mut *addr_of_mut!(STACK),
         }
     }
@@ -229,6 +241,7 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         upper,
         hello,
         chat,
+        discovery,
         stack,
     } = take_storage();
     let mut board = match An385::start(nic, config.mac.0, noise) {
@@ -243,7 +256,7 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         max_message: CHAT_MESSAGE,
         ..ChatLimits::default()
     }));
-    let services: [(&'static mut dyn Service, u16, _, &str); SERVICES] = [
+    let services: [(&'static mut dyn Service, u16, _, &str); SERVICES - 1] = [
         (
             echo,
             echo::DEFAULT_PORT,
@@ -291,6 +304,41 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
             config.address.address()
         );
     }
+    // Discovery last: its directory is every service started above, and
+    // itself.
+    let mut directory = [ServiceEntry {
+        name: "discovery",
+        port: discovery::DEFAULT_PORT,
+    }; SERVICES];
+    let mut started = 0;
+    for ((service, port, _), entry) in stack.services().zip(directory.iter_mut()) {
+        *entry = ServiceEntry {
+            name: service.name(),
+            port,
+        };
+        started += 1;
+    }
+    let repr = ReplyRepr {
+        name: DEVICE_NAME,
+        mac: Some(config.mac),
+        addresses: &config.cidrs(),
+        // The services started, and discovery itself after them.
+        services: &directory[..(started + 1).min(SERVICES)],
+    };
+    let discovery = match Discovery::new(&repr) {
+        Ok(service) => discovery.write(service.announce(2, discovery::DEFAULT_PORT)),
+        Err(error) => panic!("cannot start discovery: {error}"),
+    };
+    let queues = queues(&mut slots.discovery, &mut payloads.discovery);
+    if let Err(error) = stack.add_service(discovery, discovery::DEFAULT_PORT, queues) {
+        panic!("cannot start discovery: {error}");
+    }
+    log::info!(
+        "{:<8} udp {}:{:<5}  DISCOVER gets {DEVICE_NAME}'s addresses and services",
+        "discovery",
+        config.address.address(),
+        discovery::DEFAULT_PORT
+    );
     log::info!(
         "ready on lan9118 as {} (MAC {}): {SERVICES} service(s), ping answered; \
          no wall clock; press s for a report",
