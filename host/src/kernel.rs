@@ -44,7 +44,7 @@ pub fn run(options: KernelOptions) -> Result<()> {
         let address = SocketAddr::new(options.bind, port);
         let socket = UdpSocket::bind(address).map_err(|e| bind_error(address, e))?;
         socket.set_nonblocking(true)?;
-        log::info!("{:<8} udp {address:<21}  {}", kind.name, kind.summary);
+        log::info!("{:<9} udp {address:<21}  {}", kind.name, kind.summary);
         let local = socket
             .local_addr()
             .ok()
@@ -61,7 +61,7 @@ pub fn run(options: KernelOptions) -> Result<()> {
                     &options.services,
                     (0, port),
                 )?,
-                _ => serve::make_service(kind, options.chat_limits),
+                _ => serve::make_service(kind, options.chat_limits)?,
             },
             port,
             socket,

@@ -189,7 +189,7 @@ fn serve_help() -> String {
     let mut text = String::from("Services and their default ports:\n");
     for s in SERVICES {
         text.push_str(&format!(
-            "  {:<8} {:>5}  {}\n",
+            "  {:<9} {:>5}  {}\n",
             s.name, s.default_port, s.summary
         ));
     }

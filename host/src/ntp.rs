@@ -56,7 +56,7 @@ pub fn start_client(
         .add_service(client, port, queues)
         .map_err(|e| anyhow::anyhow!("cannot start the SNTP client on port {port}: {e}"))?;
     log::info!(
-        "{:<8} udp {us}:{port:<5}  the wall clock, from the NTP server {} (not the host's clock)",
+        "{:<9} udp {us}:{port:<5}  the wall clock, from the NTP server {} (not the host's clock)",
         "sntp",
         options.server
     );

@@ -129,12 +129,12 @@ pub fn run(options: ServeOptions) -> Result<()> {
                 &options.services,
                 (options.discovery.announce, port),
             )?,
-            _ => make_service(kind, options.chat_limits),
+            _ => make_service(kind, options.chat_limits)?,
         });
         stack
             .add_service(service, port, (queue(), queue()))
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
-        log::info!("{:<8} udp {address}:{port:<5}  {}", kind.name, kind.summary);
+        log::info!("{:<9} udp {address}:{port:<5}  {}", kind.name, kind.summary);
     }
     if let Some(sntp) = options.sntp {
         crate::ntp::start_client(&mut stack, &mut board, sntp, address, (queue(), queue()))?;
@@ -172,16 +172,19 @@ pub fn run(options: ServeOptions) -> Result<()> {
 }
 
 /// The service called `kind.name`.
-pub fn make_service(kind: ServiceKind, chat_limits: chat::ChatLimits) -> Box<dyn Service> {
-    match kind.name {
+/// The service called `kind.name`; discovery, which needs the directory of
+/// the others, is built by [`crate::discover::service`].
+pub fn make_service(kind: ServiceKind, chat_limits: chat::ChatLimits) -> Result<Box<dyn Service>> {
+    Ok(match kind.name {
+        "echo" => Box::new(echo::Echo),
         "daytime" => Box::new(daytime::Daytime),
         "time" => Box::new(time::Time),
         "ntp" => Box::new(udpkit::services::ntp::NtpServer::new()),
         "upper" => Box::new(upper::Upper),
         "hello" => Box::new(hello::Hello),
         "chat" => Box::new(chat::Chat::<64, 16>::new(chat_limits)),
-        _ => Box::new(echo::Echo),
-    }
+        other => bail!("no service called {other} can be built here"),
+    })
 }
 
 fn queue() -> PacketBuffer<'static> {
@@ -247,7 +250,7 @@ pub fn print_counters<'s>(
     services: impl Iterator<Item = (&'s dyn Service, u16, &'s ServiceStats)>,
 ) {
     eprintln!(
-        "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
+        "{:<9} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
         "service",
         "port",
         "received",
@@ -262,7 +265,7 @@ pub fn print_counters<'s>(
     for (service, port, s) in services {
         let name = service.name();
         eprintln!(
-            "{:<8} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
+            "{:<9} {:>5} {:>10} {:>10} {:>8} {:>9} {:>10} {:>9} {:>11} {:>6}",
             name,
             port,
             s.received,
@@ -277,10 +280,10 @@ pub fn print_counters<'s>(
         for reason in Discard::ALL {
             let count = s.discarded[reason.index()];
             if count > 0 {
-                eprintln!("{:<8} discarded {count}: {}", "", reason.name());
+                eprintln!("{:<9} discarded {count}: {}", "", reason.name());
             }
         }
-        service.counters(&mut |counter, value| eprintln!("{:<8} {counter}: {value}", ""));
+        service.counters(&mut |counter, value| eprintln!("{:<9} {counter}: {value}", ""));
     }
 }
 
