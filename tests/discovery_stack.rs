@@ -6,116 +6,28 @@
 //! Nothing here touches a real network: the device is two queues in memory
 //! and the clock is advanced by hand.
 
-use std::collections::VecDeque;
+mod support;
 
+use support::*;
 use udpkit::services::discovery::{
     Discovery, Field, ReplyPacket, ReplyRepr, ServiceEntry, DEFAULT_PORT, MAX_ANNOUNCEMENTS,
     RATE_BURST,
 };
 use udpkit::services::echo;
 use udpkit::smoltcp::iface::SocketStorage;
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::{Duration, Instant};
-use udpkit::smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpCidr, IpProtocol,
-    Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet, Ipv6Repr, UdpPacket, UdpRepr,
-};
-use udpkit::{Board, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
+use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address};
+use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack};
 
-const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
-const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
-const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
-const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
-const SUBNET_BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
 const LIMITED_BROADCAST: Ipv4Address = Ipv4Address::BROADCAST;
-const PEER_IP6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
 const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-const CLIENT_PORT: u16 = 40000;
 const DISCOVERY: u16 = DEFAULT_PORT;
 const ECHO: u16 = echo::DEFAULT_PORT;
 
-/// The indices of `ServiceStats::refused`, in the order of `guard::Refusal`.
-const REFUSED_SERVICE_PORT: usize = 1;
-
 // ---------------------------------------------------------------------------
-// An in-memory board.
-
-#[derive(Default)]
-struct MemoryDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct RxToken(Vec<u8>);
-
-struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for RxToken {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Device for MemoryDevice {
-    type RxToken<'a> = RxToken;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((RxToken(frame), TxToken(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
-
-struct MemoryBoard {
-    device: MemoryDevice,
-    now: Instant,
-}
-
-impl Board for MemoryBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        self.now
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        None
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        0x5eed
-    }
-}
+// A stack with discovery on an in-memory board.
 
 type Buffers = SocketBuffers<8, 8192>;
-
-fn leak<T>(value: T) -> &'static mut T {
-    Box::leak(Box::new(value))
-}
 
 struct Net {
     board: MemoryBoard,
@@ -129,12 +41,10 @@ impl Net {
     /// Discovery and echo on the default configuration, the directory
     /// naming both; announcing `announcements` times at start.
     fn new(announcements: u8) -> Net {
-        let _ = env_logger::builder().is_test(true).try_init();
+        init_logging();
         let config = Config::default();
-        let mut board = MemoryBoard {
-            device: MemoryDevice::default(),
-            now: Instant::from_secs(1000),
-        };
+        // No wall clock: discovery does not need one.
+        let mut board = MemoryBoard::new(Instant::from_secs(1000));
         let addresses: Vec<IpCidr> = config.cidrs().into_iter().collect();
         let services = [
             ServiceEntry {
@@ -172,18 +82,21 @@ impl Net {
     }
 
     /// Feeds `frames`, polls once, and returns every UDP datagram sent.
-    fn exchange(&mut self, frames: impl IntoIterator<Item = Vec<u8>>) -> Vec<Udp> {
+    fn exchange(&mut self, frames: impl IntoIterator<Item = Vec<u8>>) -> Vec<UdpOut> {
         self.board.device.rx.extend(frames);
         self.stack.poll(&mut self.board);
         self.sent()
     }
 
-    /// The UDP datagrams sent since the last call (IPv6 housekeeping such
-    /// as neighbor discovery is not this file's business).
-    fn sent(&mut self) -> Vec<Udp> {
+    /// The UDP datagrams over IPv4 sent since the last call (IPv6
+    /// housekeeping such as neighbor discovery is not this file's business).
+    fn sent(&mut self) -> Vec<UdpOut> {
         std::mem::take(&mut self.board.device.tx)
             .iter()
-            .filter_map(|frame| parse(frame))
+            .filter_map(|frame| match parse(frame) {
+                Out::Udp(udp) => Some(udp),
+                _ => None,
+            })
             .collect()
     }
 
@@ -193,44 +106,7 @@ impl Net {
 }
 
 // ---------------------------------------------------------------------------
-// Frames.
-
-fn caps() -> ChecksumCapabilities {
-    ChecksumCapabilities::default()
-}
-
-fn udp(
-    (src_mac, src, src_port): (EthernetAddress, Ipv4Address, u16),
-    (dst_mac, dst, dst_port): (EthernetAddress, Ipv4Address, u16),
-    payload: &[u8],
-) -> Vec<u8> {
-    let udp = UdpRepr { src_port, dst_port };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + payload.len(),
-        hop_limit: 64,
-    };
-    let mut frame = vec![0; 14 + ip.buffer_len() + ip.payload_len];
-    EthernetRepr {
-        src_addr: src_mac,
-        dst_addr: dst_mac,
-        ethertype: EthernetProtocol::Ipv4,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
-    let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
-    ip.emit(&mut packet, &caps());
-    udp.emit(
-        &mut UdpPacket::new_unchecked(packet.payload_mut()),
-        &src.into(),
-        &dst.into(),
-        payload.len(),
-        |p| p.copy_from_slice(payload),
-        &caps(),
-    );
-    frame
-}
+// Frames, beside the shared ones.
 
 /// `payload` from the peer's client port to the discovery port at `dst`,
 /// in an Ethernet broadcast frame when `dst` is a broadcast address.
@@ -241,8 +117,9 @@ fn from_peer(dst: Ipv4Address, payload: &[u8]) -> Vec<u8> {
         EthernetAddress::BROADCAST
     };
     udp(
-        (PEER_MAC, PEER_IP, CLIENT_PORT),
-        (dst_mac, dst, DISCOVERY),
+        (PEER_MAC, dst_mac),
+        (PEER_IP, CLIENT_PORT),
+        (dst, DISCOVERY),
         payload,
     )
 }
@@ -250,41 +127,18 @@ fn from_peer(dst: Ipv4Address, payload: &[u8]) -> Vec<u8> {
 /// `payload` from the peer's IPv6 address and client port to the discovery
 /// port at `dst`.
 fn from_peer6(dst: Ipv6Address, payload: &[u8]) -> Vec<u8> {
-    let udp = UdpRepr {
-        src_port: CLIENT_PORT,
-        dst_port: DISCOVERY,
-    };
-    let ip = Ipv6Repr {
-        src_addr: PEER_IP6,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + payload.len(),
-        hop_limit: 64,
-    };
     let dst_mac = if dst.is_multicast() {
         let o = dst.octets();
         EthernetAddress([0x33, 0x33, o[12], o[13], o[14], o[15]])
     } else {
         OUR_MAC
     };
-    let mut frame = vec![0; 14 + ip.buffer_len() + ip.payload_len];
-    EthernetRepr {
-        src_addr: PEER_MAC,
-        dst_addr: dst_mac,
-        ethertype: EthernetProtocol::Ipv6,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
-    let mut packet = Ipv6Packet::new_unchecked(&mut frame[14..]);
-    ip.emit(&mut packet);
-    udp.emit(
-        &mut UdpPacket::new_unchecked(packet.payload_mut()),
-        &PEER_IP6.into(),
-        &dst.into(),
-        payload.len(),
-        |p| p.copy_from_slice(payload),
-        &caps(),
-    );
-    frame
+    udp6(
+        (PEER_MAC, dst_mac),
+        (PEER_V6, CLIENT_PORT),
+        (dst, DISCOVERY),
+        payload,
+    )
 }
 
 /// An IPv6 address and a port.
@@ -292,71 +146,26 @@ type Endpoint6 = (Ipv6Address, u16);
 
 /// The UDP datagrams over IPv6 among `frames`: (source, destination, payload).
 fn udp6_sent(frames: &[Vec<u8>]) -> Vec<(Endpoint6, Endpoint6, Vec<u8>)> {
-    let mut datagrams = Vec::new();
-    for frame in frames {
-        let eth_frame = EthernetFrame::new_checked(&frame[..]).unwrap();
-        if eth_frame.ethertype() != EthernetProtocol::Ipv6 {
-            continue;
-        }
-        let packet = Ipv6Packet::new_checked(eth_frame.payload()).unwrap();
-        let ip = Ipv6Repr::parse(&packet).unwrap();
-        if ip.next_header != IpProtocol::Udp {
-            continue;
-        }
-        let udp = UdpPacket::new_checked(packet.payload()).unwrap();
-        let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
-            .expect("valid UDP checksum");
-        datagrams.push((
-            (ip.src_addr, repr.src_port),
-            (ip.dst_addr, repr.dst_port),
-            udp.payload().to_vec(),
-        ));
-    }
-    datagrams
-}
-
-#[derive(Debug)]
-struct Udp {
-    eth_dst: EthernetAddress,
-    src: (Ipv4Address, u16),
-    dst: (Ipv4Address, u16),
-    payload: Vec<u8>,
-}
-
-/// Parses a frame the stack sent, from us, with valid checksums: `None`
-/// unless it is UDP over IPv4.
-fn parse(frame: &[u8]) -> Option<Udp> {
-    let eth_frame = EthernetFrame::new_checked(frame).unwrap();
-    let eth = EthernetRepr::parse(&eth_frame).unwrap();
-    assert_eq!(eth.src_addr, OUR_MAC);
-    if eth.ethertype != EthernetProtocol::Ipv4 {
-        return None;
-    }
-    let packet = Ipv4Packet::new_checked(eth_frame.payload()).unwrap();
-    let ip = Ipv4Repr::parse(&packet, &caps()).unwrap();
-    if ip.next_header != IpProtocol::Udp {
-        return None;
-    }
-    let udp = UdpPacket::new_checked(packet.payload()).unwrap();
-    let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
-        .expect("valid UDP checksum");
-    Some(Udp {
-        eth_dst: eth.dst_addr,
-        src: (ip.src_addr, repr.src_port),
-        dst: (ip.dst_addr, repr.dst_port),
-        payload: udp.payload().to_vec(),
-    })
+    frames
+        .iter()
+        .filter_map(|frame| match parse6(frame) {
+            Out6::Udp {
+                src, dst, payload, ..
+            } => Some((src, dst, payload)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Asserts `sent` is exactly one reply, unicast from our address and the
 /// discovery port to the peer's client port; returns its payload.
 #[track_caller]
-fn single_reply(mut sent: Vec<Udp>) -> Vec<u8> {
+fn single_reply(mut sent: Vec<UdpOut>) -> Vec<u8> {
     assert_eq!(sent.len(), 1, "exactly one datagram: {sent:?}");
     let reply = sent.remove(0);
-    assert_eq!(reply.eth_dst, PEER_MAC, "unicast to the peer's MAC");
-    assert_eq!(reply.src, (OUR_IP, DISCOVERY), "from our own address");
-    assert_eq!(reply.dst, (PEER_IP, CLIENT_PORT));
+    assert_eq!(reply.eth.dst_addr, PEER_MAC, "unicast to the peer's MAC");
+    assert_eq!(reply.src(), (OUR_IP, DISCOVERY), "from our own address");
+    assert_eq!(reply.dst(), (PEER_IP, CLIENT_PORT));
     reply.payload
 }
 
@@ -427,13 +236,15 @@ fn another_devices_announcement_is_refused_by_the_loop_guard() {
     let other = net.reply.clone();
     let sent = net.exchange([
         udp(
-            (PEER_MAC, PEER_IP, DISCOVERY),
-            (EthernetAddress::BROADCAST, SUBNET_BROADCAST, DISCOVERY),
+            (PEER_MAC, EthernetAddress::BROADCAST),
+            (PEER_IP, DISCOVERY),
+            (SUBNET_BROADCAST, DISCOVERY),
             &other,
         ),
         udp(
-            (PEER_MAC, PEER_IP, DISCOVERY),
-            (EthernetAddress::BROADCAST, SUBNET_BROADCAST, DISCOVERY),
+            (PEER_MAC, EthernetAddress::BROADCAST),
+            (PEER_IP, DISCOVERY),
+            (SUBNET_BROADCAST, DISCOVERY),
             b"DISCOVER",
         ),
     ]);
@@ -472,9 +283,9 @@ fn announcements_go_to_the_subnet_broadcast_a_few_times_at_start() {
     while net.board.now - start < Duration::from_secs(600) {
         let delay = net.stack.poll(&mut net.board);
         for datagram in net.sent() {
-            assert_eq!(datagram.eth_dst, EthernetAddress::BROADCAST);
-            assert_eq!(datagram.src, (OUR_IP, DISCOVERY));
-            assert_eq!(datagram.dst, (SUBNET_BROADCAST, DISCOVERY));
+            assert_eq!(datagram.eth.dst_addr, EthernetAddress::BROADCAST);
+            assert_eq!(datagram.src(), (OUR_IP, DISCOVERY));
+            assert_eq!(datagram.dst(), (SUBNET_BROADCAST, DISCOVERY));
             assert_eq!(datagram.payload, net.reply);
             announced_at.push(net.board.now - start);
         }
@@ -528,7 +339,7 @@ fn over_ipv6_a_discover_to_our_address_or_all_nodes_gets_a_unicast_reply() {
             "one reply to a DISCOVER to {dst}: {frames:02x?}"
         );
         let (src, to, payload) = &sent[0];
-        assert_eq!(*to, (PEER_IP6, CLIENT_PORT), "unicast to the sender");
+        assert_eq!(*to, (PEER_V6, CLIENT_PORT), "unicast to the sender");
         assert_eq!(src.1, DISCOVERY);
         assert!(
             !src.0.is_multicast(),

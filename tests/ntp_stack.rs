@@ -7,136 +7,45 @@
 //! the clocks are advanced by hand, and the upstream NTP server is this
 //! file answering the client's request frames.
 
-use std::collections::VecDeque;
+mod support;
 
+use support::*;
 use udpkit::ntp::{kiss, Leap, Mode, NtpPacket, NtpRepr, NtpShort, NtpTimestamp};
 use udpkit::services::ntp::NtpServer;
 use udpkit::services::{daytime, time};
 use udpkit::smoltcp::iface::SocketStorage;
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::{Duration, Instant};
-use udpkit::smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
-};
+use udpkit::smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, IpAddress, Ipv4Address};
 use udpkit::sntp::{SntpClient, SntpConfig, DEFAULT_LOCAL_PORT, MIN_INTERVAL};
 use udpkit::{
-    Board, ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime,
+    ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime,
 };
 
-const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
-const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
-const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
-const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 /// The upstream NTP server of the SNTP client.
 const UPSTREAM_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x05]);
 const UPSTREAM_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 5);
-const CLIENT_PORT: u16 = 40000;
 const NTP: u16 = 123;
 
 /// 2026-11-23 15:04:05.25 UTC, a Monday.
 const WALL: UnixTime = UnixTime::new(1_795_446_245, 250_000_000);
 
 // ---------------------------------------------------------------------------
-// An in-memory board.
+// A stack with NTP on an in-memory board.
 
-#[derive(Default)]
-struct MemoryDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct RxToken(Vec<u8>);
-
-struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for RxToken {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Device for MemoryDevice {
-    type RxToken<'a> = RxToken;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((RxToken(frame), TxToken(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
-
-/// A board whose wall clock, when it has one, runs with its monotonic
-/// clock from [`WALL`] at boot.
-struct MemoryBoard {
-    device: MemoryDevice,
-    now: Instant,
-    boot: Instant,
-    wall: Option<UnixTime>,
-    source: ClockSource,
+/// The monotonic clock at boot.
+fn boot() -> Instant {
+    Instant::from_secs(1000)
 }
 
 impl MemoryBoard {
-    /// The true time now.
+    /// The true time now: [`WALL`] at boot, run on with the monotonic clock
+    /// (whether or not the board's wall clock tells it).
     fn true_wall(&self) -> UnixTime {
-        after(WALL, self.now - self.boot)
-    }
-}
-
-fn after(t: UnixTime, d: Duration) -> UnixTime {
-    let nanos = u64::from(t.subsec_nanos()) + d.total_micros() % 1_000_000 * 1000;
-    UnixTime::new(t.secs + d.total_micros() / 1_000_000, nanos as u32)
-}
-
-impl Board for MemoryBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        self.now
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        self.wall.map(|w| after(w, self.now - self.boot))
-    }
-
-    fn clock_source(&mut self) -> ClockSource {
-        self.source
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        0x5eed
+        after(WALL, self.now - boot())
     }
 }
 
 type Buffers = SocketBuffers<8, 4096>;
-
-fn leak<T>(value: T) -> &'static mut T {
-    Box::leak(Box::new(value))
-}
 
 struct Net {
     board: MemoryBoard,
@@ -150,14 +59,14 @@ impl Net {
     /// NTP, time and daytime on a board with `wall` (or none) from `source`;
     /// with an SNTP client of `UPSTREAM_IP` when `sntp` is given.
     fn new(wall: Option<UnixTime>, source: ClockSource, sntp: Option<SntpConfig>) -> Net {
-        let _ = env_logger::builder().is_test(true).try_init();
-        let boot = Instant::from_secs(1000);
+        init_logging();
+        // A wall clock, when the board has one, runs with its monotonic
+        // clock from `wall` at boot.
         let mut board = MemoryBoard {
-            device: MemoryDevice::default(),
-            now: boot,
-            boot,
             wall,
+            wall_running_since: Some(boot()),
             source,
+            ..MemoryBoard::new(boot())
         };
         let sockets = leak([SocketStorage::EMPTY; 4]);
         let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets[..]);
@@ -200,7 +109,7 @@ impl Net {
         self.stack.poll(&mut self.board)
     }
 
-    fn exchange(&mut self, frame: Vec<u8>) -> Vec<Udp> {
+    fn exchange(&mut self, frame: Vec<u8>) -> Vec<UdpOut> {
         self.board.device.rx.push_back(frame);
         self.poll();
         self.sent()
@@ -208,12 +117,19 @@ impl Net {
 
     /// Every frame sent since the last call: UDP datagrams parsed, ARP
     /// requests answered for the upstream server (in the next poll).
-    fn sent(&mut self) -> Vec<Udp> {
+    fn sent(&mut self) -> Vec<UdpOut> {
         let mut datagrams = Vec::new();
         for frame in std::mem::take(&mut self.board.device.tx) {
             match parse(&frame) {
-                Parsed::Udp(udp) => datagrams.push(udp),
-                Parsed::ArpRequestFor(ip) if ip == UPSTREAM_IP => {
+                Out::Udp(udp) => datagrams.push(udp),
+                Out::Arp(
+                    _,
+                    ArpRepr::EthernetIpv4 {
+                        operation: ArpOperation::Request,
+                        target_protocol_addr,
+                        ..
+                    },
+                ) if target_protocol_addr == UPSTREAM_IP => {
                     self.board.device.rx.push_back(arp_reply_from_upstream());
                 }
                 other => panic!("unexpected frame {other:?}"),
@@ -225,15 +141,10 @@ impl Net {
     /// Sends `payload` from the peer's client port to `port`; returns what
     /// came back (every datagram must be to the peer, from `port`).
     fn ask(&mut self, port: u16, payload: &[u8]) -> Vec<Vec<u8>> {
-        let frame = udp(
-            (PEER_MAC, PEER_IP, CLIENT_PORT),
-            (OUR_MAC, OUR_IP, port),
-            payload,
-        );
-        self.exchange(frame)
+        self.exchange(udp_from_peer(port, payload))
             .into_iter()
             .map(|d| {
-                assert_eq!((d.src, d.dst), ((OUR_IP, port), (PEER_IP, CLIENT_PORT)));
+                assert_eq!((d.src(), d.dst()), ((OUR_IP, port), (PEER_IP, CLIENT_PORT)));
                 d.payload
             })
             .collect()
@@ -266,8 +177,8 @@ impl Net {
             let mut sent = self.sent();
             if let Some(d) = sent.pop() {
                 assert!(sent.is_empty());
-                assert_eq!(d.src, (OUR_IP, DEFAULT_LOCAL_PORT));
-                assert_eq!(d.dst, (UPSTREAM_IP, NTP));
+                assert_eq!(d.src(), (OUR_IP, DEFAULT_LOCAL_PORT));
+                assert_eq!(d.dst(), (UPSTREAM_IP, NTP));
                 assert_eq!(d.payload.len(), 48);
                 return NtpRepr::parse(&NtpPacket::new_checked(&d.payload[..]).unwrap()).unwrap();
             }
@@ -298,8 +209,9 @@ impl Net {
         let mut payload = [0u8; 48];
         reply.emit(&mut NtpPacket::new_unchecked(&mut payload[..]));
         let frame = udp(
-            (UPSTREAM_MAC, UPSTREAM_IP, NTP),
-            (OUR_MAC, OUR_IP, DEFAULT_LOCAL_PORT),
+            (UPSTREAM_MAC, OUR_MAC),
+            (UPSTREAM_IP, NTP),
+            (OUR_IP, DEFAULT_LOCAL_PORT),
             &payload,
         );
         let sent = self.exchange(frame);
@@ -308,111 +220,15 @@ impl Net {
 }
 
 // ---------------------------------------------------------------------------
-// Frames.
-
-fn caps() -> ChecksumCapabilities {
-    ChecksumCapabilities::default()
-}
-
-fn udp(
-    (src_mac, src, src_port): (EthernetAddress, Ipv4Address, u16),
-    (dst_mac, dst, dst_port): (EthernetAddress, Ipv4Address, u16),
-    payload: &[u8],
-) -> Vec<u8> {
-    let udp = UdpRepr { src_port, dst_port };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + payload.len(),
-        hop_limit: 64,
-    };
-    let mut frame = vec![0; 14 + ip.buffer_len() + ip.payload_len];
-    EthernetRepr {
-        src_addr: src_mac,
-        dst_addr: dst_mac,
-        ethertype: EthernetProtocol::Ipv4,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
-    let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
-    ip.emit(&mut packet, &caps());
-    udp.emit(
-        &mut UdpPacket::new_unchecked(packet.payload_mut()),
-        &src.into(),
-        &dst.into(),
-        payload.len(),
-        |p| p.copy_from_slice(payload),
-        &caps(),
-    );
-    frame
-}
+// Frames, beside the shared ones.
 
 fn arp_reply_from_upstream() -> Vec<u8> {
-    let arp = ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Reply,
-        source_hardware_addr: UPSTREAM_MAC,
-        source_protocol_addr: UPSTREAM_IP,
-        target_hardware_addr: OUR_MAC,
-        target_protocol_addr: OUR_IP,
-    };
-    let mut frame = vec![0; 14 + arp.buffer_len()];
-    EthernetRepr {
-        src_addr: UPSTREAM_MAC,
-        dst_addr: OUR_MAC,
-        ethertype: EthernetProtocol::Arp,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
-    arp.emit(&mut ArpPacket::new_unchecked(&mut frame[14..]));
-    frame
-}
-
-#[derive(Debug)]
-struct Udp {
-    src: (Ipv4Address, u16),
-    dst: (Ipv4Address, u16),
-    payload: Vec<u8>,
-}
-
-#[derive(Debug)]
-enum Parsed {
-    Udp(Udp),
-    ArpRequestFor(Ipv4Address),
-    Other,
-}
-
-/// Parses a frame the stack sent; IPv4 and UDP checksums must verify.
-fn parse(frame: &[u8]) -> Parsed {
-    let eth_frame = EthernetFrame::new_checked(frame).unwrap();
-    let eth = EthernetRepr::parse(&eth_frame).unwrap();
-    assert_eq!(eth.src_addr, OUR_MAC);
-    match eth.ethertype {
-        EthernetProtocol::Arp => {
-            match ArpRepr::parse(&ArpPacket::new_checked(eth_frame.payload()).unwrap()).unwrap() {
-                ArpRepr::EthernetIpv4 {
-                    operation: ArpOperation::Request,
-                    target_protocol_addr,
-                    ..
-                } => Parsed::ArpRequestFor(target_protocol_addr),
-                _ => Parsed::Other,
-            }
-        }
-        EthernetProtocol::Ipv4 => {
-            let packet = Ipv4Packet::new_checked(eth_frame.payload()).unwrap();
-            let ip = Ipv4Repr::parse(&packet, &caps()).unwrap();
-            if ip.next_header != IpProtocol::Udp {
-                return Parsed::Other;
-            }
-            let udp = UdpPacket::new_checked(packet.payload()).unwrap();
-            let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
-                .expect("valid UDP checksum");
-            Parsed::Udp(Udp {
-                src: (ip.src_addr, repr.src_port),
-                dst: (ip.dst_addr, repr.dst_port),
-                payload: udp.payload().to_vec(),
-            })
-        }
-        _ => Parsed::Other,
-    }
+    arp(
+        ArpOperation::Reply,
+        (UPSTREAM_MAC, UPSTREAM_IP),
+        (OUR_MAC, OUR_IP),
+        OUR_MAC,
+    )
 }
 
 /// Nanoseconds from `b` to `a`.
@@ -497,7 +313,7 @@ fn a_request_from_source_port_123_is_refused_by_the_loop_guard() {
     let mut net = Net::new(Some(WALL), ClockSource::LOCAL, None);
     let mut request = [0u8; 48];
     NtpRepr::client_request(NtpTimestamp(1)).emit(&mut NtpPacket::new_unchecked(&mut request[..]));
-    let frame = udp((PEER_MAC, PEER_IP, NTP), (OUR_MAC, OUR_IP, NTP), &request);
+    let frame = udp((PEER_MAC, OUR_MAC), (PEER_IP, NTP), (OUR_IP, NTP), &request);
     assert!(net.exchange(frame).is_empty());
     assert_eq!(net.stats(net.ntp).refused_total(), 1);
 }
@@ -565,7 +381,7 @@ fn the_sntp_client_asks_again_every_interval_and_never_within_15_s() {
     while net.board.now < boot + Duration::from_secs(600) {
         let delay = net.poll();
         for d in net.sent() {
-            assert_eq!(d.dst, (UPSTREAM_IP, NTP));
+            assert_eq!(d.dst(), (UPSTREAM_IP, NTP));
             requests.push(net.board.now);
             let request = NtpRepr::parse(&NtpPacket::new_checked(&d.payload[..]).unwrap()).unwrap();
             if requests.len() % 2 == 1 {

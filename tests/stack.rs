@@ -5,35 +5,29 @@
 //! Nothing here touches a real network: the device is two queues in memory
 //! and the clocks are advanced by hand.
 
-use std::collections::VecDeque;
+mod support;
 
+use support::*;
 use udpkit::services::chat::{Chat, ChatLimits};
 use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address,
-    Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscRepr, UdpPacket, UdpRepr,
+    ArpOperation, ArpRepr, EthernetAddress, EthernetProtocol, EthernetRepr, Icmpv4Packet,
+    Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv6Address,
+    NdiscRepr, UdpPacket,
 };
 use udpkit::stack::{STALL_LIMIT, WALL_CLOCK_SAMPLE};
-use udpkit::{Board, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
+use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
 
 // ---------------------------------------------------------------------------
-// The addresses of the tests.
+// The addresses of the tests, beside the shared ones of `support`.
 
-const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
-const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
-const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
-const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 const OTHER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x03]);
 const OTHER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 101);
 const GATEWAY_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xfe]);
 const GATEWAY_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 254);
 const OFF_LINK_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 5);
-const SUBNET_BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
-const CLIENT_PORT: u16 = 40000;
 
 const ECHO: u16 = echo::DEFAULT_PORT;
 const DAYTIME: u16 = daytime::DEFAULT_PORT;
@@ -54,95 +48,8 @@ fn chat_limits() -> ChatLimits {
 /// 2026-11-23 15:04:05 UTC, a Monday.
 const WALL: UnixTime = UnixTime::from_secs(1_795_446_245);
 
-/// The indices of `ServiceStats::refused`, in the order of `guard::Refusal`.
-const REFUSED_ZERO_PORT: usize = 0;
-const REFUSED_SERVICE_PORT: usize = 1;
-const REFUSED_BAD_SOURCE: usize = 2;
-
 // ---------------------------------------------------------------------------
-// An in-memory board.
-
-/// Frames to the stack in `rx`, frames from it in `tx`.
-#[derive(Default)]
-struct MemoryDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct MemoryRxToken(Vec<u8>);
-
-struct MemoryTxToken<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for MemoryRxToken {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for MemoryTxToken<'_> {
-    fn consume<R, F>(self, len: usize, f: F) -> R
-    where
-        F: FnOnce(&mut [u8]) -> R,
-    {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Device for MemoryDevice {
-    type RxToken<'a> = MemoryRxToken;
-    type TxToken<'a> = MemoryTxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(MemoryRxToken, MemoryTxToken<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((MemoryRxToken(frame), MemoryTxToken(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<MemoryTxToken<'_>> {
-        Some(MemoryTxToken(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
-
-struct MemoryBoard {
-    device: MemoryDevice,
-    now: Instant,
-    wall: Option<UnixTime>,
-}
-
-impl Board for MemoryBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        self.now
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        self.wall
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        0x5eed
-    }
-}
-
-// ---------------------------------------------------------------------------
-// A stack with the five services on that board.
+// A stack with the five services on an in-memory board.
 
 /// The buffers a port would give each service.
 type Buffers = SocketBuffers<16, 8192>;
@@ -156,12 +63,6 @@ struct Net {
     upper: ServiceId,
     hello: ServiceId,
     chat: ServiceId,
-}
-
-/// Storage that lives as long as the test process: the simplest way to give
-/// a `Stack<'static>` what a port keeps in statics.
-fn leak<T>(value: T) -> &'static mut T {
-    Box::leak(Box::new(value))
 }
 
 impl Net {
@@ -182,11 +83,10 @@ impl Net {
             udpkit::smoltcp::socket::udp::PacketBuffer<'static>,
         ),
     ) -> Net {
-        let _ = env_logger::builder().is_test(true).try_init();
+        init_logging();
         let mut board = MemoryBoard {
-            device: MemoryDevice::default(),
-            now: Instant::from_secs(1000),
             wall: Some(WALL),
+            ..MemoryBoard::new(Instant::from_secs(1000))
         };
         let sockets = leak([SocketStorage::EMPTY; 8]);
         let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);
@@ -269,116 +169,7 @@ impl Net {
 }
 
 // ---------------------------------------------------------------------------
-// Frames in.
-
-fn caps() -> ChecksumCapabilities {
-    ChecksumCapabilities::default()
-}
-
-fn ethernet(
-    src: EthernetAddress,
-    dst: EthernetAddress,
-    ethertype: EthernetProtocol,
-    len: usize,
-) -> Vec<u8> {
-    let mut frame = vec![0; 14 + len];
-    EthernetRepr {
-        src_addr: src,
-        dst_addr: dst,
-        ethertype,
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
-    frame
-}
-
-fn arp(
-    operation: ArpOperation,
-    (src_mac, src_ip): (EthernetAddress, Ipv4Address),
-    (dst_mac, dst_ip): (EthernetAddress, Ipv4Address),
-    eth_dst: EthernetAddress,
-) -> Vec<u8> {
-    let repr = ArpRepr::EthernetIpv4 {
-        operation,
-        source_hardware_addr: src_mac,
-        source_protocol_addr: src_ip,
-        target_hardware_addr: dst_mac,
-        target_protocol_addr: dst_ip,
-    };
-    let mut frame = ethernet(src_mac, eth_dst, EthernetProtocol::Arp, repr.buffer_len());
-    repr.emit(&mut ArpPacket::new_unchecked(&mut frame[14..]));
-    frame
-}
-
-fn arp_request(from: (EthernetAddress, Ipv4Address), for_ip: Ipv4Address) -> Vec<u8> {
-    arp(
-        ArpOperation::Request,
-        from,
-        (EthernetAddress([0; 6]), for_ip),
-        EthernetAddress::BROADCAST,
-    )
-}
-
-/// An IPv4 frame around `payload_len` bytes written by `emit_payload`.
-fn ipv4(
-    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
-    (src, dst): (Ipv4Address, Ipv4Address),
-    protocol: IpProtocol,
-    payload_len: usize,
-    emit_payload: impl FnOnce(&mut [u8]),
-) -> Vec<u8> {
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: protocol,
-        payload_len,
-        hop_limit: 64,
-    };
-    let mut frame = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv4,
-        ip.buffer_len() + payload_len,
-    );
-    let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
-    ip.emit(&mut packet, &caps());
-    emit_payload(packet.payload_mut());
-    frame
-}
-
-fn udp(
-    macs: (EthernetAddress, EthernetAddress),
-    (src, src_port): (Ipv4Address, u16),
-    (dst, dst_port): (Ipv4Address, u16),
-    payload: &[u8],
-) -> Vec<u8> {
-    let repr = UdpRepr { src_port, dst_port };
-    ipv4(
-        macs,
-        (src, dst),
-        IpProtocol::Udp,
-        repr.header_len() + payload.len(),
-        |buf| {
-            repr.emit(
-                &mut UdpPacket::new_unchecked(buf),
-                &src.into(),
-                &dst.into(),
-                payload.len(),
-                |p| p.copy_from_slice(payload),
-                &caps(),
-            )
-        },
-    )
-}
-
-/// A datagram from the on-link peer's client port to one of our ports.
-fn udp_from_peer(port: u16, payload: &[u8]) -> Vec<u8> {
-    udp(
-        (PEER_MAC, OUR_MAC),
-        (PEER_IP, CLIENT_PORT),
-        (OUR_IP, port),
-        payload,
-    )
-}
+// Frames in, beside the shared ones.
 
 fn ping(
     (src_mac, src_ip): (EthernetAddress, Ipv4Address),
@@ -401,103 +192,16 @@ fn ping(
 }
 
 // ---------------------------------------------------------------------------
-// Frames out.
+// Frames out, beside the shared ones.
 
-#[derive(Debug, Clone, PartialEq)]
-enum Out {
-    Arp(EthernetRepr, ArpRepr),
-    Udp(UdpOut),
-    IcmpEchoReply {
-        eth: EthernetRepr,
-        ip: Ipv4Repr,
-        ident: u16,
-        seq_no: u16,
-        data: Vec<u8>,
-    },
-    /// Any other frame (an ICMP error, ...), raw.
-    Other(Vec<u8>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct UdpOut {
-    eth: EthernetRepr,
-    ip: Ipv4Repr,
-    src_port: u16,
-    dst_port: u16,
-    payload: Vec<u8>,
-}
-
-impl UdpOut {
-    /// A reply of service `port` to the peer's client port, unicast.
-    fn assert_to_peer_from(&self, port: u16) {
-        assert_eq!(self.eth.src_addr, OUR_MAC);
-        assert_eq!(self.eth.dst_addr, PEER_MAC);
-        assert_eq!(self.ip.src_addr, OUR_IP);
-        assert_eq!(self.ip.dst_addr, PEER_IP);
-        assert_eq!(self.src_port, port);
-        assert_eq!(self.dst_port, CLIENT_PORT);
-    }
-}
-
-/// Parses a frame the stack sent. Every IPv4, UDP and ICMP checksum must
-/// verify: a frame that does not parse fails the test.
-fn parse(frame: &[u8]) -> Out {
-    let eth_frame = EthernetFrame::new_checked(frame).expect("Ethernet frame");
-    let eth = EthernetRepr::parse(&eth_frame).unwrap();
-    assert_eq!(eth.src_addr, OUR_MAC, "we send from our own MAC");
-    match eth.ethertype {
-        EthernetProtocol::Arp => {
-            let arp =
-                ArpRepr::parse(&ArpPacket::new_checked(eth_frame.payload()).unwrap()).unwrap();
-            Out::Arp(eth, arp)
-        }
-        EthernetProtocol::Ipv4 => {
-            let packet = Ipv4Packet::new_checked(eth_frame.payload()).unwrap();
-            let ip = Ipv4Repr::parse(&packet, &caps()).expect("valid IPv4 header");
-            match ip.next_header {
-                IpProtocol::Udp => {
-                    let udp = UdpPacket::new_checked(packet.payload()).unwrap();
-                    let repr =
-                        UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
-                            .expect("valid UDP checksum");
-                    Out::Udp(UdpOut {
-                        eth,
-                        ip,
-                        src_port: repr.src_port,
-                        dst_port: repr.dst_port,
-                        payload: udp.payload().to_vec(),
-                    })
-                }
-                IpProtocol::Icmp => {
-                    let icmp = Icmpv4Packet::new_checked(packet.payload()).unwrap();
-                    match Icmpv4Repr::parse(&icmp, &caps()).expect("valid ICMP checksum") {
-                        Icmpv4Repr::EchoReply {
-                            ident,
-                            seq_no,
-                            data,
-                        } => Out::IcmpEchoReply {
-                            eth,
-                            ip,
-                            ident,
-                            seq_no,
-                            data: data.to_vec(),
-                        },
-                        _ => Out::Other(frame.to_vec()),
-                    }
-                }
-                _ => Out::Other(frame.to_vec()),
-            }
-        }
-        _ => Out::Other(frame.to_vec()),
-    }
-}
-
-fn single_udp(mut sent: Vec<Out>) -> UdpOut {
-    assert_eq!(sent.len(), 1, "exactly one frame: {sent:?}");
-    match sent.remove(0) {
-        Out::Udp(udp) => udp,
-        other => panic!("expected a UDP datagram, got {other:?}"),
-    }
+/// The payloads of `sent`, which must all be UDP datagrams.
+fn udp_payloads(sent: Vec<Out>) -> Vec<Vec<u8>> {
+    sent.into_iter()
+        .map(|out| match out {
+            Out::Udp(udp) => udp.payload,
+            other => panic!("{other:?}"),
+        })
+        .collect()
 }
 
 fn is_arp_request(out: &Out) -> bool {
@@ -804,15 +508,17 @@ fn datagrams_from_port_0_or_service_ports_are_refused() {
 #[test]
 fn datagrams_from_a_broadcast_unspecified_or_our_own_address_get_no_reply() {
     let mut net = Net::new();
-    // 0.0.0.0 and our own address reach the socket; the guard refuses them.
-    for src in [Ipv4Address::UNSPECIFIED, OUR_IP] {
-        let frame = udp(
+    let from = |src| {
+        udp(
             (PEER_MAC, OUR_MAC),
             (src, CLIENT_PORT),
             (OUR_IP, ECHO),
             b"who?",
-        );
-        assert_eq!(net.exchange(frame), [], "source {src}");
+        )
+    };
+    // 0.0.0.0 and our own address reach the socket; the guard refuses them.
+    for src in [Ipv4Address::UNSPECIFIED, OUR_IP] {
+        assert_eq!(net.exchange(from(src)), [], "source {src}");
     }
     let stats = net.stats(net.echo);
     assert_eq!(stats.received, 2);
@@ -820,13 +526,7 @@ fn datagrams_from_a_broadcast_unspecified_or_our_own_address_get_no_reply() {
     // smoltcp itself drops IPv4 from a broadcast source before any socket
     // sees it: no reply, nothing received, nothing to refuse.
     for src in [SUBNET_BROADCAST, Ipv4Address::BROADCAST] {
-        let frame = udp(
-            (PEER_MAC, OUR_MAC),
-            (src, CLIENT_PORT),
-            (OUR_IP, ECHO),
-            b"who?",
-        );
-        assert_eq!(net.exchange(frame), [], "source {src}");
+        assert_eq!(net.exchange(from(src)), [], "source {src}");
     }
     let stats = net.stats(net.echo);
     assert_eq!(stats.received, 2);
@@ -1226,14 +926,7 @@ fn a_flood_of_full_size_datagrams_in_one_poll_is_answered_in_full() {
         net.push(udp_from_peer(ECHO, payload));
     }
     net.poll();
-    let replies: Vec<Vec<u8>> = net
-        .sent()
-        .into_iter()
-        .map(|out| match out {
-            Out::Udp(udp) => udp.payload,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let replies = udp_payloads(net.sent());
     assert_eq!(replies.len(), payloads.len(), "no datagram lost");
     assert_eq!(replies, payloads);
 }
@@ -1276,14 +969,7 @@ fn a_flood_into_a_tiny_socket_drops_some_and_keeps_serving() {
         payloads.push(payload);
     }
     net.poll();
-    let replies: Vec<Vec<u8>> = net
-        .sent()
-        .into_iter()
-        .map(|out| match out {
-            Out::Udp(udp) => udp.payload,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let replies = udp_payloads(net.sent());
     assert!(!replies.is_empty());
     assert!(replies.len() < payloads.len(), "some could not fit");
     // What was answered was answered right, and in order.
@@ -1471,60 +1157,14 @@ fn idle_chat_members_expire_on_the_stacks_timer() {
 // ---------------------------------------------------------------------------
 // IPv6: the same services on fdaa::1 and fe80::1, neighbor discovery, ping.
 
-const OUR_V6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
-const OUR_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
-const PEER_V6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
-const PEER_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x64);
-
-/// An IPv6 frame from the peer around `payload_len` bytes of `next_header`.
-fn ipv6(
-    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
-    (src, dst): (Ipv6Address, Ipv6Address),
-    next_header: IpProtocol,
-    hop_limit: u8,
-    payload_len: usize,
-    emit_payload: impl FnOnce(&mut [u8]),
-) -> Vec<u8> {
-    let ip = Ipv6Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header,
-        payload_len,
-        hop_limit,
-    };
-    let mut frame = ethernet(
-        src_mac,
-        dst_mac,
-        EthernetProtocol::Ipv6,
-        ip.buffer_len() + payload_len,
-    );
-    let mut packet = Ipv6Packet::new_unchecked(&mut frame[14..]);
-    ip.emit(&mut packet);
-    emit_payload(packet.payload_mut());
-    frame
-}
-
-fn udp6(src: Ipv6Address, dst: Ipv6Address, dst_port: u16, payload: &[u8]) -> Vec<u8> {
-    let repr = UdpRepr {
-        src_port: CLIENT_PORT,
-        dst_port,
-    };
-    ipv6(
+/// A datagram from the peer's MAC and client port at `src` to `dst_port`
+/// at `dst`.
+fn udp6_from_peer(src: Ipv6Address, dst: Ipv6Address, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    udp6(
         (PEER_MAC, OUR_MAC),
-        (src, dst),
-        IpProtocol::Udp,
-        64,
-        repr.header_len() + payload.len(),
-        |buf| {
-            repr.emit(
-                &mut UdpPacket::new_unchecked(buf),
-                &src.into(),
-                &dst.into(),
-                payload.len(),
-                |p| p.copy_from_slice(payload),
-                &caps(),
-            )
-        },
+        (src, CLIENT_PORT),
+        (dst, dst_port),
+        payload,
     )
 }
 
@@ -1542,87 +1182,6 @@ fn icmp6(
         repr.buffer_len(),
         |buf| repr.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(buf), &caps()),
     )
-}
-
-#[derive(Debug, PartialEq)]
-enum Out6 {
-    Udp {
-        eth_dst: EthernetAddress,
-        src: (Ipv6Address, u16),
-        dst: (Ipv6Address, u16),
-        payload: Vec<u8>,
-    },
-    EchoReply {
-        dst: Ipv6Address,
-        ident: u16,
-        seq_no: u16,
-        data: Vec<u8>,
-    },
-    NeighborAdvert {
-        eth_dst: EthernetAddress,
-        target: Ipv6Address,
-        lladdr: Option<EthernetAddress>,
-    },
-    NeighborSolicit {
-        target: Ipv6Address,
-    },
-    Other(Vec<u8>),
-}
-
-/// Parses an IPv6 frame the stack sent; every checksum must verify.
-fn parse6(frame: &[u8]) -> Out6 {
-    let eth = EthernetFrame::new_checked(frame).unwrap();
-    if eth.ethertype() != EthernetProtocol::Ipv6 {
-        return Out6::Other(frame.to_vec());
-    }
-    let packet = Ipv6Packet::new_checked(eth.payload()).unwrap();
-    let ip = Ipv6Repr::parse(&packet).unwrap();
-    match ip.next_header {
-        IpProtocol::Udp => {
-            let udp = UdpPacket::new_checked(packet.payload()).unwrap();
-            let repr = UdpRepr::parse(&udp, &ip.src_addr.into(), &ip.dst_addr.into(), &caps())
-                .expect("valid UDP checksum");
-            Out6::Udp {
-                eth_dst: eth.dst_addr(),
-                src: (ip.src_addr, repr.src_port),
-                dst: (ip.dst_addr, repr.dst_port),
-                payload: udp.payload().to_vec(),
-            }
-        }
-        IpProtocol::Icmpv6 => {
-            let icmp = Icmpv6Packet::new_checked(packet.payload()).unwrap();
-            match Icmpv6Repr::parse(&ip.src_addr, &ip.dst_addr, &icmp, &caps())
-                .expect("valid ICMPv6 checksum")
-            {
-                Icmpv6Repr::EchoReply {
-                    ident,
-                    seq_no,
-                    data,
-                } => Out6::EchoReply {
-                    dst: ip.dst_addr,
-                    ident,
-                    seq_no,
-                    data: data.to_vec(),
-                },
-                Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
-                    target_addr,
-                    lladdr,
-                    ..
-                }) => Out6::NeighborAdvert {
-                    eth_dst: eth.dst_addr(),
-                    target: target_addr,
-                    lladdr: lladdr.map(|l| EthernetAddress::from_bytes(l.as_bytes())),
-                },
-                Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) => {
-                    Out6::NeighborSolicit {
-                        target: target_addr,
-                    }
-                }
-                _ => Out6::Other(frame.to_vec()),
-            }
-        }
-        _ => Out6::Other(frame.to_vec()),
-    }
 }
 
 fn sent6(net: &mut Net) -> Vec<Out6> {
@@ -1698,7 +1257,7 @@ fn every_service_answers_over_ipv6_global_and_link_local() {
             (HELLO, b"six\n", b"Hello six!\n"),
             (DAYTIME, b"", b"Mon Nov 23 15:04:05 2026\r\n"),
         ] {
-            net.push(udp6(src, dst, port, request));
+            net.push(udp6_from_peer(src, dst, port, request));
             net.poll();
             assert_eq!(
                 sent6(&mut net),
@@ -1718,7 +1277,7 @@ fn every_service_answers_over_ipv6_global_and_link_local() {
 fn the_largest_ipv6_datagram_is_echoed_and_hello_fits_its_reply_in() {
     let mut net = Net::new();
     let payload: Vec<u8> = (0..1452u32).map(|i| (i % 251) as u8).collect();
-    net.push(udp6(PEER_V6, OUR_V6, ECHO, &payload));
+    net.push(udp6_from_peer(PEER_V6, OUR_V6, ECHO, &payload));
     net.poll();
     match sent6(&mut net).as_slice() {
         [Out6::Udp { payload: back, .. }] => assert_eq!(back, &payload),
@@ -1726,7 +1285,7 @@ fn the_largest_ipv6_datagram_is_echoed_and_hello_fits_its_reply_in() {
     }
     // A 1452-byte name makes a greeting cut to 1452 bytes, not a packet
     // too large for the link.
-    net.push(udp6(PEER_V6, OUR_V6, HELLO, &[b'x'; 1452]));
+    net.push(udp6_from_peer(PEER_V6, OUR_V6, HELLO, &[b'x'; 1452]));
     net.poll();
     match sent6(&mut net).as_slice() {
         [Out6::Udp { payload: back, .. }] => {
@@ -1741,11 +1300,11 @@ fn the_largest_ipv6_datagram_is_echoed_and_hello_fits_its_reply_in() {
 fn off_link_and_multicast_ipv6_sources_are_not_answered() {
     let mut net = Net::new();
     let off_link = Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 5);
-    net.push(udp6(off_link, OUR_V6, ECHO, b"far away"));
+    net.push(udp6_from_peer(off_link, OUR_V6, ECHO, b"far away"));
     net.poll();
     assert_eq!(sent6(&mut net), []);
     assert_eq!(net.stats(net.echo).unroutable, 1);
-    net.push(udp6(
+    net.push(udp6_from_peer(
         Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
         OUR_V6,
         ECHO,
