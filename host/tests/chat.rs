@@ -3,31 +3,29 @@
 //! `udpkit chat`'s terminal UI driven in `tmux`.
 //!
 //! Network safety: every TAP, address and datagram lives in a network
-//! namespace the test creates (`udpkit-chat-<pid>-<n>`); every command runs
-//! through `ip netns exec` under `timeout`; the [`Netns`] guard kills every
-//! process inside and deletes the namespace when the test ends, however it
-//! ends. Nothing is configured in the machine's own namespace, and every
-//! wait is bounded.
+//! namespace the test creates (`udpkit-e2e-<pid>-<n>`, the shared fixture
+//! of `support`); every client runs through `ip netns exec` under
+//! `timeout`; the [`Netns`] guard kills every process inside and deletes
+//! the namespace when the test ends, however it ends, and the [`Server`]
+//! guard stops the server before. Nothing is configured in the machine's
+//! own namespace, and every wait is bounded.
 //!
 //! These tests need root (namespaces, TAPs) and `ip`, `nc` (OpenBSD),
 //! `timeout`, `python3` and `tmux`; without root they fail and say why,
 //! unless `UDPKIT_SKIP_E2E=1`, which skips them with a message.
 
-use std::fs::{self, File};
+mod support;
+
+use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_udpkit");
-/// `udpkit serve --create`'s address; the Linux side is 192.168.69.100.
-const SERVER: &str = "192.168.69.1";
+use support::{wait_bounded, Netns, Out, Server, BIN, SERVER_IP};
+
 const CHAT_PORT: &str = "5555";
-const NS_PREFIX: &str = "udpkit-chat-";
 
 /// Longest wait for anything that should happen at once, on a loaded
 /// machine.
@@ -44,89 +42,12 @@ const TOOLS: &[(&str, &str)] = &[
 ];
 
 // ---------------------------------------------------------------------------
-// Fixture
+// Fixture: the namespace and the server are the shared ones of `support`.
 
-/// Whether to run; panics with the reason when the tests cannot run.
-fn preflight(test: &str) -> bool {
-    if std::env::var_os("UDPKIT_SKIP_E2E").is_some_and(|v| v == "1") {
-        eprintln!("{test}: SKIPPED end-to-end chat test (UDPKIT_SKIP_E2E=1)");
-        return false;
-    }
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(problem) = CHECK.get_or_init(check_environment) {
-        panic!("{test}: cannot run the end-to-end chat tests: {problem}");
-    }
-    true
-}
-
-fn check_environment() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        return Err(format!(
-            "they need root (running as uid {euid}) to create network namespaces and TAPs; \
-             run them as root (`sudo -E env \"PATH=$PATH\" cargo test --workspace --locked`) \
-             or set UDPKIT_SKIP_E2E=1 to skip them"
-        ));
-    }
-    let missing: Vec<String> = TOOLS
-        .iter()
-        .filter(|(tool, _)| find_in_path(tool).is_none())
-        .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "missing tools: {}; e.g. `apt-get install iproute2 netcat-openbsd coreutils \
-             python3 tmux`",
-            missing.join(", ")
-        ));
-    }
-    let help = bounded_output(Command::new("nc").arg("-h"))?;
-    if !help.contains("OpenBSD") {
-        return Err("`nc` is not OpenBSD netcat: install the Debian package netcat-openbsd".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Err("/dev/net/tun is missing (TUN/TAP support: modprobe tun)".into());
-    }
-    remove_stale_namespaces();
-    Ok(())
-}
-
-fn find_in_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join(tool))
-        .find(|candidate| {
-            use std::os::unix::fs::PermissionsExt;
-            fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-/// Runs a short command outside any namespace (only `ip netns ...` and
-/// `nc -h`), killed after 20 s; stdout and stderr together.
-fn bounded_output(cmd: &mut Command) -> Result<String, String> {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
-    let status = wait_bounded(&mut child, Duration::from_secs(20));
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!("{what} hung"));
-    }
-    // The pipes close when the child exits; the readers finish soon after.
-    thread::sleep(Duration::from_millis(20));
-    let text = String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned()
-        + &String::from_utf8_lossy(&stderr.lock().unwrap());
-    Ok(text)
+/// The namespace of `test`, checked for [`TOOLS`]; `None` when the tests
+/// are skipped.
+fn netns(test: &str) -> Option<Netns> {
+    Netns::with_tools(test, TOOLS)
 }
 
 /// Reads a pipe into a shared buffer on a thread.
@@ -147,236 +68,6 @@ fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8>>> {
     buffer
 }
 
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Deletes namespaces of earlier runs whose test process is gone.
-fn remove_stale_namespaces() {
-    let Ok(list) = bounded_output(Command::new("ip").args(["netns", "list"])) else {
-        return;
-    };
-    for line in list.lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(NS_PREFIX)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("removing stale namespace {name} of a finished test run");
-            destroy_namespace(name);
-        }
-    }
-}
-
-fn namespace_pids(name: &str) -> Vec<i32> {
-    bounded_output(Command::new("ip").args(["netns", "pids", name]))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-        .filter(|&p| p > 1 && p as u32 != std::process::id())
-        .collect()
-}
-
-/// Kills every process inside namespace `name`, then deletes it.
-fn destroy_namespace(name: &str) {
-    for _ in 0..10 {
-        let pids = namespace_pids(name);
-        if pids.is_empty() {
-            break;
-        }
-        for pid in pids {
-            // SAFETY: kill(2) has no memory-safety preconditions; the pids
-            // are processes inside our own test namespace.
-            unsafe {
-                libc::kill(pid, libc::SIGCONT);
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    let _ = bounded_output(Command::new("ip").args(["netns", "delete", name]));
-}
-
-static NS_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A network namespace of one test, deleted (with everything in it) on drop.
-struct Netns {
-    name: String,
-    dir: PathBuf,
-}
-
-impl Netns {
-    /// `None` when the tests are skipped.
-    fn new(test: &str) -> Option<Netns> {
-        if !preflight(test) {
-            return None;
-        }
-        let n = NS_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{NS_PREFIX}{}-{n}", std::process::id());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("chat")
-            .join(&name);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create scratch dir");
-        let mut add = Command::new("ip");
-        add.args(["netns", "add", &name]);
-        let out = bounded_output(&mut add).unwrap_or_else(|e| panic!("{e}"));
-        let ns = Netns { name, dir };
-        assert!(ns.exists(), "cannot create namespace {}: {out}", ns.name);
-        eprintln!("{test}: namespace {}", ns.name);
-        Some(ns)
-    }
-
-    fn exists(&self) -> bool {
-        Path::new("/run/netns").join(&self.name).exists()
-            || Path::new("/var/run/netns").join(&self.name).exists()
-    }
-
-    /// `ip netns exec NS argv...`; `ip` execs the command, so the child's
-    /// pid is the command's.
-    fn command(&self, argv: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name])
-            .args(argv)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// A short command inside the namespace, under `timeout 20`.
-    fn run(&self, argv: &[&str]) -> (Option<ExitStatus>, String, String) {
-        let mut full = vec!["timeout", "-k", "2", "20"];
-        full.extend_from_slice(argv);
-        let mut cmd = self.command(&full);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        let stdout = collect(child.stdout.take());
-        let stderr = collect(child.stderr.take());
-        let status = wait_bounded(&mut child, Duration::from_secs(30));
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        thread::sleep(Duration::from_millis(50));
-        let out = String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned();
-        let err = String::from_utf8_lossy(&stderr.lock().unwrap()).into_owned();
-        (status, out, err)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        destroy_namespace(&self.name);
-        if !thread::panicking() {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// `udpkit serve --create` inside a namespace.
-struct Server {
-    /// `timeout`'s pid; the server is its only child.
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts the server with `args` and waits until it is ready.
-    fn start(ns: &Netns, args: &[&str]) -> Server {
-        let log = ns.dir.join("serve.log");
-        let mut argv = vec!["timeout", "-k", "5", "300", BIN, "serve", "--create"];
-        argv.extend_from_slice(args);
-        let mut cmd = ns.command(&argv);
-        cmd.stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"));
-        let child = cmd.spawn().expect("spawn udpkit serve");
-        let mut server = Server { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("udpkit serve exited ({status}); log:\n{}", server.log());
-            }
-            if server.log().contains("ready") {
-                let (_, link, _) = ns.run(&["ip", "link", "show", "tap0"]);
-                if link.contains("LOWER_UP") {
-                    return server;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "udpkit serve not ready after 30 s; log:\n{}",
-                server.log()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The pid of `udpkit serve` itself (the child of `timeout`).
-    fn udpkit_pid(&self) -> i32 {
-        let pid = self.child.id();
-        let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .expect("read the children of timeout");
-        children
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("timeout has a child")
-    }
-
-    fn signal(&self, signal: i32) {
-        let pid = self.udpkit_pid();
-        // SAFETY: kill(2) to our own server process.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SAFETY: kill(2) to `timeout`, our child, not yet reaped; it
-            // passes SIGTERM on to udpkit.
-            unsafe {
-                if let Ok(pid) = i32::try_from(self.child.id()) {
-                    if let Some(server) =
-                        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                            .ok()
-                            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
-                    {
-                        libc::kill(server, libc::SIGCONT);
-                    }
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-        if thread::panicking() {
-            eprintln!("--- udpkit serve log ---\n{}--- end ---", self.log());
-        }
-    }
-}
-
 /// A client process in the namespace (`nc -u` or `udpkit chat`) with its
 /// standard input open and its output collected as it comes.
 struct Peer {
@@ -392,7 +83,8 @@ impl Peer {
         let mut full = vec!["timeout", "-k", "2", "120"];
         full.extend_from_slice(argv);
         let mut cmd = ns.command(&full);
-        cmd.stdin(Stdio::piped())
+        cmd.env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
@@ -413,12 +105,12 @@ impl Peer {
     /// `nc -u` from source port `port` to the chat.
     fn nc(ns: &Netns, name: &str, port: u16) -> Peer {
         let port = port.to_string();
-        Peer::spawn(ns, name, &["nc", "-u", "-p", &port, SERVER, CHAT_PORT])
+        Peer::spawn(ns, name, &["nc", "-u", "-p", &port, SERVER_IP, CHAT_PORT])
     }
 
     /// `udpkit chat` (line mode: its stdin and stdout are pipes).
     fn udpkit_chat(ns: &Netns, nick: &str, extra: &[&str]) -> Peer {
-        let mut argv = vec![BIN, "chat", SERVER, "--nick", nick];
+        let mut argv = vec![BIN, "chat", SERVER_IP, "--nick", nick];
         argv.extend_from_slice(extra);
         Peer::spawn(ns, nick, &argv)
     }
@@ -579,10 +271,10 @@ fn settle() {
 /// expires while the third keeps its membership with `/ping`.
 #[test]
 fn three_nc_clients_talk_whisper_quit_and_expire() {
-    let Some(ns) = Netns::new("three_nc_clients_talk_whisper_quit_and_expire") else {
+    let Some(ns) = netns("three_nc_clients_talk_whisper_quit_and_expire") else {
         return;
     };
-    let _server = Server::start(&ns, &["--chat-idle", "6s"]);
+    let _server = Server::start(&ns, &["--create", "--chat-idle", "6s"]);
     let mut alice = Peer::nc(&ns, "alice", 40001);
     let mut bob = Peer::nc(&ns, "bob", 40002);
     let mut carol = Peer::nc(&ns, "carol", 40003);
@@ -657,10 +349,10 @@ fn three_nc_clients_talk_whisper_quit_and_expire() {
 /// one, joins refused with a clear error, and end of input leaves.
 #[test]
 fn line_mode_client_talks_with_nc() {
-    let Some(ns) = Netns::new("line_mode_client_talks_with_nc") else {
+    let Some(ns) = netns("line_mode_client_talks_with_nc") else {
         return;
     };
-    let _server = Server::start(&ns, &[]);
+    let _server = Server::start(&ns, &["--create"]);
     let mut alice = Peer::nc(&ns, "alice", 40001);
     alice.join("alice");
 
@@ -697,7 +389,13 @@ fn line_mode_client_talks_with_nc() {
 
     // A datagram to bob's port from anyone but the server is not shown
     // (the client's socket is connected to the server).
-    let (_, sockets, _) = ns.run(&["ss", "-Hunp", "dst", &format!("{SERVER}:{CHAT_PORT}")]);
+    let sockets = ns
+        .timed(
+            20,
+            &["ss", "-Hunp", "dst", &format!("{SERVER_IP}:{CHAT_PORT}")],
+        )
+        .out()
+        .stdout_str();
     let bob_port = sockets
         .lines()
         .find(|l| l.contains("\"udpkit\""))
@@ -709,8 +407,8 @@ fn line_mode_client_talks_with_nc() {
     const STRANGER: &str = "import socket, sys\n\
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
         s.sendto(b'*** forged line\\n', ('192.168.69.100', int(sys.argv[1])))\n";
-    let (status, _, err) = ns.run(&["python3", "-c", STRANGER, &bob_port]);
-    assert!(status.is_some_and(|s| s.success()), "{err}");
+    let stranger = ns.python(STRANGER, &[&bob_port]);
+    assert!(stranger.success(), "{}", stranger.stderr_str());
     alice.say("after the forgery");
     bob.expect("[lobby] <alice> after the forgery");
     bob.assert_no_line("*** forged line");
@@ -742,7 +440,7 @@ fn line_mode_client_talks_with_nc() {
         &[
             BIN,
             "chat",
-            SERVER,
+            SERVER_IP,
             "--port",
             "5556",
             "--nick",
@@ -800,10 +498,10 @@ fn line_mode_client_talks_with_nc() {
 /// is its return, after which the client is (again) a member.
 #[test]
 fn line_mode_keepalive_and_a_server_that_stops_answering() {
-    let Some(ns) = Netns::new("line_mode_keepalive_and_a_server_that_stops_answering") else {
+    let Some(ns) = netns("line_mode_keepalive_and_a_server_that_stops_answering") else {
         return;
     };
-    let server = Server::start(&ns, &["--chat-idle", "3s"]);
+    let server = Server::start(&ns, &["--create", "--chat-idle", "3s"]);
     let bob = Peer::udpkit_chat(
         &ns,
         "bob",
@@ -859,10 +557,10 @@ fn line_mode_keepalive_and_a_server_that_stops_answering() {
 /// server's idle timeout), the client rejoins, in its room.
 #[test]
 fn line_mode_rejoins_after_its_membership_expired() {
-    let Some(ns) = Netns::new("line_mode_rejoins_after_its_membership_expired") else {
+    let Some(ns) = netns("line_mode_rejoins_after_its_membership_expired") else {
         return;
     };
-    let _server = Server::start(&ns, &["--chat-idle", "2s"]);
+    let _server = Server::start(&ns, &["--create", "--chat-idle", "2s"]);
     let bob = Peer::udpkit_chat(
         &ns,
         "bob",
@@ -884,10 +582,10 @@ fn line_mode_rejoins_after_its_membership_expired() {
 /// rest are told "server full", and the members keep chatting.
 #[test]
 fn a_flood_fills_the_member_table_and_members_keep_chatting() {
-    let Some(ns) = Netns::new("a_flood_fills_the_member_table_and_members_keep_chatting") else {
+    let Some(ns) = netns("a_flood_fills_the_member_table_and_members_keep_chatting") else {
         return;
     };
-    let _server = Server::start(&ns, &["--chat-members", "4"]);
+    let _server = Server::start(&ns, &["--create", "--chat-members", "4"]);
     let mut alice = Peer::nc(&ns, "alice", 40001);
     let mut bob = Peer::nc(&ns, "bob", 40002);
     alice.join("alice");
@@ -919,10 +617,13 @@ while True:
         for line in data.decode(errors="replace").splitlines():
             print("%d %s" % (s.getsockname()[1], line), flush=True)
 "#;
-    let (status, out, err) = ns.run(&["python3", "-c", FLOOD, SERVER, CHAT_PORT, "40", "3"]);
+    let flood = ns.python(FLOOD, &[SERVER_IP, CHAT_PORT, "40", "3"]);
+    let out = flood.stdout_str();
     assert!(
-        status.is_some_and(|s| s.success()),
-        "flood failed: {status:?}\n{out}\n{err}"
+        flood.success(),
+        "flood failed: {:?}\n{out}\n{}",
+        flood.status,
+        flood.stderr_str()
     );
     let replies: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
     let welcomed: Vec<&str> = replies
@@ -974,19 +675,21 @@ struct Tmux<'a> {
 }
 
 impl Tmux<'_> {
-    fn cmd(&self, args: &[&str]) -> (Option<ExitStatus>, String, String) {
+    /// `tmux <args...>` on this server's socket, under `timeout 20`.
+    fn cmd(&self, args: &[&str]) -> Out {
         let mut argv = vec!["env", "TERM=xterm-256color", "tmux", "-S", &self.socket];
         argv.extend_from_slice(args);
-        self.ns.run(&argv)
+        self.ns.timed(20, &argv).out()
     }
 
     fn capture(&self) -> String {
-        let (status, out, err) = self.cmd(&["capture-pane", "-p", "-t", "chat"]);
+        let out = self.cmd(&["capture-pane", "-p", "-t", "chat"]);
         assert!(
-            status.is_some_and(|s| s.success()),
-            "tmux capture-pane failed: {err}"
+            out.success(),
+            "tmux capture-pane failed: {}",
+            out.stderr_str()
         );
-        out
+        out.stdout_str()
     }
 
     /// Waits, bounded, until the pane satisfies `check`; returns it.
@@ -1009,8 +712,8 @@ impl Tmux<'_> {
     fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "chat"];
         args.extend_from_slice(keys);
-        let (status, _, err) = self.cmd(&args);
-        assert!(status.is_some_and(|s| s.success()), "send-keys: {err}");
+        let out = self.cmd(&args);
+        assert!(out.success(), "send-keys: {}", out.stderr_str());
     }
 }
 
@@ -1035,10 +738,10 @@ fn input_line(pane: &str) -> String {
 /// Ctrl-C leaves with /quit and restores the terminal.
 #[test]
 fn tui_shows_a_message_arriving_while_a_line_is_half_typed() {
-    let Some(ns) = Netns::new("tui_shows_a_message_arriving_while_a_line_is_half_typed") else {
+    let Some(ns) = netns("tui_shows_a_message_arriving_while_a_line_is_half_typed") else {
         return;
     };
-    let _server = Server::start(&ns, &[]);
+    let _server = Server::start(&ns, &["--create"]);
     let mut alice = Peer::nc(&ns, "alice", 40001);
     alice.join("alice");
 
@@ -1046,14 +749,14 @@ fn tui_shows_a_message_arriving_while_a_line_is_half_typed() {
     let tmux = Tmux {
         ns: &ns,
         socket: std::env::temp_dir()
-            .join(format!("{}.tmux", ns.name))
+            .join(format!("{}.tmux", ns.name()))
             .to_string_lossy()
             .into_owned(),
     };
     let script = format!(
-        "timeout --foreground -k 2 120 {BIN} chat {SERVER} --nick bob; echo EXITED $?; sleep 120"
+        "timeout --foreground -k 2 120 {BIN} chat {SERVER_IP} --nick bob; echo EXITED $?; sleep 120"
     );
-    let (status, _, err) = tmux.cmd(&[
+    let session = tmux.cmd(&[
         "-f",
         "/dev/null",
         "new-session",
@@ -1067,8 +770,9 @@ fn tui_shows_a_message_arriving_while_a_line_is_half_typed() {
         &script,
     ]);
     assert!(
-        status.is_some_and(|s| s.success()),
-        "tmux new-session: {err}"
+        session.success(),
+        "tmux new-session: {}",
+        session.stderr_str()
     );
 
     let pane = tmux.wait_for("the welcome", |p| {

@@ -36,8 +36,9 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 /// Hard limit of a command run by [`Run::out`] unless told otherwise.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(20);
 
-/// The external tools the tests use, with the Debian package of each.
-const TOOLS: &[(&str, &str)] = &[
+/// The external tools the tests use, with the Debian package of each (a
+/// test binary that needs others names its own to [`Netns::with_tools`]).
+pub const TOOLS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("nc", "netcat-openbsd"),
     ("socat", "socat"),
@@ -48,22 +49,28 @@ const TOOLS: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
 ];
 
-/// Checks that the end-to-end tests can run. Returns `false` when they are
-/// to be skipped (`UDPKIT_SKIP_E2E=1`), panics with an explanation when
-/// they cannot run: not root, or a tool missing.
+/// Checks that the end-to-end tests can run, with [`TOOLS`]. Returns
+/// `false` when they are to be skipped (`UDPKIT_SKIP_E2E=1`), panics with an
+/// explanation when they cannot run: not root, or a tool missing.
 pub fn preflight(test: &str) -> bool {
+    preflight_with(test, TOOLS)
+}
+
+/// [`preflight`] with the tools `tools` (tool, Debian package) instead of
+/// [`TOOLS`]. The check runs once per test binary.
+pub fn preflight_with(test: &str, tools: &[(&str, &str)]) -> bool {
     if std::env::var_os("UDPKIT_SKIP_E2E").is_some_and(|v| v == "1") {
         eprintln!("{test}: SKIPPED end-to-end test (UDPKIT_SKIP_E2E=1)");
         return false;
     }
     static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(problem) = CHECK.get_or_init(check_environment) {
+    if let Err(problem) = CHECK.get_or_init(|| check_environment(tools)) {
         panic!("{test}: cannot run the end-to-end tests: {problem}");
     }
     true
 }
 
-fn check_environment() -> Result<(), String> {
+fn check_environment(tools: &[(&str, &str)]) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
@@ -73,16 +80,25 @@ fn check_environment() -> Result<(), String> {
              or set UDPKIT_SKIP_E2E=1 to skip them"
         ));
     }
-    let missing: Vec<String> = TOOLS
+    let missing: Vec<&(&str, &str)> = tools
         .iter()
         .filter(|(tool, _)| find_in_path(tool).is_none())
-        .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
         .collect();
     if !missing.is_empty() {
+        let mut packages: Vec<&str> = Vec::new();
+        for (_, package) in &missing {
+            if !packages.contains(package) {
+                packages.push(*package);
+            }
+        }
         return Err(format!(
-            "missing tools: {}; install them, e.g. `apt-get install iproute2 netcat-openbsd \
-             socat rdate iputils-ping python3 util-linux`",
-            missing.join(", ")
+            "missing tools: {}; install them, e.g. `apt-get install {}`",
+            missing
+                .iter()
+                .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            packages.join(" ")
         ));
     }
     // The tests use netcat-openbsd's flags (-W); other netcats differ.
@@ -139,9 +155,10 @@ fn remove_stale_namespaces() {
     }
 }
 
-/// Kills every process in namespace `name`, then deletes it. Bounded.
+/// Kills every process in namespace `name` (stopped ones too), then
+/// deletes it. Bounded.
 fn destroy_namespace(name: &str) {
-    for _ in 0..5 {
+    for _ in 0..10 {
         let pids = namespace_pids(name);
         if pids.is_empty() {
             break;
@@ -150,6 +167,7 @@ fn destroy_namespace(name: &str) {
             // SAFETY: kill has no memory-safety preconditions; the pids are
             // processes inside our own test namespace.
             unsafe {
+                libc::kill(pid, libc::SIGCONT);
                 libc::kill(pid, libc::SIGKILL);
             }
         }
@@ -292,7 +310,7 @@ fn run_plain(cmd: &mut Command, limit: Duration) -> Result<Out, String> {
 }
 
 /// Waits for `child` at most `limit`; `None` if it is still running.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         match child.try_wait() {
@@ -319,7 +337,13 @@ impl Netns {
     /// Creates the namespace for `test`, with `lo` up; `None` when the
     /// end-to-end tests are skipped.
     pub fn new(test: &str) -> Option<Netns> {
-        if !preflight(test) {
+        Netns::with_tools(test, TOOLS)
+    }
+
+    /// [`Netns::new`] for tests that need the tools `tools` (tool, Debian
+    /// package) rather than [`TOOLS`].
+    pub fn with_tools(test: &str, tools: &[(&str, &str)]) -> Option<Netns> {
+        if !preflight_with(test, tools) {
             return None;
         }
         let n = NS_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -375,19 +399,28 @@ impl Netns {
         run_in(&mut cmd, &self.dir, None, Duration::from_secs(20))
     }
 
+    /// A bounded run of `argv` inside the namespace under `timeout <secs>`
+    /// (then `-k 2`), killed by us 10 s later at the latest.
+    pub fn timed(&self, secs: u64, argv: &[&str]) -> Run<'_> {
+        let secs_arg = secs.to_string();
+        let mut full = vec!["timeout", "-k", "2", &secs_arg];
+        full.extend_from_slice(argv);
+        self.run(&full).limit(Duration::from_secs(secs + 10))
+    }
+
     /// `python3 -c <script> <args...>` inside the namespace, under
     /// `timeout 20`.
     pub fn python(&self, script: &str, args: &[&str]) -> Out {
-        let mut argv = vec!["timeout", "-k", "2", "20", "python3", "-c", script];
+        let mut argv = vec!["python3", "-c", script];
         argv.extend_from_slice(args);
-        self.run(&argv).limit(Duration::from_secs(30)).out()
+        self.timed(20, &argv).out()
     }
 
     /// The `udpkit` client inside the namespace, under `timeout 15`.
     pub fn udpkit(&self, args: &[&str]) -> Run<'_> {
-        let mut argv = vec!["timeout", "-k", "2", "15", BIN];
+        let mut argv = vec![BIN];
         argv.extend_from_slice(args);
-        self.run(&argv).limit(Duration::from_secs(25))
+        self.timed(15, &argv)
     }
 
     pub fn pids(&self) -> Vec<i32> {
@@ -545,6 +578,14 @@ impl<'a> Server<'a> {
         }
     }
 
+    /// Sends `signal` to udpkit itself, without waiting for anything
+    /// (`SIGSTOP`, `SIGCONT`, ...).
+    pub fn signal(&self, signal: i32) {
+        let pid = self.pid();
+        // SAFETY: plain kill(2) to our own child, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
+    }
+
     /// Sends `signal` to udpkit itself and waits, bounded, for it to exit.
     pub fn stop(&mut self, signal: i32) -> ExitStatus {
         if let Some(status) = self.try_status() {
@@ -553,10 +594,7 @@ impl<'a> Server<'a> {
                 self.log()
             );
         }
-        // SAFETY: plain kill(2) to our own child, which has not been reaped.
-        unsafe {
-            libc::kill(self.pid(), signal);
-        }
+        self.signal(signal);
         match wait_bounded(&mut self.child, Duration::from_secs(15)) {
             Some(status) => {
                 self.status = Some(status);
@@ -573,8 +611,10 @@ impl<'a> Server<'a> {
 impl Drop for Server<'_> {
     fn drop(&mut self) {
         if self.try_status().is_none() {
-            // SAFETY: as in `stop`.
+            // SAFETY: as in `signal`. A stopped server is woken up first, so
+            // that it can act on SIGTERM.
             unsafe {
+                libc::kill(self.pid(), libc::SIGCONT);
                 libc::kill(self.pid(), libc::SIGTERM);
             }
             if wait_bounded(&mut self.child, Duration::from_secs(3)).is_none() {
