@@ -7,21 +7,34 @@
 //! - The LAN9118 driver's unit tests pass on the host.
 //! - End to end: the image runs in QEMU's `mps2-an385` with its LAN9118 on
 //!   a TAP inside a private network namespace, and `nc -u`, `ping`,
-//!   `rdate -u` and Python get the answers the host gives (daytime and time
-//!   stay silent: the board has no wall clock); QEMU idles near 0 % CPU; a
-//!   panic is reported and ends QEMU with status 1; QEMU is stopped and the
-//!   namespace removed.
+//!   `rdate -u`, Python and `udpkit discover` get the answers the host
+//!   gives. The board's clock: while no NTP server runs on the Linux side,
+//!   daytime and time stay silent and NTP answers with a kiss-o'-death
+//!   (`INIT`); once `udpkit serve --backend kernel --services ntp` runs
+//!   there, the board's SNTP client syncs to it and `rdate -u`, daytime,
+//!   `udpkit ntp` (stratum 11) and `ntpdate -q` get the host's time. QEMU
+//!   idles near 0 % CPU; a panic is reported and ends QEMU with status 1;
+//!   QEMU is stopped and the namespace removed.
 //!
 //! Needs: Debian's toolchain and QEMU (`sudo bash firmware/ci-setup.sh`
 //! installs them); for the end-to-end test also root and the client tools
-//! (iproute2, netcat-openbsd, iputils-ping, rdate, python3, coreutils). As
-//! non-root the end-to-end test fails unless `UDPKIT_SKIP_E2E=1`, which
-//! skips it (and says so). Missing tools fail, naming what installs them.
+//! (iproute2, netcat-openbsd, iputils-ping, rdate, ntpdate, python3,
+//! coreutils, util-linux). As non-root the end-to-end test fails unless
+//! `UDPKIT_SKIP_E2E=1`, which skips it (and says so). Missing tools fail,
+//! naming what installs them.
 //!
-//! Network safety: the TAP, its address and every datagram live in a
-//! network namespace this test creates (`udpkit-fw-<pid>-<n>`); the guard
-//! kills every process in it and deletes it, even when the test fails. All
-//! commands run under `timeout`, all waits are bounded.
+//! Network safety: the TAP, its address, the NTP server on the Linux side
+//! and every datagram live in a network namespace this test creates
+//! (`udpkit-fw-<pid>-<n>`); the guard kills every process in it and
+//! deletes it, even when the test fails. All commands run under `timeout`,
+//! all waits are bounded.
+//!
+//! Clock safety: a namespace does not isolate the clock, so every time
+//! client runs query only (`rdate -p`, `ntpdate -q`, `udpkit ntp`) and
+//! without CAP_SYS_TIME (`setpriv` drops it from the bounding set), as in
+//! `ntp.rs`: even a client that tried could not set the machine's clock.
+
+mod support;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -42,7 +55,21 @@ const TARGET_M4F: &str = "thumbv7em-none-eabihf";
 
 /// The firmware's address, and the Linux side of its TAP.
 const FIRMWARE_IP: &str = "192.168.69.1";
+const HOST_IP: &str = "192.168.69.100";
 const HOST_CIDR: &str = "192.168.69.100/24";
+const SUBNET_BROADCAST: &str = "192.168.69.255";
+
+/// The host binary: the board's NTP upstream, and clients.
+const UDPKIT: &str = env!("CARGO_BIN_EXE_udpkit");
+
+/// How far from the host clock the board's time may be, once synced
+/// (time and daytime have whole seconds).
+const CLOCK_TOLERANCE_SECS: f64 = 2.0;
+
+/// The firmware's SNTP client asks 15 s, 30 s, then every 60 s after a
+/// failure: once the upstream answers, the board syncs within this (the
+/// longest wait, its 2 s timeout, and room for a loaded machine).
+const SYNC_LIMIT: Duration = Duration::from_secs(90);
 
 /// Debian's toolchain, as firmware/ci-setup.sh installs it.
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
@@ -241,8 +268,11 @@ fn debian_cargo(dir: &Path, args: &[&str]) -> Command {
         let keep = ["CARGO_HOME", "CARGO_HTTP_", "CARGO_NET_", "CARGO_REGISTR"]
             .iter()
             .any(|k| key.starts_with(k));
+        // UDPKIT_SNTP_SERVER would point the image at another NTP server
+        // than the one this test runs.
         if (key.starts_with("CARGO") && !keep)
             || key.starts_with("RUST")
+            || key.starts_with("UDPKIT_SNTP")
             || key == "LD_LIBRARY_PATH"
         {
             cmd.env_remove(key);
@@ -401,8 +431,10 @@ fn e2e_preflight(test: &str) -> bool {
         ("nc", "netcat-openbsd"),
         ("ping", "iputils-ping"),
         ("rdate", "rdate"),
+        ("ntpdate", "ntpdate"),
         ("python3", "python3"),
         ("timeout", "coreutils"),
+        ("setpriv", "util-linux"),
     ];
     let missing: Vec<String> = tools
         .iter()
@@ -741,6 +773,11 @@ struct Report {
     text: String,
     /// service name -> (received, sent, discarded for no wall clock)
     services: HashMap<String, (u64, u64, u64)>,
+    /// (service name, counter name) -> value: the service's own counters
+    /// (`  counters: name value, name value`).
+    counters: HashMap<(String, String), u64>,
+    /// The `clock: ...` line, after `clock: `.
+    clock: String,
     stack_used: usize,
     stack_size: usize,
     static_ram: usize,
@@ -760,18 +797,33 @@ impl Report {
                 .unwrap_or_else(|_| panic!("no number after {word:?} in {line:?}"))
         };
         let mut services = HashMap::new();
+        let mut counters = HashMap::new();
+        let mut clock = String::new();
+        let mut service = String::new();
         let (mut stack_used, mut stack_size, mut static_ram) = (0, 0, 0);
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("service ") {
-                let name = rest.split(' ').next().unwrap_or("").to_string();
+                service = rest.split(' ').next().unwrap_or("").to_string();
                 services.insert(
-                    name,
+                    service.clone(),
                     (
                         number_after(line, "received"),
                         number_after(line, "sent"),
                         number_after(line, "no-wall-clock"),
                     ),
                 );
+            } else if let Some(rest) = line.strip_prefix("  counters: ") {
+                for counter in rest.split(", ") {
+                    let (name, value) = counter
+                        .rsplit_once(' ')
+                        .unwrap_or_else(|| panic!("no counter in {counter:?} of {line:?}"));
+                    let value = value
+                        .parse()
+                        .unwrap_or_else(|_| panic!("no number in {counter:?} of {line:?}"));
+                    counters.insert((service.clone(), name.to_string()), value);
+                }
+            } else if let Some(rest) = line.strip_prefix("clock: ") {
+                clock = rest.to_string();
             } else if line.starts_with("ram: ") {
                 // ram: N bytes static; stack high-water U of S bytes
                 static_ram = number_after(line, "ram:") as usize;
@@ -780,9 +832,12 @@ impl Report {
             }
         }
         assert!(stack_size > 0, "no stack line in the report:\n{text}");
+        assert!(!clock.is_empty(), "no clock line in the report:\n{text}");
         Report {
             text: text.to_string(),
             services,
+            counters,
+            clock,
             stack_used,
             stack_size,
             static_ram,
@@ -795,6 +850,20 @@ impl Report {
             .services
             .get(name)
             .unwrap_or_else(|| panic!("no service {name} in the report:\n{}", self.text))
+    }
+
+    /// The counter `counter` of `service`'s own.
+    #[track_caller]
+    fn counter(&self, service: &str, counter: &str) -> u64 {
+        *self
+            .counters
+            .get(&(service.to_string(), counter.to_string()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no counter {counter:?} of {service} in the report:\n{}",
+                    self.text
+                )
+            })
     }
 }
 
@@ -902,12 +971,159 @@ for s in (alice, bob):
     s.send(b"/quit\n")
 "#;
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; n];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    bytes
+/// Runs a time client in `ns`: under `timeout`, in UTC, and without
+/// CAP_SYS_TIME, so that it cannot set or slew the machine's clock
+/// whatever it tries (every one here is query only anyway).
+fn time_client(ns: &Netns, limit_secs: u64, argv: &[&str]) -> Out {
+    let limit = limit_secs.to_string();
+    let mut full = vec![
+        "timeout",
+        "-k",
+        "2",
+        limit.as_str(),
+        "setpriv",
+        "--bounding-set=-sys_time",
+        "--inh-caps=-sys_time",
+    ];
+    full.extend_from_slice(argv);
+    run(
+        ns.command(&full).env("TZ", "UTC"),
+        None,
+        Duration::from_secs(limit_secs + 10),
+    )
+}
+
+/// `udpkit ntp HOST`, one request: its report (or its error).
+fn udpkit_ntp(ns: &Netns, host: &str) -> Out {
+    time_client(
+        ns,
+        10,
+        &[UDPKIT, "ntp", host, "--timeout", "1s", "--retries", "0"],
+    )
+}
+
+/// The offset in `udpkit ntp`'s `offset -0.000069 s, delay ...` line.
+#[track_caller]
+fn udpkit_ntp_offset(out: &Out) -> f64 {
+    out.stdout_str()
+        .lines()
+        .find_map(|l| l.strip_prefix("offset "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no offset: {}", out.describe()))
+}
+
+/// The offset and stratum `ntpdate -q` (NTPsec's `ntpdig`) printed:
+/// `2026-11-23 17:27:41.358464 (+0000) -0.000035 +/- 0.000153 192.168.69.1 s11 no-leap`.
+#[track_caller]
+fn ntpdate_offset_and_stratum(out: &Out) -> (f64, u8) {
+    let text = out.stdout_str();
+    let words: Vec<&str> = text
+        .lines()
+        .find(|l| l.contains("+/-"))
+        .unwrap_or_else(|| panic!("no result line: {}", out.describe()))
+        .split_whitespace()
+        .collect();
+    let offset = words
+        .iter()
+        .position(|w| *w == "+/-")
+        .and_then(|i| words.get(i.checked_sub(1)?))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no offset: {}", out.describe()));
+    let stratum = words
+        .iter()
+        .find_map(|w| w.strip_prefix('s').and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("no stratum: {}", out.describe()));
+    (offset, stratum)
+}
+
+#[track_caller]
+fn assert_offset_small(offset: f64, what: &str) {
+    assert!(
+        offset.abs() < CLOCK_TOLERANCE_SECS,
+        "{what}: the board's time is {offset} s off the host clock \
+         (more than {CLOCK_TOLERANCE_SECS} s)"
+    );
+}
+
+/// The host clock served on the Linux side of the TAP: `udpkit serve
+/// --backend kernel --bind 192.168.69.100 --services ntp` in the namespace
+/// (stratum 10, as chrony's `local`), the board's NTP upstream. Stopped
+/// on drop (and killed with the namespace in any case).
+struct Upstream {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Upstream {
+    fn start(ns: &Netns) -> Upstream {
+        let log = scratch_file("upstream.log");
+        let child = ns
+            .command(&[
+                "timeout",
+                "-k",
+                "2",
+                "280",
+                "setpriv",
+                "--bounding-set=-sys_time",
+                "--inh-caps=-sys_time",
+                UDPKIT,
+                "serve",
+                "--backend",
+                "kernel",
+                "--bind",
+                HOST_IP,
+                "--services",
+                "ntp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("upstream log"))
+            .spawn()
+            .expect("start udpkit serve --backend kernel");
+        let mut upstream = Upstream { child, log };
+        // Answering, with the host clock.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = udpkit_ntp(ns, HOST_IP);
+            if out.stdout_str().contains("stratum 10") {
+                break;
+            }
+            if let Some(status) = upstream.child.try_wait().expect("try_wait") {
+                panic!("the upstream exited ({status}):\n{}", upstream.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the upstream NTP server never answered: {}\n{}",
+                out.describe(),
+                upstream.log_text()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+        upstream
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        // SIGTERM to `timeout` (the child), which passes it on to udpkit.
+        // SAFETY: kill(2) on our own child, which has not been reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("--- upstream NTP server's log ---\n{}", self.log_text());
+        }
+        let _ = fs::remove_file(&self.log);
+    }
 }
 
 // --- End to end ------------------------------------------------------------------
@@ -931,7 +1147,17 @@ fn firmware_in_qemu_answers_like_the_host() {
 
     // Boot: the ready line, then a first echo answered.
     let boot = qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
-    for service in ["echo", "daytime", "time", "upper", "hello", "chat"] {
+    for service in [
+        "echo",
+        "daytime",
+        "time",
+        "ntp",
+        "upper",
+        "hello",
+        "chat",
+        "discovery",
+        "sntp",
+    ] {
         assert!(
             boot.lines().any(|l| l.contains(&format!(" {service} "))),
             "{service} did not start:\n{boot}"
@@ -940,6 +1166,10 @@ fn firmware_in_qemu_answers_like_the_host() {
     assert!(
         boot.contains("192.168.69.1/24") && boot.contains("02:00:00:00:00:01"),
         "{boot}"
+    );
+    assert!(
+        boot.contains("from the NTP server 192.168.69.100:123"),
+        "the SNTP client's server:\n{boot}"
     );
     let mut answered = false;
     for _ in 0..20 {
@@ -954,12 +1184,70 @@ fn firmware_in_qemu_answers_like_the_host() {
         started.elapsed()
     );
 
+    // No NTP server on the Linux side yet, so no wall clock: daytime and
+    // time stay silent (RFC 868: better no answer than a wrong one), for
+    // nc, rdate and Python alike, and NTP answers with a kiss-o'-death.
+    let out = nc(&ns, 13, b"\n");
+    assert!(
+        out.stdout.is_empty(),
+        "daytime answered: {}",
+        out.describe()
+    );
+    let out = time_client(&ns, 5, &["rdate", "-u", "-p", FIRMWARE_IP]);
+    assert!(
+        !out.success() && out.stdout.is_empty(),
+        "rdate got a time from a board without a clock: {}",
+        out.describe()
+    );
+    assert_eq!(one_shot(&ns, 37, 1.5, b""), None, "time answered");
+    assert_eq!(one_shot(&ns, 13, 1.5, b"x"), None, "daytime answered");
+    let out = udpkit_ntp(&ns, FIRMWARE_IP);
+    assert!(
+        !out.success()
+            && out
+                .stderr_str()
+                .contains("kiss-o'-death, code INIT: the server does not know the time yet"),
+        "NTP before the clock is set: {}",
+        out.describe()
+    );
+    let report = qemu.report();
+    for service in ["daytime", "time"] {
+        let (received, sent, no_clock) = report.service(service);
+        assert!(received >= 2, "{service} saw nothing:\n{}", report.text);
+        assert_eq!(sent, 0, "{service} answered:\n{}", report.text);
+        assert_eq!(no_clock, received, "{service}:\n{}", report.text);
+    }
+    assert_eq!(
+        report.counter("ntp", "kiss-o'-death (no wall clock)"),
+        1,
+        "{}",
+        report.text
+    );
+    assert_eq!(report.counter("ntp", "client requests answered"), 0);
+    assert!(report.counter("sntp", "requests") >= 1, "{}", report.text);
+    assert_eq!(report.counter("sntp", "replies used"), 0, "{}", report.text);
+    assert!(report.clock.starts_with("not set"), "{}", report.text);
+    eprintln!(
+        "{test}: silent without a clock, kiss-o'-death from NTP, after {:.1?}",
+        started.elapsed()
+    );
+
+    // Now an NTP server on the Linux side: the board's SNTP client syncs
+    // to it at its next request (15 to 60 s apart until one is answered),
+    // while the rest of the test goes on.
+    let upstream = Upstream::start(&ns);
+    let upstream_up = Instant::now();
+    eprintln!(
+        "{test}: upstream NTP server on {HOST_IP} after {:.1?}",
+        started.elapsed()
+    );
+
     // Echo, byte for byte, up to the largest unfragmented datagram.
     nc_expect(&ns, 7, b"hello firmware\n", b"hello firmware\n");
     nc_expect(&ns, 7, b"no newline", b"no newline");
     let all_bytes: Vec<u8> = (0..=255u8).collect();
     nc_expect(&ns, 7, &all_bytes, &all_bytes);
-    let big = random_bytes(1472);
+    let big = support::random_bytes(1472);
     let out = nc(&ns, 7, &big);
     assert_eq!(out.stdout.len(), 1472, "{}", out.describe());
     assert!(out.stdout == big, "1472 random bytes came back altered");
@@ -1019,25 +1307,105 @@ fn firmware_in_qemu_answers_like_the_host() {
         out.describe()
     );
 
-    // No wall clock: daytime and time stay silent (RFC 868: better no
-    // answer than a wrong one), for nc, rdate and Python alike.
-    let out = nc(&ns, 13, b"\n");
-    assert!(
-        out.stdout.is_empty(),
-        "daytime answered: {}",
-        out.describe()
-    );
+    // Discovery: the board among the devices on the subnet, with every
+    // server it runs (not the SNTP client, which serves nobody).
     let out = ns.run(
-        &["timeout", "-k", "2", "5", "rdate", "-u", "-p", FIRMWARE_IP],
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "10",
+            UDPKIT,
+            "discover",
+            "--broadcast",
+            SUBNET_BROADCAST,
+            "--timeout",
+            "2s",
+        ],
         None,
     );
-    assert!(
-        !out.success() && out.stdout.is_empty(),
-        "rdate got a time from a board without a clock: {}",
+    let text = out.stdout_str();
+    let board: Vec<&str> = text
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq(["mps2-an385", FIRMWARE_IP]))
+        .unwrap_or_else(|| panic!("discover did not find the board: {}", out.describe()))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        board[2..],
+        [
+            "echo=7",
+            "daytime=13",
+            "time=37",
+            "ntp=123",
+            "upper=12000",
+            "hello=12001",
+            "chat=5555",
+            "discovery=5550"
+        ],
+        "{}",
         out.describe()
     );
-    assert_eq!(one_shot(&ns, 37, 1.5, b""), None, "time answered");
-    assert_eq!(one_shot(&ns, 13, 1.5, b"x"), None, "daytime answered");
+
+    // The clock set, from the Linux side's NTP server, within the SNTP
+    // client's retry schedule.
+    let limit = SYNC_LIMIT.saturating_sub(upstream_up.elapsed());
+    let synced = qemu.wait_for(0, "clock: set to", limit.max(Duration::from_secs(5)));
+    let sync_wait = upstream_up.elapsed();
+    assert!(
+        synced.contains("sntp: synced to 192.168.69.100:123 (stratum 10)")
+            && synced.contains("by SNTP from 192.168.69.100:123, stratum 11 here"),
+        "{synced}"
+    );
+    eprintln!(
+        "{test}: clock set {sync_wait:.1?} after the upstream started ({:.1?} in)",
+        started.elapsed()
+    );
+
+    // Now time, daytime and NTP tell the host's time.
+    let before = support::now_unix();
+    let out = time_client(&ns, 5, &["rdate", "-u", "-p", FIRMWARE_IP]);
+    let after = support::now_unix();
+    assert!(out.success(), "rdate -u -p: {}", out.describe());
+    let text = out.stdout_str();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let when = line.rsplit('\t').next().unwrap_or(line);
+    let secs = support::parse_date_loosely(when)
+        .unwrap_or_else(|| panic!("cannot read rdate's date {when:?}: {}", out.describe()));
+    support::assert_near_now(secs, before, after, "rdate -u -p (time, RFC 868)");
+    let before = support::now_unix();
+    let out = time_client(
+        &ns,
+        10,
+        &[UDPKIT, "daytime", FIRMWARE_IP, "--timeout", "2s"],
+    );
+    let after = support::now_unix();
+    assert!(out.success(), "udpkit daytime: {}", out.describe());
+    let day = support::try_parse_ctime(out.stdout_str().trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
+    support::assert_near_now(day, before, after, "daytime (RFC 867)");
+    let out = udpkit_ntp(&ns, FIRMWARE_IP);
+    assert!(
+        out.success()
+            && out.stdout_str().starts_with(
+                "server 192.168.69.1:123: stratum 11, reference 192.168.69.100, version 4, \
+                 leap none\n"
+            ),
+        "udpkit ntp: the upstream's stratum + 1, its address as reference: {}",
+        out.describe()
+    );
+    let offset = udpkit_ntp_offset(&out);
+    assert_offset_small(offset, "udpkit ntp");
+    // A real NTP client accepts it too (-q: query only).
+    let out = time_client(&ns, 10, &["ntpdate", "-q", FIRMWARE_IP]);
+    assert!(out.success(), "ntpdate -q: {}", out.describe());
+    let (ntpdate, stratum) = ntpdate_offset_and_stratum(&out);
+    assert_eq!(stratum, 11, "ntpdate -q: {}", out.describe());
+    assert_offset_small(ntpdate, "ntpdate -q");
+    show(&format!(
+        "firmware in QEMU: clock set by SNTP {sync_wait:.1?} after the upstream started; \
+         offset from the host clock {offset:+.6} s (udpkit ntp), {ntpdate:+.6} s (ntpdate -q)"
+    ));
 
     // The counters agree, and the stack's high-water mark after all that.
     let report = qemu.report();
@@ -1045,12 +1413,28 @@ fn firmware_in_qemu_answers_like_the_host() {
     assert!(received >= 5 && sent == received, "echo:\n{}", report.text);
     for service in ["daytime", "time"] {
         let (received, sent, no_clock) = report.service(service);
-        assert!(received >= 2, "{service} saw nothing:\n{}", report.text);
-        assert_eq!(sent, 0, "{service} answered:\n{}", report.text);
-        assert_eq!(no_clock, received, "{service}:\n{}", report.text);
+        assert!(
+            sent >= 1 && no_clock + sent == received,
+            "{service}:\n{}",
+            report.text
+        );
     }
+    assert!(
+        report.counter("ntp", "client requests answered") >= 2,
+        "{}",
+        report.text
+    );
+    assert_eq!(report.counter("sntp", "replies used"), 1, "{}", report.text);
+    assert!(
+        report
+            .clock
+            .contains(" UTC (SNTP from 192.168.69.100:123, stratum 11)"),
+        "{}",
+        report.text
+    );
     assert_eq!(report.service("upper").1, 1, "{}", report.text);
     assert_eq!(report.service("hello").1, 2, "{}", report.text);
+    assert!(report.counter("discovery", "answered") >= 1);
     assert!(
         report.stack_used > 0 && report.stack_used < report.stack_size,
         "{}",
@@ -1062,7 +1446,8 @@ fn firmware_in_qemu_answers_like_the_host() {
         report.stack_used, report.stack_size
     ));
 
-    // Idle: with nothing arriving, QEMU sleeps in WFI and barely uses CPU.
+    // Idle: with nothing arriving, QEMU sleeps in WFI and barely uses CPU
+    // (the SNTP client asks again only in 17 minutes).
     let pid = qemu.qemu_pid();
     let window = Duration::from_secs(5);
     let before = cpu_time(pid);
@@ -1076,6 +1461,7 @@ fn firmware_in_qemu_answers_like_the_host() {
         percent < 10.0,
         "QEMU is busy while idle: {percent:.1} % of a core (busy polling?)"
     );
+    drop(upstream);
 
     // The panic handler reports, and QEMU exits with status 1.
     let from = qemu.uart_text().len();

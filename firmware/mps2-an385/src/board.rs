@@ -110,6 +110,12 @@ const TICK_MICROS: u64 = 500_000;
 /// Half seconds since boot (wraps after 68 years).
 static TICKS: AtomicU32 = AtomicU32::new(0);
 
+/// Whether SysTick's counter has been seen loaded (non-zero) yet. Started
+/// from 0, it reads 0 until it loads the reload value, on its first clock
+/// on a real chip, but in QEMU only once the emulator gets round to its
+/// timer, which can take the whole boot. That 0 is no period's end.
+static LOADED: AtomicBool = AtomicBool::new(false);
+
 #[exception]
 fn SysTick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
@@ -123,30 +129,36 @@ pub fn start_clock(mut syst: SYST) {
     syst.clear_current();
     syst.enable_interrupt();
     syst.enable_counter();
-    // The counter reads 0 until it has loaded the reload value on its first
-    // clock; that 0 would read as the end of a period, and the clock would
-    // then step back. Wait for the load (a few cycles).
-    for _ in 0..1000 {
-        if SYST::get_current() != 0 {
-            break;
-        }
-    }
 }
 
 /// Microseconds since boot: whole half seconds counted by the SysTick
-/// handler plus the cycles SysTick has counted down since.
+/// handler plus the cycles SysTick has counted down since. Never goes
+/// back, whenever it is read (see the cases below).
 pub fn monotonic_micros() -> u64 {
     cortex_m::interrupt::free(|_| {
         let mut ticks = TICKS.load(Ordering::Relaxed);
-        let mut current = SYST::get_current();
-        // If SysTick wrapped but its handler has not run yet (interrupts
-        // are off here), count that wrap, and re-read the counter, which
-        // may have been read just before the wrap.
-        if SCB::is_pendst_pending() {
-            current = SYST::get_current();
+        let current = SYST::get_current();
+        let cycles = if SCB::is_pendst_pending() {
+            // SysTick wrapped but its handler has not run yet (interrupts
+            // are off here): count that wrap, and re-read the counter,
+            // which may have been read just before the wrap. Still 0: the
+            // wrap itself, the new period just begun.
             ticks = ticks.wrapping_add(1);
-        }
-        let cycles = TICK_CYCLES - 1 - current;
+            match SYST::get_current() {
+                0 => 0,
+                current => TICK_CYCLES - 1 - current,
+            }
+        } else if current != 0 {
+            LOADED.store(true, Ordering::Relaxed);
+            TICK_CYCLES - 1 - current
+        } else if LOADED.load(Ordering::Relaxed) {
+            // The end of a period, its interrupt not raised yet (QEMU
+            // raises it when it runs its timer, possibly late).
+            TICK_CYCLES - 1
+        } else {
+            // Not loaded yet: nothing has elapsed.
+            0
+        };
         u64::from(ticks) * TICK_MICROS + u64::from(cycles / CYCLES_PER_MICROSECOND)
     })
 }
@@ -331,8 +343,10 @@ impl Board for An385 {
         Instant::from_micros(monotonic_micros() as i64)
     }
 
-    /// No RTC and no time source yet: the time and daytime services stay
-    /// silent, as RFC 868 asks of a host that does not know the time.
+    /// No RTC: the wall clock is the SNTP client's (see main.rs), which the
+    /// stack uses when the board has none. Until it has synced, time and
+    /// daytime stay silent, as RFC 868 asks of a host that does not know
+    /// the time, and NTP answers with a kiss-o'-death.
     fn wall_clock(&mut self) -> Option<UnixTime> {
         None
     }
@@ -342,7 +356,8 @@ impl Board for An385 {
     }
 }
 
-fn splitmix64(x: u64) -> u64 {
+/// A 64-bit mixer (splitmix64's): spreads every bit of `x` over the result.
+pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -1,10 +1,19 @@
 //! udpkit on QEMU's mps2-an385 board: an Arm Cortex-M3 with an SMSC LAN9118
 //! Ethernet controller (a LAN9220 on the real FPGA board).
 //!
-//! The same core and services as the Linux host, on 192.168.69.1/24 with
-//! MAC 02:00:00:00:00:01: echo (7), daytime (13), time (37), upper (12000),
-//! hello (12001), chat (5555) and discovery (5550, announced twice at boot),
-//! and ping. There is no wall clock, so daytime and time stay silent.
+//! The same core and services as the Linux host, on 192.168.69.1/24 (and
+//! fdaa::1/64, fe80::1/64) with MAC 02:00:00:00:00:01: echo (7), daytime
+//! (13), time (37), NTP (123), upper (12000), hello (12001), chat (5555)
+//! and discovery (5550, announced twice at boot), and ping.
+//!
+//! The board has no wall clock (no RTC): the core's SNTP client (local port
+//! 1123) takes the wall clock from an NTP server, 192.168.69.100:123 (the
+//! Linux side of the TAP) unless `UDPKIT_SNTP_SERVER` said otherwise at
+//! build time (see build.rs). It asks at boot, then after 15 s, 30 s and
+//! every 60 s until the server answers, and every 1024 s once it has. Until
+//! then daytime and time stay silent and NTP answers with a kiss-o'-death
+//! (`INIT`); from then on they tell the time, NTP at the server's stratum
+//! + 1. The UART logs when the clock is set (and if it is ever lost).
 //!
 //! Everything is allocated statically (see [`take_storage`]), within the RAM of a
 //! small MCU (64 KiB, see memory.x). The main loop polls the stack and
@@ -31,16 +40,29 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::entry;
 use udpkit::services::chat::{self, Chat, ChatLimits};
 use udpkit::services::discovery::{self, Discovery, ReplyRepr, ServiceEntry};
+use udpkit::services::ntp::{self, NtpServer};
 use udpkit::services::{daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
-use udpkit::{Config, Discard, Service, Stack};
+use udpkit::smoltcp::time::{Duration, Instant};
+use udpkit::sntp::{self, SntpClient, SntpConfig};
+use udpkit::{Board as _, Config, Discard, Service, Stack, UnixTime};
 
 use board::{An385, Mmio, Nic};
 use uart::Console;
 
-/// Services on this board, and so sockets.
-const SERVICES: usize = 7;
+/// Services on this board, and so sockets: eight servers and the SNTP
+/// client.
+const SERVICES: usize = 9;
+
+// SNTP_SERVER, from build.rs.
+include!(concat!(env!("OUT_DIR"), "/config.rs"));
+
+/// How often the SNTP client asks once the server has answered.
+const SNTP_INTERVAL: Duration = Duration::from_secs(1024);
+/// The longest wait between requests while the server does not answer:
+/// the client waits 15 s (RFC 4330's minimum), 30 s, then this.
+const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The name discovery answers with.
 const DEVICE_NAME: &str = "mps2-an385";
@@ -64,17 +86,20 @@ struct QueueSlots {
     echo: Slots<4>,
     daytime: Slots<2>,
     time: Slots<2>,
+    ntp: Slots<2>,
     upper: Slots<4>,
     hello: Slots<4>,
     chat: Slots<CHAT_MEMBERS>,
     discovery: Slots<2>,
+    sntp: Slots<2>,
 }
 
 /// The queues' payload bytes, per service. Echo, upper and hello must carry
-/// a 1472-byte datagram; daytime and time only short ones (a longer request
-/// is dropped, and here they answer none anyway); chat's transmit queue
-/// must hold its worst fan-out at once. Discovery's requests are a few
-/// bytes, and its reply (about 250 bytes here) fits its transmit queue.
+/// a 1472-byte datagram; daytime, time and NTP only short ones (a longer
+/// request is dropped; NTP's are 48 bytes, 68 with a MAC); chat's transmit
+/// queue must hold its worst fan-out at once. Discovery's requests are a
+/// few bytes, and its reply (about 270 bytes here) fits its transmit queue.
+/// The SNTP client sends and receives 48-byte packets, one at a time.
 ///
 /// Kept apart from the slots on purpose: this static is all zeros, so it
 /// goes to .bss and costs no flash. (udpkit's `SocketBuffers` keeps slots
@@ -84,10 +109,12 @@ struct Payloads {
     echo: Bytes<2048>,
     daytime: Bytes<256>,
     time: Bytes<256>,
+    ntp: Bytes<256>,
     upper: Bytes<2048>,
     hello: Bytes<2048>,
     chat: Bytes<3072>,
     discovery: Bytes<512>,
+    sntp: Bytes<128>,
 }
 
 const fn slots<const N: usize>() -> Slots<N> {
@@ -120,27 +147,33 @@ static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
     echo: slots(),
     daytime: slots(),
     time: slots(),
+    ntp: slots(),
     upper: slots(),
     hello: slots(),
     chat: slots(),
     discovery: slots(),
+    sntp: slots(),
 };
 static mut PAYLOADS: Payloads = Payloads {
     echo: bytes(),
     daytime: bytes(),
     time: bytes(),
+    ntp: bytes(),
     upper: bytes(),
     hello: bytes(),
     chat: bytes(),
     discovery: bytes(),
+    sntp: bytes(),
 };
 static mut ECHO: echo::Echo = echo::Echo;
 static mut DAYTIME: daytime::Daytime = daytime::Daytime;
 static mut TIME: time::Time = time::Time;
+static mut NTP: NtpServer = NtpServer::new();
 static mut UPPER: upper::Upper = upper::Upper;
 static mut HELLO: hello::Hello = hello::Hello;
 static mut CHAT: MaybeUninit<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = MaybeUninit::uninit();
 static mut DISCOVERY: MaybeUninit<Discovery> = MaybeUninit::uninit();
+static mut SNTP: MaybeUninit<SntpClient> = MaybeUninit::uninit();
 static mut STACK: MaybeUninit<Stack<'static>> = MaybeUninit::uninit();
 
 /// The statics above, as references.
@@ -152,10 +185,12 @@ struct Storage {
     echo: &'static mut echo::Echo,
     daytime: &'static mut daytime::Daytime,
     time: &'static mut time::Time,
+    ntp: &'static mut NtpServer,
     upper: &'static mut upper::Upper,
     hello: &'static mut hello::Hello,
     chat: &'static mut MaybeUninit<Chat<CHAT_MEMBERS, CHAT_ROOMS>>,
     discovery: &'static mut MaybeUninit<Discovery>,
+    sntp: &'static mut MaybeUninit<SntpClient>,
     stack: &'static mut MaybeUninit<Stack<'static>>,
 }
 
@@ -175,10 +210,12 @@ fn take_storage() -> Storage {
             echo: &mut *addr_of_mut!(ECHO),
             daytime: &mut *addr_of_mut!(DAYTIME),
             time: &mut *addr_of_mut!(TIME),
+            ntp: &mut *addr_of_mut!(NTP),
             upper: &mut *addr_of_mut!(UPPER),
             hello: &mut *addr_of_mut!(HELLO),
             chat: &mut *addr_of_mut!(CHAT),
             discovery: &mut *addr_of_mut!(DISCOVERY),
+            sntp: &mut *addr_of_mut!(SNTP),
             stack: &mut *addr_of_mut!(STACK),
         }
     }
@@ -211,9 +248,11 @@ fn main() -> ! {
         stack_use.size
     );
 
+    let mut clock = ClockWatch { set: false };
     loop {
         board.service_nic();
         let delay = stack.poll(&mut board);
+        clock.check(stack);
         if board.take_console_event() {
             while let Some(byte) = uart::read_byte() {
                 console_command(byte, stack, &board);
@@ -238,10 +277,12 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         echo,
         daytime,
         time,
+        ntp,
         upper,
         hello,
         chat,
         discovery,
+        sntp,
         stack,
     } = take_storage();
     let mut board = match An385::start(nic, config.mac.0, noise) {
@@ -256,7 +297,8 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         max_message: CHAT_MESSAGE,
         ..ChatLimits::default()
     }));
-    let services: [(&'static mut dyn Service, u16, _, &str); SERVICES - 1] = [
+    // The servers; discovery and the SNTP client come after them.
+    let services: [(&'static mut dyn Service, u16, _, &str); SERVICES - 2] = [
         (
             echo,
             echo::DEFAULT_PORT,
@@ -267,13 +309,19 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
             daytime,
             daytime::DEFAULT_PORT,
             queues(&mut slots.daytime, &mut payloads.daytime),
-            "daytime (RFC 867): silent, no wall clock",
+            "daytime (RFC 867): silent until the clock is set",
         ),
         (
             time,
             time::DEFAULT_PORT,
             queues(&mut slots.time, &mut payloads.time),
-            "time (RFC 868): silent, no wall clock",
+            "time (RFC 868): silent until the clock is set",
+        ),
+        (
+            ntp,
+            ntp::DEFAULT_PORT,
+            queues(&mut slots.ntp, &mut payloads.ntp),
+            "NTP (RFC 5905): kiss-o'-death INIT until the clock is set",
         ),
         (
             upper,
@@ -304,8 +352,8 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
             config.address.address()
         );
     }
-    // Discovery last: its directory is every service started above, and
-    // itself.
+    // Discovery after the servers: its directory is every service started
+    // above, and itself (not the SNTP client, which serves nobody).
     let mut directory = [ServiceEntry {
         name: "discovery",
         port: discovery::DEFAULT_PORT,
@@ -329,8 +377,8 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         Ok(service) => discovery.write(service.announce(2, discovery::DEFAULT_PORT)),
         Err(error) => panic!("cannot start discovery: {error}"),
     };
-    let queues = queues(&mut slots.discovery, &mut payloads.discovery);
-    if let Err(error) = stack.add_service(discovery, discovery::DEFAULT_PORT, queues) {
+    let discovery_queues = queues(&mut slots.discovery, &mut payloads.discovery);
+    if let Err(error) = stack.add_service(discovery, discovery::DEFAULT_PORT, discovery_queues) {
         panic!("cannot start discovery: {error}");
     }
     log::info!(
@@ -339,13 +387,87 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         config.address.address(),
         discovery::DEFAULT_PORT
     );
+
+    // The SNTP client: the wall clock of a board without one. Its request
+    // nonces from a seed of their own, not smoltcp's.
+    let seed = board::splitmix64(board.entropy_seed() ^ u64::from_le_bytes(*b"sntp\0\0\0\0"));
+    let sntp = sntp.write(SntpClient::new(SntpConfig {
+        server: SNTP_SERVER,
+        interval: SNTP_INTERVAL,
+        max_backoff: SNTP_MAX_BACKOFF,
+        ..SntpConfig::new(SNTP_SERVER.addr, seed)
+    }));
+    let sntp_queues = queues(&mut slots.sntp, &mut payloads.sntp);
+    if let Err(error) = stack.add_service(sntp, sntp::DEFAULT_LOCAL_PORT, sntp_queues) {
+        panic!("cannot start the SNTP client: {error}");
+    }
     log::info!(
-        "ready on lan9118 as {} (MAC {}): {SERVICES} service(s), ping answered; \
-         no wall clock; press s for a report",
+        "{:<8} udp {}:{:<5}  the wall clock, from the NTP server {SNTP_SERVER}",
+        "sntp",
+        config.address.address(),
+        sntp::DEFAULT_LOCAL_PORT
+    );
+    log::info!(
+        "ready on lan9118 as {} (MAC {}): {} services, ping answered; \
+         clock not set yet (SNTP); press s for a report",
         config.address,
-        MacText(config.mac.0)
+        MacText(config.mac.0),
+        SERVICES - 1
     );
     (board, stack)
+}
+
+/// The wall clock the stack uses: the SNTP client's, once it has synced
+/// (the board has none of its own).
+fn wall_clock(stack: &Stack<'_>) -> Option<(UnixTime, udpkit::ClockSource)> {
+    let now = Instant::from_micros(board::monotonic_micros() as i64);
+    stack
+        .services()
+        .find_map(|(service, _, _)| service.wall_clock(now))
+}
+
+/// Logs when the wall clock is set, and if it is ever lost (no good reply
+/// for about 12 days: its error bound passed 16 s).
+struct ClockWatch {
+    set: bool,
+}
+
+impl ClockWatch {
+    fn check(&mut self, stack: &Stack<'_>) {
+        match (self.set, wall_clock(stack)) {
+            (false, Some((wall, source))) => {
+                self.set = true;
+                log::info!(
+                    "clock: set to {} by SNTP from {SNTP_SERVER}, stratum {} here: \
+                     time, daytime and ntp answer",
+                    DateText(wall),
+                    source.stratum
+                );
+            }
+            (true, None) => {
+                self.set = false;
+                log::warn!(
+                    "clock: lost (no good reply from {SNTP_SERVER} for too long): \
+                     time, daytime and ntp stop answering"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A time as `2026-11-23 15:04:05 UTC`.
+struct DateText(UnixTime);
+
+impl core::fmt::Display for DateText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = self.0.to_civil();
+        write!(
+            f,
+            "{}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )
+    }
 }
 
 /// A MAC address as `02:00:00:00:00:01`, as the host prints it.
@@ -403,7 +525,7 @@ fn report(stack: &Stack<'_>, board: &An385) {
             let _ = write!(
                 out,
                 "{}{name} {value}",
-                if first { "  counters: " } else { " " }
+                if first { "  counters: " } else { ", " }
             );
             first = false;
         });
@@ -430,6 +552,19 @@ fn report(stack: &Stack<'_>, board: &An385) {
         n.link_events
     );
     let _ = writeln!(out, "neighbors learned: {}", stack.neighbors_learned());
+    match wall_clock(stack) {
+        Some((wall, source)) => {
+            let _ = writeln!(
+                out,
+                "clock: {} (SNTP from {SNTP_SERVER}, stratum {})",
+                DateText(wall),
+                source.stratum
+            );
+        }
+        None => {
+            let _ = writeln!(out, "clock: not set (SNTP from {SNTP_SERVER})");
+        }
+    }
     let stack_use = memory::stack_usage();
     let _ = writeln!(
         out,
