@@ -1,6 +1,7 @@
 //! The udpkit core in a `#![no_std]` binary with no allocator.
 //!
-//! It builds a [`Stack`] with all five services on an in-memory device,
+//! It builds a [`Stack`] with every server service (echo, daytime, time,
+//! upper, hello, chat, NTP, discovery) on an in-memory device,
 //! answers an ARP request and an echo datagram through it, and exits with
 //! status 0 when both answers are right (another status names the check that
 //! failed). Building it at all is the proof that the core needs neither
@@ -12,7 +13,8 @@
 use core::ffi::{c_char, c_int};
 use core::panic::PanicInfo;
 
-use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry};
+use udpkit::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::Instant;
@@ -273,9 +275,39 @@ fn run() -> c_int {
     let (mut time, mut time_buffers) = (time::Time, SocketBuffers::<4, 2048>::new());
     let (mut upper, mut upper_buffers) = (upper::Upper, SocketBuffers::<4, 4096>::new());
     let (mut hello, mut hello_buffers) = (hello::Hello, SocketBuffers::<4, 4096>::new());
+    let chat_limits = chat::ChatLimits {
+        max_members: 4,
+        ..chat::ChatLimits::default()
+    };
+    let (mut chat, mut chat_buffers) = (
+        chat::Chat::<4, 2>::new(chat_limits),
+        SocketBuffers::<8, 4096>::new(),
+    );
+    let (mut ntp, mut ntp_buffers) = (ntp::NtpServer::new(), SocketBuffers::<4, 1024>::new());
+    let config = Config::default();
+    let cidrs = config.cidrs();
+    let directory = [
+        ServiceEntry {
+            name: "echo",
+            port: echo::DEFAULT_PORT,
+        },
+        ServiceEntry {
+            name: "chat",
+            port: chat::DEFAULT_PORT,
+        },
+    ];
+    let Ok(mut discovery) = Discovery::new(&ReplyRepr {
+        name: "no-std-check",
+        mac: Some(config.mac),
+        addresses: &cidrs,
+        services: &directory,
+    }) else {
+        return 6;
+    };
+    let mut discovery_buffers = SocketBuffers::<4, 2048>::new();
     // Everything the stack borrows is declared before it.
-    let mut sockets = [SocketStorage::EMPTY; 5];
-    let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets);
+    let mut sockets = [SocketStorage::EMPTY; 8];
+    let mut stack = Stack::new(&config, &mut board, &mut sockets);
     let added = [
         stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues()),
         stack.add_service(
@@ -286,6 +318,13 @@ fn run() -> c_int {
         stack.add_service(&mut time, time::DEFAULT_PORT, time_buffers.queues()),
         stack.add_service(&mut upper, upper::DEFAULT_PORT, upper_buffers.queues()),
         stack.add_service(&mut hello, hello::DEFAULT_PORT, hello_buffers.queues()),
+        stack.add_service(&mut chat, chat::DEFAULT_PORT, chat_buffers.queues()),
+        stack.add_service(&mut ntp, ntp::DEFAULT_PORT, ntp_buffers.queues()),
+        stack.add_service(
+            &mut discovery,
+            discovery::DEFAULT_PORT,
+            discovery_buffers.queues(),
+        ),
     ];
     if added.iter().any(Result::is_err) {
         return 2;
