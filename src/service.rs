@@ -60,6 +60,23 @@ pub trait Outbox {
         self.reserve(to, payload.len())?.copy_from_slice(payload);
         Ok(())
     }
+
+    /// Like [`Outbox::reserve`], for a peer that may be gone: one that has
+    /// sent nothing for a while, whose MAC address smoltcp has forgotten.
+    /// The stack sends such datagrams through a queue of their own when the
+    /// service has one ([`Stack::set_detour`](crate::Stack::set_detour)), so
+    /// that a peer that never answers ARP holds up only its own kind, never
+    /// the replies to the peers that are there.
+    fn reserve_detour(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
+        self.reserve(to, len)
+    }
+
+    /// [`Outbox::send`] through the detour ([`Outbox::reserve_detour`]).
+    fn send_detour(&mut self, to: IpEndpoint, payload: &[u8]) -> Result<(), SendError> {
+        self.reserve_detour(to, payload.len())?
+            .copy_from_slice(payload);
+        Ok(())
+    }
 }
 
 /// Why a service chose not to answer a datagram. Each reason is counted.
@@ -188,6 +205,8 @@ pub(crate) mod testing {
 
     pub struct VecOutbox {
         pub sent: Sent,
+        /// Where each datagram sent through the detour went.
+        pub detoured: Vec<IpEndpoint>,
         pub max_payload: usize,
     }
 
@@ -195,6 +214,7 @@ pub(crate) mod testing {
         pub fn new() -> VecOutbox {
             VecOutbox {
                 sent: Vec::new(),
+                detoured: Vec::new(),
                 max_payload: 1472,
             }
         }
@@ -211,6 +231,11 @@ pub(crate) mod testing {
             }
             self.sent.push((to, std::vec![0; len]));
             Ok(&mut self.sent.last_mut().unwrap().1)
+        }
+
+        fn reserve_detour(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
+            self.detoured.push(to);
+            self.reserve(to, len)
         }
     }
 

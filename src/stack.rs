@@ -20,6 +20,7 @@ use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, 
 use smoltcp::iface::{SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
+use smoltcp::socket::AnySocket;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
@@ -218,6 +219,11 @@ struct Slot<'a> {
     queued_datagrams: usize,
     /// The most one service call may send, within what the queue can carry.
     burst: Burst,
+    /// A second socket on the same port that only transmits: the lane for
+    /// datagrams to peers that may be gone ([`Stack::set_detour`]).
+    detour: Option<SocketHandle>,
+    /// Since when the detour's queue has been non-empty at the end of a poll.
+    detour_queued_since: Option<Instant>,
 }
 
 /// The core: a smoltcp interface and the services on it.
@@ -286,7 +292,8 @@ impl<'a> Stack<'a> {
         if self.ports.contains(&port) {
             return Err(AddServiceError::PortInUse(port));
         }
-        if self.slots.is_full() || self.slots.len() >= self.socket_room {
+        let detours = self.slots.iter().filter(|s| s.detour.is_some()).count();
+        if self.slots.is_full() || self.slots.len() + detours >= self.socket_room {
             return Err(AddServiceError::TooManyServices);
         }
         let mut socket = udp::Socket::new(rx, tx);
@@ -319,12 +326,45 @@ impl<'a> Stack<'a> {
             queued_since: None,
             queued_datagrams: 0,
             burst,
+            detour: None,
+            detour_queued_since: None,
         };
         // Both have room: checked against `slots.is_full()` above.
         let _ = self.slots.push(slot);
         let _ = self.ports.push(port);
         log::debug!("udpkit: {} bound to UDP port {}", self.slots.len(), port);
         Ok(id)
+    }
+
+    /// Gives service `id` a detour: a second socket on its port, with the
+    /// given queues, that only transmits. Datagrams the service sends with
+    /// [`Outbox::reserve_detour`] (to peers that may be gone) go there, so
+    /// that a peer that never answers ARP cannot hold up the replies to the
+    /// others; the watchdog ([`STALL_LIMIT`]) clears the detour alone. The
+    /// receive queue is never used: smoltcp hands each datagram to the first
+    /// socket on its port, the service's own. Without a detour such
+    /// datagrams share the service's queue.
+    pub fn set_detour(
+        &mut self,
+        id: ServiceId,
+        (rx, tx): (PacketBuffer<'a>, PacketBuffer<'a>),
+    ) -> Result<(), AddServiceError> {
+        let used = self.slots.len() + self.slots.iter().filter(|s| s.detour.is_some()).count();
+        if used >= self.socket_room {
+            return Err(AddServiceError::TooManyServices);
+        }
+        let Some(slot) = self.slots.get_mut(id.0) else {
+            return Err(AddServiceError::TooManyServices);
+        };
+        if slot.detour.is_some() {
+            return Err(AddServiceError::PortInUse(slot.port));
+        }
+        let mut socket = udp::Socket::new(rx, tx);
+        socket
+            .bind(slot.port)
+            .map_err(|_| AddServiceError::InvalidPort)?;
+        slot.detour = Some(self.sockets.add(socket));
+        Ok(())
     }
 
     /// Our address and subnet.
@@ -415,6 +455,7 @@ impl<'a> Stack<'a> {
             let deadlines = [
                 slot.service.poll_at(),
                 slot.queued_since.map(|since| since + STALL_LIMIT),
+                slot.detour_queued_since.map(|since| since + STALL_LIMIT),
             ];
             for deadline in deadlines.into_iter().flatten() {
                 next = Some(next.map_or(deadline, |n| n.min(deadline)));
@@ -611,8 +652,12 @@ fn serve<D: Device>(
             wall: context.wall,
             clock: context.clock,
         };
+        let (Some(socket), detour) = sockets_of(wire.sockets, slot.socket, slot.detour) else {
+            return;
+        };
         let mut outbox = SocketOutbox {
             socket,
+            detour,
             reply_from,
             max_payload: max_payload_to(from.addr),
             stats: &mut slot.stats,
@@ -646,8 +691,12 @@ fn run_timers<D: Device>(
             return ran;
         }
         ran = true;
+        let (Some(socket), detour) = sockets_of(wire.sockets, slot.socket, slot.detour) else {
+            return ran;
+        };
         let mut outbox = SocketOutbox {
-            socket: wire.sockets.get_mut::<udp::Socket>(slot.socket),
+            socket,
+            detour,
             reply_from: None,
             // A timer's datagrams may go to either family.
             max_payload: MAX_PAYLOAD_IPV6,
@@ -662,42 +711,79 @@ fn run_timers<D: Device>(
 /// Resets every transmit queue that has stayed non-empty for [`STALL_LIMIT`].
 fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
     for slot in slots.iter_mut() {
-        let socket = sockets.get_mut::<udp::Socket>(slot.socket);
-        if socket.send_queue() == 0 {
-            slot.queued_since = None;
-            continue;
+        let name = slot.service.name();
+        if unclog_socket(
+            sockets,
+            &mut slot.socket,
+            slot.port,
+            &mut slot.queued_since,
+            now,
+            name,
+        ) {
+            slot.stats.stall_resets += 1;
+            slot.queued_datagrams = 0;
         }
-        let since = *slot.queued_since.get_or_insert(now);
-        if now - since < STALL_LIMIT {
-            continue;
+        if let Some(detour) = slot.detour.as_mut() {
+            if unclog_socket(
+                sockets,
+                detour,
+                slot.port,
+                &mut slot.detour_queued_since,
+                now,
+                name,
+            ) {
+                slot.stats.stall_resets += 1;
+            }
         }
-        log::warn!(
-            "{}: replies undeliverable for {} s (next hop never answered ARP): dropping {} queued bytes",
-            slot.service.name(),
-            STALL_LIMIT.secs(),
-            socket.send_queue()
-        );
-        // After each unanswered ARP request smoltcp keeps the socket from
-        // sending for a second, whatever the destination; that wait is kept
-        // beside the socket in the set, not in it, and would hold back the
-        // next reply to a peer that is there. Taking the socket out of the
-        // set and putting it back in clears it. (The handle is valid, and
-        // `add` has the slot `remove` just freed: neither call can panic.)
-        let socket = sockets.remove(slot.socket);
-        slot.socket = sockets.add(socket);
-        let socket = sockets.get_mut::<udp::Socket>(slot.socket);
-        socket.close();
-        // Rebinding the port it had a moment ago cannot fail.
-        let _ = socket.bind(slot.port);
-        slot.stats.stall_resets += 1;
-        slot.queued_since = None;
-        slot.queued_datagrams = 0;
     }
+}
+
+/// Resets the socket `handle` if its transmit queue has stayed non-empty
+/// since `queued_since` for [`STALL_LIMIT`]; true when it did.
+fn unclog_socket(
+    sockets: &mut SocketSet<'_>,
+    handle: &mut SocketHandle,
+    port: u16,
+    queued_since: &mut Option<Instant>,
+    now: Instant,
+    name: &str,
+) -> bool {
+    let socket = sockets.get_mut::<udp::Socket>(*handle);
+    if socket.send_queue() == 0 {
+        *queued_since = None;
+        return false;
+    }
+    let since = *queued_since.get_or_insert(now);
+    if now - since < STALL_LIMIT {
+        return false;
+    }
+    log::warn!(
+        "{name}: datagrams undeliverable for {} s (next hop never answered ARP): dropping {} queued bytes",
+        STALL_LIMIT.secs(),
+        socket.send_queue()
+    );
+    // After each unanswered ARP request smoltcp keeps the socket from
+    // sending for a second, whatever the destination; that wait is kept
+    // beside the socket in the set, not in it, and would hold back the next
+    // datagram to a peer that is there. Taking the socket out of the set and
+    // putting it back in clears it. (The handle is valid, and `add` has the
+    // slot `remove` just freed, the lowest free one, so the service's own
+    // socket stays ahead of its detour: neither call can panic.)
+    let socket = sockets.remove(*handle);
+    *handle = sockets.add(socket);
+    let socket = sockets.get_mut::<udp::Socket>(*handle);
+    socket.close();
+    // Rebinding the port it had a moment ago cannot fail.
+    let _ = socket.bind(port);
+    *queued_since = None;
+    true
 }
 
 /// The [`Outbox`] of one service: its socket, and its counters.
 struct SocketOutbox<'s, 'a> {
     socket: &'s mut udp::Socket<'a>,
+    /// The service's detour, if it has one.
+    detour: Option<&'s mut udp::Socket<'a>>,
     reply_from: Option<IpAddress>,
     /// The largest payload to the request's sender ([`max_payload_to`]).
     max_payload: usize,
@@ -711,32 +797,77 @@ impl Outbox for SocketOutbox<'_, '_> {
     }
 
     fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
-        if len > max_payload_to(to.addr).min(self.socket.payload_send_capacity()) {
-            self.stats.send_failed += 1;
-            return Err(SendError::TooLarge);
+        let payload = enqueue(self.socket, to, len, self.reply_from, self.stats)?;
+        *self.queued_datagrams += 1;
+        Ok(payload)
+    }
+
+    fn reserve_detour(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
+        if self.detour.is_none() {
+            return self.reserve(to, len);
         }
-        let meta = UdpMetadata {
-            endpoint: to,
-            local_address: self.reply_from,
-            meta: Default::default(),
-        };
-        let local = self.socket.endpoint();
-        match self.socket.send(len, meta) {
-            Ok(payload) => {
-                self.stats.sent += 1;
-                *self.queued_datagrams += 1;
-                Ok(payload)
-            }
-            Err(error) => {
-                self.stats.send_failed += 1;
-                log::debug!("udp {local}: cannot queue {len} bytes to {to}: {error}");
-                Err(match error {
-                    udp::SendError::BufferFull => SendError::BufferFull,
-                    udp::SendError::Unaddressable => SendError::Unaddressable,
-                })
-            }
+        // The detour's room is not counted: it may be stuck, and what it
+        // cannot take is dropped and counted rather than waited for.
+        let detour = self.detour.as_deref_mut().ok_or(SendError::Unaddressable)?;
+        enqueue(detour, to, len, self.reply_from, self.stats)
+    }
+}
+
+/// Queues a datagram of `len` bytes to `to` on `socket`, counting it.
+fn enqueue<'s>(
+    socket: &'s mut udp::Socket<'_>,
+    to: IpEndpoint,
+    len: usize,
+    reply_from: Option<IpAddress>,
+    stats: &mut ServiceStats,
+) -> Result<&'s mut [u8], SendError> {
+    if len > max_payload_to(to.addr).min(socket.payload_send_capacity()) {
+        stats.send_failed += 1;
+        return Err(SendError::TooLarge);
+    }
+    let meta = UdpMetadata {
+        endpoint: to,
+        local_address: reply_from,
+        meta: Default::default(),
+    };
+    let local = socket.endpoint();
+    match socket.send(len, meta) {
+        Ok(payload) => {
+            stats.sent += 1;
+            Ok(payload)
+        }
+        Err(error) => {
+            stats.send_failed += 1;
+            log::debug!("udp {local}: cannot queue {len} bytes to {to}: {error}");
+            Err(match error {
+                udp::SendError::BufferFull => SendError::BufferFull,
+                udp::SendError::Unaddressable => SendError::Unaddressable,
+            })
         }
     }
+}
+
+/// A service's socket and its detour, both at once.
+fn sockets_of<'s, 'a>(
+    sockets: &'s mut SocketSet<'a>,
+    main: SocketHandle,
+    detour: Option<SocketHandle>,
+) -> (
+    Option<&'s mut udp::Socket<'a>>,
+    Option<&'s mut udp::Socket<'a>>,
+) {
+    let Some(detour) = detour else {
+        return (Some(sockets.get_mut::<udp::Socket>(main)), None);
+    };
+    let (mut found_main, mut found_detour) = (None, None);
+    for (handle, socket) in sockets.iter_mut() {
+        if handle == main {
+            found_main = udp::Socket::downcast_mut(socket);
+        } else if handle == detour {
+            found_detour = udp::Socket::downcast_mut(socket);
+        }
+    }
+    (found_main, found_detour)
 }
 
 #[cfg(test)]

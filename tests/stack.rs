@@ -40,7 +40,9 @@ const CHAT: u16 = chat::DEFAULT_PORT;
 fn chat_limits() -> ChatLimits {
     ChatLimits {
         max_members: 8,
-        idle_timeout: Duration::from_secs(60),
+        // Longer than smoltcp keeps a neighbor's MAC address (60 s), so a
+        // member can outlive it.
+        idle_timeout: Duration::from_secs(90),
         ..ChatLimits::default()
     }
 }
@@ -117,6 +119,10 @@ impl Net {
                 CHAT,
                 leak(Buffers::new()).queues(),
             )
+            .unwrap();
+        // Lines to members that may be gone take a lane of their own.
+        stack
+            .set_detour(chat, leak(Buffers::new()).queues())
             .unwrap();
         Net {
             board,
@@ -1136,22 +1142,79 @@ fn idle_chat_members_expire_on_the_stacks_timer() {
     let delay = net
         .poll()
         .expect("the chat has a timer while it has members");
-    assert!(delay <= Duration::from_secs(60), "{delay:?}");
-    net.advance(Duration::from_secs(30));
+    assert!(delay <= Duration::from_secs(90), "{delay:?}");
+    net.advance(Duration::from_secs(45));
     net.exchange(chat_line(1, "/ping"));
-    net.advance(Duration::from_secs(31));
+    net.advance(Duration::from_secs(46));
     net.poll();
     let lines = chat_lines(net.sent());
     // m2 and m3 expired; m1 hears of both, and nobody else hears a thing
     // (an idle member's host may be gone: no ARP for it).
     assert_eq!(
         lines,
-        [(1, "*** m2, m3 left lobby (idle for 1 min)\n".to_string()),]
+        [(1, "*** m2, m3 left lobby (idle for 90 s)\n".to_string()),]
     );
-    net.advance(Duration::from_secs(60));
+    net.advance(Duration::from_secs(90));
     net.poll();
     net.sent();
     assert_eq!(net.poll(), None, "no members, no timer");
+}
+
+#[test]
+fn a_chat_member_whose_host_is_gone_holds_up_nobody() {
+    let mut net = Net::new();
+    join_members(&mut net, 1..=3);
+    // m3 falls silent and its host goes away; m1 and m2 keep their
+    // memberships alive. After 70 s smoltcp has forgotten m3's MAC address.
+    for _ in 0..7 {
+        net.advance(Duration::from_secs(10));
+        net.push(chat_line(1, "/ping"));
+        net.push(chat_line(2, "/ping"));
+        net.poll();
+    }
+    net.sent();
+    net.push(chat_line(1, "first"));
+    net.push(chat_line(1, "second"));
+    net.poll();
+    let sent = net.sent();
+    let to_m2: Vec<String> = sent
+        .iter()
+        .filter_map(|out| match out {
+            Out::Udp(udp) if udp.ip.dst_addr == member(2).1 => {
+                Some(String::from_utf8(udp.payload.clone()).unwrap())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        to_m2,
+        ["[lobby] <m1> first\n", "[lobby] <m1> second\n"],
+        "m2 is not held up behind m3's lines: {sent:?}"
+    );
+    assert!(
+        sent.iter().any(|out| matches!(out, Out::Arp(_, ArpRepr::EthernetIpv4 { target_protocol_addr, .. }) if *target_protocol_addr == member(3).1)),
+        "m3's line waits for an ARP answer in the detour: {sent:?}"
+    );
+    // Nobody answers: the watchdog clears the detour alone, and m2 still
+    // hears m1 at once.
+    net.advance(STALL_LIMIT + Duration::from_secs(1));
+    net.poll();
+    assert_eq!(net.stats(net.chat).stall_resets, 1);
+    net.sent();
+    let lines = chat_lines_to(net.exchange(chat_line(1, "third")), 2);
+    assert_eq!(lines, ["[lobby] <m1> third\n"]);
+}
+
+/// The chat lines `sent` to member `n`, ignoring any ARP requests.
+fn chat_lines_to(sent: Vec<Out>, n: u8) -> Vec<String> {
+    sent.into_iter()
+        .filter_map(|out| match out {
+            Out::Udp(udp) if udp.ip.dst_addr == member(n).1 => {
+                Some(String::from_utf8(udp.payload).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -113,7 +113,8 @@ pub fn run(options: ServeOptions) -> Result<()> {
 
     // The stack lives as long as the process: its storage is leaked once
     // at startup instead of threading lifetimes through main.
-    let socket_count = options.services.len() + usize::from(options.sntp.is_some());
+    // One socket per service, the SNTP client's, and the chat's detour.
+    let socket_count = options.services.len() + usize::from(options.sntp.is_some()) + 1;
     let sockets: &'static mut [SocketStorage<'static>] = (0..socket_count)
         .map(|_| SocketStorage::EMPTY)
         .collect::<Vec<_>>()
@@ -131,9 +132,15 @@ pub fn run(options: ServeOptions) -> Result<()> {
             )?,
             _ => make_service(kind, options.chat_limits)?,
         });
-        stack
+        let id = stack
             .add_service(service, port, (queue(), queue()))
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
+        if kind.name == "chat" {
+            // Lines to members that may be gone take a lane of their own.
+            stack
+                .set_detour(id, (PacketBuffer::new(&mut [][..], &mut [][..]), queue()))
+                .map_err(|e| anyhow::anyhow!("cannot start chat's detour: {e}"))?;
+        }
         log::info!("{:<9} udp {address}:{port:<5}  {}", kind.name, kind.summary);
     }
     if let Some(sntp) = options.sntp {

@@ -68,6 +68,12 @@ pub const LINE_CAP: usize = 1024;
 /// The room every member starts in; it always exists.
 pub const LOBBY: &str = "lobby";
 
+/// A member silent this long may be gone: its lines take the stack's detour
+/// (see [`Outbox::reserve_detour`]). smoltcp forgets a neighbor's MAC
+/// address after 60 s; a line to a host that is gone would then wait for an
+/// ARP answer that never comes, ahead of everyone else's lines.
+const QUIET_AFTER: Duration = Duration::from_secs(45);
+
 /// How much room a relayed line needs beyond its text: `[room] <nick> \n`.
 const RELAY_OVERHEAD: usize = NAME_CAP + NAME_CAP + 8;
 
@@ -192,6 +198,8 @@ pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8> {
     rooms: [Option<Name>; ROOMS],
     strangers: Bucket,
     stats: ChatStats,
+    /// The time of the datagram or timer being handled.
+    now: Instant,
 }
 
 impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
@@ -214,6 +222,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             rooms,
             strangers: Bucket::full(limits.strangers_per_second, Instant::ZERO),
             stats: ChatStats::default(),
+            now: Instant::ZERO,
         }
     }
 
@@ -256,6 +265,24 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
     }
 
+    /// Sends `line` to a member that did not send it: through the detour
+    /// if the member has been quiet long enough for its host to be gone.
+    fn send_to_member(
+        &mut self,
+        out: &mut dyn Outbox,
+        to: IpEndpoint,
+        last_seen: Instant,
+        line: &str,
+    ) {
+        if self.now - last_seen < QUIET_AFTER {
+            return self.send(out, to, line);
+        }
+        if out.send_detour(to, line.as_bytes()).is_err() {
+            self.stats.send_failed += 1;
+            log::debug!("chat: could not queue a line to quiet member {to}");
+        }
+    }
+
     /// Sends `line` to every member of `room` except `except`.
     fn tell_room(&mut self, out: &mut dyn Outbox, room: usize, except: IpEndpoint, line: &str) {
         for i in 0..self.members.len() {
@@ -265,8 +292,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             if member.room != room || member.peer == except {
                 continue;
             }
-            let to = member.peer;
-            self.send(out, to, line);
+            let (to, last_seen) = (member.peer, member.last_seen);
+            self.send_to_member(out, to, last_seen, line);
             self.stats.relayed += 1;
         }
     }
@@ -566,7 +593,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             .members
             .iter()
             .find(|m| m.nick.as_str().eq_ignore_ascii_case(to_nick))
-            .map(|m| (m.peer, m.nick.clone()))
+            .map(|m| (m.peer, m.nick.clone(), m.last_seen))
         else {
             return self.error(
                 out,
@@ -579,7 +606,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         push_sanitized(&mut line, text);
         let _ = line.push('\n');
         self.stats.messages += 1;
-        self.send(out, recipient.0, &line);
+        self.send_to_member(out, recipient.0, recipient.2, &line);
         self.stats.relayed += 1;
         let mut receipt = Line::new();
         let _ = write!(receipt, "[private to {}] ", recipient.1);
@@ -714,6 +741,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
+        self.now = request.now;
         let from = request.from;
         let member = self.member_index(from);
         let Ok(text) = core::str::from_utf8(strip_line_ending(request.payload)) else {
@@ -776,6 +804,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     }
 
     fn on_tick(&mut self, now: Instant, _wall: Option<crate::UnixTime>, out: &mut dyn Outbox) {
+        self.now = now;
         // Everyone whose time is up leaves at once, and each room hears one
         // line naming them all: members that are still here get at most one
         // line each (within one burst), and no line goes to a member that is
@@ -1299,6 +1328,31 @@ mod tests {
         h.tick();
         assert_eq!(h.chat.member_count(), 0);
         assert_eq!(h.chat.poll_at(), None);
+    }
+
+    #[test]
+    fn lines_to_members_quiet_for_a_while_take_the_detour() {
+        let mut h = three_members();
+        h.advance(40);
+        h.say(2, "/ping");
+        h.advance(10);
+        // alice spoke 0 s ago, bob 10 s ago, carol 50 s ago.
+        let mut out = VecOutbox::new();
+        let request = Request {
+            from: peer(1),
+            to: IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 1)),
+            payload: b"anyone?\n",
+            now: h.now,
+            wall: None,
+            clock: crate::ntp::ClockSource::UNSYNCHRONIZED,
+        };
+        assert_eq!(h.chat.on_datagram(&request, &mut out), Ok(()));
+        assert_eq!(out.sent.len(), 2, "bob and carol both hear it");
+        assert_eq!(
+            out.detoured,
+            [peer(3)],
+            "only carol's line takes the detour"
+        );
     }
 
     #[test]
