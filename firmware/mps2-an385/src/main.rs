@@ -54,6 +54,8 @@ use uart::Console;
 /// Services on this board, and so sockets: eight servers and the SNTP
 /// client.
 const SERVICES: usize = 9;
+/// Sockets: one per service, and the chat's detour (transmit only).
+const SOCKETS_USED: usize = SERVICES + 1;
 
 // SNTP_SERVER, from build.rs.
 include!(concat!(env!("OUT_DIR"), "/config.rs"));
@@ -90,6 +92,8 @@ struct QueueSlots {
     upper: Slots<4>,
     hello: Slots<4>,
     chat: Slots<CHAT_MEMBERS>,
+    /// The chat's detour transmits only: no receive slots.
+    chat_detour: [PacketMetadata; CHAT_MEMBERS],
     discovery: Slots<2>,
     sntp: Slots<2>,
 }
@@ -113,6 +117,9 @@ struct Payloads {
     upper: Bytes<2048>,
     hello: Bytes<2048>,
     chat: Bytes<3072>,
+    /// Lines to chat members that may be gone (see `Stack::set_detour`):
+    /// a few, dropped and counted when it is full.
+    chat_detour: [u8; 1024],
     discovery: Bytes<512>,
     sntp: Bytes<128>,
 }
@@ -142,7 +149,7 @@ fn queues<'a, const S: usize, const B: usize>(
 // time. Only `take_storage` touches these.
 // SAFETY (of the Mmio): this is the only one, owned by the only driver.
 static mut NIC: Nic = Nic::new(unsafe { Mmio::new() });
-static mut SOCKETS: [SocketStorage<'static>; SERVICES] = [SocketStorage::EMPTY; SERVICES];
+static mut SOCKETS: [SocketStorage<'static>; SOCKETS_USED] = [SocketStorage::EMPTY; SOCKETS_USED];
 static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
     echo: slots(),
     daytime: slots(),
@@ -151,6 +158,7 @@ static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
     upper: slots(),
     hello: slots(),
     chat: slots(),
+    chat_detour: [PacketMetadata::EMPTY; CHAT_MEMBERS],
     discovery: slots(),
     sntp: slots(),
 };
@@ -162,6 +170,7 @@ static mut PAYLOADS: Payloads = Payloads {
     upper: bytes(),
     hello: bytes(),
     chat: bytes(),
+    chat_detour: [0; 1024],
     discovery: bytes(),
     sntp: bytes(),
 };
@@ -179,7 +188,7 @@ static mut STACK: MaybeUninit<Stack<'static>> = MaybeUninit::uninit();
 /// The statics above, as references.
 struct Storage {
     nic: &'static mut Nic,
-    sockets: &'static mut [SocketStorage<'static>; SERVICES],
+    sockets: &'static mut [SocketStorage<'static>; SOCKETS_USED],
     slots: &'static mut QueueSlots,
     payloads: &'static mut Payloads,
     echo: &'static mut echo::Echo,
@@ -342,10 +351,23 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
             "chat: /nick NAME to join, /help for more",
         ),
     ];
+    // Lines to chat members that may be gone take a lane of their own.
+    let mut chat_detour = Some((
+        PacketBuffer::new(&mut [][..], &mut [][..]),
+        PacketBuffer::new(&mut slots.chat_detour[..], &mut payloads.chat_detour[..]),
+    ));
     for (service, port, queues, summary) in services {
         let name = service.name();
-        if let Err(error) = stack.add_service(service, port, queues) {
-            panic!("cannot start {name}: {error}");
+        let id = match stack.add_service(service, port, queues) {
+            Ok(id) => id,
+            Err(error) => panic!("cannot start {name}: {error}"),
+        };
+        if name == "chat" {
+            if let Some(detour) = chat_detour.take() {
+                if let Err(error) = stack.set_detour(id, detour) {
+                    panic!("cannot start chat's detour: {error}");
+                }
+            }
         }
         log::info!(
             "{name:<8} udp {}:{port:<5}  {summary}",
