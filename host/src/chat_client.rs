@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -686,22 +686,9 @@ struct Client {
 impl Client {
     fn connect(options: &Options) -> Result<Client> {
         let target = &options.target;
-        let server = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .with_context(|| format!("cannot resolve '{}'", target.host))?
-            .next()
-            .with_context(|| format!("'{}' has no address", target.host))?;
-        let local: SocketAddr = if server.is_ipv4() {
-            "0.0.0.0:0".parse()?
-        } else {
-            "[::]:0".parse()?
-        };
-        let socket = UdpSocket::bind(local).context("cannot open a UDP socket")?;
         // Connected: datagrams from any other address never reach us, and
         // ICMP port unreachable is reported.
-        socket
-            .connect(server)
-            .with_context(|| format!("cannot reach {server}"))?;
+        let (socket, server) = target.connect()?;
         let (sender, events) = mpsc::channel();
         spawn_receiver(socket.try_clone()?, sender.clone());
         spawn_signals(sender.clone())?;

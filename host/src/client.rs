@@ -26,6 +26,23 @@ impl Target {
             .next()
             .with_context(|| format!("'{}' has no address", self.host))
     }
+
+    /// A UDP socket connected to the target, and the target's address.
+    /// Connected, it only sees datagrams from the server, and learns from
+    /// ICMP when nothing listens there.
+    pub fn connect(&self) -> Result<(UdpSocket, SocketAddr)> {
+        let address = self.address()?;
+        let local: SocketAddr = if address.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        let socket = UdpSocket::bind(local).context("cannot open a UDP socket")?;
+        socket
+            .connect(address)
+            .with_context(|| format!("cannot reach {address}"))?;
+        Ok((socket, address))
+    }
 }
 
 /// Sends `request` and returns the first reply for which `accept` is true,
@@ -35,18 +52,7 @@ pub fn exchange(
     request: &[u8],
     accept: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<u8>> {
-    let address = target.address()?;
-    let local: SocketAddr = if address.is_ipv4() {
-        "0.0.0.0:0".parse()?
-    } else {
-        "[::]:0".parse()?
-    };
-    let socket = UdpSocket::bind(local).context("cannot open a UDP socket")?;
-    // A connected socket only sees datagrams from the server, and learns
-    // from ICMP when nothing listens there.
-    socket
-        .connect(address)
-        .with_context(|| format!("cannot reach {address}"))?;
+    let (socket, address) = target.connect()?;
     socket.set_read_timeout(Some(target.timeout))?;
     let attempts = target.retries.saturating_add(1);
     let mut buffer = vec![0u8; 65_536];

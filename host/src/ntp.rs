@@ -6,7 +6,7 @@
 //! read what a server says, and the server only reads the clock.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -167,20 +167,7 @@ fn now_nanos() -> Result<i128> {
 /// reports the first reply that passes the SNTP checks. Query only: the
 /// clock is read, never set.
 pub fn query(target: &Target) -> Result<Report> {
-    let server = (target.host.as_str(), target.port)
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve '{}'", target.host))?
-        .next()
-        .with_context(|| format!("'{}' has no address", target.host))?;
-    let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse()?
-    } else {
-        "[::]:0".parse()?
-    };
-    let socket = UdpSocket::bind(local).context("cannot open a UDP socket")?;
-    socket
-        .connect(server)
-        .with_context(|| format!("cannot reach {server}"))?;
+    let (socket, server) = target.connect()?;
     let attempts = target.retries.saturating_add(1);
     let mut buffer = [0u8; 1500];
     let mut last_problem = None;
