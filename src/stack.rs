@@ -367,11 +367,6 @@ impl<'a> Stack<'a> {
         Ok(())
     }
 
-    /// Our address and subnet.
-    pub fn address(&self) -> Option<Ipv4Address> {
-        self.iface.ipv4_addr()
-    }
-
     /// Every service, its port and the stack's counters for it.
     pub fn services(
         &self,
