@@ -28,7 +28,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet,
-    Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr,
+    Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr, IPV6_LINK_LOCAL_ALL_NODES,
 };
 
 /// The largest Ethernet frame (without FCS) the stack handles: a 1500-byte
@@ -81,6 +81,8 @@ pub struct NeighborLearning {
     held: [u8; MAX_FRAME],
     held_len: Option<usize>,
     injected: u64,
+    /// IPv6 frames dropped for a destination that is not ours.
+    foreign: u64,
     /// The table entry that matched or was filled last.
     last: usize,
 }
@@ -96,8 +98,44 @@ impl NeighborLearning {
             held: [0; MAX_FRAME],
             held_len: None,
             injected: 0,
+            foreign: 0,
             last: 0,
         }
+    }
+
+    /// How many IPv6 frames were dropped because their destination is none
+    /// of our addresses or groups (see [`NeighborLearning::is_foreign_ipv6`]).
+    pub fn foreign_destinations(&self) -> u64 {
+        self.foreign
+    }
+
+    /// Whether `frame` is an IPv6 packet to an address that is neither ours
+    /// nor a group we are in (all-nodes, the solicited-node group of one of
+    /// our addresses).
+    ///
+    /// smoltcp 0.14 takes any destination whose last two bytes match one of
+    /// its solicited-node groups for that group, and accepts `::1` from the
+    /// wire: it would answer a ping to `2001:db8::1` from `2001:db8::1`.
+    /// Such frames are dropped here, before smoltcp sees them.
+    fn is_foreign_ipv6(&self, frame: &[u8]) -> bool {
+        if frame.get(12..14) != Some(&[0x86, 0xdd][..]) {
+            return false;
+        }
+        let Some(dst) = frame
+            .get(38..54)
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+            .map(Ipv6Address::from)
+        else {
+            // Too short to be a packet: smoltcp drops it.
+            return false;
+        };
+        if dst == IPV6_LINK_LOCAL_ALL_NODES {
+            return false;
+        }
+        !self.cidrs.iter().any(|cidr| match cidr {
+            IpCidr::Ipv6(ours) => ours.address() == dst || solicited_node(ours.address()) == dst,
+            IpCidr::Ipv4(_) => false,
+        })
     }
 
     /// How many neighbor entries were learned from frames so far.
@@ -283,6 +321,13 @@ impl NeighborLearning {
     }
 }
 
+/// The solicited-node multicast group of `address` (RFC 4291 2.7.1):
+/// `ff02::1:ff00:0/104` and its last 24 bits.
+fn solicited_node(address: Ipv6Address) -> Ipv6Address {
+    let [.., a, b, c] = address.octets();
+    Ipv6Address::from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, a, b, c])
+}
+
 /// A port's [`Device`] seen through [`NeighborLearning`].
 pub struct LearningDevice<'a, D: Device> {
     pub inner: &'a mut D,
@@ -338,6 +383,11 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
     {
         match self {
             LearningRxToken::Live { rx, learning, now } => rx.consume(|frame| {
+                if learning.is_foreign_ipv6(frame) {
+                    learning.foreign += 1;
+                    // An empty frame is no Ethernet frame: smoltcp drops it.
+                    return f(&[]);
+                }
                 let Some(lesson) = learning.learn(frame, now) else {
                     return f(frame);
                 };

@@ -224,6 +224,10 @@ struct Slot<'a> {
     detour: Option<SocketHandle>,
     /// Since when the detour's queue has been non-empty at the end of a poll.
     detour_queued_since: Option<Instant>,
+    /// The service's timer was due but its queue had no room for a burst:
+    /// it runs once the queue drains, which a frame, smoltcp's own retry or
+    /// the watchdog brings about, so its deadline must not wake the port.
+    timer_waits_for_room: bool,
 }
 
 /// The core: a smoltcp interface and the services on it.
@@ -328,6 +332,7 @@ impl<'a> Stack<'a> {
             burst,
             detour: None,
             detour_queued_since: None,
+            timer_waits_for_room: false,
         };
         // Both have room: checked against `slots.is_full()` above.
         let _ = self.slots.push(slot);
@@ -385,6 +390,12 @@ impl<'a> Stack<'a> {
     /// [`neighbor`](crate::neighbor)).
     pub fn neighbors_learned(&self) -> u64 {
         self.learning.injected()
+    }
+
+    /// How many IPv6 frames were dropped because they were addressed to
+    /// none of our addresses or groups.
+    pub fn foreign_destinations(&self) -> u64 {
+        self.learning.foreign_destinations()
     }
 
     /// Does all work that is due and returns how long the port may sleep
@@ -448,7 +459,9 @@ impl<'a> Stack<'a> {
         let mut next = self.iface.poll_at(now, &self.sockets);
         for slot in &self.slots {
             let deadlines = [
-                slot.service.poll_at(),
+                slot.service
+                    .poll_at()
+                    .filter(|_| !slot.timer_waits_for_room),
                 slot.queued_since.map(|since| since + STALL_LIMIT),
                 slot.detour_queued_since.map(|since| since + STALL_LIMIT),
             ];
@@ -653,7 +666,7 @@ fn serve<D: Device>(
         let mut outbox = SocketOutbox {
             socket,
             detour,
-            reply_from,
+            reply_from: reply_from.map(|local| (from.addr, local)),
             max_payload: max_payload_to(from.addr),
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
@@ -681,8 +694,13 @@ fn run_timers<D: Device>(
     context: &Context<'_>,
 ) -> bool {
     let mut ran = false;
+    slot.timer_waits_for_room = false;
     for _ in 0..MAX_TICKS_PER_POLL {
-        if slot.service.poll_at().is_none_or(|at| at > context.now) || !make_room(slot, wire) {
+        if slot.service.poll_at().is_none_or(|at| at > context.now) {
+            return ran;
+        }
+        if !make_room(slot, wire) {
+            slot.timer_waits_for_room = true;
             return ran;
         }
         ran = true;
@@ -779,7 +797,12 @@ struct SocketOutbox<'s, 'a> {
     socket: &'s mut udp::Socket<'a>,
     /// The service's detour, if it has one.
     detour: Option<&'s mut udp::Socket<'a>>,
-    reply_from: Option<IpAddress>,
+    /// The request's sender and the address of ours it wrote to: replies to
+    /// that sender leave from that address. Datagrams to anyone else leave
+    /// from the address smoltcp picks for their destination (a chat relays
+    /// an IPv4 member's line to IPv6 members, and a global address's to
+    /// link-local ones).
+    reply_from: Option<(IpAddress, IpAddress)>,
     /// The largest payload to the request's sender ([`max_payload_to`]).
     max_payload: usize,
     stats: &'s mut ServiceStats,
@@ -813,16 +836,20 @@ fn enqueue<'s>(
     socket: &'s mut udp::Socket<'_>,
     to: IpEndpoint,
     len: usize,
-    reply_from: Option<IpAddress>,
+    reply_from: Option<(IpAddress, IpAddress)>,
     stats: &mut ServiceStats,
 ) -> Result<&'s mut [u8], SendError> {
     if len > max_payload_to(to.addr).min(socket.payload_send_capacity()) {
         stats.send_failed += 1;
         return Err(SendError::TooLarge);
     }
+    let local_address = match reply_from {
+        Some((sender, local)) if sender == to.addr => Some(local),
+        _ => None,
+    };
     let meta = UdpMetadata {
         endpoint: to,
-        local_address: reply_from,
+        local_address,
         meta: Default::default(),
     };
     let local = socket.endpoint();

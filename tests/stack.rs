@@ -14,8 +14,8 @@ use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{
     ArpOperation, ArpRepr, EthernetAddress, EthernetProtocol, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv6Address,
-    NdiscRepr, UdpPacket,
+    Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Address, Ipv4Packet,
+    Ipv6Address, NdiscRepr, UdpPacket,
 };
 use udpkit::stack::{STALL_LIMIT, WALL_CLOCK_SAMPLE};
 use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
@@ -1375,4 +1375,206 @@ fn off_link_and_multicast_ipv6_sources_are_not_answered() {
     ));
     net.poll();
     assert_eq!(sent6(&mut net), []);
+}
+
+// ---------------------------------------------------------------------------
+// What a fuzzer found (issue 11): each test failed before its fix.
+
+/// A chat member on IPv6, at fdaa::(0x200 + n) with its own MAC.
+fn member6(n: u16) -> (EthernetAddress, Ipv6Address) {
+    (
+        EthernetAddress([0x02, 0, 0, 0, 6, n as u8]),
+        Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x200 + n),
+    )
+}
+
+fn chat_line6(n: u16, text: &str) -> Vec<u8> {
+    let (mac, ip) = member6(n);
+    udp6(
+        (mac, OUR_MAC),
+        (ip, CLIENT_PORT),
+        (OUR_V6, CHAT),
+        format!("{text}\n").as_bytes(),
+    )
+}
+
+/// Every UDP datagram in raw frames `sent`: (source, destination, payload).
+fn udp_any(sent: &[Vec<u8>]) -> Vec<(IpAddress, IpAddress, String)> {
+    sent.iter()
+        .filter_map(|frame| match (parse(frame), parse6(frame)) {
+            (Out::Udp(udp), _) => Some((
+                IpAddress::Ipv4(udp.ip.src_addr),
+                IpAddress::Ipv4(udp.ip.dst_addr),
+                String::from_utf8(udp.payload).unwrap(),
+            )),
+            (
+                _,
+                Out6::Udp {
+                    src, dst, payload, ..
+                },
+            ) => Some((
+                IpAddress::Ipv6(src.0),
+                IpAddress::Ipv6(dst.0),
+                String::from_utf8(payload).unwrap(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chat_lines_cross_address_families_from_our_address_of_each() {
+    // Before the fix: every datagram of a request's outbox left from the
+    // address the request came in on, and a line relayed from an IPv4
+    // member to an IPv6 member panicked inside smoltcp.
+    let mut net = Net::new();
+    net.push(chat_line(1, "/nick four"));
+    net.push(chat_line6(1, "/nick six"));
+    net.poll();
+    net.board.device.tx.clear();
+    net.push(chat_line(1, "from four"));
+    net.push(chat_line6(1, "from six"));
+    net.poll();
+    let sent: Vec<Vec<u8>> = net.board.device.tx.drain(..).collect();
+    let lines = udp_any(&sent);
+    assert!(
+        lines.contains(&(
+            IpAddress::Ipv6(OUR_V6),
+            IpAddress::Ipv6(member6(1).1),
+            "[lobby] <four> from four\n".into()
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&(
+            IpAddress::Ipv4(OUR_IP),
+            IpAddress::Ipv4(member(1).1),
+            "[lobby] <six> from six\n".into()
+        )),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_line_to_a_link_local_member_leaves_from_our_link_local_address() {
+    let mut net = Net::new();
+    let local_mac = EthernetAddress([0x02, 0, 0, 0, 7, 1]);
+    let local = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x77);
+    let from_local = |text: &str| {
+        udp6(
+            (local_mac, OUR_MAC),
+            (local, CLIENT_PORT),
+            (OUR_LINK_LOCAL, CHAT),
+            format!("{text}\n").as_bytes(),
+        )
+    };
+    net.push(from_local("/nick local"));
+    net.push(chat_line6(1, "/nick global"));
+    net.poll();
+    net.board.device.tx.clear();
+    net.push(chat_line6(1, "hello"));
+    net.poll();
+    let sent: Vec<Vec<u8>> = net.board.device.tx.drain(..).collect();
+    assert_eq!(
+        udp_any(&sent),
+        [(
+            IpAddress::Ipv6(OUR_LINK_LOCAL),
+            IpAddress::Ipv6(local),
+            "[lobby] <global> hello\n".into()
+        )]
+    );
+}
+
+#[test]
+fn a_timer_that_has_no_room_does_not_make_poll_spin() {
+    // Before the fix: a due timer skipped for want of room in its
+    // service's transmit queue still set the next poll to "now", and
+    // poll returned zero about 3,000 times until the stall reset.
+    let mut net = Net::new();
+    join_members(&mut net, 2..=2);
+    // m2's membership falls due in 90 s. Just before, a member whose
+    // frames come from a multicast MAC (accepted by smoltcp, never
+    // learned) fills the chat's queue with replies that wait for ARP.
+    net.advance(Duration::from_millis(89_500));
+    let (_, ip) = member(1);
+    let multicast_mac = EthernetAddress([0x03, 0, 0, 0, 0, 0x01]);
+    for text in [
+        "/nick lost",
+        "/help",
+        "/help",
+        "/help",
+        "/help",
+        "/help",
+        "/help",
+    ] {
+        net.push(udp(
+            (multicast_mac, OUR_MAC),
+            (ip, CLIENT_PORT),
+            (OUR_IP, CHAT),
+            format!("{text}\n").as_bytes(),
+        ));
+    }
+    net.poll();
+    net.sent();
+    net.advance(Duration::from_millis(600));
+    let mut zero_delays = 0;
+    for _ in 0..100 {
+        match net.poll() {
+            Some(delay) if delay == Duration::ZERO => zero_delays += 1,
+            Some(delay) => {
+                assert!(delay <= STALL_LIMIT, "{delay:?}");
+                break;
+            }
+            None => panic!("something is still queued: a deadline is due"),
+        }
+    }
+    assert!(
+        zero_delays <= 1,
+        "poll asked to be called again at once {zero_delays} times"
+    );
+    // Once the stuck replies are dropped, the expiry runs and m2 goes.
+    net.advance(STALL_LIMIT);
+    net.poll();
+    net.advance(Duration::from_millis(100));
+    net.poll();
+    net.sent();
+    assert!(net.stats(net.chat).stall_resets >= 1);
+    let mut counters = Vec::new();
+    let (chat, _, _) = net
+        .stack
+        .services()
+        .find(|(_, port, _)| *port == CHAT)
+        .unwrap();
+    chat.counters(&mut |name, value| counters.push((name, value)));
+    assert!(counters.contains(&("expired", 1)), "{counters:?}");
+}
+
+#[test]
+fn packets_to_foreign_ipv6_addresses_are_not_answered() {
+    // smoltcp 0.14 accepts a packet to any address whose last bytes match
+    // one of our solicited-node groups, and to ::1: before the fix, pings
+    // to 2001:db8::1 or ::1 were answered from those addresses.
+    let mut net = Net::new();
+    for dst in [
+        Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+        Ipv6Address::LOCALHOST,
+        Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0x100, 1),
+    ] {
+        let request = Icmpv6Repr::EchoRequest {
+            ident: 9,
+            seq_no: 1,
+            data: b"not you",
+        };
+        net.push(icmp6(PEER_V6, dst, OUR_MAC, request));
+        net.push(udp6_from_peer(PEER_V6, dst, ECHO, b"not you"));
+        // A closed port would get an ICMPv6 error from the foreign address.
+        net.push(udp6_from_peer(PEER_V6, dst, 9999, b"not you"));
+        net.poll();
+        assert_eq!(sent6(&mut net), [], "to {dst}");
+    }
+    assert_eq!(net.stack.foreign_destinations(), 9);
+    // Our own addresses are still answered.
+    net.push(udp6_from_peer(PEER_V6, OUR_V6, ECHO, b"you"));
+    net.poll();
+    assert_eq!(sent6(&mut net).len(), 1);
 }
