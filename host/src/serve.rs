@@ -172,6 +172,10 @@ pub fn run(options: ServeOptions) -> Result<()> {
         "neighbors learned from their frames: {}",
         stack.neighbors_learned()
     );
+    eprintln!(
+        "IPv6 frames to foreign addresses, dropped: {}",
+        stack.foreign_destinations()
+    );
     if board.device.created() {
         log::info!("removing TAP {}", board.device.name());
     }

@@ -108,6 +108,16 @@ impl Peer {
         Peer::spawn(ns, name, &["nc", "-u", "-p", &port, SERVER_IP, CHAT_PORT])
     }
 
+    /// `nc -6 -u` from source port `port` to the chat at fdaa::1.
+    fn nc6(ns: &Netns, name: &str, port: u16) -> Peer {
+        let port = port.to_string();
+        Peer::spawn(
+            ns,
+            name,
+            &["nc", "-6", "-u", "-p", &port, "fdaa::1", CHAT_PORT],
+        )
+    }
+
     /// `udpkit chat` (line mode: its stdin and stdout are pipes).
     fn udpkit_chat(ns: &Netns, nick: &str, extra: &[&str]) -> Peer {
         let mut argv = vec![BIN, "chat", SERVER_IP, "--nick", nick];
@@ -266,6 +276,26 @@ fn settle() {
 
 // ---------------------------------------------------------------------------
 // nc clients
+
+/// A member on IPv4 and one on IPv6 hear each other. Before the fix the
+/// first line relayed across families panicked the server inside smoltcp
+/// (each datagram left from the address the request came in on).
+#[test]
+fn an_ipv4_and_an_ipv6_member_hear_each_other() {
+    let Some(ns) = netns("chat_families") else {
+        return;
+    };
+    let mut server = Server::start(&ns, &["--create"]);
+    let mut four = Peer::nc(&ns, "four", 41001);
+    let mut six = Peer::nc6(&ns, "six", 41002);
+    four.join("four");
+    six.join("six");
+    four.say("over to six");
+    six.expect("[lobby] <four> over to six");
+    six.say("back to four");
+    four.expect("[lobby] <six> back to four");
+    server.assert_running();
+}
 
 /// Three `nc -u` clients join, talk, `/msg` each other; one quits, one
 /// expires while the third keeps its membership with `/ping`.

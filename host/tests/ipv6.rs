@@ -142,3 +142,60 @@ fn no_ipv6_means_no_answer_on_ipv6() {
         .out();
     assert!(out.stdout == b"still four\n", "{}", out.describe());
 }
+
+/// smoltcp 0.14 accepts a packet to any address whose last two bytes match
+/// one of its solicited-node groups; before the fix udpkit answered a ping
+/// to 2001:db8::1 from 2001:db8::1. Linux is told our MAC for foreign
+/// addresses, so its pings reach the TAP; none may be answered.
+#[test]
+fn pings_to_addresses_that_are_not_ours_are_not_answered() {
+    let Some(ns) = Netns::new("ipv6_foreign") else {
+        return;
+    };
+    let mut server = Server::start(&ns, &["--create"]);
+    for foreign in ["2001:db8::1", "fdaa::100:1"] {
+        ns.ip(&["-6", "route", "replace", foreign, "dev", "tap0"])
+            .ok();
+        ns.ip(&[
+            "-6",
+            "neigh",
+            "replace",
+            foreign,
+            "lladdr",
+            "02:00:00:00:00:01",
+            "dev",
+            "tap0",
+            "nud",
+            "permanent",
+        ])
+        .ok();
+        let out = ns
+            .run(&[
+                "timeout", "-k", "2", "10", "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1",
+                foreign,
+            ])
+            .out();
+        assert!(
+            out.stdout_str().contains(" 0 received"),
+            "{foreign} answered: {}",
+            out.describe()
+        );
+    }
+    // Our own address still is.
+    let out = ns
+        .run(&[
+            "timeout", "-k", "2", "10", "ping", "-6", "-c", "1", "-W", "2", SERVER_V6,
+        ])
+        .out();
+    assert!(
+        out.stdout_str().contains("1 received"),
+        "{}",
+        out.describe()
+    );
+    server.stop(libc::SIGINT);
+    assert!(
+        server.log().contains("foreign"),
+        "the drops are counted on exit: {}",
+        server.log()
+    );
+}
