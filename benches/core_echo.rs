@@ -34,7 +34,7 @@ use udpkit::smoltcp::wire::{
     EthernetRepr, HardwareAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
     UdpPacket, UdpRepr,
 };
-use udpkit::{Board, Config, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
+use udpkit::{Board, Config, NeighborSlot, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
 
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
 const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
@@ -336,7 +336,8 @@ impl UdpkitEcho {
             ipv6_link_local: None,
         };
         let sockets = leak([SocketStorage::EMPTY; 6]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);
+        let neighbors = leak([NeighborSlot::EMPTY; 64]);
+        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], &mut neighbors[..]);
         stack
             .add_service(leak(echo::Echo), ECHO_PORT, leak(Buffers::new()).queues())
             .expect("echo");

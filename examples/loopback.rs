@@ -24,7 +24,7 @@ use udpkit::smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Address,
     Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use udpkit::{Board, Config, SocketBuffers, Stack, UnixTime};
+use udpkit::{Board, Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
 
 /// Frames to the stack wait in `rx`; frames from it collect in `tx`.
 #[derive(Default)]
@@ -184,7 +184,8 @@ fn main() -> Result<(), String> {
     let (mut echo, mut echo_buffers) = (echo::Echo, SocketBuffers::<4, 4096>::new());
     let (mut daytime, mut daytime_buffers) = (daytime::Daytime, SocketBuffers::<4, 2048>::new());
     let mut sockets = [SocketStorage::EMPTY; 2];
-    let mut stack = Stack::new(&config, &mut board, &mut sockets);
+    let mut neighbors = [NeighborSlot::EMPTY; 8];
+    let mut stack = Stack::new(&config, &mut board, &mut sockets, &mut neighbors);
     stack
         .add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues())
         .map_err(|e| e.to_string())?;

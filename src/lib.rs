@@ -40,7 +40,8 @@
 //! ```text
 //! let (mut echo, mut echo_buffers) = (Echo, SocketBuffers::<16, 8192>::new());
 //! let mut sockets = [SocketStorage::EMPTY; 1];
-//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets);
+//! let mut neighbors = [NeighborSlot::EMPTY; 16];
+//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets, &mut neighbors);
 //! stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues())?;
 //! loop {
 //!     let delay = stack.poll(&mut board);
@@ -79,6 +80,7 @@ pub mod stack;
 
 pub use board::Board;
 pub use clock::{CivilTime, UnixTime};
+pub use neighbor::{NeighborSlot, NeighborStats};
 pub use ntp::ClockSource;
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{

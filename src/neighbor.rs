@@ -1,27 +1,65 @@
-//! Neighbor learning: the sender of a frame is a neighbor we already know.
+//! Neighbors: every on-link host that sends us a frame is answered at once,
+//! however many send at the same moment, without waiting for ARP or
+//! neighbor discovery.
 //!
-//! smoltcp fills its ARP cache only from ARP packets. When a peer's entry has
-//! expired (after 60 s) but the peer still knows us, its next datagram or
-//! ping arrives from an "unknown" neighbor, and:
-//! - an ICMP echo reply is dropped while smoltcp asks ARP (smoltcp #597),
-//! - a UDP reply waits at the head of its socket's transmit queue, and if
-//!   the neighbor never answers ARP (a forged source inside the subnet) it
-//!   blocks every later reply of that service (smoltcp #1101, #594).
+//! smoltcp fills its neighbor cache only from ARP and neighbor discovery
+//! packets, and the cache is small (`IFACE_NEIGHBOR_CACHE_COUNT`, fixed when
+//! smoltcp is built; 8 by default). A reply to a host it does not know waits
+//! at the head of its socket's queue while smoltcp asks, at most one question
+//! a second for the whole interface, and everything queued behind it waits
+//! too. That happens when:
+//! - a peer's entry expired (60 s after it was learned) but the peer still
+//!   knows us: its next datagram or ping arrives from an "unknown" neighbor
+//!   (smoltcp #597, #1101, #594);
+//! - more hosts talk to us at once than the cache holds: each new one evicts
+//!   another, whose reply then waits (a room of 30 machines lost most of
+//!   their replies this way);
+//! - a line of the chat goes to a member quiet for minutes.
 //!
-//! The same holds for IPv6 and its neighbor discovery.
+//! Yet every frame names its sender's MAC address. This module keeps those
+//! names and teaches them to smoltcp just in time, through smoltcp's own
+//! code: a synthetic "lesson" frame addressed to us (an ARP reply for IPv4,
+//! an unsolicited neighbor advertisement for IPv6: sender IP -> sender MAC).
 //!
-//! Yet the frame itself names the neighbor's MAC address. [`LearningDevice`]
-//! wraps the port's [`Device`]: when an IP frame arrives from an on-link
-//! unicast sender that it has not seen lately, it first hands smoltcp a
-//! synthetic lesson addressed to us (an ARP reply for IPv4, an unsolicited
-//! neighbor advertisement for IPv6: sender IP -> sender MAC), which fills the
-//! cache through smoltcp's own code, and then the real frame. Only such
-//! frames are copied, once; everything else passes through untouched.
+//! - **The table** ([`NeighborSlot`], storage the port gives the stack, so a
+//!   host can keep hundreds and a board a few dozen) holds the IP and MAC of
+//!   every on-link unicast sender, least recently seen evicted first, looked
+//!   up by hash. Only three quarters of the slots are filled, and no more than
+//!   smoltcp's cache holds.
+//! - **On the way in**, [`LearningDevice`] wraps the port's [`Device`]: before
+//!   a frame from a sender smoltcp may not know (new, moved, taught over
+//!   [`RETEACH_AFTER`] ago, or before smoltcp's cache was last emptied), it
+//!   hands smoltcp the lesson, then the frame. Ping replies, which smoltcp
+//!   sends while it reads the request, find the MAC.
+//! - **On the way out**, every datagram a service queues names its next hop
+//!   ([`NeighborLearning::expect`]); before the stack transmits, each such
+//!   neighbor that smoltcp may not know is taught again. A reply never meets
+//!   an empty cache entry, so no socket is ever held up by a neighbor we
+//!   know, whatever the crowd.
+//! - **smoltcp's cache never overflows**: its evictions would undo lessons
+//!   behind our back, and nothing tells which. Every lesson and every ARP or
+//!   neighbor discovery packet handed to smoltcp is counted as an entry it
+//!   may have gained; before the count could pass the cache's size, the
+//!   stack empties the cache (a new *epoch*) while no datagram depends on
+//!   it, and the neighbors of queued datagrams are taught again. Teaching is
+//!   then exact: a neighbor taught in this epoch, less than
+//!   [`RETEACH_AFTER`] ago, is in smoltcp's cache.
+//!
+//! A neighbor not in the table (never heard from, evicted by a larger crowd,
+//! or silent for [`FORGET_AFTER`]) is resolved the usual way, by ARP or
+//! neighbor discovery, and counted ([`NeighborStats::unresolved`]).
 //!
 //! The learned entry is what ARP or neighbor discovery would have told us
 //! anyway if the peer is honest; a peer that lies can equally lie in those,
 //! which smoltcp accepts unsolicited, so this adds no new way to poison the
-//! cache.
+//! cache. A host that is gone keeps its last MAC address for up to
+//! [`FORGET_AFTER`]: datagrams to it are lost on the wire instead of
+//! waiting for an answer that never comes.
+//!
+//! The same wrapper drops IPv6 frames to addresses that are not ours, which
+//! smoltcp 0.14 would accept (see [`NeighborLearning::is_foreign_ipv6`]).
+
+use core::cell::Cell;
 
 use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, PacketMeta};
 use smoltcp::time::{Duration, Instant};
@@ -35,12 +73,23 @@ use smoltcp::wire::{
 /// IP packet plus the 14-byte header.
 pub const MAX_FRAME: usize = 1514;
 
-/// How many senders are remembered; smoltcp's neighbor cache holds 8 by default.
-const TABLE_SIZE: usize = 8;
+/// How many neighbors smoltcp's cache holds: `IFACE_NEIGHBOR_CACHE_COUNT`,
+/// chosen when smoltcp is built (its `iface-neighbor-cache-count-N`
+/// features). The table never holds more.
+pub const SMOLTCP_NEIGHBOR_CACHE: usize = smoltcp::config::IFACE_NEIGHBOR_CACHE_COUNT;
 
-/// How long a learned entry counts as fresh in smoltcp's cache, which keeps
-/// entries 60 s: well inside that, so a refresh always comes before expiry.
-const REFRESH_AFTER: Duration = Duration::from_secs(20);
+/// A neighbor taught this long ago is taught again before smoltcp relies on
+/// it: smoltcp keeps an entry 60 s after it was filled.
+pub const RETEACH_AFTER: Duration = Duration::from_secs(30);
+
+/// A neighbor silent this long is no longer vouched for: datagrams to it are
+/// resolved by ARP or neighbor discovery again. Longer than the chat keeps
+/// an idle member (5 minutes by default).
+pub const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+/// How many neighbors of queued datagrams are listed one by one; past that,
+/// the table itself is searched for them.
+const QUEUED_LIST: usize = 64;
 
 /// An ARP reply: Ethernet 14 + ARP 28.
 const ARP_FRAME_LEN: usize = 14 + 28;
@@ -51,17 +100,57 @@ const NA_FRAME_LEN: usize = 14 + 40 + 24 + 8;
 /// Our own addresses a stack can have: IPv4, IPv6 global and link-local.
 pub const MAX_ADDRESSES: usize = 3;
 
+/// One slot of the neighbor table. A port gives the stack an array of them
+/// (`[NeighborSlot::EMPTY; N]`), about 48 bytes each; three quarters of the
+/// slots are used, at most [`SMOLTCP_NEIGHBOR_CACHE`].
 #[derive(Debug, Clone, Copy)]
-struct Learned {
+pub struct NeighborSlot(Option<Neighbor>);
+
+impl NeighborSlot {
+    pub const EMPTY: NeighborSlot = NeighborSlot(None);
+}
+
+/// What the table knows of one neighbor.
+#[derive(Debug, Clone, Copy)]
+struct Neighbor {
     ip: IpAddress,
     mac: EthernetAddress,
-    at: Instant,
+    /// When a frame from it was last seen.
+    seen: Instant,
+    /// The table's frame count then: orders neighbors seen within one poll,
+    /// whose `seen` is the same.
+    seen_order: u64,
+    /// When smoltcp was last taught it, and in which epoch; `None`: not
+    /// taught since it was learned (from an ARP packet, say).
+    taught: Option<(Instant, u32)>,
+    /// A datagram to it was queued since the stack last transmitted.
+    queued: bool,
+}
+
+/// Counters of the neighbor layer, shown by ports beside the services'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NeighborStats {
+    /// Lessons handed to smoltcp: neighbors taught from their own frames
+    /// or before a datagram to them left.
+    pub taught: u64,
+    /// Neighbors dropped from a full table to make room for a new one.
+    pub evicted: u64,
+    /// Datagrams queued to an on-link neighbor the table does not know:
+    /// they wait for ARP or neighbor discovery unless smoltcp knows it.
+    pub unresolved: u64,
+    /// ARP requests and neighbor solicitations sent.
+    pub resolutions: u64,
+    /// Times smoltcp's neighbor cache was emptied before it could overflow.
+    pub cache_flushes: u64,
+    /// IPv6 frames dropped because they were addressed to none of our
+    /// addresses or groups.
+    pub foreign: u64,
 }
 
 /// The frame that teaches smoltcp a neighbor: an ARP reply for IPv4, a
 /// neighbor advertisement for IPv6.
 #[derive(Debug, Clone, Copy)]
-struct Lesson {
+pub struct Lesson {
     frame: [u8; NA_FRAME_LEN],
     len: usize,
 }
@@ -72,41 +161,367 @@ impl Lesson {
     }
 }
 
-/// The state behind [`LearningDevice`]: who we are, whom we learned, and the
-/// frame held back while its sender's neighbor entry is injected.
-pub struct NeighborLearning {
-    mac: EthernetAddress,
-    cidrs: heapless::Vec<IpCidr, MAX_ADDRESSES>,
-    table: [Option<Learned>; TABLE_SIZE],
-    held: [u8; MAX_FRAME],
-    held_len: Option<usize>,
-    injected: u64,
-    /// IPv6 frames dropped for a destination that is not ours.
-    foreign: u64,
-    /// The table entry that matched or was filled last.
-    last: usize,
+/// The neighbors, an open-addressing hash table over the port's slots.
+struct Table<'a> {
+    slots: &'a mut [NeighborSlot],
+    len: usize,
+    /// How many neighbors it holds at most.
+    max_len: usize,
+    seed: u32,
 }
 
-impl NeighborLearning {
-    /// Learning for a stack with MAC `mac` and addresses `cidrs` (the first
-    /// [`MAX_ADDRESSES`]).
-    pub fn new(mac: EthernetAddress, cidrs: &[IpCidr]) -> NeighborLearning {
-        NeighborLearning {
-            mac,
-            cidrs: cidrs.iter().take(MAX_ADDRESSES).copied().collect(),
-            table: [None; TABLE_SIZE],
-            held: [0; MAX_FRAME],
-            held_len: None,
-            injected: 0,
-            foreign: 0,
-            last: 0,
+impl<'a> Table<'a> {
+    fn new(slots: &'a mut [NeighborSlot], seed: u32) -> Table<'a> {
+        for slot in slots.iter_mut() {
+            *slot = NeighborSlot::EMPTY;
+        }
+        // Linear probing stays short while a quarter of the slots is free.
+        let max_len = (slots.len() - slots.len() / 4).min(SMOLTCP_NEIGHBOR_CACHE);
+        Table {
+            slots,
+            len: 0,
+            max_len,
+            seed,
         }
     }
 
-    /// How many IPv6 frames were dropped because their destination is none
-    /// of our addresses or groups (see [`NeighborLearning::is_foreign_ipv6`]).
-    pub fn foreign_destinations(&self) -> u64 {
-        self.foreign
+    /// The slot where the search for `ip` starts. The seed, drawn from the
+    /// board's entropy, keeps a sender from choosing addresses that collide.
+    fn home(&self, ip: &IpAddress) -> usize {
+        let mut hash = self.seed;
+        let mut mix = |word: u32| {
+            hash = (hash ^ word).wrapping_mul(0x9e37_79b1).rotate_left(15);
+        };
+        match ip {
+            IpAddress::Ipv4(v4) => mix(u32::from_be_bytes(v4.octets())),
+            IpAddress::Ipv6(v6) => {
+                for chunk in v6.octets().chunks_exact(4) {
+                    mix(chunk
+                        .iter()
+                        .fold(0u32, |word, byte| word << 8 | u32::from(*byte)));
+                }
+            }
+        }
+        ((u64::from(hash) * self.slots.len() as u64) >> 32) as usize
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 >= self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    fn find(&self, ip: &IpAddress) -> Option<usize> {
+        let mut i = self.home(ip);
+        for _ in 0..self.slots.len() {
+            match self.slots.get(i)?.0 {
+                None => return None,
+                Some(n) if n.ip == *ip => return Some(i),
+                Some(_) => i = self.next(i),
+            }
+        }
+        None
+    }
+
+    fn get(&self, i: usize) -> Option<&Neighbor> {
+        self.slots.get(i).and_then(|slot| slot.0.as_ref())
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Neighbor> {
+        self.slots.get_mut(i).and_then(|slot| slot.0.as_mut())
+    }
+
+    /// Adds `neighbor` (not in the table), evicting the one seen least
+    /// recently if the table is full; `None` when it cannot (no slots, or
+    /// every neighbor has a datagram waiting). Returns its slot and whether
+    /// another was evicted.
+    fn insert(&mut self, neighbor: Neighbor) -> Option<(usize, bool)> {
+        let mut evicted = false;
+        if self.len >= self.max_len {
+            let victim = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, slot)| slot.0.filter(|n| !n.queued).map(|n| (i, n.seen_order)))
+                .min_by_key(|(_, order)| *order)?
+                .0;
+            self.remove(victim);
+            evicted = true;
+        }
+        let mut i = self.home(&neighbor.ip);
+        for _ in 0..self.slots.len() {
+            let slot = self.slots.get_mut(i)?;
+            if slot.0.is_none() {
+                slot.0 = Some(neighbor);
+                self.len += 1;
+                return Some((i, evicted));
+            }
+            i = self.next(i);
+        }
+        None
+    }
+
+    /// Empties slot `i`, moving later entries of its probe run back so that
+    /// every entry stays reachable from its home slot.
+    fn remove(&mut self, mut i: usize) {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        if slot.0.take().is_none() {
+            return;
+        }
+        self.len -= 1;
+        let mut j = i;
+        for _ in 0..self.slots.len() {
+            j = self.next(j);
+            let Some(Some(entry)) = self.slots.get(j).map(|slot| slot.0) else {
+                return;
+            };
+            let home = self.home(&entry.ip);
+            // An entry whose home lies cyclically in (i, j] stays put.
+            let stays = if i <= j {
+                i < home && home <= j
+            } else {
+                i < home || home <= j
+            };
+            if stays {
+                continue;
+            }
+            if let Some(hole) = self.slots.get_mut(i) {
+                hole.0 = Some(entry);
+            }
+            if let Some(moved) = self.slots.get_mut(j) {
+                moved.0 = None;
+            }
+            i = j;
+        }
+    }
+
+    fn queued_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.0.is_some_and(|n| n.queued))
+            .map(|(i, _)| i)
+    }
+}
+
+/// The state behind [`LearningDevice`]: who we are, whom we know, what
+/// smoltcp was taught, and the frames held back while a lesson goes first.
+pub struct NeighborLearning<'a> {
+    mac: EthernetAddress,
+    cidrs: heapless::Vec<IpCidr, MAX_ADDRESSES>,
+    table: Table<'a>,
+    held: [u8; MAX_FRAME],
+    held_len: Option<usize>,
+    /// A lesson to hand smoltcp before any frame (teaching before a send).
+    lesson: Option<Lesson>,
+    /// Counts the times smoltcp's cache was emptied.
+    epoch: u32,
+    /// Entries smoltcp's cache may have gained this epoch (an upper bound).
+    fills: usize,
+    /// Neighbors of datagrams queued since the stack last transmitted.
+    queued: heapless::Vec<IpAddress, QUEUED_LIST>,
+    /// More were queued than `queued` lists: search the table.
+    queued_overflow: bool,
+    /// The slot of the neighbor that matched or was filled last.
+    last: usize,
+    /// Frames looked at, to order neighbors by when they were last seen.
+    frames: u64,
+    stats: NeighborStats,
+}
+
+impl<'a> NeighborLearning<'a> {
+    /// Learning for a stack with MAC `mac` and addresses `cidrs` (the first
+    /// [`MAX_ADDRESSES`]), its table in `slots`, hashed with `seed`.
+    pub fn new(
+        mac: EthernetAddress,
+        cidrs: &[IpCidr],
+        slots: &'a mut [NeighborSlot],
+        seed: u32,
+    ) -> NeighborLearning<'a> {
+        NeighborLearning {
+            mac,
+            cidrs: cidrs.iter().take(MAX_ADDRESSES).copied().collect(),
+            table: Table::new(slots, seed),
+            held: [0; MAX_FRAME],
+            held_len: None,
+            lesson: None,
+            epoch: 0,
+            fills: 0,
+            queued: heapless::Vec::new(),
+            queued_overflow: false,
+            last: 0,
+            frames: 0,
+            stats: NeighborStats::default(),
+        }
+    }
+
+    /// How many neighbors the table holds at most.
+    pub fn capacity(&self) -> usize {
+        self.table.max_len
+    }
+
+    /// How many neighbors it holds now.
+    pub fn len(&self) -> usize {
+        self.table.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.len == 0
+    }
+
+    /// The counters, with `resolutions` as counted by the device.
+    pub fn stats(&self) -> NeighborStats {
+        self.stats
+    }
+
+    /// The MAC address the table has for `ip`.
+    pub fn mac_of(&self, ip: IpAddress) -> Option<EthernetAddress> {
+        self.table
+            .find(&ip)
+            .and_then(|i| self.table.get(i))
+            .map(|n| n.mac)
+    }
+
+    /// Whether smoltcp's cache may fill up while `frames` more frames are
+    /// taken in: the stack then empties it first ([`NeighborLearning::new_epoch`]).
+    pub fn cache_is_short_of(&self, frames: usize) -> bool {
+        // A frame teaches at most its sender, and may be an ARP or neighbor
+        // discovery packet that fills an entry of its own.
+        self.fills + 2 * frames > SMOLTCP_NEIGHBOR_CACHE
+    }
+
+    /// Starts a new epoch: the stack has just emptied smoltcp's cache.
+    pub fn new_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.fills = 0;
+        self.stats.cache_flushes += 1;
+    }
+
+    /// Notes that a datagram to `to` was queued: its next hop is `to` itself
+    /// on our links, else the IPv4 `gateway`. Broadcasts need no neighbor.
+    pub fn expect_datagram_to(
+        &mut self,
+        to: IpAddress,
+        gateway: Option<Ipv4Address>,
+        now: Instant,
+    ) {
+        if self.our_address_for(to).is_some() {
+            self.expect(to, now);
+        } else if let (IpAddress::Ipv4(_), Some(gateway)) = (to, gateway) {
+            if !to.is_broadcast() && !to.is_multicast() {
+                self.expect(IpAddress::Ipv4(gateway), now);
+            }
+        }
+    }
+
+    /// Notes that a datagram to `next_hop` was queued: before it leaves,
+    /// smoltcp must know the neighbor ([`NeighborLearning::lessons_due`]).
+    pub fn expect(&mut self, next_hop: IpAddress, now: Instant) {
+        let index = match self.table.get(self.last) {
+            Some(n) if n.ip == next_hop => Some(self.last),
+            _ => self.table.find(&next_hop),
+        };
+        let Some(neighbor) = index.and_then(|i| self.table.get_mut(i)) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        if now - neighbor.seen >= FORGET_AFTER {
+            self.stats.unresolved += 1;
+            return;
+        }
+        if neighbor.queued {
+            return;
+        }
+        neighbor.queued = true;
+        if self.queued.push(next_hop).is_err() {
+            self.queued_overflow = true;
+        }
+    }
+
+    /// Whether datagrams were queued since the last [`NeighborLearning::lessons_due`].
+    pub fn has_queued(&self) -> bool {
+        !self.queued.is_empty() || self.queued_overflow
+    }
+
+    /// How many neighbors of queued datagrams smoltcp may not know.
+    pub fn lessons_due(&self, now: Instant) -> usize {
+        let due = |i: usize| self.table.get(i).is_some_and(|n| self.needs_lesson(n, now));
+        if self.queued_overflow {
+            self.table.queued_slots().filter(|i| due(*i)).count()
+        } else {
+            self.queued
+                .iter()
+                .filter(|ip| self.table.find(ip).is_some_and(due))
+                .count()
+        }
+    }
+
+    /// Whether smoltcp's cache has room for `lessons` more entries this epoch.
+    pub fn cache_has_room_for(&self, lessons: usize) -> bool {
+        self.fills + lessons <= SMOLTCP_NEIGHBOR_CACHE
+    }
+
+    /// The next lesson for a neighbor of a queued datagram, if any is due;
+    /// marks the neighbors it passes as sent. Call until `None`, handing
+    /// each lesson to smoltcp ([`NeighborLearning::set_lesson`]).
+    pub fn next_queued_lesson(&mut self, now: Instant) -> Option<Lesson> {
+        loop {
+            let index = match self.queued.pop() {
+                Some(ip) => self.table.find(&ip),
+                None if self.queued_overflow => match self.table.queued_slots().next() {
+                    Some(i) => Some(i),
+                    None => {
+                        self.queued_overflow = false;
+                        return None;
+                    }
+                },
+                None => return None,
+            };
+            let Some(i) = index else { continue };
+            let Some(neighbor) = self.table.get_mut(i) else {
+                continue;
+            };
+            neighbor.queued = false;
+            let neighbor = *neighbor;
+            if self.needs_lesson(&neighbor, now) {
+                if let Some(lesson) = self.teach(i, now) {
+                    return Some(lesson);
+                }
+            }
+        }
+    }
+
+    /// Hands smoltcp `lesson` before any other frame.
+    pub fn set_lesson(&mut self, lesson: Lesson) {
+        self.lesson = Some(lesson);
+    }
+
+    fn needs_lesson(&self, neighbor: &Neighbor, now: Instant) -> bool {
+        match neighbor.taught {
+            Some((at, epoch)) => epoch != self.epoch || now - at >= RETEACH_AFTER,
+            None => true,
+        }
+    }
+
+    /// The lesson for the neighbor in slot `i`, counted as taught now.
+    fn teach(&mut self, i: usize, now: Instant) -> Option<Lesson> {
+        let epoch = self.epoch;
+        let neighbor = self.table.get_mut(i)?;
+        neighbor.taught = Some((now, epoch));
+        let (ip, mac) = (neighbor.ip, neighbor.mac);
+        self.fills += 1;
+        self.stats.taught += 1;
+        match (ip, self.our_address_for(ip)?) {
+            (IpAddress::Ipv4(ip), IpAddress::Ipv4(ours)) => Some(self.arp_reply(ip, mac, ours)),
+            (IpAddress::Ipv6(ip), IpAddress::Ipv6(ours)) => {
+                Some(self.neighbor_advert(ip, mac, ours))
+            }
+            _ => None,
+        }
     }
 
     /// Whether `frame` is an IPv6 packet to an address that is neither ours
@@ -138,13 +553,9 @@ impl NeighborLearning {
         })
     }
 
-    /// How many neighbor entries were learned from frames so far.
-    pub fn injected(&self) -> u64 {
-        self.injected
-    }
-
-    /// If `frame` comes from an on-link unicast sender not learned lately,
-    /// remembers it and returns the frame that teaches smoltcp its MAC.
+    /// Looks at a frame on its way in: remembers its sender if it is an
+    /// on-link unicast neighbor, and returns the lesson that must go first
+    /// when smoltcp may not know it.
     fn learn(&mut self, frame: &[u8], now: Instant) -> Option<Lesson> {
         // A frame too large to hold back cannot go in after the lesson, so
         // it teaches nothing; its sender must not be remembered either, or
@@ -152,6 +563,7 @@ impl NeighborLearning {
         if frame.len() > self.held.len() {
             return None;
         }
+        self.frames += 1;
         if self.is_last_sender(frame, now) {
             return None;
         }
@@ -168,38 +580,79 @@ impl NeighborLearning {
             }
             EthernetProtocol::Ipv6 => {
                 let packet = Ipv6Packet::new_checked(eth.payload()).ok()?;
+                if is_neighbor_discovery(&packet) {
+                    // smoltcp may fill an entry from it.
+                    self.fills += 1;
+                }
                 (IpAddress::Ipv6(packet.src_addr()), true)
+            }
+            EthernetProtocol::Arp => {
+                // smoltcp fills an entry from an ARP packet to us; the
+                // table learns the sender too (a gateway, say), but teaches
+                // it anew before relying on it.
+                self.fills += 1;
+                let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).ok()?).ok()?;
+                if let ArpRepr::EthernetIpv4 {
+                    source_hardware_addr,
+                    source_protocol_addr,
+                    ..
+                } = arp
+                {
+                    let ip = IpAddress::Ipv4(source_protocol_addr);
+                    if source_hardware_addr.is_unicast() && self.our_address_for(ip).is_some() {
+                        self.remember(ip, source_hardware_addr, now);
+                    }
+                }
+                return None;
             }
             _ => return None,
         };
-        let known = self
-            .table
-            .iter()
-            .position(|e| e.is_some_and(|e| e.ip == ip));
-        if let Some(Some(entry)) = known.and_then(|i| self.table.get(i)) {
-            if entry.mac == mac && now - entry.at < REFRESH_AFTER {
-                self.last = known.unwrap_or(0);
-                return None;
-            }
-        }
         // Our address on the sender's link; none: not a neighbor. A header
         // smoltcp will reject must teach nothing.
-        let ours = self.our_address_for(ip)?;
+        self.our_address_for(ip)?;
         if !header_ok {
             return None;
         }
-        let slot = known.unwrap_or_else(|| self.oldest_slot());
-        self.last = slot;
-        let entry = self.table.get_mut(slot)?;
-        *entry = Some(Learned { ip, mac, at: now });
-        self.injected += 1;
-        match (ip, ours) {
-            (IpAddress::Ipv4(ip), IpAddress::Ipv4(ours)) => Some(self.arp_reply(ip, mac, ours)),
-            (IpAddress::Ipv6(ip), IpAddress::Ipv6(ours)) => {
-                Some(self.neighbor_advert(ip, mac, ours))
-            }
-            _ => None,
+        let (i, moved) = self.remember(ip, mac, now)?;
+        self.last = i;
+        let neighbor = *self.table.get(i)?;
+        if moved || self.needs_lesson(&neighbor, now) {
+            return self.teach(i, now);
         }
+        None
+    }
+
+    /// Records that `ip` is at `mac`, seen now; returns its slot and whether
+    /// it is new or moved to another MAC address.
+    fn remember(
+        &mut self,
+        ip: IpAddress,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Option<(usize, bool)> {
+        if let Some(i) = self.table.find(&ip) {
+            let neighbor = self.table.get_mut(i)?;
+            let moved = neighbor.mac != mac;
+            neighbor.mac = mac;
+            neighbor.seen = now;
+            neighbor.seen_order = self.frames;
+            if moved {
+                neighbor.taught = None;
+            }
+            return Some((i, moved));
+        }
+        let (i, evicted) = self.table.insert(Neighbor {
+            ip,
+            mac,
+            seen: now,
+            seen_order: self.frames,
+            taught: None,
+            queued: false,
+        })?;
+        if evicted {
+            self.stats.evicted += 1;
+        }
+        Some((i, true))
     }
 
     /// Our address on the link `ip` is on, if `ip` is a unicast neighbor
@@ -222,11 +675,12 @@ impl NeighborLearning {
         })
     }
 
-    /// Whether `frame` comes from the sender of the last one, learned a
-    /// moment ago: most frames do, and this reads a few bytes where parsing
-    /// the headers would cost ten times as much.
-    fn is_last_sender(&self, frame: &[u8], now: Instant) -> bool {
-        let Some(Some(last)) = self.table.get(self.last) else {
+    /// Whether `frame` comes from the sender of the last one, whom smoltcp
+    /// knows: most frames do, and this reads a few bytes where parsing the
+    /// headers would cost ten times as much.
+    fn is_last_sender(&mut self, frame: &[u8], now: Instant) -> bool {
+        let (epoch, frames) = (self.epoch, self.frames);
+        let Some(last) = self.table.get_mut(self.last) else {
             return false;
         };
         let source_matches = match last.ip {
@@ -237,25 +691,19 @@ impl NeighborLearning {
             IpAddress::Ipv6(ip) => {
                 frame.get(12..14) == Some(&[0x86, 0xdd][..])
                     && frame.get(22..38) == Some(&ip.octets()[..])
+                    // Neighbor discovery is counted by `learn`.
+                    && frame.get(20) != Some(&58)
             }
         };
-        source_matches && frame.get(6..12) == Some(&last.mac.0[..]) && now - last.at < REFRESH_AFTER
-    }
-
-    fn oldest_slot(&self) -> usize {
-        let mut best = 0;
-        let mut best_at = None;
-        for (i, entry) in self.table.iter().enumerate() {
-            match entry {
-                None => return i,
-                Some(e) if best_at.is_none_or(|at| e.at < at) => {
-                    best = i;
-                    best_at = Some(e.at);
-                }
-                Some(_) => {}
-            }
+        let fresh = last
+            .taught
+            .is_some_and(|(at, taught_epoch)| taught_epoch == epoch && now - at < RETEACH_AFTER);
+        if source_matches && fresh && frame.get(6..12) == Some(&last.mac.0[..]) {
+            last.seen = now;
+            last.seen_order = frames;
+            return true;
         }
-        best
+        false
     }
 
     /// An ARP reply from `ip` at `mac`, to us.
@@ -321,6 +769,17 @@ impl NeighborLearning {
     }
 }
 
+/// Whether `packet` is ICMPv6 neighbor discovery (router and neighbor
+/// solicitations and advertisements, redirects), from which smoltcp may
+/// fill a neighbor entry.
+fn is_neighbor_discovery(packet: &Ipv6Packet<&[u8]>) -> bool {
+    packet.next_header() == IpProtocol::Icmpv6
+        && packet
+            .payload()
+            .first()
+            .is_some_and(|kind| (133..=137).contains(kind))
+}
+
 /// The solicited-node multicast group of `address` (RFC 4291 2.7.1):
 /// `ff02::1:ff00:0/104` and its last 24 bits.
 fn solicited_node(address: Ipv6Address) -> Ipv6Address {
@@ -328,34 +787,68 @@ fn solicited_node(address: Ipv6Address) -> Ipv6Address {
     Ipv6Address::from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, a, b, c])
 }
 
-/// A port's [`Device`] seen through [`NeighborLearning`].
-pub struct LearningDevice<'a, D: Device> {
-    pub inner: &'a mut D,
-    pub learning: &'a mut NeighborLearning,
+/// Whether `frame` asks for a neighbor's MAC address: an ARP request or a
+/// neighbor solicitation.
+fn is_resolution(frame: &[u8]) -> bool {
+    match frame.get(12..14) {
+        Some([0x08, 0x06]) => frame.get(20..22) == Some(&[0, 1][..]),
+        Some([0x86, 0xdd]) => frame.get(20) == Some(&58) && frame.get(54) == Some(&135),
+        _ => false,
+    }
 }
 
-impl<D: Device> Device for LearningDevice<'_, D> {
+/// A port's [`Device`] seen through [`NeighborLearning`].
+pub struct LearningDevice<'d, 'a, D: Device> {
+    pub inner: &'d mut D,
+    pub learning: &'d mut NeighborLearning<'a>,
+    /// ARP requests and neighbor solicitations sent, counted as they leave.
+    pub resolutions: &'d Cell<u64>,
+}
+
+impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
     type RxToken<'b>
-        = LearningRxToken<'b, D::RxToken<'b>>
+        = LearningRxToken<'b, 'a, D::RxToken<'b>>
     where
         Self: 'b;
     type TxToken<'b>
-        = D::TxToken<'b>
+        = LearningTxToken<'b, D::TxToken<'b>>
     where
         Self: 'b;
 
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let LearningDevice { inner, learning } = self;
+        let LearningDevice {
+            inner,
+            learning,
+            resolutions,
+        } = self;
+        let resolutions: &Cell<u64> = resolutions;
+        if let Some(lesson) = learning.lesson.take() {
+            let tx = inner.transmit(now)?;
+            return Some((
+                LearningRxToken::Lesson(lesson),
+                LearningTxToken { tx, resolutions },
+            ));
+        }
         if learning.held_len.is_some() {
             let tx = inner.transmit(now)?;
-            return Some((LearningRxToken::Held(learning), tx));
+            return Some((
+                LearningRxToken::Held(learning),
+                LearningTxToken { tx, resolutions },
+            ));
         }
         let (rx, tx) = inner.receive(now)?;
-        Some((LearningRxToken::Live { rx, learning, now }, tx))
+        Some((
+            LearningRxToken::Live { rx, learning, now },
+            LearningTxToken { tx, resolutions },
+        ))
     }
 
     fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
-        self.inner.transmit(now)
+        let tx = self.inner.transmit(now)?;
+        Some(LearningTxToken {
+            tx,
+            resolutions: self.resolutions,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -365,18 +858,20 @@ impl<D: Device> Device for LearningDevice<'_, D> {
     }
 }
 
-pub enum LearningRxToken<'b, R> {
+pub enum LearningRxToken<'b, 'a, R> {
     /// A frame straight from the port's device.
     Live {
         rx: R,
-        learning: &'b mut NeighborLearning,
+        learning: &'b mut NeighborLearning<'a>,
         now: Instant,
     },
-    /// The frame held back while its sender's ARP entry went in first.
-    Held(&'b mut NeighborLearning),
+    /// The frame held back while its sender's lesson went in first.
+    Held(&'b mut NeighborLearning<'a>),
+    /// A lesson before a datagram to a neighbor leaves.
+    Lesson(Lesson),
 }
 
-impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
+impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, '_, R> {
     fn consume<T, F>(self, f: F) -> T
     where
         F: FnOnce(&[u8]) -> T,
@@ -384,7 +879,7 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
         match self {
             LearningRxToken::Live { rx, learning, now } => rx.consume(|frame| {
                 if learning.is_foreign_ipv6(frame) {
-                    learning.foreign += 1;
+                    learning.stats.foreign += 1;
                     // An empty frame is no Ethernet frame: smoltcp drops it.
                     return f(&[]);
                 }
@@ -406,14 +901,41 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, R> {
                 let len = learning.held_len.take().unwrap_or(0);
                 f(learning.held.get(..len).unwrap_or(&[]))
             }
+            LearningRxToken::Lesson(lesson) => f(lesson.bytes()),
         }
     }
 
     fn meta(&self) -> PacketMeta {
         match self {
             LearningRxToken::Live { rx, .. } => rx.meta(),
-            LearningRxToken::Held(_) => PacketMeta::default(),
+            _ => PacketMeta::default(),
         }
+    }
+}
+
+/// The port's transmit token, counting the neighbor resolutions that leave.
+pub struct LearningTxToken<'b, T> {
+    tx: T,
+    resolutions: &'b Cell<u64>,
+}
+
+impl<T: phy::TxToken> phy::TxToken for LearningTxToken<'_, T> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let resolutions = self.resolutions;
+        self.tx.consume(len, |frame| {
+            let result = f(frame);
+            if is_resolution(frame) {
+                resolutions.set(resolutions.get() + 1);
+            }
+            result
+        })
+    }
+
+    fn set_meta(&mut self, meta: PacketMeta) {
+        self.tx.set_meta(meta)
     }
 }
 
@@ -428,7 +950,7 @@ mod tests {
     const OUR_V6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1);
     const OUR_LINK_LOCAL: Ipv6Address = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 
-    fn learning() -> NeighborLearning {
+    fn learning_with(slots: usize) -> NeighborLearning<'static> {
         NeighborLearning::new(
             OUR_MAC,
             &[
@@ -436,7 +958,13 @@ mod tests {
                 IpCidr::Ipv6(Ipv6Cidr::new(OUR_V6, 64)),
                 IpCidr::Ipv6(Ipv6Cidr::new(OUR_LINK_LOCAL, 64)),
             ],
+            std::vec![NeighborSlot::EMPTY; slots].leak(),
+            0x5eed,
         )
+    }
+
+    fn learning() -> NeighborLearning<'static> {
+        learning_with(64)
     }
 
     fn ipv6_frame(src_mac: EthernetAddress, src: Ipv6Address) -> std::vec::Vec<u8> {
@@ -550,16 +1078,23 @@ mod tests {
     }
 
     #[test]
-    fn a_known_sender_is_learned_again_only_when_stale_or_moved() {
+    fn a_known_sender_is_taught_again_only_when_stale_moved_or_forgotten_by_smoltcp() {
         let mut l = learning();
         let peer = Ipv4Address::new(192, 168, 69, 100);
         let frame = ipv4_frame(PEER_MAC, peer);
         assert!(l.learn(&frame, Instant::from_secs(1)).is_some());
-        assert!(l.learn(&frame, Instant::from_secs(20)).is_none());
-        assert!(l.learn(&frame, Instant::from_secs(22)).is_some());
+        assert!(l.learn(&frame, Instant::from_secs(30)).is_none());
+        assert!(l.learn(&frame, Instant::from_secs(31)).is_some(), "stale");
         let moved = ipv4_frame(EthernetAddress([2, 0, 0, 0, 0, 9]), peer);
-        assert!(l.learn(&moved, Instant::from_secs(23)).is_some());
-        assert_eq!(l.injected(), 3);
+        assert!(l.learn(&moved, Instant::from_secs(32)).is_some(), "moved");
+        assert!(l.learn(&moved, Instant::from_secs(33)).is_none());
+        l.new_epoch();
+        assert!(
+            l.learn(&moved, Instant::from_secs(34)).is_some(),
+            "new epoch"
+        );
+        assert_eq!(l.stats().taught, 4);
+        assert_eq!(l.stats().cache_flushes, 1);
     }
 
     #[test]
@@ -592,25 +1127,170 @@ mod tests {
         let mut jumbo = ipv4_frame(PEER_MAC, peer);
         jumbo.resize(MAX_FRAME + 1, 0);
         assert!(l.learn(&jumbo, Instant::from_secs(1)).is_none());
-        assert_eq!(l.injected(), 0);
+        assert_eq!(l.stats().taught, 0);
         // The sender's next frame, which can be held, teaches smoltcp.
         let frame = ipv4_frame(PEER_MAC, peer);
         assert!(l.learn(&frame, Instant::from_secs(2)).is_some());
     }
 
     #[test]
-    fn the_table_evicts_the_oldest_sender() {
-        let mut l = learning();
-        for i in 0..=TABLE_SIZE as u8 {
-            let peer = Ipv4Address::new(192, 168, 69, 10 + i);
-            assert!(l
-                .learn(&ipv4_frame(PEER_MAC, peer), Instant::from_millis(i as i64))
-                .is_some());
+    fn the_table_evicts_the_sender_seen_least_recently() {
+        // 8 slots hold 6 neighbors.
+        let mut l = learning_with(8);
+        assert_eq!(l.capacity(), 6);
+        let peer = |i: u8| Ipv4Address::new(192, 168, 69, 10 + i);
+        for i in 0..6 {
+            l.learn(
+                &ipv4_frame(PEER_MAC, peer(i)),
+                Instant::from_millis(i64::from(i)),
+            );
         }
-        let first = Ipv4Address::new(192, 168, 69, 10);
-        let last = Ipv4Address::new(192, 168, 69, 10 + TABLE_SIZE as u8);
-        let now = Instant::from_millis(100);
-        assert!(l.learn(&ipv4_frame(PEER_MAC, last), now).is_none());
-        assert!(l.learn(&ipv4_frame(PEER_MAC, first), now).is_some());
+        assert_eq!((l.len(), l.stats().evicted), (6, 0));
+        // Peer 0 is heard again: peer 1 is now the one seen longest ago.
+        l.learn(&ipv4_frame(PEER_MAC, peer(0)), Instant::from_millis(10));
+        l.learn(&ipv4_frame(PEER_MAC, peer(6)), Instant::from_millis(11));
+        assert_eq!((l.len(), l.stats().evicted), (6, 1));
+        assert!(l.mac_of(IpAddress::Ipv4(peer(1))).is_none());
+        for i in [0, 2, 3, 4, 5, 6] {
+            assert_eq!(l.mac_of(IpAddress::Ipv4(peer(i))), Some(PEER_MAC), "{i}");
+        }
+    }
+
+    #[test]
+    fn a_neighbor_with_a_datagram_waiting_is_never_evicted() {
+        let mut l = learning_with(4);
+        let peer = |i: u8| Ipv4Address::new(192, 168, 69, 10 + i);
+        let now = Instant::from_secs(1);
+        for i in 0..3 {
+            l.learn(&ipv4_frame(PEER_MAC, peer(i)), now);
+            l.expect(IpAddress::Ipv4(peer(i)), now);
+        }
+        // Every neighbor has a datagram queued: a newcomer finds no room.
+        assert!(l.learn(&ipv4_frame(PEER_MAC, peer(3)), now).is_none());
+        assert!(l.mac_of(IpAddress::Ipv4(peer(3))).is_none());
+        while l.next_queued_lesson(now).is_some() {}
+        assert!(l.learn(&ipv4_frame(PEER_MAC, peer(3)), now).is_some());
+    }
+
+    #[test]
+    fn hundreds_of_neighbors_are_found_after_evictions_and_moves() {
+        // The table's probing and removal keep every neighbor reachable.
+        let mut l = learning_with(128);
+        let peer = |i: u16| Ipv4Address::new(192, 168, 69, (i % 250) as u8 + 2);
+        let mac = |i: u16| EthernetAddress([2, 0, 0, 0, (i >> 8) as u8, i as u8]);
+        let mut now = Instant::from_secs(1);
+        for i in 0..1000u16 {
+            now += Duration::from_millis(1);
+            l.learn(&ipv4_frame(mac(i), peer(i)), now);
+            assert_eq!(l.mac_of(IpAddress::Ipv4(peer(i))), Some(mac(i)));
+        }
+        assert_eq!(l.len(), l.capacity());
+        // The most recent `capacity` distinct senders are all there.
+        let capacity = l.capacity() as u16;
+        for i in (1000 - capacity)..1000 {
+            assert_eq!(l.mac_of(IpAddress::Ipv4(peer(i))), Some(mac(i)), "{i}");
+        }
+    }
+
+    #[test]
+    fn a_queued_datagram_brings_a_lesson_only_when_smoltcp_may_not_know_its_neighbor() {
+        let mut l = learning();
+        let peer = Ipv4Address::new(192, 168, 69, 100);
+        let t0 = Instant::from_secs(1);
+        assert!(l.learn(&ipv4_frame(PEER_MAC, peer), t0).is_some());
+        // Taught a moment ago: the reply needs no lesson.
+        l.expect(IpAddress::Ipv4(peer), t0);
+        assert_eq!(l.lessons_due(t0), 0);
+        assert!(l.next_queued_lesson(t0).is_none());
+        assert!(!l.has_queued());
+        // A minute later (smoltcp has forgotten it), it does.
+        let later = t0 + Duration::from_secs(60);
+        l.expect(IpAddress::Ipv4(peer), later);
+        l.expect(IpAddress::Ipv4(peer), later);
+        assert_eq!(l.lessons_due(later), 1);
+        let lesson = l.next_queued_lesson(later).expect("a lesson");
+        assert_eq!(
+            EthernetFrame::new_checked(lesson.bytes())
+                .unwrap()
+                .src_addr(),
+            PEER_MAC
+        );
+        assert!(l.next_queued_lesson(later).is_none());
+        // Unknown and long-silent neighbors are counted, not taught.
+        l.expect(IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 7)), later);
+        l.expect(IpAddress::Ipv4(peer), t0 + FORGET_AFTER);
+        assert_eq!(l.stats().unresolved, 2);
+        assert!(!l.has_queued());
+    }
+
+    #[test]
+    fn many_queued_neighbors_are_all_taught_past_the_list() {
+        let mut l = learning_with(256);
+        let now = Instant::from_secs(1);
+        let peer = |i: u8| Ipv4Address::new(192, 168, 69, 2 + i);
+        for i in 0..100 {
+            l.learn(&ipv4_frame(PEER_MAC, peer(i)), now);
+        }
+        l.new_epoch();
+        for i in 0..100 {
+            l.expect(IpAddress::Ipv4(peer(i)), now);
+        }
+        assert_eq!(l.lessons_due(now), 100);
+        let mut taught = 0;
+        while l.next_queued_lesson(now).is_some() {
+            taught += 1;
+        }
+        assert_eq!(taught, 100);
+        assert_eq!(l.lessons_due(now), 0);
+    }
+
+    #[test]
+    fn arp_and_neighbor_discovery_count_against_smoltcps_cache() {
+        let mut l = learning();
+        assert!(!l.cache_is_short_of(SMOLTCP_NEIGHBOR_CACHE / 2));
+        let arp = {
+            let repr = ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr: PEER_MAC,
+                source_protocol_addr: Ipv4Address::new(192, 168, 69, 100),
+                target_hardware_addr: EthernetAddress([0; 6]),
+                target_protocol_addr: Ipv4Address::new(192, 168, 69, 1),
+            };
+            let mut frame = std::vec![0u8; 14 + repr.buffer_len()];
+            let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+            EthernetRepr {
+                src_addr: PEER_MAC,
+                dst_addr: EthernetAddress::BROADCAST,
+                ethertype: EthernetProtocol::Arp,
+            }
+            .emit(&mut eth);
+            repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+            frame
+        };
+        assert!(l.learn(&arp, Instant::from_secs(1)).is_none());
+        assert!(l.cache_is_short_of(SMOLTCP_NEIGHBOR_CACHE / 2));
+        assert_eq!(
+            l.mac_of(IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 100))),
+            Some(PEER_MAC),
+            "the table learns ARP senders"
+        );
+    }
+
+    #[test]
+    fn resolutions_are_recognised_on_the_way_out() {
+        let mut arp_request = std::vec![0u8; 42];
+        arp_request[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp_request[20..22].copy_from_slice(&[0, 1]);
+        assert!(is_resolution(&arp_request));
+        arp_request[21] = 2;
+        assert!(!is_resolution(&arp_request), "a reply");
+        let mut solicit = std::vec![0u8; 86];
+        solicit[12..14].copy_from_slice(&[0x86, 0xdd]);
+        solicit[20] = 58;
+        solicit[54] = 135;
+        assert!(is_resolution(&solicit));
+        solicit[54] = 136;
+        assert!(!is_resolution(&solicit), "an advertisement");
+        assert!(!is_resolution(&[]));
     }
 }

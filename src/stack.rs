@@ -16,6 +16,8 @@
 //!    stuck (see [`STALL_LIMIT`]);
 //! 5. returns how long the port may sleep before the next call.
 
+use core::cell::Cell;
+
 use smoltcp::iface::{Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult};
 use smoltcp::iface::{SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
@@ -30,7 +32,9 @@ use smoltcp::wire::{
 use crate::board::Board;
 use crate::clock::UnixTime;
 use crate::guard;
-use crate::neighbor::{LearningDevice, NeighborLearning, MAX_ADDRESSES};
+use crate::neighbor::{
+    LearningDevice, NeighborLearning, NeighborSlot, NeighborStats, MAX_ADDRESSES,
+};
 use crate::ntp::ClockSource;
 use crate::service::{Burst, Outbox, Request, SendError, Service};
 
@@ -238,7 +242,9 @@ pub struct Stack<'a> {
     slots: heapless::Vec<Slot<'a>, MAX_SERVICES>,
     ports: heapless::Vec<u16, MAX_SERVICES>,
     gateway: Option<Ipv4Address>,
-    learning: NeighborLearning,
+    learning: NeighborLearning<'a>,
+    /// ARP requests and neighbor solicitations sent, counted by the device.
+    resolutions: Cell<u64>,
     batch: usize,
     scratch: [u8; MAX_PAYLOAD],
     wall: WallClock,
@@ -246,14 +252,20 @@ pub struct Stack<'a> {
 
 impl<'a> Stack<'a> {
     /// Builds the interface on `board`'s device; `sockets` is the storage for
-    /// one socket per service.
+    /// one socket per service (and per detour), `neighbors` the table of
+    /// on-link hosts (see [`neighbor`](crate::neighbor)): three quarters of
+    /// its slots hold a neighbor, at most
+    /// [`SMOLTCP_NEIGHBOR_CACHE`](crate::neighbor::SMOLTCP_NEIGHBOR_CACHE).
+    /// Size it for the hosts that talk at once and the chat's members.
     pub fn new<B: Board>(
         config: &Config,
         board: &mut B,
         sockets: &'a mut [SocketStorage<'a>],
+        neighbors: &'a mut [NeighborSlot],
     ) -> Stack<'a> {
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(config.mac));
-        iface_config.random_seed = board.entropy_seed();
+        let seed = board.entropy_seed();
+        iface_config.random_seed = seed;
         let now = board.now();
         let mut iface = Interface::new(iface_config, board.device(), now);
         let cidrs = config.cidrs();
@@ -268,6 +280,10 @@ impl<'a> Stack<'a> {
             let _ = iface.routes_mut().add_default_ipv4_route(gateway);
         }
         let socket_room = sockets.len();
+        let learning = NeighborLearning::new(config.mac, &cidrs, neighbors, (seed >> 32) as u32);
+        // The senders of one batch must all fit in the table, beside the
+        // neighbors it already holds.
+        let batch = (learning.capacity() / 2).max(1);
         Stack {
             iface,
             sockets: SocketSet::new(sockets),
@@ -275,8 +291,9 @@ impl<'a> Stack<'a> {
             slots: heapless::Vec::new(),
             ports: heapless::Vec::new(),
             gateway: config.gateway,
-            learning: NeighborLearning::new(config.mac, &cidrs),
-            batch: usize::MAX,
+            learning,
+            resolutions: Cell::new(0),
+            batch,
             scratch: [0; MAX_PAYLOAD],
             wall: WallClock::default(),
         }
@@ -386,16 +403,23 @@ impl<'a> Stack<'a> {
         self.slots.get(id.0).map(|slot| &slot.stats)
     }
 
-    /// How many neighbors were learned from their frames (see
-    /// [`neighbor`](crate::neighbor)).
-    pub fn neighbors_learned(&self) -> u64 {
-        self.learning.injected()
+    /// The neighbor layer's counters (see [`neighbor`](crate::neighbor)).
+    pub fn neighbor_stats(&self) -> NeighborStats {
+        NeighborStats {
+            resolutions: self.resolutions.get(),
+            ..self.learning.stats()
+        }
+    }
+
+    /// How many neighbors the table holds now, and at most.
+    pub fn neighbors(&self) -> (usize, usize) {
+        (self.learning.len(), self.learning.capacity())
     }
 
     /// How many IPv6 frames were dropped because they were addressed to
     /// none of our addresses or groups.
     pub fn foreign_destinations(&self) -> u64 {
-        self.learning.foreign_destinations()
+        self.learning.stats().foreign
     }
 
     /// Does all work that is due and returns how long the port may sleep
@@ -410,6 +434,7 @@ impl<'a> Stack<'a> {
         let mut device = LearningDevice {
             inner: board.device(),
             learning: &mut self.learning,
+            resolutions: &self.resolutions,
         };
         let mut wire = Wire {
             iface: &mut self.iface,
@@ -426,6 +451,11 @@ impl<'a> Stack<'a> {
         };
         wire.iface.poll_maintenance(now);
         loop {
+            // Every datagram queued so far has left: smoltcp's cache may be
+            // emptied now if the batch could overflow it.
+            if wire.device.learning.cache_is_short_of(self.batch) {
+                wire.forget_neighbors();
+            }
             let frames = wire.ingress(self.batch);
             for slot in self.slots.iter_mut() {
                 serve(slot, &mut wire, &context, &mut self.scratch);
@@ -520,14 +550,14 @@ impl WallClock {
 }
 
 /// The interface, its sockets and the device, for the length of one poll.
-struct Wire<'w, 'a, D: Device> {
+struct Wire<'w, 'd, 'a, 'n, D: Device> {
     iface: &'w mut Interface,
     sockets: &'w mut SocketSet<'a>,
-    device: &'w mut D,
+    device: &'w mut LearningDevice<'d, 'n, D>,
     now: Instant,
 }
 
-impl<D: Device> Wire<'_, '_, D> {
+impl<D: Device> Wire<'_, '_, '_, '_, D> {
     /// Takes up to `max` frames from the device; returns how many.
     fn ingress(&mut self, max: usize) -> usize {
         let mut frames = 0;
@@ -543,9 +573,36 @@ impl<D: Device> Wire<'_, '_, D> {
         frames
     }
 
-    /// Transmits everything the sockets have queued that can go now.
+    /// Transmits everything the sockets have queued that can go now, after
+    /// teaching smoltcp the neighbors it may not know.
     fn flush(&mut self) {
+        self.teach_queued_neighbors();
         while self.iface.poll_egress(self.now, self.device, self.sockets) != PollResult::None {}
+    }
+
+    /// Empties smoltcp's neighbor cache before it could overflow (see
+    /// [`neighbor`](crate::neighbor)): a new epoch.
+    fn forget_neighbors(&mut self) {
+        self.iface.update_ip_addrs(|_| {});
+        self.device.learning.new_epoch();
+    }
+
+    /// Hands smoltcp a lesson for each neighbor of a datagram queued since
+    /// the last transmission that it may not know, emptying its cache first
+    /// when they would not all fit.
+    fn teach_queued_neighbors(&mut self) {
+        let learning = &mut *self.device.learning;
+        if !learning.has_queued() {
+            return;
+        }
+        if !learning.cache_has_room_for(learning.lessons_due(self.now)) {
+            self.forget_neighbors();
+        }
+        while let Some(lesson) = self.device.learning.next_queued_lesson(self.now) {
+            self.device.learning.set_lesson(lesson);
+            self.iface
+                .poll_ingress_single(self.now, self.device, self.sockets);
+        }
     }
 }
 
@@ -560,8 +617,16 @@ struct Context<'c> {
 
 /// Whether `slot`'s transmit queue can take a whole burst of its service
 /// now, transmitting what is queued first if that is what it takes.
-fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, D>) -> bool {
+fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, '_, '_, D>) -> bool {
     let burst = slot.burst;
+    // The detour's room is not waited for (it may be stuck behind a peer
+    // that is gone), but while it drains, it is drained before it could
+    // overflow: after a quiet minute every line of a chat takes it.
+    if let Some(detour) = slot.detour {
+        if wire.sockets.get_mut::<udp::Socket>(detour).send_queue() > 0 {
+            wire.flush();
+        }
+    }
     for attempt in 0..2 {
         if attempt == 1 {
             wire.flush();
@@ -592,7 +657,7 @@ fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, D>) -> bool
 /// its transmit queue has room for the answers.
 fn serve<D: Device>(
     slot: &mut Slot<'_>,
-    wire: &mut Wire<'_, '_, D>,
+    wire: &mut Wire<'_, '_, '_, '_, D>,
     context: &Context<'_>,
     scratch: &mut [u8; MAX_PAYLOAD],
 ) {
@@ -670,6 +735,9 @@ fn serve<D: Device>(
             max_payload: max_payload_to(from.addr),
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
+            neighbors: &mut *wire.device.learning,
+            gateway: context.gateway,
+            now: context.now,
         };
         if let Err(discard) = slot.service.on_datagram(&request, &mut outbox) {
             slot.stats.discarded[discard.index()] += 1;
@@ -690,7 +758,7 @@ const MAX_TICKS_PER_POLL: usize = 64;
 /// when any ran.
 fn run_timers<D: Device>(
     slot: &mut Slot<'_>,
-    wire: &mut Wire<'_, '_, D>,
+    wire: &mut Wire<'_, '_, '_, '_, D>,
     context: &Context<'_>,
 ) -> bool {
     let mut ran = false;
@@ -715,6 +783,9 @@ fn run_timers<D: Device>(
             max_payload: MAX_PAYLOAD_IPV6,
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
+            neighbors: &mut *wire.device.learning,
+            gateway: context.gateway,
+            now: context.now,
         };
         slot.service.on_tick(context.now, context.wall, &mut outbox);
     }
@@ -793,7 +864,7 @@ fn unclog_socket(
 }
 
 /// The [`Outbox`] of one service: its socket, and its counters.
-struct SocketOutbox<'s, 'a> {
+struct SocketOutbox<'s, 'a, 'n> {
     socket: &'s mut udp::Socket<'a>,
     /// The service's detour, if it has one.
     detour: Option<&'s mut udp::Socket<'a>>,
@@ -807,9 +878,14 @@ struct SocketOutbox<'s, 'a> {
     max_payload: usize,
     stats: &'s mut ServiceStats,
     queued_datagrams: &'s mut usize,
+    /// Told the next hop of every datagram queued, to teach smoltcp before
+    /// it leaves.
+    neighbors: &'s mut NeighborLearning<'n>,
+    gateway: Option<Ipv4Address>,
+    now: Instant,
 }
 
-impl Outbox for SocketOutbox<'_, '_> {
+impl Outbox for SocketOutbox<'_, '_, '_> {
     fn max_payload(&self) -> usize {
         self.max_payload.min(self.socket.payload_send_capacity())
     }
@@ -817,6 +893,8 @@ impl Outbox for SocketOutbox<'_, '_> {
     fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
         let payload = enqueue(self.socket, to, len, self.reply_from, self.stats)?;
         *self.queued_datagrams += 1;
+        self.neighbors
+            .expect_datagram_to(to.addr, self.gateway, self.now);
         Ok(payload)
     }
 
@@ -827,7 +905,10 @@ impl Outbox for SocketOutbox<'_, '_> {
         // The detour's room is not counted: it may be stuck, and what it
         // cannot take is dropped and counted rather than waited for.
         let detour = self.detour.as_deref_mut().ok_or(SendError::Unaddressable)?;
-        enqueue(detour, to, len, self.reply_from, self.stats)
+        let payload = enqueue(detour, to, len, self.reply_from, self.stats)?;
+        self.neighbors
+            .expect_datagram_to(to.addr, self.gateway, self.now);
+        Ok(payload)
     }
 }
 

@@ -66,7 +66,7 @@ impl Net {
         .announce(announcements, DISCOVERY);
         let reply = discovery.reply().to_vec();
         let sockets = leak([SocketStorage::EMPTY; 2]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);
+        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
         stack
             .add_service(leak(echo::Echo), ECHO, leak(Buffers::new()).queues())
             .unwrap();

@@ -69,7 +69,12 @@ impl Net {
             ..MemoryBoard::new(boot())
         };
         let sockets = leak([SocketStorage::EMPTY; 4]);
-        let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets[..]);
+        let mut stack = Stack::new(
+            &Config::default(),
+            &mut board,
+            &mut sockets[..],
+            neighbor_table(),
+        );
         let ntp = stack
             .add_service(leak(NtpServer::new()), NTP, leak(Buffers::new()).queues())
             .unwrap();

@@ -91,7 +91,7 @@ impl Net {
             ..MemoryBoard::new(Instant::from_secs(1000))
         };
         let sockets = leak([SocketStorage::EMPTY; 8]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..]);
+        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
         let echo = stack
             .add_service(leak(echo::Echo), ECHO, echo_queues)
             .unwrap();
@@ -311,7 +311,7 @@ fn the_first_ping_from_a_peer_that_never_sent_arp_is_answered_in_the_same_poll()
     let sent = net.exchange(ping((PEER_MAC, PEER_IP), 7, 1, b"first"));
     assert!(!sent.iter().any(is_arp_request), "{sent:?}");
     assert_echo_reply(&sent, 7, 1, b"first");
-    assert_eq!(net.stack.neighbors_learned(), 1);
+    assert_eq!(net.stack.neighbor_stats().taught, 1);
 }
 
 #[test]
@@ -1163,9 +1163,22 @@ fn idle_chat_members_expire_on_the_stacks_timer() {
 #[test]
 fn a_chat_member_whose_host_is_gone_holds_up_nobody() {
     let mut net = Net::new();
-    join_members(&mut net, 1..=3);
-    // m3 falls silent and its host goes away; m1 and m2 keep their
-    // memberships alive. After 70 s smoltcp has forgotten m3's MAC address.
+    join_members(&mut net, 1..=2);
+    // m3's frames come from a multicast MAC address, which smoltcp accepts
+    // and nothing learns: its lines can only be resolved by ARP, and its
+    // host is gone, so nothing ever answers.
+    let multicast_mac = EthernetAddress([0x03, 0, 0, 0, 1, 3]);
+    let m3 = |text: &str| {
+        udp(
+            (multicast_mac, OUR_MAC),
+            (member(3).1, CLIENT_PORT),
+            (OUR_IP, CHAT),
+            format!("{text}\n").as_bytes(),
+        )
+    };
+    net.push(m3("/nick m3"));
+    net.poll();
+    // m1 and m2 keep their memberships alive; m3 falls silent.
     for _ in 0..7 {
         net.advance(Duration::from_secs(10));
         net.push(chat_line(1, "/ping"));
@@ -1173,6 +1186,7 @@ fn a_chat_member_whose_host_is_gone_holds_up_nobody() {
         net.poll();
     }
     net.sent();
+    let resets_before = net.stats(net.chat).stall_resets;
     net.push(chat_line(1, "first"));
     net.push(chat_line(1, "second"));
     net.poll();
@@ -1195,14 +1209,39 @@ fn a_chat_member_whose_host_is_gone_holds_up_nobody() {
         sent.iter().any(|out| matches!(out, Out::Arp(_, ArpRepr::EthernetIpv4 { target_protocol_addr, .. }) if *target_protocol_addr == member(3).1)),
         "m3's line waits for an ARP answer in the detour: {sent:?}"
     );
+    assert!(net.stack.neighbor_stats().unresolved >= 2);
     // Nobody answers: the watchdog clears the detour alone, and m2 still
     // hears m1 at once.
     net.advance(STALL_LIMIT + Duration::from_secs(1));
     net.poll();
-    assert_eq!(net.stats(net.chat).stall_resets, 1);
+    assert_eq!(net.stats(net.chat).stall_resets, resets_before + 1);
     net.sent();
     let lines = chat_lines_to(net.exchange(chat_line(1, "third")), 2);
     assert_eq!(lines, ["[lobby] <m1> third\n"]);
+}
+
+#[test]
+fn lines_to_a_member_silent_for_minutes_leave_at_once_to_its_last_mac() {
+    let mut net = Net::new();
+    join_members(&mut net, 1..=3);
+    // m3 falls silent (its host may be gone); smoltcp would have forgotten
+    // its MAC address after 60 s, but the table has not.
+    for _ in 0..8 {
+        net.advance(Duration::from_secs(10));
+        net.push(chat_line(1, "/ping"));
+        net.poll();
+    }
+    net.sent();
+    let lines = chat_lines(net.exchange(chat_line(1, "still there?")));
+    assert_eq!(
+        lines,
+        [
+            (2, "[lobby] <m1> still there?\n".to_string()),
+            (3, "[lobby] <m1> still there?\n".to_string()),
+        ],
+        "no ARP request first"
+    );
+    assert_eq!(net.stack.neighbor_stats().resolutions, 0);
 }
 
 /// The chat lines `sent` to member `n`, ignoring any ARP requests.

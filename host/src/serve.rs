@@ -10,7 +10,7 @@ use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Cidr};
-use udpkit::{Config, Discard, ServiceStats, Stack, MAX_PAYLOAD};
+use udpkit::{Config, Discard, NeighborSlot, ServiceStats, Stack, MAX_PAYLOAD};
 
 use crate::tap::{HostBoard, TapDevice, TapSetup};
 
@@ -119,7 +119,10 @@ pub fn run(options: ServeOptions) -> Result<()> {
         .map(|_| SocketStorage::EMPTY)
         .collect::<Vec<_>>()
         .leak();
-    let mut stack = Stack::new(&options.config, &mut board, sockets);
+    // Hundreds of hosts at once (a lab, a room of machines): the table and
+    // smoltcp's neighbor cache (host/Cargo.toml) hold as many.
+    let neighbors: &'static mut [NeighborSlot] = vec![NeighborSlot::EMPTY; NEIGHBOR_SLOTS].leak();
+    let mut stack = Stack::new(&options.config, &mut board, sockets, neighbors);
     let address = options.config.address.address();
     for &(kind, port) in &options.services {
         let service = Box::leak(match kind.name {
@@ -168,14 +171,7 @@ pub fn run(options: ServeOptions) -> Result<()> {
     }
     log::info!("stopping");
     print_counters(stack.services());
-    eprintln!(
-        "neighbors learned from their frames: {}",
-        stack.neighbors_learned()
-    );
-    eprintln!(
-        "IPv6 frames to foreign addresses, dropped: {}",
-        stack.foreign_destinations()
-    );
+    print_neighbor_counters(&stack);
     if board.device.created() {
         log::info!("removing TAP {}", board.device.name());
     }
@@ -253,6 +249,35 @@ impl SignalPipe {
 
     pub fn fd(&self) -> i32 {
         self.read.as_raw_fd()
+    }
+}
+
+/// Slots of the neighbor table: three quarters hold a neighbor.
+const NEIGHBOR_SLOTS: usize = 512;
+
+/// Prints the neighbor layer's counters, to stderr.
+pub fn print_neighbor_counters(stack: &Stack<'_>) {
+    let stats = stack.neighbor_stats();
+    let (known, capacity) = stack.neighbors();
+    eprintln!("neighbors: {known} known of {capacity} at most");
+    for (counter, value) in [
+        ("taught to smoltcp", stats.taught),
+        ("evicted from a full table", stats.evicted),
+        (
+            "datagrams to unknown neighbors (waited for ARP/NDP)",
+            stats.unresolved,
+        ),
+        (
+            "resolutions sent (ARP requests, solicitations)",
+            stats.resolutions,
+        ),
+        (
+            "neighbor cache emptied before it overflowed",
+            stats.cache_flushes,
+        ),
+        ("IPv6 frames to foreign addresses, dropped", stats.foreign),
+    ] {
+        eprintln!("{:<9} {counter}: {value}", "");
     }
 }
 

@@ -158,6 +158,16 @@ impl Board for MemoryBoard {
     }
 }
 
+/// A neighbor table as large as the host's (see `udpkit::neighbor`).
+pub fn neighbor_table() -> &'static mut [udpkit::NeighborSlot] {
+    neighbor_table_of(512)
+}
+
+/// A neighbor table of `slots` slots.
+pub fn neighbor_table_of(slots: usize) -> &'static mut [udpkit::NeighborSlot] {
+    vec![udpkit::NeighborSlot::EMPTY; slots].leak()
+}
+
 /// Storage that lives as long as the test process: the simplest way to give
 /// a `Stack<'static>` what a port keeps in statics.
 pub fn leak<T>(value: T) -> &'static mut T {

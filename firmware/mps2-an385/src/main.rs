@@ -46,7 +46,7 @@ use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::sntp::{self, SntpClient, SntpConfig};
-use udpkit::{Board as _, Config, Discard, Service, Stack, UnixTime};
+use udpkit::{Board as _, Config, Discard, NeighborSlot, Service, Stack, UnixTime};
 
 use board::{An385, Mmio, Nic};
 use uart::Console;
@@ -72,6 +72,11 @@ const DEVICE_NAME: &str = "mps2-an385";
 /// Chat members at once; each needs room in chat's transmit queue for a
 /// relayed line (see `ChatLimits` and the chat buffers below).
 const CHAT_MEMBERS: usize = 8;
+
+/// Slots of the neighbor table: 24 neighbors, as many as smoltcp's cache
+/// holds (its `iface-neighbor-cache-count-32` feature, Cargo.toml): a
+/// classroom of hosts and the chat's members beside them.
+const NEIGHBOR_SLOTS: usize = 32;
 const CHAT_ROOMS: usize = 4;
 /// Longest chat message: 8 members × (200 + 40 bytes of relay overhead)
 /// plus one 1024-byte line is the burst chat's queue must hold.
@@ -150,6 +155,7 @@ fn queues<'a, const S: usize, const B: usize>(
 // SAFETY (of the Mmio): this is the only one, owned by the only driver.
 static mut NIC: Nic = Nic::new(unsafe { Mmio::new() });
 static mut SOCKETS: [SocketStorage<'static>; SOCKETS_USED] = [SocketStorage::EMPTY; SOCKETS_USED];
+static mut NEIGHBORS: [NeighborSlot; NEIGHBOR_SLOTS] = [NeighborSlot::EMPTY; NEIGHBOR_SLOTS];
 static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
     echo: slots(),
     daytime: slots(),
@@ -189,6 +195,7 @@ static mut STACK: MaybeUninit<Stack<'static>> = MaybeUninit::uninit();
 struct Storage {
     nic: &'static mut Nic,
     sockets: &'static mut [SocketStorage<'static>; SOCKETS_USED],
+    neighbors: &'static mut [NeighborSlot; NEIGHBOR_SLOTS],
     slots: &'static mut QueueSlots,
     payloads: &'static mut Payloads,
     echo: &'static mut echo::Echo,
@@ -214,6 +221,7 @@ fn take_storage() -> Storage {
         Storage {
             nic: &mut *addr_of_mut!(NIC),
             sockets: &mut *addr_of_mut!(SOCKETS),
+            neighbors: &mut *addr_of_mut!(NEIGHBORS),
             slots: &mut *addr_of_mut!(QUEUE_SLOTS),
             payloads: &mut *addr_of_mut!(PAYLOADS),
             echo: &mut *addr_of_mut!(ECHO),
@@ -281,6 +289,7 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
     let Storage {
         nic,
         sockets,
+        neighbors,
         slots,
         payloads,
         echo,
@@ -299,7 +308,7 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         Err(error) => panic!("Ethernet controller: {error}"),
     };
 
-    let stack = stack.write(Stack::new(&config, &mut board, sockets));
+    let stack = stack.write(Stack::new(&config, &mut board, sockets, neighbors));
     let chat = chat.write(Chat::new(ChatLimits {
         max_members: CHAT_MEMBERS,
         max_rooms: CHAT_ROOMS,
@@ -573,7 +582,18 @@ fn report(stack: &Stack<'_>, board: &An385) {
         n.fifo_errors,
         n.link_events
     );
-    let _ = writeln!(out, "neighbors learned: {}", stack.neighbors_learned());
+    let neighbor = stack.neighbor_stats();
+    let (known, capacity) = stack.neighbors();
+    let _ = writeln!(
+        out,
+        "neighbors: {known} of {capacity}, taught {}, evicted {}, unresolved {}, resolutions {}, cache emptied {}, foreign {}",
+        neighbor.taught,
+        neighbor.evicted,
+        neighbor.unresolved,
+        neighbor.resolutions,
+        neighbor.cache_flushes,
+        neighbor.foreign
+    );
     match wall_clock(stack) {
         Some((wall, source)) => {
             let _ = writeln!(

@@ -22,7 +22,7 @@ use udpkit::smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use udpkit::{Board, Config, SocketBuffers, Stack, UnixTime};
+use udpkit::{Board, Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
 
 unsafe extern "C" {
     /// From the C library the binary links for its start-up code.
@@ -307,7 +307,8 @@ fn run() -> c_int {
     let mut discovery_buffers = SocketBuffers::<4, 2048>::new();
     // Everything the stack borrows is declared before it.
     let mut sockets = [SocketStorage::EMPTY; 8];
-    let mut stack = Stack::new(&config, &mut board, &mut sockets);
+    let mut neighbors = [NeighborSlot::EMPTY; 8];
+    let mut stack = Stack::new(&config, &mut board, &mut sockets, &mut neighbors);
     let added = [
         stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues()),
         stack.add_service(
