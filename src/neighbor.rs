@@ -123,7 +123,7 @@ struct Neighbor {
     /// When smoltcp was last taught it, and in which epoch; `None`: not
     /// taught since it was learned (from an ARP packet, say).
     taught: Option<(Instant, u32)>,
-    /// A datagram to it was queued since the stack last transmitted.
+    /// A datagram to it waits for its lesson.
     queued: bool,
 }
 
@@ -175,8 +175,10 @@ impl<'a> Table<'a> {
         for slot in slots.iter_mut() {
             *slot = NeighborSlot::EMPTY;
         }
-        // Linear probing stays short while a quarter of the slots is free.
-        let max_len = (slots.len() - slots.len() / 4).min(SMOLTCP_NEIGHBOR_CACHE);
+        // Linear probing stays short while a quarter of the slots is free;
+        // smoltcp's cache keeps room for as many lessons again (see
+        // `NeighborLearning::cache_is_short_of`).
+        let max_len = (slots.len() - slots.len() / 4).min(SMOLTCP_NEIGHBOR_CACHE / 2);
         Table {
             slots,
             len: 0,
@@ -322,7 +324,7 @@ pub struct NeighborLearning<'a> {
     epoch: u32,
     /// Entries smoltcp's cache may have gained this epoch (an upper bound).
     fills: usize,
-    /// Neighbors of datagrams queued since the stack last transmitted.
+    /// Neighbors of queued datagrams that smoltcp may not know.
     queued: heapless::Vec<IpAddress, QUEUED_LIST>,
     /// More were queued than `queued` lists: search the table.
     queued_overflow: bool,
@@ -387,11 +389,14 @@ impl<'a> NeighborLearning<'a> {
     }
 
     /// Whether smoltcp's cache may fill up while `frames` more frames are
-    /// taken in: the stack then empties it first ([`NeighborLearning::new_epoch`]).
+    /// taken in and the datagrams they cause are sent: the stack then
+    /// empties it first ([`NeighborLearning::new_epoch`]), when no datagram
+    /// depends on it.
     pub fn cache_is_short_of(&self, frames: usize) -> bool {
         // A frame teaches at most its sender, and may be an ARP or neighbor
-        // discovery packet that fills an entry of its own.
-        self.fills + 2 * frames > SMOLTCP_NEIGHBOR_CACHE
+        // discovery packet that fills an entry of its own; before the
+        // datagrams leave, each neighbor is taught at most once an epoch.
+        self.fills + 2 * frames + self.table.max_len > SMOLTCP_NEIGHBOR_CACHE
     }
 
     /// Starts a new epoch: the stack has just emptied smoltcp's cache.
@@ -418,13 +423,15 @@ impl<'a> NeighborLearning<'a> {
         }
     }
 
-    /// Notes that a datagram to `next_hop` was queued: before it leaves,
-    /// smoltcp must know the neighbor ([`NeighborLearning::lessons_due`]).
+    /// Notes that a datagram to `next_hop` was queued: if smoltcp may not
+    /// know the neighbor, it is taught before the datagram leaves
+    /// ([`NeighborLearning::next_queued_lesson`]).
     pub fn expect(&mut self, next_hop: IpAddress, now: Instant) {
         let index = match self.table.get(self.last) {
             Some(n) if n.ip == next_hop => Some(self.last),
             _ => self.table.find(&next_hop),
         };
+        let epoch = self.epoch;
         let Some(neighbor) = index.and_then(|i| self.table.get_mut(i)) else {
             self.stats.unresolved += 1;
             return;
@@ -433,41 +440,24 @@ impl<'a> NeighborLearning<'a> {
             self.stats.unresolved += 1;
             return;
         }
-        if neighbor.queued {
+        if neighbor.queued || !needs_lesson(neighbor, epoch, now) {
             return;
         }
+        // Until taught, it is not evicted.
         neighbor.queued = true;
         if self.queued.push(next_hop).is_err() {
             self.queued_overflow = true;
         }
     }
 
-    /// Whether datagrams were queued since the last [`NeighborLearning::lessons_due`].
+    /// Whether a queued datagram waits for a lesson.
     pub fn has_queued(&self) -> bool {
         !self.queued.is_empty() || self.queued_overflow
     }
 
-    /// How many neighbors of queued datagrams smoltcp may not know.
-    pub fn lessons_due(&self, now: Instant) -> usize {
-        let due = |i: usize| self.table.get(i).is_some_and(|n| self.needs_lesson(n, now));
-        if self.queued_overflow {
-            self.table.queued_slots().filter(|i| due(*i)).count()
-        } else {
-            self.queued
-                .iter()
-                .filter(|ip| self.table.find(ip).is_some_and(due))
-                .count()
-        }
-    }
-
-    /// Whether smoltcp's cache has room for `lessons` more entries this epoch.
-    pub fn cache_has_room_for(&self, lessons: usize) -> bool {
-        self.fills + lessons <= SMOLTCP_NEIGHBOR_CACHE
-    }
-
-    /// The next lesson for a neighbor of a queued datagram, if any is due;
-    /// marks the neighbors it passes as sent. Call until `None`, handing
-    /// each lesson to smoltcp ([`NeighborLearning::set_lesson`]).
+    /// The next lesson for a neighbor of a queued datagram. Call until
+    /// `None`, handing each lesson to smoltcp ([`NeighborLearning::set_lesson`]),
+    /// before transmitting.
     pub fn next_queued_lesson(&mut self, now: Instant) -> Option<Lesson> {
         loop {
             let index = match self.queued.pop() {
@@ -486,8 +476,7 @@ impl<'a> NeighborLearning<'a> {
                 continue;
             };
             neighbor.queued = false;
-            let neighbor = *neighbor;
-            if self.needs_lesson(&neighbor, now) {
+            if needs_lesson(neighbor, self.epoch, now) {
                 if let Some(lesson) = self.teach(i, now) {
                     return Some(lesson);
                 }
@@ -498,13 +487,6 @@ impl<'a> NeighborLearning<'a> {
     /// Hands smoltcp `lesson` before any other frame.
     pub fn set_lesson(&mut self, lesson: Lesson) {
         self.lesson = Some(lesson);
-    }
-
-    fn needs_lesson(&self, neighbor: &Neighbor, now: Instant) -> bool {
-        match neighbor.taught {
-            Some((at, epoch)) => epoch != self.epoch || now - at >= RETEACH_AFTER,
-            None => true,
-        }
     }
 
     /// The lesson for the neighbor in slot `i`, counted as taught now.
@@ -615,8 +597,8 @@ impl<'a> NeighborLearning<'a> {
         }
         let (i, moved) = self.remember(ip, mac, now)?;
         self.last = i;
-        let neighbor = *self.table.get(i)?;
-        if moved || self.needs_lesson(&neighbor, now) {
+        let neighbor = self.table.get(i)?;
+        if moved || needs_lesson(neighbor, self.epoch, now) {
             return self.teach(i, now);
         }
         None
@@ -766,6 +748,15 @@ impl<'a> NeighborLearning<'a> {
             &ChecksumCapabilities::default(),
         );
         lesson
+    }
+}
+
+/// Whether smoltcp may not know `neighbor`: not taught this epoch, or too
+/// long ago.
+fn needs_lesson(neighbor: &Neighbor, epoch: u32, now: Instant) -> bool {
+    match neighbor.taught {
+        Some((at, taught_epoch)) => taught_epoch != epoch || now - at >= RETEACH_AFTER,
+        None => true,
     }
 }
 
@@ -1163,6 +1154,10 @@ mod tests {
         let now = Instant::from_secs(1);
         for i in 0..3 {
             l.learn(&ipv4_frame(PEER_MAC, peer(i)), now);
+        }
+        // smoltcp's cache was emptied: each datagram waits for a lesson.
+        l.new_epoch();
+        for i in 0..3 {
             l.expect(IpAddress::Ipv4(peer(i)), now);
         }
         // Every neighbor has a datagram queued: a newcomer finds no room.
@@ -1200,14 +1195,13 @@ mod tests {
         assert!(l.learn(&ipv4_frame(PEER_MAC, peer), t0).is_some());
         // Taught a moment ago: the reply needs no lesson.
         l.expect(IpAddress::Ipv4(peer), t0);
-        assert_eq!(l.lessons_due(t0), 0);
-        assert!(l.next_queued_lesson(t0).is_none());
         assert!(!l.has_queued());
-        // A minute later (smoltcp has forgotten it), it does.
+        assert!(l.next_queued_lesson(t0).is_none());
+        // A minute later (smoltcp has forgotten it), it does, once.
         let later = t0 + Duration::from_secs(60);
         l.expect(IpAddress::Ipv4(peer), later);
         l.expect(IpAddress::Ipv4(peer), later);
-        assert_eq!(l.lessons_due(later), 1);
+        assert!(l.has_queued());
         let lesson = l.next_queued_lesson(later).expect("a lesson");
         assert_eq!(
             EthernetFrame::new_checked(lesson.bytes())
@@ -1235,19 +1229,24 @@ mod tests {
         for i in 0..100 {
             l.expect(IpAddress::Ipv4(peer(i)), now);
         }
-        assert_eq!(l.lessons_due(now), 100);
         let mut taught = 0;
         while l.next_queued_lesson(now).is_some() {
             taught += 1;
         }
         assert_eq!(taught, 100);
-        assert_eq!(l.lessons_due(now), 0);
+        assert!(!l.has_queued());
+        for i in 0..100 {
+            l.expect(IpAddress::Ipv4(peer(i)), now);
+        }
+        assert!(!l.has_queued(), "all taught this epoch");
     }
 
     #[test]
     fn arp_and_neighbor_discovery_count_against_smoltcps_cache() {
         let mut l = learning();
-        assert!(!l.cache_is_short_of(SMOLTCP_NEIGHBOR_CACHE / 2));
+        // 64 slots: 48 neighbors, and as many lessons before datagrams leave.
+        let room = (SMOLTCP_NEIGHBOR_CACHE - 48) / 2;
+        assert!(!l.cache_is_short_of(room));
         let arp = {
             let repr = ArpRepr::EthernetIpv4 {
                 operation: ArpOperation::Request,
@@ -1268,7 +1267,7 @@ mod tests {
             frame
         };
         assert!(l.learn(&arp, Instant::from_secs(1)).is_none());
-        assert!(l.cache_is_short_of(SMOLTCP_NEIGHBOR_CACHE / 2));
+        assert!(l.cache_is_short_of(room));
         assert_eq!(
             l.mac_of(IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 100))),
             Some(PEER_MAC),

@@ -282,8 +282,8 @@ impl<'a> Stack<'a> {
         let socket_room = sockets.len();
         let learning = NeighborLearning::new(config.mac, &cidrs, neighbors, (seed >> 32) as u32);
         // The senders of one batch must all fit in the table, beside the
-        // neighbors it already holds.
-        let batch = (learning.capacity() / 2).max(1);
+        // neighbors it already holds (a chat's members).
+        let batch = (learning.capacity() / 4).max(1);
         Stack {
             iface,
             sockets: SocketSet::new(sockets),
@@ -465,6 +465,9 @@ impl<'a> Stack<'a> {
                 break;
             }
         }
+        if wire.device.learning.cache_is_short_of(0) {
+            wire.forget_neighbors();
+        }
         let mut ticked = false;
         for slot in self.slots.iter_mut() {
             ticked |= run_timers(slot, &mut wire, &context);
@@ -588,15 +591,10 @@ impl<D: Device> Wire<'_, '_, '_, '_, D> {
     }
 
     /// Hands smoltcp a lesson for each neighbor of a datagram queued since
-    /// the last transmission that it may not know, emptying its cache first
-    /// when they would not all fit.
+    /// the last transmission that it may not know.
     fn teach_queued_neighbors(&mut self) {
-        let learning = &mut *self.device.learning;
-        if !learning.has_queued() {
+        if !self.device.learning.has_queued() {
             return;
-        }
-        if !learning.cache_has_room_for(learning.lessons_due(self.now)) {
-            self.forget_neighbors();
         }
         while let Some(lesson) = self.device.learning.next_queued_lesson(self.now) {
             self.device.learning.set_lesson(lesson);

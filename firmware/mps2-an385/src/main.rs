@@ -73,9 +73,10 @@ const DEVICE_NAME: &str = "mps2-an385";
 /// relayed line (see `ChatLimits` and the chat buffers below).
 const CHAT_MEMBERS: usize = 8;
 
-/// Slots of the neighbor table: 24 neighbors, as many as smoltcp's cache
-/// holds (its `iface-neighbor-cache-count-32` feature, Cargo.toml): a
-/// classroom of hosts and the chat's members beside them.
+/// Slots of the neighbor table: 24 neighbors, a classroom of hosts and the
+/// chat's members among them. smoltcp's cache holds twice as many (its
+/// `iface-neighbor-cache-count-64` feature, Cargo.toml): room for the
+/// lessons of a batch beside them.
 const NEIGHBOR_SLOTS: usize = 32;
 const CHAT_ROOMS: usize = 4;
 /// Longest chat message: 8 members × (200 + 40 bytes of relay overhead)
