@@ -641,7 +641,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         index: usize,
         request: &Request<'_>,
         out: &mut dyn Outbox,
-        text: &str,
+        input: Input<'_>,
     ) -> Result<(), Discard> {
         let now = request.now;
         let (burst, per_second) = (self.limits.burst, self.limits.per_second);
@@ -649,8 +649,10 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             return Err(Discard::Malformed);
         };
         member.last_seen = now;
-        // Leaving is never refused: it only lightens the load.
-        let quitting = split_word(text).0 == "/quit";
+        // Leaving is never refused: it only lightens the load. Decided on
+        // the same reading of the line as what it does, so a line exempt
+        // as /quit cannot then be relayed as a message.
+        let quitting = matches!(input, Input::Command { verb: "quit", .. });
         if !quitting && !member.bucket.take(now, burst, per_second) {
             self.stats.rate_limited += 1;
             if !member.bucket.warned {
@@ -665,13 +667,11 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
         let peer = member.peer;
         let room = member.room;
-        let Some(command) = text.strip_prefix('/') else {
-            if text.is_empty() {
-                return Ok(());
-            }
-            return self.relay(index, out, text, false);
+        let (verb, args) = match input {
+            Input::Command { verb, args } => (verb, args),
+            Input::Message("") => return Ok(()),
+            Input::Message(text) => return self.relay(index, out, text, false),
         };
-        let (verb, args) = split_word(command);
         match verb {
             "nick" => self.rename(index, out, args),
             "join" => self.change_room(index, out, args),
@@ -753,18 +753,18 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
             }
             return Err(Discard::Malformed);
         };
+        let input = Input::read(text);
         if let Some(index) = member {
-            return self.handle_member(index, request, out, text);
+            return self.handle_member(index, request, out, input);
         }
-        let (verb, args) = split_word(text);
-        match verb {
-            "/nick" => self.join(request, out, args),
-            "/help" => {
+        match input {
+            Input::Command { verb: "nick", args } => self.join(request, out, args),
+            Input::Command { verb: "help", .. } => {
                 self.tell_stranger(out, request.now, from, HELP);
                 Ok(())
             }
             // A member whose "bye" was lost asks again: say it again.
-            "/quit" => {
+            Input::Command { verb: "quit", .. } => {
                 self.tell_stranger(
                     out,
                     request.now,
@@ -922,6 +922,33 @@ fn format_small(text: core::fmt::Arguments<'_>) -> heapless::String<128> {
     let mut s = heapless::String::new();
     let _ = s.write_fmt(text);
     s
+}
+
+/// What a line asks for. A line is read once, and every decision about it
+/// (whether the rate limit applies, what it does) is made on that reading:
+/// two readings that disagree let `" /quit spam"` pass the rate limit as
+/// `/quit` and then be relayed as a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input<'a> {
+    /// A line that starts with `/`: the word after it and the rest.
+    Command { verb: &'a str, args: &'a str },
+    /// Anything else, said to the room as it was typed (nothing if empty).
+    Message(&'a str),
+}
+
+impl<'a> Input<'a> {
+    /// A command is a line that starts with `/` (the words after it may be
+    /// spaced as they come: `/ msg  bob hi`); `udpkit chat` reads the lines
+    /// it sends the same way.
+    fn read(text: &'a str) -> Input<'a> {
+        match text.strip_prefix('/') {
+            Some(command) => {
+                let (verb, args) = split_word(command);
+                Input::Command { verb, args }
+            }
+            None => Input::Message(text),
+        }
+    }
 }
 
 /// The first word and the rest, without the separating spaces.
@@ -1287,6 +1314,38 @@ mod tests {
             ["*** bye alice\n"],
             "quitting is never rate limited"
         );
+    }
+
+    #[test]
+    fn quit_in_disguise_cannot_bypass_the_rate_limit() {
+        // Fuzzing found " /quit spam": recognised as /quit (so exempt from
+        // the rate limit) on the trimmed line, relayed as a message from
+        // the untrimmed one; 32 went through in one poll against a burst
+        // of 4. A line is read once now, and a command starts with `/`
+        // (as `udpkit chat` reads what it sends): this one is a message.
+        let limits = ChatLimits {
+            burst: 4,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        let mut relayed = Vec::new();
+        let mut to_alice = Vec::new();
+        for _ in 0..32 {
+            let sent = h.say(1, " /quit spam");
+            relayed.extend(lines_to(&sent, 2));
+            to_alice.extend(lines_to(&sent, 1));
+        }
+        assert_eq!(relayed, ["[lobby] <alice>  /quit spam\n"; 4]);
+        assert_eq!(to_alice.len(), 1, "{to_alice:?}");
+        assert!(to_alice[0].starts_with("*** slow down"), "{to_alice:?}");
+        assert_eq!(h.chat.stats().rate_limited, 28);
+        assert_eq!(h.chat.member_count(), 2, "nobody quit");
+        // A real /quit still leaves at once, over the limit or not.
+        let sent = h.say(1, "/ quit now");
+        assert_eq!(lines_to(&sent, 1), ["*** bye alice\n"]);
+        assert_eq!(lines_to(&sent, 2), ["*** alice left lobby (quit)\n"]);
     }
 
     #[test]
