@@ -635,13 +635,14 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         line
     }
 
-    /// Handles a datagram from a member.
+    /// Handles a datagram from a member: `None` if it is not UTF-8 text.
+    /// Any datagram is activity and takes a token, whatever it holds.
     fn handle_member(
         &mut self,
         index: usize,
         request: &Request<'_>,
         out: &mut dyn Outbox,
-        input: Input<'_>,
+        input: Option<Input<'_>>,
     ) -> Result<(), Discard> {
         let now = request.now;
         let (burst, per_second) = (self.limits.burst, self.limits.per_second);
@@ -652,7 +653,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         // Leaving is never refused: it only lightens the load. Decided on
         // the same reading of the line as what it does, so a line exempt
         // as /quit cannot then be relayed as a message.
-        let quitting = matches!(input, Input::Command { verb: "quit", .. });
+        let quitting = matches!(input, Some(Input::Command { verb: "quit", .. }));
         if !quitting && !member.bucket.take(now, burst, per_second) {
             self.stats.rate_limited += 1;
             if !member.bucket.warned {
@@ -668,9 +669,10 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let peer = member.peer;
         let room = member.room;
         let (verb, args) = match input {
-            Input::Command { verb, args } => (verb, args),
-            Input::Message("") => return Ok(()),
-            Input::Message(text) => return self.relay(index, out, text, false),
+            None => return self.error(out, peer, "not UTF-8 text"),
+            Some(Input::Command { verb, args }) => (verb, args),
+            Some(Input::Message("")) => return Ok(()),
+            Some(Input::Message(text)) => return self.relay(index, out, text, false),
         };
         match verb {
             "nick" => self.rename(index, out, args),
@@ -743,20 +745,18 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
         self.now = request.now;
         let from = request.from;
-        let member = self.member_index(from);
-        let Ok(text) = core::str::from_utf8(strip_line_ending(request.payload)) else {
-            self.stats.rejected += 1;
-            let line = "*** error: not UTF-8 text\n";
-            match member {
-                Some(_) => self.send(out, from, line),
-                None => self.tell_stranger(out, request.now, from, line),
-            }
-            return Err(Discard::Malformed);
-        };
-        let input = Input::read(text);
-        if let Some(index) = member {
+        let input = core::str::from_utf8(strip_line_ending(request.payload))
+            .ok()
+            .map(Input::read);
+        if let Some(index) = self.member_index(from) {
             return self.handle_member(index, request, out, input);
         }
+        let Some(input) = input else {
+            self.stats.rejected += 1;
+            let line = "*** error: not UTF-8 text\n";
+            self.tell_stranger(out, request.now, from, line);
+            return Err(Discard::Malformed);
+        };
         match input {
             Input::Command { verb: "nick", args } => self.join(request, out, args),
             Input::Command { verb: "help", .. } => {
@@ -1346,6 +1346,46 @@ mod tests {
         let sent = h.say(1, "/ quit now");
         assert_eq!(lines_to(&sent, 1), ["*** bye alice\n"]);
         assert_eq!(lines_to(&sent, 2), ["*** alice left lobby (quit)\n"]);
+    }
+
+    #[test]
+    fn a_members_bad_utf8_is_activity_and_takes_its_tokens() {
+        // Fuzzing found that a member's non-UTF-8 datagrams got an error
+        // line every time, without the rate limit, and did not count as
+        // activity, although any datagram does.
+        let limits = ChatLimits {
+            burst: 4,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        let mut answers = Vec::new();
+        let mut verdicts = Vec::new();
+        for _ in 0..32 {
+            let (verdict, sent) = h.send_bytes(1, b"caf\xe9\n");
+            verdicts.push(verdict);
+            answers.extend(lines_to(&sent, 1));
+            assert!(lines_to(&sent, 2).is_empty());
+        }
+        assert_eq!(answers.len(), 5, "{answers:?}");
+        assert_eq!(answers[..4], ["*** error: not UTF-8 text\n"; 4]);
+        assert!(answers[4].starts_with("*** slow down"), "{answers:?}");
+        assert_eq!(verdicts[..4], [Err(Discard::Malformed); 4]);
+        assert_eq!(verdicts[4..], [Err(Discard::Limited); 28]);
+        assert_eq!(h.chat.stats().rate_limited, 28);
+        // Four minutes later, alice says something bob cannot read; one
+        // more minute, and bob's idle time is up, not hers.
+        h.advance(240);
+        let (_, sent) = h.send_bytes(1, b"\xff");
+        assert_eq!(lines_to(&sent, 1), ["*** error: not UTF-8 text\n"]);
+        h.advance(60);
+        let sent = h.tick();
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** bob left lobby (idle for 5 min)\n"]
+        );
+        assert_eq!(h.chat.member_count(), 1);
     }
 
     #[test]
