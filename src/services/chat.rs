@@ -35,6 +35,17 @@
 //!   `*** slow down` line and nothing is relayed until tokens come back.
 //! - Lines to non-members (errors, "server full") share one more bucket, so a
 //!   flood from many forged sources gets a bounded number of answers.
+//! - A non-member has not proven its address, so an answer to it (the
+//!   welcome of a join included) is no larger than its request unless a
+//!   small byte budget shared by all non-members covers the excess
+//!   ([`ExcessBudget`]: 256 bytes a second, 1 KiB at once); when the
+//!   budget is dry the answer is not sent, and a `/nick` does not join,
+//!   until the budget is back. `/help` before
+//!   joining is one short line pointing to `/nick`; the full help is for
+//!   members. Whatever the number of forged sources, the chat sends them no
+//!   more bytes than they send it, plus that budget: it is no amplifier.
+//!   (A forged join that does get in is a member, and its answers are
+//!   bounded by the member's rate limit, not by its requests' size.)
 //!
 //! What a forged source can still do: join under the victim's address and
 //! port, so that the victim receives its room's traffic (bounded by the other
@@ -54,7 +65,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use crate::service::{Burst, Discard, Outbox, Request, Service};
-use crate::services::strip_line_ending;
+use crate::services::{strip_line_ending, ExcessBudget};
 
 /// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
 pub const DEFAULT_PORT: u16 = 5555;
@@ -129,6 +140,9 @@ pub struct ChatStats {
     pub rate_limited: u64,
     /// Not answered: over the strangers' rate limit.
     pub strangers_silenced: u64,
+    /// Not answered (and not joined, for a `/nick`): a stranger's answer
+    /// larger than its request, and the byte budget for the excess spent.
+    pub strangers_over_budget: u64,
     /// Refused: bad input (not UTF-8, too long, bad name, unknown command, not joined).
     pub rejected: u64,
     /// Lines that could not be queued.
@@ -197,6 +211,8 @@ pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8> {
     /// other than the lobby exists while someone is in it.
     rooms: [Option<Name>; ROOMS],
     strangers: Bucket,
+    /// What answers to strangers may exceed their requests by.
+    excess: ExcessBudget,
     stats: ChatStats,
     /// The time of the datagram or timer being handled.
     now: Instant,
@@ -221,6 +237,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             members: heapless::Vec::new(),
             rooms,
             strangers: Bucket::full(limits.strangers_per_second, Instant::ZERO),
+            excess: ExcessBudget::new(),
             stats: ChatStats::default(),
             now: Instant::ZERO,
         }
@@ -298,16 +315,18 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
     }
 
-    /// Answers a source that is not a member, within the strangers' budget.
-    fn tell_stranger(&mut self, out: &mut dyn Outbox, now: Instant, to: IpEndpoint, line: &str) {
-        if self.strangers.take(
-            now,
-            self.limits.strangers_per_second,
-            self.limits.strangers_per_second,
-        ) {
-            self.send(out, to, line);
-        } else {
+    /// Answers `request` from a source that is not a member: within the
+    /// strangers' line rate, and no larger than the request unless the
+    /// byte budget covers the excess.
+    fn tell_stranger(&mut self, out: &mut dyn Outbox, request: &Request<'_>, line: &str) {
+        let now = request.now;
+        let rate = self.limits.strangers_per_second;
+        if !self.strangers.take(now, rate, rate) {
             self.stats.strangers_silenced += 1;
+        } else if !self.excess.cover(now, request.payload.len(), line.len()) {
+            self.stats.strangers_over_budget += 1;
+        } else {
+            self.send(out, request.from, line);
         }
     }
 
@@ -342,13 +361,13 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         if let Err(problem) = check_name(nick, self.limits.max_nick) {
             self.stats.rejected += 1;
             let line = system_line(format_args!("error: nick {problem}"));
-            self.tell_stranger(out, request.now, from, &line);
+            self.tell_stranger(out, request, &line);
             return Err(Discard::Malformed);
         }
         if self.nick_taken(nick) {
             self.stats.rejected += 1;
             let line = system_line(format_args!("error: nick {nick} is taken, pick another"));
-            self.tell_stranger(out, request.now, from, &line);
+            self.tell_stranger(out, request, &line);
             return Err(Discard::Limited);
         }
         if self.members.len() >= self.limits.max_members {
@@ -357,7 +376,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
                 "error: server full ({} members), try again later",
                 self.limits.max_members
             ));
-            self.tell_stranger(out, request.now, from, &line);
+            self.tell_stranger(out, request, &line);
             return Err(Discard::Limited);
         }
         let member = Member {
@@ -372,11 +391,23 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             self.stats.full += 1;
             return Err(Discard::Limited);
         }
+        // The welcome answers a stranger, and lists the room: without the
+        // budget a /nick and /quit loop would amplify tenfold. With the
+        // budget spent, the stranger does not join (so nobody is told); it
+        // asks again, as `udpkit chat` does when no welcome comes.
+        let welcome = self.welcome(nick, 0);
+        if !self
+            .excess
+            .cover(request.now, request.payload.len(), welcome.len())
+        {
+            self.members.pop();
+            self.stats.strangers_over_budget += 1;
+            return Err(Discard::Limited);
+        }
         self.stats.joined += 1;
         log::info!("chat: {nick} joined from {from}");
         let notice = system_line(format_args!("{nick} joined {LOBBY}"));
         self.tell_room(out, 0, from, &notice);
-        let welcome = self.welcome(nick, 0);
         self.send(out, from, &welcome);
         Ok(())
     }
@@ -737,6 +768,10 @@ const HELP: &str = "*** commands:\n\
 /quit            leave the chat\n\
 anything else is said to your room\n";
 
+/// `/help` before joining: short, since it answers a source that may be
+/// forged (see [`ExcessBudget`]).
+const STRANGERS_HELP: &str = "*** join with /nick NAME; then /help lists the commands\n";
+
 impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
     fn name(&self) -> &'static str {
         "chat"
@@ -753,24 +788,20 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
         }
         let Some(input) = input else {
             self.stats.rejected += 1;
-            let line = "*** error: not UTF-8 text\n";
-            self.tell_stranger(out, request.now, from, line);
+            self.tell_stranger(out, request, "*** error: not UTF-8 text\n");
             return Err(Discard::Malformed);
         };
         match input {
             Input::Command { verb: "nick", args } => self.join(request, out, args),
+            // The full help is for members: to anyone else it is 500 bytes
+            // for a 6-byte request.
             Input::Command { verb: "help", .. } => {
-                self.tell_stranger(out, request.now, from, HELP);
+                self.tell_stranger(out, request, STRANGERS_HELP);
                 Ok(())
             }
             // A member whose "bye" was lost asks again: say it again.
             Input::Command { verb: "quit", .. } => {
-                self.tell_stranger(
-                    out,
-                    request.now,
-                    from,
-                    "*** bye (you were not in the chat)\n",
-                );
+                self.tell_stranger(out, request, "*** bye (you were not in the chat)\n");
                 Ok(())
             }
             _ => {
@@ -779,7 +810,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
                     "error: you are not in the chat (members silent for {} leave it): join with /nick NAME",
                     Idle(self.limits.idle_timeout)
                 ));
-                self.tell_stranger(out, request.now, from, &line);
+                self.tell_stranger(out, request, &line);
                 Err(Discard::Limited)
             }
         }
@@ -857,6 +888,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
         report("refused: server full", s.full);
         report("refused: rate limit", s.rate_limited);
         report("silenced strangers", s.strangers_silenced);
+        report("silenced strangers: byte budget", s.strangers_over_budget);
         report("rejected input", s.rejected);
         report("send failed", s.send_failed);
     }
@@ -975,6 +1007,7 @@ fn push_sanitized(line: &mut Line, text: &str) {
 mod tests {
     use super::*;
     use crate::service::testing::{Sent, VecOutbox};
+    use crate::services::EXCESS_BYTES_BURST;
     use smoltcp::wire::{IpAddress, Ipv4Address};
     use std::string::String;
     use std::vec::Vec;
@@ -1398,6 +1431,106 @@ mod tests {
         let answered = (100..150).filter(|n| !h.say(*n, "hi").is_empty()).count();
         assert_eq!(answered, 5);
         assert_eq!(h.chat.stats().strangers_silenced, 45);
+    }
+
+    /// The chat's counter called `name`, as a port prints it.
+    fn counter<const M: usize, const R: usize>(chat: &Chat<M, R>, name: &str) -> Option<u64> {
+        let mut found = None;
+        chat.counters(&mut |n, value| {
+            if n == name {
+                found = Some(value);
+            }
+        });
+        found
+    }
+
+    const OVER_BUDGET: &str = "silenced strangers: byte budget";
+
+    #[test]
+    fn a_strangers_help_is_no_amplifier() {
+        // Fuzzing found the full help, 494 bytes, sent to any source for a
+        // request of 5 to 48 bytes: a tenfold amplifier for a forged one.
+        // A stranger is told how to join; the full help is for members.
+        let mut h = default_harness();
+        let sent = h.say(9, "/help");
+        assert_eq!(
+            lines_to(&sent, 9),
+            ["*** join with /nick NAME; then /help lists the commands\n"]
+        );
+        h.say(9, "/nick nine");
+        assert!(lines_to(&h.say(9, "/help"), 9)[0].starts_with("*** commands:\n"));
+    }
+
+    #[test]
+    fn strangers_get_no_more_bytes_than_they_send_beyond_a_small_budget() {
+        // The strangers' line rate out of the way: this is about bytes.
+        let limits = ChatLimits {
+            strangers_per_second: 1000,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        let requests: [&[u8]; 6] = [
+            b"/help\n",
+            b"hi\n",
+            b"\xff",
+            b"/quit",
+            b"/nick bad!\n",
+            b"/nick alice\n",
+        ];
+        let (mut bytes_in, mut bytes_out, mut unanswered) = (0, 0, 0);
+        for i in 0..300u16 {
+            let request = requests[usize::from(i) % requests.len()];
+            let (_, sent) = h.send_bytes(100 + i, request);
+            assert!(sent.len() <= 1 && sent.iter().all(|(to, _)| *to == peer(100 + i)));
+            bytes_in += request.len();
+            bytes_out += sent.iter().map(|(_, d)| d.len()).sum::<usize>();
+            unanswered += usize::from(sent.is_empty());
+        }
+        assert!(
+            bytes_out <= bytes_in + EXCESS_BYTES_BURST as usize,
+            "{bytes_out} bytes out for {bytes_in} in"
+        );
+        assert!(unanswered > 250, "{unanswered} of 300 unanswered");
+        assert_eq!(counter(&h.chat, OVER_BUDGET), Some(unanswered as u64));
+        // A request as large as its answer needs no budget: answered.
+        let padded = std::format!("hi{}\n", " ".repeat(100));
+        let sent = h.say(99, &padded);
+        assert!(lines_to(&sent, 99)[0].starts_with("*** error: you are not in the chat"));
+        // Time refills the budget.
+        h.advance(1);
+        assert_eq!(lines_to(&h.say(98, "/help"), 98).len(), 1);
+        // Members are not strangers: alice's answers are not held back.
+        assert_eq!(lines_to(&h.say(1, "/help"), 1).len(), 1);
+    }
+
+    #[test]
+    fn a_join_is_an_answer_to_a_stranger_too() {
+        // The welcome lists the room: with the budget spent, joining and
+        // quitting again and again would amplify every /nick tenfold.
+        let limits = ChatLimits {
+            strangers_per_second: 1000,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<32, 2> = Harness::new(limits);
+        for n in 1..=12 {
+            h.say(n, &std::format!("/nick membername{n:06}"));
+        }
+        // Drain the budget.
+        for n in 100..200 {
+            h.say(n, "?");
+        }
+        let before = h.chat.member_count();
+        let sent = h.say(50, "/nick x");
+        assert!(sent.is_empty(), "{sent:?}");
+        assert_eq!(h.chat.member_count(), before, "not joined, nobody told");
+        let refused = counter(&h.chat, OVER_BUDGET).unwrap();
+        // Once the budget is back, the same request joins.
+        h.advance(4);
+        let sent = h.say(50, "/nick x");
+        assert!(lines_to(&sent, 50)[0].starts_with("*** welcome x, you are in lobby with: "));
+        assert_eq!(h.chat.member_count(), before + 1);
+        assert_eq!(counter(&h.chat, OVER_BUDGET), Some(refused));
     }
 
     #[test]
