@@ -11,9 +11,10 @@ mod support;
 use support::*;
 use udpkit::services::discovery::{
     Discovery, Field, ReplyPacket, ReplyRepr, ServiceEntry, DEFAULT_PORT, MAX_ANNOUNCEMENTS,
-    RATE_BURST,
+    MAX_REPLY, RATE_BURST,
 };
 use udpkit::services::echo;
+use udpkit::services::EXCESS_BYTES_BURST;
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address};
@@ -169,6 +170,15 @@ fn single_reply(mut sent: Vec<UdpOut>) -> Vec<u8> {
     reply.payload
 }
 
+/// `udpkit discover`'s request, padded with spaces to the longest reply
+/// (`MAX_REPLY` bytes), built by hand as any client would.
+fn padded_request() -> Vec<u8> {
+    let mut request = b"DISCOVER udpkit/1".to_vec();
+    request.resize(MAX_REPLY - 1, b' ');
+    request.push(b'\n');
+    request
+}
+
 // ---------------------------------------------------------------------------
 // Tests.
 
@@ -254,8 +264,11 @@ fn another_devices_announcement_is_refused_by_the_loop_guard() {
 
 #[test]
 fn a_flood_of_requests_gets_a_burst_of_replies_then_the_rate() {
+    // Padded requests, as udpkit discover sends them: short ones would run
+    // into the byte budget first (see the next test).
     let mut net = Net::new(0);
-    let flood = (0..2 * RATE_BURST).map(|_| from_peer(SUBNET_BROADCAST, b"DISCOVER"));
+    let request = padded_request();
+    let flood = (0..2 * RATE_BURST).map(|_| from_peer(SUBNET_BROADCAST, &request));
     // Over several polls: the socket queue takes eight at a time.
     let mut replies = 0;
     for chunk in flood.collect::<Vec<_>>().chunks(4) {
@@ -269,8 +282,38 @@ fn a_flood_of_requests_gets_a_burst_of_replies_then_the_rate() {
     );
     // A second later, a few more are answered.
     net.board.now += Duration::from_secs(1);
-    let sent = net.exchange((0..4).map(|_| from_peer(SUBNET_BROADCAST, b"DISCOVER")));
+    let sent = net.exchange((0..4).map(|_| from_peer(SUBNET_BROADCAST, &request)));
     assert_eq!(sent.len(), 4);
+}
+
+#[test]
+fn short_requests_get_their_size_and_a_small_budget_padded_ones_the_reply() {
+    let mut net = Net::new(0);
+    // A forged source floods 8-byte unicast requests, within the reply
+    // rate limit: the replies are six times larger.
+    let mut bytes_out = 0;
+    let mut answered = 0;
+    for _ in 0..RATE_BURST / 4 {
+        let sent = net.exchange((0..4).map(|_| from_peer(OUR_IP, b"DISCOVER")));
+        answered += sent.len();
+        bytes_out += sent.iter().map(|d| d.payload.len()).sum::<usize>();
+    }
+    let bytes_in = 8 * RATE_BURST as usize;
+    assert!(
+        bytes_out <= bytes_in + EXCESS_BYTES_BURST as usize,
+        "{bytes_out} bytes out for {bytes_in} in"
+    );
+    let refused = RATE_BURST as usize - answered;
+    assert!(refused > 0);
+    assert_eq!(
+        net.stats().discarded[Discard::Limited.index()],
+        refused as u64
+    );
+    // Padded requests, broadcast as udpkit discover sends them, are
+    // answered all the same: refusals took no reply from the rate limit.
+    let sent = net.exchange((0..4).map(|_| from_peer(SUBNET_BROADCAST, &padded_request())));
+    assert_eq!(sent.len(), 4);
+    assert!(sent.iter().all(|d| d.payload == net.reply));
 }
 
 #[test]

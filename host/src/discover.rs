@@ -207,9 +207,12 @@ fn is_v6_link_local(ip: IpAddr) -> bool {
     own address, or ff02::1, the IPv6 all-nodes group, with --interface), resends it --retries \
     times within --timeout, and lists each device that answered once, sorted by address. \
     Exits non-zero when none did.\n\n\
+    The request is padded with spaces to 681 bytes, the longest reply: a device answers a \
+    request shorter than its reply only from a small shared byte budget (so that a forged \
+    source cannot make it an amplifier); a padded one never needs it.\n\n\
     Without --interface the kernel's routing picks the link the limited broadcast leaves on \
     (the default route's); name the link to ask another one.\n\n\
-    The same by hand: printf 'DISCOVER\\n' | socat -t1 - UDP-DATAGRAM:192.168.69.255:5550,broadcast \
+    The same by hand: printf 'DISCOVER%672s\\n' | socat -t1 - UDP-DATAGRAM:192.168.69.255:5550,broadcast \
     (not nc -u -b: it hears only the broadcast address, and replies come from the devices').\n\n\
     Examples:\n  \
     udpkit discover\n  \
@@ -522,7 +525,7 @@ fn send_all(sockets: &[(bool, UdpSocket)], destinations: &[SocketAddr], first: b
         let Some((_, socket)) = sockets.iter().find(|(v6, _)| *v6 == destination.is_ipv6()) else {
             continue;
         };
-        match socket.send_to(discovery::REQUEST, destination) {
+        match socket.send_to(&discovery::PADDED_REQUEST, destination) {
             Ok(_) => sent += 1,
             Err(e) => failures.push((destination, e)),
         }
@@ -667,6 +670,16 @@ mod tests {
         assert!(parse_timeout("2h").is_err());
         assert!(parse_timeout("1000years").is_err());
         assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn the_request_is_padded_to_the_longest_reply() {
+        let request = &discovery::PADDED_REQUEST;
+        assert_eq!(request.len(), discovery::MAX_REPLY);
+        assert!(request.starts_with(discovery::REQUEST.strip_suffix(b"\n").unwrap()));
+        assert!(discovery::DiscoverRepr::parse(request).is_ok());
+        // The help says how long it is.
+        assert_eq!(discovery::MAX_REPLY, 681);
     }
 
     #[test]

@@ -309,6 +309,103 @@ fn raw_discover_by_python_socat_and_nc() {
     );
 }
 
+/// Python: binds 192.168.69.100:15550, runs `udpkit discover` (argv[1])
+/// at that address and port, and prints the request it sent as JSON.
+const CATCH_REQUEST: &str = r#"
+import json, socket, subprocess, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.168.69.100", 15550))
+subprocess.run([sys.argv[1], "discover", "--broadcast", "192.168.69.100", "--port", "15550",
+                "--timeout", "300ms", "--retries", "0"],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+s.settimeout(2)
+data, addr = s.recvfrom(4096)
+print(json.dumps({"len": len(data), "text": data.decode("utf-8", "replace")}))
+"#;
+
+/// Python: sends argv[2] requests `DISCOVER\n` to argv[1]:5550 at once;
+/// prints the length of each reply within 1 s, one a line.
+const SHORT_DISCOVERS: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[2])):
+    s.sendto(b"DISCOVER\n", (sys.argv[1], 5550))
+deadline = time.monotonic() + 1.0
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        break
+    s.settimeout(left)
+    try:
+        data, addr = s.recvfrom(4096)
+    except socket.timeout:
+        break
+    print(len(data))
+"#;
+
+#[test]
+fn udpkit_discover_pads_its_request_so_short_requests_cannot_starve_it() {
+    let Some(ns) =
+        Netns::new("udpkit_discover_pads_its_request_so_short_requests_cannot_starve_it")
+    else {
+        return;
+    };
+    bridge(&ns);
+    let mut alpha = serve(&ns, 0, &[]);
+    let _beta = serve(&ns, 1, &[]);
+
+    // The request udpkit discover sends is as long as the longest reply
+    // (681 bytes), and still a plain DISCOVER: no reply needs to be larger.
+    let out = ns
+        .python(CATCH_REQUEST, &[env!("CARGO_BIN_EXE_udpkit")])
+        .ok();
+    let request: Value = serde_json::from_str(out.stdout_str().trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
+    let text = request["text"].as_str().unwrap();
+    assert!(request["len"].as_u64().unwrap() >= 681, "{request}");
+    assert!(text.starts_with("DISCOVER udpkit/1 "), "{text:?}");
+    assert!(text.ends_with(" \n"), "{text:?}");
+
+    // Twelve 9-byte requests to alpha at once: answered only while the
+    // shared byte budget (1 KiB at once, 256 B/s) covers each reply's
+    // excess over its request. Under the reply rate limit (16 at once).
+    let out = ns.python(SHORT_DISCOVERS, &[DEVICES[0].2, "12"]).ok();
+    let replies: Vec<usize> = out
+        .stdout_str()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let bytes_out: usize = replies.iter().sum();
+    assert!(
+        !replies.is_empty() && replies.len() < 12,
+        "{} of 12 answered",
+        replies.len()
+    );
+    assert!(
+        bytes_out <= 12 * 9 + 1024 + 256,
+        "{bytes_out} bytes for 108: {}",
+        out.describe()
+    );
+
+    // udpkit discover right after still finds both: it never needs the
+    // budget.
+    let devices = discover_json(&ns, &["--broadcast", SUBNET_BROADCAST, "--retries", "0"]);
+    assert_alpha_and_beta(&devices);
+
+    // alpha counted what it refused.
+    alpha.stop(libc::SIGTERM);
+    let log = alpha.log();
+    let refused = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("refused: reply larger than request:"))
+        .unwrap_or_else(|| panic!("no counter of refusals: {log}"));
+    assert_eq!(
+        refused.trim().parse::<usize>().unwrap(),
+        12 - replies.len(),
+        "{log}"
+    );
+}
+
 /// Python: listens on port 5550 of every address for argv[1] seconds or
 /// until argv[2] datagrams came; prints `LISTENING` first, then one JSON
 /// line per datagram: arrival (s since listening), source, port, text.

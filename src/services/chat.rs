@@ -35,6 +35,17 @@
 //!   `*** slow down` line and nothing is relayed until tokens come back.
 //! - Lines to non-members (errors, "server full") share one more bucket, so a
 //!   flood from many forged sources gets a bounded number of answers.
+//! - A non-member has not proven its address, so an answer to it (the
+//!   welcome of a join included) is no larger than its request unless a
+//!   small byte budget shared by all non-members covers the excess
+//!   ([`ExcessBudget`]: 256 bytes a second, 1 KiB at once); when the
+//!   budget is dry the answer is not sent, and a `/nick` does not join,
+//!   until the budget is back. `/help` before
+//!   joining is one short line pointing to `/nick`; the full help is for
+//!   members. Whatever the number of forged sources, the chat sends them no
+//!   more bytes than they send it, plus that budget: it is no amplifier.
+//!   (A forged join that does get in is a member, and its answers are
+//!   bounded by the member's rate limit, not by its requests' size.)
 //!
 //! What a forged source can still do: join under the victim's address and
 //! port, so that the victim receives its room's traffic (bounded by the other
@@ -54,7 +65,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use crate::service::{Burst, Discard, Outbox, Request, Service};
-use crate::services::strip_line_ending;
+use crate::services::{strip_line_ending, ExcessBudget};
 
 /// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
 pub const DEFAULT_PORT: u16 = 5555;
@@ -129,6 +140,9 @@ pub struct ChatStats {
     pub rate_limited: u64,
     /// Not answered: over the strangers' rate limit.
     pub strangers_silenced: u64,
+    /// Not answered (and not joined, for a `/nick`): a stranger's answer
+    /// larger than its request, and the byte budget for the excess spent.
+    pub strangers_over_budget: u64,
     /// Refused: bad input (not UTF-8, too long, bad name, unknown command, not joined).
     pub rejected: u64,
     /// Lines that could not be queued.
@@ -197,6 +211,8 @@ pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8> {
     /// other than the lobby exists while someone is in it.
     rooms: [Option<Name>; ROOMS],
     strangers: Bucket,
+    /// What answers to strangers may exceed their requests by.
+    excess: ExcessBudget,
     stats: ChatStats,
     /// The time of the datagram or timer being handled.
     now: Instant,
@@ -221,6 +237,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             members: heapless::Vec::new(),
             rooms,
             strangers: Bucket::full(limits.strangers_per_second, Instant::ZERO),
+            excess: ExcessBudget::new(),
             stats: ChatStats::default(),
             now: Instant::ZERO,
         }
@@ -298,16 +315,18 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
     }
 
-    /// Answers a source that is not a member, within the strangers' budget.
-    fn tell_stranger(&mut self, out: &mut dyn Outbox, now: Instant, to: IpEndpoint, line: &str) {
-        if self.strangers.take(
-            now,
-            self.limits.strangers_per_second,
-            self.limits.strangers_per_second,
-        ) {
-            self.send(out, to, line);
-        } else {
+    /// Answers `request` from a source that is not a member: within the
+    /// strangers' line rate, and no larger than the request unless the
+    /// byte budget covers the excess.
+    fn tell_stranger(&mut self, out: &mut dyn Outbox, request: &Request<'_>, line: &str) {
+        let now = request.now;
+        let rate = self.limits.strangers_per_second;
+        if !self.strangers.take(now, rate, rate) {
             self.stats.strangers_silenced += 1;
+        } else if !self.excess.cover(now, request.payload.len(), line.len()) {
+            self.stats.strangers_over_budget += 1;
+        } else {
+            self.send(out, request.from, line);
         }
     }
 
@@ -342,13 +361,13 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         if let Err(problem) = check_name(nick, self.limits.max_nick) {
             self.stats.rejected += 1;
             let line = system_line(format_args!("error: nick {problem}"));
-            self.tell_stranger(out, request.now, from, &line);
+            self.tell_stranger(out, request, &line);
             return Err(Discard::Malformed);
         }
         if self.nick_taken(nick) {
             self.stats.rejected += 1;
             let line = system_line(format_args!("error: nick {nick} is taken, pick another"));
-            self.tell_stranger(out, request.now, from, &line);
+            self.tell_stranger(out, request, &line);
             return Err(Discard::Limited);
         }
         if self.members.len() >= self.limits.max_members {
@@ -357,7 +376,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
                 "error: server full ({} members), try again later",
                 self.limits.max_members
             ));
-            self.tell_stranger(out, request.now, from, &line);
+            self.tell_stranger(out, request, &line);
             return Err(Discard::Limited);
         }
         let member = Member {
@@ -372,11 +391,23 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             self.stats.full += 1;
             return Err(Discard::Limited);
         }
+        // The welcome answers a stranger, and lists the room: without the
+        // budget a /nick and /quit loop would amplify tenfold. With the
+        // budget spent, the stranger does not join (so nobody is told); it
+        // asks again, as `udpkit chat` does when no welcome comes.
+        let welcome = self.welcome(nick, 0);
+        if !self
+            .excess
+            .cover(request.now, request.payload.len(), welcome.len())
+        {
+            self.members.pop();
+            self.stats.strangers_over_budget += 1;
+            return Err(Discard::Limited);
+        }
         self.stats.joined += 1;
         log::info!("chat: {nick} joined from {from}");
         let notice = system_line(format_args!("{nick} joined {LOBBY}"));
         self.tell_room(out, 0, from, &notice);
-        let welcome = self.welcome(nick, 0);
         self.send(out, from, &welcome);
         Ok(())
     }
@@ -635,13 +666,14 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         line
     }
 
-    /// Handles a datagram from a member.
+    /// Handles a datagram from a member: `None` if it is not UTF-8 text.
+    /// Any datagram is activity and takes a token, whatever it holds.
     fn handle_member(
         &mut self,
         index: usize,
         request: &Request<'_>,
         out: &mut dyn Outbox,
-        text: &str,
+        input: Option<Input<'_>>,
     ) -> Result<(), Discard> {
         let now = request.now;
         let (burst, per_second) = (self.limits.burst, self.limits.per_second);
@@ -649,8 +681,10 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             return Err(Discard::Malformed);
         };
         member.last_seen = now;
-        // Leaving is never refused: it only lightens the load.
-        let quitting = split_word(text).0 == "/quit";
+        // Leaving is never refused: it only lightens the load. Decided on
+        // the same reading of the line as what it does, so a line exempt
+        // as /quit cannot then be relayed as a message.
+        let quitting = matches!(input, Some(Input::Command { verb: "quit", .. }));
         if !quitting && !member.bucket.take(now, burst, per_second) {
             self.stats.rate_limited += 1;
             if !member.bucket.warned {
@@ -665,13 +699,12 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
         let peer = member.peer;
         let room = member.room;
-        let Some(command) = text.strip_prefix('/') else {
-            if text.is_empty() {
-                return Ok(());
-            }
-            return self.relay(index, out, text, false);
+        let (verb, args) = match input {
+            None => return self.error(out, peer, "not UTF-8 text"),
+            Some(Input::Command { verb, args }) => (verb, args),
+            Some(Input::Message("")) => return Ok(()),
+            Some(Input::Message(text)) => return self.relay(index, out, text, false),
         };
-        let (verb, args) = split_word(command);
         match verb {
             "nick" => self.rename(index, out, args),
             "join" => self.change_room(index, out, args),
@@ -735,6 +768,10 @@ const HELP: &str = "*** commands:\n\
 /quit            leave the chat\n\
 anything else is said to your room\n";
 
+/// `/help` before joining: short, since it answers a source that may be
+/// forged (see [`ExcessBudget`]).
+const STRANGERS_HELP: &str = "*** join with /nick NAME; then /help lists the commands\n";
+
 impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
     fn name(&self) -> &'static str {
         "chat"
@@ -743,34 +780,28 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
         self.now = request.now;
         let from = request.from;
-        let member = self.member_index(from);
-        let Ok(text) = core::str::from_utf8(strip_line_ending(request.payload)) else {
+        let input = core::str::from_utf8(strip_line_ending(request.payload))
+            .ok()
+            .map(Input::read);
+        if let Some(index) = self.member_index(from) {
+            return self.handle_member(index, request, out, input);
+        }
+        let Some(input) = input else {
             self.stats.rejected += 1;
-            let line = "*** error: not UTF-8 text\n";
-            match member {
-                Some(_) => self.send(out, from, line),
-                None => self.tell_stranger(out, request.now, from, line),
-            }
+            self.tell_stranger(out, request, "*** error: not UTF-8 text\n");
             return Err(Discard::Malformed);
         };
-        if let Some(index) = member {
-            return self.handle_member(index, request, out, text);
-        }
-        let (verb, args) = split_word(text);
-        match verb {
-            "/nick" => self.join(request, out, args),
-            "/help" => {
-                self.tell_stranger(out, request.now, from, HELP);
+        match input {
+            Input::Command { verb: "nick", args } => self.join(request, out, args),
+            // The full help is for members: to anyone else it is 500 bytes
+            // for a 6-byte request.
+            Input::Command { verb: "help", .. } => {
+                self.tell_stranger(out, request, STRANGERS_HELP);
                 Ok(())
             }
             // A member whose "bye" was lost asks again: say it again.
-            "/quit" => {
-                self.tell_stranger(
-                    out,
-                    request.now,
-                    from,
-                    "*** bye (you were not in the chat)\n",
-                );
+            Input::Command { verb: "quit", .. } => {
+                self.tell_stranger(out, request, "*** bye (you were not in the chat)\n");
                 Ok(())
             }
             _ => {
@@ -779,7 +810,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
                     "error: you are not in the chat (members silent for {} leave it): join with /nick NAME",
                     Idle(self.limits.idle_timeout)
                 ));
-                self.tell_stranger(out, request.now, from, &line);
+                self.tell_stranger(out, request, &line);
                 Err(Discard::Limited)
             }
         }
@@ -857,6 +888,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
         report("refused: server full", s.full);
         report("refused: rate limit", s.rate_limited);
         report("silenced strangers", s.strangers_silenced);
+        report("silenced strangers: byte budget", s.strangers_over_budget);
         report("rejected input", s.rejected);
         report("send failed", s.send_failed);
     }
@@ -924,6 +956,33 @@ fn format_small(text: core::fmt::Arguments<'_>) -> heapless::String<128> {
     s
 }
 
+/// What a line asks for. A line is read once, and every decision about it
+/// (whether the rate limit applies, what it does) is made on that reading:
+/// two readings that disagree let `" /quit spam"` pass the rate limit as
+/// `/quit` and then be relayed as a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input<'a> {
+    /// A line that starts with `/`: the word after it and the rest.
+    Command { verb: &'a str, args: &'a str },
+    /// Anything else, said to the room as it was typed (nothing if empty).
+    Message(&'a str),
+}
+
+impl<'a> Input<'a> {
+    /// A command is a line that starts with `/` (the words after it may be
+    /// spaced as they come: `/ msg  bob hi`); `udpkit chat` reads the lines
+    /// it sends the same way.
+    fn read(text: &'a str) -> Input<'a> {
+        match text.strip_prefix('/') {
+            Some(command) => {
+                let (verb, args) = split_word(command);
+                Input::Command { verb, args }
+            }
+            None => Input::Message(text),
+        }
+    }
+}
+
 /// The first word and the rest, without the separating spaces.
 fn split_word(text: &str) -> (&str, &str) {
     let text = text.trim_start();
@@ -948,6 +1007,7 @@ fn push_sanitized(line: &mut Line, text: &str) {
 mod tests {
     use super::*;
     use crate::service::testing::{Sent, VecOutbox};
+    use crate::services::EXCESS_BYTES_BURST;
     use smoltcp::wire::{IpAddress, Ipv4Address};
     use std::string::String;
     use std::vec::Vec;
@@ -1290,6 +1350,78 @@ mod tests {
     }
 
     #[test]
+    fn quit_in_disguise_cannot_bypass_the_rate_limit() {
+        // Fuzzing found " /quit spam": recognised as /quit (so exempt from
+        // the rate limit) on the trimmed line, relayed as a message from
+        // the untrimmed one; 32 went through in one poll against a burst
+        // of 4. A line is read once now, and a command starts with `/`
+        // (as `udpkit chat` reads what it sends): this one is a message.
+        let limits = ChatLimits {
+            burst: 4,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        let mut relayed = Vec::new();
+        let mut to_alice = Vec::new();
+        for _ in 0..32 {
+            let sent = h.say(1, " /quit spam");
+            relayed.extend(lines_to(&sent, 2));
+            to_alice.extend(lines_to(&sent, 1));
+        }
+        assert_eq!(relayed, ["[lobby] <alice>  /quit spam\n"; 4]);
+        assert_eq!(to_alice.len(), 1, "{to_alice:?}");
+        assert!(to_alice[0].starts_with("*** slow down"), "{to_alice:?}");
+        assert_eq!(h.chat.stats().rate_limited, 28);
+        assert_eq!(h.chat.member_count(), 2, "nobody quit");
+        // A real /quit still leaves at once, over the limit or not.
+        let sent = h.say(1, "/ quit now");
+        assert_eq!(lines_to(&sent, 1), ["*** bye alice\n"]);
+        assert_eq!(lines_to(&sent, 2), ["*** alice left lobby (quit)\n"]);
+    }
+
+    #[test]
+    fn a_members_bad_utf8_is_activity_and_takes_its_tokens() {
+        // Fuzzing found that a member's non-UTF-8 datagrams got an error
+        // line every time, without the rate limit, and did not count as
+        // activity, although any datagram does.
+        let limits = ChatLimits {
+            burst: 4,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        let mut answers = Vec::new();
+        let mut verdicts = Vec::new();
+        for _ in 0..32 {
+            let (verdict, sent) = h.send_bytes(1, b"caf\xe9\n");
+            verdicts.push(verdict);
+            answers.extend(lines_to(&sent, 1));
+            assert!(lines_to(&sent, 2).is_empty());
+        }
+        assert_eq!(answers.len(), 5, "{answers:?}");
+        assert_eq!(answers[..4], ["*** error: not UTF-8 text\n"; 4]);
+        assert!(answers[4].starts_with("*** slow down"), "{answers:?}");
+        assert_eq!(verdicts[..4], [Err(Discard::Malformed); 4]);
+        assert_eq!(verdicts[4..], [Err(Discard::Limited); 28]);
+        assert_eq!(h.chat.stats().rate_limited, 28);
+        // Four minutes later, alice says something bob cannot read; one
+        // more minute, and bob's idle time is up, not hers.
+        h.advance(240);
+        let (_, sent) = h.send_bytes(1, b"\xff");
+        assert_eq!(lines_to(&sent, 1), ["*** error: not UTF-8 text\n"]);
+        h.advance(60);
+        let sent = h.tick();
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** bob left lobby (idle for 5 min)\n"]
+        );
+        assert_eq!(h.chat.member_count(), 1);
+    }
+
+    #[test]
     fn strangers_get_a_bounded_number_of_answers() {
         let limits = ChatLimits {
             strangers_per_second: 5,
@@ -1299,6 +1431,106 @@ mod tests {
         let answered = (100..150).filter(|n| !h.say(*n, "hi").is_empty()).count();
         assert_eq!(answered, 5);
         assert_eq!(h.chat.stats().strangers_silenced, 45);
+    }
+
+    /// The chat's counter called `name`, as a port prints it.
+    fn counter<const M: usize, const R: usize>(chat: &Chat<M, R>, name: &str) -> Option<u64> {
+        let mut found = None;
+        chat.counters(&mut |n, value| {
+            if n == name {
+                found = Some(value);
+            }
+        });
+        found
+    }
+
+    const OVER_BUDGET: &str = "silenced strangers: byte budget";
+
+    #[test]
+    fn a_strangers_help_is_no_amplifier() {
+        // Fuzzing found the full help, 494 bytes, sent to any source for a
+        // request of 5 to 48 bytes: a tenfold amplifier for a forged one.
+        // A stranger is told how to join; the full help is for members.
+        let mut h = default_harness();
+        let sent = h.say(9, "/help");
+        assert_eq!(
+            lines_to(&sent, 9),
+            ["*** join with /nick NAME; then /help lists the commands\n"]
+        );
+        h.say(9, "/nick nine");
+        assert!(lines_to(&h.say(9, "/help"), 9)[0].starts_with("*** commands:\n"));
+    }
+
+    #[test]
+    fn strangers_get_no_more_bytes_than_they_send_beyond_a_small_budget() {
+        // The strangers' line rate out of the way: this is about bytes.
+        let limits = ChatLimits {
+            strangers_per_second: 1000,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        let requests: [&[u8]; 6] = [
+            b"/help\n",
+            b"hi\n",
+            b"\xff",
+            b"/quit",
+            b"/nick bad!\n",
+            b"/nick alice\n",
+        ];
+        let (mut bytes_in, mut bytes_out, mut unanswered) = (0, 0, 0);
+        for i in 0..300u16 {
+            let request = requests[usize::from(i) % requests.len()];
+            let (_, sent) = h.send_bytes(100 + i, request);
+            assert!(sent.len() <= 1 && sent.iter().all(|(to, _)| *to == peer(100 + i)));
+            bytes_in += request.len();
+            bytes_out += sent.iter().map(|(_, d)| d.len()).sum::<usize>();
+            unanswered += usize::from(sent.is_empty());
+        }
+        assert!(
+            bytes_out <= bytes_in + EXCESS_BYTES_BURST as usize,
+            "{bytes_out} bytes out for {bytes_in} in"
+        );
+        assert!(unanswered > 250, "{unanswered} of 300 unanswered");
+        assert_eq!(counter(&h.chat, OVER_BUDGET), Some(unanswered as u64));
+        // A request as large as its answer needs no budget: answered.
+        let padded = std::format!("hi{}\n", " ".repeat(100));
+        let sent = h.say(99, &padded);
+        assert!(lines_to(&sent, 99)[0].starts_with("*** error: you are not in the chat"));
+        // Time refills the budget.
+        h.advance(1);
+        assert_eq!(lines_to(&h.say(98, "/help"), 98).len(), 1);
+        // Members are not strangers: alice's answers are not held back.
+        assert_eq!(lines_to(&h.say(1, "/help"), 1).len(), 1);
+    }
+
+    #[test]
+    fn a_join_is_an_answer_to_a_stranger_too() {
+        // The welcome lists the room: with the budget spent, joining and
+        // quitting again and again would amplify every /nick tenfold.
+        let limits = ChatLimits {
+            strangers_per_second: 1000,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<32, 2> = Harness::new(limits);
+        for n in 1..=12 {
+            h.say(n, &std::format!("/nick membername{n:06}"));
+        }
+        // Drain the budget.
+        for n in 100..200 {
+            h.say(n, "?");
+        }
+        let before = h.chat.member_count();
+        let sent = h.say(50, "/nick x");
+        assert!(sent.is_empty(), "{sent:?}");
+        assert_eq!(h.chat.member_count(), before, "not joined, nobody told");
+        let refused = counter(&h.chat, OVER_BUDGET).unwrap();
+        // Once the budget is back, the same request joins.
+        h.advance(4);
+        let sent = h.say(50, "/nick x");
+        assert!(lines_to(&sent, 50)[0].starts_with("*** welcome x, you are in lobby with: "));
+        assert_eq!(h.chat.member_count(), before + 1);
+        assert_eq!(counter(&h.chat, OVER_BUDGET), Some(refused));
     }
 
     #[test]

@@ -37,6 +37,14 @@
 //!   case-insensitive (people type them into `nc`). A device answers every
 //!   version with the newest it speaks, and says which in its header, so a
 //!   client of a later version can tell an older device.
+//! - **Padding.** Spaces and tabs before the line ending are padding, and
+//!   ignored; the request, padding included, is at most [`MAX_REQUEST`]
+//!   bytes (one datagram on any link). A client pads its request to
+//!   [`PADDED_REQUEST_LEN`] bytes, the longest reply ([`MAX_REPLY`]), so that
+//!   no reply is larger than its request and it never needs the budget
+//!   below: [`PADDED_REQUEST`] is `udpkit discover`'s request, and by hand,
+//!   `printf 'DISCOVER%672s\n'`. An unpadded request is still answered,
+//!   within the budget.
 //! - **Reply.** UTF-8 text, one field per line, each line ended by `\n`.
 //!   The first line is `UDPKIT <version>`; then, in this order:
 //!   - `name <device name>`: the rest of the line, 1 to [`NAME_CAP`] bytes,
@@ -65,9 +73,23 @@
 //! discovery services cannot talk to each other forever, and a reply is
 //! never itself a request. Replies are rate limited ([`RATE_BURST`] at once,
 //! [`RATE_PER_SECOND`] on average, for all sources together; over it:
-//! [`Discard::Limited`]): a request of 9 bytes gets a reply of a few
-//! hundred, and a forged source must not turn the device into an amplifier
-//! of more than a few kilobytes a second.
+//! [`Discard::Limited`]).
+//!
+//! A rate limit bounds how often a forged source is answered, not what each
+//! answer is worth to it: a 9-byte `DISCOVER` gets a reply of a few hundred
+//! bytes, and any sender may be forged (a broadcast request proves nothing
+//! about its source). So a reply is no larger than its request, except for
+//! a small byte budget shared by all senders ([`ExcessBudget`]: 256 bytes
+//! a second, 1 KiB at once), from which a reply larger than its request
+//! takes the excess. When the budget cannot cover it, the request is not answered
+//! ([`Discard::Limited`], and counted as `refused: reply larger than
+//! request`), and it takes nothing from the rate limit, so a flood of short
+//! requests cannot starve padded ones. Whatever the number of forged
+//! sources, the device sends them no more bytes than they send it, plus
+//! that budget: it is no amplifier. The reply is not cut down to the
+//! request's size instead: the directory is a list of lines, and a client
+//! of this version cannot tell a cut reply from a device with fewer
+//! addresses or services; silence makes it ask again (padded, preferably).
 //!
 //! # Announcements
 //!
@@ -99,7 +121,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint};
 
 use crate::service::{Discard, Outbox, Request, Service};
-use crate::services::strip_line_ending;
+use crate::services::{strip_line_ending, ExcessBudget};
 
 /// A port of our own choosing, next to chat's 5555: easy to type into `nc`.
 pub const DEFAULT_PORT: u16 = 5550;
@@ -113,8 +135,9 @@ pub const KEYWORD: &str = "DISCOVER";
 /// The request a client of this version sends.
 pub const REQUEST: &[u8] = b"DISCOVER udpkit/1\n";
 
-/// The longest request answered, in bytes.
-pub const MAX_REQUEST: usize = 64;
+/// The longest request answered, in bytes, padding included: what a
+/// datagram carries unfragmented on any IPv6 link (1280-byte minimum MTU).
+pub const MAX_REQUEST: usize = 1232;
 
 /// Longest device name, in bytes (a Linux host name is up to 64).
 pub const NAME_CAP: usize = 64;
@@ -156,6 +179,29 @@ pub const MAX_ANNOUNCEMENTS: u8 = 3;
 
 /// Time between the first and the second announcement; it doubles after.
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The length a client pads its request to: the longest reply, so that no
+/// reply is larger than the request.
+pub const PADDED_REQUEST_LEN: usize = MAX_REPLY;
+
+/// The request `udpkit discover` sends: [`REQUEST`] padded with spaces to
+/// [`PADDED_REQUEST_LEN`] bytes, its line ending last.
+pub const PADDED_REQUEST: [u8; PADDED_REQUEST_LEN] = padded(REQUEST);
+
+const _: () = assert!(REQUEST.len() <= PADDED_REQUEST_LEN && PADDED_REQUEST_LEN <= MAX_REQUEST);
+
+/// `request` (a line ended by `\n`) with spaces before its `\n`, to
+/// [`PADDED_REQUEST_LEN`] bytes. Evaluated at compile time only.
+const fn padded(request: &[u8]) -> [u8; PADDED_REQUEST_LEN] {
+    let mut padded = [b' '; PADDED_REQUEST_LEN];
+    let mut i = 0;
+    while i + 1 < request.len() {
+        padded[i] = request[i];
+        i += 1;
+    }
+    padded[PADDED_REQUEST_LEN - 1] = b'\n';
+    padded
+}
 
 // ---------------------------------------------------------------------------
 // The request.
@@ -530,6 +576,11 @@ impl RateLimit {
             false
         }
     }
+
+    /// Returns the token of a reply that was not sent after all.
+    fn give_back(&mut self) {
+        self.milli_tokens = (self.milli_tokens + 1000).min(Self::FULL);
+    }
 }
 
 /// The announcements still to send.
@@ -552,6 +603,9 @@ pub struct DiscoveryStats {
     pub answered: u64,
     /// Announcements sent (one per subnet and round).
     pub announced: u64,
+    /// Requests not answered: the reply is larger than the request and the
+    /// byte budget could not cover the excess.
+    pub over_budget: u64,
 }
 
 /// The discovery service: answers `DISCOVER` with a reply made once, when
@@ -561,6 +615,8 @@ pub struct Discovery {
     reply: [u8; MAX_REPLY],
     reply_len: usize,
     limit: RateLimit,
+    /// What replies may exceed their requests by.
+    excess: ExcessBudget,
     announcer: Announcer,
     stats: DiscoveryStats,
 }
@@ -588,6 +644,7 @@ impl Discovery {
             reply,
             reply_len,
             limit: RateLimit::new(),
+            excess: ExcessBudget::new(),
             announcer: Announcer {
                 port: 0,
                 targets,
@@ -644,6 +701,14 @@ impl Service for Discovery {
         if !self.limit.take(request.now) {
             return Err(Discard::Limited);
         }
+        if !self
+            .excess
+            .cover(request.now, request.payload.len(), self.reply_len)
+        {
+            self.limit.give_back();
+            self.stats.over_budget += 1;
+            return Err(Discard::Limited);
+        }
         let reply = self.reply.get(..self.reply_len).unwrap_or(&[]);
         out.send(request.from, reply)?;
         self.stats.answered += 1;
@@ -653,6 +718,7 @@ impl Service for Discovery {
     fn counters(&self, report: &mut dyn FnMut(&'static str, u64)) {
         report("answered", self.stats.answered);
         report("announced", self.stats.announced);
+        report("refused: reply larger than request", self.stats.over_budget);
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -849,14 +915,89 @@ mod tests {
 
     #[test]
     fn replies_are_rate_limited_with_a_burst() {
+        // Padded requests, so that the byte budget (tested above) is not
+        // what refuses them.
         let mut service = discovery();
         for i in 0..RATE_BURST {
-            let (verdict, _) = exchange(&mut service, b"DISCOVER", None);
+            let (verdict, _) = exchange(&mut service, &PADDED_REQUEST, None);
             assert_eq!(verdict, Ok(()), "request {i} of the burst");
         }
-        let (verdict, sent) = exchange(&mut service, b"DISCOVER", None);
+        let (verdict, sent) = exchange(&mut service, &PADDED_REQUEST, None);
         assert_eq!(verdict, Err(Discard::Limited));
         assert!(sent.is_empty());
+    }
+
+    /// `udpkit discover`'s request: padded with spaces to the longest
+    /// reply, so that no reply is larger.
+    fn padded_request() -> Vec<u8> {
+        let mut request = b"DISCOVER udpkit/1".to_vec();
+        request.resize(MAX_REPLY - 1, b' ');
+        request.push(b'\n');
+        request
+    }
+
+    /// The service's counter called `name`, as a port prints it.
+    fn counter(service: &Discovery, name: &str) -> Option<u64> {
+        let mut found = None;
+        service.counters(&mut |n, value| {
+            if n == name {
+                found = Some(value);
+            }
+        });
+        found
+    }
+
+    #[test]
+    fn a_reply_larger_than_its_request_takes_the_excess_from_a_small_budget() {
+        // Fuzzing found a unicast DISCOVER answered with a reply six times
+        // its size: rate limited, but an amplifier for a forged source.
+        let mut service = discovery();
+        let (mut bytes_in, mut bytes_out, mut refused) = (0, 0, 0);
+        for _ in 0..RATE_BURST {
+            let (verdict, sent) = exchange(&mut service, b"DISCOVER\n", None);
+            bytes_in += 9;
+            bytes_out += sent.iter().map(|(_, d)| d.len()).sum::<usize>();
+            if sent.is_empty() {
+                assert_eq!(verdict, Err(Discard::Limited));
+                refused += 1;
+            }
+        }
+        assert!(
+            bytes_out <= bytes_in + crate::services::EXCESS_BYTES_BURST as usize,
+            "{bytes_out} bytes out for {bytes_in} in"
+        );
+        assert!(refused > 0);
+        assert_eq!(
+            counter(&service, "refused: reply larger than request"),
+            Some(refused)
+        );
+        // A padded request needs no budget: answered while it is dry.
+        let (verdict, sent) = exchange(&mut service, &padded_request(), None);
+        assert_eq!(verdict, Ok(()));
+        assert_eq!(sent, [(CLIENT, REPLY.to_vec())]);
+    }
+
+    #[test]
+    fn the_padded_request_is_a_plain_request_as_long_as_the_longest_reply() {
+        assert_eq!(PADDED_REQUEST.to_vec(), padded_request());
+        assert_eq!(
+            DiscoverRepr::parse(&PADDED_REQUEST),
+            Ok(DiscoverRepr {
+                version: Some(VERSION)
+            })
+        );
+        // What the module documentation tells people to type.
+        assert_eq!(MAX_REPLY, "DISCOVER".len() + 672 + "\n".len());
+        // Padding up to the limit, tabs included, is read; one more byte is not.
+        let mut longest = b"DISCOVER\t".to_vec();
+        longest.resize(MAX_REQUEST - 2, b' ');
+        longest.extend(b"\r\n");
+        assert_eq!(
+            DiscoverRepr::parse(&longest),
+            Ok(DiscoverRepr { version: None })
+        );
+        longest.insert(0, b' ');
+        assert_eq!(DiscoverRepr::parse(&longest), Err(Malformed));
     }
 
     #[test]

@@ -126,9 +126,14 @@ struct Payloads {
     /// Lines to chat members that may be gone (see `Stack::set_detour`):
     /// a few, dropped and counted when it is full.
     chat_detour: [u8; 1024],
-    discovery: Bytes<512>,
+    /// Room for `udpkit discover`'s request, padded to the longest reply
+    /// (`discovery::PADDED_REQUEST_LEN`, 681 bytes), and for the reply.
+    discovery: Bytes<1024>,
     sntp: Bytes<128>,
 }
+
+// A padded request that did not fit would be dropped before discovery sees it.
+const _: () = assert!(discovery::PADDED_REQUEST_LEN <= 1024 && discovery::MAX_REPLY <= 1024);
 
 const fn slots<const N: usize>() -> Slots<N> {
     [[PacketMetadata::EMPTY; N]; 2]
