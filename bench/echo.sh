@@ -3,8 +3,10 @@
 # one run: `udpkit serve` on a TAP, and `udpkit serve --backend kernel` (the
 # very same service code on Linux's UDP sockets) behind a veth pair, each hit
 # by `udpkit bench`: ping-pong round trips and a rate sweep, at each payload
-# size, repeated and interleaved; then a table of medians [min..max] and the
-# ratios udpkit/kernel.
+# size, and the same sweep again with the load coming from many hosts (--hosts
+# source addresses on the Linux side, the datagrams taking turns among them),
+# repeated and interleaved; then a table of medians [min..max], the ratios
+# udpkit/kernel and, per stack, the echo rate with many hosts over one host.
 #
 # Network safety: every TAP, veth, address and datagram lives in network
 # namespaces this script creates (udpkit-bench-<pid>-*) and deletes on exit,
@@ -32,6 +34,10 @@
 #                        and on C for the sweep ["1 0" with 2+ CPUs; "none"]
 #   --services LIST      the services both servers run [all of them:
 #                        echo,daytime,time,upper,hello,chat]
+#   --hosts N            the many-hosts sweep sends from N addresses,
+#                        192.168.69.101 onwards, added to the Linux side of the
+#                        TAP (and of the veth pair) [100; at most 154; 0: no
+#                        many-hosts sweep]
 #   --port N             echo's port [7]
 #   --bin PATH           the udpkit binary (default: cargo build --release,
 #                        then target/release/udpkit)
@@ -72,7 +78,7 @@ fi
 
 REPS=3; SIZES="64 1024"; WINDOWS="1,2,4,8,16,32,64,128,256"
 PP_TIME=3s; TP_TIME=2s; COUNT=3000000; LOSS_MS=50; LOSS_OK=0.1; WARMUP=200
-CPUS=auto; SERVICES="echo,daytime,time,upper,hello,chat"; PORT=7; BIN=""
+CPUS=auto; SERVICES="echo,daytime,time,upper,hello,chat"; PORT=7; BIN=""; HOSTS=100
 QUIET_PCT=25; QUIET_WAIT=60; MAX_TOTAL=1500; WORKDIR=""; CORE=1
 if [ "$QUICK" = 1 ]; then
     REPS=1; WINDOWS="1,16"; PP_TIME=2s; TP_TIME=1s; COUNT=300; LOSS_MS=500; LOSS_OK=1
@@ -94,6 +100,7 @@ while [ $# -gt 0 ]; do
         --warmup) WARMUP="$2"; shift 2;;
         --cpus) CPUS="$2"; shift 2;;
         --services) SERVICES="$2"; shift 2;;
+        --hosts) HOSTS="$2"; shift 2;;
         --port) PORT="$2"; shift 2;;
         --bin) BIN="$2"; shift 2;;
         --quiet-pct) QUIET_PCT="$2"; shift 2;;
@@ -105,10 +112,16 @@ while [ $# -gt 0 ]; do
         *) echo "$ME: unknown option $1 (see --help)" >&2; exit 2;;
     esac
 done
-for v in REPS COUNT WARMUP PORT QUIET_PCT QUIET_WAIT MAX_TOTAL; do
+for v in REPS COUNT WARMUP PORT QUIET_PCT QUIET_WAIT MAX_TOTAL HOSTS; do
     case "${!v}" in ''|*[!0-9]*) echo "$ME: ${v,,} must be a whole number" >&2; exit 2;; esac
 done
 [ "$REPS" -ge 1 ] || { echo "$ME: --reps must be at least 1" >&2; exit 2; }
+{ [ "$HOSTS" = 0 ] || { [ "$HOSTS" -ge 2 ] && [ "$HOSTS" -le 154 ]; }; } \
+    || { echo "$ME: --hosts is 0 (none) or 2 to 154" >&2; exit 2; }
+# The many hosts: 192.168.69.101 onwards, clear of the server (.1) and of the
+# Linux side's own address (.100).
+HOSTS_FIRST=101; HOSTS_LAST=$((HOSTS_FIRST + HOSTS - 1))
+HOSTS_RANGE="192.168.69.$HOSTS_FIRST-192.168.69.$HOSTS_LAST"
 for s in $SIZES; do
     case "$s" in ''|*[!0-9]*) echo "$ME: bad size $s" >&2; exit 2;; esac
     { [ "$s" -ge 16 ] && [ "$s" -le 1472 ]; } || { echo "$ME: sizes are 16 to 1472 bytes" >&2; exit 2; }
@@ -152,7 +165,7 @@ fi
 
 # --- lifecycle ---------------------------------------------------------------
 NSBASE="udpkit-bench-$$"
-NSES=(); SRV_PID=""; SRV_NS=""; CLI_NS=""; FAILED=0
+NSES=(); SRV_PID=""; SRV_LOG=""; SRV_NS=""; CLI_NS=""; FAILED=0
 kill_ns_pids() { # $1 namespace, $2 signal: every process in it was started here
     local p
     for p in $(ip netns pids "$1" 2>/dev/null); do kill -"$2" "$p" 2>/dev/null; done
@@ -193,6 +206,14 @@ new_ns() { # $1 name: a namespace with lo up and IPv6 off (no RS/MLD chatter)
     ip netns exec "$1" sh -c 'for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do [ -w "$f" ] && echo 1 > "$f"; done; true'
 }
 
+add_hosts() { # $1 namespace $2 device: the many-hosts sweep's addresses, in one go
+    local i
+    [ "$HOSTS" -gt 0 ] || return 0
+    for i in $(seq "$HOSTS_FIRST" "$HOSTS_LAST"); do
+        echo "address add 192.168.69.$i/$PREFIX dev $2"
+    done | ip -n "$1" -batch - || die "cannot add the $HOSTS host addresses to $2"
+}
+
 # udpkit: the TAP, its Linux side and the load generator in one namespace
 # (the TAP's Linux side is there), udpkit attached to the TAP.
 setup_tap() {
@@ -201,6 +222,7 @@ setup_tap() {
     ip -n "$SRV_NS" tuntap add name tap0 mode tap || die "cannot create a TAP (is /dev/net/tun there?)"
     ip netns exec "$SRV_NS" sh -c 'f=/proc/sys/net/ipv6/conf/tap0/disable_ipv6; [ -w "$f" ] && echo 1 > "$f"; true'
     ip -n "$SRV_NS" addr add "$HOST_IP/$PREFIX" dev tap0 || die "cannot address the TAP"
+    add_hosts "$SRV_NS" tap0
     ip -n "$SRV_NS" link set tap0 up || die "cannot bring the TAP up"
 }
 # kernel: the kernel backend in one namespace, the load generator in another,
@@ -210,6 +232,7 @@ setup_veth() {
     new_ns "$SRV_NS"; new_ns "$CLI_NS"
     ip -n "$CLI_NS" link add veth0 type veth peer name veth1 netns "$SRV_NS" || die "cannot create a veth pair"
     ip -n "$CLI_NS" addr add "$HOST_IP/$PREFIX" dev veth0 || die "cannot address veth0"
+    add_hosts "$CLI_NS" veth0
     ip -n "$SRV_NS" addr add "$SERVICE_IP/$PREFIX" dev veth1 || die "cannot address veth1"
     ip -n "$CLI_NS" link set veth0 up; ip -n "$SRV_NS" link set veth1 up
 }
@@ -235,8 +258,9 @@ wait_quiet() {
 }
 
 # --- a server, and the load runs against it ----------------------------------------
-start_server() { # $1 label (udpkit|kernel) $2 rep
-    local label=$1 log="$WORKDIR/$1.rep$2.server.log" dl args
+start_server() { # $1 label (udpkit|kernel) $2 rep $3 what it is for (in its log's name)
+    local label=$1 log="$WORKDIR/$1.rep$2$3.server.log" dl args
+    SRV_LOG=$log
     if [ "$label" = kernel ]; then
         args=(serve --backend kernel --bind "$SERVICE_IP" --services "$SERVICES" --port "echo=$PORT")
     else
@@ -263,7 +287,7 @@ start_server() { # $1 label (udpkit|kernel) $2 rep
 secs() { # a duration like 3s, 500ms or 2 -> whole seconds, rounded up
     awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /ms$/) v /= 1000; else if (d ~ /m$/) v *= 60; printf "%d", (v == int(v) ? v : int(v) + 1) }'
 }
-run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep)
+run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep|hosts-sweep)
     local label=$1 rep=$2 size=$3 kind=$4 cpu args runs limit line rc
     args=(bench "$SERVICE_IP:$PORT" --json --label "$label" --size "$size"
         --loss-ms "$LOSS_MS" --loss-ok "$LOSS_OK" --warmup "$WARMUP" --count "$COUNT"
@@ -275,6 +299,8 @@ run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep)
         cpu="$CLI_CPU"; runs=$(echo "$WINDOWS" | tr ',' '\n' | grep -c .)
         args+=(--sweep --windows "$WINDOWS" --duration "$TP_TIME")
         limit=$(( runs * ($(secs "$TP_TIME") + 1) ))
+        # Every host warms up at least once, 200 ms each if unanswered.
+        [ "$kind" = sweep ] || { args+=(--sources "$HOSTS_RANGE"); limit=$((limit + HOSTS / 5)); }
     fi
     limit=$(( limit + runs * (LOSS_MS / 1000 + 1) + WARMUP / 5 + 20 ))
     echo "== $label rep $rep: $(pin "$cpu") udpkit ${args[*]}" >>"$LOG"
@@ -290,17 +316,32 @@ run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep)
     else
         note "rep $rep: $(tail -n 1 "$WORKDIR/bench.err")"
     fi
-    kill -0 "$SRV_PID" 2>/dev/null || die "$label server died during $kind (log $WORKDIR/$label.rep$rep.server.log)"
+    kill -0 "$SRV_PID" 2>/dev/null || die "$label server died during $kind (log $SRV_LOG)"
+}
+fresh_server() { # $1 label $2 rep $3 what it is for: new namespaces, a new server
+    stop_server
+    del_namespaces
+    wait_quiet
+    if [ "$1" = kernel ]; then setup_veth; else setup_tap; fi
+    start_server "$1" "$2" "$3"
 }
 measure() { # $1 label $2 rep
     local label=$1 rep=$2 size
-    wait_quiet
-    if [ "$label" = kernel ]; then setup_veth; else setup_tap; fi
-    start_server "$label" "$rep"
+    fresh_server "$label" "$rep" ""
     for size in $SIZES; do
         run_bench "$label" "$rep" "$size" ping-pong
         run_bench "$label" "$rep" "$size" sweep
     done
+    # The many-hosts sweeps come last, each on a server of its own: one that
+    # struggles with many hosts may stay stuck for a while afterwards (udpkit
+    # with a neighbor cache smaller than the number of hosts does, for
+    # seconds), which must not spill into another measurement.
+    if [ "$HOSTS" -gt 0 ]; then
+        for size in $SIZES; do
+            fresh_server "$label" "$rep" ".hosts$size"
+            run_bench "$label" "$rep" "$size" hosts-sweep
+        done
+    fi
     stop_server
     del_namespaces
 }
@@ -335,6 +376,9 @@ git_rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "- command: \`${UDPKIT_BENCH_COMMAND:-$0}\`$([ "$QUICK" = 1 ] && echo " (quick: a functional check, not a measurement)")"
     echo "- udpkit: \`udpkit serve\` on a TAP; kernel: \`udpkit serve --backend kernel\` behind a veth pair; services $SERVICES"
     echo "- server on CPU ${SRV_CPU:-any}; load generator on CPU ${SRV_CPU:-any} for ping-pong, CPU ${CLI_CPU:-any} for the sweep over windows $WINDOWS"
+    if [ "$HOSTS" -gt 0 ]; then
+        echo "- \"$HOSTS hosts\": the same sweep with the load from $HOSTS source addresses ($HOSTS_RANGE, on the Linux side of the TAP or veth), datagrams taking turns among them; \"many/1\" is that rate over the one-host rate"
+    fi
     echo "- a reply later than $LOSS_MS ms is lost; max echo/s = highest rate with loss ≤ $LOSS_OK %; ping-pong $PP_TIME, each window $TP_TIME, at most $COUNT datagrams per run"
     echo "- medians [min..max] of $REPS repetition(s), udpkit and kernel interleaved"
     echo

@@ -6,13 +6,18 @@
 //! - sweep (`--sweep`): rate runs over a list of windows; the highest rate
 //!   whose loss stays within `--loss-ok`.
 //!
-//! Every reply is checked byte for byte (see [`payload`]); a reply later than
+//! Any of them from many hosts at once with `--sources` (see [`sources`]):
+//! a socket per source address, the datagrams taking turns among them.
+//!
+//! Every reply is checked byte for byte (see [`payload`]), and must come
+//! back to the source address it left from; a reply later than
 //! `--loss-ms` counts as lost. `--summarize` instead reads the JSON lines of
 //! earlier runs and prints medians and ratios (used by `bench/echo.sh`).
 
 mod engine;
 mod payload;
 mod report;
+mod sources;
 mod stats;
 mod sys;
 
@@ -26,6 +31,8 @@ use clap::Args;
 
 use engine::{Generator, Plan, Progress, MAX_WINDOW};
 use report::{Mode, Report, Run};
+use sources::{parse_sources, SourceList};
+use stats::SourceShare;
 
 /// The windows `--sweep` tries by default.
 const DEFAULT_WINDOWS: &str = "1,2,4,8,16,32,64,128,256";
@@ -38,12 +45,19 @@ const MAX_SWEEP: usize = 32;
     after_help = "Every reply is checked byte for byte (sequence number, send time and a \
     pattern); replies that differ are counted as bad, and the exit status is non-zero when \
     there are any or when nothing comes back at all.\n\n\
+    With --sources the load comes from many hosts: one socket bound to each address, the \
+    datagrams taking turns among them one by one (datagram n from source n mod N), so the \
+    server sees every host all the time, as with that many real clients, and each host gets \
+    the same share. A reply must come back to the address its datagram left from (else it \
+    is bad). The addresses must be on an interface of this machine (or network namespace) \
+    first, e.g. for i in $(seq 101 200); do ip addr add 192.168.69.$i/24 dev tap0; done\n\n\
     Examples:\n  \
     udpkit bench 192.168.69.1                      # ping-pong: RTT percentiles\n  \
     udpkit bench 192.168.69.1 --window 32 -d 5s    # 32 in flight: echoes/s and loss\n  \
     udpkit bench 192.168.69.1 --rate 50000         # paced at 50k datagrams/s\n  \
     udpkit bench 192.168.69.1 --sweep --size 1024  # highest rate with loss <= 0.1 %\n  \
     udpkit bench 127.0.0.1:10007 --json            # one line of JSON\n  \
+    udpkit bench 192.168.69.1 --sweep --sources 192.168.69.101-200  # from 100 hosts\n  \
     udpkit bench --summarize runs.jsonl            # medians/ratios of many --json runs\n\n\
     bench/echo.sh compares udpkit on a TAP with the kernel backend in network namespaces."
 )]
@@ -100,6 +114,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200, value_name = "N")]
     warmup: u32,
 
+    /// Send from these local addresses, taking turns datagram by datagram
+    /// (see below): a comma-separated list of addresses and ranges
+    /// FIRST-LAST, e.g. 192.168.69.10-192.168.69.109, 192.168.69.10-109 (the
+    /// last byte only) or fdaa::10-fdaa::6d; at most 4096 in all, of the
+    /// target's family. Without it: one socket, from the address the kernel
+    /// picks.
+    #[arg(long, value_name = "LIST", value_parser = parse_sources)]
+    sources: Option<SourceList>,
+
     /// Pin the load generator to this CPU.
     #[arg(long, value_name = "N")]
     cpu: Option<usize>,
@@ -124,7 +147,7 @@ pub struct BenchArgs {
 
     /// Measure nothing: read the JSON lines of earlier runs from FILE and
     /// print the medians [min..max] and the ratios to --baseline.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "window", "rate", "sweep"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "window", "rate", "sweep", "sources"])]
     summarize: Option<PathBuf>,
 
     /// With --summarize: the label the others are compared with.
@@ -230,7 +253,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .collect(),
     };
 
-    let mut generator = Generator::connect(address, size, args.server_pid)?;
+    let sources = args.sources.as_ref().map_or(&[][..], |s| &s.0[..]);
+    let mut generator = Generator::connect(address, sources, size, args.server_pid)?;
     generator.warm_up(args.warmup, Duration::from_millis(200))?;
 
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -261,6 +285,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             eprint!("\r\x1b[K");
         }
         let counts = outcome.counts;
+        let per_source = if generator.source_count() > 1 {
+            SourceShare::of(&outcome.received_by_source)
+        } else {
+            None
+        };
         runs.push(Run {
             window: plan.window,
             rate: plan.rate,
@@ -273,6 +302,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             send_errors: outcome.send_errors,
             rtt_us: outcome.rtt,
             cpu_pct: outcome.cpu,
+            per_source,
         });
     }
     let mut report = Report {
@@ -280,6 +310,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").into(),
         label: args.label.clone().unwrap_or_else(|| target.to_string()),
         target: generator.target().to_string(),
+        sources: generator.source_count(),
         mode,
         size,
         loss_ms: args.loss_ms,

@@ -1,16 +1,23 @@
-//! The load generator: one connected UDP socket, datagrams stamped with a
-//! sequence number and their send time, batched system calls, and a ledger
-//! of what is in flight.
+//! The load generator: a connected UDP socket per source address,
+//! datagrams stamped with a sequence number and their send time, batched
+//! system calls, and a ledger of what is in flight.
+//!
+//! With several source addresses the datagrams take turns: datagram `n` of
+//! a run (and warm-up exchange `n`) leaves from source `n % sources`, so the
+//! server sees every host in every stretch of traffic, as it would with that
+//! many real clients, rather than one host's burst after another's. A reply
+//! must come back to the socket of the source its datagram left from; one
+//! that comes back to another host is counted as bad.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::payload::{tagged, untag, Pattern, HEADER, WARM_UP};
+use super::payload::{tagged, untag, Pattern, Stamp, HEADER, WARM_UP};
 use super::stats::{Counts, Latency, Ledger, ReplyKind, RttSummary};
-use super::sys::{self, Batch, CpuSnapshot, CpuUse};
+use super::sys::{self, Batch, CpuSnapshot, CpuUse, Poller};
 
 /// Datagrams per `sendmmsg`.
 const SEND_BATCH: usize = 32;
@@ -61,6 +68,8 @@ pub struct Outcome {
     /// Sends the kernel did not take (its buffers full).
     pub send_errors: u64,
     pub cpu: CpuUse,
+    /// Correct, on-time replies per source address, in the order given.
+    pub received_by_source: Vec<u64>,
 }
 
 impl Outcome {
@@ -73,11 +82,24 @@ impl Outcome {
     }
 }
 
-/// A load generator connected to one echo service.
-pub struct Generator {
+/// One address the load comes from: a socket bound to it and connected to
+/// the target.
+struct Source {
     /// Owns `fd`.
     _socket: UdpSocket,
     fd: RawFd,
+    /// The address it is bound to, for messages.
+    local: SocketAddr,
+}
+
+/// A load generator connected to one echo service.
+pub struct Generator {
+    /// At least one.
+    sources: Vec<Source>,
+    /// With more than one source: which sockets have replies.
+    poller: Option<Poller>,
+    /// Scratch for the poller's answers.
+    ready: Vec<usize>,
     target: SocketAddr,
     pattern: Pattern,
     tx: Batch,
@@ -89,24 +111,62 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// A socket connected to `target` for `size`-byte payloads.
-    pub fn connect(target: SocketAddr, size: usize, server_pid: Option<u32>) -> Result<Generator> {
-        let local: SocketAddr = if target.is_ipv4() {
-            "0.0.0.0:0".parse()?
+    /// Sockets connected to `target` for `size`-byte payloads: one bound to
+    /// each address of `sources` (which must be on an interface already),
+    /// or a single one from whatever address the kernel picks when
+    /// `sources` is empty.
+    pub fn connect(
+        target: SocketAddr,
+        sources: &[IpAddr],
+        size: usize,
+        server_pid: Option<u32>,
+    ) -> Result<Generator> {
+        let unspecified: IpAddr = if target.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
         } else {
-            "[::]:0".parse()?
+            std::net::Ipv6Addr::UNSPECIFIED.into()
         };
-        let socket = UdpSocket::bind(local).context("cannot open a UDP socket")?;
-        socket
-            .connect(target)
-            .with_context(|| format!("cannot reach {target}"))?;
-        let fd = socket.as_raw_fd();
-        sys::set_buffers(fd, 8 << 20);
-        sys::set_receive_timeout(fd, RECEIVE_TICK).context("setting the receive timeout")?;
+        let addresses = if sources.is_empty() {
+            &[unspecified][..]
+        } else {
+            sources
+        };
+        if let Some(other) = addresses.iter().find(|a| a.is_ipv4() != target.is_ipv4()) {
+            bail!(
+                "source address {other} and target {target} are of different families: \
+                 give {} sources",
+                if target.is_ipv4() { "IPv4" } else { "IPv6" }
+            );
+        }
+        // A socket each, the epoll descriptor, and what else is open.
+        sys::allow_open_files(addresses.len() as u64 + 64)?;
+        // Thousands of sockets at 8 MiB each would pin gigabytes: the
+        // buffers are shared out, with 256 KiB each at least.
+        let buffer = ((64 << 20) / addresses.len()).clamp(256 << 10, 8 << 20) as i32;
+        let mut opened = Vec::with_capacity(addresses.len());
+        for &address in addresses {
+            let socket = bind_source(address, target)?;
+            let fd = socket.as_raw_fd();
+            sys::set_buffers(fd, buffer);
+            sys::set_receive_timeout(fd, RECEIVE_TICK).context("setting the receive timeout")?;
+            let local = socket.local_addr().unwrap_or(SocketAddr::new(address, 0));
+            opened.push(Source {
+                _socket: socket,
+                fd,
+                local,
+            });
+        }
+        let poller = if opened.len() > 1 {
+            let fds: Vec<RawFd> = opened.iter().map(|s| s.fd).collect();
+            Some(Poller::new(&fds).context("cannot watch the sockets (epoll)")?)
+        } else {
+            None
+        };
         sys::tight_timers();
         Ok(Generator {
-            _socket: socket,
-            fd,
+            sources: opened,
+            poller,
+            ready: Vec::new(),
             target,
             pattern: Pattern::new(size.max(HEADER)),
             tx: Batch::new(SEND_BATCH, size.max(HEADER)),
@@ -120,6 +180,16 @@ impl Generator {
 
     pub fn target(&self) -> SocketAddr {
         self.target
+    }
+
+    /// How many source addresses the load comes from.
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// The source datagram `n` (of a run, or of the warm-up) leaves from.
+    fn source_of(&self, n: u64) -> usize {
+        (n % self.sources.len() as u64) as usize
     }
 
     fn now_ns(&self) -> u64 {
@@ -136,30 +206,43 @@ impl Generator {
     /// Exchanges `pings` datagrams one at a time (each waiting up to
     /// `timeout`), so that ARP is resolved and both sides are awake before
     /// measuring. Fails when nothing comes back.
+    ///
+    /// With several sources the exchanges take turns among them, each
+    /// source at least once (so `pings` is raised to the number of
+    /// sources); sources that get no reply at all are logged.
     pub fn warm_up(&mut self, pings: u32, timeout: Duration) -> Result<u32> {
         let size = self.pattern.size();
         let mut answered = 0;
+        let mut answered_by = vec![0u32; self.sources.len()];
         let mut refused = 0;
         let mut bad = 0;
-        for k in 0..u64::from(pings.max(1)) {
+        let pings = u64::from(pings.max(1)).max(self.sources.len() as u64);
+        for k in 0..pings {
             let seq = WARM_UP | k;
+            let source = self.source_of(k);
+            let fd = self.sources[source].fd;
             let stamp = self.now_ns();
             self.pattern.fill(self.tx.buffer_mut(0), seq, stamp);
-            match self.tx.send(self.fd, 1, size) {
+            match self.tx.send(fd, 1, size) {
                 Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => refused += 1,
                 _ => {}
             }
             let deadline = Instant::now() + timeout;
             'wait: while Instant::now() < deadline {
-                match self.rx.receive(self.fd, true) {
+                match self.rx.receive(fd, true) {
                     Ok(n) => {
                         for i in 0..n {
                             match self.pattern.check(self.rx.received(i)) {
                                 Some(s) if s.seq == seq && s.sent_ns == stamp => {
                                     answered += 1;
+                                    answered_by[source] += 1;
                                     break 'wait;
                                 }
-                                Some(s) if s.seq & WARM_UP != 0 => {} // an earlier one, late
+                                // An earlier one of this source's, late.
+                                Some(s)
+                                    if s.seq & WARM_UP != 0
+                                        && self.source_of(s.seq & !WARM_UP) == source => {}
+                                // Altered, or another source's: misdirected.
                                 _ => bad += 1,
                             }
                         }
@@ -195,19 +278,104 @@ impl Generator {
         }
         if bad > 0 {
             bail!(
-                "{} answered, but {bad} of its replies were not byte-for-byte copies: \
+                "{} answered, but {bad} of its replies were not byte-for-byte copies \
+                 (or came back to another source address than the one that sent them): \
                  not an echo service?",
                 self.target
+            );
+        }
+        let silent: Vec<String> = answered_by
+            .iter()
+            .zip(&self.sources)
+            .filter(|(&n, _)| n == 0)
+            .map(|(_, s)| s.local.ip().to_string())
+            .collect();
+        if !silent.is_empty() {
+            log::warn!(
+                "{} of {} source addresses got no reply during the warm-up ({}{}); measuring anyway",
+                silent.len(),
+                self.sources.len(),
+                silent[..silent.len().min(5)].join(", "),
+                if silent.len() > 5 { ", ..." } else { "" }
             );
         }
         Ok(answered)
     }
 
-    /// Drops whatever is queued on the socket (late warm-up replies).
+    /// Drops whatever is queued on the sockets (late warm-up replies).
     fn drain(&mut self) {
-        while let Ok(n) = self.rx.receive(self.fd, false) {
-            if n == 0 {
-                break;
+        for source in &self.sources {
+            while let Ok(n) = self.rx.receive(source.fd, false) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Takes the replies queued on the sockets, waiting up to
+    /// [`RECEIVE_TICK`] for the first when `wait`, and calls `on_reply` with
+    /// the index of the source each came back to, what it carries (`None`:
+    /// not a correct payload) and when it arrived (the generator's clock, ns).
+    /// Returns the ICMP errors (port unreachable) seen.
+    fn receive(
+        &mut self,
+        wait: bool,
+        on_reply: &mut dyn FnMut(usize, Option<Stamp>, u64),
+    ) -> Result<u64> {
+        let Some(poller) = &mut self.poller else {
+            // One socket: a blocking receive is the wait (no extra system call).
+            return self.take_replies(0, wait, on_reply);
+        };
+        let timeout = if wait { RECEIVE_TICK } else { Duration::ZERO };
+        poller
+            .wait(&mut self.ready, timeout)
+            .context("waiting for replies (epoll)")?;
+        let mut refused = 0;
+        let ready = std::mem::take(&mut self.ready);
+        for &source in &ready {
+            refused += self.take_replies(source, false, on_reply)?;
+        }
+        self.ready = ready;
+        Ok(refused)
+    }
+
+    /// [`Generator::receive`] on the socket of one source.
+    fn take_replies(
+        &mut self,
+        source: usize,
+        mut wait: bool,
+        on_reply: &mut dyn FnMut(usize, Option<Stamp>, u64),
+    ) -> Result<u64> {
+        let fd = self.sources[source].fd;
+        let mut refused = 0;
+        loop {
+            match self.rx.receive(fd, wait) {
+                Ok(n) => {
+                    let arrived = self.now_ns();
+                    for i in 0..n {
+                        on_reply(source, self.pattern.check(self.rx.received(i)), arrived);
+                    }
+                    if n < self.rx.capacity() {
+                        return Ok(refused);
+                    }
+                    wait = false;
+                }
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::ECONNREFUSED) => {
+                        refused += 1;
+                        wait = false;
+                    }
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => return Ok(refused),
+                    _ => {
+                        return Err(e).with_context(|| {
+                            format!(
+                                "receiving from {} on {}",
+                                self.target, self.sources[source].local
+                            )
+                        })
+                    }
+                },
             }
         }
     }
@@ -223,6 +391,7 @@ impl Generator {
         let mut latency = Latency::new();
         self.drain();
         let (mut refused, mut send_errors) = (0u64, 0u64);
+        let mut received_by_source = vec![0u64; self.sources.len()];
 
         let cpu_before = CpuSnapshot::take(self.server_pid);
         let wall_start = Instant::now();
@@ -245,14 +414,21 @@ impl Generator {
                     allow = allow.min(due.saturating_sub(ledger.next_seq()));
                 }
                 while allow > 0 {
-                    let k = (allow as usize).min(SEND_BATCH);
+                    // Sources take turns per datagram: one socket's batch
+                    // is a single datagram when there are several.
+                    let k = if self.sources.len() == 1 {
+                        (allow as usize).min(SEND_BATCH)
+                    } else {
+                        1
+                    };
                     let stamp = self.now_ns();
                     let first = ledger.next_seq();
+                    let source = self.source_of(first);
                     for j in 0..k {
                         let seq = tagged(run, first + j as u64);
                         self.pattern.fill(self.tx.buffer_mut(j), seq, stamp);
                     }
-                    match self.tx.send(self.fd, k, size) {
+                    match self.tx.send(self.sources[source].fd, k, size) {
                         Ok(n) => {
                             for _ in 0..n {
                                 ledger.sent(stamp);
@@ -271,8 +447,12 @@ impl Generator {
                                     send_errors += 1
                                 }
                                 _ => {
-                                    return Err(e)
-                                        .with_context(|| format!("sending to {}", self.target))
+                                    return Err(e).with_context(|| {
+                                        format!(
+                                            "sending to {} from {}",
+                                            self.target, self.sources[source].local
+                                        )
+                                    })
                                 }
                             }
                             break;
@@ -289,59 +469,39 @@ impl Generator {
                 && now < stop_sending
                 && ledger.outstanding() < window
                 && ledger.has_room();
-            let mut wait = !may_send && ledger.outstanding() > 0;
+            let wait = !may_send && ledger.outstanding() > 0;
             if may_send {
                 if let Some(interval) = interval_ns {
                     let due_at = start + (ledger.next_seq() as f64 * interval) as u64;
                     if due_at > now {
                         let pause = Duration::from_nanos(due_at - now).min(RECEIVE_TICK);
-                        sys::wait_readable(self.fd, pause);
+                        let fd = self.poller.as_ref().map_or(self.sources[0].fd, Poller::fd);
+                        sys::wait_readable(fd, pause);
                     }
                 }
             }
-            loop {
-                match self.rx.receive(self.fd, wait) {
-                    Ok(n) => {
-                        let arrived = self.now_ns();
-                        for i in 0..n {
-                            match self.pattern.check(self.rx.received(i)) {
-                                // A late reply of the warm-up or of an earlier
-                                // run (its deadline long past): not this run's.
-                                Some(s) if s.seq & WARM_UP != 0 || untag(s.seq).0 != run => {}
-                                Some(s) => {
-                                    let seq = untag(s.seq).1;
-                                    if let ReplyKind::OnTime(rtt) =
-                                        ledger.reply(seq, s.sent_ns, arrived)
-                                    {
-                                        latency.record(rtt);
-                                        last_rx = arrived;
-                                    }
-                                }
-                                None => ledger.bad(),
-                            }
+            let sources = self.sources.len() as u64;
+            refused += self.receive(wait, &mut |source, stamp, arrived| {
+                match stamp {
+                    // A late reply of the warm-up or of an earlier run (its
+                    // deadline long past): not this run's.
+                    Some(s) if s.seq & WARM_UP != 0 || untag(s.seq).0 != run => {}
+                    Some(s) => {
+                        let seq = untag(s.seq).1;
+                        if seq % sources != source as u64 {
+                            // A copy, but delivered to another host than the
+                            // sender: not an echo.
+                            ledger.bad();
+                        } else if let ReplyKind::OnTime(rtt) = ledger.reply(seq, s.sent_ns, arrived)
+                        {
+                            latency.record(rtt);
+                            received_by_source[source] += 1;
+                            last_rx = arrived;
                         }
-                        if n < self.rx.capacity() {
-                            break;
-                        }
-                        wait = false;
                     }
-                    Err(e) => {
-                        match e.raw_os_error() {
-                            Some(libc::ECONNREFUSED) => {
-                                refused += 1;
-                                wait = false;
-                                continue;
-                            }
-                            Some(libc::EAGAIN) | Some(libc::EINTR) => {}
-                            _ => {
-                                return Err(e)
-                                    .with_context(|| format!("receiving from {}", self.target))
-                            }
-                        }
-                        break;
-                    }
+                    None => ledger.bad(),
                 }
-            }
+            })?;
 
             // 3. Settle what ran out of time; report; stop when all is settled.
             let now = self.now_ns();
@@ -371,8 +531,45 @@ impl Generator {
             refused,
             send_errors,
             cpu,
+            received_by_source,
         })
     }
+}
+
+/// A UDP socket bound to `address` (any port) and connected to `target`,
+/// with errors that say what to do.
+fn bind_source(address: IpAddr, target: SocketAddr) -> Result<UdpSocket> {
+    let socket = match UdpSocket::bind(SocketAddr::new(address, 0)) {
+        Ok(socket) => socket,
+        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+            let prefix = if address.is_ipv4() { 24 } else { 64 };
+            let nodad = if address.is_ipv4() { "" } else { " nodad" };
+            bail!(
+                "cannot send from {address}: no interface of this network namespace has that \
+                 address{}; add it to an interface first, e.g. \
+                 `ip addr add {address}/{prefix} dev IFACE{nodad}` (IFACE: the interface \
+                 toward {})",
+                if address.is_ipv6() {
+                    " (or it is still tentative: duplicate address detection)"
+                } else {
+                    ""
+                },
+                target.ip()
+            );
+        }
+        Err(e) if address.is_unspecified() => {
+            return Err(e).context("cannot open a UDP socket");
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot bind a UDP socket to {address}")),
+    };
+    socket.connect(target).with_context(|| {
+        if address.is_unspecified() {
+            format!("cannot reach {target}")
+        } else {
+            format!("cannot reach {target} from {address}")
+        }
+    })?;
+    Ok(socket)
 }
 
 #[cfg(test)]
@@ -391,6 +588,9 @@ mod tests {
         Mangle(u64),
         /// Answers every datagram twice.
         Twice,
+        /// Sends every k-th reply to the previous datagram's sender instead
+        /// (when that is another address).
+        Misdirect(u64),
     }
 
     /// An echo server on 127.0.0.1 in a thread; stops when dropped.
@@ -412,21 +612,27 @@ mod tests {
             let thread = std::thread::spawn(move || {
                 let mut buf = [0u8; 2048];
                 let mut n = 0u64;
+                let mut previous: Option<SocketAddr> = None;
                 while !flag.load(Ordering::Relaxed) {
                     let Ok((len, from)) = socket.recv_from(&mut buf) else {
                         continue;
                     };
                     n += 1;
                     let reply = &mut buf[..len];
+                    let mut to = from;
                     match fault {
                         Fault::Drop(k) if n % k == 0 => continue,
                         Fault::Mangle(k) if n % k == 0 => reply[len - 1] ^= 0x40,
                         Fault::Twice => {
                             let _ = socket.send_to(reply, from);
                         }
+                        Fault::Misdirect(k) if n % k == 0 => {
+                            to = previous.filter(|p| p.ip() != from.ip()).unwrap_or(from)
+                        }
                         _ => {}
                     }
-                    let _ = socket.send_to(reply, from);
+                    previous = Some(from);
+                    let _ = socket.send_to(reply, to);
                 }
             });
             Echo {
@@ -457,10 +663,21 @@ mod tests {
     }
 
     fn run(fault: Fault, size: usize, plan: Plan) -> Outcome {
+        run_from(&[], fault, size, plan)
+    }
+
+    fn run_from(sources: &[IpAddr], fault: Fault, size: usize, plan: Plan) -> Outcome {
         let echo = Echo::start(fault);
-        let mut generator = Generator::connect(echo.address, size, None).unwrap();
+        let mut generator = Generator::connect(echo.address, sources, size, None).unwrap();
+        assert_eq!(generator.source_count(), sources.len().max(1));
         generator.warm_up(3, Duration::from_millis(500)).unwrap();
         generator.run(&plan, &mut |_| {}).unwrap()
+    }
+
+    /// 127.0.0.2 to 127.0.0.(1 + n): loopback addresses any Linux machine
+    /// can bind (all of 127/8 is on `lo`), so no interface is configured.
+    fn loopback_sources(n: u8) -> Vec<IpAddr> {
+        (2..2 + n).map(|b| IpAddr::from([127, 0, 0, b])).collect()
     }
 
     #[test]
@@ -537,10 +754,77 @@ mod tests {
     }
 
     #[test]
+    fn sources_take_turns_and_each_gets_its_own_replies() {
+        let sources = loopback_sources(4);
+        for window in [1, 16] {
+            let o = run_from(&sources, Fault::None, 64, plan(window, 400));
+            let c = o.counts;
+            assert_eq!((c.sent, c.received, c.lost, c.bad), (400, 400, 0, 0));
+            assert_eq!(
+                o.received_by_source,
+                [100, 100, 100, 100],
+                "window {window}"
+            );
+        }
+        // Paced, too.
+        let mut p = plan(64, 200);
+        p.rate = Some(4000.0);
+        let o = run_from(&sources, Fault::None, 64, p);
+        assert_eq!(o.received_by_source, [50, 50, 50, 50]);
+    }
+
+    #[test]
+    fn one_source_counts_its_replies_too() {
+        let o = run_from(&loopback_sources(1), Fault::None, 64, plan(4, 100));
+        assert_eq!(o.received_by_source, [100]);
+        let o = run(Fault::None, 64, plan(4, 100));
+        assert_eq!(o.received_by_source, [100]);
+    }
+
+    #[test]
+    fn a_reply_to_another_source_is_bad_and_its_datagram_lost() {
+        let mut p = plan(1, 200);
+        p.loss = Duration::from_millis(100);
+        let o = run_from(&loopback_sources(3), Fault::Misdirect(10), 64, p);
+        let c = o.counts;
+        // Every 10th of the server's datagrams (the warm-up's 3 included)
+        // goes to the previous sender: 20 of the run's.
+        assert!((19..=21).contains(&c.bad), "{c:?}");
+        assert_eq!(c.lost, c.bad, "{c:?}");
+        assert_eq!(c.received + c.lost, 200);
+        assert_eq!(o.received_by_source.iter().sum::<u64>(), c.received);
+    }
+
+    #[test]
+    fn a_source_on_no_interface_says_how_to_add_it() {
+        // 192.0.2.1 (TEST-NET-1) is on no interface: bind fails, nothing is sent.
+        let echo = Echo::start(Fault::None);
+        let sources = [IpAddr::from([127, 0, 0, 2]), IpAddr::from([192, 0, 2, 1])];
+        let error = Generator::connect(echo.address, &sources, 64, None)
+            .err()
+            .expect("192.0.2.1 is not bindable")
+            .to_string();
+        assert!(error.contains("cannot send from 192.0.2.1"), "{error}");
+        assert!(error.contains("add it to an interface first"), "{error}");
+        assert!(error.contains("ip addr add 192.0.2.1/24 dev"), "{error}");
+    }
+
+    #[test]
+    fn sources_of_the_other_family_are_refused() {
+        let echo = Echo::start(Fault::None);
+        let error = Generator::connect(echo.address, &["::1".parse().unwrap()], 64, None)
+            .err()
+            .expect("an IPv6 source for an IPv4 target")
+            .to_string();
+        assert!(error.contains("different families"), "{error}");
+    }
+
+    #[test]
     fn a_silent_target_is_an_error() {
         // A bound socket that never answers.
         let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut generator = Generator::connect(silent.local_addr().unwrap(), 64, None).unwrap();
+        let mut generator =
+            Generator::connect(silent.local_addr().unwrap(), &[], 64, None).unwrap();
         let error = generator
             .warm_up(200, Duration::from_millis(10))
             .unwrap_err()
@@ -554,7 +838,7 @@ mod tests {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
             s.local_addr().unwrap()
         };
-        let mut generator = Generator::connect(address, 64, None).unwrap();
+        let mut generator = Generator::connect(address, &[], 64, None).unwrap();
         let error = generator
             .warm_up(200, Duration::from_millis(100))
             .unwrap_err()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{best_sustainable, peak, Counts, RttSummary, Spread};
+use super::stats::{best_sustainable, peak, Counts, RttSummary, SourceShare, Spread};
 use super::sys::CpuUse;
 
 /// A run during which other tasks used more than this much CPU (percent of
@@ -58,6 +58,20 @@ pub struct Run {
     pub send_errors: u64,
     pub rtt_us: RttSummary,
     pub cpu_pct: CpuUse,
+    /// With several source addresses: how the on-time replies were shared
+    /// among them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_source: Option<SourceShare>,
+}
+
+/// What reports written before `--sources` existed had: one source.
+fn one() -> usize {
+    1
+}
+
+/// `100 source addresses` (or `1 source address`).
+fn sources_text(n: usize) -> String {
+    format!("{n} source address{}", if n == 1 { "" } else { "es" })
 }
 
 /// Everything one invocation of `udpkit bench` measured.
@@ -68,6 +82,10 @@ pub struct Report {
     /// A name for what was measured (`--label`), the target by default.
     pub label: String,
     pub target: String,
+    /// How many source addresses the load came from (`--sources`), taking
+    /// turns datagram by datagram.
+    #[serde(default = "one")]
+    pub sources: usize,
     pub mode: Mode,
     pub size: usize,
     pub loss_ms: f64,
@@ -106,17 +124,18 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "udpkit bench {} ({}): {}-byte payloads, {}, replies later than {} ms are lost",
+            "udpkit bench {} ({}): {}-byte payloads from {}, {}, replies later than {} ms are lost",
             self.target,
             self.label,
             self.size,
+            sources_text(self.sources),
             self.mode.name(),
             self.loss_ms
         );
         match self.mode {
             Mode::PingPong | Mode::Rate => {
                 for run in &self.runs {
-                    render_run(&mut out, run);
+                    render_run(&mut out, run, self.sources);
                 }
             }
             Mode::Sweep => self.render_sweep(&mut out),
@@ -133,7 +152,10 @@ impl Report {
 
     /// One line: what a script shows while it runs.
     pub fn digest(&self) -> String {
-        let what = format!("{} {} B {}", self.label, self.size, self.mode.name());
+        let mut what = format!("{} {} B {}", self.label, self.size, self.mode.name());
+        if self.sources > 1 {
+            let _ = write!(what, ", {} sources", self.sources);
+        }
         let bad = self.bad();
         let main = match self.mode {
             Mode::Sweep => match self.best.and_then(|b| self.runs.get(b)) {
@@ -155,9 +177,10 @@ impl Report {
     }
 
     fn render_sweep(&self, out: &mut String) {
+        let many = self.sources > 1;
         let _ = writeln!(
             out,
-            "{:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>5} {:>8}",
+            "{:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>5} {:>8}{}",
             "window",
             "sent",
             "received",
@@ -167,13 +190,24 @@ impl Report {
             "p99 µs",
             "p99.9 µs",
             "bad",
-            "srv CPU%"
+            "srv CPU%",
+            if many {
+                format!(" {:>9}", "answered")
+            } else {
+                String::new()
+            }
         );
         for (i, run) in self.runs.iter().enumerate() {
             let mark = if Some(i) == self.best { " <- best" } else { "" };
+            let answered = match run.per_source {
+                Some(share) if many => {
+                    format!(" {:>9}", format!("{}/{}", share.answered, self.sources))
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{:>7} {:>10} {:>10} {:>8.3} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>5} {:>8}{mark}",
+                "{:>7} {:>10} {:>10} {:>8.3} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>5} {:>8}{answered}{mark}",
                 run.window,
                 run.counts.sent,
                 run.counts.received,
@@ -216,7 +250,7 @@ impl Report {
     }
 }
 
-fn render_run(out: &mut String, run: &Run) {
+fn render_run(out: &mut String, run: &Run, sources: usize) {
     let c = &run.counts;
     let pace = run
         .rate
@@ -255,6 +289,13 @@ fn render_run(out: &mut String, run: &Run) {
             String::new()
         },
     );
+    if let Some(share) = run.per_source.filter(|_| sources > 1) {
+        let _ = writeln!(
+            out,
+            "  sources: {} of {sources} answered; on-time replies per source: {}..{}",
+            share.answered, share.min, share.max
+        );
+    }
 }
 
 /// One stack at one payload size, over all repetitions.
@@ -262,6 +303,9 @@ fn render_run(out: &mut String, run: &Run) {
 pub struct Row {
     pub label: String,
     pub size: usize,
+    /// Source addresses of its runs (hosts, as the server sees them).
+    #[serde(default = "one")]
+    pub sources: usize,
     /// Highest echo rate with loss within the budget, per sweep (0 when no
     /// window was within it).
     pub max_rate: Option<Spread>,
@@ -288,9 +332,31 @@ pub struct Ratio {
     pub label: String,
     pub baseline: String,
     pub size: usize,
+    /// Both sides measured from this many source addresses.
+    #[serde(default = "one")]
+    pub sources: usize,
     pub max_rate: Option<f64>,
     pub pp_p50: Option<f64>,
     pub pp_p99: Option<f64>,
+}
+
+/// One stack at one payload size: its rates with many source addresses
+/// against its rates with one, from the medians.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostsRatio {
+    pub label: String,
+    pub size: usize,
+    /// The many: source addresses of the runs compared with one.
+    pub sources: usize,
+    /// Highest echo rate within the loss budget: with one source, with
+    /// `sources`, and the second over the first.
+    pub max_rate_one: Option<f64>,
+    pub max_rate_many: Option<f64>,
+    pub max_rate: Option<f64>,
+    /// Highest echo rate whatever the loss, likewise.
+    pub peak_rate_one: Option<f64>,
+    pub peak_rate_many: Option<f64>,
+    pub peak_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,10 +364,14 @@ pub struct Summary {
     pub loss_ok_pct: Option<f64>,
     pub rows: Vec<Row>,
     pub ratios: Vec<Ratio>,
+    /// Many source addresses against one, per stack and size.
+    #[serde(default)]
+    pub hosts: Vec<HostsRatio>,
 }
 
-/// Medians and ratios of `reports`; ratios are each other label over
-/// `baseline`.
+/// Medians and ratios of `reports`, grouped by label, payload size and
+/// number of sources; ratios are each other label over `baseline` (with as
+/// many sources), and each label with many sources over itself with one.
 pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
     // Labels in order of first appearance, then sizes in ascending order.
     let mut labels: Vec<&str> = Vec::new();
@@ -310,17 +380,17 @@ pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
             labels.push(&r.label);
         }
     }
-    let mut by_key: BTreeMap<(usize, usize), Vec<&Report>> = BTreeMap::new();
+    let mut by_key: BTreeMap<(usize, usize, usize), Vec<&Report>> = BTreeMap::new();
     for r in reports {
         let li = labels.iter().position(|l| *l == r.label).unwrap_or(0);
-        by_key.entry((li, r.size)).or_default().push(r);
+        by_key.entry((li, r.size, r.sources)).or_default().push(r);
     }
     let mut rows = Vec::new();
-    for ((li, size), group) in &by_key {
-        rows.push(row(labels[*li], *size, group));
+    for ((li, size, sources), group) in &by_key {
+        rows.push(row(labels[*li], *size, *sources, group));
     }
     rows.sort_by(|a, b| {
-        a.size.cmp(&b.size).then(
+        a.size.cmp(&b.size).then(a.sources.cmp(&b.sources)).then(
             labels
                 .iter()
                 .position(|l| *l == a.label)
@@ -334,21 +404,39 @@ pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
         }
         let Some(base) = rows
             .iter()
-            .find(|b| b.label == baseline && b.size == row.size)
+            .find(|b| b.label == baseline && b.size == row.size && b.sources == row.sources)
         else {
             continue;
-        };
-        let over = |a: &Option<Spread>, b: &Option<Spread>| match (a, b) {
-            (Some(a), Some(b)) if b.median > 0.0 => Some(a.median / b.median),
-            _ => None,
         };
         ratios.push(Ratio {
             label: row.label.clone(),
             baseline: baseline.to_string(),
             size: row.size,
+            sources: row.sources,
             max_rate: over(&row.max_rate, &base.max_rate),
             pp_p50: over(&row.pp_p50_us, &base.pp_p50_us),
             pp_p99: over(&row.pp_p99_us, &base.pp_p99_us),
+        });
+    }
+    let mut hosts = Vec::new();
+    for many in rows.iter().filter(|r| r.sources > 1) {
+        let Some(one) = rows
+            .iter()
+            .find(|r| r.label == many.label && r.size == many.size && r.sources == 1)
+        else {
+            continue;
+        };
+        let median = |s: &Option<Spread>| s.map(|s| s.median);
+        hosts.push(HostsRatio {
+            label: many.label.clone(),
+            size: many.size,
+            sources: many.sources,
+            max_rate_one: median(&one.max_rate),
+            max_rate_many: median(&many.max_rate),
+            max_rate: over(&many.max_rate, &one.max_rate),
+            peak_rate_one: median(&one.peak_rate),
+            peak_rate_many: median(&many.peak_rate),
+            peak_rate: over(&many.peak_rate, &one.peak_rate),
         });
     }
     let loss_ok_pct = reports
@@ -359,10 +447,19 @@ pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
         loss_ok_pct,
         rows,
         ratios,
+        hosts,
     }
 }
 
-fn row(label: &str, size: usize, group: &[&Report]) -> Row {
+/// The ratio of two medians; `None` when either is missing or the second is 0.
+fn over(a: &Option<Spread>, b: &Option<Spread>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.median > 0.0 => Some(a.median / b.median),
+        _ => None,
+    }
+}
+
+fn row(label: &str, size: usize, sources: usize, group: &[&Report]) -> Row {
     let mut max_rate = Vec::new();
     let mut windows = Vec::new();
     let mut peak_rate = Vec::new();
@@ -404,6 +501,7 @@ fn row(label: &str, size: usize, group: &[&Report]) -> Row {
     Row {
         label: label.to_string(),
         size,
+        sources,
         max_rate: Spread::of(&max_rate),
         max_rate_windows: windows,
         peak_rate: Spread::of(&peak_rate),
@@ -437,9 +535,10 @@ fn spread_text(s: &Option<Spread>, f: fn(f64) -> String) -> String {
     }
 }
 
-fn ratio_text(r: Option<f64>, target: f64, higher_is_better: bool) -> String {
+fn ratio_text(r: Option<f64>, target: f64, higher_is_better: bool, verdict: bool) -> String {
     match r {
         None => "-".to_string(),
+        Some(r) if !verdict => format!("{r:.2}"),
         Some(r) => {
             let met = if higher_is_better {
                 r >= target
@@ -471,8 +570,9 @@ impl Summary {
                 .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} B | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {}{} | {} B | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.label,
+                hosts_suffix(row.sources),
                 row.size,
                 spread_text(&row.max_rate, kilo),
                 if windows.is_empty() {
@@ -497,19 +597,57 @@ impl Summary {
             );
             let _ = writeln!(out, "|---|---|---|---|---|");
             for r in &self.ratios {
+                // The targets are for one host; with many the figures stand alone.
+                let verdict = r.sources == 1;
                 let _ = writeln!(
                     out,
-                    "| {}/{} | {} B | {} | {} | {} |",
+                    "| {}/{}{} | {} B | {} | {} | {} |",
                     r.label,
                     r.baseline,
+                    hosts_suffix(r.sources),
                     r.size,
-                    ratio_text(r.max_rate, TARGET_RATE_RATIO, true),
-                    ratio_text(r.pp_p50, TARGET_LATENCY_RATIO, false),
-                    ratio_text(r.pp_p99, TARGET_LATENCY_RATIO, false),
+                    ratio_text(r.max_rate, TARGET_RATE_RATIO, true, verdict),
+                    ratio_text(r.pp_p50, TARGET_LATENCY_RATIO, false, verdict),
+                    ratio_text(r.pp_p99, TARGET_LATENCY_RATIO, false, verdict),
+                );
+            }
+        }
+        if !self.hosts.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "| many hosts | payload | max echo/s, 1 host | many hosts | many/1 | peak echo/s, 1 host | many hosts | many/1 |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+            let rate = |r: Option<f64>| r.map_or("-".to_string(), kilo);
+            let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
+            for h in &self.hosts {
+                let _ = writeln!(
+                    out,
+                    "| {}, {} hosts | {} B | {} | {} | {} | {} | {} | {} |",
+                    h.label,
+                    h.sources,
+                    h.size,
+                    rate(h.max_rate_one),
+                    rate(h.max_rate_many),
+                    ratio(h.max_rate),
+                    rate(h.peak_rate_one),
+                    rate(h.peak_rate_many),
+                    ratio(h.peak_rate),
                 );
             }
         }
         out
+    }
+}
+
+/// `, 100 hosts` after a stack's name when its load came from many source
+/// addresses; nothing with one.
+fn hosts_suffix(sources: usize) -> String {
+    if sources > 1 {
+        format!(", {sources} hosts")
+    } else {
+        String::new()
     }
 }
 
@@ -544,6 +682,7 @@ mod tests {
                 server_pct: Some(95.0),
                 others_pct: Some(1.0),
             },
+            per_source: None,
         }
     }
 
@@ -553,6 +692,7 @@ mod tests {
             version: "0".into(),
             label: label.into(),
             target: "192.168.69.1:7".into(),
+            sources: 1,
             mode,
             size,
             loss_ms: 50.0,
@@ -684,6 +824,145 @@ mod tests {
         assert_eq!(s.rows[0].max_rate_windows, [None, Some(16)]);
         assert!(s.ratios.is_empty());
         assert!(s.render().contains("| -,16 |"), "{}", s.render());
+    }
+
+    /// [`sweep`] from `sources` addresses.
+    fn sweep_from(label: &str, size: usize, best_rate: f64, sources: usize) -> Report {
+        let mut r = sweep(label, size, best_rate);
+        r.sources = sources;
+        for run in &mut r.runs {
+            run.per_source = Some(SourceShare {
+                answered: sources,
+                min: 9,
+                max: 11,
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn reports_name_their_sources() {
+        let one = sweep("udpkit", 64, 200_000.0);
+        assert!(one
+            .render()
+            .contains("64-byte payloads from 1 source address, sweep"));
+        let many = sweep_from("udpkit", 64, 150_000.0, 100);
+        let text = many.render();
+        assert!(
+            text.contains("64-byte payloads from 100 source addresses, sweep"),
+            "{text}"
+        );
+        assert!(text.contains("answered"), "{text}");
+        assert!(text.contains("100/100"), "{text}");
+        assert!(many
+            .digest()
+            .starts_with("udpkit 64 B sweep, 100 sources: "));
+        let line = serde_json::to_string(&many).unwrap();
+        assert!(line.contains("\"sources\":100"), "{line}");
+        assert!(line.contains("\"per_source\":{\"answered\":100,\"min\":9,\"max\":11}"));
+        assert_eq!(serde_json::from_str::<Report>(&line).unwrap(), many);
+
+        let mut rate = report(
+            "udpkit",
+            64,
+            Mode::Rate,
+            vec![run(8, 1000.0, 0.0, 1.0, 2.0)],
+        );
+        rate.sources = 20;
+        rate.runs[0].per_source = Some(SourceShare {
+            answered: 19,
+            min: 0,
+            max: 60,
+        });
+        let text = rate.render();
+        assert!(
+            text.contains("sources: 19 of 20 answered; on-time replies per source: 0..60"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reports_from_before_sources_read_as_one_source() {
+        let line = serde_json::to_string(&sweep("kernel", 64, 1000.0)).unwrap();
+        let old = line.replace("\"sources\":1,", "");
+        assert_ne!(old, line);
+        let back: Report = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.sources, 1);
+        assert_eq!(back.runs[0].per_source, None);
+    }
+
+    #[test]
+    fn many_hosts_against_one_per_stack() {
+        let reports = vec![
+            sweep("udpkit", 64, 200_000.0),
+            sweep_from("udpkit", 64, 50_000.0, 100),
+            sweep("kernel", 64, 100_000.0),
+            sweep_from("kernel", 64, 90_000.0, 100),
+            sweep("udpkit", 64, 220_000.0),
+            sweep_from("udpkit", 64, 60_000.0, 100),
+        ];
+        let s = summarize(&reports, "kernel");
+        let keys: Vec<(&str, usize, usize)> = s
+            .rows
+            .iter()
+            .map(|r| (&r.label[..], r.size, r.sources))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("udpkit", 64, 1),
+                ("kernel", 64, 1),
+                ("udpkit", 64, 100),
+                ("kernel", 64, 100)
+            ]
+        );
+        // udpkit against the kernel, each with as many sources.
+        let ratios: Vec<(usize, f64)> = s
+            .ratios
+            .iter()
+            .map(|r| (r.sources, r.max_rate.unwrap()))
+            .collect();
+        assert_eq!(ratios, [(1, 2.1), (100, 55_000.0 / 90_000.0)]);
+        // Each stack with 100 sources against itself with one.
+        assert_eq!(s.hosts.len(), 2);
+        let u = &s.hosts[0];
+        assert_eq!((u.label.as_str(), u.size, u.sources), ("udpkit", 64, 100));
+        assert_eq!(
+            (u.max_rate_one, u.max_rate_many),
+            (Some(210_000.0), Some(55_000.0))
+        );
+        assert!((u.max_rate.unwrap() - 55.0 / 210.0).abs() < 1e-9);
+        // The peak is the 1.1x run of each sweep.
+        assert!((u.peak_rate.unwrap() - 55.0 / 210.0).abs() < 1e-9);
+        let k = &s.hosts[1];
+        assert_eq!(k.label, "kernel");
+        assert!((k.max_rate.unwrap() - 0.9).abs() < 1e-9);
+
+        let table = s.render();
+        assert!(
+            table.contains("| udpkit, 100 hosts | 64 B | 55.0k [50.0k..60.0k] |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| udpkit/kernel | 64 B | 2.10 (met) |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| udpkit/kernel, 100 hosts | 64 B | 0.61 | - | - |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| udpkit, 100 hosts | 64 B | 210.0k | 55.0k | 0.26 | 231.0k | 60.5k | 0.26 |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| kernel, 100 hosts | 64 B | 100.0k | 90.0k | 0.90 |"),
+            "{table}"
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), s);
     }
 
     #[test]

@@ -288,6 +288,29 @@ impl Ledger {
     }
 }
 
+/// How the correct, on-time replies of a run were shared among its source
+/// addresses: how many got any, and the fewest and most one got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceShare {
+    /// Sources with at least one reply.
+    pub answered: usize,
+    /// Replies of the source that got the fewest.
+    pub min: u64,
+    /// Replies of the source that got the most.
+    pub max: u64,
+}
+
+impl SourceShare {
+    /// From the replies of each source; `None` without sources.
+    pub fn of(received_by_source: &[u64]) -> Option<SourceShare> {
+        Some(SourceShare {
+            answered: received_by_source.iter().filter(|&&n| n > 0).count(),
+            min: *received_by_source.iter().min()?,
+            max: *received_by_source.iter().max()?,
+        })
+    }
+}
+
 /// The run a sweep reports: the highest echo rate whose loss is at most
 /// `loss_ok_pct`. Returns its index, or `None` when every run lost more.
 /// Ties go to the smaller index (the smaller window, as the sweep runs them
@@ -526,6 +549,27 @@ mod tests {
         let runs = [(100.0, 0.0), (100.0, 0.0), (90.0, 0.0)];
         assert_eq!(best_sustainable(&runs, 0.1), Some(0));
         assert_eq!(peak(&runs), Some(0));
+    }
+
+    #[test]
+    fn how_replies_were_shared_among_sources() {
+        assert_eq!(
+            SourceShare::of(&[5, 0, 7, 6]),
+            Some(SourceShare {
+                answered: 3,
+                min: 0,
+                max: 7
+            })
+        );
+        assert_eq!(
+            SourceShare::of(&[4]),
+            Some(SourceShare {
+                answered: 1,
+                min: 4,
+                max: 4
+            })
+        );
+        assert_eq!(SourceShare::of(&[]), None);
     }
 
     #[test]

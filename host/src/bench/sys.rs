@@ -3,7 +3,7 @@
 //! accounting from `/proc`.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -182,6 +182,101 @@ pub fn wait_readable(fd: RawFd, timeout: Duration) {
     };
     // SAFETY: one valid pollfd, a valid timespec, no signal mask.
     unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+}
+
+/// Readiness of many sockets at once (epoll), for a generator with one
+/// socket per source address.
+pub struct Poller {
+    epoll: OwnedFd,
+    events: Vec<libc::epoll_event>,
+}
+
+impl Poller {
+    /// Watches `fds` for data (and errors); a ready one is reported by its
+    /// index in `fds`.
+    pub fn new(fds: &[RawFd]) -> io::Result<Poller> {
+        // SAFETY: epoll_create1 has no preconditions.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new descriptor that nothing else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
+        for (i, &fd) in fds.iter().enumerate() {
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: i as u64,
+            };
+            // SAFETY: both descriptors are open; `event` is valid for the call.
+            if unsafe { libc::epoll_ctl(raw, libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(Poller {
+            epoll,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; fds.len().clamp(1, 256)],
+        })
+    }
+
+    /// The epoll descriptor itself: readable while any socket is.
+    pub fn fd(&self) -> RawFd {
+        self.epoll.as_raw_fd()
+    }
+
+    /// Fills `ready` with the indices of the sockets that have data or an
+    /// error, waiting up to `timeout` (whole milliseconds, rounded up) for
+    /// the first when none has.
+    pub fn wait(&mut self, ready: &mut Vec<usize>, timeout: Duration) -> io::Result<()> {
+        ready.clear();
+        let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+        // SAFETY: `events` has room for the count passed.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                self.events.len() as i32,
+                ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.raw_os_error() == Some(libc::EINTR) {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        ready.extend(self.events[..n as usize].iter().map(|e| e.u64 as usize));
+        Ok(())
+    }
+}
+
+/// Makes room for at least `needed` open files (the soft limit raised
+/// toward the hard one); fails when the hard limit is below that.
+pub fn allow_open_files(needed: u64) -> Result<()> {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is a valid rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error()).context("reading the open files limit");
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    if limit.rlim_max < needed {
+        anyhow::bail!(
+            "{needed} open files are needed (a socket per source address) but at most {} are \
+             allowed (ulimit -Hn): use fewer sources, or raise the limit",
+            limit.rlim_max
+        );
+    }
+    limit.rlim_cur = needed;
+    // SAFETY: `limit` is a valid rlimit, within the hard limit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("raising the open files limit to {needed}"));
+    }
+    Ok(())
 }
 
 /// Timers of this thread fire on time, not up to 50 µs late (the default
@@ -366,6 +461,38 @@ mod tests {
         let u = before.usage_until(&after, Duration::from_millis(100));
         assert_eq!((u.server_pct, u.others_pct), (None, None));
         assert!(u.generator_pct > 0.0);
+    }
+
+    #[test]
+    fn the_poller_names_the_sockets_with_data() {
+        use std::net::UdpSocket;
+        use std::os::fd::AsRawFd;
+        let sockets: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let fds: Vec<RawFd> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+        let mut poller = Poller::new(&fds).unwrap();
+        let mut ready = vec![99];
+        poller.wait(&mut ready, Duration::ZERO).unwrap();
+        assert!(ready.is_empty());
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in [2, 0] {
+            sender
+                .send_to(b"x", sockets[i].local_addr().unwrap())
+                .unwrap();
+        }
+        // Loopback delivery is immediate, but wait a little all the same.
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            poller.wait(&mut ready, Duration::from_millis(10)).unwrap();
+            seen.extend(ready.iter().copied());
+            seen.sort_unstable();
+            seen.dedup();
+            if seen.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(seen, [0, 2]);
     }
 
     #[test]
