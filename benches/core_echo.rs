@@ -8,7 +8,12 @@
 //! cargo bench --bench core_echo -- --all-services  # also: a Stack with all six services
 //! cargo bench --bench core_echo -- --rounds 9 --secs 0.5 --json
 //! cargo bench --bench core_echo -- --only udpkit   # one variant, e.g. under perf
+//! cargo bench --bench core_echo -- --case 64x1      # one payload size x in flight
 //! ```
+//!
+//! Instructions per echo, steadier than seconds on a busy machine:
+//! `valgrind --tool=callgrind target/release/deps/core_echo-* --only udpkit --case 64x1`
+//! runs the smoke check (2,048 echoes) of that case alone.
 //!
 //! Each round trip is an Ethernet frame carrying a UDP datagram to the echo
 //! port, put on the device's receive ring, a poll, and the reply taken off
@@ -543,6 +548,8 @@ struct Options {
     json: bool,
     /// Only the variants whose name starts with this.
     only: Option<String>,
+    /// Only this (payload size, in flight).
+    case: Option<(usize, usize)>,
 }
 
 fn options() -> Options {
@@ -554,6 +561,7 @@ fn options() -> Options {
         all: args.iter().any(|a| a == "--all-services"),
         json: args.iter().any(|a| a == "--json"),
         only: None,
+        case: None,
     };
     let value = |name: &str| {
         args.iter()
@@ -568,6 +576,11 @@ fn options() -> Options {
         o.secs = s;
     }
     o.only = value("--only");
+    o.case = value("--case").map(|case| {
+        case.split_once('x')
+            .and_then(|(size, in_flight)| Some((size.parse().ok()?, in_flight.parse().ok()?)))
+            .unwrap_or_else(|| panic!("--case {case}: expected SIZExIN_FLIGHT, e.g. 64x1"))
+    });
     if args.iter().any(|a| a == "--quick") {
         o.rounds = 3;
         o.secs = 0.05;
@@ -578,7 +591,10 @@ fn options() -> Options {
 
 fn main() {
     let o = options();
-    let configs = [(64usize, 1usize), (64, 32), (1024, 1), (1024, 32)];
+    let mut configs = vec![(64usize, 1usize), (64, 32), (1024, 1), (1024, 32)];
+    if let Some(case) = o.case {
+        configs = vec![case];
+    }
     let mut variants: Vec<Box<dyn Echoer>> =
         vec![Box::new(UdpkitEcho::new(false)), Box::new(BareEcho::new())];
     if o.all {
