@@ -414,7 +414,9 @@ impl<'a> NeighborLearning<'a> {
         gateway: Option<Ipv4Address>,
         now: Instant,
     ) {
-        if self.our_address_for(to).is_some() {
+        // Most datagrams answer the last sender, an on-link neighbor.
+        let last_sender = self.table.get(self.last).is_some_and(|n| n.ip == to);
+        if last_sender || self.our_address_for(to).is_some() {
             self.expect(to, now);
         } else if let (IpAddress::Ipv4(_), Some(gateway)) = (to, gateway) {
             if !to.is_broadcast() && !to.is_multicast() {

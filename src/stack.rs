@@ -660,6 +660,9 @@ fn serve<D: Device>(
     scratch: &mut [u8; MAX_PAYLOAD],
 ) {
     loop {
+        if !wire.sockets.get_mut::<udp::Socket>(slot.socket).can_recv() {
+            return;
+        }
         if !make_room(slot, wire) {
             // The rest waits in the receive queue for a later poll.
             return;
