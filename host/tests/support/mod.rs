@@ -4,8 +4,9 @@
 //!
 //! Network safety: nothing here touches the machine's own namespace. Every
 //! TAP, address and datagram lives in a namespace the test creates
-//! (`udpkit-e2e-<pid>-<n>`), which is deleted, after killing every process
-//! in it, when the [`Netns`] guard drops. Every command runs with a hard time
+//! (`udpkit-e2e-<pid>-<n>` with `ip netns add`, or an anonymous one of
+//! `unshare --net`), which is deleted, after killing every process in it,
+//! when the [`Netns`] guard drops. Every command runs with a hard time
 //! limit, and every wait is bounded.
 
 #![allow(dead_code)]
@@ -331,7 +332,27 @@ static NS_COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct Netns {
     name: String,
     dir: PathBuf,
+    kind: Kind,
 }
+
+/// How a namespace was made, which says how to enter and remove it.
+enum Kind {
+    /// `ip netns add`: it has a name under /run/netns.
+    Named,
+    /// `unshare --net`: it has no name and lives as long as a process is
+    /// in it; `holder` (a bounded `sleep`) keeps it until the guard drops.
+    Unshared {
+        holder: Child,
+        /// `/proc/<holder>/ns/net`, the way in (`nsenter --net=`).
+        path: String,
+        /// What that link reads (`net:[<inode>]`): how its processes are
+        /// found.
+        id: PathBuf,
+    },
+}
+
+/// Longest life of the process keeping an `unshare --net` namespace.
+const HOLDER_LIFE: Duration = Duration::from_secs(900);
 
 impl Netns {
     /// Creates the namespace for `test`, with `lo` up; `None` when the
@@ -358,9 +379,74 @@ impl Netns {
         .unwrap_or_else(|e| panic!("ip netns add hung: {e}"));
         assert!(add.success(), "cannot create namespace: {}", add.describe());
         // From here on, Drop cleans up.
-        let ns = Netns { name, dir };
+        let ns = Netns {
+            name,
+            dir,
+            kind: Kind::Named,
+        };
         ns.run(&["ip", "link", "set", "lo", "up"]).out().ok();
         eprintln!("{test}: namespace {}", ns.name);
+        Some(ns)
+    }
+
+    /// [`Netns::with_tools`], but the namespace is made by `unshare --net`
+    /// instead of `ip netns add`: it has no name in /run/netns, and a
+    /// process is entered into it with `nsenter --net` (which, unlike `ip
+    /// netns exec`, leaves /sys as the machine's: /sys/class/net shows the
+    /// machine's interfaces, not the namespace's).
+    ///
+    /// A `sleep` (of at most 15 minutes) keeps the namespace; it and every
+    /// command started in the namespace get SIGKILL if the test thread
+    /// that started them ends without cleaning up (a killed test run).
+    pub fn unshared(test: &str, tools: &[(&str, &str)]) -> Option<Netns> {
+        if !preflight_with(test, tools) {
+            return None;
+        }
+        for tool in ["unshare", "nsenter", "setpriv", "sleep"] {
+            assert!(
+                find_in_path(tool).is_some(),
+                "{test}: `{tool}` is missing (Debian packages util-linux, coreutils)"
+            );
+        }
+        let n = NS_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let ours = fs::read_link("/proc/self/ns/net").expect("read our own network namespace");
+        let life = HOLDER_LIFE.as_secs().to_string();
+        let mut holder = Command::new("unshare")
+            .args(["--net", "--", "setpriv", "--pdeathsig", "KILL", "--"])
+            .args(["sleep", &life])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{test}: cannot start `unshare --net`: {e}"));
+        let path = format!("/proc/{}/ns/net", holder.id());
+        // Until unshare has done its work, the holder is still in our own
+        // namespace: entering it then would configure the machine's.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let id = loop {
+            match fs::read_link(&path) {
+                Ok(id) if id != ours => break id,
+                _ => {}
+            }
+            if Instant::now() >= deadline || holder.try_wait().ok().flatten().is_some() {
+                let _ = holder.kill();
+                let _ = holder.wait();
+                panic!("{test}: `unshare --net` made no namespace within 10 s");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let name = format!("{NS_PREFIX}unshared-{}-{n}", holder.id());
+        let dir = scratch_root().join(&name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create scratch dir");
+        // From here on, Drop cleans up.
+        let ns = Netns {
+            name,
+            dir,
+            kind: Kind::Unshared { holder, path, id },
+        };
+        ns.run(&["ip", "link", "set", "lo", "up"]).out().ok();
+        eprintln!("{test}: namespace {} (unshare --net)", ns.name);
         Some(ns)
     }
 
@@ -373,12 +459,24 @@ impl Netns {
         &self.dir
     }
 
-    /// `ip netns exec <ns> <argv...>`. `ip netns exec` execs the command, so
-    /// the spawned child's pid is the command's own.
+    /// `ip netns exec <ns> <argv...>` (for a namespace of `unshare --net`:
+    /// `nsenter --net=<ns> setpriv --pdeathsig KILL <argv...>`). Both exec
+    /// the command, so the spawned child's pid is the command's own.
     pub fn command<S: AsRef<OsStr>>(&self, argv: &[S]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(argv);
-        cmd
+        match &self.kind {
+            Kind::Named => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", &self.name]).args(argv);
+                cmd
+            }
+            Kind::Unshared { path, .. } => {
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net={path}"))
+                    .args(["--", "setpriv", "--pdeathsig", "KILL", "--"])
+                    .args(argv);
+                cmd
+            }
+        }
     }
 
     /// A bounded run of `argv` inside the namespace.
@@ -394,9 +492,30 @@ impl Netns {
 
     /// `ip -n <ns> <args...>`, bounded; for inspecting the namespace.
     pub fn ip(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new("ip");
-        cmd.args(["-n", &self.name]).args(args);
+        let mut cmd = match &self.kind {
+            Kind::Named => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["-n", &self.name]);
+                cmd
+            }
+            Kind::Unshared { .. } => self.command(&["ip"]),
+        };
+        cmd.args(args);
         run_in(&mut cmd, &self.dir, None, Duration::from_secs(20))
+    }
+
+    /// `ip -batch`: the `ip` commands `commands` (`addr add ...`, one per
+    /// entry) inside the namespace in one run, bounded; many addresses
+    /// are added in a fraction of a second this way.
+    pub fn ip_batch(&self, commands: &[String]) -> Out {
+        let file = scratch(&self.dir, "ip-batch");
+        fs::write(&file, commands.join("\n") + "\n").expect("write ip batch file");
+        let out = self
+            .run(&[OsStr::new("ip"), OsStr::new("-batch"), file.as_os_str()])
+            .limit(Duration::from_secs(30))
+            .out();
+        let _ = fs::remove_file(&file);
+        out
     }
 
     /// A bounded run of `argv` inside the namespace under `timeout <secs>`
@@ -423,14 +542,63 @@ impl Netns {
         self.timed(15, &argv)
     }
 
+    /// The processes in the namespace (but the one keeping a namespace of
+    /// `unshare --net`).
     pub fn pids(&self) -> Vec<i32> {
-        namespace_pids(&self.name)
+        match &self.kind {
+            Kind::Named => namespace_pids(&self.name),
+            Kind::Unshared { holder, id, .. } => processes_in(id)
+                .into_iter()
+                .filter(|&p| p as u32 != holder.id())
+                .collect(),
+        }
     }
+}
+
+/// The processes whose network namespace reads `id` (`net:[<inode>]`).
+fn processes_in(id: &Path) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        // Never ourselves, whatever happens.
+        .filter(|&p| p > 1 && p as u32 != std::process::id())
+        .filter(|p| fs::read_link(format!("/proc/{p}/ns/net")).is_ok_and(|link| link == id))
+        .collect()
+}
+
+/// Kills every process in the namespace of `unshare --net` that `holder`
+/// keeps, then the holder, which ends the namespace. Bounded.
+fn destroy_unshared(holder: &mut Child, id: &Path) {
+    for _ in 0..10 {
+        let pids: Vec<i32> = processes_in(id)
+            .into_iter()
+            .filter(|&p| p as u32 != holder.id())
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions; the pids are
+            // processes inside our own test namespace.
+            unsafe {
+                libc::kill(pid, libc::SIGCONT);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let _ = holder.kill();
+    let _ = wait_bounded(holder, Duration::from_secs(10));
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        destroy_namespace(&self.name);
+        match &mut self.kind {
+            Kind::Named => destroy_namespace(&self.name),
+            Kind::Unshared { holder, id, .. } => destroy_unshared(holder, id),
+        }
         if !thread::panicking() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
