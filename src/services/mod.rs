@@ -21,11 +21,14 @@ pub fn strip_line_ending(payload: &[u8]) -> &[u8] {
 }
 
 /// Bytes per second of [`ExcessBudget`]: what a service may send to
-/// unproven sources beyond what they sent it, on average.
-pub const EXCESS_BYTES_PER_SECOND: u32 = 256;
+/// unproven sources beyond what they sent it, on average. A forger gains at
+/// most this much traffic a second from a device: no amplifier worth using.
+pub const EXCESS_BYTES_PER_SECOND: u32 = 1024;
 
-/// Bytes of [`ExcessBudget`] at once: a little more than one long answer.
-pub const EXCESS_BYTES_BURST: u32 = 1024;
+/// Bytes of [`ExcessBudget`] at once: a room of 32 people who all type
+/// `/nick` in the same second are each welcomed (a welcome lists the room,
+/// a few hundred bytes), as are a dozen `DISCOVER`s from older clients.
+pub const EXCESS_BYTES_BURST: u32 = 16 * 1024;
 
 /// Answers to sources that have not proven their address, and how udpkit
 /// stays out of amplification attacks.
