@@ -843,7 +843,7 @@ fn unclog_socket(
         return false;
     }
     log::warn!(
-        "{name}: datagrams undeliverable for {} s (next hop never answered ARP): dropping {} queued bytes",
+        "{name}: datagrams undeliverable for {} s (their next hop never answered ARP or neighbor discovery): dropping {} queued bytes",
         STALL_LIMIT.secs(),
         socket.send_queue()
     );
