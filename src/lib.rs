@@ -72,16 +72,15 @@ pub mod board;
 pub mod clock;
 pub mod guard;
 pub mod neighbor;
-pub mod ntp;
 pub mod service;
 pub mod services;
 pub mod sntp;
 pub mod stack;
+pub mod wire;
 
-pub use board::Board;
+pub use board::{Board, ClockSource};
 pub use clock::{CivilTime, UnixTime};
 pub use neighbor::{NeighborSlot, NeighborStats};
-pub use ntp::ClockSource;
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{
     AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,

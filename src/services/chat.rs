@@ -1576,7 +1576,7 @@ mod tests {
             payload: b"anyone?\n",
             now: h.now,
             wall: None,
-            clock: crate::ntp::ClockSource::UNSYNCHRONIZED,
+            clock: crate::ClockSource::UNSYNCHRONIZED,
         };
         assert_eq!(h.chat.on_datagram(&request, &mut out), Ok(()));
         assert_eq!(out.sent.len(), 2, "bob and carol both hear it");
