@@ -65,7 +65,8 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use crate::service::{Burst, Discard, Outbox, Request, Service};
-use crate::services::{strip_line_ending, ExcessBudget};
+use crate::services::ExcessBudget;
+use crate::wire::strip_line_ending;
 
 /// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
 pub const DEFAULT_PORT: u16 = 5555;

@@ -16,6 +16,7 @@
 //! fuzzer.
 //!
 //! - [`ntp`]: the NTP header (RFC 5905), binary.
+//! - [`discovery`]: `DISCOVER` and the directory a device answers with, text.
 //!
 //! # No panics, on any input
 //!
@@ -43,8 +44,13 @@
 
 use core::fmt;
 
+pub mod discovery;
 pub mod ntp;
 
+pub use self::discovery::{
+    ReplyPacket as DiscoveryReplyPacket, ReplyRepr as DiscoveryReplyRepr,
+    RequestRepr as DiscoveryRequestRepr,
+};
 pub use self::ntp::{Packet as NtpPacket, Repr as NtpRepr};
 
 /// The bytes are not a valid datagram of the format: too short, not the
@@ -64,3 +70,88 @@ impl core::error::Error for Error {}
 
 /// The result of parsing or emitting a datagram.
 pub type Result<T> = core::result::Result<T, Error>;
+
+/// A text datagram without its trailing `\n` or `\r\n`: what `nc -u` and a
+/// line-reading client add is not part of the text. One line ending at
+/// most: `"a\r\r\n"` is `"a\r"`.
+pub fn strip_line_ending(payload: &[u8]) -> &[u8] {
+    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+    payload.strip_suffix(b"\r").unwrap_or(payload)
+}
+
+/// A [`fmt::Write`] into a byte slice: how the text formats emit without
+/// an allocator. It fails, and writes nothing more, once the slice is full.
+pub(crate) struct SliceWriter<'b> {
+    buffer: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> SliceWriter<'b> {
+    /// A writer that fills `buffer` from its start.
+    pub(crate) fn new(buffer: &'b mut [u8]) -> SliceWriter<'b> {
+        SliceWriter { buffer, len: 0 }
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl fmt::Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        let room = self.buffer.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// A [`fmt::Write`] that only counts: a text format's `buffer_len`.
+#[derive(Default)]
+pub(crate) struct Counter(usize);
+
+impl Counter {
+    /// The bytes counted so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 = self.0.saturating_add(s.len());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    #[test]
+    fn one_line_ending_is_stripped() {
+        assert_eq!(strip_line_ending(b"a\n"), b"a");
+        assert_eq!(strip_line_ending(b"a\r\n"), b"a");
+        assert_eq!(strip_line_ending(b"a\r"), b"a");
+        assert_eq!(strip_line_ending(b"a\r\r\n"), b"a\r");
+        assert_eq!(strip_line_ending(b"a\n\n"), b"a\n");
+        assert_eq!(strip_line_ending(b""), b"");
+    }
+
+    #[test]
+    fn the_slice_writer_stops_at_the_end_of_its_slice() {
+        let mut buffer = [0u8; 5];
+        let mut writer = SliceWriter::new(&mut buffer);
+        assert!(writer.write_str("abc").is_ok());
+        assert!(writer.write_str("def").is_err(), "three more do not fit");
+        assert!(writer.write_str("de").is_ok());
+        assert_eq!(writer.len(), 5);
+        assert_eq!(&buffer, b"abcde");
+        let mut counter = Counter::default();
+        let _ = write!(counter, "{}-{}", 12, 34);
+        assert_eq!(counter.len(), 5);
+    }
+}
