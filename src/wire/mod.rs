@@ -8,7 +8,8 @@
 //!   field: [`ntp::Packet`], [`discovery::ReplyPacket`];
 //! - a **`Repr`**, what the datagram means, as a plain value: parsed from
 //!   the bytes with `parse` and written back with `emit`:
-//!   [`ntp::Repr`], [`discovery::RequestRepr`], [`discovery::ReplyRepr`].
+//!   [`ntp::Repr`], [`discovery::RequestRepr`], [`discovery::ReplyRepr`],
+//!   [`chat::Command`], [`chat::ServerLine`].
 //!
 //! The modules know nothing of sockets, services or clients: the server
 //! and the client of a protocol both read and write its datagrams here, so
@@ -17,6 +18,8 @@
 //!
 //! - [`ntp`]: the NTP header (RFC 5905), binary.
 //! - [`discovery`]: `DISCOVER` and the directory a device answers with, text.
+//! - [`chat`]: the lines a chat client sends ([`chat::Command`]) and those
+//!   the server sends ([`chat::ServerLine`]), text.
 //!
 //! # No panics, on any input
 //!
@@ -44,9 +47,11 @@
 
 use core::fmt;
 
+pub mod chat;
 pub mod discovery;
 pub mod ntp;
 
+pub use self::chat::{Command as ChatCommand, ServerLine as ChatServerLine};
 pub use self::discovery::{
     ReplyPacket as DiscoveryReplyPacket, ReplyRepr as DiscoveryReplyRepr,
     RequestRepr as DiscoveryRequestRepr,
