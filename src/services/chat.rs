@@ -16,7 +16,7 @@
 //! `/msg NAME TEXT`, `/me ACTION`, `/ping`, `/quit`, `/help`.
 //!
 //! Every line either way is defined once, in
-//! [`wire::chat`](crate::wire::chat): the service reads each datagram as a
+//! [`wire::chat`]: the service reads each datagram as a
 //! [`Command`] and writes each line as a [`ServerLine`], and `udpkit chat`
 //! reads those lines with the same code.
 //!
