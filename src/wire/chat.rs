@@ -519,7 +519,10 @@ impl<'a> Names<'a> {
             NameSource::List(list) => {
                 for (i, name) in list.iter().enumerate() {
                     let separator = if i == 0 { first } else { ", " };
-                    let end = out.len + separator.len() + name.len() + reserve;
+                    let end = out
+                        .len
+                        .saturating_add(separator.len() + name.len())
+                        .saturating_add(reserve);
                     out.write_str(separator)?;
                     if end > LINE_CAP {
                         return out.write_str("...");
@@ -611,7 +614,7 @@ impl<'a> RoomCounts<'a> {
                 for &(name, count) in list {
                     let mut entry = Counter::default();
                     let _ = write!(entry, " {} ({count})", Sanitized(name));
-                    if out.len + entry.len() + " ...\n".len() > LINE_CAP {
+                    if out.len.saturating_add(entry.len() + " ...\n".len()) > LINE_CAP {
                         return out.write_str(" ...");
                     }
                     write!(out, " {} ({count})", Sanitized(name))?;
