@@ -13,6 +13,7 @@ pub const SECONDS_1900_TO_1970: u64 = 2_208_988_800;
 /// A point in time as seconds and nanoseconds since 1970-01-01 00:00:00 UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UnixTime {
+    /// Whole seconds since the epoch.
     pub secs: u64,
     /// Always below 1 000 000 000.
     nanos: u32,
@@ -32,6 +33,7 @@ impl UnixTime {
         }
     }
 
+    /// The nanoseconds past the whole second, below 1 000 000 000.
     pub const fn subsec_nanos(&self) -> u32 {
         self.nanos
     }
@@ -42,9 +44,27 @@ impl UnixTime {
     }
 }
 
+/// Nanoseconds in one second.
+const NANOS: i128 = 1_000_000_000;
+
+/// Nanoseconds since 1970 of `time`: the unit clock arithmetic (offsets,
+/// delays, eras) is done in, signed so that differences need no care.
+pub fn unix_nanos(time: UnixTime) -> i128 {
+    i128::from(time.secs) * NANOS + i128::from(time.subsec_nanos())
+}
+
+/// A time of nanoseconds since 1970, when it is one [`UnixTime`] holds
+/// (not before 1970, not past `u64::MAX` seconds).
+pub fn from_unix_nanos(nanos: i128) -> Option<UnixTime> {
+    let secs = u64::try_from(nanos.div_euclid(NANOS)).ok()?;
+    let subsec = u32::try_from(nanos.rem_euclid(NANOS)).ok()?;
+    Some(UnixTime::new(secs, subsec))
+}
+
 /// A UTC calendar date and time of day (proleptic Gregorian calendar).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CivilTime {
+    /// The year, 1970 onwards.
     pub year: u64,
     /// 1..=12
     pub month: u8,
@@ -188,5 +208,16 @@ mod tests {
         let t = UnixTime::new(10, 2_500_000_000);
         assert_eq!((t.secs, t.subsec_nanos()), (12, 500_000_000));
         assert_eq!(UnixTime::new(u64::MAX, 1_000_000_000).secs, u64::MAX);
+    }
+
+    #[test]
+    fn nanoseconds_since_1970_convert_both_ways_within_range() {
+        let t = UnixTime::new(1_795_446_245, 500_000_001);
+        assert_eq!(unix_nanos(t), 1_795_446_245_500_000_001);
+        assert_eq!(from_unix_nanos(unix_nanos(t)), Some(t));
+        assert_eq!(from_unix_nanos(-1), None, "before 1970");
+        let last = UnixTime::new(u64::MAX, 999_999_999);
+        assert_eq!(from_unix_nanos(unix_nanos(last)), Some(last));
+        assert_eq!(from_unix_nanos(unix_nanos(last) + 1), None);
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! - **[`Board`]** — the one trait a port implements: a smoltcp
 //!   [`Device`](smoltcp::phy::Device) that moves Ethernet frames, a monotonic
-//!   clock, an optional wall clock and an entropy seed.
+//!   clock, an optional wall clock (and its [`ClockSource`], what the NTP
+//!   server says about it) and an entropy seed.
 //! - **[`neighbor`]** — wraps the board's device so that every on-link peer
 //!   that sends us a frame is in smoltcp's ARP cache before its frame is
 //!   processed: the first ping after a quiet minute is answered, and a forged
@@ -25,8 +26,12 @@
 //! - **[`Service`]** — the protocol logic of one port, bytes in and
 //!   datagrams out through an [`Outbox`], with no socket in sight.
 //! - **[`services`]** — echo (RFC 862), daytime (RFC 867), time (RFC 868),
-//!   NTP (RFC 5905), the tutorial servers `upper` and `hello`, and a
-//!   multi-user `chat`.
+//!   NTP (RFC 5905), the tutorial servers `upper` and `hello`, a
+//!   multi-user `chat`, and `discovery` (who is on this link).
+//! - **[`wire`]** — the wire formats of NTP, discovery and the chat, each
+//!   defined once with `parse` and `emit` (smoltcp's `Packet`/`Repr`
+//!   pattern), no panic on any input: the services and the clients read and
+//!   write their datagrams there.
 //! - **[`sntp`]** — an SNTP client (RFC 4330) that gives a board without a
 //!   wall clock the time of an NTP server; the stack uses it as the wall
 //!   clock once synced.
@@ -72,16 +77,15 @@ pub mod board;
 pub mod clock;
 pub mod guard;
 pub mod neighbor;
-pub mod ntp;
 pub mod service;
 pub mod services;
 pub mod sntp;
 pub mod stack;
+pub mod wire;
 
-pub use board::Board;
+pub use board::{Board, ClockSource};
 pub use clock::{CivilTime, UnixTime};
 pub use neighbor::{NeighborSlot, NeighborStats};
-pub use ntp::ClockSource;
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{
     AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,

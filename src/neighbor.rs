@@ -57,7 +57,7 @@
 //! waiting for an answer that never comes.
 //!
 //! The same wrapper drops IPv6 frames to addresses that are not ours, which
-//! smoltcp 0.14 would accept (see [`NeighborLearning::is_foreign_ipv6`]).
+//! smoltcp 0.14 would accept (see `NeighborLearning::is_foreign_ipv6`).
 
 use core::cell::Cell;
 

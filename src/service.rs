@@ -11,8 +11,8 @@
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
+use crate::board::ClockSource;
 use crate::clock::UnixTime;
-use crate::ntp::ClockSource;
 
 /// One received datagram, as a service sees it.
 #[derive(Debug, Clone, Copy)]

@@ -54,11 +54,11 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
-use crate::clock::UnixTime;
-use crate::ntp::{
-    self, kiss, ClockSource, Leap, Mode, NtpPacket, NtpRepr, NtpTimestamp, HEADER_LEN,
-};
+use crate::board::ClockSource;
+use crate::clock::{self, UnixTime};
 use crate::service::{Burst, Discard, Outbox, Request, Service};
+use crate::wire::ntp::{self, kiss, Leap, Mode, NtpTimestamp, HEADER_LEN};
+use crate::wire::{NtpPacket, NtpRepr};
 
 /// The shortest time between two requests, whatever happens (RFC 4330,
 /// section 10: "A client MUST NOT under any conditions use a poll interval
@@ -371,8 +371,8 @@ impl SntpClient {
         if dispersion >= MAX_DISPERSION {
             return None;
         }
-        let wall = ntp::from_unix_nanos(mono_nanos(now) + synced.offset_nanos)?;
-        let reference_time = ntp::from_unix_nanos(mono_nanos(synced.at) + synced.offset_nanos);
+        let wall = clock::from_unix_nanos(mono_nanos(now) + synced.offset_nanos)?;
+        let reference_time = clock::from_unix_nanos(mono_nanos(synced.at) + synced.offset_nanos);
         let source = ClockSource {
             // An upstream at 15 makes us 16: unsynchronized, for NTP.
             stratum: synced.server_stratum.saturating_add(1).min(16),
@@ -437,7 +437,7 @@ impl SntpClient {
     fn pivot_nanos(&self, now: Instant) -> i128 {
         match self.synced {
             Some(synced) => mono_nanos(now) + synced.offset_nanos,
-            None => ntp::unix_nanos(self.config.not_before) + (1i128 << 31) * 1_000_000_000,
+            None => clock::unix_nanos(self.config.not_before) + (1i128 << 31) * 1_000_000_000,
         }
     }
 
@@ -453,7 +453,7 @@ impl SntpClient {
         };
         let (offset, delay) =
             offset_and_delay(mono_nanos(pending.sent_at), t2, t3, mono_nanos(now));
-        if ntp::from_unix_nanos(mono_nanos(now) + offset)
+        if clock::from_unix_nanos(mono_nanos(now) + offset)
             .is_none_or(|wall| wall < self.config.not_before)
         {
             log::warn!(
@@ -675,13 +675,13 @@ mod tests {
         /// The true time now.
         fn true_wall(&self) -> UnixTime {
             let since_boot = mono_nanos(self.now) - mono_nanos(BOOT);
-            ntp::from_unix_nanos(ntp::unix_nanos(WALL_AT_BOOT) + since_boot).unwrap()
+            clock::from_unix_nanos(clock::unix_nanos(WALL_AT_BOOT) + since_boot).unwrap()
         }
 
         /// The server's clock now.
         fn server_wall(&self) -> UnixTime {
-            let t = ntp::unix_nanos(self.true_wall()) + self.server_error_nanos;
-            ntp::from_unix_nanos(t).unwrap()
+            let t = clock::unix_nanos(self.true_wall()) + self.server_error_nanos;
+            clock::from_unix_nanos(t).unwrap()
         }
 
         /// Runs the timers if due, as the stack would; returns whether a
@@ -757,7 +757,7 @@ mod tests {
         /// The client's idea of the time now, minus the true time.
         fn error_nanos(&self) -> i128 {
             let (wall, _) = self.client.wall_clock(self.now).expect("synced");
-            ntp::unix_nanos(wall) - ntp::unix_nanos(self.true_wall())
+            clock::unix_nanos(wall) - clock::unix_nanos(self.true_wall())
         }
 
         /// Sends, answers at once with a good reply, and checks it took.
@@ -1263,14 +1263,14 @@ mod tests {
         let mut h = Harness::new(config());
         // 2040-01-01: era 1, timestamps restart from 0 in 2036.
         h.server_error_nanos =
-            ntp::unix_nanos(UnixTime::from_secs(2_208_988_800)) - ntp::unix_nanos(WALL_AT_BOOT);
+            clock::unix_nanos(UnixTime::from_secs(2_208_988_800)) - clock::unix_nanos(WALL_AT_BOOT);
         h.sync();
         let (wall, _) = h.client.wall_clock(h.now).unwrap();
         assert_eq!(wall.secs, 2_208_988_800);
         // Synced, the era follows our own time across the wrap.
         h.server_error_nanos =
-            ntp::unix_nanos(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS - 5))
-                - ntp::unix_nanos(h.true_wall());
+            clock::unix_nanos(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS - 5))
+                - clock::unix_nanos(h.true_wall());
         let mut h2 = Harness::new(config());
         h2.server_error_nanos = h.server_error_nanos;
         h2.sync();
@@ -1289,14 +1289,14 @@ mod tests {
         // years from `not_before`: 2001 is taken for 2137.
         let y2001 = UnixTime::from_secs(1_000_000_000);
         let mut h = Harness::new(config());
-        h.server_error_nanos = ntp::unix_nanos(y2001) - ntp::unix_nanos(WALL_AT_BOOT);
+        h.server_error_nanos = clock::unix_nanos(y2001) - clock::unix_nanos(WALL_AT_BOOT);
         h.sync();
         let (wall, _) = h.client.wall_clock(h.now).unwrap();
         assert_eq!(wall.secs, 1_000_000_000 + (1 << 32));
         // Once synced, the era nearest our time is 2001's: refused.
         let mut h = Harness::new(config());
         h.sync();
-        h.server_error_nanos = ntp::unix_nanos(y2001) - ntp::unix_nanos(h.true_wall());
+        h.server_error_nanos = clock::unix_nanos(y2001) - clock::unix_nanos(h.true_wall());
         h.now = h.client.poll_at().unwrap();
         h.server_error_nanos -= 64_000_000_000;
         assert!(h.tick());

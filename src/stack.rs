@@ -30,12 +30,12 @@ use smoltcp::wire::{
 };
 
 use crate::board::Board;
+use crate::board::ClockSource;
 use crate::clock::UnixTime;
 use crate::guard;
 use crate::neighbor::{
     LearningDevice, NeighborLearning, NeighborSlot, NeighborStats, MAX_ADDRESSES,
 };
-use crate::ntp::ClockSource;
 use crate::service::{Burst, Outbox, Request, SendError, Service};
 
 /// How many services one stack runs at most.

@@ -10,14 +10,15 @@ mod support;
 
 use support::*;
 use udpkit::services::discovery::{
-    Discovery, Field, ReplyPacket, ReplyRepr, ServiceEntry, DEFAULT_PORT, MAX_ANNOUNCEMENTS,
-    MAX_REPLY, RATE_BURST, RATE_PER_SECOND,
+    Discovery, ReplyRepr, ServiceEntry, DEFAULT_PORT, MAX_ANNOUNCEMENTS, RATE_BURST,
+    RATE_PER_SECOND,
 };
 use udpkit::services::echo;
 use udpkit::services::{EXCESS_BYTES_BURST, EXCESS_BYTES_PER_SECOND};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address};
+use udpkit::wire::discovery::{Field, ReplyPacket, MAX_REPLY};
 use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack};
 
 const LIMITED_BROADCAST: Ipv4Address = Ipv4Address::BROADCAST;

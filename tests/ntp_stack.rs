@@ -10,13 +10,14 @@
 mod support;
 
 use support::*;
-use udpkit::ntp::{kiss, Leap, Mode, NtpPacket, NtpRepr, NtpShort, NtpTimestamp};
 use udpkit::services::ntp::NtpServer;
 use udpkit::services::{daytime, time};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, IpAddress, Ipv4Address};
 use udpkit::sntp::{SntpClient, SntpConfig, DEFAULT_LOCAL_PORT, MIN_INTERVAL};
+use udpkit::wire::ntp::{kiss, Leap, Mode, NtpShort, NtpTimestamp};
+use udpkit::wire::{NtpPacket, NtpRepr};
 use udpkit::{
     ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime,
 };
@@ -238,7 +239,7 @@ fn arp_reply_from_upstream() -> Vec<u8> {
 
 /// Nanoseconds from `b` to `a`.
 fn nanos_between(a: UnixTime, b: UnixTime) -> i128 {
-    udpkit::ntp::unix_nanos(a) - udpkit::ntp::unix_nanos(b)
+    udpkit::clock::unix_nanos(a) - udpkit::clock::unix_nanos(b)
 }
 
 fn sntp_config() -> SntpConfig {

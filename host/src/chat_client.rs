@@ -18,6 +18,11 @@
 //! expired, keeps the member list current (from the server's lines, checked
 //! with a hidden `/who` after every join, leave or rename), and sends `/quit`
 //! on the way out.
+//!
+//! Lines are read and written with the chat's wire format,
+//! `udpkit::wire::chat`: the client recognises what the server says with
+//! `ServerLine::parse`, and writes its own commands with `Command`, the
+//! code the service itself uses. Its tests feed it lines the service wrote.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -27,7 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use udpkit::services::chat::LOBBY;
+use udpkit::wire::chat::{Command, Refusal, ServerLine, LOBBY};
 
 use crate::client::Target;
 
@@ -121,24 +126,16 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind of a line from the server, by its first line.
-    fn of(line: &str) -> Kind {
-        if line.starts_with("*** error:") || line.starts_with("*** slow down") {
-            Kind::Error
-        } else if line.starts_with("***") {
-            Kind::System
-        } else if line.starts_with("[private] ") {
-            Kind::Private
-        } else if line.starts_with("[private to ") {
-            Kind::PrivateSent
-        } else if line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split_once("] "))
-            .is_some_and(|(_, rest)| rest.starts_with("* "))
-        {
-            Kind::Action
-        } else {
-            Kind::Message
+    /// The kind of a line from the server, as `ServerLine::parse` read it;
+    /// one it does not know (a later server's) is shown as a system line.
+    fn of(line: &udpkit::wire::Result<ServerLine<'_>>) -> Kind {
+        match line {
+            Ok(ServerLine::Message { .. }) => Kind::Message,
+            Ok(ServerLine::Action { .. }) => Kind::Action,
+            Ok(ServerLine::Private { .. }) => Kind::Private,
+            Ok(ServerLine::PrivateSent { .. }) => Kind::PrivateSent,
+            Ok(line) if line.is_error() => Kind::Error,
+            Ok(_) | Err(_) => Kind::System,
         }
     }
 }
@@ -323,7 +320,7 @@ impl Session {
                 if rejoin.sent <= self.retries {
                     rejoin.sent += 1;
                     rejoin.deadline = now + self.timeout;
-                    let line = format!("/nick {}", self.nick);
+                    let line = Command::Nick(&self.nick).to_string();
                     self.send(line);
                 } else {
                     self.rejoin = None;
@@ -344,7 +341,7 @@ impl Session {
                     probe.deadline = now + self.timeout;
                     self.probe = Some(probe);
                     self.pongs.automatic();
-                    self.send("/ping");
+                    self.send(Command::Ping.to_string());
                 } else {
                     self.probe = None;
                     if !self.silent {
@@ -370,14 +367,14 @@ impl Session {
                     started: now,
                 });
                 self.pongs.automatic();
-                self.send("/ping");
+                self.send(Command::Ping.to_string());
             }
         }
         if self.who_due.is_some_and(|due| now >= due) {
             self.who_due = None;
             self.last_who = Some(now);
             self.whos.automatic();
-            self.send("/who");
+            self.send(Command::Who.to_string());
         }
     }
 
@@ -388,24 +385,25 @@ impl Session {
         if text.is_empty() {
             return true;
         }
-        match command(text) {
-            Some(("quit", _)) => return false,
-            Some(("ping", _)) => self.pongs.by_user(now),
-            Some(("who", _)) => self.whos.by_user(now),
-            Some(("me", action)) if echo && self.joined && !action.is_empty() => {
-                self.effects.push(Effect::Show(
-                    Kind::Own,
-                    format!("[{}] * {} {}", self.room, self.nick, action),
-                ));
+        // Read as the server reads it; echoed as the server would relay it.
+        let (room, nick) = (self.room.as_str(), self.nick.as_str());
+        let echoed = match Command::read(text) {
+            Command::Quit => return false,
+            Command::Ping => {
+                self.pongs.by_user(now);
+                None
             }
-            Some(_) => {}
-            None if echo && self.joined => {
-                self.effects.push(Effect::Show(
-                    Kind::Own,
-                    format!("[{}] <{}> {}", self.room, self.nick, text),
-                ));
+            Command::Who => {
+                self.whos.by_user(now);
+                None
             }
-            None => {}
+            Command::Me(text) if !text.is_empty() => Some(ServerLine::Action { room, nick, text }),
+            Command::Message(text) => Some(ServerLine::Message { room, nick, text }),
+            _ => None,
+        };
+        if let Some(line) = echoed.filter(|_| echo && self.joined) {
+            let line = line.to_string();
+            self.effects.push(Effect::Show(Kind::Own, line));
         }
         self.send(text);
         true
@@ -441,100 +439,82 @@ impl Session {
             self.silent = false;
             self.notice("server is back");
         }
-        let text = printable(payload);
-        let mut lines = text.lines();
-        let Some(first) = lines.next() else {
-            return;
-        };
+        let line = ServerLine::parse(payload);
         // The line is shown before what it makes us do (notices).
         let mark = self.effects.len();
-        if !self.on_line(first, now) {
-            return;
+        if let Ok(line) = &line {
+            if !self.on_line(line, now) {
+                return;
+            }
         }
-        let kind = Kind::of(first);
-        let shown: Vec<Effect> = std::iter::once(first)
-            .chain(lines)
+        let kind = Kind::of(&line);
+        let shown: Vec<Effect> = printable(payload)
+            .lines()
             .map(|line| Effect::Show(kind, line.to_string()))
             .collect();
         self.effects.splice(mark..mark, shown);
     }
 
     /// Learns from a line from the server; false to hide it.
-    fn on_line(&mut self, line: &str, now: Instant) -> bool {
-        let Some(system) = line.strip_prefix("*** ") else {
-            return true;
-        };
+    fn on_line(&mut self, line: &ServerLine<'_>, now: Instant) -> bool {
         let stale = self.stale();
-        if system == "pong" {
-            self.probe = None;
-            return self.pongs.show_reply(now, stale);
-        }
-        if let Some((room, members)) = parse_who(system) {
-            self.room = room;
-            self.members = members;
-            return self.whos.show_reply(now, stale);
-        }
-        if let Some((nick, room, members)) = parse_welcome(system) {
-            self.nick = nick;
-            self.room = room;
-            self.members = members;
-            self.joined = true;
-            self.probe = None;
-            if let Some(rejoin) = self.rejoin.take() {
-                if !rejoin.room.eq_ignore_ascii_case(&self.room) {
-                    self.send(format!("/join {}", rejoin.room));
+        match *line {
+            ServerLine::Pong => {
+                self.probe = None;
+                return self.pongs.show_reply(now, stale);
+            }
+            ServerLine::Who { room, members } => {
+                self.room = room.to_string();
+                self.members = members.iter().map(str::to_string).collect();
+                return self.whos.show_reply(now, stale);
+            }
+            ServerLine::Welcome {
+                nick,
+                room,
+                members,
+            } => {
+                self.nick = nick.to_string();
+                self.room = room.to_string();
+                self.members = members.iter().map(str::to_string).collect();
+                self.joined = true;
+                self.probe = None;
+                if let Some(rejoin) = self.rejoin.take() {
+                    if !rejoin.room.eq_ignore_ascii_case(&self.room) {
+                        self.send(Command::Join(&rejoin.room).to_string());
+                    }
                 }
             }
-            return true;
-        }
-        if let Some(rest) = system.strip_prefix("bye ") {
-            if rest == self.nick || self.leaving {
-                self.joined = false;
-                self.members.clear();
-                self.effects.push(Effect::Bye);
-            }
-            return true;
-        }
-        if system.contains(", you were idle for ") && system.contains("left the chat") {
-            self.lost_membership(now, "the server dropped us for being idle");
-            return true;
-        }
-        if system.starts_with("error: you are not in the chat")
-            || system.starts_with("error: join first")
-        {
-            if self.joined || self.rejoin.is_some() {
+            ServerLine::Bye(nick) if nick == self.nick || self.leaving => self.bye(),
+            ServerLine::ByeStranger if self.leaving => self.bye(),
+            // Idle too long (or the server restarted): our next line hears it.
+            ServerLine::Error(Refusal::NotMember { .. })
+                if self.joined || self.rejoin.is_some() =>
+            {
                 self.lost_membership(now, "the server no longer counts us as a member");
             }
-            return true;
-        }
-        if system.starts_with("error: ") {
-            if self.rejoin.take().is_some() {
+            ServerLine::Error(_) if self.rejoin.is_some() => {
+                self.rejoin = None;
                 self.notice(format!(
                     "could not rejoin as {}; type /nick NAME to join again",
                     self.nick
                 ));
             }
-            return true;
-        }
-        // `A, B left ROOM (idle for 5 min)`: the names of all who expired.
-        if let Some((names, _)) = system.split_once(" left ") {
-            let names: Vec<&str> = names.split(", ").collect();
-            if names.iter().all(|n| is_name(n) || *n == "...") {
-                self.members.retain(|m| !names.contains(&m.as_str()));
+            ServerLine::Expired { names, .. } => {
+                self.members.retain(|m| !names.iter().any(|n| n == m));
                 self.schedule_who(now);
-                return true;
             }
-        }
-        let words: Vec<&str> = system.split(' ').collect();
-        match words.as_slice() {
-            [who, "joined", _room] => {
-                if !self.members.iter().any(|m| m == who) {
-                    self.members.push(who.to_string());
+            ServerLine::Quit { nick, .. } | ServerLine::Moved { nick, .. } => {
+                self.members.retain(|m| m != nick);
+                self.schedule_who(now);
+            }
+            ServerLine::Joined { nick, .. } => {
+                if !self.members.iter().any(|m| m == nick) {
+                    self.members.push(nick.to_string());
                 }
                 self.schedule_who(now);
             }
-            [old, "is", "now", "known", "as", new] => {
-                if *old == self.nick {
+            ServerLine::Renamed { old, new } => {
+                if old == self.nick {
                     self.nick = new.to_string();
                 }
                 for member in self.members.iter_mut() {
@@ -547,6 +527,13 @@ impl Session {
             _ => {}
         }
         true
+    }
+
+    /// The server said goodbye: we left.
+    fn bye(&mut self) {
+        self.joined = false;
+        self.members.clear();
+        self.effects.push(Effect::Bye);
     }
 
     fn schedule_who(&mut self, now: Instant) {
@@ -581,7 +568,7 @@ impl Session {
             deadline: now + self.timeout,
             sent: 1,
         });
-        let line = format!("/nick {}", self.nick);
+        let line = Command::Nick(&self.nick).to_string();
         self.send(line);
         self.next_ping = now + self.keepalive;
     }
@@ -600,52 +587,29 @@ impl Session {
     }
 }
 
-/// `/verb args` as the service splits it; `None` for a message.
-fn command(text: &str) -> Option<(&str, &str)> {
-    let rest = text.strip_prefix('/')?.trim_start();
-    Some(match rest.split_once(' ') {
-        Some((verb, args)) => (verb, args.trim_start()),
-        None => (rest, ""),
-    })
-}
+/// What an answer to a request of the client's own says: done, refused
+/// (and why), or nothing about it (`None`).
+type Verdict = Option<std::result::Result<(), String>>;
 
-/// Whether `text` can be a nick or room name.
-fn is_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// `welcome NICK, you are in ROOM with: a, b` (or ` (empty)`).
-fn parse_welcome(system: &str) -> Option<(String, String, Vec<String>)> {
-    let rest = system.strip_prefix("welcome ")?;
-    let (nick, rest) = rest.split_once(", you are in ")?;
-    let (room, members) = parse_room_members(rest)?;
-    Some((nick.to_string(), room, members))
-}
-
-/// `in ROOM with: a, b` (or ` (empty)`), the answer to `/who`.
-fn parse_who(system: &str) -> Option<(String, Vec<String>)> {
-    parse_room_members(system.strip_prefix("in ")?)
-}
-
-/// `ROOM with: a, b, ...` or `ROOM (empty)`.
-fn parse_room_members(text: &str) -> Option<(String, Vec<String>)> {
-    if let Some((room, list)) = text.split_once(" with: ") {
-        if room.is_empty() || room.contains(' ') {
-            return None;
-        }
-        let members = list
-            .split(", ")
-            .map(str::trim)
-            .filter(|m| !m.is_empty() && *m != "...")
-            .map(str::to_string)
-            .collect();
-        return Some((room.to_string(), members));
+/// An answer to our `/nick NICK`: a welcome, or "you are NICK already" (a
+/// retry after our first welcome was lost), or an error.
+fn nick_verdict(line: &ServerLine<'_>, nick: &str) -> Verdict {
+    match *line {
+        ServerLine::Welcome { .. } => Some(Ok(())),
+        ServerLine::AlreadyNick(already) if already == nick => Some(Ok(())),
+        ServerLine::Error(refusal) => Some(Err(refusal.to_string())),
+        _ => None,
     }
-    let room = text.strip_suffix(" (empty)")?;
-    (!room.is_empty() && !room.contains(' ')).then(|| (room.to_string(), Vec::new()))
+}
+
+/// An answer to our `/join ROOM`: a welcome, or "you are in ROOM already",
+/// or an error.
+fn room_verdict(line: &ServerLine<'_>) -> Verdict {
+    match *line {
+        ServerLine::Welcome { .. } | ServerLine::AlreadyInRoom(_) => Some(Ok(())),
+        ServerLine::Error(refusal) => Some(Err(refusal.to_string())),
+        _ => None,
+    }
 }
 
 /// The datagram as text a terminal can show: invalid UTF-8 replaced,
@@ -750,17 +714,9 @@ impl Client {
 
     /// Joins with `/nick` and moves to `--room`, with the usual patience.
     fn join(&mut self, options: &Options) -> Result<()> {
-        let nick = options.nick.clone();
-        let welcome = |first: &str| -> Option<std::result::Result<(), String>> {
-            if first.starts_with("*** welcome ") || first == format!("*** you are {nick} already") {
-                Some(Ok(()))
-            } else {
-                first
-                    .strip_prefix("*** error: ")
-                    .map(|e| Err(e.to_string()))
-            }
-        };
-        if let Err(refusal) = self.request(&format!("/nick {}", options.nick), "/nick", welcome)? {
+        let nick = options.nick.as_str();
+        let join = Command::Nick(nick).to_string();
+        if let Err(refusal) = self.request(&join, "/nick", |line| nick_verdict(line, nick))? {
             bail!("the chat at {} did not let us in: {refusal}", self.server);
         }
         if !self.session.joined {
@@ -768,7 +724,7 @@ impl Client {
             // already": ask where we are.
             self.session.joined = true;
             self.session.whos.automatic();
-            self.session.send("/who");
+            self.session.send(Command::Who.to_string());
         }
         let Some(room) = options.room.as_deref() else {
             return Ok(());
@@ -777,32 +733,21 @@ impl Client {
         if room.eq_ignore_ascii_case(&self.session.room) {
             return Ok(());
         }
-        let joined = |first: &str| -> Option<std::result::Result<(), String>> {
-            if first.starts_with("*** welcome ")
-                || (first.starts_with("*** you are in ") && first.ends_with(" already"))
-            {
-                Some(Ok(()))
-            } else {
-                first
-                    .strip_prefix("*** error: ")
-                    .map(|e| Err(e.to_string()))
-            }
-        };
-        if let Err(refusal) = self.request(&format!("/join {room}"), "/join", joined)? {
+        let move_there = Command::Join(room).to_string();
+        if let Err(refusal) = self.request(&move_there, "/join", room_verdict)? {
             self.quit_quietly();
             bail!("cannot join room {room}: {refusal}");
         }
         Ok(())
     }
 
-    /// Sends `line` until `verdict` says something about a reply's first
-    /// line, `retries` times after `timeout` each. Other lines go to the
-    /// backlog.
+    /// Sends `line` until `verdict` says something about a reply, `retries`
+    /// times after `timeout` each. Other lines go to the backlog.
     fn request(
         &mut self,
         line: &str,
         what: &str,
-        verdict: impl Fn(&str) -> Option<std::result::Result<(), String>>,
+        verdict: impl Fn(&ServerLine<'_>) -> Verdict,
     ) -> Result<std::result::Result<(), String>> {
         let attempts = self.retries.saturating_add(1);
         let mut last_error = None;
@@ -826,9 +771,8 @@ impl Client {
                 }
                 match self.events.recv_timeout(left) {
                     Ok(Event::Datagram(payload)) => {
-                        let text = printable(&payload);
-                        let first = text.lines().next().unwrap_or("");
-                        match verdict(first) {
+                        let said = ServerLine::parse(&payload).ok().and_then(|l| verdict(&l));
+                        match said {
                             Some(Err(refusal)) => return Ok(Err(refusal)),
                             Some(Ok(())) => {
                                 self.session.on_datagram(&payload, Instant::now());
@@ -877,7 +821,7 @@ impl Client {
 
     /// A `/quit` without waiting, for when joining fails half way.
     fn quit_quietly(&self) {
-        let _ = self.socket.send(b"/quit");
+        let _ = self.socket.send(Command::Quit.to_string().as_bytes());
     }
 
     /// Sends `/quit` and waits for `*** bye` (resending while the server
@@ -895,7 +839,7 @@ impl Client {
             self.retries.saturating_add(1)
         };
         for attempt in 1..=attempts {
-            for effect in self.send_line("/quit") {
+            for effect in self.send_line(&Command::Quit.to_string()) {
                 show(effect);
             }
             if silent {
@@ -1574,14 +1518,136 @@ mod tui {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use udpkit::service::{Outbox, Request, SendError, Service};
+    use udpkit::services::chat::{Chat, ChatLimits};
+    use udpkit::smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
+    use udpkit::smoltcp::wire::{IpAddress, IpEndpoint};
+    use udpkit::wire::chat::Names;
 
     const SECOND: Duration = Duration::from_secs(1);
 
-    fn session(now: Instant) -> Session {
-        let mut s = Session::new("bob", Duration::from_secs(30), SECOND, 2, now);
-        s.on_datagram(b"*** welcome bob, you are in lobby with: alice, bob\n", now);
+    const ALICE: u16 = 1;
+    const BOB: u16 = 2;
+    const CAROL: u16 = 3;
+
+    /// The chat service itself, in memory: every line these tests feed the
+    /// session is one the server wrote, through the code that writes it on
+    /// the wire.
+    struct Server {
+        chat: Chat<8, 4>,
+        now: NetInstant,
+    }
+
+    /// What the server sent, to member number `n` (its port).
+    type Sent = Vec<(u16, Vec<u8>)>;
+
+    /// An outbox that keeps what is sent.
+    #[derive(Default)]
+    struct Kept(Vec<(IpEndpoint, Vec<u8>)>);
+
+    impl Outbox for Kept {
+        fn max_payload(&self) -> usize {
+            MAX_DATAGRAM
+        }
+
+        fn reserve(
+            &mut self,
+            to: IpEndpoint,
+            len: usize,
+        ) -> std::result::Result<&mut [u8], SendError> {
+            self.0.push((to, vec![0; len]));
+            Ok(&mut self.0.last_mut().expect("just pushed").1)
+        }
+    }
+
+    fn address(n: u16) -> IpEndpoint {
+        IpEndpoint::new(IpAddress::v4(192, 168, 69, 100), 40_000 + n)
+    }
+
+    impl Server {
+        fn new() -> Server {
+            Server {
+                chat: Chat::new(ChatLimits::default()),
+                now: NetInstant::from_secs(1000),
+            }
+        }
+
+        /// A line from member `n`, and what the server sent for it.
+        fn hear(&mut self, n: u16, line: &str) -> Sent {
+            let mut out = Kept::default();
+            let request = Request {
+                from: address(n),
+                to: IpAddress::v4(192, 168, 69, 1),
+                payload: line.as_bytes(),
+                now: self.now,
+                wall: None,
+                clock: udpkit::ClockSource::LOCAL,
+            };
+            let _ = self.chat.on_datagram(&request, &mut out);
+            Server::addressed(out)
+        }
+
+        fn advance(&mut self, secs: u64) {
+            self.now += NetDuration::from_secs(secs);
+        }
+
+        /// The server's timers: idle members expire.
+        fn tick(&mut self) -> Sent {
+            let mut out = Kept::default();
+            while self.chat.poll_at().is_some_and(|at| at <= self.now) {
+                self.chat.on_tick(self.now, None, &mut out);
+            }
+            Server::addressed(out)
+        }
+
+        fn addressed(out: Kept) -> Sent {
+            out.0
+                .into_iter()
+                .map(|(to, datagram)| (to.port - 40_000, datagram))
+                .collect()
+        }
+    }
+
+    /// The datagrams to member `n`.
+    fn to(sent: &Sent, n: u16) -> Vec<Vec<u8>> {
+        sent.iter()
+            .filter(|(to, _)| *to == n)
+            .map(|(_, datagram)| datagram.clone())
+            .collect()
+    }
+
+    /// The one datagram to member `n`.
+    fn only(sent: &Sent, n: u16) -> Vec<u8> {
+        let mut datagrams = to(sent, n);
+        assert_eq!(datagrams.len(), 1, "{sent:?}");
+        datagrams.remove(0)
+    }
+
+    /// `line` as the server writes it.
+    fn emitted(line: &ServerLine<'_>) -> Vec<u8> {
+        let mut buffer = vec![0; line.buffer_len()];
+        let len = line.emit(&mut buffer).unwrap();
+        buffer.truncate(len);
+        buffer
+    }
+
+    fn feed(s: &mut Session, datagrams: &[Vec<u8>], now: Instant) {
+        for datagram in datagrams {
+            s.on_datagram(datagram, now);
+        }
+    }
+
+    /// bob's session, joined, with alice in the lobby.
+    fn joined(t0: Instant) -> (Session, Server) {
+        let mut server = Server::new();
+        server.hear(ALICE, "/nick alice");
+        let mut s = Session::new("bob", Duration::from_secs(30), SECOND, 2, t0);
+        let welcome = server.hear(BOB, "/nick bob");
+        feed(&mut s, &to(&welcome, BOB), t0);
         s.take_effects();
-        s
+        assert!(s.joined);
+        assert_eq!(s.members, ["alice", "bob"]);
+        (s, server)
     }
 
     fn sends(effects: &[Effect]) -> Vec<&str> {
@@ -1614,76 +1680,87 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn lines_are_classified() {
-        assert_eq!(Kind::of("[lobby] <alice> hi"), Kind::Message);
-        assert_eq!(Kind::of("[lobby] * alice waves"), Kind::Action);
-        assert_eq!(Kind::of("[lobby] <alice> * not an action"), Kind::Message);
-        assert_eq!(Kind::of("[private] <alice> psst"), Kind::Private);
-        assert_eq!(Kind::of("[private to bob] psst"), Kind::PrivateSent);
-        assert_eq!(Kind::of("*** bob joined lobby"), Kind::System);
-        assert_eq!(Kind::of("*** error: nick bob is taken"), Kind::Error);
-        assert_eq!(Kind::of("*** slow down: 2 lines"), Kind::Error);
+    fn kind(datagram: &[u8]) -> Kind {
+        Kind::of(&ServerLine::parse(datagram))
     }
 
     #[test]
-    fn welcome_and_who_lines_give_the_room_and_members() {
-        assert_eq!(
-            parse_welcome("welcome bob, you are in lobby with: alice, bob"),
-            Some((
-                "bob".into(),
-                "lobby".into(),
-                vec!["alice".into(), "bob".into()]
-            ))
-        );
-        assert_eq!(
-            parse_who("in games with: a, b, ..."),
-            Some(("games".into(), vec!["a".into(), "b".into()]))
-        );
-        assert_eq!(
-            parse_who("in games (empty)"),
-            Some(("games".into(), vec![]))
-        );
-        assert_eq!(parse_who("in the mood"), None);
-        assert_eq!(parse_welcome("welcome to the chat"), None);
+    fn lines_are_classified() {
+        let t0 = Instant::now();
+        let (_, mut server) = joined(t0);
+        let said = server.hear(ALICE, "hi");
+        assert_eq!(kind(&only(&said, BOB)), Kind::Message);
+        let said = server.hear(ALICE, "* not an action");
+        assert_eq!(kind(&only(&said, BOB)), Kind::Message);
+        let said = server.hear(ALICE, "/me waves");
+        assert_eq!(kind(&only(&said, BOB)), Kind::Action);
+        let said = server.hear(ALICE, "/msg bob psst");
+        assert_eq!(kind(&only(&said, BOB)), Kind::Private);
+        assert_eq!(kind(&only(&said, ALICE)), Kind::PrivateSent);
+        let said = server.hear(BOB, "/nick alice");
+        assert_eq!(kind(&only(&said, BOB)), Kind::Error);
+        let said = server.hear(ALICE, "/join games");
+        assert_eq!(kind(&only(&said, BOB)), Kind::System);
+        let flood: Vec<Vec<u8>> = (0..10)
+            .flat_map(|_| to(&server.hear(BOB, "/ping"), BOB))
+            .collect();
+        let last = flood.last().unwrap();
+        assert!(last.starts_with(b"*** slow down"));
+        assert_eq!(kind(last), Kind::Error);
+        // A line no server sends is shown plainly.
+        assert_eq!(kind(b"*** forged line\n"), Kind::System);
+        assert_eq!(kind(b"[lobby] <alice\n"), Kind::System);
     }
 
     #[test]
     fn the_member_list_follows_joins_leaves_and_renames_and_is_checked_with_a_hidden_who() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        assert_eq!(s.members, ["alice", "bob"]);
-        s.on_datagram(b"*** carol joined lobby\n", t0);
+        let (mut s, mut server) = joined(t0);
+        let said = server.hear(CAROL, "/nick carol");
+        feed(&mut s, &to(&said, BOB), t0);
         assert_eq!(shown(&s.take_effects()), ["*** carol joined lobby"]);
         assert_eq!(s.members, ["alice", "bob", "carol"]);
-        s.on_datagram(b"*** alice left lobby for games\n", t0);
-        s.on_datagram(b"*** carol is now known as caro\n", t0);
+        feed(&mut s, &to(&server.hear(ALICE, "/join games"), BOB), t0);
+        feed(&mut s, &to(&server.hear(CAROL, "/nick caro"), BOB), t0);
         assert_eq!(s.members, ["bob", "caro"]);
-        s.on_datagram(b"*** eve joined lobby\n", t0);
-        s.on_datagram(b"*** frank joined lobby\n", t0);
-        s.on_datagram(b"*** eve, frank left lobby (idle for 5 min)\n", t0);
+        feed(&mut s, &to(&server.hear(5, "/nick eve"), BOB), t0);
+        feed(&mut s, &to(&server.hear(6, "/nick frank"), BOB), t0);
+        assert_eq!(s.members, ["bob", "caro", "eve", "frank"]);
+        // eve and frank go quiet; they leave together, in one line.
+        server.advance(200);
+        for n in [ALICE, BOB, CAROL] {
+            server.hear(n, "/ping");
+        }
+        server.advance(100);
+        let expired = only(&server.tick(), BOB);
+        assert_eq!(expired, b"*** eve, frank left lobby (idle for 5 min)\n");
+        feed(&mut s, &[expired], t0);
         assert_eq!(s.members, ["bob", "caro"]);
         s.take_effects();
         // One /who for the burst, after a short delay.
         s.tick(t0);
         assert!(sends(&s.take_effects()).is_empty());
         s.tick(t0 + WHO_DELAY);
-        assert_eq!(sends(&s.take_effects()), ["/who"]);
-        // Its answer is not shown, but updates the list.
-        s.on_datagram(b"*** in lobby with: bob, caro, dave\n", t0 + SECOND);
+        let effects = s.take_effects();
+        assert_eq!(sends(&effects), ["/who"]);
+        // Its answer is not shown, but updates the list (dave came unseen).
+        server.hear(4, "/nick dave");
+        let answer = server.hear(BOB, sends(&effects)[0]);
+        feed(&mut s, &to(&answer, BOB), t0 + SECOND);
         assert!(shown(&s.take_effects()).is_empty());
         assert_eq!(s.members, ["bob", "caro", "dave"]);
         // The user's own /who is answered visibly.
         assert!(s.user_line("/who", t0 + SECOND, false));
         assert_eq!(sends(&s.take_effects()), ["/who"]);
-        s.on_datagram(b"*** in lobby with: bob, caro, dave\n", t0 + SECOND);
+        feed(&mut s, &to(&server.hear(BOB, "/who"), BOB), t0 + SECOND);
         assert_eq!(
             shown(&s.take_effects()),
             ["*** in lobby with: bob, caro, dave"]
         );
         // The next hidden /who waits for the spacing.
-        s.on_datagram(b"*** dave left lobby (quit)\n", t0 + SECOND);
-        s.take_effects();
+        feed(&mut s, &to(&server.hear(4, "/quit"), BOB), t0 + SECOND);
+        assert_eq!(shown(&s.take_effects()), ["*** dave left lobby (quit)"]);
+        assert_eq!(s.members, ["bob", "caro"]);
         s.tick(t0 + SECOND + WHO_DELAY);
         assert!(sends(&s.take_effects()).is_empty());
         s.tick(t0 + WHO_DELAY + WHO_SPACING);
@@ -1691,10 +1768,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_member_list_lists_the_names_it_has() {
+        let t0 = Instant::now();
+        let (mut s, _) = joined(t0);
+        let names: Vec<String> = (0..64).map(|i| format!("member{i:010}")).collect();
+        let list: Vec<&str> = names.iter().map(String::as_str).collect();
+        let who = emitted(&ServerLine::Who {
+            room: "lobby",
+            members: Names::new(&list),
+        });
+        assert!(who.ends_with(b", ...\n"));
+        s.user_line("/who", t0, false);
+        feed(&mut s, &[who], t0);
+        assert!(s.members.len() > 40 && s.members.len() < 64);
+        assert_eq!(s.members, list[..s.members.len()]);
+    }
+
+    #[test]
     fn our_own_rename_changes_our_nick() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        s.on_datagram(b"*** bob is now known as bobby\n", t0);
+        let (mut s, mut server) = joined(t0);
+        feed(&mut s, &to(&server.hear(BOB, "/nick bobby"), BOB), t0);
         assert_eq!(s.nick, "bobby");
         assert_eq!(s.members, ["alice", "bobby"]);
     }
@@ -1702,17 +1796,19 @@ mod tests {
     #[test]
     fn keepalive_pings_are_hidden_and_a_silent_server_is_noticed_and_its_return_too() {
         let t0 = Instant::now();
-        let mut s = session(t0);
+        let (mut s, mut server) = joined(t0);
+        let pong = only(&server.hear(BOB, "/ping"), BOB);
+        assert_eq!(pong, b"*** pong\n");
         assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(30)));
         let t1 = t0 + Duration::from_secs(30);
         s.tick(t1);
         assert_eq!(sends(&s.take_effects()), ["/ping"]);
-        s.on_datagram(b"*** pong\n", t1);
+        s.on_datagram(&pong, t1);
         assert!(s.take_effects().is_empty(), "automatic pong hidden");
         // The user's own ping is answered visibly.
         s.user_line("/ping", t1, false);
         s.take_effects();
-        s.on_datagram(b"*** pong\n", t1);
+        s.on_datagram(&pong, t1);
         assert_eq!(shown(&s.take_effects()), ["*** pong"]);
         // Next ping: no pong, two retries after 1 s each, then the notice.
         let t2 = t1 + Duration::from_secs(30);
@@ -1734,7 +1830,7 @@ mod tests {
         s.tick(t2 + Duration::from_secs(34));
         assert!(notices(&s.take_effects()).is_empty());
         // Anything from the server: back.
-        s.on_datagram(b"*** pong\n", t2 + Duration::from_secs(35));
+        s.on_datagram(&pong, t2 + Duration::from_secs(35));
         let effects = s.take_effects();
         assert_eq!(notices(&effects), ["server is back"]);
         assert!(
@@ -1744,36 +1840,58 @@ mod tests {
         assert!(!s.silent);
     }
 
+    /// bob in `games`, then dropped by the server for being idle (which
+    /// the server tells bob's room, not bob).
+    fn expired_in_games(t0: Instant) -> (Session, Server) {
+        let (mut s, mut server) = joined(t0);
+        feed(&mut s, &to(&server.hear(BOB, "/join games"), BOB), t0);
+        assert_eq!(s.room, "games");
+        s.take_effects();
+        server.advance(200);
+        server.hear(ALICE, "/ping");
+        server.advance(100);
+        assert!(to(&server.tick(), BOB).is_empty());
+        (s, server)
+    }
+
     #[test]
     fn an_expired_membership_is_rejoined_in_the_same_room() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        s.on_datagram(b"*** welcome bob, you are in games with: bob\n", t0);
-        s.take_effects();
-        s.on_datagram(
-            b"*** bob, you were idle for 5 min and left the chat; /nick NAME rejoins\n",
-            t0,
-        );
+        let (mut s, mut server) = expired_in_games(t0);
+        // The keepalive tells the server we are here; it says we are not.
+        let t1 = t0 + Duration::from_secs(30);
+        s.tick(t1);
+        let ping = s.take_effects();
+        let answer = only(&server.hear(BOB, sends(&ping)[0]), BOB);
+        assert!(answer.starts_with(b"*** error: you are not in the chat"));
+        s.on_datagram(&answer, t1);
         let effects = s.take_effects();
         assert!(!s.joined);
         assert_eq!(sends(&effects), ["/nick bob"]);
         assert!(notices(&effects)[0].contains("rejoining as bob"));
-        s.on_datagram(b"*** welcome bob, you are in lobby with: alice, bob\n", t0);
-        assert_eq!(sends(&s.take_effects()), ["/join games"]);
+        // The server welcomes us in the lobby; we go back to games.
+        let welcome = server.hear(BOB, sends(&effects)[0]);
+        feed(&mut s, &to(&welcome, BOB), t1);
+        let effects = s.take_effects();
         assert!(s.joined);
+        assert_eq!(sends(&effects), ["/join games"]);
+        feed(&mut s, &to(&server.hear(BOB, sends(&effects)[0]), BOB), t1);
+        assert_eq!(s.room, "games");
+        assert_eq!(s.members, ["bob"]);
     }
 
     #[test]
     fn a_rejoin_that_fails_says_how_to_join() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        s.on_datagram(
-            b"*** error: you are not in the chat (members silent for 5 min leave it): \
-              join with /nick NAME\n",
-            t0,
-        );
-        assert_eq!(sends(&s.take_effects()), ["/nick bob"]);
-        s.on_datagram(b"*** error: nick bob is taken, pick another\n", t0);
+        let (mut s, mut server) = expired_in_games(t0);
+        // Someone else is bob now.
+        server.hear(CAROL, "/nick bob");
+        s.tick(t0 + Duration::from_secs(30));
+        let ping = s.take_effects();
+        feed(&mut s, &to(&server.hear(BOB, sends(&ping)[0]), BOB), t0);
+        let rejoin = s.take_effects();
+        assert_eq!(sends(&rejoin), ["/nick bob"]);
+        feed(&mut s, &to(&server.hear(BOB, sends(&rejoin)[0]), BOB), t0);
         let effects = s.take_effects();
         assert!(notices(&effects)[0].contains("type /nick NAME"));
         assert_eq!(
@@ -1787,8 +1905,9 @@ mod tests {
     #[test]
     fn a_rejoin_without_answer_is_retried_then_given_up() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        s.on_datagram(b"*** bob, you were idle for 0 min and left the chat\n", t0);
+        let (mut s, mut server) = expired_in_games(t0);
+        let not_member = only(&server.hear(BOB, "/ping"), BOB);
+        s.on_datagram(&not_member, t0);
         s.take_effects();
         for i in 1..=2 {
             s.tick(t0 + i * SECOND);
@@ -1801,16 +1920,20 @@ mod tests {
     }
 
     #[test]
-    fn own_lines_are_echoed_only_when_asked_and_quit_is_ours() {
+    fn own_lines_are_echoed_as_the_server_relays_them_only_when_asked_and_quit_is_ours() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        assert!(s.user_line("hello", t0, true));
-        let effects = s.take_effects();
-        assert_eq!(shown(&effects), ["[lobby] <bob> hello"]);
-        assert_eq!(sends(&effects), ["hello"]);
-        assert!(s.user_line("/me waves", t0, true));
-        assert_eq!(shown(&s.take_effects()), ["[lobby] * bob waves"]);
+        let (mut s, mut server) = joined(t0);
+        for line in ["hello", "/me waves", "/ me  waves too"] {
+            assert!(s.user_line(line, t0, true));
+            let effects = s.take_effects();
+            assert_eq!(sends(&effects), [line]);
+            let relayed = only(&server.hear(BOB, line), ALICE);
+            let relayed = String::from_utf8(relayed).unwrap();
+            assert_eq!(shown(&effects), [relayed.trim_end()]);
+        }
         assert!(s.user_line("hello", t0, false));
+        assert!(shown(&s.take_effects()).is_empty());
+        assert!(s.user_line("/who", t0, true));
         assert!(shown(&s.take_effects()).is_empty());
         assert!(!s.user_line("/quit", t0, false));
         assert!(s.take_effects().is_empty());
@@ -1819,11 +1942,48 @@ mod tests {
     #[test]
     fn bye_ends_the_membership() {
         let t0 = Instant::now();
-        let mut s = session(t0);
+        let (mut s, mut server) = joined(t0);
         s.leave();
-        s.on_datagram(b"*** bye bob\n", t0);
+        feed(&mut s, &to(&server.hear(BOB, "/quit"), BOB), t0);
         assert!(s.take_effects().contains(&Effect::Bye));
         assert!(!s.joined);
+        // A bye whose first answer was lost: the server no longer knows us.
+        let (mut s, mut server) = joined(t0);
+        server.hear(BOB, "/quit");
+        s.leave();
+        let again = only(&server.hear(BOB, "/quit"), BOB);
+        assert_eq!(again, b"*** bye (you were not in the chat)\n");
+        s.on_datagram(&again, t0);
+        assert!(s.take_effects().contains(&Effect::Bye));
+    }
+
+    #[test]
+    fn answers_to_our_own_nick_and_join_are_told_apart() {
+        let t0 = Instant::now();
+        let (_, mut server) = joined(t0);
+        let parse =
+            |d: &[u8]| ServerLine::parse(d).map(|l| (nick_verdict(&l, "bob"), room_verdict(&l)));
+        let taken = only(&server.hear(CAROL, "/nick bob"), CAROL);
+        assert_eq!(
+            parse(&taken),
+            Ok((
+                Some(Err("nick bob is taken, pick another".into())),
+                Some(Err("nick bob is taken, pick another".into()))
+            ))
+        );
+        let welcome = only(&server.hear(CAROL, "/nick carol"), CAROL);
+        assert_eq!(parse(&welcome), Ok((Some(Ok(())), Some(Ok(())))));
+        let again = only(&server.hear(BOB, "/nick bob"), BOB);
+        assert_eq!(again, b"*** you are bob already\n");
+        assert_eq!(parse(&again), Ok((Some(Ok(())), None)));
+        let carol_again = only(&server.hear(CAROL, "/nick carol"), CAROL);
+        assert_eq!(parse(&carol_again), Ok((None, None)), "not our nick");
+        let here = only(&server.hear(BOB, "/join lobby"), BOB);
+        assert_eq!(parse(&here), Ok((None, Some(Ok(())))));
+        let reserved = only(&server.hear(BOB, "/join private"), BOB);
+        assert!(matches!(parse(&reserved), Ok((Some(Err(_)), Some(Err(_))))));
+        let pong = only(&server.hear(BOB, "/ping"), BOB);
+        assert_eq!(parse(&pong), Ok((None, None)));
     }
 
     #[test]
@@ -1835,16 +1995,17 @@ mod tests {
     #[test]
     fn a_multi_line_datagram_is_shown_line_by_line() {
         let t0 = Instant::now();
-        let mut s = session(t0);
-        s.on_datagram(b"*** commands:\n/nick NAME  join\n", t0);
+        let (mut s, mut server) = joined(t0);
+        let help = only(&server.hear(BOB, "/help"), BOB);
+        s.on_datagram(&help, t0);
         let effects = s.take_effects();
-        assert_eq!(
-            effects,
-            [
-                Effect::Show(Kind::System, "*** commands:".into()),
-                Effect::Show(Kind::System, "/nick NAME  join".into()),
-            ]
-        );
+        let text = String::from_utf8(help).unwrap();
+        assert!(text.lines().count() > 5);
+        let expected: Vec<Effect> = text
+            .lines()
+            .map(|line| Effect::Show(Kind::System, line.into()))
+            .collect();
+        assert_eq!(effects, expected);
     }
 
     #[test]

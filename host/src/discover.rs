@@ -2,7 +2,8 @@
 //! `udpkit discover`, the client that broadcasts `DISCOVER` and lists every
 //! device that answers.
 //!
-//! The protocol is the core's: see `udpkit::services::discovery`.
+//! The protocol is the core's: its datagrams are `udpkit::wire::discovery`,
+//! the device's side `udpkit::services::discovery`.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -15,10 +16,10 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use serde::Serialize;
 use udpkit::service::Service;
-use udpkit::services::discovery::{
-    self, Discovery, Field, ReplyPacket, ReplyRepr, ServiceEntry, MAX_ADDRESSES, NAME_CAP,
-};
+use udpkit::services::discovery::{self, Discovery, ReplyRepr, ServiceEntry};
 use udpkit::smoltcp::wire::{EthernetAddress, IpCidr};
+use udpkit::wire;
+use udpkit::wire::discovery::{Field, ReplyPacket, MAX_ADDRESSES, NAME_CAP};
 
 use crate::serve::ServiceKind;
 
@@ -101,7 +102,7 @@ pub fn default_name() -> String {
     while name.len() > NAME_CAP {
         name.pop();
     }
-    if discovery::valid_name(&name) {
+    if wire::discovery::valid_name(&name) {
         name
     } else {
         "udpkit".to_string()
@@ -110,7 +111,7 @@ pub fn default_name() -> String {
 
 /// `--name`, checked as the protocol wants it.
 pub fn parse_name(text: &str) -> Result<String, String> {
-    if discovery::valid_name(text) {
+    if wire::discovery::valid_name(text) {
         Ok(text.to_string())
     } else {
         Err(format!(
@@ -525,7 +526,7 @@ fn send_all(sockets: &[(bool, UdpSocket)], destinations: &[SocketAddr], first: b
         let Some((_, socket)) = sockets.iter().find(|(v6, _)| *v6 == destination.is_ipv6()) else {
             continue;
         };
-        match socket.send_to(&discovery::PADDED_REQUEST, destination) {
+        match socket.send_to(&wire::discovery::PADDED_REQUEST, destination) {
             Ok(_) => sent += 1,
             Err(e) => failures.push((destination, e)),
         }
@@ -657,7 +658,7 @@ mod tests {
 
     #[test]
     fn the_default_name_is_valid() {
-        assert!(discovery::valid_name(&default_name()));
+        assert!(wire::discovery::valid_name(&default_name()));
         assert!(parse_name("lab board 3").is_ok());
         assert!(parse_name(" x").is_err());
         assert!(parse_name(&"x".repeat(NAME_CAP + 1)).is_err());
@@ -674,12 +675,12 @@ mod tests {
 
     #[test]
     fn the_request_is_padded_to_the_longest_reply() {
-        let request = &discovery::PADDED_REQUEST;
-        assert_eq!(request.len(), discovery::MAX_REPLY);
-        assert!(request.starts_with(discovery::REQUEST.strip_suffix(b"\n").unwrap()));
-        assert!(discovery::DiscoverRepr::parse(request).is_ok());
+        let request = &wire::discovery::PADDED_REQUEST;
+        assert_eq!(request.len(), wire::discovery::MAX_REPLY);
+        assert!(request.starts_with(wire::discovery::REQUEST.strip_suffix(b"\n").unwrap()));
+        assert!(wire::DiscoveryRequestRepr::parse(request).is_ok());
         // The help says how long it is.
-        assert_eq!(discovery::MAX_REPLY, 681);
+        assert_eq!(wire::discovery::MAX_REPLY, 681);
     }
 
     #[test]

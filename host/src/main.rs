@@ -182,7 +182,7 @@ fn parse_ntp_server(text: &str) -> Result<std::net::SocketAddrV4, String> {
     let ip: Ipv4Address = text
         .parse()
         .map_err(|_| format!("'{text}' is not an IPv4 address, or one with :PORT"))?;
-    Ok(std::net::SocketAddrV4::new(ip, udpkit::ntp::PORT))
+    Ok(std::net::SocketAddrV4::new(ip, udpkit::wire::ntp::PORT))
 }
 
 fn serve_help() -> String {
@@ -276,7 +276,7 @@ struct TimeArgs {
 )]
 struct NtpArgs {
     host: String,
-    #[arg(long, default_value_t = udpkit::ntp::PORT)]
+    #[arg(long, default_value_t = udpkit::wire::ntp::PORT)]
     port: u16,
     #[command(flatten)]
     patience: Patience,

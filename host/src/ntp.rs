@@ -11,11 +11,14 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
-use udpkit::ntp::{self, ClockSource, Leap, NtpPacket, NtpRepr, NtpTimestamp};
+use udpkit::board::precision_from_nanos;
+use udpkit::clock::{from_unix_nanos, unix_nanos};
 use udpkit::smoltcp::socket::udp::PacketBuffer;
 use udpkit::smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 use udpkit::sntp::{check_reply, offset_and_delay, ReplyError, SntpClient, SntpConfig};
-use udpkit::{Board, Stack, UnixTime};
+use udpkit::wire::ntp::{self, Leap, NtpTimestamp};
+use udpkit::wire::{NtpPacket, NtpRepr};
+use udpkit::{Board, ClockSource, Stack, UnixTime};
 
 use crate::client::Target;
 use crate::tap::HostBoard;
@@ -75,7 +78,7 @@ pub fn start_client(
 pub fn host_clock_source() -> ClockSource {
     static SOURCE: OnceLock<ClockSource> = OnceLock::new();
     *SOURCE.get_or_init(|| ClockSource {
-        precision: ntp::precision_from_nanos(clock_step_nanos().max(1_000)),
+        precision: precision_from_nanos(clock_step_nanos().max(1_000)),
         ..ClockSource::LOCAL
     })
 }
@@ -160,7 +163,7 @@ impl Report {
 /// Nanoseconds since 1970 by the system clock.
 fn now_nanos() -> Result<i128> {
     let time = system_time().context("the system clock is before 1970")?;
-    Ok(ntp::unix_nanos(time))
+    Ok(unix_nanos(time))
 }
 
 /// Asks the NTP server `target` for the time, once per attempt, and
@@ -178,7 +181,7 @@ pub fn query(target: &Target) -> Result<Report> {
         // A fresh transmit timestamp per attempt: a late reply to an
         // earlier one fails the origin check instead of skewing the offset.
         let sent = system_time().context("the system clock is before 1970")?;
-        let t1 = ntp::unix_nanos(sent);
+        let t1 = unix_nanos(sent);
         let transmit = NtpTimestamp::from_unix(sent);
         let mut request = [0u8; ntp::HEADER_LEN];
         NtpRepr::client_request(transmit).emit(&mut NtpPacket::new_unchecked(&mut request[..]));
@@ -255,7 +258,7 @@ fn report(server: SocketAddr, reply: NtpRepr, t1: i128, t4: i128) -> Result<Repo
         bail!("{server} sent timestamps that are no time after 1970");
     };
     let (offset, delay) = offset_and_delay(t1, t2, t3, t4);
-    let server_time = ntp::from_unix_nanos(t3).context("the server's time is before 1970")?;
+    let server_time = from_unix_nanos(t3).context("the server's time is before 1970")?;
     Ok(Report {
         server,
         reply,

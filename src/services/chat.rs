@@ -15,13 +15,19 @@
 //! Commands: `/nick NAME`, `/join ROOM`, `/leave`, `/who`, `/rooms`,
 //! `/msg NAME TEXT`, `/me ACTION`, `/ping`, `/quit`, `/help`.
 //!
+//! Every line either way is defined once, in
+//! [`wire::chat`]: the service reads each datagram as a
+//! [`Command`] and writes each line as a [`ServerLine`], and `udpkit chat`
+//! reads those lines with the same code.
+//!
 //! # Limits
 //!
 //! Every limit is fixed when the service is built ([`ChatLimits`], within the
 //! compile-time capacities `MEMBERS` and `ROOMS`) and answered with a line
 //! starting `*** error:` rather than silence: server full, too many rooms,
 //! nick or room name too long or with other characters than
-//! `A-Z a-z 0-9 _ -`, nick taken, message too long, not UTF-8, unknown
+//! `A-Z a-z 0-9 _ -`, the room name `private` (reserved: `[private]` marks a
+//! private message), nick taken, message too long, not UTF-8, unknown
 //! command, not joined yet. Members idle for [`ChatLimits::idle_timeout`]
 //! expire and their room is told.
 //!
@@ -59,25 +65,21 @@
 //! and drains the queue before serving a request that might not fit, so no
 //! line is lost to our own buffers. A send that fails anyway is counted.
 
-use core::fmt::Write;
-
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use crate::service::{Burst, Discard, Outbox, Request, Service};
-use crate::services::{strip_line_ending, ExcessBudget};
+use crate::services::ExcessBudget;
+use crate::wire;
+use crate::wire::chat::{
+    cut, is_name, Command, NameProblem, Names, Refusal, RoomCounts, ServerLine, ECHO_CAP, PRIVATE,
+};
+
+/// The limits of the lines themselves, which [`ChatLimits`] stay within.
+pub use crate::wire::chat::{LINE_CAP, LOBBY, NAME_CAP};
 
 /// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
 pub const DEFAULT_PORT: u16 = 5555;
-
-/// Longest nick or room name, in bytes.
-pub const NAME_CAP: usize = 16;
-
-/// Longest line the service sends (a `/who` of a full room, `/help`).
-pub const LINE_CAP: usize = 1024;
-
-/// The room every member starts in; it always exists.
-pub const LOBBY: &str = "lobby";
 
 /// A member silent this long may be gone: its lines take the stack's detour
 /// (see [`Outbox::reserve_detour`]). smoltcp forgets a neighbor's MAC
@@ -131,8 +133,11 @@ pub struct ChatStats {
     pub messages: u64,
     /// Lines delivered to other members (one message to three is three).
     pub relayed: u64,
+    /// Sources that joined with `/nick`.
     pub joined: u64,
+    /// Members that left with `/quit`.
     pub quit: u64,
+    /// Members dropped for being idle.
     pub expired: u64,
     /// Refused: member table full.
     pub full: u64,
@@ -150,7 +155,6 @@ pub struct ChatStats {
 }
 
 type Name = heapless::String<NAME_CAP>;
-type Line = heapless::String<LINE_CAP>;
 
 /// A token bucket, in thousandths of a token so refills need no division
 /// per millisecond.
@@ -243,18 +247,22 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
     }
 
+    /// The limits in force, after clamping.
     pub fn limits(&self) -> &ChatLimits {
         &self.limits
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> &ChatStats {
         &self.stats
     }
 
+    /// Members now.
     pub fn member_count(&self) -> usize {
         self.members.len()
     }
 
+    /// Rooms now, the lobby included.
     pub fn room_count(&self) -> usize {
         self.rooms.iter().flatten().count()
     }
@@ -274,12 +282,27 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         self.members.iter().filter(|m| m.room == room).count()
     }
 
+    /// The nicks of the members of `room`, in the member table's order.
+    fn nicks_in(&self, room: usize) -> heapless::Vec<&str, MEMBERS> {
+        let mut nicks = heapless::Vec::new();
+        for member in self.members.iter().filter(|m| m.room == room) {
+            // No more members than MEMBERS: there is room for each.
+            let _ = nicks.push(member.nick.as_str());
+        }
+        nicks
+    }
+
     /// Sends `line` to `to`, counting a failure.
-    fn send(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &str) {
-        if out.send(to, line.as_bytes()).is_err() {
+    fn send(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &Emitted) {
+        if line.is_empty() || out.send(to, line.as_bytes()).is_err() {
             self.stats.send_failed += 1;
             log::warn!("chat: could not queue a line to {to}");
         }
+    }
+
+    /// Writes `line` and sends it to `to`.
+    fn answer(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &ServerLine<'_>) {
+        self.send(out, to, &Emitted::new(line));
     }
 
     /// Sends `line` to a member that did not send it: through the detour
@@ -289,19 +312,19 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         out: &mut dyn Outbox,
         to: IpEndpoint,
         last_seen: Instant,
-        line: &str,
+        line: &Emitted,
     ) {
         if self.now - last_seen < QUIET_AFTER {
             return self.send(out, to, line);
         }
-        if out.send_detour(to, line.as_bytes()).is_err() {
+        if line.is_empty() || out.send_detour(to, line.as_bytes()).is_err() {
             self.stats.send_failed += 1;
             log::debug!("chat: could not queue a line to quiet member {to}");
         }
     }
 
     /// Sends `line` to every member of `room` except `except`.
-    fn tell_room(&mut self, out: &mut dyn Outbox, room: usize, except: IpEndpoint, line: &str) {
+    fn tell_room(&mut self, out: &mut dyn Outbox, room: usize, except: IpEndpoint, line: &Emitted) {
         for i in 0..self.members.len() {
             let Some(member) = self.members.get(i) else {
                 break;
@@ -318,27 +341,33 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     /// Answers `request` from a source that is not a member: within the
     /// strangers' line rate, and no larger than the request unless the
     /// byte budget covers the excess.
-    fn tell_stranger(&mut self, out: &mut dyn Outbox, request: &Request<'_>, line: &str) {
+    fn tell_stranger(
+        &mut self,
+        out: &mut dyn Outbox,
+        request: &Request<'_>,
+        line: &ServerLine<'_>,
+    ) {
         let now = request.now;
         let rate = self.limits.strangers_per_second;
+        let line = Emitted::new(line);
         if !self.strangers.take(now, rate, rate) {
             self.stats.strangers_silenced += 1;
-        } else if !self.excess.cover(now, request.payload.len(), line.len()) {
+        } else if !self.excess.cover(now, request.payload.len(), line.len) {
             self.stats.strangers_over_budget += 1;
         } else {
-            self.send(out, request.from, line);
+            self.send(out, request.from, &line);
         }
     }
 
+    /// Tells a member why its line was refused.
     fn error(
         &mut self,
         out: &mut dyn Outbox,
         to: IpEndpoint,
-        message: &str,
+        refusal: Refusal<'_>,
     ) -> Result<(), Discard> {
         self.stats.rejected += 1;
-        let line = system_line(format_args!("error: {message}"));
-        self.send(out, to, &line);
+        self.answer(out, to, &ServerLine::Error(refusal));
         Err(Discard::Malformed)
     }
 
@@ -360,23 +389,22 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let from = request.from;
         if let Err(problem) = check_name(nick, self.limits.max_nick) {
             self.stats.rejected += 1;
-            let line = system_line(format_args!("error: nick {problem}"));
-            self.tell_stranger(out, request, &line);
+            self.tell_stranger(out, request, &ServerLine::Error(Refusal::BadNick(problem)));
             return Err(Discard::Malformed);
         }
         if self.nick_taken(nick) {
             self.stats.rejected += 1;
-            let line = system_line(format_args!("error: nick {nick} is taken, pick another"));
-            self.tell_stranger(out, request, &line);
+            self.tell_stranger(out, request, &ServerLine::Error(Refusal::NickTaken(nick)));
             return Err(Discard::Limited);
         }
         if self.members.len() >= self.limits.max_members {
             self.stats.full += 1;
-            let line = system_line(format_args!(
-                "error: server full ({} members), try again later",
-                self.limits.max_members
-            ));
-            self.tell_stranger(out, request, &line);
+            let max_members = self.limits.max_members;
+            self.tell_stranger(
+                out,
+                request,
+                &ServerLine::Error(Refusal::ServerFull { max_members }),
+            );
             return Err(Discard::Limited);
         }
         let member = Member {
@@ -398,7 +426,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let welcome = self.welcome(nick, 0);
         if !self
             .excess
-            .cover(request.now, request.payload.len(), welcome.len())
+            .cover(request.now, request.payload.len(), welcome.len)
         {
             self.members.pop();
             self.stats.strangers_over_budget += 1;
@@ -406,40 +434,20 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
         self.stats.joined += 1;
         log::info!("chat: {nick} joined from {from}");
-        let notice = system_line(format_args!("{nick} joined {LOBBY}"));
+        let notice = Emitted::new(&ServerLine::Joined { nick, room: LOBBY });
         self.tell_room(out, 0, from, &notice);
         self.send(out, from, &welcome);
         Ok(())
     }
 
-    fn welcome(&self, nick: &str, room: usize) -> Line {
-        let mut line = Line::new();
-        let _ = write!(
-            line,
-            "*** welcome {nick}, you are in {}",
-            self.room_name(room)
-        );
-        self.append_members(&mut line, room);
-        line
-    }
-
-    /// Appends " with: a, b" (or " alone") and a newline.
-    fn append_members(&self, line: &mut Line, room: usize) {
-        let mut first = true;
-        for member in self.members.iter().filter(|m| m.room == room) {
-            let separator = if first { " with: " } else { ", " };
-            if line.len() + separator.len() + member.nick.len() + 6 > LINE_CAP {
-                let _ = line.push_str(", ...");
-                break;
-            }
-            let _ = line.push_str(separator);
-            let _ = line.push_str(&member.nick);
-            first = false;
-        }
-        if first {
-            let _ = line.push_str(" (empty)");
-        }
-        let _ = line.push('\n');
+    /// `*** welcome NICK, you are in ROOM with: ...`
+    fn welcome(&self, nick: &str, room: usize) -> Emitted {
+        let nicks = self.nicks_in(room);
+        Emitted::new(&ServerLine::Welcome {
+            nick,
+            room: self.room_name(room),
+            members: Names::new(&nicks),
+        })
     }
 
     fn nick_taken(&self, nick: &str) -> bool {
@@ -454,27 +462,22 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         };
         let (peer, room, old) = (member.peer, member.room, member.nick.clone());
         if let Err(problem) = check_name(nick, self.limits.max_nick) {
-            return self.error(out, peer, &format_small(format_args!("nick {problem}")));
+            return self.error(out, peer, Refusal::BadNick(problem));
         }
         if old.as_str() == nick {
-            self.send(
-                out,
-                peer,
-                &system_line(format_args!("you are {nick} already")),
-            );
+            self.answer(out, peer, &ServerLine::AlreadyNick(nick));
             return Ok(());
         }
         if !old.as_str().eq_ignore_ascii_case(nick) && self.nick_taken(nick) {
-            return self.error(
-                out,
-                peer,
-                &format_small(format_args!("nick {nick} is taken, pick another")),
-            );
+            return self.error(out, peer, Refusal::NickTaken(nick));
         }
         if let Some(member) = self.members.get_mut(index) {
             member.nick = name(nick);
         }
-        let line = system_line(format_args!("{old} is now known as {nick}"));
+        let line = Emitted::new(&ServerLine::Renamed {
+            old: &old,
+            new: nick,
+        });
         self.tell_room(out, room, peer, &line);
         self.send(out, peer, &line);
         Ok(())
@@ -492,22 +495,19 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let (peer, old_room, nick) = (member.peer, member.room, member.nick.clone());
         let target = target.strip_prefix('#').unwrap_or(target);
         if let Err(problem) = check_name(target, NAME_CAP) {
-            return self.error(
-                out,
-                peer,
-                &format_small(format_args!("room name {problem}")),
-            );
+            return self.error(out, peer, Refusal::BadRoom(problem));
+        }
+        if target.eq_ignore_ascii_case(PRIVATE) {
+            // `[private]` starts a private message: a room of that name
+            // would make its messages look like one.
+            return self.error(out, peer, Refusal::BadRoom(NameProblem::Reserved));
         }
         let existing = self.rooms.iter().position(|r| {
             r.as_ref()
                 .is_some_and(|r| r.as_str().eq_ignore_ascii_case(target))
         });
         if existing == Some(old_room) {
-            self.send(
-                out,
-                peer,
-                &system_line(format_args!("you are in {target} already")),
-            );
+            self.answer(out, peer, &ServerLine::AlreadyInRoom(target));
             return Ok(());
         }
         let new_room = match existing {
@@ -519,14 +519,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
                     .take(self.limits.max_rooms)
                     .position(|r| r.is_none());
                 let Some(room) = free else {
-                    return self.error(
-                        out,
-                        peer,
-                        &format_small(format_args!(
-                            "too many rooms ({} at most); /rooms lists them",
-                            self.limits.max_rooms
-                        )),
-                    );
+                    let max_rooms = self.limits.max_rooms;
+                    return self.error(out, peer, Refusal::TooManyRooms { max_rooms });
                 };
                 if let Some(slot) = self.rooms.get_mut(room) {
                     *slot = Some(name(target));
@@ -538,29 +532,33 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         if let Some(member) = self.members.get_mut(index) {
             member.room = new_room;
         }
-        let left = system_line(format_args!(
-            "{nick} left {old_name} for {}",
-            self.room_name(new_room)
-        ));
+        let left = Emitted::new(&ServerLine::Moved {
+            nick: &nick,
+            from: &old_name,
+            to: self.room_name(new_room),
+        });
         self.tell_room(out, old_room, peer, &left);
         self.forget_room_if_empty(old_room);
-        let joined = system_line(format_args!("{nick} joined {}", self.room_name(new_room)));
+        let joined = Emitted::new(&ServerLine::Joined {
+            nick: &nick,
+            room: self.room_name(new_room),
+        });
         self.tell_room(out, new_room, peer, &joined);
         let welcome = self.welcome(&nick, new_room);
         self.send(out, peer, &welcome);
         Ok(())
     }
 
-    fn remove(&mut self, index: usize, out: &mut dyn Outbox, why: &str) {
+    /// A member quits: its room is told.
+    fn quit(&mut self, index: usize, out: &mut dyn Outbox) {
         if index >= self.members.len() {
             return;
         }
         let member = self.members.swap_remove(index);
-        let line = system_line(format_args!(
-            "{} left {} ({why})",
-            member.nick,
-            self.room_name(member.room)
-        ));
+        let line = Emitted::new(&ServerLine::Quit {
+            nick: &member.nick,
+            room: self.room_name(member.room),
+        });
         self.tell_room(out, member.room, member.peer, &line);
         self.forget_room_if_empty(member.room);
     }
@@ -575,105 +573,123 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let Some(member) = self.members.get(index) else {
             return Err(Discard::Malformed);
         };
-        let (peer, room, nick) = (member.peer, member.room, member.nick.clone());
-        if text.len() > self.limits.max_message {
-            return self.error(
-                out,
-                peer,
-                &format_small(format_args!(
-                    "message too long ({} bytes, {} at most)",
-                    text.len(),
-                    self.limits.max_message
-                )),
-            );
+        let (peer, room) = (member.peer, member.room);
+        let max = self.limits.max_message;
+        if text.len() > max {
+            let len = text.len();
+            return self.error(out, peer, Refusal::MessageTooLong { len, max });
         }
-        let mut line = Line::new();
-        let room_name = self.room_name(room);
-        let _ = if action {
-            write!(line, "[{room_name}] * {nick} ")
+        let (room_name, nick) = (self.room_name(room), member.nick.as_str());
+        let line = Emitted::new(&if action {
+            ServerLine::Action {
+                room: room_name,
+                nick,
+                text,
+            }
         } else {
-            write!(line, "[{room_name}] <{nick}> ")
-        };
-        push_sanitized(&mut line, text);
-        let _ = line.push('\n');
+            ServerLine::Message {
+                room: room_name,
+                nick,
+                text,
+            }
+        });
         self.stats.messages += 1;
         self.tell_room(out, room, peer, &line);
         Ok(())
     }
 
-    fn private(&mut self, index: usize, out: &mut dyn Outbox, args: &str) -> Result<(), Discard> {
+    fn private(
+        &mut self,
+        index: usize,
+        out: &mut dyn Outbox,
+        to_nick: &str,
+        text: &str,
+    ) -> Result<(), Discard> {
         let Some(member) = self.members.get(index) else {
             return Err(Discard::Malformed);
         };
         let (peer, nick) = (member.peer, member.nick.clone());
-        let (to_nick, text) = split_word(args);
         if to_nick.is_empty() || text.is_empty() {
-            return self.error(out, peer, "usage: /msg NAME TEXT");
+            return self.error(out, peer, Refusal::MsgUsage);
         }
-        if text.len() > self.limits.max_message {
-            return self.error(
-                out,
-                peer,
-                &format_small(format_args!(
-                    "message too long ({} at most)",
-                    self.limits.max_message
-                )),
-            );
+        let max = self.limits.max_message;
+        if text.len() > max {
+            let len = text.len();
+            return self.error(out, peer, Refusal::MessageTooLong { len, max });
         }
-        let Some(recipient) = self
+        let Some((to, to_nick, last_seen)) = self
             .members
             .iter()
             .find(|m| m.nick.as_str().eq_ignore_ascii_case(to_nick))
             .map(|m| (m.peer, m.nick.clone(), m.last_seen))
         else {
-            return self.error(
-                out,
-                peer,
-                &format_small(format_args!("no one here is called {to_nick}")),
-            );
+            let typed = cut(to_nick, ECHO_CAP);
+            return self.error(out, peer, Refusal::NoSuchNick(typed));
         };
-        let mut line = Line::new();
-        let _ = write!(line, "[private] <{nick}> ");
-        push_sanitized(&mut line, text);
-        let _ = line.push('\n');
+        let line = Emitted::new(&ServerLine::Private { from: &nick, text });
         self.stats.messages += 1;
-        self.send_to_member(out, recipient.0, recipient.2, &line);
+        self.send_to_member(out, to, last_seen, &line);
         self.stats.relayed += 1;
-        let mut receipt = Line::new();
-        let _ = write!(receipt, "[private to {}] ", recipient.1);
-        push_sanitized(&mut receipt, text);
-        let _ = receipt.push('\n');
-        self.send(out, peer, &receipt);
+        self.answer(out, peer, &ServerLine::PrivateSent { to: &to_nick, text });
         Ok(())
     }
 
-    fn who(&self, room: usize) -> Line {
-        let mut line = Line::new();
-        let _ = write!(line, "*** in {}", self.room_name(room));
-        self.append_members(&mut line, room);
-        line
+    /// `*** in ROOM with: ...`
+    fn who(&self, room: usize) -> Emitted {
+        let nicks = self.nicks_in(room);
+        Emitted::new(&ServerLine::Who {
+            room: self.room_name(room),
+            members: Names::new(&nicks),
+        })
     }
 
-    fn room_list(&self) -> Line {
-        let mut line = Line::new();
-        let _ = line.push_str("*** rooms:");
+    /// `*** rooms: lobby (2) games (1)`
+    fn room_list(&self) -> Emitted {
+        let mut counts: heapless::Vec<(&str, usize), ROOMS> = heapless::Vec::new();
         for (index, room) in self.rooms.iter().enumerate() {
             if let Some(room) = room {
-                let _ = write!(line, " {} ({})", room, self.room_size(index));
+                // No more rooms than ROOMS: there is room for each.
+                let _ = counts.push((room.as_str(), self.room_size(index)));
             }
         }
-        let _ = line.push('\n');
-        line
+        Emitted::new(&ServerLine::Rooms(RoomCounts::new(&counts)))
     }
 
-    /// Handles a datagram from a member: `None` if it is not UTF-8 text.
-    /// Any datagram is activity and takes a token, whatever it holds.
+    /// `*** a, b left ROOM (idle for 5 min)` for the members of `room` that
+    /// are `expired`, named in the order they leave the member table (each
+    /// `swap_remove` moves the last member into the gap).
+    fn expiry_line(&self, room: usize, expired: &dyn Fn(&Member) -> bool) -> Emitted {
+        let mut order: heapless::Vec<usize, MEMBERS> = heapless::Vec::new();
+        for index in 0..self.members.len() {
+            // No more members than MEMBERS: there is room for each.
+            let _ = order.push(index);
+        }
+        let mut names: heapless::Vec<&str, MEMBERS> = heapless::Vec::new();
+        while let Some(at) = order
+            .iter()
+            .position(|&i| self.members.get(i).is_some_and(expired))
+        {
+            let index = order.swap_remove(at);
+            if let Some(member) = self.members.get(index) {
+                let _ = names.push(member.nick.as_str());
+            }
+        }
+        Emitted::new(&ServerLine::Expired {
+            names: Names::new(&names),
+            room: self.room_name(room),
+            idle_secs: self.limits.idle_timeout.secs(),
+        })
+    }
+
+    /// Handles a datagram from a member: `command` is an error if it is
+    /// not UTF-8 text. Any datagram is activity and takes a token,
+    /// whatever it holds.
     fn handle_member(
         &mut self,
         index: usize,
         request: &Request<'_>,
         out: &mut dyn Outbox,
-        input: Option<Input<'_>>,
+        command: wire::Result<Command<'_>>,
     ) -> Result<(), Discard> {
         let now = request.now;
         let (burst, per_second) = (self.limits.burst, self.limits.per_second);
@@ -684,93 +700,68 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         // Leaving is never refused: it only lightens the load. Decided on
         // the same reading of the line as what it does, so a line exempt
         // as /quit cannot then be relayed as a message.
-        let quitting = matches!(input, Some(Input::Command { verb: "quit", .. }));
+        let quitting = command == Ok(Command::Quit);
         if !quitting && !member.bucket.take(now, burst, per_second) {
             self.stats.rate_limited += 1;
             if !member.bucket.warned {
                 member.bucket.warned = true;
                 let peer = member.peer;
-                let line = system_line(format_args!(
-                    "slow down: {per_second} lines per second at most; that one was not sent"
-                ));
-                self.send(out, peer, &line);
+                self.answer(out, peer, &ServerLine::SlowDown { per_second });
             }
             return Err(Discard::Limited);
         }
         let peer = member.peer;
         let room = member.room;
-        let (verb, args) = match input {
-            None => return self.error(out, peer, "not UTF-8 text"),
-            Some(Input::Command { verb, args }) => (verb, args),
-            Some(Input::Message("")) => return Ok(()),
-            Some(Input::Message(text)) => return self.relay(index, out, text, false),
+        let Ok(command) = command else {
+            return self.error(out, peer, Refusal::NotUtf8);
         };
-        match verb {
-            "nick" => self.rename(index, out, args),
-            "join" => self.change_room(index, out, args),
-            "leave" => {
-                if room == 0 {
-                    return self.error(out, peer, "you are in the lobby; /quit leaves the chat");
-                }
-                self.change_room(index, out, LOBBY)
-            }
-            "who" => {
+        match command {
+            Command::Message("") => Ok(()),
+            Command::Message(text) => self.relay(index, out, text, false),
+            Command::Nick(nick) => self.rename(index, out, nick),
+            Command::Join(room) => self.change_room(index, out, room),
+            Command::Leave if room == 0 => self.error(out, peer, Refusal::InLobby),
+            Command::Leave => self.change_room(index, out, LOBBY),
+            Command::Who => {
                 let line = self.who(room);
                 self.send(out, peer, &line);
                 Ok(())
             }
-            "rooms" => {
+            Command::Rooms => {
                 let line = self.room_list();
                 self.send(out, peer, &line);
                 Ok(())
             }
-            "msg" => self.private(index, out, args),
-            "me" if !args.is_empty() => self.relay(index, out, args, true),
-            "me" => self.error(out, peer, "usage: /me ACTION"),
-            "ping" => {
-                self.send(out, peer, "*** pong\n");
+            Command::Msg { to, text } => self.private(index, out, to, text),
+            Command::Me("") => self.error(out, peer, Refusal::MeUsage),
+            Command::Me(action) => self.relay(index, out, action, true),
+            Command::Ping => {
+                self.answer(out, peer, &ServerLine::Pong);
                 Ok(())
             }
-            "quit" => {
+            Command::Quit => {
                 let nick = self
                     .members
                     .get(index)
                     .map(|m| m.nick.clone())
                     .unwrap_or_default();
-                self.remove(index, out, "quit");
+                self.quit(index, out);
                 self.stats.quit += 1;
                 log::info!("chat: {nick} quit");
-                self.send(out, peer, &system_line(format_args!("bye {nick}")));
+                self.answer(out, peer, &ServerLine::Bye(&nick));
                 Ok(())
             }
-            "help" => {
-                self.send(out, peer, HELP);
+            Command::Help => {
+                self.answer(out, peer, &ServerLine::Help);
                 Ok(())
             }
-            _ => self.error(
-                out,
-                peer,
-                &format_small(format_args!("unknown command /{verb}; /help lists them")),
-            ),
+            Command::Unknown { verb, .. } => {
+                let verb = cut(verb, ECHO_CAP);
+                self.error(out, peer, Refusal::UnknownCommand(verb))
+            }
         }
     }
 }
-
-const HELP: &str = "*** commands:\n\
-/nick NAME       join (in the lobby), or change your nick\n\
-/join ROOM       move to ROOM (it is created if new)\n\
-/leave           back to the lobby\n\
-/who             who is in your room\n\
-/rooms           all rooms and how many are in each\n\
-/msg NAME TEXT   a private message\n\
-/me ACTION       an action: * you ACTION\n\
-/ping            keep your membership alive (any line does)\n\
-/quit            leave the chat\n\
-anything else is said to your room\n";
-
-/// `/help` before joining: short, since it answers a source that may be
-/// forged (see [`ExcessBudget`]).
-const STRANGERS_HELP: &str = "*** join with /nick NAME; then /help lists the commands\n";
 
 impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
     fn name(&self) -> &'static str {
@@ -780,36 +771,32 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
         self.now = request.now;
         let from = request.from;
-        let input = core::str::from_utf8(strip_line_ending(request.payload))
-            .ok()
-            .map(Input::read);
+        let command = Command::parse(request.payload);
         if let Some(index) = self.member_index(from) {
-            return self.handle_member(index, request, out, input);
+            return self.handle_member(index, request, out, command);
         }
-        let Some(input) = input else {
+        let Ok(command) = command else {
             self.stats.rejected += 1;
-            self.tell_stranger(out, request, "*** error: not UTF-8 text\n");
+            self.tell_stranger(out, request, &ServerLine::Error(Refusal::NotUtf8));
             return Err(Discard::Malformed);
         };
-        match input {
-            Input::Command { verb: "nick", args } => self.join(request, out, args),
+        match command {
+            Command::Nick(nick) => self.join(request, out, nick),
             // The full help is for members: to anyone else it is 500 bytes
             // for a 6-byte request.
-            Input::Command { verb: "help", .. } => {
-                self.tell_stranger(out, request, STRANGERS_HELP);
+            Command::Help => {
+                self.tell_stranger(out, request, &ServerLine::HelpForStrangers);
                 Ok(())
             }
             // A member whose "bye" was lost asks again: say it again.
-            Input::Command { verb: "quit", .. } => {
-                self.tell_stranger(out, request, "*** bye (you were not in the chat)\n");
+            Command::Quit => {
+                self.tell_stranger(out, request, &ServerLine::ByeStranger);
                 Ok(())
             }
             _ => {
                 self.stats.rejected += 1;
-                let line = system_line(format_args!(
-                    "error: you are not in the chat (members silent for {} leave it): join with /nick NAME",
-                    Idle(self.limits.idle_timeout)
-                ));
+                let idle_secs = self.limits.idle_timeout.secs();
+                let line = ServerLine::Error(Refusal::NotMember { idle_secs });
                 self.tell_stranger(out, request, &line);
                 Err(Discard::Limited)
             }
@@ -842,34 +829,18 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
         // leaving. After minutes of silence its host may be gone, and a line
         // to a host that never answers ARP would hold up the lines behind it;
         // its next datagram is told instead.
+        let timeout = self.limits.idle_timeout;
+        let expired = |m: &Member, room: usize| m.room == room && m.last_seen + timeout <= now;
         for room in 0..ROOMS {
-            let mut line = Line::new();
-            let mut names = 0;
-            while let Some(index) = self
-                .members
-                .iter()
-                .position(|m| m.room == room && m.last_seen + self.limits.idle_timeout <= now)
-            {
+            if !self.members.iter().any(|m| expired(m, room)) {
+                continue;
+            }
+            let line = self.expiry_line(room, &|m: &Member| expired(m, room));
+            while let Some(index) = self.members.iter().position(|m| expired(m, room)) {
                 let member = self.members.swap_remove(index);
                 log::info!("chat: {} expired", member.nick);
                 self.stats.expired += 1;
-                let _ = line.push_str(if names == 0 { "*** " } else { ", " });
-                if line.len() + member.nick.len() + 64 < LINE_CAP {
-                    let _ = line.push_str(&member.nick);
-                } else if !line.ends_with("...") {
-                    let _ = line.push_str("...");
-                }
-                names += 1;
             }
-            if names == 0 {
-                continue;
-            }
-            let _ = writeln!(
-                line,
-                " left {} (idle for {})",
-                self.room_name(room),
-                Idle(self.limits.idle_timeout)
-            );
             let nobody = IpEndpoint::new(smoltcp::wire::IpAddress::v4(0, 0, 0, 0), 0);
             self.tell_room(out, room, nobody, &line);
             self.forget_room_if_empty(room);
@@ -894,33 +865,43 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     }
 }
 
-/// An idle timeout as people say it: `5 min`, `90 s`.
-struct Idle(Duration);
+/// A line written once, to be sent to one member or to many.
+struct Emitted {
+    bytes: [u8; LINE_CAP],
+    len: usize,
+}
 
-impl core::fmt::Display for Idle {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let secs = self.0.secs();
-        if secs >= 60 && secs % 60 == 0 {
-            write!(f, "{} min", secs / 60)
-        } else {
-            write!(f, "{secs} s")
-        }
+impl Emitted {
+    /// `line`, written; empty (and sent to no one, counted as a send
+    /// failure) if it does not fit [`LINE_CAP`], which the limits prevent.
+    fn new(line: &ServerLine<'_>) -> Emitted {
+        let mut bytes = [0; LINE_CAP];
+        let len = line.emit(&mut bytes).unwrap_or_else(|_| {
+            log::warn!("chat: a line longer than {LINE_CAP} bytes was not sent");
+            0
+        });
+        Emitted { bytes, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
 /// Why a nick or room name is not acceptable.
-fn check_name(candidate: &str, max: usize) -> Result<(), &'static str> {
+fn check_name(candidate: &str, max: usize) -> Result<(), NameProblem> {
     if candidate.is_empty() {
-        return Err("missing: /nick NAME, /join ROOM");
+        return Err(NameProblem::Missing);
     }
     if candidate.len() > max {
-        return Err("too long");
+        return Err(NameProblem::TooLong);
     }
-    if !candidate
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err("may only use letters, digits, _ and -");
+    if !is_name(candidate) {
+        return Err(NameProblem::BadCharacters);
     }
     Ok(())
 }
@@ -935,72 +916,6 @@ fn name(text: &str) -> Name {
         }
     }
     name
-}
-
-/// `*** <text>\n`, cut to [`LINE_CAP`].
-fn system_line(text: core::fmt::Arguments<'_>) -> Line {
-    let mut line = Line::new();
-    let _ = line.push_str("*** ");
-    let _ = line.write_fmt(text);
-    while line.len() >= LINE_CAP {
-        line.pop();
-    }
-    let _ = line.push('\n');
-    line
-}
-
-/// A short formatted message for [`Chat::error`].
-fn format_small(text: core::fmt::Arguments<'_>) -> heapless::String<128> {
-    let mut s = heapless::String::new();
-    let _ = s.write_fmt(text);
-    s
-}
-
-/// What a line asks for. A line is read once, and every decision about it
-/// (whether the rate limit applies, what it does) is made on that reading:
-/// two readings that disagree let `" /quit spam"` pass the rate limit as
-/// `/quit` and then be relayed as a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input<'a> {
-    /// A line that starts with `/`: the word after it and the rest.
-    Command { verb: &'a str, args: &'a str },
-    /// Anything else, said to the room as it was typed (nothing if empty).
-    Message(&'a str),
-}
-
-impl<'a> Input<'a> {
-    /// A command is a line that starts with `/` (the words after it may be
-    /// spaced as they come: `/ msg  bob hi`); `udpkit chat` reads the lines
-    /// it sends the same way.
-    fn read(text: &'a str) -> Input<'a> {
-        match text.strip_prefix('/') {
-            Some(command) => {
-                let (verb, args) = split_word(command);
-                Input::Command { verb, args }
-            }
-            None => Input::Message(text),
-        }
-    }
-}
-
-/// The first word and the rest, without the separating spaces.
-fn split_word(text: &str) -> (&str, &str) {
-    let text = text.trim_start();
-    match text.split_once(' ') {
-        Some((word, rest)) => (word, rest.trim_start()),
-        None => (text, ""),
-    }
-}
-
-/// Appends `text` with control characters replaced by `?`, so that no one
-/// can send terminal escape sequences to the other members.
-fn push_sanitized(line: &mut Line, text: &str) {
-    for c in text.chars() {
-        let c = if c.is_control() { '?' } else { c };
-        if line.push(c).is_err() {
-            break;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1051,6 +966,7 @@ mod tests {
             );
             let bytes: usize = out.sent.iter().map(|(_, d)| d.len()).sum();
             assert!(bytes <= burst.bytes, "burst bytes exceeded");
+            every_line_is_one_a_client_reads(&out.sent);
             (verdict, out.sent)
         }
 
@@ -1067,7 +983,21 @@ mod tests {
             while self.chat.poll_at().is_some_and(|at| at <= self.now) {
                 self.chat.on_tick(self.now, None, &mut out);
             }
+            every_line_is_one_a_client_reads(&out.sent);
             out.sent
+        }
+    }
+
+    /// Whatever the service sends, a client reads as the line it is:
+    /// `ServerLine::parse` takes it, and writes it back byte for byte.
+    fn every_line_is_one_a_client_reads(sent: &Sent) {
+        for (_, datagram) in sent {
+            let line = ServerLine::parse(datagram)
+                .unwrap_or_else(|_| panic!("not a line: {:?}", String::from_utf8_lossy(datagram)));
+            let mut again = [0u8; LINE_CAP];
+            let len = line.emit(&mut again).unwrap();
+            assert_eq!(&again[..len], &datagram[..], "{line:?}");
+            assert!(datagram.len() <= LINE_CAP);
         }
     }
 
@@ -1580,7 +1510,7 @@ mod tests {
             payload: b"anyone?\n",
             now: h.now,
             wall: None,
-            clock: crate::ntp::ClockSource::UNSYNCHRONIZED,
+            clock: crate::ClockSource::UNSYNCHRONIZED,
         };
         assert_eq!(h.chat.on_datagram(&request, &mut out), Ok(()));
         assert_eq!(out.sent.len(), 2, "bob and carol both hear it");
@@ -1619,6 +1549,116 @@ mod tests {
         let text = "x".repeat(400);
         let sent = h.say(1, &text);
         assert!(lines_to(&sent, 2)[0].len() <= 400 + RELAY_OVERHEAD);
+    }
+
+    #[test]
+    fn no_room_may_be_called_private() {
+        // `[private] <alice> hi` would read as a private message.
+        let mut h = three_members();
+        for room in ["private", "Private", "#PRIVATE"] {
+            let sent = h.say(1, &std::format!("/join {room}"));
+            assert_eq!(
+                lines_to(&sent, 1),
+                ["*** error: room name private is reserved for private messages\n"]
+            );
+        }
+        assert_eq!(h.chat.room_count(), 1);
+        assert!(lines_to(&h.say(1, "/join privately"), 1)[0].starts_with("*** welcome"));
+    }
+
+    #[test]
+    fn a_private_message_too_long_says_how_long_as_a_message_does() {
+        let limits = ChatLimits {
+            max_message: 10,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick a");
+        h.say(2, "/nick b");
+        assert_eq!(
+            lines_to(&h.say(1, "/msg b 0123456789x"), 1),
+            ["*** error: message too long (11 bytes, 10 at most)\n"]
+        );
+    }
+
+    #[test]
+    fn words_repeated_in_errors_are_cut_and_cleaned() {
+        let mut h = three_members();
+        let long = "v".repeat(300);
+        let sent = h.say(1, &std::format!("/{long} x"));
+        assert_eq!(
+            lines_to(&sent, 1),
+            [std::format!(
+                "*** error: unknown command /{}; /help lists them\n",
+                &long[..ECHO_CAP]
+            )]
+        );
+        let sent = h.say(1, &std::format!("/msg {long} hi"));
+        assert_eq!(
+            lines_to(&sent, 1),
+            [std::format!(
+                "*** error: no one here is called {}\n",
+                &long[..ECHO_CAP]
+            )]
+        );
+        let sent = h.say(1, "/da\u{1b}[2Jnce");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** error: unknown command /da?[2Jnce; /help lists them\n"]
+        );
+    }
+
+    #[test]
+    fn a_crowded_room_is_listed_as_far_as_a_line_goes() {
+        let limits = ChatLimits {
+            max_members: 64,
+            strangers_per_second: 1000,
+            per_second: 1000,
+            burst: 1000,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<64, 2> = Harness::new(limits);
+        for n in 1..=64 {
+            // Each welcome is longer than its /nick: time for the budget.
+            h.advance(4);
+            let sent = h.say(n, &std::format!("/nick member{n:010}"));
+            assert!(lines_to(&sent, n)[0].starts_with("*** welcome"));
+        }
+        for n in 1..=64 {
+            h.say(n, "/ping");
+        }
+        let sent = h.say(64, "/who");
+        let who = &lines_to(&sent, 64)[0];
+        assert!(who.len() <= LINE_CAP && who.ends_with(", ...\n"), "{who}");
+        assert!(who.starts_with("*** in lobby with: member0000000001, member0000000002, "));
+        // All but one go quiet; they leave together, in one line, cut once.
+        h.advance(200);
+        h.say(64, "/ping");
+        h.advance(100);
+        let sent = h.tick();
+        let expired = lines_to(&sent, 64);
+        assert_eq!(expired.len(), 1);
+        assert!(expired[0].ends_with(", ... left lobby (idle for 5 min)\n"));
+        assert_eq!(expired[0].matches("...").count(), 1, "{}", expired[0]);
+        assert!(expired[0].len() <= LINE_CAP);
+        assert_eq!(h.chat.member_count(), 1);
+    }
+
+    #[test]
+    fn members_leaving_at_once_are_named_in_the_order_they_leave_the_table() {
+        // The table's order after each swap_remove, as the service always
+        // named them: a, then d moved into a's place, then c.
+        let mut h = default_harness();
+        for nick in ["a", "b", "c", "d"] {
+            h.say(u16::from(nick.as_bytes()[0]), &std::format!("/nick {nick}"));
+        }
+        h.advance(200);
+        h.say(u16::from(b'b'), "/ping");
+        h.advance(100);
+        assert_eq!(
+            lines_to(&h.tick(), u16::from(b'b')),
+            ["*** a, d, c left lobby (idle for 5 min)\n"]
+        );
     }
 
     #[test]

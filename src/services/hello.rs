@@ -5,7 +5,7 @@
 //! is not part of the name.
 
 use crate::service::{Discard, Outbox, Request, Service};
-use crate::services::strip_line_ending;
+use crate::wire::strip_line_ending;
 
 /// Next to [`upper`](super::upper)'s port, so the tutorial servers sit together.
 pub const DEFAULT_PORT: u16 = 12001;

@@ -13,13 +13,6 @@ pub mod ntp;
 pub mod time;
 pub mod upper;
 
-/// A datagram without its trailing `\n` or `\r\n`: what `nc -u` and a
-/// line-reading client add is not part of the text.
-pub fn strip_line_ending(payload: &[u8]) -> &[u8] {
-    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
-    payload.strip_suffix(b"\r").unwrap_or(payload)
-}
-
 /// Bytes per second of [`ExcessBudget`]: what a service may send to
 /// unproven sources beyond what they sent it, on average. A forger gains at
 /// most this much traffic a second from a device: no amplifier worth using.

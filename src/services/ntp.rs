@@ -34,13 +34,13 @@
 //! (which always sends from port 123) is not answered; `chronyd`, `ntpdig`,
 //! `ntpdate -q`, `rdate -n` and udpkit's own client send from other ports.
 
-use crate::ntp::{
-    kiss, ClockSource, Leap, Mode, NtpPacket, NtpRepr, NtpShort, NtpTimestamp, HEADER_LEN,
-};
+use crate::board::ClockSource;
 use crate::service::{Discard, Outbox, Request, Service};
+use crate::wire::ntp::{kiss, Leap, Mode, NtpShort, NtpTimestamp, HEADER_LEN};
+use crate::wire::{NtpPacket, NtpRepr};
 
 /// The port RFC 5905 assigns.
-pub const DEFAULT_PORT: u16 = crate::ntp::PORT;
+pub const DEFAULT_PORT: u16 = crate::wire::ntp::PORT;
 
 /// Counters of the NTP server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn ntpdigs_request_with_its_unsynchronized_leap_bits_is_answered() {
-        let request = crate::ntp::tests::NTPDIG_REQUEST;
+        let request = crate::wire::ntp::tests::NTPDIG_REQUEST;
         let (verdict, sent) = ask(&mut NtpServer::new(), &request, Some(WALL), gps());
         assert_eq!(verdict, Ok(()));
         let reply = parse(&sent[0]);
