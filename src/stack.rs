@@ -248,6 +248,8 @@ pub struct Stack<'a> {
     batch: usize,
     scratch: [u8; MAX_PAYLOAD],
     wall: WallClock,
+    /// The last sender that passed the loop guard and the routability check.
+    screened: Option<IpEndpoint>,
 }
 
 impl<'a> Stack<'a> {
@@ -296,6 +298,7 @@ impl<'a> Stack<'a> {
             batch,
             scratch: [0; MAX_PAYLOAD],
             wall: WallClock::default(),
+            screened: None,
         }
     }
 
@@ -354,6 +357,8 @@ impl<'a> Stack<'a> {
         // Both have room: checked against `slots.is_full()` above.
         let _ = self.slots.push(slot);
         let _ = self.ports.push(port);
+        // A new port is one more the loop guard refuses as a source.
+        self.screened = None;
         log::debug!("udpkit: {} bound to UDP port {}", self.slots.len(), port);
         Ok(id)
     }
@@ -458,7 +463,13 @@ impl<'a> Stack<'a> {
             }
             let frames = wire.ingress(self.batch);
             for slot in self.slots.iter_mut() {
-                serve(slot, &mut wire, &context, &mut self.scratch);
+                serve(
+                    slot,
+                    &mut wire,
+                    &context,
+                    &mut self.scratch,
+                    &mut self.screened,
+                );
             }
             wire.flush();
             if frames < self.batch {
@@ -658,6 +669,7 @@ fn serve<D: Device>(
     wire: &mut Wire<'_, '_, '_, '_, D>,
     context: &Context<'_>,
     scratch: &mut [u8; MAX_PAYLOAD],
+    screened: &mut Option<IpEndpoint>,
 ) {
     loop {
         if !wire.sockets.get_mut::<udp::Socket>(slot.socket).can_recv() {
@@ -682,31 +694,39 @@ fn serve<D: Device>(
             );
             continue;
         };
-        let own = wire.iface.ip_addrs();
-        // A client's replies come from service ports (NTP's 123), and it
-        // answers none of them: see `Service::guarded`.
-        let guard = match slot.service.guarded() {
-            true => guard::check(from, context.ports, own),
-            false => Ok(()),
-        };
-        if let Err(refusal) = guard {
-            slot.stats.refused[refusal.index()] += 1;
-            log::debug!(
-                "{}: not answering {from}: {}",
-                slot.service.name(),
-                refusal.name()
-            );
-            continue;
-        }
-        let on_link = own.iter().any(|c| c.contains_addr(&from.addr));
-        let routed = context.gateway.is_some() && matches!(from.addr, IpAddress::Ipv4(_));
-        if !on_link && !routed {
-            slot.stats.unroutable += 1;
-            log::debug!(
-                "{}: not answering {from}: off-link and no gateway",
-                slot.service.name()
-            );
-            continue;
+        // The sender of the last datagram that passed is let through again
+        // at once: most datagrams come from it, and the checks cannot
+        // change their verdict (the ports and addresses are fixed).
+        if *screened != Some(from) {
+            let own = wire.iface.ip_addrs();
+            // A client's replies come from service ports (NTP's 123), and it
+            // answers none of them: see `Service::guarded`.
+            let guard = match slot.service.guarded() {
+                true => guard::check(from, context.ports, own),
+                false => Ok(()),
+            };
+            if let Err(refusal) = guard {
+                slot.stats.refused[refusal.index()] += 1;
+                log::debug!(
+                    "{}: not answering {from}: {}",
+                    slot.service.name(),
+                    refusal.name()
+                );
+                continue;
+            }
+            let on_link = own.iter().any(|c| c.contains_addr(&from.addr));
+            let routed = context.gateway.is_some() && matches!(from.addr, IpAddress::Ipv4(_));
+            if !on_link && !routed {
+                slot.stats.unroutable += 1;
+                log::debug!(
+                    "{}: not answering {from}: off-link and no gateway",
+                    slot.service.name()
+                );
+                continue;
+            }
+            if slot.service.guarded() {
+                *screened = Some(from);
+            }
         }
         request_payload.copy_from_slice(payload);
         // smoltcp always says where a datagram went; our own address is
