@@ -414,9 +414,17 @@ impl<'a> NeighborLearning<'a> {
         gateway: Option<Ipv4Address>,
         now: Instant,
     ) {
-        // Most datagrams answer the last sender, an on-link neighbor.
-        let last_sender = self.table.get(self.last).is_some_and(|n| n.ip == to);
-        if last_sender || self.our_address_for(to).is_some() {
+        // Most datagrams answer the last sender, an on-link neighbor that
+        // smoltcp knows.
+        if let Some(last) = self.table.get(self.last) {
+            if last.ip == to {
+                if last.queued || !needs_lesson(last, self.epoch, now) {
+                    return;
+                }
+                return self.expect(to, now);
+            }
+        }
+        if self.our_address_for(to).is_some() {
             self.expect(to, now);
         } else if let (IpAddress::Ipv4(_), Some(gateway)) = (to, gateway) {
             if !to.is_broadcast() && !to.is_multicast() {

@@ -228,6 +228,9 @@ struct Slot<'a> {
     detour: Option<SocketHandle>,
     /// Since when the detour's queue has been non-empty at the end of a poll.
     detour_queued_since: Option<Instant>,
+    /// A datagram was queued on the service's socket or detour since the
+    /// watchdog last saw both queues empty.
+    queued: bool,
     /// The service's timer was due but its queue had no room for a burst:
     /// it runs once the queue drains, which a frame, smoltcp's own retry or
     /// the watchdog brings about, so its deadline must not wake the port.
@@ -353,6 +356,7 @@ impl<'a> Stack<'a> {
             detour: None,
             detour_queued_since: None,
             timer_waits_for_room: false,
+            queued: false,
         };
         // Both have room: checked against `slots.is_full()` above.
         let _ = self.slots.push(slot);
@@ -501,16 +505,23 @@ impl<'a> Stack<'a> {
 
     fn next_poll(&mut self, now: Instant) -> Option<Duration> {
         let mut next = self.iface.poll_at(now, &self.sockets);
+        let mut consider = |deadline: Instant| {
+            next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        };
         for slot in &self.slots {
-            let deadlines = [
-                slot.service
-                    .poll_at()
-                    .filter(|_| !slot.timer_waits_for_room),
-                slot.queued_since.map(|since| since + STALL_LIMIT),
-                slot.detour_queued_since.map(|since| since + STALL_LIMIT),
-            ];
-            for deadline in deadlines.into_iter().flatten() {
-                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            if !slot.timer_waits_for_room {
+                if let Some(at) = slot.service.poll_at() {
+                    consider(at);
+                }
+            }
+            if !slot.queued {
+                continue;
+            }
+            for since in [slot.queued_since, slot.detour_queued_since]
+                .into_iter()
+                .flatten()
+            {
+                consider(since + STALL_LIMIT);
             }
         }
         next.map(|at| if at > now { at - now } else { Duration::ZERO })
@@ -756,6 +767,7 @@ fn serve<D: Device>(
             max_payload: max_payload_to(from.addr),
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
+            queued: &mut slot.queued,
             neighbors: &mut *wire.device.learning,
             gateway: context.gateway,
             now: context.now,
@@ -804,6 +816,7 @@ fn run_timers<D: Device>(
             max_payload: MAX_PAYLOAD_IPV6,
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
+            queued: &mut slot.queued,
             neighbors: &mut *wire.device.learning,
             gateway: context.gateway,
             now: context.now,
@@ -816,6 +829,10 @@ fn run_timers<D: Device>(
 /// Resets every transmit queue that has stayed non-empty for [`STALL_LIMIT`].
 fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
     for slot in slots.iter_mut() {
+        if !slot.queued {
+            // Both queues were empty, and nothing was queued since.
+            continue;
+        }
         let name = slot.service.name();
         if unclog_socket(
             sockets,
@@ -840,6 +857,7 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
                 slot.stats.stall_resets += 1;
             }
         }
+        slot.queued = slot.queued_since.is_some() || slot.detour_queued_since.is_some();
     }
 }
 
@@ -899,6 +917,8 @@ struct SocketOutbox<'s, 'a, 'n> {
     max_payload: usize,
     stats: &'s mut ServiceStats,
     queued_datagrams: &'s mut usize,
+    /// Set when anything is queued, for the watchdog.
+    queued: &'s mut bool,
     /// Told the next hop of every datagram queued, to teach smoltcp before
     /// it leaves.
     neighbors: &'s mut NeighborLearning<'n>,
@@ -914,6 +934,7 @@ impl Outbox for SocketOutbox<'_, '_, '_> {
     fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
         let payload = enqueue(self.socket, to, len, self.reply_from, self.stats)?;
         *self.queued_datagrams += 1;
+        *self.queued = true;
         self.neighbors
             .expect_datagram_to(to.addr, self.gateway, self.now);
         Ok(payload)
@@ -927,6 +948,7 @@ impl Outbox for SocketOutbox<'_, '_, '_> {
         // cannot take is dropped and counted rather than waited for.
         let detour = self.detour.as_deref_mut().ok_or(SendError::Unaddressable)?;
         let payload = enqueue(detour, to, len, self.reply_from, self.stats)?;
+        *self.queued = true;
         self.neighbors
             .expect_datagram_to(to.addr, self.gateway, self.now);
         Ok(payload)
