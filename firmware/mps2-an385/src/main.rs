@@ -313,6 +313,9 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         Ok(board) => board,
         Err(error) => panic!("Ethernet controller: {error}"),
     };
+    if let Err(error) = board.nic.accept_multicast(&ipv6_groups(&config)) {
+        panic!("Ethernet controller: {error}");
+    }
 
     let stack = stack.write(Stack::new(&config, &mut board, sockets, neighbors));
     let chat = chat.write(Chat::new(ChatLimits {
@@ -452,6 +455,23 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         SERVICES - 1
     );
     (board, stack)
+}
+
+/// The multicast MAC addresses IPv6 needs (RFC 2464): all-nodes
+/// (33:33:00:00:00:01: router advertisements, ...) and the solicited-node
+/// group of each of our IPv6 addresses (33:33:ff and its last three bytes),
+/// where a neighbor asks for our MAC address. Without them the NIC's filter
+/// drops every neighbor solicitation, and no IPv6 host can reach us.
+fn ipv6_groups(config: &Config) -> [[u8; 6]; 3] {
+    let mut groups = [[0x33, 0x33, 0, 0, 0, 0x01]; 3];
+    let ours = [config.ipv6, config.ipv6_link_local];
+    for (group, cidr) in groups[1..].iter_mut().zip(ours) {
+        if let Some(cidr) = cidr {
+            let [.., a, b, c] = cidr.address().octets();
+            *group = [0x33, 0x33, 0xff, a, b, c];
+        }
+    }
+    groups
 }
 
 /// The wall clock the stack uses: the SNTP client's, once it has synced
