@@ -15,6 +15,10 @@
 //!   `udpkit ntp` (stratum 11) and `ntpdate -q` get the host's time. QEMU
 //!   idles near 0 % CPU; a panic is reported and ends QEMU with status 1;
 //!   QEMU is stopped and the namespace removed.
+//! - A room of 16 hosts (addresses on the Linux side of the TAP, some on
+//!   IPv6) sending at the same instant: every echo answered at once, and
+//!   a 16-member chat whose every line reaches all others, also after 70 s
+//!   of silence, without the board resolving a single neighbor.
 //!
 //! Needs: Debian's toolchain and QEMU (`sudo bash firmware/ci-setup.sh`
 //! installs them); for the end-to-end test also root and the client tools
