@@ -101,7 +101,7 @@ const NA_FRAME_LEN: usize = 14 + 40 + 24 + 8;
 pub const MAX_ADDRESSES: usize = 3;
 
 /// One slot of the neighbor table. A port gives the stack an array of them
-/// (`[NeighborSlot::EMPTY; N]`), about 48 bytes each; three quarters of the
+/// (`[NeighborSlot::EMPTY; N]`), 48 to 64 bytes each; three quarters of the
 /// slots are used, at most [`SMOLTCP_NEIGHBOR_CACHE`].
 #[derive(Debug, Clone, Copy)]
 pub struct NeighborSlot(Option<Neighbor>);

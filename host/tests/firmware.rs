@@ -15,6 +15,10 @@
 //!   `udpkit ntp` (stratum 11) and `ntpdate -q` get the host's time. QEMU
 //!   idles near 0 % CPU; a panic is reported and ends QEMU with status 1;
 //!   QEMU is stopped and the namespace removed.
+//! - A room of 16 hosts (addresses on the Linux side of the TAP, some on
+//!   IPv6) sending at the same instant: every echo answered at once, and
+//!   a 16-member chat whose every line reaches all others, also after 70 s
+//!   of silence, without the board resolving a single neighbor.
 //!
 //! Needs: Debian's toolchain and QEMU (`sudo bash firmware/ci-setup.sh`
 //! installs them); for the end-to-end test also root and the client tools
@@ -55,6 +59,7 @@ const TARGET_M4F: &str = "thumbv7em-none-eabihf";
 
 /// The firmware's address, and the Linux side of its TAP.
 const FIRMWARE_IP: &str = "192.168.69.1";
+const FIRMWARE_IP6: &str = "fdaa::1";
 const HOST_IP: &str = "192.168.69.100";
 const HOST_CIDR: &str = "192.168.69.100/24";
 const SUBNET_BROADCAST: &str = "192.168.69.255";
@@ -781,6 +786,49 @@ struct Report {
     stack_used: usize,
     stack_size: usize,
     static_ram: usize,
+    /// The `neighbors: ...` line.
+    neighbors: Neighbors,
+}
+
+/// The neighbor table's counters, from the report's line
+/// `neighbors: K of C, taught T, evicted E, unresolved U, resolutions R,
+/// cache emptied F, foreign G`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Neighbors {
+    known: u64,
+    capacity: u64,
+    taught: u64,
+    evicted: u64,
+    /// Datagrams to on-link hosts the table did not know.
+    unresolved: u64,
+    /// ARP requests and neighbor solicitations the board sent.
+    resolutions: u64,
+}
+
+impl Neighbors {
+    fn parse(line: &str) -> Neighbors {
+        let rest = line.strip_prefix("neighbors: ").unwrap_or(line);
+        let number = |name: &str| -> u64 {
+            rest.split(", ")
+                .find_map(|field| field.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {name:?} in {line:?}"))
+        };
+        let (known, capacity) = rest
+            .split(", ")
+            .next()
+            .and_then(|first| first.split_once(" of "))
+            .and_then(|(k, c)| Some((k.parse().ok()?, c.parse().ok()?)))
+            .unwrap_or_else(|| panic!("no \"K of C\" in {line:?}"));
+        Neighbors {
+            known,
+            capacity,
+            taught: number("taught"),
+            evicted: number("evicted"),
+            unresolved: number("unresolved"),
+            resolutions: number("resolutions"),
+        }
+    }
 }
 
 impl Report {
@@ -799,6 +847,7 @@ impl Report {
         let mut services = HashMap::new();
         let mut counters = HashMap::new();
         let mut clock = String::new();
+        let mut neighbors = None;
         let mut service = String::new();
         let (mut stack_used, mut stack_size, mut static_ram) = (0, 0, 0);
         for line in text.lines() {
@@ -824,6 +873,8 @@ impl Report {
                 }
             } else if let Some(rest) = line.strip_prefix("clock: ") {
                 clock = rest.to_string();
+            } else if line.starts_with("neighbors: ") {
+                neighbors = Some(Neighbors::parse(line));
             } else if line.starts_with("ram: ") {
                 // ram: N bytes static; stack high-water U of S bytes
                 static_ram = number_after(line, "ram:") as usize;
@@ -833,6 +884,8 @@ impl Report {
         }
         assert!(stack_size > 0, "no stack line in the report:\n{text}");
         assert!(!clock.is_empty(), "no clock line in the report:\n{text}");
+        let neighbors =
+            neighbors.unwrap_or_else(|| panic!("no neighbors line in the report:\n{text}"));
         Report {
             text: text.to_string(),
             services,
@@ -841,7 +894,16 @@ impl Report {
             stack_used,
             stack_size,
             static_ram,
+            neighbors,
         }
+    }
+
+    /// The `neighbors: ...` line as printed.
+    fn neighbors_line(&self) -> &str {
+        self.text
+            .lines()
+            .find(|l| l.starts_with("neighbors: "))
+            .unwrap_or("")
     }
 
     #[track_caller]
@@ -969,6 +1031,170 @@ print("alice:", line(alice), end="")
 alice.send(b"hello from the host\n"); print("bob:", line(bob), end="")
 for s in (alice, bob):
     s.send(b"/quit\n")
+"#;
+
+/// Python: a room of hosts, one socket bound to each address, all sending
+/// an echo request at the same instant, ROUNDS times. Every reply must
+/// come from the firmware's echo port to the socket (so the address) that
+/// sent the request, with its bytes. Prints
+/// `ROUND n: R/N right, slowest T ms` per round, and a line per missing,
+/// stray or altered reply; exits 1 if there was any.
+const ROOM_ECHO: &str = r#"
+import ipaddress, os, select, socket, sys, time
+fw4, fw6, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rounds, wait = int(sys.argv[4]), float(sys.argv[5])
+hosts = []
+for address in sys.argv[6:]:
+    v6 = ":" in address
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((address, 0))
+    s.setblocking(False)
+    hosts.append((address, s, (fw6 if v6 else fw4, port)))
+failures = 0
+for round in range(1, rounds + 1):
+    payloads = [f"round {round} from {a} ".encode() + os.urandom(12).hex().encode()
+                for a, _, _ in hosts]
+    waiting = {s.fileno(): i for i, (_, s, _) in enumerate(hosts)}
+    right, slowest = 0, 0.0
+    start = time.monotonic()
+    for (_, s, to), payload in zip(hosts, payloads):
+        s.sendto(payload, to)
+    while waiting:
+        left = start + wait - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([hosts[i][1] for i in waiting.values()], [], [], left)
+        for s in ready:
+            i = waiting[s.fileno()]
+            address, _, to = hosts[i]
+            try:
+                data, source = s.recvfrom(4096)
+            except BlockingIOError:
+                continue
+            if ipaddress.ip_address(source[0]) != ipaddress.ip_address(to[0]) or source[1] != port:
+                print(f"STRAY round {round}: to {address} from {source[0]} port {source[1]}")
+                failures += 1
+                continue
+            del waiting[s.fileno()]
+            if data == payloads[i]:
+                right += 1
+                slowest = max(slowest, time.monotonic() - start)
+            else:
+                print(f"ALTERED round {round}: to {address}: {data!r}")
+                failures += 1
+    for i in waiting.values():
+        print(f"MISSING round {round}: no reply to {hosts[i][0]}")
+        failures += 1
+    print(f"ROUND {round}: {right}/{len(hosts)} right, slowest {slowest * 1000:.1f} ms", flush=True)
+sys.exit(1 if failures else 0)
+"#;
+
+/// Python: a chat room of one member per address (nick mNN), all joining
+/// at once (a join the chat's budget for strangers turns away is asked
+/// again a second later, as `udpkit chat` does), then ROUNDS rounds in
+/// which every member says one line at the same instant (20 bytes, 100,
+/// then the longest message), SILENCE seconds of silence, and one more
+/// round of the longest. Every line must reach every other member, byte
+/// for byte, and nothing else may arrive. Prints `JOINED`, `NOTICES` and
+/// `ROUND name: D/E lines delivered ...` lines, and one per missing or
+/// unexpected line; exits 1 if there was any.
+const ROOM_CHAT: &str = r#"
+import os, select, socket, string, sys, time
+fw4, fw6, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rounds, silence, longest = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+members = []
+for i, address in enumerate(sys.argv[7:]):
+    v6 = ":" in address
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((address, 0))
+    # Connected: only the chat's own datagrams come in.
+    s.connect((fw6 if v6 else fw4, port))
+    s.setblocking(False)
+    members.append({"nick": f"m{i:02d}", "address": address, "sock": s, "lines": []})
+by_fd = {m["sock"].fileno(): m for m in members}
+failures = 0
+
+def pump(deadline, done):
+    """Reads every member's lines until done() or the deadline."""
+    while not done():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        ready, _, _ = select.select([m["sock"] for m in members], [], [], min(left, 0.2))
+        for s in ready:
+            m = by_fd[s.fileno()]
+            while True:
+                try:
+                    m["lines"].append(s.recv(4096).decode("utf-8", "replace"))
+                except BlockingIOError:
+                    break
+
+def welcomed(m):
+    return any(l.startswith(f"*** welcome {m['nick']}, ") for l in m["lines"])
+
+start = time.monotonic()
+tries = 0
+while tries < 10 and not all(welcomed(m) for m in members):
+    tries += 1
+    for m in members:
+        if not welcomed(m):
+            m["sock"].send(f"/nick {m['nick']}\n".encode())
+    pump(time.monotonic() + 1.0, lambda: all(welcomed(m) for m in members))
+joined = sum(welcomed(m) for m in members)
+print(f"JOINED {joined}/{len(members)} in {time.monotonic() - start:.1f} s, {tries} tries", flush=True)
+if joined < len(members):
+    sys.exit(1)
+# Each member hears of every member that joined after it.
+pairs = len(members) * (len(members) - 1) // 2
+def notices():
+    return sum(l.startswith("*** m") and l.endswith(" joined lobby\n")
+               for m in members for l in m["lines"])
+pump(time.monotonic() + 5, lambda: notices() >= pairs)
+print(f"NOTICES {notices()}/{pairs}", flush=True)
+if notices() != pairs:
+    failures += 1
+for m in members:
+    m["lines"] = []
+
+def speak(name, length):
+    global failures
+    alphabet = string.ascii_letters + string.digits
+    texts = {}
+    for m in members:
+        head = f"{name} {m['nick']} "
+        texts[m["nick"]] = head + "".join(alphabet[b % len(alphabet)]
+                                          for b in os.urandom(length - len(head)))
+    expected = {m["nick"]: {f"[lobby] <{o['nick']}> {texts[o['nick']]}\n"
+                            for o in members if o is not m}
+                for m in members}
+    start = time.monotonic()
+    for m in members:
+        m["sock"].send(texts[m["nick"]].encode())
+    def complete():
+        return all(expected[m["nick"]] <= set(m["lines"]) for m in members)
+    pump(start + 10, complete)
+    elapsed = time.monotonic() - start
+    delivered = sum(len(expected[m["nick"]] & set(m["lines"])) for m in members)
+    total = sum(len(e) for e in expected.values())
+    pump(time.monotonic() + 0.3, lambda: False)
+    for m in members:
+        for line in sorted(expected[m["nick"]] - set(m["lines"])):
+            print(f"MISSING round {name}: to {m['nick']} ({m['address']}): {line[:40]!r}...")
+            failures += 1
+        for line in m["lines"]:
+            if line not in expected[m["nick"]]:
+                print(f"UNEXPECTED round {name}: to {m['nick']} ({m['address']}): {line!r}")
+                failures += 1
+        m["lines"] = []
+    print(f"ROUND {name}: {delivered}/{total} lines delivered ({length} bytes each) "
+          f"in {elapsed * 1000:.0f} ms", flush=True)
+
+for round in range(1, rounds + 1):
+    speak(f"r{round}", [20, 100][round - 1] if round <= 2 else longest)
+print(f"SILENCE {silence:.0f} s", flush=True)
+time.sleep(silence)
+speak("after-silence", longest)
+sys.exit(1 if failures else 0)
 "#;
 
 /// Runs a time client in `ns`: under `timeout`, in UTC, and without
@@ -1501,4 +1727,241 @@ fn firmware_in_qemu_answers_like_the_host() {
         "namespace {name} still exists:\n{list}"
     );
     eprintln!("{test}: done in {:.1?}", started.elapsed());
+}
+
+// --- A room of hosts ---------------------------------------------------------------
+
+/// Hosts on the Linux side of the TAP (besides HOST_IP), each with an
+/// address of its own: every fourth on IPv6.
+const ROOM_HOSTS: usize = 16;
+
+/// Seconds of silence in the room's chat: longer than smoltcp keeps a
+/// neighbor (60 s) and than the chat waits before it sends a member's lines
+/// through its detour (45 s).
+const ROOM_SILENCE_SECS: u64 = 70;
+
+/// The room's addresses: 192.168.69.101, .102, .103, fdaa::104, .105, ...
+fn room_addresses() -> Vec<String> {
+    (1..=ROOM_HOSTS)
+        .map(|i| {
+            if i % 4 == 0 {
+                format!("fdaa::{}", 100 + i)
+            } else {
+                format!("192.168.69.{}", 100 + i)
+            }
+        })
+        .collect()
+}
+
+/// A `const NAME: usize = N;` of the firmware's main.rs, so the test
+/// follows the board's capacities.
+fn firmware_constant(name: &str) -> usize {
+    let path = board_dir().join("src/main.rs");
+    let source = fs::read_to_string(&path).expect("read the firmware's main.rs");
+    let prefix = format!("const {name}: usize = ");
+    source
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(&prefix)?.strip_suffix(';'))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{prefix}N;` in {}", path.display()))
+}
+
+/// Runs one of the room's Python scripts in `ns`, bounded by `limit`, and
+/// shows what it printed.
+fn room_script(ns: &Netns, script: &str, args: &[String], limit: Duration) -> Out {
+    let secs = limit.as_secs().to_string();
+    let mut argv = vec!["timeout", "-k", "2", secs.as_str(), "python3", "-c", script];
+    argv.extend(args.iter().map(String::as_str));
+    let mut out = run(
+        &mut ns.command(&argv),
+        None,
+        limit + Duration::from_secs(10),
+    );
+    // Failure messages name the arguments, not the whole script.
+    out.what = format!("python3 -c <script> {}", args.join(" "));
+    show(&out.stdout_str());
+    out
+}
+
+/// Asserts that between two reports the board never had to ask for a
+/// neighbor: no ARP request or neighbor solicitation sent, no datagram to
+/// a host its table did not know.
+#[track_caller]
+fn assert_no_resolutions(before: &Report, after: &Report, what: &str) {
+    let (b, a) = (before.neighbors, after.neighbors);
+    assert!(
+        a.resolutions == b.resolutions && a.unresolved == b.unresolved,
+        "{what}: the board resolved neighbors ({} ARP requests or neighbor solicitations, \
+         {} datagrams to hosts its table did not know)\nbefore: {}\nafter:  {}",
+        a.resolutions - b.resolutions,
+        a.unresolved - b.unresolved,
+        before.neighbors_line(),
+        after.neighbors_line()
+    );
+}
+
+/// Issue 9, "A room of machines", on the board: 16 hosts on the Linux side
+/// of the TAP, some on IPv6, talk to it at the same instant, and each gets
+/// its answer at once, without the board asking ARP or neighbor discovery
+/// for any of them (its neighbor table learns them from their frames).
+#[test]
+fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
+    let test = "firmware_in_qemu_answers_a_room_of_hosts_at_once";
+    if !e2e_preflight(test) {
+        return;
+    }
+    let image = build(TARGET_M3);
+    let started = Instant::now();
+    let ns = Netns::new();
+    eprintln!("{test}: namespace {}", ns.name);
+    // The TAP and every host's address, only inside the namespace.
+    ns.ok(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    ns.ok(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"]);
+    let room = room_addresses();
+    for address in &room {
+        if address.contains(':') {
+            let cidr = format!("{address}/64");
+            ns.ok(&["ip", "-6", "addr", "add", &cidr, "dev", "tap0", "nodad"]);
+        } else {
+            let cidr = format!("{address}/24");
+            ns.ok(&["ip", "addr", "add", &cidr, "dev", "tap0"]);
+        }
+    }
+    ns.ok(&["ip", "link", "set", "tap0", "up"]);
+    let mut qemu = Qemu::start(&ns, &image);
+    qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
+    let mut answered = false;
+    for _ in 0..20 {
+        if one_shot(&ns, 7, 0.5, b"probe").as_deref() == Some(b"probe") {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "echo never answered\n{}", qemu.describe());
+    // What the board knew before the room spoke: the Linux side's main
+    // address (its ARP answer for the SNTP client's first request).
+    let before = qemu.report();
+    show(&format!(
+        "{test}: before the room: {}",
+        before.neighbors_line()
+    ));
+    assert!(
+        before.neighbors.capacity >= ROOM_HOSTS as u64 + 2,
+        "the board's neighbor table must hold the room and the Linux side's own \
+         addresses: {}",
+        before.neighbors_line()
+    );
+
+    // Echo: every host at the same instant, three times.
+    let rounds = 3;
+    let mut args = vec![
+        FIRMWARE_IP.to_string(),
+        FIRMWARE_IP6.to_string(),
+        "7".to_string(),
+        rounds.to_string(),
+        "2".to_string(),
+    ];
+    args.extend(room.iter().cloned());
+    let echo_started = Instant::now();
+    let out = room_script(&ns, ROOM_ECHO, &args, Duration::from_secs(30));
+    let echo_time = echo_started.elapsed();
+    assert!(
+        out.success(),
+        "{ROOM_HOSTS} hosts' echo: {}\n{}",
+        out.describe(),
+        qemu.describe()
+    );
+    let text = out.stdout_str();
+    for round in 1..=rounds {
+        let expected = format!("ROUND {round}: {ROOM_HOSTS}/{ROOM_HOSTS} right");
+        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
+    }
+    let after_echo = qemu.report();
+    assert_no_resolutions(&before, &after_echo, "echo");
+    // Each host was learned from its frames and taught to smoltcp, and
+    // the room fits the table: nobody was evicted.
+    let (b, a) = (before.neighbors, after_echo.neighbors);
+    assert!(
+        a.known >= ROOM_HOSTS as u64 && a.taught >= b.taught + ROOM_HOSTS as u64,
+        "every host of the room learned and taught: {}",
+        after_echo.neighbors_line()
+    );
+    assert_eq!(a.evicted, b.evicted, "{}", after_echo.neighbors_line());
+    let (received, sent, _) = after_echo.service("echo");
+    assert!(
+        received >= (rounds * ROOM_HOSTS) as u64 && sent == received,
+        "echo:\n{}",
+        after_echo.text
+    );
+    show(&format!(
+        "{test}: {ROOM_HOSTS} hosts ({} on IPv6), {rounds} rounds of echo at once, \
+         every reply right, in {echo_time:.1?}; {}",
+        room.iter().filter(|a| a.contains(':')).count(),
+        after_echo.neighbors_line()
+    ));
+
+    // Chat: one member per host, as many as the board's chat holds.
+    let members = firmware_constant("CHAT_MEMBERS").min(ROOM_HOSTS);
+    let longest = firmware_constant("CHAT_MESSAGE");
+    let mut args = vec![
+        FIRMWARE_IP.to_string(),
+        FIRMWARE_IP6.to_string(),
+        "5555".to_string(),
+        rounds.to_string(),
+        ROOM_SILENCE_SECS.to_string(),
+        longest.to_string(),
+    ];
+    args.extend(room.iter().take(members).cloned());
+    let chat_started = Instant::now();
+    let out = room_script(
+        &ns,
+        ROOM_CHAT,
+        &args,
+        Duration::from_secs(ROOM_SILENCE_SECS + 90),
+    );
+    let chat_time = chat_started.elapsed();
+    let after_chat = qemu.report();
+    assert!(
+        out.success(),
+        "the chat of {members}: {}\n{}",
+        out.describe(),
+        after_chat.text
+    );
+    let text = out.stdout_str();
+    let lines = members * (members - 1);
+    for round in ["r1", "r2", "r3", "after-silence"] {
+        let expected = format!("ROUND {round}: {lines}/{lines} lines delivered");
+        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
+    }
+    assert_eq!(
+        after_chat.counter("chat", "members"),
+        members as u64,
+        "{}",
+        after_chat.text
+    );
+    assert_eq!(
+        after_chat.counter("chat", "send failed"),
+        0,
+        "{}",
+        after_chat.text
+    );
+    assert_no_resolutions(&after_echo, &after_chat, "chat");
+    show(&format!(
+        "{test}: a chat of {members} members, every line to all others in {rounds} rounds \
+         and after {ROOM_SILENCE_SECS} s of silence, in {chat_time:.1?}; {}",
+        after_chat.neighbors_line()
+    ));
+    println!("{}", after_chat.text.trim_end());
+
+    let name = ns.name.clone();
+    drop(qemu);
+    drop(ns);
+    let list = ip_netns(&["list"]).stdout_str();
+    assert!(
+        !list
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(name.as_str())),
+        "namespace {name} still exists:\n{list}"
+    );
+    show(&format!("{test}: done in {:.1?}", started.elapsed()));
 }

@@ -165,6 +165,48 @@ pub const fn mac_address_registers(mac: [u8; 6]) -> (u32, u32) {
     (high, low)
 }
 
+/// The bit of the 64-bit multicast hash filter (`HASHH`:`HASHL`) that
+/// passes frames to `group`: the top six bits of the address's Ethernet
+/// CRC-32 (bits fed least significant first, no final inversion), as the
+/// chip computes it. Bit 5 of the result picks `HASHH`, the rest the bit in
+/// it.
+pub const fn multicast_hash_bit(group: [u8; 6]) -> u32 {
+    const POLYNOMIAL: u32 = 0x04C1_1DB7;
+    let mut crc = u32::MAX;
+    let mut i = 0;
+    while i < group.len() {
+        let mut byte = group[i];
+        let mut bit = 0;
+        while bit < 8 {
+            let carry = (crc >> 31) ^ (byte as u32 & 1);
+            crc <<= 1;
+            if carry != 0 {
+                crc ^= POLYNOMIAL;
+            }
+            byte >>= 1;
+            bit += 1;
+        }
+        i += 1;
+    }
+    crc >> 26
+}
+
+/// `MAC_HASHH` and `MAC_HASHL` passing frames to every address of
+/// `groups`. A hash filter is not exact: a few other groups (one in 64,
+/// by their hash) pass too.
+pub fn multicast_hash_filter(groups: &[[u8; 6]]) -> (u32, u32) {
+    let (mut high, mut low) = (0, 0);
+    for group in groups {
+        let bit = multicast_hash_bit(*group);
+        if bit & 0x20 != 0 {
+            high |= 1 << (bit & 0x1F);
+        } else {
+            low |= 1 << (bit & 0x1F);
+        }
+    }
+    (high, low)
+}
+
 /// What auto-negotiation settled on: the best mode both sides advertise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkMode {
@@ -213,6 +255,23 @@ mod tests {
 
     fn status(len_with_fcs: u32, bits: u32) -> RxStatus {
         RxStatus((len_with_fcs << rs::LENGTH_SHIFT) | bits)
+    }
+
+    #[test]
+    fn multicast_groups_hash_as_the_chip_does() {
+        // Values from the CRC the chip (and QEMU's model, and Linux's
+        // smsc911x driver) uses: ether_crc(6, address) >> 26.
+        let all_nodes = [0x33, 0x33, 0, 0, 0, 0x01];
+        let solicited_node_of_1 = [0x33, 0x33, 0xFF, 0, 0, 0x01];
+        assert_eq!(multicast_hash_bit(all_nodes), 62);
+        assert_eq!(multicast_hash_bit(solicited_node_of_1), 29);
+        assert_eq!(multicast_hash_bit([0x01, 0x00, 0x5E, 0, 0, 0x01]), 31);
+        assert_eq!(multicast_hash_bit([0x33, 0x33, 0, 0, 0, 0x16]), 6);
+        assert_eq!(
+            multicast_hash_filter(&[all_nodes, solicited_node_of_1]),
+            (1 << 30, 1 << 29)
+        );
+        assert_eq!(multicast_hash_filter(&[]), (0, 0));
     }
 
     #[test]

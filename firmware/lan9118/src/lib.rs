@@ -182,6 +182,10 @@ pub struct Lan9118<B> {
     /// so a `static` of it costs no flash (it goes to .bss).
     link_mbps: u16,
     link_full_duplex: bool,
+    /// The multicast hash filter set (`HASHH`, `HASHL`); all zeros: no
+    /// multicast group.
+    hash_high: u32,
+    hash_low: u32,
 }
 
 impl<B: Bus> Lan9118<B> {
@@ -211,12 +215,15 @@ impl<B: Bus> Lan9118<B> {
             rx: [0; RX_BUFFER],
             link_mbps: 0,
             link_full_duplex: false,
+            hash_high: 0,
+            hash_low: 0,
         }
     }
 
     /// Resets and configures the chip: MAC address `mac`, only frames to it
-    /// and to broadcast accepted, receiver and transmitter on, interrupts
-    /// enabled. Does not wait for the link.
+    /// and to broadcast accepted (multicast groups are added by
+    /// [`Lan9118::accept_multicast`]), receiver and transmitter on,
+    /// interrupts enabled. Does not wait for the link.
     pub fn init(&mut self, mac: [u8; 6]) -> Result<ChipInfo, InitError> {
         // 1. Is there a chip, and does the bus work? BYTE_TEST is readable
         //    even before the chip is ready, and its fixed pattern shows a
@@ -238,6 +245,9 @@ impl<B: Bus> Lan9118<B> {
         if !self.wait(Reg::PmtCtrl, pmt_ctrl::READY, pmt_ctrl::READY) {
             return Err(InitError::NotReady);
         }
+        // The reset emptied the hash filter.
+        self.hash_high = 0;
+        self.hash_low = 0;
 
         // 3. FIFO split: 5 kB for TX (the default; room for three full
         //    frames), the rest of the 16 kB for RX. MBO must be written as 1.
@@ -277,7 +287,8 @@ impl<B: Bus> Lan9118<B> {
 
         // 7. The MAC: receive and transmit, with perfect filtering (our
         //    address, plus broadcast for ARP), i.e. PRMS (on after reset)
-        //    off. Full duplex until auto-negotiation says otherwise.
+        //    off; multicast groups come later (`accept_multicast`). Full
+        //    duplex until auto-negotiation says otherwise.
         let link = self.read_link()?;
         self.set_link(link);
         self.set_mac_mode(link.is_none_or(|l| l.full_duplex))?;
@@ -398,9 +409,35 @@ impl<B: Bus> Lan9118<B> {
         Ok(frame::resolve_link_mode(ours, partners))
     }
 
+    /// Accepts frames to the multicast MAC addresses `groups` too, through
+    /// the chip's hash filter (which lets a few other groups through: one
+    /// in 64 by their hash). IPv6 needs this: a neighbor solicitation for
+    /// one of our addresses goes to its solicited-node group
+    /// (33:33:ff:xx:xx:xx), never to our MAC address. Replaces the groups
+    /// set before; call after [`Lan9118::init`].
+    pub fn accept_multicast(&mut self, groups: &[[u8; 6]]) -> Result<(), InitError> {
+        let (high, low) = frame::multicast_hash_filter(groups);
+        self.mac_write(mac::HASHH, high)?;
+        self.mac_write(mac::HASHL, low)?;
+        self.hash_high = high;
+        self.hash_low = low;
+        let full_duplex = self.mac_read(mac::MAC_CR)? & mac::cr::FDPX != 0;
+        self.set_mac_mode(full_duplex)
+    }
+
+    /// Sets `MAC_CR`: receiver and transmitter on, the duplex, and the hash
+    /// filter for multicast if any group was accepted.
     fn set_mac_mode(&mut self, full_duplex: bool) -> Result<(), InitError> {
         let duplex = if full_duplex { mac::cr::FDPX } else { 0 };
-        self.mac_write(mac::MAC_CR, mac::cr::TXEN | mac::cr::RXEN | duplex)
+        let multicast = if self.hash_high | self.hash_low != 0 {
+            mac::cr::HPFILT
+        } else {
+            0
+        };
+        self.mac_write(
+            mac::MAC_CR,
+            mac::cr::TXEN | mac::cr::RXEN | duplex | multicast,
+        )
     }
 
     /// Takes the next good frame from the RX FIFO into `self.rx`, skipping

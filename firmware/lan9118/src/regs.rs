@@ -226,6 +226,9 @@ pub mod mac {
     pub const ADDRH: u8 = 2;
     /// Our MAC address, bytes 0 to 3.
     pub const ADDRL: u8 = 3;
+    /// The multicast hash filter, bits 63:32 and 31:0 (see
+    /// [`multicast_hash_bit`](crate::frame::multicast_hash_bit)); used
+    /// while `MAC_CR.HPFILT` is set.
     pub const HASHH: u8 = 4;
     pub const HASHL: u8 = 5;
     /// Access to a PHY register, see [`mii_acc`](super::mii_acc).
@@ -248,6 +251,8 @@ pub mod mac {
         pub const PASSBAD: u32 = 1 << 16;
         /// Hash-only filtering.
         pub const HO: u32 = 1 << 15;
+        /// Multicast frames by the hash filter (`HASHH`:`HASHL`) instead
+        /// of by our address (which no multicast frame matches).
         pub const HPFILT: u32 = 1 << 13;
         /// Set: do NOT receive broadcast frames (ARP needs them).
         pub const BCAST: u32 = 1 << 11;

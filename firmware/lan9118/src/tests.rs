@@ -64,6 +64,8 @@ impl FakeChip {
         self.int_sts = 0;
         self.int_en = 0;
         self.mac_regs[mac::MAC_CR as usize] = mac::cr::PRMS;
+        self.mac_regs[mac::HASHH as usize] = 0;
+        self.mac_regs[mac::HASHL as usize] = 0;
         self.rx_status.clear();
         self.rx_data.clear();
         // After a PHY reset: link up, auto-negotiation complete, partner
@@ -301,6 +303,48 @@ fn half_duplex_partner_sets_the_mac_to_half_duplex() {
     assert_eq!(c.mac_regs[mac::MAC_CR as usize] & mac::cr::FDPX, 0);
     assert_eq!(c.phy_regs[PHY_INT_SOURCE as usize], 0, "PHY source read");
     assert_eq!(nic.stats().link_events, 1);
+}
+
+#[test]
+fn multicast_groups_pass_the_hash_filter_whatever_the_duplex() {
+    let mut nic = ready_driver();
+    let all_nodes = [0x33, 0x33, 0, 0, 0, 0x01];
+    let solicited_node_of_1 = [0x33, 0x33, 0xFF, 0, 0, 0x01];
+    nic.accept_multicast(&[all_nodes, solicited_node_of_1])
+        .expect("accept_multicast");
+    let c = chip(&mut nic);
+    assert_eq!(c.mac_regs[mac::HASHH as usize], 1 << 30);
+    assert_eq!(c.mac_regs[mac::HASHL as usize], 1 << 29);
+    let cr = c.mac_regs[mac::MAC_CR as usize];
+    assert_eq!(
+        cr,
+        mac::cr::TXEN | mac::cr::RXEN | mac::cr::FDPX | mac::cr::HPFILT,
+        "the duplex kept, multicast by hash"
+    );
+    // A renegotiation to half duplex keeps the filter on.
+    c.phy_regs[phy::ANLPAR as usize] = phy::an::TX_100_HALF;
+    c.phy_regs[PHY_INT_SOURCE as usize] = PHY_INT_AN_COMPLETE;
+    c.int_sts |= int::PHY_INT;
+    nic.handle_interrupt();
+    let cr = chip(&mut nic).mac_regs[mac::MAC_CR as usize];
+    assert_eq!(cr, mac::cr::TXEN | mac::cr::RXEN | mac::cr::HPFILT);
+    // No groups: exact filtering again.
+    nic.accept_multicast(&[]).expect("accept_multicast");
+    let c = chip(&mut nic);
+    assert_eq!(
+        c.mac_regs[mac::MAC_CR as usize],
+        mac::cr::TXEN | mac::cr::RXEN
+    );
+    assert_eq!(
+        c.mac_regs[mac::HASHH as usize] | c.mac_regs[mac::HASHL as usize],
+        0
+    );
+    // A new init starts without groups.
+    nic.accept_multicast(&[all_nodes])
+        .expect("accept_multicast");
+    nic.init(MAC).expect("init");
+    let cr = chip(&mut nic).mac_regs[mac::MAC_CR as usize];
+    assert_eq!(cr & mac::cr::HPFILT, 0);
 }
 
 #[test]

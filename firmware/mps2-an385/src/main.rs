@@ -69,9 +69,9 @@ const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The name discovery answers with.
 const DEVICE_NAME: &str = "mps2-an385";
 
-/// Chat members at once; each needs room in chat's transmit queue for a
-/// relayed line (see `ChatLimits` and the chat buffers below).
-const CHAT_MEMBERS: usize = 8;
+/// Chat members at once: a room of 16 hosts, each in the chat. Each needs
+/// room in chat's queues for a relayed line (see the chat buffers below).
+const CHAT_MEMBERS: usize = 16;
 
 /// Slots of the neighbor table: 24 neighbors, a classroom of hosts and the
 /// chat's members among them. smoltcp's cache holds twice as many (its
@@ -79,9 +79,19 @@ const CHAT_MEMBERS: usize = 8;
 /// lessons of a batch beside them.
 const NEIGHBOR_SLOTS: usize = 32;
 const CHAT_ROOMS: usize = 4;
-/// Longest chat message: 8 members × (200 + 40 bytes of relay overhead)
-/// plus one 1024-byte line is the burst chat's queue must hold.
+/// Longest chat message.
 const CHAT_MESSAGE: usize = 200;
+/// One message relayed to every other member: its text and up to 40 bytes
+/// of `[room] <nick> ` around it, 15 × 240 bytes.
+const CHAT_FAN_OUT: usize = (CHAT_MEMBERS - 1) * (CHAT_MESSAGE + 40);
+/// Chat's transmit queue holds the most one datagram makes (`Chat::burst`,
+/// checked by the stack at start): a fan-out and one line of its own.
+const CHAT_QUEUE: usize = CHAT_FAN_OUT + chat::LINE_CAP;
+/// Chat's receive queue: the stack takes one frame at a time here (the
+/// echo queue holds one full-size datagram), so one datagram of any size,
+/// or a few short ones.
+const CHAT_RECEIVE: usize = 2048;
+const CHAT_RECEIVE_SLOTS: usize = 4;
 
 /// Datagram slots of one service's receive and transmit queue.
 type Slots<const N: usize> = [[PacketMetadata; N]; 2];
@@ -97,7 +107,9 @@ struct QueueSlots {
     ntp: Slots<2>,
     upper: Slots<4>,
     hello: Slots<4>,
-    chat: Slots<CHAT_MEMBERS>,
+    chat_rx: [PacketMetadata; CHAT_RECEIVE_SLOTS],
+    /// A line to every member but one, and one more.
+    chat_tx: [PacketMetadata; CHAT_MEMBERS],
     /// The chat's detour transmits only: no receive slots.
     chat_detour: [PacketMetadata; CHAT_MEMBERS],
     discovery: Slots<2>,
@@ -122,10 +134,12 @@ struct Payloads {
     ntp: Bytes<256>,
     upper: Bytes<2048>,
     hello: Bytes<2048>,
-    chat: Bytes<3072>,
+    chat_rx: [u8; CHAT_RECEIVE],
+    chat_tx: [u8; CHAT_QUEUE],
     /// Lines to chat members that may be gone (see `Stack::set_detour`):
-    /// a few, dropped and counted when it is full.
-    chat_detour: [u8; 1024],
+    /// after a silence of 45 s every member counts as such, so it holds a
+    /// whole fan-out; what does not fit is dropped and counted.
+    chat_detour: [u8; CHAT_FAN_OUT],
     /// Room for `udpkit discover`'s request, padded to the longest reply
     /// (`discovery::PADDED_REQUEST_LEN`, 681 bytes), and for the reply.
     discovery: Bytes<1024>,
@@ -169,7 +183,8 @@ static mut QUEUE_SLOTS: QueueSlots = QueueSlots {
     ntp: slots(),
     upper: slots(),
     hello: slots(),
-    chat: slots(),
+    chat_rx: [PacketMetadata::EMPTY; CHAT_RECEIVE_SLOTS],
+    chat_tx: [PacketMetadata::EMPTY; CHAT_MEMBERS],
     chat_detour: [PacketMetadata::EMPTY; CHAT_MEMBERS],
     discovery: slots(),
     sntp: slots(),
@@ -181,8 +196,9 @@ static mut PAYLOADS: Payloads = Payloads {
     ntp: bytes(),
     upper: bytes(),
     hello: bytes(),
-    chat: bytes(),
-    chat_detour: [0; 1024],
+    chat_rx: [0; CHAT_RECEIVE],
+    chat_tx: [0; CHAT_QUEUE],
+    chat_detour: [0; CHAT_FAN_OUT],
     discovery: bytes(),
     sntp: bytes(),
 };
@@ -313,6 +329,9 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         Ok(board) => board,
         Err(error) => panic!("Ethernet controller: {error}"),
     };
+    if let Err(error) = board.nic.accept_multicast(&ipv6_groups(&config)) {
+        panic!("Ethernet controller: {error}");
+    }
 
     let stack = stack.write(Stack::new(&config, &mut board, sockets, neighbors));
     let chat = chat.write(Chat::new(ChatLimits {
@@ -362,7 +381,10 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         (
             chat,
             chat::DEFAULT_PORT,
-            queues(&mut slots.chat, &mut payloads.chat),
+            (
+                PacketBuffer::new(&mut slots.chat_rx[..], &mut payloads.chat_rx[..]),
+                PacketBuffer::new(&mut slots.chat_tx[..], &mut payloads.chat_tx[..]),
+            ),
             "chat: /nick NAME to join, /help for more",
         ),
     ];
@@ -452,6 +474,23 @@ fn start(noise: u64) -> (An385, &'static mut Stack<'static>) {
         SERVICES - 1
     );
     (board, stack)
+}
+
+/// The multicast MAC addresses IPv6 needs (RFC 2464): all-nodes
+/// (33:33:00:00:00:01: router advertisements, ...) and the solicited-node
+/// group of each of our IPv6 addresses (33:33:ff and its last three bytes),
+/// where a neighbor asks for our MAC address. Without them the NIC's filter
+/// drops every neighbor solicitation, and no IPv6 host can reach us.
+fn ipv6_groups(config: &Config) -> [[u8; 6]; 3] {
+    let mut groups = [[0x33, 0x33, 0, 0, 0, 0x01]; 3];
+    let ours = [config.ipv6, config.ipv6_link_local];
+    for (group, cidr) in groups[1..].iter_mut().zip(ours) {
+        if let Some(cidr) = cidr {
+            let [.., a, b, c] = cidr.address().octets();
+            *group = [0x33, 0x33, 0xff, a, b, c];
+        }
+    }
+    groups
 }
 
 /// The wall clock the stack uses: the SNTP client's, once it has synced
