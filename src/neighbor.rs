@@ -406,37 +406,43 @@ impl<'a> NeighborLearning<'a> {
         self.stats.cache_flushes += 1;
     }
 
-    /// Notes that a datagram to `to` was queued: its next hop is `to` itself
-    /// on our links, else the IPv4 `gateway`. Broadcasts need no neighbor.
+    /// Notes that a datagram to `to` is being queued: its next hop is `to`
+    /// itself on our links, else the IPv4 `gateway`. False when the next hop
+    /// is a neighbor the table does not know: the datagram will wait for
+    /// ARP or neighbor discovery (broadcasts need no neighbor: true).
     pub fn expect_datagram_to(
         &mut self,
         to: IpAddress,
         gateway: Option<Ipv4Address>,
         now: Instant,
-    ) {
+    ) -> bool {
         // Most datagrams answer the last sender, an on-link neighbor that
         // smoltcp knows.
         if let Some(last) = self.table.get(self.last) {
             if last.ip == to {
                 if last.queued || !needs_lesson(last, self.epoch, now) {
-                    return;
+                    return true;
                 }
                 return self.expect(to, now);
             }
         }
         if self.our_address_for(to).is_some() {
-            self.expect(to, now);
+            self.expect(to, now)
         } else if let (IpAddress::Ipv4(_), Some(gateway)) = (to, gateway) {
-            if !to.is_broadcast() && !to.is_multicast() {
-                self.expect(IpAddress::Ipv4(gateway), now);
+            if to.is_broadcast() || to.is_multicast() {
+                return true;
             }
+            self.expect(IpAddress::Ipv4(gateway), now)
+        } else {
+            true
         }
     }
 
-    /// Notes that a datagram to `next_hop` was queued: if smoltcp may not
-    /// know the neighbor, it is taught before the datagram leaves
-    /// ([`NeighborLearning::next_queued_lesson`]).
-    pub fn expect(&mut self, next_hop: IpAddress, now: Instant) {
+    /// Notes that a datagram to `next_hop` is being queued: if smoltcp may
+    /// not know the neighbor, it is taught before the datagram leaves
+    /// ([`NeighborLearning::next_queued_lesson`]). False (and counted) when
+    /// the table does not know the neighbor, or not lately.
+    pub fn expect(&mut self, next_hop: IpAddress, now: Instant) -> bool {
         let index = match self.table.get(self.last) {
             Some(n) if n.ip == next_hop => Some(self.last),
             _ => self.table.find(&next_hop),
@@ -444,20 +450,21 @@ impl<'a> NeighborLearning<'a> {
         let epoch = self.epoch;
         let Some(neighbor) = index.and_then(|i| self.table.get_mut(i)) else {
             self.stats.unresolved += 1;
-            return;
+            return false;
         };
         if now - neighbor.seen >= FORGET_AFTER {
             self.stats.unresolved += 1;
-            return;
+            return false;
         }
         if neighbor.queued || !needs_lesson(neighbor, epoch, now) {
-            return;
+            return true;
         }
         // Until taught, it is not evicted.
         neighbor.queued = true;
         if self.queued.push(next_hop).is_err() {
             self.queued_overflow = true;
         }
+        true
     }
 
     /// Whether a queued datagram waits for a lesson.

@@ -932,11 +932,19 @@ impl Outbox for SocketOutbox<'_, '_, '_> {
     }
 
     fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
+        let known = self
+            .neighbors
+            .expect_datagram_to(to.addr, self.gateway, self.now);
+        // A datagram that must wait for ARP takes the detour, where it holds
+        // up no reply to a neighbor we know.
+        if let (false, Some(detour)) = (known, self.detour.as_deref_mut()) {
+            let payload = enqueue(detour, to, len, self.reply_from, self.stats)?;
+            *self.queued = true;
+            return Ok(payload);
+        }
         let payload = enqueue(self.socket, to, len, self.reply_from, self.stats)?;
         *self.queued_datagrams += 1;
         *self.queued = true;
-        self.neighbors
-            .expect_datagram_to(to.addr, self.gateway, self.now);
         Ok(payload)
     }
 
@@ -946,11 +954,11 @@ impl Outbox for SocketOutbox<'_, '_, '_> {
         }
         // The detour's room is not counted: it may be stuck, and what it
         // cannot take is dropped and counted rather than waited for.
+        self.neighbors
+            .expect_datagram_to(to.addr, self.gateway, self.now);
         let detour = self.detour.as_deref_mut().ok_or(SendError::Unaddressable)?;
         let payload = enqueue(detour, to, len, self.reply_from, self.stats)?;
         *self.queued = true;
-        self.neighbors
-            .expect_datagram_to(to.addr, self.gateway, self.now);
         Ok(payload)
     }
 }

@@ -1221,6 +1221,39 @@ fn a_chat_member_whose_host_is_gone_holds_up_nobody() {
 }
 
 #[test]
+fn lines_to_a_member_only_arp_can_resolve_never_hold_up_the_others() {
+    // Before: a member the neighbor table cannot know (its frames come from
+    // a multicast MAC) but who spoke a moment ago had its lines queued on
+    // the chat's own socket, where each waited for ARP ahead of everyone's.
+    let mut net = Net::new();
+    join_members(&mut net, 1..=2);
+    let m3 = |text: &str| {
+        udp(
+            (EthernetAddress([0x03, 0, 0, 0, 1, 3]), OUR_MAC),
+            (member(3).1, CLIENT_PORT),
+            (OUR_IP, CHAT),
+            format!("{text}\n").as_bytes(),
+        )
+    };
+    net.push(m3("/nick m3"));
+    net.poll();
+    net.sent();
+    for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
+        net.advance(Duration::from_millis(100));
+        net.push(m3("still here"));
+        net.push(chat_line(1, text));
+        net.poll();
+        let to_m2 = chat_lines_to(net.sent(), 2);
+        assert!(
+            to_m2.contains(&format!("[lobby] <m1> {text}\n")),
+            "round {i}: {to_m2:?}"
+        );
+    }
+    assert_eq!(net.stats(net.chat).stall_resets, 0);
+    assert!(net.stack.neighbor_stats().unresolved > 0);
+}
+
+#[test]
 fn lines_to_a_member_silent_for_minutes_leave_at_once_to_its_last_mac() {
     let mut net = Net::new();
     join_members(&mut net, 1..=3);
