@@ -833,14 +833,13 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
             // Both queues were empty, and nothing was queued since.
             continue;
         }
-        let name = slot.service.name();
         if unclog_socket(
             sockets,
             &mut slot.socket,
             slot.port,
             &mut slot.queued_since,
             now,
-            name,
+            &*slot.service,
         ) {
             slot.stats.stall_resets += 1;
             slot.queued_datagrams = 0;
@@ -852,7 +851,7 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
                 slot.port,
                 &mut slot.detour_queued_since,
                 now,
-                name,
+                &*slot.service,
             ) {
                 slot.stats.stall_resets += 1;
             }
@@ -869,7 +868,7 @@ fn unclog_socket(
     port: u16,
     queued_since: &mut Option<Instant>,
     now: Instant,
-    name: &str,
+    service: &dyn Service,
 ) -> bool {
     let socket = sockets.get_mut::<udp::Socket>(*handle);
     if socket.send_queue() == 0 {
@@ -881,7 +880,8 @@ fn unclog_socket(
         return false;
     }
     log::warn!(
-        "{name}: datagrams undeliverable for {} s (their next hop never answered ARP or neighbor discovery): dropping {} queued bytes",
+        "{}: datagrams undeliverable for {} s (their next hop never answered ARP or neighbor discovery): dropping {} queued bytes",
+        service.name(),
         STALL_LIMIT.secs(),
         socket.send_queue()
     );
