@@ -3,10 +3,21 @@
 # one run: `udpkit serve` on a TAP, and `udpkit serve --backend kernel` (the
 # very same service code on Linux's UDP sockets) behind a veth pair, each hit
 # by `udpkit bench`: ping-pong round trips and a rate sweep, at each payload
-# size, and the same sweep again with the load coming from many hosts (--hosts
-# source addresses on the Linux side, the datagrams taking turns among them),
-# repeated and interleaved; then a table of medians [min..max], the ratios
-# udpkit/kernel and, per stack, the echo rate with many hosts over one host.
+# size, and the same sweep twice more with the load from N senders (--hosts
+# N), the datagrams taking turns among them: from N hosts (N source addresses
+# on the Linux side, a socket each) and from N sockets of one host (one
+# address, N ports); repeated and interleaved; then a table of medians
+# [min..max], the ratios udpkit/kernel and, per stack, three ratios:
+#
+#   hosts/1        N hosts over one host: the raw figure, which mixes two costs
+#   sockets/1      N sockets of one host over one host: what N client sockets
+#                  cost, whatever the server: the load generator's side, and
+#                  Linux delivering the replies to N sockets (softirq work that
+#                  runs inside the server's writes, so on its CPU, but is
+#                  Linux's, not the server's code)
+#   hosts/sockets  N hosts over N sockets: what N distinct hosts cost beyond
+#                  N sockets, mostly the server's (its neighbor table, ARP):
+#                  the figure a many-hosts target (>= 0.9) is about
 #
 # Network safety: every TAP, veth, address and datagram lives in network
 # namespaces this script creates (udpkit-bench-<pid>-*) and deletes on exit,
@@ -36,15 +47,16 @@
 #                        echo,daytime,time,upper,hello,chat]
 #   --hosts N            the many-hosts sweep sends from N addresses,
 #                        192.168.69.101 onwards, added to the Linux side of the
-#                        TAP (and of the veth pair) [100; at most 154; 0: no
-#                        many-hosts sweep]
+#                        TAP (and of the veth pair), and the many-sockets sweep
+#                        from N sockets of 192.168.69.100 [100; at most 154;
+#                        0: neither sweep]
 #   --port N             echo's port [7]
 #   --bin PATH           the udpkit binary (default: cargo build --release,
 #                        then target/release/udpkit)
 #   --quiet-pct P        before starting each server, wait until the machine
 #                        is below P % busy ... [25]
 #   --quiet-wait S       ... for at most S seconds [60; 0 with --quick]
-#   --max-total S        hard limit for the whole script [1500; 300 with --quick]
+#   --max-total S        hard limit for the whole script [2400; 300 with --quick]
 #   --workdir DIR        logs, runs.jsonl, summary.md/json [mktemp -d]
 #   --no-core            skip the core micro-benchmark (cargo bench --bench
 #                        core_echo: udpkit's Stack against bare smoltcp over an
@@ -65,7 +77,7 @@ note() { echo "$ME: $*" >&2; }
 QUICK=0
 for a in "$@"; do [ "$a" = --quick ] && QUICK=1; done
 if [ -z "${UDPKIT_BENCH_INNER:-}" ]; then
-    mt=1500; [ "$QUICK" = 1 ] && mt=300
+    mt=2400; [ "$QUICK" = 1 ] && mt=300
     prev=""
     for a in "$@"; do
         [ "$prev" = "--max-total" ] && mt="$a"
@@ -79,7 +91,7 @@ fi
 REPS=3; SIZES="64 1024"; WINDOWS="1,2,4,8,16,32,64,128,256"
 PP_TIME=3s; TP_TIME=2s; COUNT=3000000; LOSS_MS=50; LOSS_OK=0.1; WARMUP=200
 CPUS=auto; SERVICES="echo,daytime,time,upper,hello,chat"; PORT=7; BIN=""; HOSTS=100
-QUIET_PCT=25; QUIET_WAIT=60; MAX_TOTAL=1500; WORKDIR=""; CORE=1
+QUIET_PCT=25; QUIET_WAIT=60; MAX_TOTAL=2400; WORKDIR=""; CORE=1
 if [ "$QUICK" = 1 ]; then
     REPS=1; WINDOWS="1,16"; PP_TIME=2s; TP_TIME=1s; COUNT=300; LOSS_MS=500; LOSS_OK=1
     WARMUP=20; QUIET_WAIT=0; MAX_TOTAL=300; CORE=0
@@ -287,7 +299,7 @@ start_server() { # $1 label (udpkit|kernel) $2 rep $3 what it is for (in its log
 secs() { # a duration like 3s, 500ms or 2 -> whole seconds, rounded up
     awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /ms$/) v /= 1000; else if (d ~ /m$/) v *= 60; printf "%d", (v == int(v) ? v : int(v) + 1) }'
 }
-run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep|hosts-sweep)
+run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep|sockets-sweep|hosts-sweep)
     local label=$1 rep=$2 size=$3 kind=$4 cpu args runs limit line rc
     args=(bench "$SERVICE_IP:$PORT" --json --label "$label" --size "$size"
         --loss-ms "$LOSS_MS" --loss-ok "$LOSS_OK" --warmup "$WARMUP" --count "$COUNT"
@@ -299,8 +311,13 @@ run_bench() { # $1 label $2 rep $3 size $4 kind (ping-pong|sweep|hosts-sweep)
         cpu="$CLI_CPU"; runs=$(echo "$WINDOWS" | tr ',' '\n' | grep -c .)
         args+=(--sweep --windows "$WINDOWS" --duration "$TP_TIME")
         limit=$(( runs * ($(secs "$TP_TIME") + 1) ))
-        # Every host warms up at least once, 200 ms each if unanswered.
-        [ "$kind" = sweep ] || { args+=(--sources "$HOSTS_RANGE"); limit=$((limit + HOSTS / 5)); }
+        case "$kind" in
+            # One host, N sockets: the address the one-host sweep sends from.
+            sockets-sweep) args+=(--sources "$HOST_IP" --sockets "$HOSTS");;
+            hosts-sweep) args+=(--sources "$HOSTS_RANGE");;
+        esac
+        # Every host or socket warms up at least once, 200 ms each if unanswered.
+        [ "$kind" = sweep ] || limit=$((limit + HOSTS / 5))
     fi
     limit=$(( limit + runs * (LOSS_MS / 1000 + 1) + WARMUP / 5 + 20 ))
     echo "== $label rep $rep: $(pin "$cpu") udpkit ${args[*]}" >>"$LOG"
@@ -326,20 +343,25 @@ fresh_server() { # $1 label $2 rep $3 what it is for: new namespaces, a new serv
     start_server "$1" "$2" "$3"
 }
 measure() { # $1 label $2 rep
-    local label=$1 rep=$2 size
+    local label=$1 rep=$2 size kind many
     fresh_server "$label" "$rep" ""
     for size in $SIZES; do
         run_bench "$label" "$rep" "$size" ping-pong
         run_bench "$label" "$rep" "$size" sweep
     done
-    # The many-hosts sweeps come last, each on a server of its own: one that
-    # struggles with many hosts may stay stuck for a while afterwards (udpkit
-    # with a neighbor cache smaller than the number of hosts does, for
-    # seconds), which must not spill into another measurement.
+    # The many-senders sweeps come last, each on a server of its own: one
+    # that struggles with many hosts may stay stuck for a while afterwards
+    # (udpkit with a neighbor cache smaller than the number of hosts does, for
+    # seconds), which must not spill into another measurement; the
+    # many-sockets sweep gets the same conditions. Which of the two goes first
+    # alternates with the repetitions.
     if [ "$HOSTS" -gt 0 ]; then
+        if [ $((rep % 2)) = 1 ]; then many="sockets hosts"; else many="hosts sockets"; fi
         for size in $SIZES; do
-            fresh_server "$label" "$rep" ".hosts$size"
-            run_bench "$label" "$rep" "$size" hosts-sweep
+            for kind in $many; do
+                fresh_server "$label" "$rep" ".$kind$size"
+                run_bench "$label" "$rep" "$size" "$kind-sweep"
+            done
         done
     fi
     stop_server
@@ -377,7 +399,8 @@ git_rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "- udpkit: \`udpkit serve\` on a TAP; kernel: \`udpkit serve --backend kernel\` behind a veth pair; services $SERVICES"
     echo "- server on CPU ${SRV_CPU:-any}; load generator on CPU ${SRV_CPU:-any} for ping-pong, CPU ${CLI_CPU:-any} for the sweep over windows $WINDOWS"
     if [ "$HOSTS" -gt 0 ]; then
-        echo "- \"$HOSTS hosts\": the same sweep with the load from $HOSTS source addresses ($HOSTS_RANGE, on the Linux side of the TAP or veth), datagrams taking turns among them; \"many/1\" is that rate over the one-host rate"
+        echo "- \"$HOSTS hosts\": the same sweep with the load from $HOSTS source addresses ($HOSTS_RANGE, on the Linux side of the TAP or veth), a socket each; \"1 host, $HOSTS sockets\": from $HOSTS sockets of $HOST_IP (the one-host sweep's address); in both the datagrams take turns among the sockets, each sweep on a fresh server"
+        echo "- hosts/1: $HOSTS hosts over one host (the raw figure); sockets/1: $HOSTS sockets over one host (what many client sockets cost whatever the server: the load generator, and Linux delivering the replies to them); hosts/sockets: $HOSTS hosts over $HOSTS sockets (what distinct hosts cost beyond as many sockets, mostly the server's: neighbors, ARP)"
     fi
     echo "- a reply later than $LOSS_MS ms is lost; max echo/s = highest rate with loss ≤ $LOSS_OK %; ping-pong $PP_TIME, each window $TP_TIME, at most $COUNT datagrams per run"
     echo "- medians [min..max] of $REPS repetition(s), udpkit and kernel interleaved"

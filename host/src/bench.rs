@@ -7,10 +7,13 @@
 //!   whose loss stays within `--loss-ok`.
 //!
 //! Any of them from many hosts at once with `--sources` (see [`sources`]):
-//! a socket per source address, the datagrams taking turns among them.
+//! a socket per source address, the datagrams taking turns among them; or
+//! from many sockets of one host with `--sockets` (or both: that many
+//! sockets on each address). A *source* is one socket, (address, port), and
+//! the datagrams take turns among all of them the same way.
 //!
 //! Every reply is checked byte for byte (see [`payload`]), and must come
-//! back to the source address it left from; a reply later than
+//! back to the socket (address and port) it left from; a reply later than
 //! `--loss-ms` counts as lost. `--summarize` instead reads the JSON lines of
 //! earlier runs and prints medians and ratios (used by `bench/echo.sh`).
 
@@ -31,7 +34,7 @@ use clap::Args;
 
 use engine::{Generator, Plan, Progress, MAX_WINDOW};
 use report::{Mode, Report, Run};
-use sources::{parse_sources, SourceList};
+use sources::{parse_sources, SourceList, MAX_SOURCES};
 use stats::SourceShare;
 
 /// The windows `--sweep` tries by default.
@@ -51,6 +54,11 @@ const MAX_SWEEP: usize = 32;
     the same share. A reply must come back to the address its datagram left from (else it \
     is bad). The addresses must be on an interface of this machine (or network namespace) \
     first, e.g. for i in $(seq 101 200); do ip addr add 192.168.69.$i/24 dev tap0; done\n\n\
+    With --sockets N the load comes from N sockets of each source address instead of one \
+    (each its own port), taking turns the same way: --sockets 100 alone is one host with \
+    100 clients. Compared with --sources of 100 addresses, it tells what many client \
+    sockets cost (the load generator, and Linux delivering the replies to them) from what \
+    many distinct hosts cost the server (neighbors, ARP).\n\n\
     Examples:\n  \
     udpkit bench 192.168.69.1                      # ping-pong: RTT percentiles\n  \
     udpkit bench 192.168.69.1 --window 32 -d 5s    # 32 in flight: echoes/s and loss\n  \
@@ -58,6 +66,7 @@ const MAX_SWEEP: usize = 32;
     udpkit bench 192.168.69.1 --sweep --size 1024  # highest rate with loss <= 0.1 %\n  \
     udpkit bench 127.0.0.1:10007 --json            # one line of JSON\n  \
     udpkit bench 192.168.69.1 --sweep --sources 192.168.69.101-200  # from 100 hosts\n  \
+    udpkit bench 192.168.69.1 --sweep --sockets 100  # from 100 sockets of one host\n  \
     udpkit bench --summarize runs.jsonl            # medians/ratios of many --json runs\n\n\
     bench/echo.sh compares udpkit on a TAP with the kernel backend in network namespaces."
 )]
@@ -118,10 +127,16 @@ pub struct BenchArgs {
     /// (see below): a comma-separated list of addresses and ranges
     /// FIRST-LAST, e.g. 192.168.69.10-192.168.69.109, 192.168.69.10-109 (the
     /// last byte only) or fdaa::10-fdaa::6d; at most 4096 in all, of the
-    /// target's family. Without it: one socket, from the address the kernel
-    /// picks.
+    /// target's family. Without it: from the address the kernel picks.
     #[arg(long, value_name = "LIST", value_parser = parse_sources)]
     sources: Option<SourceList>,
+
+    /// Send from N sockets on each source address (each its own port),
+    /// taking turns datagram by datagram like --sources; at most 4096
+    /// sockets in all.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_SOURCES as i64))]
+    sockets: u16,
 
     /// Pin the load generator to this CPU.
     #[arg(long, value_name = "N")]
@@ -147,7 +162,7 @@ pub struct BenchArgs {
 
     /// Measure nothing: read the JSON lines of earlier runs from FILE and
     /// print the medians [min..max] and the ratios to --baseline.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "window", "rate", "sweep", "sources"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "window", "rate", "sweep", "sources", "sockets"])]
     summarize: Option<PathBuf>,
 
     /// With --summarize: the label the others are compared with.
@@ -254,7 +269,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
 
     let sources = args.sources.as_ref().map_or(&[][..], |s| &s.0[..]);
-    let mut generator = Generator::connect(address, sources, size, args.server_pid)?;
+    let sockets = usize::from(args.sockets);
+    check_socket_total(sources.len().max(1), sockets)?;
+    let mut generator = Generator::connect(address, sources, sockets, size, args.server_pid)?;
     generator.warm_up(args.warmup, Duration::from_millis(200))?;
 
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -310,7 +327,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").into(),
         label: args.label.clone().unwrap_or_else(|| target.to_string()),
         target: generator.target().to_string(),
-        sources: generator.source_count(),
+        sources: generator.address_count(),
+        sockets: generator.sockets_per_address(),
         mode,
         size,
         loss_ms: args.loss_ms,
@@ -344,6 +362,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "{} replies from {} were not byte-for-byte copies of what was sent",
             report.bad(),
             report.target
+        );
+    }
+    Ok(())
+}
+
+/// `addresses` with `sockets` each make at most [`MAX_SOURCES`] sockets.
+fn check_socket_total(addresses: usize, sockets: usize) -> Result<()> {
+    let total = addresses.saturating_mul(sockets);
+    if total > MAX_SOURCES {
+        bail!(
+            "--sockets {sockets} on each of {addresses} source addresses makes {total} sockets; \
+             at most {MAX_SOURCES} in all: give fewer sockets or fewer sources"
         );
     }
     Ok(())
@@ -410,5 +440,20 @@ mod tests {
         assert_eq!(resolve("localhost:7").unwrap().port(), 7);
         assert!(resolve("192.168.69.1:0").is_err());
         assert!(resolve("192.168.69.1:echo").is_err());
+    }
+
+    #[test]
+    fn sockets_and_sources_make_at_most_max_sources_sockets() {
+        assert!(check_socket_total(1, 1).is_ok());
+        assert!(check_socket_total(1, MAX_SOURCES).is_ok());
+        assert!(check_socket_total(64, 64).is_ok());
+        assert!(check_socket_total(MAX_SOURCES, 1).is_ok());
+        let error = check_socket_total(100, 41).unwrap_err().to_string();
+        assert!(
+            error.contains("--sockets 41 on each of 100 source addresses makes 4100 sockets"),
+            "{error}"
+        );
+        assert!(error.contains("at most 4096"), "{error}");
+        assert!(check_socket_total(usize::MAX, 2).is_err());
     }
 }

@@ -3,14 +3,15 @@
 //! backend behind a veth pair, each in network namespaces the script creates
 //! and deletes, a few hundred datagrams per run. It checks that the summary
 //! came out with rates and round-trip times for both stacks at both sizes,
-//! one host and many, and that no reply was altered. (Figures are not
+//! from one host, from many sockets of one host and from many hosts, with
+//! the ratios between them, and that no reply was altered. (Figures are not
 //! asserted: this is a functional check on a shared machine, not a
 //! measurement.)
 //!
-//! And `udpkit bench --sources` from many addresses of a test namespace:
-//! against `udpkit serve` on a TAP, against the kernel backend behind a veth
-//! pair (where every datagram must come back, shared evenly), over IPv6,
-//! and its refusals.
+//! And `udpkit bench --sources` from many addresses of a test namespace, and
+//! `--sockets` from many sockets of one: against `udpkit serve` on a TAP,
+//! against the kernel backend behind a veth pair (where every datagram must
+//! come back, shared evenly), over IPv6, and their refusals.
 //!
 //! Needs root (network namespaces, a TAP); as non-root it fails with an
 //! explanation, unless `UDPKIT_SKIP_E2E=1`, which skips it and says so.
@@ -29,7 +30,7 @@ use support::{Netns, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_udpkit");
 
-/// What the `--sources` tests need (`udpkit serve`'s readiness probe is
+/// What the `--sources` and `--sockets` tests need (`udpkit serve`'s readiness probe is
 /// Python).
 const SOURCE_TOOLS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
@@ -171,51 +172,88 @@ fn quick_benchmark_of_both_backends() {
             assert_eq!(row["ping_pongs"], 1, "{json}");
         }
     }
-    // One host and 100, each against the kernel with as many.
+    // One host, 100 sockets of one host and 100 hosts, each against the
+    // kernel with the same load.
     let ratios = summary["ratios"].as_array().expect("ratios");
-    assert_eq!(ratios.len(), 4, "{json}");
-    assert_eq!(
-        ratios.iter().filter(|r| r["sources"] == 100).count(),
-        2,
-        "{json}"
-    );
+    assert_eq!(ratios.len(), 6, "{json}");
+    for (sources, sockets) in [(1, 1), (1, 100), (100, 1)] {
+        assert_eq!(
+            ratios
+                .iter()
+                .filter(|r| r["sources"] == sources && r["sockets"] == sockets)
+                .count(),
+            2,
+            "{sources} hosts, {sockets} sockets each: {json}"
+        );
+    }
 
-    // The sweep from 100 hosts, for both stacks at both sizes, and its
-    // ratio to one host.
+    // The sweeps from 100 sockets of one host and from 100 hosts, for both
+    // stacks at both sizes, and the three ratios between them and one host.
     for needle in [
+        "| udpkit, 1 host, 100 sockets | 64 B |",
+        "| kernel, 1 host, 100 sockets | 1024 B |",
         "| udpkit, 100 hosts | 64 B |",
         "| kernel, 100 hosts | 1024 B |",
+        "| udpkit/kernel, 1 host, 100 sockets | 64 B |",
         "| udpkit/kernel, 100 hosts | 64 B |",
-        "| many hosts | payload |",
+        "| many hosts | payload | N | echo/s | 1 host | 1 host, N sockets | N hosts | sockets/1 | hosts/1 | hosts/sockets",
+        "| udpkit | 64 B | 100 | max |",
+        "| kernel | 1024 B | 100 | peak |",
+        "- hosts/1: 100 hosts over one host",
     ] {
         assert!(
             stdout.contains(needle),
             "no `{needle}` in the summary: {describe}"
         );
     }
-    let hosts = summary["hosts"].as_array().expect("hosts");
+    let scaling = summary["scaling"].as_array().expect("scaling");
+    assert_eq!(scaling.len(), 4, "{json}");
     for label in ["udpkit", "kernel"] {
         for size in [64, 1024] {
-            let row = rows
+            for (sources, sockets, what) in [(1, 100, "100 sockets"), (100, 1, "100 hosts")] {
+                let row = rows
+                    .iter()
+                    .find(|r| {
+                        r["label"] == label
+                            && r["size"] == size
+                            && r["sources"] == sources
+                            && r["sockets"] == sockets
+                    })
+                    .unwrap_or_else(|| panic!("no row for {label} {size} B from {what}: {json}"));
+                // Not asserted above 0: udpkit's neighbor cache may be
+                // smaller than 100 hosts, which costs most of the rate.
+                assert!(
+                    row["peak_rate"]["median"].as_f64().unwrap_or(0.0) > 0.0,
+                    "{label} {size} B, {what}: no echo rate: {json}"
+                );
+                assert_eq!(row["bad"], 0, "{label} {size} B, {what}: {json}");
+                assert_eq!(row["sweeps"], 1, "{json}");
+            }
+            let s = scaling
                 .iter()
-                .find(|r| r["label"] == label && r["size"] == size && r["sources"] == 100)
-                .unwrap_or_else(|| panic!("no row for {label} {size} B from 100 hosts: {json}"));
-            // Not asserted above 0: udpkit's neighbor cache may be smaller
-            // than 100 hosts, which costs most of the rate.
+                .find(|s| s["label"] == label && s["size"] == size)
+                .unwrap_or_else(|| panic!("no scaling for {label} {size} B: {json}"));
+            assert_eq!(s["n"], 100, "{json}");
+            // All three loads and the three ratios between them, at the peak.
+            let peak = &s["peak_rate"];
+            for field in [
+                "one",
+                "sockets",
+                "hosts",
+                "hosts_over_one",
+                "sockets_over_one",
+                "hosts_over_sockets",
+            ] {
+                assert!(
+                    peak[field].as_f64().unwrap_or(0.0) > 0.0,
+                    "{label} {size} B: no peak {field}: {json}"
+                );
+            }
+            let ratio = |field: &str| peak[field].as_f64().unwrap_or(0.0);
+            let product = ratio("sockets_over_one") * ratio("hosts_over_sockets");
             assert!(
-                row["peak_rate"]["median"].as_f64().unwrap_or(0.0) > 0.0,
-                "{label} {size} B, 100 hosts: no echo rate: {json}"
-            );
-            assert_eq!(row["bad"], 0, "{label} {size} B, 100 hosts: {json}");
-            assert_eq!(row["sweeps"], 1, "{json}");
-            let ratio = hosts
-                .iter()
-                .find(|h| h["label"] == label && h["size"] == size)
-                .unwrap_or_else(|| panic!("no 100-host ratio for {label} {size} B: {json}"));
-            assert_eq!(ratio["sources"], 100, "{json}");
-            assert!(
-                ratio["peak_rate"].as_f64().unwrap_or(0.0) > 0.0,
-                "{label} {size} B: {json}"
+                (product - ratio("hosts_over_one")).abs() < 1e-9 * product.max(1.0),
+                "{label} {size} B: sockets/1 x hosts/sockets is hosts/1: {json}"
             );
         }
     }
@@ -250,11 +288,13 @@ fn bench_json(ns: &Netns, args: &[&str]) -> Value {
 
 /// The accounting of a report's first run, whatever the server did: every
 /// datagram settled, no reply altered or misdirected (each one is checked
-/// byte for byte, and must come back to the address it left from), the
-/// replies shared among `sources` addresses.
+/// byte for byte, and must come back to the socket it left from), the
+/// replies shared among `sources` addresses with `sockets` sockets each.
 #[track_caller]
-fn assert_accounted(report: &Value, sources: u64) -> &Value {
+fn assert_accounted(report: &Value, sources: u64, sockets: u64) -> &Value {
     assert_eq!(report["sources"], sources, "{report}");
+    assert_eq!(report["sockets"], sockets, "{report}");
+    let senders = sources * sockets;
     let run = &report["runs"][0];
     let c = &run["counts"];
     let n = |v: &Value| {
@@ -266,7 +306,7 @@ fn assert_accounted(report: &Value, sources: u64) -> &Value {
     assert_eq!(n(&c["bad"]), 0, "altered or misdirected replies: {report}");
     assert!(n(&c["received"]) > 0, "{report}");
     let share = &run["per_source"];
-    assert!(n(&share["answered"]) <= sources, "{report}");
+    assert!(n(&share["answered"]) <= senders, "{report}");
     assert!(n(&share["min"]) <= n(&share["max"]), "{report}");
     assert!(n(&share["max"]) <= n(&c["received"]), "{report}");
     run
@@ -299,7 +339,7 @@ fn many_sources_against_udpkit_on_a_tap() {
         ],
     );
     assert_eq!(report["mode"], "ping-pong", "{report}");
-    let run = assert_accounted(&report, 20);
+    let run = assert_accounted(&report, 20, 1);
     assert_eq!(run["counts"]["sent"], 2000, "{report}");
     assert_eq!(
         run["per_source"]["answered"], 20,
@@ -324,7 +364,7 @@ fn many_sources_against_udpkit_on_a_tap() {
         ],
     );
     assert_eq!(report["mode"], "rate", "{report}");
-    let run = assert_accounted(&report, 20);
+    let run = assert_accounted(&report, 20, 1);
     eprintln!(
         "20 hosts, window 8, against udpkit on a TAP: {} of {} lost, {} hosts answered",
         run["counts"]["lost"], run["counts"]["sent"], run["per_source"]["answered"]
@@ -384,7 +424,7 @@ fn many_sources_against_udpkit_on_a_tap() {
             "8",
         ],
     );
-    let run = assert_accounted(&report, 4);
+    let run = assert_accounted(&report, 4, 1);
     assert_eq!(run["per_source"]["answered"], 4, "{report}");
 }
 
@@ -485,7 +525,7 @@ fn many_sources_against_the_kernel_backend_share_evenly() {
             "20",
         ],
     );
-    let run = assert_accounted(&report, 20);
+    let run = assert_accounted(&report, 20, 1);
     assert_eq!(run["counts"]["received"], 4000, "{report}");
     assert_eq!(run["counts"]["lost"], 0, "{report}");
     assert_eq!(
@@ -493,8 +533,126 @@ fn many_sources_against_the_kernel_backend_share_evenly() {
         serde_json::json!({"answered": 20, "min": 200, "max": 200}),
         "{report}"
     );
+
+    // The same from 20 sockets of one host (the address the kernel picks),
+    // and from 5 sockets on each of 4 hosts: 200 each again.
+    for (args, sources, sockets) in [
+        (&["--sockets", "20"][..], 1, 20),
+        (
+            &["--sources", "192.168.69.10-13", "--sockets", "5"][..],
+            4,
+            5,
+        ),
+    ] {
+        let mut argv = vec![
+            "192.168.69.1",
+            "--window",
+            "16",
+            "-n",
+            "4000",
+            "--loss-ms",
+            "2000",
+            "--warmup",
+            "20",
+        ];
+        argv.extend_from_slice(args);
+        let report = bench_json(&client_ns, &argv);
+        let run = assert_accounted(&report, sources, sockets);
+        assert_eq!(run["counts"]["received"], 4000, "{args:?}: {report}");
+        assert_eq!(
+            run["per_source"],
+            serde_json::json!({"answered": 20, "min": 200, "max": 200}),
+            "{args:?}: {report}"
+        );
+    }
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn many_sockets_of_one_host_against_udpkit_on_a_tap() {
+    let Some(ns) = Netns::with_tools(
+        "many_sockets_of_one_host_against_udpkit_on_a_tap",
+        SOURCE_TOOLS,
+    ) else {
+        return;
+    };
+    let _server = Server::start(&ns, &["--create", "--services", "echo"]);
+
+    // Ping-pong from 20 sockets of the TAP's Linux side in turn: one host,
+    // so one neighbor; each socket gets its replies.
+    let report = bench_json(
+        &ns,
+        &[
+            "192.168.69.1",
+            "--sources",
+            "192.168.69.100",
+            "--sockets",
+            "20",
+            "-n",
+            "2000",
+            "--loss-ms",
+            "1000",
+            "--warmup",
+            "20",
+        ],
+    );
+    let run = assert_accounted(&report, 1, 20);
+    assert_eq!(run["counts"]["sent"], 2000, "{report}");
+    assert_eq!(run["counts"]["received"], 2000, "{report}");
+    assert_eq!(
+        run["per_source"],
+        serde_json::json!({"answered": 20, "min": 100, "max": 100}),
+        "every socket got its replies: {report}"
+    );
+
+    // A window in flight, from the address the kernel picks.
+    let report = bench_json(
+        &ns,
+        &[
+            "192.168.69.1",
+            "--sockets",
+            "20",
+            "--window",
+            "8",
+            "-n",
+            "2000",
+            "--loss-ms",
+            "1000",
+            "--warmup",
+            "20",
+        ],
+    );
+    assert_eq!(report["mode"], "rate", "{report}");
+    let run = assert_accounted(&report, 1, 20);
+    eprintln!(
+        "20 sockets, window 8, against udpkit on a TAP: {} of {} lost, {} sockets answered",
+        run["counts"]["lost"], run["counts"]["sent"], run["per_source"]["answered"]
+    );
+
+    // The text report says it too.
+    let out = ns
+        .udpkit(&[
+            "bench",
+            "192.168.69.1",
+            "--sockets",
+            "20",
+            "-n",
+            "200",
+            "--loss-ms",
+            "1000",
+            "--warmup",
+            "20",
+        ])
+        .out()
+        .ok();
+    let text = out.stdout_str();
+    for needle in [
+        "64-byte payloads from 1 source address (20 sockets)",
+        "sockets: 20 of 20 answered; on-time replies per socket: 10..10",
+    ] {
+        assert!(text.contains(needle), "no `{needle}`: {}", out.describe());
+    }
 }
 
 #[test]
@@ -539,5 +697,25 @@ fn sources_that_cannot_be_used_are_refused_with_a_reason() {
                 out.describe()
             );
         }
+    }
+    // --sockets: at least one, at most 4096 sockets in all.
+    for (args, code, needle) in [
+        (&["--sockets", "0"][..], 2, "0 is not in 1..=4096"),
+        (&["--sockets", "4097"][..], 2, "4097 is not in 1..=4096"),
+        (
+            &["--sources", "192.168.69.10-29", "--sockets", "205"][..],
+            1,
+            "--sockets 205 on each of 20 source addresses makes 4100 sockets",
+        ),
+    ] {
+        let mut argv = vec!["bench", "192.168.69.1", "-n", "10"];
+        argv.extend_from_slice(args);
+        let out = ns.udpkit(&argv).out();
+        assert_eq!(out.code(), Some(code), "{args:?}: {}", out.describe());
+        assert!(
+            out.stderr_str().contains(needle),
+            "{args:?}: no `{needle}`: {}",
+            out.describe()
+        );
     }
 }

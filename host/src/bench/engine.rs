@@ -1,13 +1,15 @@
-//! The load generator: a connected UDP socket per source address,
-//! datagrams stamped with a sequence number and their send time, batched
-//! system calls, and a ledger of what is in flight.
+//! The load generator: connected UDP sockets (one or more per source
+//! address), datagrams stamped with a sequence number and their send time,
+//! batched system calls, and a ledger of what is in flight.
 //!
-//! With several source addresses the datagrams take turns: datagram `n` of
-//! a run (and warm-up exchange `n`) leaves from source `n % sources`, so the
-//! server sees every host in every stretch of traffic, as it would with that
-//! many real clients, rather than one host's burst after another's. A reply
-//! must come back to the socket of the source its datagram left from; one
-//! that comes back to another host is counted as bad.
+//! A *source* is one socket: an (address, port) the server sees datagrams
+//! from. With several (many addresses, `--sources`, or many sockets on each,
+//! `--sockets`) the datagrams take turns: datagram `n` of a run (and warm-up
+//! exchange `n`) leaves from source `n % sources`, so the server sees every
+//! sender in every stretch of traffic, as it would with that many real
+//! clients, rather than one sender's burst after another's. A reply must
+//! come back to the socket its datagram left from; one that comes back to
+//! another host, or to another port of the same host, is counted as bad.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -68,7 +70,8 @@ pub struct Outcome {
     /// Sends the kernel did not take (its buffers full).
     pub send_errors: u64,
     pub cpu: CpuUse,
-    /// Correct, on-time replies per source address, in the order given.
+    /// Correct, on-time replies per source (socket), in the generator's
+    /// order (see [`Generator::connect`]).
     pub received_by_source: Vec<u64>,
 }
 
@@ -82,13 +85,13 @@ impl Outcome {
     }
 }
 
-/// One address the load comes from: a socket bound to it and connected to
-/// the target.
+/// One sender the load comes from: a socket bound to one of the source
+/// addresses (any port) and connected to the target.
 struct Source {
     /// Owns `fd`.
     _socket: UdpSocket,
     fd: RawFd,
-    /// The address it is bound to, for messages.
+    /// The address and port it is bound to, for messages.
     local: SocketAddr,
 }
 
@@ -96,6 +99,8 @@ struct Source {
 pub struct Generator {
     /// At least one.
     sources: Vec<Source>,
+    /// How many distinct addresses `sources` are bound to.
+    addresses: usize,
     /// With more than one source: which sockets have replies.
     poller: Option<Poller>,
     /// Scratch for the poller's answers.
@@ -111,13 +116,19 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Sockets connected to `target` for `size`-byte payloads: one bound to
-    /// each address of `sources` (which must be on an interface already),
-    /// or a single one from whatever address the kernel picks when
-    /// `sources` is empty.
+    /// Sockets connected to `target` for `size`-byte payloads:
+    /// `sockets_each` bound to each address of `sources` (which must be on
+    /// an interface already; each socket gets a port of its own), or to
+    /// whatever address the kernel picks when `sources` is empty.
+    ///
+    /// They take turns in the order: the first socket of every address, in
+    /// the order given, then the second of every address, and so on, so
+    /// that consecutive datagrams come from different hosts when there are
+    /// several.
     pub fn connect(
         target: SocketAddr,
         sources: &[IpAddr],
+        sockets_each: usize,
         size: usize,
         server_pid: Option<u32>,
     ) -> Result<Generator> {
@@ -138,13 +149,18 @@ impl Generator {
                 if target.is_ipv4() { "IPv4" } else { "IPv6" }
             );
         }
-        // A socket each, the epoll descriptor, and what else is open.
-        sys::allow_open_files(addresses.len() as u64 + 64)?;
+        if sockets_each == 0 {
+            bail!("at least one socket per source address is needed");
+        }
+        let total = addresses.len().saturating_mul(sockets_each);
+        // The sockets, the epoll descriptor, and what else is open.
+        sys::allow_open_files(total as u64 + 64)?;
         // Thousands of sockets at 8 MiB each would pin gigabytes: the
         // buffers are shared out, with 256 KiB each at least.
-        let buffer = ((64 << 20) / addresses.len()).clamp(256 << 10, 8 << 20) as i32;
-        let mut opened = Vec::with_capacity(addresses.len());
-        for &address in addresses {
+        let buffer = ((64 << 20) / total).clamp(256 << 10, 8 << 20) as i32;
+        let mut opened = Vec::with_capacity(total);
+        let turns = (0..sockets_each).flat_map(|_| addresses.iter().copied());
+        for address in turns {
             let socket = bind_source(address, target)?;
             let fd = socket.as_raw_fd();
             sys::set_buffers(fd, buffer);
@@ -165,6 +181,7 @@ impl Generator {
         sys::tight_timers();
         Ok(Generator {
             sources: opened,
+            addresses: addresses.len(),
             poller,
             ready: Vec::new(),
             target,
@@ -182,9 +199,21 @@ impl Generator {
         self.target
     }
 
-    /// How many source addresses the load comes from.
+    /// How many sources (sockets) the load comes from, all addresses
+    /// together.
     pub fn source_count(&self) -> usize {
         self.sources.len()
+    }
+
+    /// How many distinct addresses (hosts, as the server sees them) the
+    /// load comes from.
+    pub fn address_count(&self) -> usize {
+        self.addresses
+    }
+
+    /// How many sockets each source address has.
+    pub fn sockets_per_address(&self) -> usize {
+        self.sources.len() / self.addresses.max(1)
     }
 
     /// The source datagram `n` (of a run, or of the warm-up) leaves from.
@@ -207,8 +236,8 @@ impl Generator {
     /// `timeout`), so that ARP is resolved and both sides are awake before
     /// measuring. Fails when nothing comes back.
     ///
-    /// With several sources the exchanges take turns among them, each
-    /// source at least once (so `pings` is raised to the number of
+    /// With several sources (sockets) the exchanges take turns among them,
+    /// each source at least once (so `pings` is raised to the number of
     /// sources); sources that get no reply at all are logged.
     pub fn warm_up(&mut self, pings: u32, timeout: Duration) -> Result<u32> {
         let size = self.pattern.size();
@@ -242,7 +271,7 @@ impl Generator {
                                 Some(s)
                                     if s.seq & WARM_UP != 0
                                         && self.source_of(s.seq & !WARM_UP) == source => {}
-                                // Altered, or another source's: misdirected.
+                                // Altered, or another socket's: misdirected.
                                 _ => bad += 1,
                             }
                         }
@@ -279,22 +308,35 @@ impl Generator {
         if bad > 0 {
             bail!(
                 "{} answered, but {bad} of its replies were not byte-for-byte copies \
-                 (or came back to another source address than the one that sent them): \
+                 (or came back to another source address or port than the one that sent them): \
                  not an echo service?",
                 self.target
             );
         }
+        // One socket per address: the address says which; with more, the port too.
+        let one_each = self.sources.len() == self.addresses;
         let silent: Vec<String> = answered_by
             .iter()
             .zip(&self.sources)
             .filter(|(&n, _)| n == 0)
-            .map(|(_, s)| s.local.ip().to_string())
+            .map(|(_, s)| {
+                if one_each {
+                    s.local.ip().to_string()
+                } else {
+                    s.local.to_string()
+                }
+            })
             .collect();
         if !silent.is_empty() {
             log::warn!(
-                "{} of {} source addresses got no reply during the warm-up ({}{}); measuring anyway",
+                "{} of {} {} got no reply during the warm-up ({}{}); measuring anyway",
                 silent.len(),
                 self.sources.len(),
+                if one_each {
+                    "source addresses"
+                } else {
+                    "sockets"
+                },
                 silent[..silent.len().min(5)].join(", "),
                 if silent.len() > 5 { ", ..." } else { "" }
             );
@@ -415,7 +457,7 @@ impl Generator {
                 }
                 while allow > 0 {
                     // Sources take turns per datagram: one socket's batch
-                    // is a single datagram when there are several.
+                    // is a single datagram when there are several sockets.
                     let k = if self.sources.len() == 1 {
                         (allow as usize).min(SEND_BATCH)
                     } else {
@@ -489,8 +531,8 @@ impl Generator {
                     Some(s) => {
                         let seq = untag(s.seq).1;
                         if seq % sources != source as u64 {
-                            // A copy, but delivered to another host than the
-                            // sender: not an echo.
+                            // A copy, but delivered to another socket (host
+                            // or port) than the sender's: not an echo.
                             ledger.bad();
                         } else if let ReplyKind::OnTime(rtt) = ledger.reply(seq, s.sent_ns, arrived)
                         {
@@ -589,7 +631,7 @@ mod tests {
         /// Answers every datagram twice.
         Twice,
         /// Sends every k-th reply to the previous datagram's sender instead
-        /// (when that is another address).
+        /// (when that is another socket: address or port).
         Misdirect(u64),
     }
 
@@ -627,7 +669,7 @@ mod tests {
                             let _ = socket.send_to(reply, from);
                         }
                         Fault::Misdirect(k) if n % k == 0 => {
-                            to = previous.filter(|p| p.ip() != from.ip()).unwrap_or(from)
+                            to = previous.filter(|p| *p != from).unwrap_or(from)
                         }
                         _ => {}
                     }
@@ -667,9 +709,24 @@ mod tests {
     }
 
     fn run_from(sources: &[IpAddr], fault: Fault, size: usize, plan: Plan) -> Outcome {
+        run_from_sockets(sources, 1, fault, size, plan)
+    }
+
+    /// A run from `sockets_each` sockets on each address of `sources`.
+    fn run_from_sockets(
+        sources: &[IpAddr],
+        sockets_each: usize,
+        fault: Fault,
+        size: usize,
+        plan: Plan,
+    ) -> Outcome {
         let echo = Echo::start(fault);
-        let mut generator = Generator::connect(echo.address, sources, size, None).unwrap();
-        assert_eq!(generator.source_count(), sources.len().max(1));
+        let mut generator =
+            Generator::connect(echo.address, sources, sockets_each, size, None).unwrap();
+        let addresses = sources.len().max(1);
+        assert_eq!(generator.address_count(), addresses);
+        assert_eq!(generator.sockets_per_address(), sockets_each);
+        assert_eq!(generator.source_count(), addresses * sockets_each);
         generator.warm_up(3, Duration::from_millis(500)).unwrap();
         generator.run(&plan, &mut |_| {}).unwrap()
     }
@@ -796,11 +853,67 @@ mod tests {
     }
 
     #[test]
+    fn sockets_of_one_address_take_turns_like_addresses() {
+        // Five sockets on 127.0.0.2, each on a port of its own.
+        let one = loopback_sources(1);
+        for window in [1, 16] {
+            let o = run_from_sockets(&one, 5, Fault::None, 64, plan(window, 500));
+            let c = o.counts;
+            assert_eq!((c.sent, c.received, c.lost, c.bad), (500, 500, 0, 0));
+            assert_eq!(o.received_by_source, [100; 5], "window {window}");
+        }
+        // From the address the kernel picks, too.
+        let o = run_from_sockets(&[], 3, Fault::None, 64, plan(8, 300));
+        assert_eq!(o.received_by_source, [100, 100, 100]);
+    }
+
+    #[test]
+    fn sockets_are_distinct_ports_in_turns_across_addresses() {
+        let echo = Echo::start(Fault::None);
+        let generator =
+            Generator::connect(echo.address, &loopback_sources(2), 3, 64, None).unwrap();
+        let locals: Vec<SocketAddr> = generator.sources.iter().map(|s| s.local).collect();
+        assert_eq!(locals.len(), 6);
+        // First socket of each address, then the second of each, ...
+        let ips: Vec<IpAddr> = locals.iter().map(|l| l.ip()).collect();
+        let (a, b) = (IpAddr::from([127, 0, 0, 2]), IpAddr::from([127, 0, 0, 3]));
+        assert_eq!(ips, [a, b, a, b, a, b]);
+        let mut distinct = locals.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 6, "{locals:?}");
+    }
+
+    #[test]
+    fn a_reply_to_another_socket_of_the_same_address_is_bad() {
+        let mut p = plan(1, 200);
+        p.loss = Duration::from_millis(100);
+        let o = run_from_sockets(&loopback_sources(1), 3, Fault::Misdirect(10), 64, p);
+        let c = o.counts;
+        // Every 10th of the server's datagrams goes to the previous
+        // sender: the same address, another port.
+        assert!((19..=21).contains(&c.bad), "{c:?}");
+        assert_eq!(c.lost, c.bad, "{c:?}");
+        assert_eq!(c.received + c.lost, 200);
+        assert_eq!(o.received_by_source.iter().sum::<u64>(), c.received);
+    }
+
+    #[test]
+    fn no_sockets_is_refused() {
+        let echo = Echo::start(Fault::None);
+        let error = Generator::connect(echo.address, &[], 0, 64, None)
+            .err()
+            .expect("zero sockets")
+            .to_string();
+        assert!(error.contains("at least one socket"), "{error}");
+    }
+
+    #[test]
     fn a_source_on_no_interface_says_how_to_add_it() {
         // 192.0.2.1 (TEST-NET-1) is on no interface: bind fails, nothing is sent.
         let echo = Echo::start(Fault::None);
         let sources = [IpAddr::from([127, 0, 0, 2]), IpAddr::from([192, 0, 2, 1])];
-        let error = Generator::connect(echo.address, &sources, 64, None)
+        let error = Generator::connect(echo.address, &sources, 1, 64, None)
             .err()
             .expect("192.0.2.1 is not bindable")
             .to_string();
@@ -812,7 +925,7 @@ mod tests {
     #[test]
     fn sources_of_the_other_family_are_refused() {
         let echo = Echo::start(Fault::None);
-        let error = Generator::connect(echo.address, &["::1".parse().unwrap()], 64, None)
+        let error = Generator::connect(echo.address, &["::1".parse().unwrap()], 1, 64, None)
             .err()
             .expect("an IPv6 source for an IPv4 target")
             .to_string();
@@ -824,7 +937,7 @@ mod tests {
         // A bound socket that never answers.
         let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut generator =
-            Generator::connect(silent.local_addr().unwrap(), &[], 64, None).unwrap();
+            Generator::connect(silent.local_addr().unwrap(), &[], 1, 64, None).unwrap();
         let error = generator
             .warm_up(200, Duration::from_millis(10))
             .unwrap_err()
@@ -838,7 +951,7 @@ mod tests {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
             s.local_addr().unwrap()
         };
-        let mut generator = Generator::connect(address, &[], 64, None).unwrap();
+        let mut generator = Generator::connect(address, &[], 1, 64, None).unwrap();
         let error = generator
             .warm_up(200, Duration::from_millis(100))
             .unwrap_err()

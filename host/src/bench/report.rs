@@ -17,6 +17,10 @@ pub const NOISY_PCT: f64 = 15.0;
 /// The targets the summary reports against (not asserted anywhere).
 pub const TARGET_RATE_RATIO: f64 = 1.2;
 pub const TARGET_LATENCY_RATIO: f64 = 1.1;
+/// Many hosts against as many sockets of one host: the highest echo rate
+/// within the loss budget with N hosts over that with N sockets, what
+/// distinct hosts cost the server beyond the sockets (see [`Scaling`]).
+pub const TARGET_HOSTS_RATIO: f64 = 0.9;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -58,20 +62,30 @@ pub struct Run {
     pub send_errors: u64,
     pub rtt_us: RttSummary,
     pub cpu_pct: CpuUse,
-    /// With several source addresses: how the on-time replies were shared
-    /// among them.
+    /// With several sources (sockets: many addresses, or many sockets of
+    /// one): how the on-time replies were shared among them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_source: Option<SourceShare>,
 }
 
-/// What reports written before `--sources` existed had: one source.
+/// What reports written before `--sources` and `--sockets` existed had: one
+/// source address, one socket.
 fn one() -> usize {
     1
 }
 
-/// `100 source addresses` (or `1 source address`).
-fn sources_text(n: usize) -> String {
-    format!("{n} source address{}", if n == 1 { "" } else { "es" })
+/// `100 source addresses`, `1 source address (100 sockets)`,
+/// `10 source addresses (4 sockets each)`.
+fn sources_text(sources: usize, sockets: usize) -> String {
+    let addresses = format!(
+        "{sources} source address{}",
+        if sources == 1 { "" } else { "es" }
+    );
+    match (sources, sockets) {
+        (_, 1) => addresses,
+        (1, k) => format!("{addresses} ({k} sockets)"),
+        (_, k) => format!("{addresses} ({k} sockets each)"),
+    }
 }
 
 /// Everything one invocation of `udpkit bench` measured.
@@ -86,6 +100,10 @@ pub struct Report {
     /// turns datagram by datagram.
     #[serde(default = "one")]
     pub sources: usize,
+    /// How many sockets each source address had (`--sockets`): the load
+    /// came from `sources * sockets` sockets in all.
+    #[serde(default = "one")]
+    pub sockets: usize,
     pub mode: Mode,
     pub size: usize,
     pub loss_ms: f64,
@@ -119,6 +137,11 @@ impl Report {
         self.runs.iter().map(|r| r.counts.received).sum()
     }
 
+    /// The sockets the load came from, all addresses together.
+    pub fn socket_total(&self) -> usize {
+        self.sources.saturating_mul(self.sockets)
+    }
+
     /// The human-readable report.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -128,14 +151,14 @@ impl Report {
             self.target,
             self.label,
             self.size,
-            sources_text(self.sources),
+            sources_text(self.sources, self.sockets),
             self.mode.name(),
             self.loss_ms
         );
         match self.mode {
             Mode::PingPong | Mode::Rate => {
                 for run in &self.runs {
-                    render_run(&mut out, run, self.sources);
+                    render_run(&mut out, run, self.socket_total(), self.sockets > 1);
                 }
             }
             Mode::Sweep => self.render_sweep(&mut out),
@@ -153,8 +176,17 @@ impl Report {
     /// One line: what a script shows while it runs.
     pub fn digest(&self) -> String {
         let mut what = format!("{} {} B {}", self.label, self.size, self.mode.name());
-        if self.sources > 1 {
-            let _ = write!(what, ", {} sources", self.sources);
+        match (self.sources, self.sockets) {
+            (1, 1) => {}
+            (n, 1) => {
+                let _ = write!(what, ", {n} sources");
+            }
+            (1, k) => {
+                let _ = write!(what, ", {k} sockets");
+            }
+            (n, k) => {
+                let _ = write!(what, ", {n} sources × {k} sockets");
+            }
         }
         let bad = self.bad();
         let main = match self.mode {
@@ -177,7 +209,8 @@ impl Report {
     }
 
     fn render_sweep(&self, out: &mut String) {
-        let many = self.sources > 1;
+        let total = self.socket_total();
+        let many = total > 1;
         let _ = writeln!(
             out,
             "{:>7} {:>10} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>5} {:>8}{}",
@@ -201,7 +234,7 @@ impl Report {
             let mark = if Some(i) == self.best { " <- best" } else { "" };
             let answered = match run.per_source {
                 Some(share) if many => {
-                    format!(" {:>9}", format!("{}/{}", share.answered, self.sources))
+                    format!(" {:>9}", format!("{}/{total}", share.answered))
                 }
                 _ => String::new(),
             };
@@ -250,7 +283,9 @@ impl Report {
     }
 }
 
-fn render_run(out: &mut String, run: &Run, sources: usize) {
+/// One run of a ping-pong or rate report, from `total` sources (sockets),
+/// called sockets when `sockets` (several on an address), else sources.
+fn render_run(out: &mut String, run: &Run, total: usize, sockets: bool) {
     let c = &run.counts;
     let pace = run
         .rate
@@ -289,10 +324,15 @@ fn render_run(out: &mut String, run: &Run, sources: usize) {
             String::new()
         },
     );
-    if let Some(share) = run.per_source.filter(|_| sources > 1) {
+    if let Some(share) = run.per_source.filter(|_| total > 1) {
+        let (many, one) = if sockets {
+            ("sockets", "socket")
+        } else {
+            ("sources", "source")
+        };
         let _ = writeln!(
             out,
-            "  sources: {} of {sources} answered; on-time replies per source: {}..{}",
+            "  {many}: {} of {total} answered; on-time replies per {one}: {}..{}",
             share.answered, share.min, share.max
         );
     }
@@ -306,6 +346,9 @@ pub struct Row {
     /// Source addresses of its runs (hosts, as the server sees them).
     #[serde(default = "one")]
     pub sources: usize,
+    /// Sockets on each of those addresses.
+    #[serde(default = "one")]
+    pub sockets: usize,
     /// Highest echo rate with loss within the budget, per sweep (0 when no
     /// window was within it).
     pub max_rate: Option<Spread>,
@@ -332,31 +375,68 @@ pub struct Ratio {
     pub label: String,
     pub baseline: String,
     pub size: usize,
-    /// Both sides measured from this many source addresses.
+    /// Both sides measured from this many source addresses...
     #[serde(default = "one")]
     pub sources: usize,
+    /// ... with this many sockets each.
+    #[serde(default = "one")]
+    pub sockets: usize,
     pub max_rate: Option<f64>,
     pub pp_p50: Option<f64>,
     pub pp_p99: Option<f64>,
 }
 
-/// One stack at one payload size: its rates with many source addresses
-/// against its rates with one, from the medians.
+/// One figure of one stack at one payload size (an echo rate, medians)
+/// under the three loads of a [`Scaling`], and the ratios between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreeLoads {
+    /// From one socket of one host.
+    pub one: Option<f64>,
+    /// From `n` sockets of one host (distinct ports).
+    pub sockets: Option<f64>,
+    /// From `n` hosts, a socket each.
+    pub hosts: Option<f64>,
+    /// `hosts / one`: all that many hosts cost, the raw figure.
+    pub hosts_over_one: Option<f64>,
+    /// `sockets / one`: what many client sockets cost, with one host: the
+    /// load generator's side, and Linux delivering the replies to that many
+    /// sockets; nothing of the server's neighbors.
+    pub sockets_over_one: Option<f64>,
+    /// `hosts / sockets`: what `n` distinct hosts cost beyond `n` sockets,
+    /// mostly the server's: its neighbors (cache, ARP), the part a server
+    /// can do something about.
+    pub hosts_over_sockets: Option<f64>,
+}
+
+impl ThreeLoads {
+    fn of(one: Option<Spread>, sockets: Option<Spread>, hosts: Option<Spread>) -> ThreeLoads {
+        ThreeLoads {
+            one: one.map(|s| s.median),
+            sockets: sockets.map(|s| s.median),
+            hosts: hosts.map(|s| s.median),
+            hosts_over_one: over(&hosts, &one),
+            sockets_over_one: over(&sockets, &one),
+            hosts_over_sockets: over(&hosts, &sockets),
+        }
+    }
+}
+
+/// One stack at one payload size under three loads: from one host (one
+/// socket), from `n` sockets of one host, and from `n` hosts (a socket
+/// each), the datagrams taking turns among the sockets in both. Many hosts
+/// against one mixes two costs: many client sockets (which the load
+/// generator and Linux pay, whatever the server) and many hosts (which the
+/// server pays in its neighbor table); the many-sockets load separates them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostsRatio {
+pub struct Scaling {
     pub label: String,
     pub size: usize,
-    /// The many: source addresses of the runs compared with one.
-    pub sources: usize,
-    /// Highest echo rate within the loss budget: with one source, with
-    /// `sources`, and the second over the first.
-    pub max_rate_one: Option<f64>,
-    pub max_rate_many: Option<f64>,
-    pub max_rate: Option<f64>,
-    /// Highest echo rate whatever the loss, likewise.
-    pub peak_rate_one: Option<f64>,
-    pub peak_rate_many: Option<f64>,
-    pub peak_rate: Option<f64>,
+    /// Hosts of the many-hosts load, sockets of the many-sockets load.
+    pub n: usize,
+    /// Highest echo rate within the loss budget.
+    pub max_rate: ThreeLoads,
+    /// Highest echo rate whatever the loss.
+    pub peak_rate: ThreeLoads,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,14 +444,17 @@ pub struct Summary {
     pub loss_ok_pct: Option<f64>,
     pub rows: Vec<Row>,
     pub ratios: Vec<Ratio>,
-    /// Many source addresses against one, per stack and size.
+    /// One host, many sockets of one host and many hosts, per stack, size
+    /// and number of them.
     #[serde(default)]
-    pub hosts: Vec<HostsRatio>,
+    pub scaling: Vec<Scaling>,
 }
 
-/// Medians and ratios of `reports`, grouped by label, payload size and
-/// number of sources; ratios are each other label over `baseline` (with as
-/// many sources), and each label with many sources over itself with one.
+/// Medians and ratios of `reports`, grouped by label, payload size, number
+/// of source addresses and sockets per address; ratios are each other label
+/// over `baseline` (with as many sources and sockets), and for each label,
+/// its loads from many hosts and from as many sockets of one host against
+/// each other and against one host.
 pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
     // Labels in order of first appearance, then sizes in ascending order.
     let mut labels: Vec<&str> = Vec::new();
@@ -380,32 +463,42 @@ pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
             labels.push(&r.label);
         }
     }
-    let mut by_key: BTreeMap<(usize, usize, usize), Vec<&Report>> = BTreeMap::new();
+    let mut by_key: BTreeMap<(usize, usize, usize, usize), Vec<&Report>> = BTreeMap::new();
     for r in reports {
         let li = labels.iter().position(|l| *l == r.label).unwrap_or(0);
-        by_key.entry((li, r.size, r.sources)).or_default().push(r);
+        by_key
+            .entry((li, r.size, r.sources, r.sockets))
+            .or_default()
+            .push(r);
     }
     let mut rows = Vec::new();
-    for ((li, size, sources), group) in &by_key {
-        rows.push(row(labels[*li], *size, *sources, group));
+    for ((li, size, sources, sockets), group) in &by_key {
+        rows.push(row(labels[*li], *size, *sources, *sockets, group));
     }
+    // By size; one host, then many sockets of one host, then many hosts.
     rows.sort_by(|a, b| {
-        a.size.cmp(&b.size).then(a.sources.cmp(&b.sources)).then(
-            labels
-                .iter()
-                .position(|l| *l == a.label)
-                .cmp(&labels.iter().position(|l| *l == b.label)),
-        )
+        a.size
+            .cmp(&b.size)
+            .then(a.sources.cmp(&b.sources))
+            .then(a.sockets.cmp(&b.sockets))
+            .then(
+                labels
+                    .iter()
+                    .position(|l| *l == a.label)
+                    .cmp(&labels.iter().position(|l| *l == b.label)),
+            )
     });
     let mut ratios = Vec::new();
     for row in &rows {
         if row.label == baseline {
             continue;
         }
-        let Some(base) = rows
-            .iter()
-            .find(|b| b.label == baseline && b.size == row.size && b.sources == row.sources)
-        else {
+        let Some(base) = rows.iter().find(|b| {
+            b.label == baseline
+                && b.size == row.size
+                && b.sources == row.sources
+                && b.sockets == row.sockets
+        }) else {
             continue;
         };
         ratios.push(Ratio {
@@ -413,32 +506,13 @@ pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
             baseline: baseline.to_string(),
             size: row.size,
             sources: row.sources,
+            sockets: row.sockets,
             max_rate: over(&row.max_rate, &base.max_rate),
             pp_p50: over(&row.pp_p50_us, &base.pp_p50_us),
             pp_p99: over(&row.pp_p99_us, &base.pp_p99_us),
         });
     }
-    let mut hosts = Vec::new();
-    for many in rows.iter().filter(|r| r.sources > 1) {
-        let Some(one) = rows
-            .iter()
-            .find(|r| r.label == many.label && r.size == many.size && r.sources == 1)
-        else {
-            continue;
-        };
-        let median = |s: &Option<Spread>| s.map(|s| s.median);
-        hosts.push(HostsRatio {
-            label: many.label.clone(),
-            size: many.size,
-            sources: many.sources,
-            max_rate_one: median(&one.max_rate),
-            max_rate_many: median(&many.max_rate),
-            max_rate: over(&many.max_rate, &one.max_rate),
-            peak_rate_one: median(&one.peak_rate),
-            peak_rate_many: median(&many.peak_rate),
-            peak_rate: over(&many.peak_rate, &one.peak_rate),
-        });
-    }
+    let scaling = scaling(&rows);
     let loss_ok_pct = reports
         .iter()
         .find(|r| r.mode == Mode::Sweep)
@@ -447,8 +521,47 @@ pub fn summarize(reports: &[Report], baseline: &str) -> Summary {
         loss_ok_pct,
         rows,
         ratios,
-        hosts,
+        scaling,
     }
+}
+
+/// The [`Scaling`] of each label, size and `n` that has a row from `n`
+/// hosts (a socket each) or from `n` sockets of one host, in the order of
+/// `rows`.
+fn scaling(rows: &[Row]) -> Vec<Scaling> {
+    let mut keys: Vec<(&str, usize, usize)> = Vec::new();
+    for r in rows {
+        let n = match (r.sources, r.sockets) {
+            (n, 1) | (1, n) if n > 1 => n,
+            _ => continue,
+        };
+        let key = (r.label.as_str(), r.size, n);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let find = |label: &str, size: usize, sources: usize, sockets: usize| {
+        rows.iter().find(|r| {
+            r.label == label && r.size == size && r.sources == sources && r.sockets == sockets
+        })
+    };
+    keys.into_iter()
+        .map(|(label, size, n)| {
+            let one = find(label, size, 1, 1);
+            let sockets = find(label, size, 1, n);
+            let hosts = find(label, size, n, 1);
+            let figure = |f: fn(&Row) -> Option<Spread>| {
+                ThreeLoads::of(one.and_then(f), sockets.and_then(f), hosts.and_then(f))
+            };
+            Scaling {
+                label: label.to_string(),
+                size,
+                n,
+                max_rate: figure(|r| r.max_rate),
+                peak_rate: figure(|r| r.peak_rate),
+            }
+        })
+        .collect()
 }
 
 /// The ratio of two medians; `None` when either is missing or the second is 0.
@@ -459,7 +572,7 @@ fn over(a: &Option<Spread>, b: &Option<Spread>) -> Option<f64> {
     }
 }
 
-fn row(label: &str, size: usize, sources: usize, group: &[&Report]) -> Row {
+fn row(label: &str, size: usize, sources: usize, sockets: usize, group: &[&Report]) -> Row {
     let mut max_rate = Vec::new();
     let mut windows = Vec::new();
     let mut peak_rate = Vec::new();
@@ -502,6 +615,7 @@ fn row(label: &str, size: usize, sources: usize, group: &[&Report]) -> Row {
         label: label.to_string(),
         size,
         sources,
+        sockets,
         max_rate: Spread::of(&max_rate),
         max_rate_windows: windows,
         peak_rate: Spread::of(&peak_rate),
@@ -572,7 +686,7 @@ impl Summary {
                 out,
                 "| {}{} | {} B | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.label,
-                hosts_suffix(row.sources),
+                load_suffix(row.sources, row.sockets),
                 row.size,
                 spread_text(&row.max_rate, kilo),
                 if windows.is_empty() {
@@ -597,14 +711,15 @@ impl Summary {
             );
             let _ = writeln!(out, "|---|---|---|---|---|");
             for r in &self.ratios {
-                // The targets are for one host; with many the figures stand alone.
-                let verdict = r.sources == 1;
+                // The targets are for one host and one socket; with many
+                // the figures stand alone.
+                let verdict = r.sources == 1 && r.sockets == 1;
                 let _ = writeln!(
                     out,
                     "| {}/{}{} | {} B | {} | {} | {} |",
                     r.label,
                     r.baseline,
-                    hosts_suffix(r.sources),
+                    load_suffix(r.sources, r.sockets),
                     r.size,
                     ratio_text(r.max_rate, TARGET_RATE_RATIO, true, verdict),
                     ratio_text(r.pp_p50, TARGET_LATENCY_RATIO, false, verdict),
@@ -612,42 +727,46 @@ impl Summary {
                 );
             }
         }
-        if !self.hosts.is_empty() {
+        if !self.scaling.is_empty() {
             let _ = writeln!(out);
             let _ = writeln!(
                 out,
-                "| many hosts | payload | max echo/s, 1 host | many hosts | many/1 | peak echo/s, 1 host | many hosts | many/1 |"
+                "| many hosts | payload | N | echo/s | 1 host | 1 host, N sockets | N hosts | sockets/1 | hosts/1 | hosts/sockets (target ≥ {TARGET_HOSTS_RATIO}) |"
             );
-            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
             let rate = |r: Option<f64>| r.map_or("-".to_string(), kilo);
-            let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
-            for h in &self.hosts {
-                let _ = writeln!(
-                    out,
-                    "| {}, {} hosts | {} B | {} | {} | {} | {} | {} | {} |",
-                    h.label,
-                    h.sources,
-                    h.size,
-                    rate(h.max_rate_one),
-                    rate(h.max_rate_many),
-                    ratio(h.max_rate),
-                    rate(h.peak_rate_one),
-                    rate(h.peak_rate_many),
-                    ratio(h.peak_rate),
-                );
+            for s in &self.scaling {
+                for (what, figure, verdict) in
+                    [("max", &s.max_rate, true), ("peak", &s.peak_rate, false)]
+                {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} B | {} | {what} | {} | {} | {} | {} | {} | {} |",
+                        s.label,
+                        s.size,
+                        s.n,
+                        rate(figure.one),
+                        rate(figure.sockets),
+                        rate(figure.hosts),
+                        ratio_text(figure.sockets_over_one, 0.0, true, false),
+                        ratio_text(figure.hosts_over_one, 0.0, true, false),
+                        ratio_text(figure.hosts_over_sockets, TARGET_HOSTS_RATIO, true, verdict),
+                    );
+                }
             }
         }
         out
     }
 }
 
-/// `, 100 hosts` after a stack's name when its load came from many source
-/// addresses; nothing with one.
-fn hosts_suffix(sources: usize) -> String {
-    if sources > 1 {
-        format!(", {sources} hosts")
-    } else {
-        String::new()
+/// After a stack's name, where its load came from when not one socket of
+/// one host: `, 100 hosts`, `, 1 host, 100 sockets`, `, 10 hosts × 4 sockets`.
+fn load_suffix(sources: usize, sockets: usize) -> String {
+    match (sources, sockets) {
+        (1, 1) => String::new(),
+        (n, 1) => format!(", {n} hosts"),
+        (1, k) => format!(", 1 host, {k} sockets"),
+        (n, k) => format!(", {n} hosts × {k} sockets"),
     }
 }
 
@@ -693,6 +812,7 @@ mod tests {
             label: label.into(),
             target: "192.168.69.1:7".into(),
             sources: 1,
+            sockets: 1,
             mode,
             size,
             loss_ms: 50.0,
@@ -891,78 +1011,188 @@ mod tests {
         assert_eq!(back.runs[0].per_source, None);
     }
 
+    /// [`sweep`] from `sockets` sockets on each of `sources` addresses.
+    fn sweep_from_sockets(
+        label: &str,
+        size: usize,
+        best_rate: f64,
+        sources: usize,
+        sockets: usize,
+    ) -> Report {
+        let mut r = sweep_from(label, size, best_rate, sources * sockets);
+        (r.sources, r.sockets) = (sources, sockets);
+        r
+    }
+
     #[test]
-    fn many_hosts_against_one_per_stack() {
+    fn reports_name_their_sockets() {
+        let r = sweep_from_sockets("udpkit", 64, 150_000.0, 1, 100);
+        let text = r.render();
+        assert!(
+            text.contains("64-byte payloads from 1 source address (100 sockets), sweep"),
+            "{text}"
+        );
+        assert!(text.contains("100/100"), "{text}");
+        assert!(r.digest().starts_with("udpkit 64 B sweep, 100 sockets: "));
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains("\"sources\":1,\"sockets\":100"), "{line}");
+        assert_eq!(serde_json::from_str::<Report>(&line).unwrap(), r);
+
+        let both = sweep_from_sockets("udpkit", 64, 150_000.0, 10, 4);
+        assert!(both
+            .render()
+            .contains("from 10 source addresses (4 sockets each), sweep"));
+        assert!(both.render().contains("40/40"));
+        assert!(both
+            .digest()
+            .starts_with("udpkit 64 B sweep, 10 sources × 4 sockets: "));
+
+        let mut rate = report(
+            "udpkit",
+            64,
+            Mode::Rate,
+            vec![run(8, 1000.0, 0.0, 1.0, 2.0)],
+        );
+        rate.sockets = 20;
+        rate.runs[0].per_source = Some(SourceShare {
+            answered: 20,
+            min: 50,
+            max: 50,
+        });
+        let text = rate.render();
+        assert!(
+            text.contains("sockets: 20 of 20 answered; on-time replies per socket: 50..50"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reports_from_before_sockets_read_as_one_socket_each() {
+        let line = serde_json::to_string(&sweep_from("kernel", 64, 1000.0, 100)).unwrap();
+        let old = line.replace("\"sockets\":1,", "");
+        assert_ne!(old, line);
+        let back: Report = serde_json::from_str(&old).unwrap();
+        assert_eq!((back.sources, back.sockets), (100, 1));
+    }
+
+    #[test]
+    fn many_hosts_against_many_sockets_and_one_host_per_stack() {
         let reports = vec![
             sweep("udpkit", 64, 200_000.0),
+            sweep_from_sockets("udpkit", 64, 180_000.0, 1, 100),
             sweep_from("udpkit", 64, 50_000.0, 100),
             sweep("kernel", 64, 100_000.0),
-            sweep_from("kernel", 64, 90_000.0, 100),
+            sweep_from_sockets("kernel", 64, 80_000.0, 1, 100),
+            sweep_from("kernel", 64, 72_000.0, 100),
             sweep("udpkit", 64, 220_000.0),
+            sweep_from_sockets("udpkit", 64, 160_000.0, 1, 100),
             sweep_from("udpkit", 64, 60_000.0, 100),
         ];
         let s = summarize(&reports, "kernel");
-        let keys: Vec<(&str, usize, usize)> = s
+        let keys: Vec<(&str, usize, usize, usize)> = s
             .rows
             .iter()
-            .map(|r| (&r.label[..], r.size, r.sources))
+            .map(|r| (&r.label[..], r.size, r.sources, r.sockets))
             .collect();
+        // One host, then many sockets of one host, then many hosts.
         assert_eq!(
             keys,
             [
-                ("udpkit", 64, 1),
-                ("kernel", 64, 1),
-                ("udpkit", 64, 100),
-                ("kernel", 64, 100)
+                ("udpkit", 64, 1, 1),
+                ("kernel", 64, 1, 1),
+                ("udpkit", 64, 1, 100),
+                ("kernel", 64, 1, 100),
+                ("udpkit", 64, 100, 1),
+                ("kernel", 64, 100, 1)
             ]
         );
-        // udpkit against the kernel, each with as many sources.
-        let ratios: Vec<(usize, f64)> = s
+        // udpkit against the kernel, each with the same load.
+        let ratios: Vec<(usize, usize, f64)> = s
             .ratios
             .iter()
-            .map(|r| (r.sources, r.max_rate.unwrap()))
+            .map(|r| (r.sources, r.sockets, r.max_rate.unwrap()))
             .collect();
-        assert_eq!(ratios, [(1, 2.1), (100, 55_000.0 / 90_000.0)]);
-        // Each stack with 100 sources against itself with one.
-        assert_eq!(s.hosts.len(), 2);
-        let u = &s.hosts[0];
-        assert_eq!((u.label.as_str(), u.size, u.sources), ("udpkit", 64, 100));
         assert_eq!(
-            (u.max_rate_one, u.max_rate_many),
-            (Some(210_000.0), Some(55_000.0))
+            ratios,
+            [
+                (1, 1, 2.1),
+                (1, 100, 170_000.0 / 80_000.0),
+                (100, 1, 55_000.0 / 72_000.0)
+            ]
         );
-        assert!((u.max_rate.unwrap() - 55.0 / 210.0).abs() < 1e-9);
-        // The peak is the 1.1x run of each sweep.
-        assert!((u.peak_rate.unwrap() - 55.0 / 210.0).abs() < 1e-9);
-        let k = &s.hosts[1];
+        // Each stack: 100 hosts and 100 sockets against one host, and
+        // against each other.
+        assert_eq!(s.scaling.len(), 2);
+        let u = &s.scaling[0];
+        assert_eq!((u.label.as_str(), u.size, u.n), ("udpkit", 64, 100));
+        let m = u.max_rate;
+        assert_eq!(
+            (m.one, m.sockets, m.hosts),
+            (Some(210_000.0), Some(170_000.0), Some(55_000.0))
+        );
+        let near = |x: Option<f64>, y: f64| (x.unwrap() - y).abs() < 1e-9;
+        assert!(near(m.hosts_over_one, 55.0 / 210.0));
+        assert!(near(m.sockets_over_one, 170.0 / 210.0));
+        assert!(near(m.hosts_over_sockets, 55.0 / 170.0));
+        // The peak is the 1.1x run of each sweep: the same ratios.
+        assert!(near(u.peak_rate.hosts_over_sockets, 55.0 / 170.0));
+        assert!(near(u.peak_rate.hosts, 60_500.0));
+        let k = &s.scaling[1];
         assert_eq!(k.label, "kernel");
-        assert!((k.max_rate.unwrap() - 0.9).abs() < 1e-9);
+        assert!(near(k.max_rate.hosts_over_one, 0.72));
+        assert!(near(k.max_rate.sockets_over_one, 0.8));
+        assert!(near(k.max_rate.hosts_over_sockets, 0.9));
 
         let table = s.render();
-        assert!(
-            table.contains("| udpkit, 100 hosts | 64 B | 55.0k [50.0k..60.0k] |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| udpkit/kernel | 64 B | 2.10 (met) |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| udpkit/kernel, 100 hosts | 64 B | 0.61 | - | - |"),
-            "{table}"
-        );
-        assert!(
-            table.contains(
-                "| udpkit, 100 hosts | 64 B | 210.0k | 55.0k | 0.26 | 231.0k | 60.5k | 0.26 |"
-            ),
-            "{table}"
-        );
-        assert!(
-            table.contains("| kernel, 100 hosts | 64 B | 100.0k | 90.0k | 0.90 |"),
-            "{table}"
-        );
+        for needle in [
+            "| udpkit, 1 host, 100 sockets | 64 B | 170.0k [160.0k..180.0k] |",
+            "| udpkit, 100 hosts | 64 B | 55.0k [50.0k..60.0k] |",
+            "| udpkit/kernel | 64 B | 2.10 (met) |",
+            "| udpkit/kernel, 1 host, 100 sockets | 64 B | 2.1",
+            "| udpkit/kernel, 100 hosts | 64 B | 0.76 | - | - |",
+            "| N | echo/s | 1 host | 1 host, N sockets | N hosts | sockets/1 | hosts/1 | hosts/sockets (target ≥ 0.9) |",
+            "| udpkit | 64 B | 100 | max | 210.0k | 170.0k | 55.0k | 0.81 | 0.26 | 0.32 (missed) |",
+            "| udpkit | 64 B | 100 | peak | 231.0k | 187.0k | 60.5k | 0.81 | 0.26 | 0.32 |",
+            "| kernel | 64 B | 100 | max | 100.0k | 80.0k | 72.0k | 0.80 | 0.72 | 0.90 (met) |",
+        ] {
+            assert!(table.contains(needle), "no `{needle}` in\n{table}");
+        }
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn scaling_with_only_some_of_the_loads() {
+        // Many hosts without a many-sockets run (reports from before
+        // --sockets), and many sockets without one host.
+        let s = summarize(
+            &[
+                sweep("udpkit", 64, 200_000.0),
+                sweep_from("udpkit", 64, 100_000.0, 100),
+                sweep_from_sockets("kernel", 1024, 50_000.0, 1, 20),
+            ],
+            "kernel",
+        );
+        assert_eq!(s.scaling.len(), 2);
+        let u = s.scaling[0].max_rate;
+        assert_eq!(u.sockets, None);
+        assert_eq!(u.hosts_over_one, Some(0.5));
+        assert_eq!((u.sockets_over_one, u.hosts_over_sockets), (None, None));
+        let k = &s.scaling[1];
+        assert_eq!((k.label.as_str(), k.size, k.n), ("kernel", 1024, 20));
+        assert_eq!(k.max_rate.sockets, Some(50_000.0));
+        assert_eq!(k.max_rate.one, None);
+        let table = s.render();
+        assert!(
+            table.contains("| udpkit | 64 B | 100 | max | 200.0k | - | 100.0k | - | 0.50 | - |"),
+            "{table}"
+        );
+        // Many hosts of many sockets each stand alone in the rows.
+        let s = summarize(&[sweep_from_sockets("udpkit", 64, 1.0, 10, 4)], "kernel");
+        assert!(s.scaling.is_empty());
+        assert!(s
+            .render()
+            .contains("| udpkit, 10 hosts × 4 sockets | 64 B |"));
     }
 
     #[test]

@@ -184,8 +184,8 @@ pub fn wait_readable(fd: RawFd, timeout: Duration) {
     unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
 }
 
-/// Readiness of many sockets at once (epoll), for a generator with one
-/// socket per source address.
+/// Readiness of many sockets at once (epoll), for a generator with many
+/// sockets (source addresses, or sockets of one address).
 pub struct Poller {
     epoll: OwnedFd,
     events: Vec<libc::epoll_event>,
@@ -265,8 +265,9 @@ pub fn allow_open_files(needed: u64) -> Result<()> {
     }
     if limit.rlim_max < needed {
         anyhow::bail!(
-            "{needed} open files are needed (a socket per source address) but at most {} are \
-             allowed (ulimit -Hn): use fewer sources, or raise the limit",
+            "{needed} open files are needed (a socket per source address, or --sockets per \
+             address) but at most {} are allowed (ulimit -Hn): use fewer sources or sockets, \
+             or raise the limit",
             limit.rlim_max
         );
     }
