@@ -341,7 +341,8 @@ impl UdpkitEcho {
             ipv6_link_local: None,
         };
         let sockets = leak([SocketStorage::EMPTY; 6]);
-        let neighbors = leak([NeighborSlot::EMPTY; 64]);
+        // The host's table (host/src/serve.rs): batches as large as its.
+        let neighbors = leak([NeighborSlot::EMPTY; 512]);
         let mut stack = Stack::new(&config, &mut board, &mut sockets[..], &mut neighbors[..]);
         stack
             .add_service(leak(echo::Echo), ECHO_PORT, leak(Buffers::new()).queues())

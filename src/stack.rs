@@ -638,39 +638,44 @@ struct Context<'c> {
 /// Whether `slot`'s transmit queue can take a whole burst of its service
 /// now, transmitting what is queued first if that is what it takes.
 fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, '_, '_, D>) -> bool {
-    let burst = slot.burst;
-    // The detour's room is not waited for (it may be stuck behind a peer
-    // that is gone), but while it drains, it is drained before it could
-    // overflow: after a quiet minute every line of a chat takes it.
+    if has_room(slot, wire.sockets) {
+        return true;
+    }
+    wire.flush();
+    room_for_burst(slot, wire.sockets.get_mut::<udp::Socket>(slot.socket))
+}
+
+/// Whether `slot` can take a burst without transmitting first: its queue
+/// has room, and its detour (if any) is empty. The detour's room is not
+/// waited for (it may be stuck behind a peer that is gone), but while it
+/// drains, it is drained before it could overflow: after a quiet minute
+/// every line of a chat takes it.
+fn has_room(slot: &mut Slot<'_>, sockets: &mut SocketSet<'_>) -> bool {
     if let Some(detour) = slot.detour {
-        if wire.sockets.get_mut::<udp::Socket>(detour).send_queue() > 0 {
-            wire.flush();
+        if sockets.get_mut::<udp::Socket>(detour).send_queue() > 0 {
+            return false;
         }
     }
-    for attempt in 0..2 {
-        if attempt == 1 {
-            wire.flush();
-        }
-        let socket = wire.sockets.get_mut::<udp::Socket>(slot.socket);
-        let queued_bytes = socket.send_queue();
-        if queued_bytes == 0 {
-            // Checked by `add_service`: an empty queue holds a burst.
-            slot.queued_datagrams = 0;
-            return true;
-        }
-        // A datagram that does not fit before the end of the ring is put at
-        // its start, and the bytes skipped count as used: allow for one such
-        // skip (less than the largest datagram), and for its metadata slot.
-        let free_bytes = socket.payload_send_capacity().saturating_sub(queued_bytes);
-        let free_slots = socket
-            .packet_send_capacity()
-            .saturating_sub(slot.queued_datagrams);
-        if free_slots > burst.datagrams && free_bytes >= burst.bytes + burst.bytes.min(MAX_PAYLOAD)
-        {
-            return true;
-        }
+    room_for_burst(slot, sockets.get_mut::<udp::Socket>(slot.socket))
+}
+
+/// Whether `socket`, the queue of `slot`, can take a whole burst.
+fn room_for_burst(slot: &mut Slot<'_>, socket: &udp::Socket<'_>) -> bool {
+    let burst = slot.burst;
+    let queued_bytes = socket.send_queue();
+    if queued_bytes == 0 {
+        // Checked by `add_service`: an empty queue holds a burst.
+        slot.queued_datagrams = 0;
+        return true;
     }
-    false
+    // A datagram that does not fit before the end of the ring is put at
+    // its start, and the bytes skipped count as used: allow for one such
+    // skip (less than the largest datagram), and for its metadata slot.
+    let free_bytes = socket.payload_send_capacity().saturating_sub(queued_bytes);
+    let free_slots = socket
+        .packet_send_capacity()
+        .saturating_sub(slot.queued_datagrams);
+    free_slots > burst.datagrams && free_bytes >= burst.bytes + burst.bytes.min(MAX_PAYLOAD)
 }
 
 /// Hands every datagram queued on `slot`'s socket to its service, as long as
@@ -686,11 +691,13 @@ fn serve<D: Device>(
         if !wire.sockets.get_mut::<udp::Socket>(slot.socket).can_recv() {
             return;
         }
-        if !make_room(slot, wire) {
+        if !has_room(slot, wire.sockets) && !make_room(slot, wire) {
             // The rest waits in the receive queue for a later poll.
             return;
         }
-        let socket = wire.sockets.get_mut::<udp::Socket>(slot.socket);
+        let (Some(socket), detour) = sockets_of(wire.sockets, slot.socket, slot.detour) else {
+            return;
+        };
         let Ok((payload, meta)) = socket.recv() else {
             return;
         };
@@ -756,9 +763,6 @@ fn serve<D: Device>(
             now: context.now,
             wall: context.wall,
             clock: context.clock,
-        };
-        let (Some(socket), detour) = sockets_of(wire.sockets, slot.socket, slot.detour) else {
-            return;
         };
         let mut outbox = SocketOutbox {
             socket,
@@ -984,7 +988,6 @@ fn enqueue<'s>(
         local_address,
         meta: Default::default(),
     };
-    let local = socket.endpoint();
     match socket.send(len, meta) {
         Ok(payload) => {
             stats.sent += 1;
@@ -992,7 +995,7 @@ fn enqueue<'s>(
         }
         Err(error) => {
             stats.send_failed += 1;
-            log::debug!("udp {local}: cannot queue {len} bytes to {to}: {error}");
+            log::debug!("udp: cannot queue {len} bytes to {to}: {error}");
             Err(match error {
                 udp::SendError::BufferFull => SendError::BufferFull,
                 udp::SendError::Unaddressable => SendError::Unaddressable,
