@@ -28,6 +28,9 @@
 //! - **[`services`]** — echo (RFC 862), daytime (RFC 867), time (RFC 868),
 //!   NTP (RFC 5905), the tutorial servers `upper` and `hello`, a
 //!   multi-user `chat`, and `discovery` (who is on this link).
+//! - **[`catalog`]** — every service once: its name, standard port, a line
+//!   of help and what it needs from the port (the wall clock, a detour, the
+//!   directory of the others). Ports pick their services from it.
 //! - **[`wire`]** — the wire formats of NTP, discovery and the chat, each
 //!   defined once with `parse` and `emit` (smoltcp's `Packet`/`Repr`
 //!   pattern), no panic on any input: the services and the clients read and
@@ -74,6 +77,7 @@
 extern crate std;
 
 pub mod board;
+pub mod catalog;
 pub mod clock;
 pub mod guard;
 pub mod neighbor;

@@ -81,6 +81,9 @@ pub use crate::wire::chat::{LINE_CAP, LOBBY, NAME_CAP};
 /// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
 pub const DEFAULT_PORT: u16 = 5555;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "chat";
+
 /// A member silent this long may be gone: its lines take the stack's detour
 /// (see [`Outbox::reserve_detour`]). smoltcp forgets a neighbor's MAC
 /// address after 60 s; a line to a host that is gone would then wait for an
@@ -765,7 +768,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
 
 impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
     fn name(&self) -> &'static str {
-        "chat"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -12,6 +12,9 @@ use crate::service::{Discard, Outbox, Request, Service};
 /// The port RFC 867 assigns.
 pub const DEFAULT_PORT: u16 = 13;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "daytime";
+
 /// A formatted daytime line; 26 bytes for years 1000 to 9999.
 pub type DaytimeLine = heapless::String<48>;
 
@@ -40,7 +43,7 @@ pub struct Daytime;
 
 impl Service for Daytime {
     fn name(&self) -> &'static str {
-        "daytime"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

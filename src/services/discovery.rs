@@ -97,6 +97,9 @@ pub use crate::wire::discovery::{
 /// A port of our own choosing, next to chat's 5555: easy to type into `nc`.
 pub const DEFAULT_PORT: u16 = 5550;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "discovery";
+
 /// Replies sent at once before the rate limit applies.
 pub const RATE_BURST: u32 = 16;
 
@@ -264,7 +267,7 @@ fn broadcast_of(cidr: &IpCidr) -> Option<IpAddress> {
 
 impl Service for Discovery {
     fn name(&self) -> &'static str {
-        "discovery"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

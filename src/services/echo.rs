@@ -5,13 +5,16 @@ use crate::service::{Discard, Outbox, Request, Service};
 /// The port RFC 862 assigns.
 pub const DEFAULT_PORT: u16 = 7;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "echo";
+
 /// The echo service. It has no state: the datagram is the whole protocol.
 #[derive(Debug, Default)]
 pub struct Echo;
 
 impl Service for Echo {
     fn name(&self) -> &'static str {
-        "echo"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -10,6 +10,9 @@ use crate::wire::strip_line_ending;
 /// Next to [`upper`](super::upper)'s port, so the tutorial servers sit together.
 pub const DEFAULT_PORT: u16 = 12001;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "hello";
+
 const PREFIX: &[u8] = b"Hello ";
 const SUFFIX: &[u8] = b"!\n";
 const GOOD_BYE: &[u8] = b"Good bye!\n";
@@ -41,7 +44,7 @@ pub struct Hello;
 
 impl Service for Hello {
     fn name(&self) -> &'static str {
-        "hello"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

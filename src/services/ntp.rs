@@ -42,6 +42,9 @@ use crate::wire::{NtpPacket, NtpRepr};
 /// The port RFC 5905 assigns.
 pub const DEFAULT_PORT: u16 = crate::wire::ntp::PORT;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "ntp";
+
 /// Counters of the NTP server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NtpStats {
@@ -140,7 +143,7 @@ pub enum Refusal {
 
 impl Service for NtpServer {
     fn name(&self) -> &'static str {
-        "ntp"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

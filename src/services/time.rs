@@ -11,6 +11,9 @@ use crate::service::{Discard, Outbox, Request, Service};
 /// The port RFC 868 assigns.
 pub const DEFAULT_PORT: u16 = 37;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "time";
+
 /// The RFC 868 encoding of `time`: `(unix + 2208988800) mod 2^32`, big endian.
 pub fn encode(time: UnixTime) -> [u8; 4] {
     let since_1900 = time.secs.wrapping_add(SECONDS_1900_TO_1970);
@@ -35,7 +38,7 @@ pub struct Time;
 
 impl Service for Time {
     fn name(&self) -> &'static str {
-        "time"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -10,6 +10,9 @@ use crate::service::{Discard, Outbox, Request, Service};
 /// The port the textbook client uses.
 pub const DEFAULT_PORT: u16 = 12000;
 
+/// The name of the service in logs, counters, the catalog and discovery.
+pub const NAME: &str = "upper";
+
 /// Writes `input` upper-cased (ASCII only) into `output`, which must be as
 /// long as `input`.
 pub fn to_upper(input: &[u8], output: &mut [u8]) {
@@ -23,7 +26,7 @@ pub struct Upper;
 
 impl Service for Upper {
     fn name(&self) -> &'static str {
-        "upper"
+        NAME
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
