@@ -5,6 +5,7 @@ mod chat_client;
 mod client;
 mod discover;
 mod kernel;
+mod netif;
 mod ntp;
 mod serve;
 mod tap;
