@@ -107,6 +107,7 @@ struct ServeArgs {
 
     /// Create the TAP if it does not exist, give the Linux side --host-ip and
     /// bring it up; it is removed again on exit. Needs root (CAP_NET_ADMIN).
+    /// A TAP that exists is used as it is, and left in place.
     #[arg(long)]
     create: bool,
 
