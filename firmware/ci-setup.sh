@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the firmware needs on a fresh Debian 12 machine, as root:
 # Debian's own Rust toolchain (rustc/cargo 1.96 in /usr/bin, with the library
-# sources for `-Zbuild-std=core`), an Arm-capable linker (ld.lld-22) and QEMU
-# for the mps2-an385 board.
+# sources for `-Zbuild-std=core`, and its clippy, which scripts/test.sh runs
+# on the firmware), an Arm-capable linker (ld.lld-22) and QEMU for the
+# mps2-an385 board.
 #
 # Idempotent: what is installed is left alone, and `apt-get update` runs at
 # most once, only when the package lists do not know a needed package yet
@@ -15,12 +16,12 @@
 set -euo pipefail
 
 # Names checked with `apt-cache policy` on Debian 12 (bookworm): rustc-web,
-# cargo-web and rust-web-src 1.96 (bookworm-security), lld-22 22.1
-# (bookworm-updates), qemu-system-arm 7.2.
-PACKAGES=(rustc-web cargo-web rust-web-src lld-22 qemu-system-arm)
-# What the firmware build and test use from them.
+# cargo-web, rust-web-src and rust-web-clippy 1.96 (bookworm-security),
+# lld-22 22.1 (bookworm-updates), qemu-system-arm 7.2.
+PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 qemu-system-arm)
+# What the firmware build, its test and its lint use from them.
 NEEDED=(/usr/bin/cargo /usr/bin/rustc /usr/lib/rustlib/src/rust/library/core
-    /usr/bin/ld.lld-22 /usr/bin/qemu-system-arm)
+    /usr/bin/cargo-clippy /usr/bin/clippy-driver /usr/bin/ld.lld-22 /usr/bin/qemu-system-arm)
 
 say() { echo "firmware/ci-setup.sh: $*"; }
 

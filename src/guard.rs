@@ -45,6 +45,7 @@ impl Refusal {
         }
     }
 
+    /// What the refusal means, for logs and counter tables.
     pub const fn name(self) -> &'static str {
         match self {
             Refusal::ZeroPort => "source port 0",

@@ -107,6 +107,7 @@ pub const MAX_ADDRESSES: usize = 3;
 pub struct NeighborSlot(Option<Neighbor>);
 
 impl NeighborSlot {
+    /// A slot holding no neighbor: what a table starts as.
     pub const EMPTY: NeighborSlot = NeighborSlot(None);
 }
 
@@ -371,6 +372,7 @@ impl<'a> NeighborLearning<'a> {
         self.table.len
     }
 
+    /// Whether it holds no neighbor at all.
     pub fn is_empty(&self) -> bool {
         self.table.len == 0
     }
@@ -807,7 +809,9 @@ fn is_resolution(frame: &[u8]) -> bool {
 
 /// A port's [`Device`] seen through [`NeighborLearning`].
 pub struct LearningDevice<'d, 'a, D: Device> {
+    /// The port's own device, which moves the frames.
     pub inner: &'d mut D,
+    /// Learns each frame's sender before smoltcp sees the frame.
     pub learning: &'d mut NeighborLearning<'a>,
     /// ARP requests and neighbor solicitations sent, counted as they leave.
     pub resolutions: &'d Cell<u64>,
@@ -866,11 +870,16 @@ impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
     }
 }
 
+/// A frame received through a [`LearningDevice`], or a lesson (a frame
+/// that teaches smoltcp a neighbor) given in its place.
 pub enum LearningRxToken<'b, 'a, R> {
     /// A frame straight from the port's device.
     Live {
+        /// The port device's token for the frame.
         rx: R,
+        /// Learns the frame's sender as the frame is consumed.
         learning: &'b mut NeighborLearning<'a>,
+        /// The time of the poll that received the frame.
         now: Instant,
     },
     /// The frame held back while its sender's lesson went in first.

@@ -21,6 +21,7 @@ pub struct Request<'a> {
     pub from: IpEndpoint,
     /// The address it was sent to: one of ours, or a broadcast address.
     pub to: IpAddress,
+    /// The datagram's bytes (at most [`MAX_PAYLOAD`](crate::MAX_PAYLOAD)).
     pub payload: &'a [u8],
     /// The monotonic clock when the datagram was taken from the socket.
     pub now: Instant,
@@ -102,6 +103,8 @@ impl Discard {
         Discard::SendFailed,
     ];
 
+    /// A dense index (the position in [`Discard::ALL`]), for a table of
+    /// counters.
     pub const fn index(self) -> usize {
         match self {
             Discard::NoWallClock => 0,
@@ -111,6 +114,7 @@ impl Discard {
         }
     }
 
+    /// What the reason means, for logs and counter tables.
     pub const fn name(self) -> &'static str {
         match self {
             Discard::NoWallClock => "no wall clock",
@@ -132,6 +136,7 @@ impl From<SendError> for Discard {
 /// each call, so a service never loses a reply to its own buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Burst {
+    /// Datagrams, at most.
     pub datagrams: usize,
     /// Payload bytes, all datagrams together.
     pub bytes: usize,

@@ -263,12 +263,17 @@ pub struct Synced {
     pub delay_nanos: i128,
     /// Monotonic time of the reply.
     pub at: Instant,
-    /// The server's stratum, precision, root delay and dispersion, and leap
-    /// indicator.
+    /// The server's stratum (1: a reference clock; ours is one more).
     pub server_stratum: u8,
+    /// The server's precision, as a power of two of seconds.
     pub server_precision: i8,
+    /// The server's round-trip delay to its reference clock.
     pub server_root_delay: Duration,
+    /// The server's dispersion from its reference clock (how far off it
+    /// may be).
     pub server_root_dispersion: Duration,
+    /// The server's leap indicator: a leap second announced for the end of
+    /// the day.
     pub leap: Leap,
     /// Our reference ID: the server's IPv4 address, or its IPv6 address's
     /// hash ([`ntp::reference_id_of`]).
@@ -278,18 +283,26 @@ pub struct Synced {
 /// The client's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SntpStats {
+    /// Requests sent.
     pub requests: u64,
     /// Replies used to set the time.
     pub synced: u64,
+    /// Requests that got no reply within the timeout.
     pub timeouts: u64,
     /// Replies to our request that failed a check (kiss codes apart).
     pub rejected: u64,
     /// Datagrams that were no reply to our request (wrong source, none
     /// outstanding, wrong mode or origin, too short).
     pub ignored: u64,
+    /// `RATE` kisses: the server asked for fewer requests, and the interval
+    /// grew.
     pub kiss_rate: u64,
+    /// `DENY` or `RSTR` kisses: the server refuses us, and the client
+    /// stopped.
     pub kiss_deny: u64,
+    /// Kisses with any other code (`INIT`, ...): the reply was not used.
     pub kiss_other: u64,
+    /// Requests that could not be queued.
     pub send_failed: u64,
 }
 
@@ -340,10 +353,12 @@ impl SntpClient {
         }
     }
 
+    /// Its configuration, the intervals as clamped by [`SntpClient::new`].
     pub fn config(&self) -> &SntpConfig {
         &self.config
     }
 
+    /// Its counters so far.
     pub fn stats(&self) -> &SntpStats {
         &self.stats
     }

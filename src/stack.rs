@@ -66,6 +66,7 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(3);
 /// Network settings of a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
+    /// Our MAC address on the link.
     pub mac: EthernetAddress,
     /// Our IPv4 address and subnet.
     pub address: Ipv4Cidr,
@@ -133,10 +134,12 @@ pub struct ServiceStats {
 }
 
 impl ServiceStats {
+    /// Datagrams refused by the loop guard, whatever the reason.
     pub fn refused_total(&self) -> u64 {
         self.refused.iter().sum()
     }
 
+    /// Datagrams the service discarded, whatever the reason.
     pub fn discarded_total(&self) -> u64 {
         self.discarded.iter().sum()
     }
@@ -184,6 +187,7 @@ pub struct SocketBuffers<const SLOTS: usize, const BYTES: usize> {
 }
 
 impl<const SLOTS: usize, const BYTES: usize> SocketBuffers<SLOTS, BYTES> {
+    /// Empty queues (`const`: a port may keep them in a `static`).
     pub const fn new() -> Self {
         SocketBuffers {
             rx_meta: [PacketMetadata::EMPTY; SLOTS],

@@ -103,7 +103,7 @@ pub struct BenchArgs {
 
     /// Each run (each window of a sweep) sends for at most this long.
     #[arg(long, short, default_value = "2s", value_name = "DURATION",
-          value_parser = humantime::parse_duration)]
+          value_parser = crate::duration::parse)]
     duration: Duration,
 
     /// Each run sends at most N datagrams.
@@ -424,6 +424,24 @@ fn summarize(file: &PathBuf, baseline: &str, json: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_duration_takes_bare_seconds_and_units() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: BenchArgs,
+        }
+        let duration = |text: &str| {
+            <Cli as clap::Parser>::try_parse_from(["bench", "h", "--duration", text])
+                .map(|cli| cli.args.duration)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert!(duration("later").is_err());
+    }
 
     #[test]
     fn targets_with_and_without_ports() {

@@ -253,7 +253,7 @@ pub struct DiscoverArgs {
 /// `--timeout`: a duration of at most an hour, so deadlines cannot
 /// overflow.
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    let timeout = crate::duration::parse(text)?;
     if timeout > Duration::from_secs(3600) {
         return Err("at most an hour".into());
     }
@@ -668,6 +668,9 @@ mod tests {
     fn the_timeout_is_bounded() {
         assert_eq!(parse_timeout("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_timeout("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_timeout("3601").is_err());
         assert!(parse_timeout("2h").is_err());
         assert!(parse_timeout("1000years").is_err());
         assert!(parse_timeout("soon").is_err());

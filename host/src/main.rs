@@ -4,7 +4,9 @@ mod bench;
 mod chat_client;
 mod client;
 mod discover;
+mod duration;
 mod kernel;
+mod netif;
 mod ntp;
 mod serve;
 mod tap;
@@ -105,6 +107,7 @@ struct ServeArgs {
 
     /// Create the TAP if it does not exist, give the Linux side --host-ip and
     /// bring it up; it is removed again on exit. Needs root (CAP_NET_ADMIN).
+    /// A TAP that exists is used as it is, and left in place.
     #[arg(long)]
     create: bool,
 
@@ -150,7 +153,7 @@ struct ServeArgs {
     chat_message_max: u16,
 
     /// Chat: members silent this long are dropped (any datagram counts).
-    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = duration::parse)]
     chat_idle: Duration,
 
     /// Chat: lines per second a member may send on average (bursts of 4x).
@@ -170,7 +173,7 @@ struct ServeArgs {
 
     /// With --sntp-server: time between requests once synced (at least 15s;
     /// failures back off from 15s to the same).
-    #[arg(long, default_value = "1024s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1024s", value_name = "DURATION", value_parser = duration::parse)]
     sntp_interval: Duration,
 }
 
@@ -212,8 +215,9 @@ fn serve_help() -> String {
 /// How long to wait and how often to retry.
 #[derive(Args, Clone)]
 struct Patience {
-    /// How long to wait for each reply (e.g. 500ms, 2s).
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// How long to wait for each reply: seconds (2, 0.5) or with a unit
+    /// (500ms, 1m).
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = duration::parse)]
     timeout: Duration,
 
     /// How many times to resend when no reply comes.
@@ -324,7 +328,7 @@ struct ChatArgs {
     room: Option<String>,
     /// How often to ping the server, keeping the membership alive (the
     /// server drops members silent for its idle timeout, 5 min by default).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration::parse)]
     keepalive: Duration,
     /// Plain lines even on a terminal.
     #[arg(long)]
@@ -527,4 +531,68 @@ fn write_reply(reply: &[u8], add_newline: bool) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        match Cli::try_parse_from(std::iter::once("udpkit").chain(args.iter().copied())) {
+            Ok(cli) => cli.command,
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    /// Every duration option takes bare seconds, as `nc -w 2` does, and
+    /// units as before.
+    #[test]
+    fn duration_options_take_bare_seconds_and_units() {
+        let Command::Echo(echo) = parse(&["echo", "--timeout", "2", "h", "x"]) else {
+            panic!("not echo");
+        };
+        assert_eq!(echo.patience.timeout, Duration::from_secs(2));
+        let Command::Send(send) = parse(&["send", "--timeout", "0.5", "h", "7", "x"]) else {
+            panic!("not send");
+        };
+        assert_eq!(send.patience.timeout, Duration::from_millis(500));
+        let Command::Ntp(ntp) = parse(&["ntp", "--timeout", "250ms", "h"]) else {
+            panic!("not ntp");
+        };
+        assert_eq!(ntp.patience.timeout, Duration::from_millis(250));
+        let Command::Chat(chat) = parse(&["chat", "h", "--nick", "a", "--keepalive", "10"]) else {
+            panic!("not chat");
+        };
+        assert_eq!(chat.keepalive, Duration::from_secs(10));
+        let Command::Serve(serve) = parse(&["serve", "--chat-idle", "60", "--sntp-interval", "2m"])
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(serve.chat_idle, Duration::from_secs(60));
+        assert_eq!(serve.sntp_interval, Duration::from_secs(120));
+        assert!(matches!(
+            parse(&["bench", "h", "--duration", "1"]),
+            Command::Bench(_)
+        ));
+        assert!(matches!(
+            parse(&["discover", "--timeout", "2"]),
+            Command::Discover(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_duration_is_refused_with_examples() {
+        let error = Cli::try_parse_from(["udpkit", "echo", "--timeout", "soon", "h"])
+            .err()
+            .expect("--timeout soon is refused");
+        let text = error.to_string();
+        assert!(text.contains("'soon' is not a duration"), "{text}");
+        assert!(text.contains("500ms"), "{text}");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

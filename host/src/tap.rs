@@ -3,7 +3,6 @@
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,6 +11,8 @@ use tun_tap::{Iface, Mode};
 use udpkit::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::Instant;
 use udpkit::{Board, ClockSource, UnixTime};
+
+use crate::netif;
 
 /// The largest frame a TAP with the usual 1500-byte MTU carries.
 const FRAME_SIZE: usize = 1514;
@@ -43,7 +44,11 @@ impl TapDevice {
     /// it is missing and `setup.create` allows.
     pub fn open(setup: &TapSetup<'_>) -> Result<TapDevice> {
         let name = setup.name;
-        let exists = Path::new("/sys/class/net").join(name).exists();
+        // The kernel knows the interfaces of our namespace; /sys/class/net
+        // may show another's (see crate::netif).
+        let exists = netif::index(name)
+            .with_context(|| format!("cannot look up network interface '{name}'"))?
+            .is_some();
         if !exists && !setup.create {
             bail!(
                 "there is no network interface '{name}'.\n\
@@ -64,10 +69,27 @@ impl TapDevice {
         if created {
             log::info!("created TAP {name}; it goes away when udpkit exits");
             configure_host_side(name, setup.host_address, setup.host_address_v6)?;
-        } else if !is_up(name) {
-            log::warn!("{name} is down: nothing will arrive until `sudo ip link set {name} up`");
+        } else {
+            if setup.create {
+                log::info!(
+                    "TAP {name} exists: udpkit uses it as it is (--create configures only \
+                     a TAP it creates) and leaves it in place on exit"
+                );
+            }
+            if !netif::is_up(name).unwrap_or(true) {
+                log::warn!(
+                    "{name} is down: nothing will arrive until `sudo ip link set {name} up`"
+                );
+            }
         }
-        let mtu = read_mtu(name).unwrap_or(1500);
+        let mtu = match netif::mtu(name) {
+            Ok(mtu) => mtu,
+            Err(e) => {
+                log::warn!("cannot read the MTU of {name} ({e}); taking 1500");
+                1500
+            }
+        };
+        log::info!("{name}: MTU {mtu}");
         Ok(TapDevice {
             iface,
             rx: vec![0; FRAME_SIZE.max(mtu + 14)],
@@ -104,6 +126,12 @@ fn attach_error(name: &str, error: io::Error) -> anyhow::Error {
         ),
         Some(libc::ENOENT) | Some(libc::ENODEV) => anyhow::anyhow!(
             "cannot open /dev/net/tun ({error}): load the tun module (sudo modprobe tun)"
+        ),
+        // What TUNSETIFF says to a name held by another kind of interface.
+        Some(libc::EINVAL) => anyhow::anyhow!(
+            "cannot attach to '{name}' ({error}): an interface of that name exists and is \
+             not a TAP (a TUN, a veth, a bridge, ...); give --tap the name of a TAP, or a \
+             free name with --create"
         ),
         _ => anyhow::anyhow!("cannot attach to TAP '{name}': {error}"),
     }
@@ -143,22 +171,6 @@ fn ip(args: &[&str]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn is_up(name: &str) -> bool {
-    let flags = std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("flags"));
-    flags
-        .ok()
-        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
-        .is_some_and(|f| f & libc::IFF_UP as u32 != 0)
-}
-
-fn read_mtu(name: &str) -> Option<usize> {
-    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("mtu"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 impl Device for TapDevice {

@@ -484,6 +484,26 @@ fn udpkit_client_timeout_and_closed_port() {
         out.describe()
     );
 
+    // A bare number is seconds, as `nc -w 1` takes it: 2 attempts of 1 s.
+    let out = ns
+        .udpkit(&[
+            "echo",
+            "--timeout",
+            "1",
+            "--retries",
+            "1",
+            "192.168.69.7",
+            "x",
+        ])
+        .out();
+    assert_clean_failure(&out, Duration::from_secs(8));
+    assert!(
+        out.elapsed >= Duration::from_millis(1900),
+        "2 attempts of --timeout 1 (second) took only {:?}: {}",
+        out.elapsed,
+        out.describe()
+    );
+
     // More datagrams to closed ports, then the server must still serve.
     for port in [9, 19, 9999, 65535] {
         assert_eq!(one_shot(&ns, port, 0, 0.3, b"anyone?"), None, "port {port}");

@@ -16,7 +16,7 @@
 //! machine's clock.
 //!
 //! Needs root, and the Debian packages sntp, ntpdate, chrony and rdate
-//! (`.ci/run` installs them without starting chrony's daemon). As non-root
+//! (`scripts/test.sh` installs them without starting chrony's daemon). As non-root
 //! the tests fail, unless `UDPKIT_SKIP_E2E=1` says to skip them.
 
 mod support;
@@ -59,8 +59,8 @@ fn namespace(test: &str) -> Option<Netns> {
         .collect();
     assert!(
         missing.is_empty(),
-        "{test}: the NTP end-to-end tests need {}: install them (as .ci/run does, keeping \
-         chrony's daemon from starting), or set UDPKIT_SKIP_E2E=1 to skip them",
+        "{test}: the NTP end-to-end tests need {}: install them (as scripts/test.sh does, \
+         keeping chrony's daemon from starting), or set UDPKIT_SKIP_E2E=1 to skip them",
         missing.join(", ")
     );
     Some(ns)

@@ -38,6 +38,8 @@ pub fn format(time: UnixTime) -> DaytimeLine {
     line
 }
 
+/// The daytime service: the wall clock as one [`format`] line, whatever
+/// the datagram says.
 #[derive(Debug, Default)]
 pub struct Daytime;
 

@@ -249,6 +249,7 @@ impl Discovery {
         self.reply.get(..self.reply_len).unwrap_or(&[])
     }
 
+    /// Its counters so far.
     pub fn stats(&self) -> DiscoveryStats {
         self.stats
     }

@@ -39,6 +39,7 @@ pub fn reply(payload: &[u8], out: &mut [u8]) -> usize {
     written
 }
 
+/// The hello service: each datagram gets its [`reply`]. It has no state.
 #[derive(Debug, Default)]
 pub struct Hello;
 

@@ -69,6 +69,8 @@ pub struct NtpServer {
 }
 
 impl NtpServer {
+    /// A server with all counters at zero (`const`: a port may keep it in a
+    /// `static`).
     pub const fn new() -> NtpServer {
         NtpServer {
             stats: NtpStats {
@@ -82,6 +84,7 @@ impl NtpServer {
         }
     }
 
+    /// Its counters so far.
     pub fn stats(&self) -> &NtpStats {
         &self.stats
     }

@@ -33,6 +33,8 @@ pub fn decode(answer: [u8; 4]) -> UnixTime {
     UnixTime::from_secs(secs)
 }
 
+/// The time service: the wall clock [`encode`]d, whatever the datagram
+/// says.
 #[derive(Debug, Default)]
 pub struct Time;
 

@@ -21,6 +21,8 @@ pub fn to_upper(input: &[u8], output: &mut [u8]) {
     }
 }
 
+/// The upper service: each datagram back through [`to_upper`]. It has no
+/// state.
 #[derive(Debug, Default)]
 pub struct Upper;
 

@@ -93,7 +93,8 @@ fn check_environment(tools: &[(&str, &str)]) -> Result<(), String> {
             }
         }
         return Err(format!(
-            "missing tools: {}; install them, e.g. `apt-get install {}`",
+            "missing tools: {}; install them, e.g. `apt-get install {}` (scripts/test.sh, \
+             the README's test command, installs every one)",
             missing
                 .iter()
                 .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
