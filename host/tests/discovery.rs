@@ -367,8 +367,10 @@ fn udpkit_discover_pads_its_request_so_short_requests_cannot_starve_it() {
     assert!(text.ends_with(" \n"), "{text:?}");
 
     // Twelve 9-byte requests to alpha at once: answered only while the
-    // shared byte budget (1 KiB at once, 256 B/s) covers each reply's
-    // excess over its request. Under the reply rate limit (16 at once).
+    // shared byte budget (16 KiB at once, 1 KiB/s: udpkit::services::
+    // EXCESS_BYTES_BURST) covers each reply's excess over its request, and
+    // under the reply rate limit (16 at once). What leaves is bounded by
+    // what came in plus that budget; the unit and stack tests drain it.
     let out = ns.python(SHORT_DISCOVERS, &[DEVICES[0].2, "12"]).ok();
     let replies: Vec<usize> = out
         .stdout_str()
@@ -377,12 +379,12 @@ fn udpkit_discover_pads_its_request_so_short_requests_cannot_starve_it() {
         .collect();
     let bytes_out: usize = replies.iter().sum();
     assert!(
-        !replies.is_empty() && replies.len() < 12,
-        "{} of 12 answered",
-        replies.len()
+        !replies.is_empty(),
+        "none of 12 answered: {}",
+        out.describe()
     );
     assert!(
-        bytes_out <= 12 * 9 + 1024 + 256,
+        bytes_out <= 12 * 9 + 16 * 1024 + 1024,
         "{bytes_out} bytes for 108: {}",
         out.describe()
     );
