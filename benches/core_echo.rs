@@ -40,7 +40,7 @@ use udpkit::smoltcp::wire::{
     UdpPacket, UdpRepr,
 };
 use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
-use udpkit_testing::{Frame, MemoryBoard, MemoryDevice};
+use udpkit_testing::{MemoryBoard, MemoryDevice, MAX_FRAME};
 
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
 const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
@@ -54,14 +54,17 @@ const SLOTS: usize = 64;
 const ETH_IP_UDP: usize = 14 + 20 + 8;
 
 // ---------------------------------------------------------------------------
-// The in-memory device of every core test (udpkit-testing): two rings of
-// preallocated frames, so that neither variant pays for an allocation per
+// The in-memory device of every core test (udpkit-testing): two rings in
+// preallocated buffers, so that neither variant pays for an allocation per
 // frame.
 
-type Device = MemoryDevice<Vec<Frame>>;
+type Device = MemoryDevice<Vec<u8>>;
 
+/// Each ring has room for as many full-size frames as a socket queue has
+/// datagram slots.
 fn device() -> Device {
-    MemoryDevice::new(vec![Frame::EMPTY; SLOTS], vec![Frame::EMPTY; SLOTS])
+    let bytes = SLOTS * (MAX_FRAME + 4);
+    MemoryDevice::new(vec![0; bytes], vec![0; bytes])
 }
 
 fn inject(device: &mut Device, frame: &[u8]) {
@@ -197,7 +200,7 @@ type Buffers = SocketBuffers<SLOTS, { SLOTS * MAX_PAYLOAD }>;
 /// `udpkit serve` runs by default).
 struct UdpkitEcho {
     stack: Stack<'static>,
-    board: MemoryBoard<Vec<Frame>>,
+    board: MemoryBoard<Vec<u8>>,
     epoch: StdInstant,
     name: &'static str,
 }

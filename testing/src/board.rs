@@ -4,7 +4,7 @@ use udpkit::clock::{from_unix_nanos, unix_nanos};
 use udpkit::smoltcp::time::Instant;
 use udpkit::{Board, ClockSource, UnixTime};
 
-use crate::device::{Frame, MemoryDevice};
+use crate::device::MemoryDevice;
 
 /// A [`Board`] whose monotonic clock moves only when the caller moves it,
 /// and whose wall clock is absent, stands still, or runs on with the
@@ -42,7 +42,7 @@ impl<S> MemoryBoard<S> {
     }
 }
 
-impl<S: AsRef<[Frame]> + AsMut<[Frame]>> Board for MemoryBoard<S> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>> Board for MemoryBoard<S> {
     type Device = MemoryDevice<S>;
 
     fn device(&mut self) -> &mut MemoryDevice<S> {
@@ -78,8 +78,8 @@ mod tests {
     use super::*;
     use udpkit::smoltcp::time::Duration;
 
-    fn board() -> MemoryBoard<[Frame; 1]> {
-        let device = MemoryDevice::new([Frame::EMPTY; 1], [Frame::EMPTY; 1]);
+    fn board() -> MemoryBoard<[u8; 64]> {
+        let device = MemoryDevice::new([0; 64], [0; 64]);
         MemoryBoard::new(device, Instant::from_secs(1000))
     }
 

@@ -3,7 +3,7 @@
 //!
 //! - [`MemoryDevice`] is a smoltcp [`Device`](udpkit::smoltcp::phy::Device)
 //!   whose "wire" is two [`FrameRing`]s, frames to the stack in `rx` and
-//!   frames from it in `tx`, on storage the caller provides: arrays in a
+//!   frames from it in `tx`, in buffers the caller provides: arrays in a
 //!   `no_std` binary, a `Vec` in a test.
 //! - [`MemoryBoard`] is a [`Board`](udpkit::Board) around it whose clocks the
 //!   caller sets: a monotonic clock that moves only when told, and a wall
@@ -28,4 +28,4 @@ pub mod board;
 pub mod device;
 
 pub use board::MemoryBoard;
-pub use device::{Frame, FrameRing, MemoryDevice, RingError, MAX_FRAME};
+pub use device::{FrameRing, Frames, MemoryDevice, RingError, MAX_FRAME};
