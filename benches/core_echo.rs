@@ -31,7 +31,7 @@ use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 use udpkit::services::{chat, daytime, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::phy::ChecksumCapabilities;
 use udpkit::smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::time::Instant;
 use udpkit::smoltcp::wire::{
@@ -39,7 +39,8 @@ use udpkit::smoltcp::wire::{
     EthernetRepr, HardwareAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
     UdpPacket, UdpRepr,
 };
-use udpkit::{Board, Config, NeighborSlot, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
+use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
+use udpkit_testing::{MemoryBoard, MemoryDevice, MAX_FRAME};
 
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
 const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
@@ -50,129 +51,37 @@ const ECHO_PORT: u16 = echo::DEFAULT_PORT;
 
 /// Datagram slots of every socket queue, in both variants.
 const SLOTS: usize = 64;
-const FRAME: usize = 1514;
 const ETH_IP_UDP: usize = 14 + 20 + 8;
 
 // ---------------------------------------------------------------------------
-// The in-memory device: two rings of preallocated frames, so that neither
-// variant pays for an allocation per frame.
+// The in-memory device of every core test (udpkit-testing): two rings in
+// preallocated buffers, so that neither variant pays for an allocation per
+// frame.
 
-struct Ring {
-    frames: Vec<[u8; FRAME]>,
-    lens: Vec<usize>,
-    head: usize,
-    count: usize,
+type Device = MemoryDevice<Vec<u8>>;
+
+/// Each ring has room for as many full-size frames as a socket queue has
+/// datagram slots.
+fn device() -> Device {
+    let bytes = SLOTS * (MAX_FRAME + 4);
+    MemoryDevice::new(vec![0; bytes], vec![0; bytes])
 }
 
-impl Ring {
-    fn new(slots: usize) -> Ring {
-        Ring {
-            frames: vec![[0; FRAME]; slots],
-            lens: vec![0; slots],
-            head: 0,
-            count: 0,
-        }
-    }
-
-    /// Room for a frame of `len` bytes at the tail, if there is any.
-    fn push(&mut self, len: usize) -> Option<&mut [u8]> {
-        if self.count == self.frames.len() || len > FRAME {
-            return None;
-        }
-        let i = (self.head + self.count) % self.frames.len();
-        self.count += 1;
-        self.lens[i] = len;
-        Some(&mut self.frames[i][..len])
-    }
-
-    fn pop(&mut self) -> Option<&[u8]> {
-        if self.count == 0 {
-            return None;
-        }
-        let i = self.head;
-        self.head = (self.head + 1) % self.frames.len();
-        self.count -= 1;
-        Some(&self.frames[i][..self.lens[i]])
-    }
-}
-
-struct MemoryDevice {
-    /// Frames to the stack.
-    rx: Ring,
-    /// Frames from the stack.
-    tx: Ring,
-    /// Frames the stack sent while `tx` was full (never, when drained).
-    overflow: u64,
-}
-
-impl MemoryDevice {
-    fn new() -> MemoryDevice {
-        MemoryDevice {
-            rx: Ring::new(SLOTS),
-            tx: Ring::new(SLOTS),
-            overflow: 0,
-        }
-    }
-
-    fn inject(&mut self, frame: &[u8]) {
-        let slot = self.rx.push(frame.len()).expect("room on the receive ring");
-        slot.copy_from_slice(frame);
-    }
-}
-
-struct RxToken<'a>(&'a [u8]);
-
-struct TxToken<'a> {
-    ring: &'a mut Ring,
-    overflow: &'a mut u64,
-}
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        match self.ring.push(len) {
-            Some(slot) => f(slot),
-            None => {
-                *self.overflow += 1;
-                f(&mut vec![0; len])
-            }
-        }
-    }
-}
-
-impl Device for MemoryDevice {
-    type RxToken<'a> = RxToken<'a>;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        let MemoryDevice { rx, tx, overflow } = self;
-        let frame = rx.pop()?;
-        Some((RxToken(frame), TxToken { ring: tx, overflow }))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken {
-            ring: &mut self.tx,
-            overflow: &mut self.overflow,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = FRAME;
-        caps
-    }
+fn inject(device: &mut Device, frame: &[u8]) {
+    device.rx.push(frame).expect("room on the receive ring");
 }
 
 /// The monotonic clock both variants read once per poll, as the host does.
 fn now_since(epoch: StdInstant) -> Instant {
     Instant::from_micros(epoch.elapsed().as_micros() as i64)
+}
+
+/// The system's wall clock, as the Linux port reads it.
+fn system_time() -> UnixTime {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the system clock is after 1970");
+    UnixTime::new(since_epoch.as_secs(), since_epoch.subsec_nanos())
 }
 
 // ---------------------------------------------------------------------------
@@ -276,40 +185,9 @@ fn full_check(reply: &[u8], payload: &[u8]) -> Result<(), String> {
 
 trait Echoer {
     fn name(&self) -> &'static str;
-    fn device(&mut self) -> &mut MemoryDevice;
+    fn device(&mut self) -> &mut Device;
     /// One poll: whatever the device holds in, the replies out.
     fn poll(&mut self);
-}
-
-/// The board of the udpkit variant: the device, the monotonic clock and the
-/// wall clock, read as the Linux port reads them.
-struct MemoryBoard {
-    device: MemoryDevice,
-    epoch: StdInstant,
-}
-
-impl Board for MemoryBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        now_since(self.epoch)
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-        Some(UnixTime::new(
-            since_epoch.as_secs(),
-            since_epoch.subsec_nanos(),
-        ))
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        0x5eed
-    }
 }
 
 fn leak<T>(value: T) -> &'static mut T {
@@ -322,16 +200,19 @@ type Buffers = SocketBuffers<SLOTS, { SLOTS * MAX_PAYLOAD }>;
 /// `udpkit serve` runs by default).
 struct UdpkitEcho {
     stack: Stack<'static>,
-    board: MemoryBoard,
+    board: MemoryBoard<Vec<u8>>,
+    epoch: StdInstant,
     name: &'static str,
 }
 
 impl UdpkitEcho {
     fn new(all: bool) -> UdpkitEcho {
-        let mut board = MemoryBoard {
-            device: MemoryDevice::new(),
-            epoch: StdInstant::now(),
-        };
+        let epoch = StdInstant::now();
+        // The monotonic clock is set before each poll, as the bare variant
+        // reads it; the wall clock runs on from the system's at the start.
+        let mut board = MemoryBoard::new(device(), now_since(epoch));
+        board.wall = Some(system_time());
+        board.wall_running_since = Some(board.now);
         // IPv4 only, like the bare interface: the same work for both.
         let config = Config {
             mac: OUR_MAC,
@@ -367,6 +248,7 @@ impl UdpkitEcho {
         UdpkitEcho {
             stack,
             board,
+            epoch,
             name: if all {
                 "udpkit Stack, 6 services"
             } else {
@@ -381,11 +263,12 @@ impl Echoer for UdpkitEcho {
         self.name
     }
 
-    fn device(&mut self) -> &mut MemoryDevice {
+    fn device(&mut self) -> &mut Device {
         &mut self.board.device
     }
 
     fn poll(&mut self) {
+        self.board.now = now_since(self.epoch);
         let _ = self.stack.poll(&mut self.board);
     }
 }
@@ -397,14 +280,14 @@ struct BareEcho {
     iface: Interface,
     sockets: SocketSet<'static>,
     handle: SocketHandle,
-    device: MemoryDevice,
+    device: Device,
     epoch: StdInstant,
     buffer: Vec<u8>,
 }
 
 impl BareEcho {
     fn new() -> BareEcho {
-        let mut device = MemoryDevice::new();
+        let mut device = device();
         let epoch = StdInstant::now();
         let mut config = IfaceConfig::new(HardwareAddress::Ethernet(OUR_MAC));
         config.random_seed = 0x5eed;
@@ -438,7 +321,7 @@ impl Echoer for BareEcho {
         "bare smoltcp"
     }
 
-    fn device(&mut self) -> &mut MemoryDevice {
+    fn device(&mut self) -> &mut Device {
         &mut self.device
     }
 
@@ -459,10 +342,10 @@ impl Echoer for BareEcho {
 
 /// Puts the peer in the neighbor cache and checks one echo in full.
 fn warm_up(e: &mut dyn Echoer, request: &[u8], payload: &[u8]) {
-    e.device().inject(&arp_frame());
+    inject(e.device(), &arp_frame());
     e.poll();
     while e.device().tx.pop().is_some() {}
-    e.device().inject(request);
+    inject(e.device(), request);
     e.poll();
     let reply = e.device().tx.pop().map(<[u8]>::to_vec);
     match reply {
@@ -493,7 +376,7 @@ fn measure(
     let mut iterations = 0u64;
     loop {
         for _ in 0..in_flight {
-            e.device().inject(request);
+            inject(e.device(), request);
         }
         e.poll();
         let mut got = 0;
@@ -513,7 +396,7 @@ fn measure(
             "{}: {in_flight} requests, {got} replies",
             name
         );
-        assert_eq!(e.device().overflow, 0, "{}: transmit ring overflow", name);
+        assert_eq!(e.device().tx_dropped, 0, "{}: transmit ring overflow", name);
         done += got as u64;
         iterations += 1;
         match trips {

@@ -1,8 +1,15 @@
-//! The smallest port of udpkit: a [`Board`] over an in-memory device.
+//! The smallest port of udpkit: a [`Board`](udpkit::Board) over an in-memory
+//! device.
 //!
 //! It runs a [`Stack`] with echo and daytime, hands it one Ethernet frame
-//! carrying a UDP datagram to the echo port, polls once, and decodes the
-//! frame that comes out. No network is touched: the "wire" is two queues.
+//! carrying a UDP datagram to each, polls once, and decodes the frame that
+//! comes out. No network is touched: the "wire" is two rings in memory.
+//!
+//! The board is the one the core's tests, benchmark and no_std check run
+//! on, `udpkit_testing::MemoryBoard` (testing/src/board.rs and device.rs,
+//! a short read): a smoltcp `Device` whose frames sit in two byte buffers,
+//! a monotonic clock this example moves by hand, and the system's wall
+//! clock running on from start-up.
 //!
 //! ```text
 //! cargo run --example loopback
@@ -13,93 +20,26 @@
 //! `poll(2)` until a frame arrives or the delay `Stack::poll` returned runs
 //! out.
 
-use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use udpkit::services::{daytime, echo};
 use udpkit::smoltcp::iface::SocketStorage;
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::phy::ChecksumCapabilities;
 use udpkit::smoltcp::time::Instant;
 use udpkit::smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Address,
     Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use udpkit::{Board, Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit_testing::{MemoryBoard, MemoryDevice};
 
-/// Frames to the stack wait in `rx`; frames from it collect in `tx`.
-#[derive(Default)]
-struct MemoryDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct RxToken(Vec<u8>);
-struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for RxToken {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Device for MemoryDevice {
-    type RxToken<'a> = RxToken;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((RxToken(frame), TxToken(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514; // a 1500-byte IP packet and its Ethernet header
-        caps
-    }
-}
-
-/// The board: the device, a monotonic clock and the system's wall clock.
-struct LoopbackBoard {
-    device: MemoryDevice,
-    now: Instant,
-}
-
-impl Board for LoopbackBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        self.now
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-        Some(UnixTime::new(
-            since_epoch.as_secs(),
-            since_epoch.subsec_nanos(),
-        ))
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        0x1dea
-    }
+/// The system's wall clock.
+fn system_time() -> Option<UnixTime> {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    Some(UnixTime::new(
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos(),
+    ))
 }
 
 const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
@@ -174,10 +114,12 @@ fn describe(frame: &[u8]) -> Result<String, String> {
 
 fn main() -> Result<(), String> {
     let config = Config::default();
-    let mut board = LoopbackBoard {
-        device: MemoryDevice::default(),
-        now: Instant::from_secs(0),
-    };
+    // Room for a few frames each way, in buffers a microcontroller port
+    // would keep in statics (its Ethernet controller's descriptors).
+    let device = MemoryDevice::new([0u8; 8192], [0u8; 8192]);
+    let mut board = MemoryBoard::new(device, Instant::from_secs(0));
+    board.wall = system_time();
+    board.wall_running_since = Some(board.now);
 
     // What the stack borrows is declared before it. A microcontroller
     // port keeps all of this in statics.
@@ -213,14 +155,14 @@ fn main() -> Result<(), String> {
     ] {
         let frame = udp_frame((us.0, us.1, port), payload);
         println!("\nin:  {}", describe(&frame)?);
-        board.device.rx.push_back(frame);
+        board.device.rx.push(&frame).map_err(|e| e.to_string())?;
         board.now += udpkit::smoltcp::time::Duration::from_millis(1);
         let delay = stack.poll(&mut board);
         if board.device.tx.is_empty() {
             return Err(format!("no reply from port {port}"));
         }
-        for frame in board.device.tx.drain(..) {
-            println!("out: {}", describe(&frame)?);
+        while let Some(frame) = board.device.tx.pop() {
+            println!("out: {}", describe(frame)?);
         }
         println!(
             "next poll: {}",

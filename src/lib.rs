@@ -58,10 +58,12 @@
 //! ```
 //!
 //! `examples/loopback.rs` is that port whole, runnable with
-//! `cargo run --example loopback`: a `Board` over an in-memory device, a
-//! stack with echo and daytime, one request frame in and the reply frame out,
-//! decoded. The Linux host binary is the full-size port: `host/src/tap.rs`
-//! is its `Board` over a TAP device and `host/src/serve.rs` its poll loop.
+//! `cargo run --example loopback`: the in-memory `Board` of the core's tests
+//! (the `udpkit-testing` crate in `testing/`, a smoltcp `Device` over two
+//! rings of frames and clocks set by hand), a stack with echo and daytime,
+//! one request frame in and the reply frame out, decoded. The Linux host
+//! binary is the full-size port: `host/src/tap.rs` is its `Board` over a TAP
+//! device and `host/src/serve.rs` its poll loop.
 //!
 //! # Guarantees
 //!

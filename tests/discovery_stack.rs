@@ -46,7 +46,7 @@ impl Net {
         init_logging();
         let config = Config::default();
         // No wall clock: discovery does not need one.
-        let mut board = MemoryBoard::new(Instant::from_secs(1000));
+        let mut board = memory_board(Instant::from_secs(1000));
         let addresses: Vec<IpCidr> = config.cidrs().into_iter().collect();
         let services = [
             ServiceEntry {
@@ -85,7 +85,9 @@ impl Net {
 
     /// Feeds `frames`, polls once, and returns every UDP datagram sent.
     fn exchange(&mut self, frames: impl IntoIterator<Item = Vec<u8>>) -> Vec<UdpOut> {
-        self.board.device.rx.extend(frames);
+        for frame in frames {
+            inject(&mut self.board, &frame);
+        }
         self.stack.poll(&mut self.board);
         self.sent()
     }
@@ -93,7 +95,7 @@ impl Net {
     /// The UDP datagrams over IPv4 sent since the last call (IPv6
     /// housekeeping such as neighbor discovery is not this file's business).
     fn sent(&mut self) -> Vec<UdpOut> {
-        std::mem::take(&mut self.board.device.tx)
+        take_sent(&mut self.board)
             .iter()
             .filter_map(|frame| match parse(frame) {
                 Out::Udp(udp) => Some(udp),
@@ -375,12 +377,9 @@ fn over_ipv6_a_discover_to_our_address_or_all_nodes_gets_a_unicast_reply() {
         None => return,
     };
     for dst in [ours, ALL_NODES] {
-        net.board
-            .device
-            .rx
-            .push_back(from_peer6(dst, b"DISCOVER\n"));
+        inject(&mut net.board, &from_peer6(dst, b"DISCOVER\n"));
         net.stack.poll(&mut net.board);
-        let frames = std::mem::take(&mut net.board.device.tx);
+        let frames = take_sent(&mut net.board);
         let sent = udp6_sent(&frames);
         assert_eq!(
             sent.len(),

@@ -38,12 +38,10 @@ fn boot() -> Instant {
     Instant::from_secs(1000)
 }
 
-impl MemoryBoard {
-    /// The true time now: [`WALL`] at boot, run on with the monotonic clock
-    /// (whether or not the board's wall clock tells it).
-    fn true_wall(&self) -> UnixTime {
-        after(WALL, self.now - boot())
-    }
+/// The true time on `board` now: [`WALL`] at boot, run on with the
+/// monotonic clock (whether or not the board's wall clock tells it).
+fn true_wall(board: &MemoryBoard) -> UnixTime {
+    after(WALL, board.now - boot())
 }
 
 type Buffers = SocketBuffers<8, 4096>;
@@ -67,7 +65,7 @@ impl Net {
             wall,
             wall_running_since: Some(boot()),
             source,
-            ..MemoryBoard::new(boot())
+            ..memory_board(boot())
         };
         let sockets = leak([SocketStorage::EMPTY; 4]);
         let mut stack = Stack::new(
@@ -116,7 +114,7 @@ impl Net {
     }
 
     fn exchange(&mut self, frame: Vec<u8>) -> Vec<UdpOut> {
-        self.board.device.rx.push_back(frame);
+        inject(&mut self.board, &frame);
         self.poll();
         self.sent()
     }
@@ -125,7 +123,7 @@ impl Net {
     /// requests answered for the upstream server (in the next poll).
     fn sent(&mut self) -> Vec<UdpOut> {
         let mut datagrams = Vec::new();
-        for frame in std::mem::take(&mut self.board.device.tx) {
+        for frame in take_sent(&mut self.board) {
             match parse(&frame) {
                 Out::Udp(udp) => datagrams.push(udp),
                 Out::Arp(
@@ -136,7 +134,7 @@ impl Net {
                         ..
                     },
                 ) if target_protocol_addr == UPSTREAM_IP => {
-                    self.board.device.rx.push_back(arp_reply_from_upstream());
+                    inject(&mut self.board, &arp_reply_from_upstream());
                 }
                 other => panic!("unexpected frame {other:?}"),
             }
@@ -195,7 +193,7 @@ impl Net {
     /// The upstream server's reply to `request`, stamped with the true
     /// time (plus `server_error`), into the stack.
     fn upstream_reply(&mut self, request: &NtpRepr, tweak: impl FnOnce(&mut NtpRepr)) {
-        let now = NtpTimestamp::from_unix(self.board.true_wall());
+        let now = NtpTimestamp::from_unix(true_wall(&self.board));
         let mut reply = NtpRepr {
             leap: Leap::NoWarning,
             version: 4,
@@ -347,7 +345,7 @@ fn the_sntp_client_gives_a_board_without_a_clock_the_time() {
     net.board.now += Duration::from_secs(10);
     let time = net.ask(time::DEFAULT_PORT, b"");
     assert_eq!(time.len(), 1);
-    let truth = net.board.true_wall();
+    let truth = true_wall(&net.board);
     let told = time::decode(time[0].clone().try_into().unwrap());
     assert!(told.secs.abs_diff(truth.secs) <= 1, "{told:?} vs {truth:?}");
     let daytime = net.ask(daytime::DEFAULT_PORT, b"");
@@ -428,7 +426,7 @@ fn a_board_with_its_own_clock_keeps_it_over_the_sntp_client() {
     let reply = net.ask_ntp(NtpTimestamp(9));
     assert_eq!((reply.stratum, reply.reference_id), (1, *b"PPS\0"));
     let served = reply.transmit_timestamp.to_unix(WALL).unwrap();
-    assert!(nanos_between(served, net.board.true_wall()).abs() < 1_000);
+    assert!(nanos_between(served, true_wall(&net.board)).abs() < 1_000);
 }
 
 #[test]

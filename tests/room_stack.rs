@@ -43,7 +43,7 @@ impl Room {
     /// The config is a /22 so that 256 hosts fit beside us.
     fn new(slots: usize) -> Room {
         init_logging();
-        let mut board = MemoryBoard::new(Instant::from_secs(1000));
+        let mut board = memory_board(Instant::from_secs(1000));
         let config = Config {
             address: udpkit::smoltcp::wire::Ipv4Cidr::new(OUR_IP, 22),
             ..Config::default()
@@ -81,7 +81,7 @@ impl Room {
     }
 
     fn push(&mut self, frame: Vec<u8>) {
-        self.board.device.rx.push_back(frame);
+        inject(&mut self.board, &frame);
     }
 
     fn poll(&mut self) {
@@ -89,7 +89,7 @@ impl Room {
     }
 
     fn sent(&mut self) -> Vec<Vec<u8>> {
-        self.board.device.tx.drain(..).collect()
+        take_sent(&mut self.board)
     }
 
     fn udp4(&mut self, n: u16, port: u16, payload: &[u8]) {

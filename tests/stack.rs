@@ -88,7 +88,7 @@ impl Net {
         init_logging();
         let mut board = MemoryBoard {
             wall: Some(WALL),
-            ..MemoryBoard::new(Instant::from_secs(1000))
+            ..memory_board(Instant::from_secs(1000))
         };
         let sockets = leak([SocketStorage::EMPTY; 8]);
         let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
@@ -137,7 +137,7 @@ impl Net {
     }
 
     fn push(&mut self, frame: Vec<u8>) {
-        self.board.device.rx.push_back(frame);
+        inject(&mut self.board, &frame);
     }
 
     fn poll(&mut self) -> Option<Duration> {
@@ -150,7 +150,10 @@ impl Net {
 
     /// Everything sent since the last call, parsed.
     fn sent(&mut self) -> Vec<Out> {
-        self.board.device.tx.drain(..).map(|f| parse(&f)).collect()
+        take_sent(&mut self.board)
+            .iter()
+            .map(|f| parse(f))
+            .collect()
     }
 
     /// Feeds one frame, polls once, and returns what was sent.
@@ -367,7 +370,7 @@ fn echo_returns_the_largest_datagram_in_a_full_size_frame() {
     assert_eq!(payload.len(), 1472);
     net.push(udp_from_peer(ECHO, &payload));
     net.poll();
-    let frames = std::mem::take(&mut net.board.device.tx);
+    let frames = take_sent(&mut net.board);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].len(), 1514);
     let reply = single_udp(frames.iter().map(|f| parse(f)).collect());
@@ -1320,7 +1323,10 @@ fn icmp6(
 }
 
 fn sent6(net: &mut Net) -> Vec<Out6> {
-    net.board.device.tx.drain(..).map(|f| parse6(&f)).collect()
+    take_sent(&mut net.board)
+        .iter()
+        .map(|f| parse6(f))
+        .collect()
 }
 
 #[test]
@@ -1503,11 +1509,11 @@ fn chat_lines_cross_address_families_from_our_address_of_each() {
     net.push(chat_line(1, "/nick four"));
     net.push(chat_line6(1, "/nick six"));
     net.poll();
-    net.board.device.tx.clear();
+    take_sent(&mut net.board);
     net.push(chat_line(1, "from four"));
     net.push(chat_line6(1, "from six"));
     net.poll();
-    let sent: Vec<Vec<u8>> = net.board.device.tx.drain(..).collect();
+    let sent = take_sent(&mut net.board);
     let lines = udp_any(&sent);
     assert!(
         lines.contains(&(
@@ -1543,10 +1549,10 @@ fn a_line_to_a_link_local_member_leaves_from_our_link_local_address() {
     net.push(from_local("/nick local"));
     net.push(chat_line6(1, "/nick global"));
     net.poll();
-    net.board.device.tx.clear();
+    take_sent(&mut net.board);
     net.push(chat_line6(1, "hello"));
     net.poll();
-    let sent: Vec<Vec<u8>> = net.board.device.tx.drain(..).collect();
+    let sent = take_sent(&mut net.board);
     assert_eq!(
         udp_any(&sent),
         [(

@@ -28,10 +28,11 @@
 //! naming what installs them.
 //!
 //! Network safety: the TAP, its address, the NTP server on the Linux side
-//! and every datagram live in a network namespace this test creates
-//! (`udpkit-fw-<pid>-<n>`); the guard kills every process in it and
-//! deletes it, even when the test fails. All commands run under `timeout`,
-//! all waits are bounded.
+//! and every datagram live in a network namespace this test creates with
+//! the host tests' fixture (`support::Netns`, `udpkit-e2e-<pid>-<n>`); its
+//! guard kills every process in it and deletes it, even when the test
+//! fails. All commands run under `timeout` and a hard limit of the
+//! fixture's, all waits are bounded.
 //!
 //! Clock safety: a namespace does not isolate the clock, so every time
 //! client runs query only (`rdate -p`, `ntpdate -q`, `udpkit ntp`) and
@@ -41,16 +42,16 @@
 mod support;
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use support::{find_in_path, run_bounded, scratch, wait_bounded, Netns, Out};
 
 const BOARD: &str = "mps2-an385";
 const BIN: &str = "udpkit-mps2-an385";
@@ -107,43 +108,9 @@ fn elf(target: &str) -> PathBuf {
 
 // --- Bounded commands ---------------------------------------------------------
 
-/// The result of a bounded command.
-struct Out {
-    what: String,
-    /// `None`: killed at the time limit.
-    status: Option<ExitStatus>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    elapsed: Duration,
-}
-
-impl Out {
-    fn success(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-
-    fn stdout_str(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    fn stderr_str(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-
-    /// For assertion messages: the command, how it ended, and the last of
-    /// its output.
-    fn describe(&self) -> String {
-        format!(
-            "`{}` -> {} after {:.1?}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
-            self.what,
-            self.status
-                .map_or("KILLED at its time limit".to_string(), |s| s.to_string()),
-            self.elapsed,
-            tail(&self.stdout_str(), 40),
-            tail(&self.stderr_str(), 60)
-        )
-    }
-}
+/// How long a client in the namespace may run: every one here also runs
+/// under its own, shorter `timeout`.
+const CLIENT_LIMIT: Duration = Duration::from_secs(30);
 
 /// Prints `text` where it is seen even when the test harness captures
 /// output (the footprint, the measurements, a skipped test): straight to
@@ -155,85 +122,6 @@ fn show(text: &str) {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-static SCRATCH_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn scratch_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firmware");
-    fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-fn scratch_file(what: &str) -> PathBuf {
-    let n = SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed);
-    scratch_dir().join(format!("{}-{n:04}-{what}", std::process::id()))
-}
-
-/// Runs `cmd` with its output to files (no pipe can fill up), stdin from
-/// `stdin`, and kills it at `limit`.
-fn run(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Out {
-    let what = format!("{cmd:?}");
-    let out_path = scratch_file("stdout");
-    let err_path = scratch_file("stderr");
-    let mut in_path = None;
-    let stdin = match stdin {
-        Some(bytes) => {
-            let path = scratch_file("stdin");
-            fs::write(&path, bytes).expect("write stdin file");
-            let file = File::open(&path).expect("open stdin file");
-            in_path = Some(path);
-            Stdio::from(file)
-        }
-        None => Stdio::null(),
-    };
-    cmd.stdin(stdin)
-        .stdout(File::create(&out_path).expect("stdout file"))
-        .stderr(File::create(&err_path).expect("stderr file"));
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let status = wait_bounded(&mut child, limit);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let out = Out {
-        what,
-        status,
-        stdout: fs::read(&out_path).unwrap_or_default(),
-        stderr: fs::read(&err_path).unwrap_or_default(),
-        elapsed: start.elapsed(),
-    };
-    for path in [Some(out_path), Some(err_path), in_path]
-        .into_iter()
-        .flatten()
-    {
-        let _ = fs::remove_file(path);
-    }
-    out
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn find_in_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
 }
 
 // --- The Debian toolchain -------------------------------------------------------
@@ -301,12 +189,11 @@ fn build(target: &'static str) -> PathBuf {
     // One build at a time (they share the target dir); each target once.
     let mut done = builds.lock().unwrap_or_else(|e| e.into_inner());
     let result = done.entry(target).or_insert_with(|| {
-        let out = run(
+        let out = run_bounded(
             &mut debian_cargo(
                 &board_dir(),
                 &["build", "--release", "--locked", "--target", target],
             ),
-            None,
             BUILD_LIMIT,
         );
         eprintln!("firmware: built for {target} in {:.1?}", out.elapsed);
@@ -319,7 +206,7 @@ fn build(target: &'static str) -> PathBuf {
             };
             return Err(format!(
                 "the firmware does not build for {target}:{lock_hint}\n{}",
-                out.describe()
+                out.describe_tail(60)
             ));
         }
         Ok(elf(target))
@@ -368,11 +255,10 @@ fn firmware_builds_for_cortex_m3_and_m4f() {
 #[test]
 fn firmware_footprint_fits_a_small_mcu() {
     let images = [build(TARGET_M3), build(TARGET_M4F)];
-    let out = run(
+    let out = run_bounded(
         Command::new("python3")
             .arg(firmware_dir().join("footprint.py"))
             .args(&images),
-        None,
         Duration::from_secs(60),
     );
     assert!(out.success(), "footprint.py: {}", out.describe());
@@ -385,12 +271,15 @@ fn firmware_footprint_fits_a_small_mcu() {
 #[test]
 fn lan9118_driver_unit_tests_pass_on_the_host() {
     require_toolchain();
-    let out = run(
+    let out = run_bounded(
         &mut debian_cargo(&firmware_dir(), &["test", "--locked", "-p", "lan9118"]),
-        None,
         BUILD_LIMIT,
     );
-    assert!(out.success(), "lan9118 unit tests: {}", out.describe());
+    assert!(
+        out.success(),
+        "lan9118 unit tests: {}",
+        out.describe_tail(60)
+    );
     let text = out.stdout_str();
     let passed: usize = text
         .lines()
@@ -400,7 +289,7 @@ fn lan9118_driver_unit_tests_pass_on_the_host() {
     assert!(
         passed >= 20,
         "expected the driver's unit tests to run: {}",
-        out.describe()
+        out.describe_tail(60)
     );
     show(&format!(
         "lan9118 driver: {passed} unit tests passed on the host"
@@ -409,159 +298,55 @@ fn lan9118_driver_unit_tests_pass_on_the_host() {
 
 // --- The network namespace --------------------------------------------------------
 
-const NS_PREFIX: &str = "udpkit-fw-";
+/// The tools the end-to-end tests use, with the Debian package of each.
+const E2E_TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("nc", "netcat-openbsd"),
+    ("ping", "iputils-ping"),
+    ("rdate", "rdate"),
+    ("ntpdate", "ntpdate"),
+    ("python3", "python3"),
+    ("timeout", "coreutils"),
+    ("setpriv", "util-linux"),
+];
 
-/// Whether the end-to-end test runs: `false` with `UDPKIT_SKIP_E2E=1`;
-/// panics, saying what to do, when it cannot.
+/// Whether the end-to-end test `test` runs: `false` with
+/// `UDPKIT_SKIP_E2E=1`; panics, saying what to do, when it cannot (not
+/// root, a tool or QEMU missing). The namespace, its checks and its
+/// clean-up are the host tests' own ([`Netns`]).
 fn e2e_preflight(test: &str) -> bool {
-    if std::env::var_os("UDPKIT_SKIP_E2E").is_some_and(|v| v == "1") {
+    if !support::preflight_with(test, E2E_TOOLS) {
         show(&format!(
             "{test}: SKIPPED end-to-end test (UDPKIT_SKIP_E2E=1)"
         ));
         return false;
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert!(
-        euid == 0,
-        "{test} needs root (running as uid {euid}): it creates a network namespace and a TAP \
-         for QEMU. Run the tests as root (`sudo -E env \"PATH=$PATH\" cargo test --workspace \
-         --locked`), or set UDPKIT_SKIP_E2E=1 to skip it"
-    );
     if find_in_path(QEMU).is_none() {
         panic!("{test}: `{QEMU}` is missing: {SETUP_HINT}");
     }
-    let tools = [
-        ("ip", "iproute2"),
-        ("nc", "netcat-openbsd"),
-        ("ping", "iputils-ping"),
-        ("rdate", "rdate"),
-        ("ntpdate", "ntpdate"),
-        ("python3", "python3"),
-        ("timeout", "coreutils"),
-        ("setpriv", "util-linux"),
-    ];
-    let missing: Vec<String> = tools
-        .iter()
-        .filter(|(tool, _)| find_in_path(tool).is_none())
-        .map(|(tool, package)| format!("`{tool}` (Debian package {package})"))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{test}: missing tools: {}",
-        missing.join(", ")
-    );
-    assert!(
-        Path::new("/dev/net/tun").exists(),
-        "{test}: /dev/net/tun is missing (modprobe tun)"
-    );
     true
 }
 
-fn ip_netns(args: &[&str]) -> Out {
-    run(
-        Command::new("ip").arg("netns").args(args),
-        None,
+/// A private network namespace for `test`, deleted (with everything in it)
+/// on drop; after [`e2e_preflight`].
+fn namespace(test: &str) -> Netns {
+    Netns::with_tools(test, E2E_TOOLS).expect("the end-to-end tests run")
+}
+
+/// Asserts that the namespace `name` is gone.
+#[track_caller]
+fn assert_namespace_gone(name: &str) {
+    let list = run_bounded(
+        Command::new("ip").args(["netns", "list"]),
         Duration::from_secs(20),
     )
-}
-
-/// Pids of the processes in namespace `name`, never our own.
-fn namespace_pids(name: &str) -> Vec<i32> {
-    ip_netns(&["pids", name])
-        .stdout_str()
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-        .filter(|&p| p > 1 && p as u32 != std::process::id())
-        .collect()
-}
-
-/// Kills everything in namespace `name` and deletes it; bounded.
-fn destroy_namespace(name: &str) {
-    for _ in 0..10 {
-        let pids = namespace_pids(name);
-        if pids.is_empty() {
-            break;
-        }
-        for pid in pids {
-            // SAFETY: kill(2) on processes inside our own test namespace.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    let _ = ip_netns(&["delete", name]);
-}
-
-/// Namespaces of earlier runs that were killed before cleaning up: those
-/// whose creating process is gone.
-fn remove_stale_namespaces() {
-    for line in ip_netns(&["list"]).stdout_str().lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(NS_PREFIX)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("removing stale namespace {name}");
-            destroy_namespace(name);
-        }
-    }
-}
-
-/// A private network namespace, deleted (with everything in it) on drop.
-struct Netns {
-    name: String,
-}
-
-static NS_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-impl Netns {
-    fn new() -> Netns {
-        remove_stale_namespaces();
-        let n = NS_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{NS_PREFIX}{}-{n}", std::process::id());
-        let add = ip_netns(&["add", &name]);
-        assert!(
-            add.success(),
-            "cannot create a namespace: {}",
-            add.describe()
-        );
-        let ns = Netns { name };
-        ns.ok(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn command<S: AsRef<OsStr>>(&self, argv: &[S]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(argv);
-        cmd
-    }
-
-    /// Runs `argv` in the namespace, with `stdin`, killed at 30 s (every
-    /// client here also runs under its own, shorter `timeout`).
-    fn run(&self, argv: &[&str], stdin: Option<&[u8]>) -> Out {
-        run(&mut self.command(argv), stdin, Duration::from_secs(30))
-    }
-
-    #[track_caller]
-    fn ok(&self, argv: &[&str]) -> Out {
-        let out = self.run(argv, None);
-        assert!(out.success(), "{}", out.describe());
-        out
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        destroy_namespace(&self.name);
-    }
+    .stdout_str();
+    assert!(
+        !list
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(name)),
+        "namespace {name} still exists:\n{list}"
+    );
 }
 
 // --- QEMU --------------------------------------------------------------------
@@ -581,13 +366,13 @@ struct Qemu {
 impl Qemu {
     fn start(ns: &Netns, image: &Path) -> Qemu {
         // A Unix socket path must be short (108 bytes): under /tmp.
-        let socket_dir = std::env::temp_dir().join(format!("{}sock", ns.name));
+        let socket_dir = std::env::temp_dir().join(format!("{}sock", ns.name()));
         let _ = fs::remove_dir_all(&socket_dir);
         fs::create_dir_all(&socket_dir).expect("socket dir");
         let socket = socket_dir.join("uart");
-        let stdout = scratch_file("qemu.stdout");
-        let stderr = scratch_file("qemu.stderr");
-        let log = scratch_file("uart.log");
+        let stdout = scratch(ns.dir(), "qemu.stdout");
+        let stderr = scratch(ns.dir(), "qemu.stderr");
+        let log = scratch(ns.dir(), "uart.log");
         let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
         let image = image.to_str().expect("UTF-8 path");
         let argv = [
@@ -933,21 +718,21 @@ impl Report {
 
 /// `nc -u` to the firmware: sends `input`, returns what came back within 2 s.
 fn nc(ns: &Netns, port: u16, input: &[u8]) -> Out {
-    ns.run(
-        &[
-            "timeout",
-            "-k",
-            "2",
-            "8",
-            "nc",
-            "-u",
-            "-W1",
-            "-w2",
-            FIRMWARE_IP,
-            &port.to_string(),
-        ],
-        Some(input),
-    )
+    ns.run(&[
+        "timeout",
+        "-k",
+        "2",
+        "8",
+        "nc",
+        "-u",
+        "-W1",
+        "-w2",
+        FIRMWARE_IP,
+        &port.to_string(),
+    ])
+    .stdin(input)
+    .limit(CLIENT_LIMIT)
+    .out()
 }
 
 #[track_caller]
@@ -979,8 +764,8 @@ except (socket.timeout, ConnectionRefusedError):
 
 fn one_shot(ns: &Netns, port: u16, wait: f64, payload: &[u8]) -> Option<Vec<u8>> {
     let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-    let out = ns.run(
-        &[
+    let out = ns
+        .run(&[
             "timeout",
             "-k",
             "2",
@@ -992,9 +777,9 @@ fn one_shot(ns: &Netns, port: u16, wait: f64, payload: &[u8]) -> Option<Vec<u8>>
             &port.to_string(),
             &wait.to_string(),
             &hex,
-        ],
-        None,
-    );
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
     assert!(out.success(), "{}", out.describe());
     let text = out.stdout_str();
     let mut words = text.split_whitespace();
@@ -1212,11 +997,10 @@ fn time_client(ns: &Netns, limit_secs: u64, argv: &[&str]) -> Out {
         "--inh-caps=-sys_time",
     ];
     full.extend_from_slice(argv);
-    run(
-        ns.command(&full).env("TZ", "UTC"),
-        None,
-        Duration::from_secs(limit_secs + 10),
-    )
+    ns.run(&full)
+        .env("TZ", "UTC")
+        .limit(Duration::from_secs(limit_secs + 10))
+        .out()
 }
 
 /// `udpkit ntp HOST`, one request: its report (or its error).
@@ -1283,7 +1067,7 @@ struct Upstream {
 
 impl Upstream {
     fn start(ns: &Netns) -> Upstream {
-        let log = scratch_file("upstream.log");
+        let log = scratch(ns.dir(), "upstream.log");
         let child = ns
             .command(&[
                 "timeout",
@@ -1362,13 +1146,16 @@ fn firmware_in_qemu_answers_like_the_host() {
     }
     let image = build(TARGET_M3);
     let started = Instant::now();
-    let ns = Netns::new();
-    eprintln!("{test}: namespace {}", ns.name);
+    let ns = namespace(test);
     // The TAP, created before QEMU attaches to it, with the Linux side's
     // address: both only inside the namespace.
-    ns.ok(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
-    ns.ok(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"]);
-    ns.ok(&["ip", "link", "set", "tap0", "up"]);
+    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
+        .out()
+        .ok();
+    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
+        .out()
+        .ok();
+    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
     let mut qemu = Qemu::start(&ns, &image);
 
     // Boot: the ready line, then a first echo answered.
@@ -1484,8 +1271,8 @@ fn firmware_in_qemu_answers_like_the_host() {
     nc_expect(&ns, 12001, b"exit\n", b"Good bye!\n");
 
     // Chat: two members, a message relayed.
-    let out = ns.run(
-        &[
+    let out = ns
+        .run(&[
             "timeout",
             "-k",
             "2",
@@ -1495,9 +1282,9 @@ fn firmware_in_qemu_answers_like_the_host() {
             CHAT,
             FIRMWARE_IP,
             "5555",
-        ],
-        None,
-    );
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
     assert!(out.success(), "chat: {}", out.describe());
     let chat = out.stdout_str();
     for expected in [
@@ -1510,8 +1297,8 @@ fn firmware_in_qemu_answers_like_the_host() {
     }
 
     // Ping: every request answered, the first one included.
-    let out = ns.run(
-        &[
+    let out = ns
+        .run(&[
             "timeout",
             "-k",
             "2",
@@ -1524,9 +1311,9 @@ fn firmware_in_qemu_answers_like_the_host() {
             "-i",
             "0.2",
             FIRMWARE_IP,
-        ],
-        None,
-    );
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
     assert!(
         out.success() && out.stdout_str().contains("3 received"),
         "ping: {}",
@@ -1535,8 +1322,8 @@ fn firmware_in_qemu_answers_like_the_host() {
 
     // Discovery: the board among the devices on the subnet, with every
     // server it runs (not the SNTP client, which serves nobody).
-    let out = ns.run(
-        &[
+    let out = ns
+        .run(&[
             "timeout",
             "-k",
             "2",
@@ -1547,9 +1334,9 @@ fn firmware_in_qemu_answers_like_the_host() {
             SUBNET_BROADCAST,
             "--timeout",
             "2s",
-        ],
-        None,
-    );
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
     let text = out.stdout_str();
     let board: Vec<&str> = text
         .lines()
@@ -1702,13 +1489,12 @@ fn firmware_in_qemu_answers_like_the_host() {
     assert_eq!(status.code(), Some(1), "QEMU's exit status after a panic");
 
     // The footprint with the measured stack.
-    let out = run(
+    let out = run_bounded(
         Command::new("python3")
             .arg(firmware_dir().join("footprint.py"))
             .arg("--stack")
             .arg(report.stack_used.to_string())
             .arg(&image),
-        None,
         Duration::from_secs(60),
     );
     assert!(out.success(), "footprint.py: {}", out.describe());
@@ -1716,16 +1502,10 @@ fn firmware_in_qemu_answers_like_the_host() {
     assert!(report.static_ram > 0);
 
     // Cleanup: QEMU gone, namespace gone.
-    let name = ns.name.clone();
+    let name = ns.name().to_string();
     drop(qemu);
     drop(ns);
-    let list = ip_netns(&["list"]).stdout_str();
-    assert!(
-        !list
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(name.as_str())),
-        "namespace {name} still exists:\n{list}"
-    );
+    assert_namespace_gone(&name);
     eprintln!("{test}: done in {:.1?}", started.elapsed());
 }
 
@@ -1772,11 +1552,7 @@ fn room_script(ns: &Netns, script: &str, args: &[String], limit: Duration) -> Ou
     let secs = limit.as_secs().to_string();
     let mut argv = vec!["timeout", "-k", "2", secs.as_str(), "python3", "-c", script];
     argv.extend(args.iter().map(String::as_str));
-    let mut out = run(
-        &mut ns.command(&argv),
-        None,
-        limit + Duration::from_secs(10),
-    );
+    let mut out = ns.run(&argv).limit(limit + Duration::from_secs(10)).out();
     // Failure messages name the arguments, not the whole script.
     out.what = format!("python3 -c <script> {}", args.join(" "));
     show(&out.stdout_str());
@@ -1812,22 +1588,29 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     }
     let image = build(TARGET_M3);
     let started = Instant::now();
-    let ns = Netns::new();
-    eprintln!("{test}: namespace {}", ns.name);
+    let ns = namespace(test);
     // The TAP and every host's address, only inside the namespace.
-    ns.ok(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
-    ns.ok(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"]);
+    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
+        .out()
+        .ok();
+    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
+        .out()
+        .ok();
     let room = room_addresses();
     for address in &room {
         if address.contains(':') {
             let cidr = format!("{address}/64");
-            ns.ok(&["ip", "-6", "addr", "add", &cidr, "dev", "tap0", "nodad"]);
+            ns.run(&["ip", "-6", "addr", "add", &cidr, "dev", "tap0", "nodad"])
+                .out()
+                .ok();
         } else {
             let cidr = format!("{address}/24");
-            ns.ok(&["ip", "addr", "add", &cidr, "dev", "tap0"]);
+            ns.run(&["ip", "addr", "add", &cidr, "dev", "tap0"])
+                .out()
+                .ok();
         }
     }
-    ns.ok(&["ip", "link", "set", "tap0", "up"]);
+    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
     let mut qemu = Qemu::start(&ns, &image);
     qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
     let mut answered = false;
@@ -1953,15 +1736,9 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     ));
     println!("{}", after_chat.text.trim_end());
 
-    let name = ns.name.clone();
+    let name = ns.name().to_string();
     drop(qemu);
     drop(ns);
-    let list = ip_netns(&["list"]).stdout_str();
-    assert!(
-        !list
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(name.as_str())),
-        "namespace {name} still exists:\n{list}"
-    );
+    assert_namespace_gone(&name);
     show(&format!("{test}: done in {:.1?}", started.elapsed()));
 }

@@ -1,15 +1,14 @@
-//! What the core's integration tests share: an in-memory smoltcp device and
-//! a board around it whose clocks the test sets by hand, the addresses of
-//! the tests, and Ethernet/ARP/IPv4/IPv6/UDP frames built and parsed with
-//! `smoltcp::wire`.
+//! What the core's integration tests share: the in-memory board of
+//! `udpkit-testing` (one definition for the tests, the example, the
+//! benchmark and the no_std check) with rings sized for these tests, the
+//! addresses of the tests, and Ethernet/ARP/IPv4/IPv6/UDP frames built and
+//! parsed with `smoltcp::wire`.
 //!
-//! Nothing here touches a real network: the device is two queues in memory.
+//! Nothing here touches a real network: the device is two rings in memory.
 
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
-
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::phy::ChecksumCapabilities;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
@@ -17,7 +16,7 @@ use udpkit::smoltcp::wire::{
     Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscRepr, UdpPacket,
     UdpRepr, UDP_HEADER_LEN,
 };
-use udpkit::{Board, ClockSource, UnixTime};
+use udpkit::UnixTime;
 
 // ---------------------------------------------------------------------------
 // The addresses of the tests.
@@ -44,118 +43,50 @@ pub const REFUSED_BAD_SOURCE: usize = 2;
 // ---------------------------------------------------------------------------
 // An in-memory board.
 
-/// Frames to the stack in `rx`, frames from it in `tx`.
-#[derive(Default)]
-pub struct MemoryDevice {
-    pub rx: VecDeque<Vec<u8>>,
-    pub tx: Vec<Vec<u8>>,
+pub use udpkit_testing::MemoryDevice;
+
+/// The board of these tests: udpkit-testing's, whose clocks the test sets
+/// by hand, its rings in buffers on the heap.
+pub type MemoryBoard = udpkit_testing::MemoryBoard<Vec<u8>>;
+
+/// The receive ring's bytes: a room of 256 hosts at once, or a frame of
+/// 64 KiB (as a faulty link could deliver).
+const RX_BYTES: usize = 1 << 20;
+/// The transmit ring's bytes: a 32-member chat's round (992 lines) in one
+/// poll, several times over.
+const TX_BYTES: usize = 1 << 20;
+
+/// A board at `now` without a wall clock, its source a local clock.
+pub fn memory_board(now: Instant) -> MemoryBoard {
+    let device = MemoryDevice::new(vec![0; RX_BYTES], vec![0; TX_BYTES]);
+    udpkit_testing::MemoryBoard::new(device, now)
 }
 
-pub struct MemoryRxToken(Vec<u8>);
-
-pub struct MemoryTxToken<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for MemoryRxToken {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for MemoryTxToken<'_> {
-    fn consume<R, F>(self, len: usize, f: F) -> R
-    where
-        F: FnOnce(&mut [u8]) -> R,
-    {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
+/// Puts `frame` on the board's receive ring, for the stack's next poll.
+#[track_caller]
+pub fn inject(board: &mut MemoryBoard, frame: &[u8]) {
+    if let Err(e) = board.device.rx.push(frame) {
+        panic!("cannot queue a frame for the stack: {e} ({RX_BYTES} bytes)");
     }
 }
 
-impl Device for MemoryDevice {
-    type RxToken<'a> = MemoryRxToken;
-    type TxToken<'a> = MemoryTxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(MemoryRxToken, MemoryTxToken<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((MemoryRxToken(frame), MemoryTxToken(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<MemoryTxToken<'_>> {
-        Some(MemoryTxToken(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
-
-/// A board on a [`MemoryDevice`] whose clocks the test sets by hand.
-pub struct MemoryBoard {
-    pub device: MemoryDevice,
-    /// The monotonic clock.
-    pub now: Instant,
-    /// The wall clock, `None` for a board without one. It stands still
-    /// where it is set unless `wall_running_since` is given.
-    pub wall: Option<UnixTime>,
-    /// When set, `wall` is the wall clock's reading at this instant, and
-    /// it runs on with the monotonic clock from there.
-    pub wall_running_since: Option<Instant>,
-    pub source: ClockSource,
-}
-
-impl MemoryBoard {
-    /// A board at `now` without a wall clock, its source a local clock
-    /// (the trait's default).
-    pub fn new(now: Instant) -> MemoryBoard {
-        MemoryBoard {
-            device: MemoryDevice::default(),
-            now,
-            wall: None,
-            wall_running_since: None,
-            source: ClockSource::LOCAL,
-        }
-    }
+/// Takes every frame the stack sent off the board's transmit ring, oldest
+/// first. Fails the test if the ring was too small for them.
+#[track_caller]
+pub fn take_sent(board: &mut MemoryBoard) -> Vec<Vec<u8>> {
+    assert_eq!(
+        board.device.tx_dropped, 0,
+        "frames the stack sent were lost: the transmit ring ({TX_BYTES} bytes) was full"
+    );
+    let frames = board.device.tx.iter().map(<[u8]>::to_vec).collect();
+    board.device.tx.clear();
+    frames
 }
 
 /// `t` plus `d`.
 pub fn after(t: UnixTime, d: Duration) -> UnixTime {
     let nanos = u64::from(t.subsec_nanos()) + d.total_micros() % 1_000_000 * 1000;
     UnixTime::new(t.secs + d.total_micros() / 1_000_000, nanos as u32)
-}
-
-impl Board for MemoryBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        self.now
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        match self.wall_running_since {
-            Some(since) => self.wall.map(|w| after(w, self.now - since)),
-            None => self.wall,
-        }
-    }
-
-    fn clock_source(&mut self) -> ClockSource {
-        self.source
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        0x5eed
-    }
 }
 
 /// A neighbor table as large as the host's (see `udpkit::neighbor`).

@@ -118,7 +118,9 @@ fn check_environment(tools: &[(&str, &str)]) -> Result<(), String> {
     Ok(())
 }
 
-fn find_in_path(tool: &str) -> Option<PathBuf> {
+/// Where `tool` is: in `PATH`, or in /usr/sbin or /sbin (which a normal
+/// user's `PATH` may lack), as an executable file.
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])
@@ -241,6 +243,26 @@ impl Out {
         )
     }
 
+    /// [`Out::describe`] with only the last `lines` lines of each output,
+    /// for a long one (a build's).
+    pub fn describe_tail(&self, lines: usize) -> String {
+        let tail = |text: String| {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        };
+        format!(
+            "`{}` -> {} after {:.1?}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+            self.what,
+            match self.status {
+                Some(s) => s.to_string(),
+                None => "KILLED at the hard time limit".to_string(),
+            },
+            self.elapsed,
+            tail(self.stdout_str()),
+            tail(self.stderr_str())
+        )
+    }
+
     /// Panics unless the command succeeded.
     #[track_caller]
     pub fn ok(self) -> Out {
@@ -251,8 +273,9 @@ impl Out {
 
 static FILE_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A scratch file name unique in this test process.
-fn scratch(dir: &Path, what: &str) -> PathBuf {
+/// A scratch file name unique in this test process, in `dir` (a
+/// namespace's [`Netns::dir`]).
+pub fn scratch(dir: &Path, what: &str) -> PathBuf {
     let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
     dir.join(format!("{n:04}-{what}"))
 }
@@ -299,6 +322,12 @@ fn run_in(cmd: &mut Command, dir: &Path, stdin: Option<&[u8]>, limit: Duration) 
         let _ = fs::remove_file(path);
     }
     out
+}
+
+/// Runs `cmd` outside any test namespace (a build, a script that reads
+/// files), its output to files, killed at `limit`.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Out {
+    run_in(cmd, &scratch_root().join("plain"), None, limit)
 }
 
 /// For setup commands outside a test namespace (`ip netns ...`).

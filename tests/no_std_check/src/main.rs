@@ -1,11 +1,13 @@
 //! The udpkit core in a `#![no_std]` binary with no allocator.
 //!
 //! It builds a [`Stack`] with every server service (echo, daytime, time,
-//! upper, hello, chat, NTP, discovery) on an in-memory device,
-//! answers an ARP request and an echo datagram through it, and exits with
-//! status 0 when both answers are right (another status names the check that
-//! failed). Building it at all is the proof that the core needs neither
-//! `std` nor `alloc`; running it shows the result works.
+//! upper, hello, chat, NTP, discovery) on the in-memory board of the
+//! core's tests (`udpkit-testing`, its rings in arrays here), answers an
+//! ARP request and an echo datagram through it, and exits with status 0
+//! when both answers are right (another status names the check that
+//! failed). Building it at all is the proof that the core, and the test
+//! board with it, need neither `std` nor `alloc`; running it shows the
+//! result works.
 
 #![no_std]
 #![no_main]
@@ -16,13 +18,14 @@ use core::panic::PanicInfo;
 use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry};
 use udpkit::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
-use udpkit::smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use udpkit::smoltcp::phy::ChecksumCapabilities;
 use udpkit::smoltcp::time::Instant;
 use udpkit::smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use udpkit::{Board, Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit_testing::{MemoryBoard, MemoryDevice};
 
 unsafe extern "C" {
     /// From the C library the binary links for its start-up code.
@@ -41,107 +44,8 @@ fn panic(_info: &PanicInfo) -> ! {
 #[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {}
 
-const MAX_FRAME: usize = 1514;
-
-/// One Ethernet frame in a fixed buffer.
-#[derive(Clone, Copy)]
-struct Frame {
-    bytes: [u8; MAX_FRAME],
-    len: usize,
-}
-
-impl Frame {
-    const EMPTY: Frame = Frame {
-        bytes: [0; MAX_FRAME],
-        len: 0,
-    };
-
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-/// A device with room for one frame in each direction.
-struct MemoryDevice {
-    rx: Option<Frame>,
-    tx: Frame,
-    sent: usize,
-}
-
-struct RxToken(Frame);
-
-struct TxToken<'a> {
-    frame: &'a mut Frame,
-    sent: &'a mut usize,
-}
-
-impl phy::RxToken for RxToken {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0.as_slice())
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        // smoltcp never asks for more than the MTU below.
-        self.frame.len = len;
-        *self.sent += 1;
-        f(&mut self.frame.bytes[..len])
-    }
-}
-
-impl Device for MemoryDevice {
-    type RxToken<'a> = RxToken;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let frame = self.rx.take()?;
-        let tx = TxToken {
-            frame: &mut self.tx,
-            sent: &mut self.sent,
-        };
-        Some((RxToken(frame), tx))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken {
-            frame: &mut self.tx,
-            sent: &mut self.sent,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = MAX_FRAME;
-        caps
-    }
-}
-
-struct MemoryBoard {
-    device: MemoryDevice,
-    now: Instant,
-}
-
-impl Board for MemoryBoard {
-    type Device = MemoryDevice;
-
-    fn device(&mut self) -> &mut MemoryDevice {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        self.now
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        Some(UnixTime::from_secs(1_795_446_245))
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        1
-    }
-}
+/// The board of the core's tests, on rings in arrays.
+type TestBoard = MemoryBoard<[u8; 4096]>;
 
 const OUR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
 const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
@@ -149,18 +53,20 @@ const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
 const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 const PAYLOAD: &[u8] = b"no_std";
 
-fn ethernet(frame: &mut Frame, ethertype: EthernetProtocol, payload_len: usize) {
-    frame.len = 14 + payload_len;
+/// Writes an Ethernet header from the peer to us into `frame`, whose
+/// payload is `payload_len` bytes; the frame's length.
+fn ethernet(frame: &mut [u8], ethertype: EthernetProtocol, payload_len: usize) -> usize {
     EthernetRepr {
         src_addr: PEER_MAC,
         dst_addr: OUR_MAC,
         ethertype,
     }
-    .emit(&mut EthernetFrame::new_unchecked(&mut frame.bytes[..]));
+    .emit(&mut EthernetFrame::new_unchecked(&mut *frame));
+    14 + payload_len
 }
 
-fn arp_request() -> Frame {
-    let mut frame = Frame::EMPTY;
+/// An ARP request of the peer for our address, into `frame`; its length.
+fn arp_request(frame: &mut [u8]) -> usize {
     let arp = ArpRepr::EthernetIpv4 {
         operation: ArpOperation::Request,
         source_hardware_addr: PEER_MAC,
@@ -168,13 +74,14 @@ fn arp_request() -> Frame {
         target_hardware_addr: EthernetAddress([0; 6]),
         target_protocol_addr: OUR_IP,
     };
-    ethernet(&mut frame, EthernetProtocol::Arp, arp.buffer_len());
-    arp.emit(&mut ArpPacket::new_unchecked(&mut frame.bytes[14..]));
-    frame
+    let len = ethernet(frame, EthernetProtocol::Arp, arp.buffer_len());
+    arp.emit(&mut ArpPacket::new_unchecked(&mut frame[14..]));
+    len
 }
 
-fn echo_request() -> Frame {
-    let mut frame = Frame::EMPTY;
+/// A datagram of [`PAYLOAD`] from the peer to our echo port, into `frame`;
+/// its length.
+fn echo_request(frame: &mut [u8]) -> usize {
     let caps = ChecksumCapabilities::default();
     let udp = UdpRepr {
         src_port: 40000,
@@ -187,12 +94,12 @@ fn echo_request() -> Frame {
         payload_len: udp.header_len() + PAYLOAD.len(),
         hop_limit: 64,
     };
-    ethernet(
-        &mut frame,
+    let len = ethernet(
+        frame,
         EthernetProtocol::Ipv4,
         ip.buffer_len() + ip.payload_len,
     );
-    let mut packet = Ipv4Packet::new_unchecked(&mut frame.bytes[14..]);
+    let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
     ip.emit(&mut packet, &caps);
     udp.emit(
         &mut UdpPacket::new_unchecked(packet.payload_mut()),
@@ -202,7 +109,7 @@ fn echo_request() -> Frame {
         |payload| payload.copy_from_slice(PAYLOAD),
         &caps,
     );
-    frame
+    len
 }
 
 /// Our ARP reply to the peer, if `frame` is one.
@@ -248,28 +155,29 @@ fn is_echo_reply(frame: &[u8]) -> bool {
         && udp.payload() == PAYLOAD
 }
 
-/// One frame in, one poll: the frame the stack sent, if exactly one.
-fn exchange<'f>(
+/// The frame `build` writes in, one poll: the frame the stack sent, if
+/// exactly one.
+fn exchange<'b>(
     stack: &mut Stack<'_>,
-    board: &'f mut MemoryBoard,
-    frame: Frame,
-) -> Option<&'f [u8]> {
-    board.device.rx = Some(frame);
-    board.device.sent = 0;
+    board: &'b mut TestBoard,
+    build: fn(&mut [u8]) -> usize,
+) -> Option<&'b [u8]> {
+    let mut frame = [0u8; 128];
+    let len = build(&mut frame);
+    board.device.rx.push(frame.get(..len)?).ok()?;
+    board.device.tx.clear();
     board.now += udpkit::smoltcp::time::Duration::from_millis(10);
     stack.poll(board);
-    (board.device.sent == 1).then_some(board.device.tx.as_slice())
+    if board.device.tx.len() != 1 || board.device.tx_dropped != 0 {
+        return None;
+    }
+    board.device.tx.pop()
 }
 
 fn run() -> c_int {
-    let mut board = MemoryBoard {
-        device: MemoryDevice {
-            rx: None,
-            tx: Frame::EMPTY,
-            sent: 0,
-        },
-        now: Instant::from_secs(1),
-    };
+    let device = MemoryDevice::new([0; 4096], [0; 4096]);
+    let mut board: TestBoard = MemoryBoard::new(device, Instant::from_secs(1));
+    board.wall = Some(UnixTime::from_secs(1_795_446_245));
     let (mut echo, mut echo_buffers) = (echo::Echo, SocketBuffers::<4, 4096>::new());
     let (mut daytime, mut daytime_buffers) = (daytime::Daytime, SocketBuffers::<4, 2048>::new());
     let (mut time, mut time_buffers) = (time::Time, SocketBuffers::<4, 2048>::new());
@@ -331,10 +239,10 @@ fn run() -> c_int {
         return 2;
     }
 
-    if !exchange(&mut stack, &mut board, arp_request()).is_some_and(is_arp_reply) {
+    if !exchange(&mut stack, &mut board, arp_request).is_some_and(is_arp_reply) {
         return 3;
     }
-    if !exchange(&mut stack, &mut board, echo_request()).is_some_and(is_echo_reply) {
+    if !exchange(&mut stack, &mut board, echo_request).is_some_and(is_echo_reply) {
         return 4;
     }
     if stack.poll(&mut board).is_some() {
