@@ -51,17 +51,17 @@ pub fn run(options: KernelOptions) -> Result<()> {
             .and_then(to_endpoint)
             .map(|e| e.addr);
         endpoints.push(Endpoint {
-            service: match kind.name {
+            service: match kind.needs.directory {
                 // The kernel's addresses; no MAC, and no announcements (a
                 // broadcast needs SO_BROADCAST, and which link?).
-                "discovery" => crate::discover::service(
+                true => crate::discover::service(
                     &options.discovery,
                     None,
                     &crate::discover::local_addresses(options.bind),
                     &options.services,
                     (0, port),
                 )?,
-                _ => serve::make_service(kind, options.chat_limits)?,
+                false => serve::make_service(kind, options.chat_limits)?,
             },
             port,
             socket,

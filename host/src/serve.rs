@@ -5,8 +5,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use anyhow::{bail, Context as _, Result};
+use udpkit::catalog::{ServiceInfo, CATALOG};
 use udpkit::service::Service;
-use udpkit::services::{chat, daytime, echo, hello, time, upper};
+use udpkit::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Cidr};
@@ -14,56 +15,12 @@ use udpkit::{Config, Discard, NeighborSlot, ServiceStats, Stack, MAX_PAYLOAD};
 
 use crate::tap::{HostBoard, TapDevice, TapSetup};
 
-/// A service udpkit can run, with its name and standard port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServiceKind {
-    pub name: &'static str,
-    pub default_port: u16,
-    pub summary: &'static str,
-}
+/// A service udpkit can run: its line of the core's catalog (name,
+/// standard port, summary, what it needs).
+pub type ServiceKind = ServiceInfo;
 
-pub const SERVICES: [ServiceKind; 8] = [
-    ServiceKind {
-        name: "echo",
-        default_port: echo::DEFAULT_PORT,
-        summary: "RFC 862: the datagram back, byte for byte",
-    },
-    ServiceKind {
-        name: "daytime",
-        default_port: daytime::DEFAULT_PORT,
-        summary: "RFC 867: the date and time as one line (UTC)",
-    },
-    ServiceKind {
-        name: "time",
-        default_port: time::DEFAULT_PORT,
-        summary: "RFC 868: seconds since 1900 as 4 bytes",
-    },
-    ServiceKind {
-        name: "ntp",
-        default_port: udpkit::services::ntp::DEFAULT_PORT,
-        summary: "RFC 5905: NTP/SNTP server (sntp, ntpdate -q, chronyd, rdate -n)",
-    },
-    ServiceKind {
-        name: "upper",
-        default_port: upper::DEFAULT_PORT,
-        summary: "the datagram in ASCII upper case",
-    },
-    ServiceKind {
-        name: "hello",
-        default_port: hello::DEFAULT_PORT,
-        summary: "`Hello <datagram>!`; `exit` gets `Good bye!`",
-    },
-    ServiceKind {
-        name: "chat",
-        default_port: chat::DEFAULT_PORT,
-        summary: "multi-user chat: /nick NAME to join, /help for more",
-    },
-    ServiceKind {
-        name: "discovery",
-        default_port: udpkit::services::discovery::DEFAULT_PORT,
-        summary: "`DISCOVER` (broadcast) gets this device's name, addresses and services",
-    },
-];
+/// Every service udpkit can run: the core's catalog.
+pub const SERVICES: [ServiceKind; 8] = CATALOG;
 
 /// Datagram slots in each socket queue. A load generator keeps up to this
 /// many datagrams in flight without loss in our own buffers.
@@ -113,8 +70,14 @@ pub fn run(options: ServeOptions) -> Result<()> {
 
     // The stack lives as long as the process: its storage is leaked once
     // at startup instead of threading lifetimes through main.
-    // One socket per service, the SNTP client's, and the chat's detour.
-    let socket_count = options.services.len() + usize::from(options.sntp.is_some()) + 1;
+    // One socket per service, the SNTP client's, and a detour for each
+    // service that needs one (the chat's).
+    let detours = options
+        .services
+        .iter()
+        .filter(|(kind, _)| kind.needs.detour)
+        .count();
+    let socket_count = options.services.len() + usize::from(options.sntp.is_some()) + detours;
     let sockets: &'static mut [SocketStorage<'static>] = (0..socket_count)
         .map(|_| SocketStorage::EMPTY)
         .collect::<Vec<_>>()
@@ -125,24 +88,24 @@ pub fn run(options: ServeOptions) -> Result<()> {
     let mut stack = Stack::new(&options.config, &mut board, sockets, neighbors);
     let address = options.config.address.address();
     for &(kind, port) in &options.services {
-        let service = Box::leak(match kind.name {
-            "discovery" => crate::discover::service(
+        let service = Box::leak(match kind.needs.directory {
+            true => crate::discover::service(
                 &options.discovery,
                 Some(options.config.mac),
                 &options.config.cidrs(),
                 &options.services,
                 (options.discovery.announce, port),
             )?,
-            _ => make_service(kind, options.chat_limits)?,
+            false => make_service(kind, options.chat_limits)?,
         });
         let id = stack
             .add_service(service, port, (queue(), queue()))
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", kind.name))?;
-        if kind.name == "chat" {
-            // Lines to members that may be gone take a lane of their own.
+        if kind.needs.detour {
+            // Datagrams to peers that may be gone take a lane of their own.
             stack
                 .set_detour(id, (PacketBuffer::new(&mut [][..], &mut [][..]), queue()))
-                .map_err(|e| anyhow::anyhow!("cannot start chat's detour: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot start {}'s detour: {e}", kind.name))?;
         }
         log::info!("{:<9} udp {address}:{port:<5}  {}", kind.name, kind.summary);
     }
@@ -178,19 +141,25 @@ pub fn run(options: ServeOptions) -> Result<()> {
     Ok(())
 }
 
-/// The service called `kind.name`.
 /// The service called `kind.name`; discovery, which needs the directory of
 /// the others, is built by [`crate::discover::service`].
 pub fn make_service(kind: ServiceKind, chat_limits: chat::ChatLimits) -> Result<Box<dyn Service>> {
     Ok(match kind.name {
-        "echo" => Box::new(echo::Echo),
-        "daytime" => Box::new(daytime::Daytime),
-        "time" => Box::new(time::Time),
-        "ntp" => Box::new(udpkit::services::ntp::NtpServer::new()),
-        "upper" => Box::new(upper::Upper),
-        "hello" => Box::new(hello::Hello),
-        "chat" => Box::new(chat::Chat::<64, 16>::new(chat_limits)),
-        other => bail!("no service called {other} can be built here"),
+        echo::NAME => Box::new(echo::Echo),
+        daytime::NAME => Box::new(daytime::Daytime),
+        time::NAME => Box::new(time::Time),
+        ntp::NAME => Box::new(ntp::NtpServer::new()),
+        upper::NAME => Box::new(upper::Upper),
+        hello::NAME => Box::new(hello::Hello),
+        chat::NAME => Box::new(chat::Chat::<64, 16>::new(chat_limits)),
+        other => bail!(
+            "no service called {other} can be built here{}",
+            if other == discovery::NAME {
+                " (discovery is built from the directory of the others)"
+            } else {
+                ""
+            }
+        ),
     })
 }
 
