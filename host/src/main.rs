@@ -307,7 +307,8 @@ struct SendArgs {
                   (/help lists them); /quit or end of input leaves.\n\n\
                   A /ping every --keepalive keeps the membership alive (its pong is not \
                   shown); when the server stops answering, and when it is back, you are \
-                  told; an expired membership is rejoined.\n\nExamples:\n  \
+                  told; an expired membership is rejoined, again every --keepalive while no \
+                  answer comes.\n\nExamples:\n  \
                   udpkit chat 192.168.69.1 --nick alice\n  \
                   udpkit chat 192.168.69.1 --nick bob --room games\n  \
                   printf 'hello\\n' | udpkit chat 192.168.69.1 --nick carol"
