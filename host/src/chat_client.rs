@@ -323,11 +323,21 @@ impl Session {
                     let line = Command::Nick(&self.nick).to_string();
                     self.send(line);
                 } else {
-                    self.rejoin = None;
-                    self.notice(format!(
-                        "could not rejoin: no answer; type /nick {} to try again",
-                        self.nick
-                    ));
+                    // Not one answer: the server or the link is down for
+                    // now (or its welcome was lost, the server counts us
+                    // and will drop us again). Giving up would leave us
+                    // out for good: try again at the keepalive's pace, as
+                    // the pings do, until an answer comes.
+                    let attempts = rejoin.sent;
+                    rejoin.sent = 0;
+                    rejoin.deadline = now + self.keepalive;
+                    if !self.silent {
+                        self.silent = true;
+                        self.notice(format!(
+                            "could not rejoin: no answer to {attempts} /nick; still trying every {}",
+                            format_duration(self.keepalive)
+                        ));
+                    }
                 }
             }
         }
@@ -1903,7 +1913,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rejoin_without_answer_is_retried_then_given_up() {
+    fn a_rejoin_without_answer_keeps_trying_at_the_keepalives_pace() {
         let t0 = Instant::now();
         let (mut s, mut server) = expired_in_games(t0);
         let not_member = only(&server.hear(BOB, "/ping"), BOB);
@@ -1913,10 +1923,33 @@ mod tests {
             s.tick(t0 + i * SECOND);
             assert_eq!(sends(&s.take_effects()), ["/nick bob"]);
         }
-        s.tick(t0 + 3 * SECOND);
+        let t1 = t0 + 3 * SECOND;
+        s.tick(t1);
         let effects = s.take_effects();
-        assert!(notices(&effects)[0].starts_with("could not rejoin"));
-        assert_eq!(s.next_deadline(), None);
+        assert!(sends(&effects).is_empty());
+        assert_eq!(
+            notices(&effects),
+            ["could not rejoin: no answer to 3 /nick; still trying every 30s"]
+        );
+        assert!(s.silent);
+        // The next round, a keepalive later: the /nick and its retries,
+        // with the notice said once.
+        let t2 = t1 + Duration::from_secs(30);
+        assert_eq!(s.next_deadline(), Some(t2));
+        for i in 0..3 {
+            s.tick(t2 + i * SECOND);
+            assert_eq!(sends(&s.take_effects()), ["/nick bob"]);
+        }
+        s.tick(t2 + 3 * SECOND);
+        assert!(s.take_effects().is_empty());
+        // An answer: back, and a member again.
+        s.on_datagram(
+            b"*** welcome bob, you are in lobby with: bob\n",
+            t2 + 4 * SECOND,
+        );
+        let effects = s.take_effects();
+        assert_eq!(notices(&effects), ["server is back"]);
+        assert!(s.joined && !s.silent);
     }
 
     #[test]

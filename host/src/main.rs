@@ -1,10 +1,12 @@
 //! `udpkit`: the udpkit services on a Linux TAP, and clients for them.
 
 mod bench;
+mod capture;
 mod chat_client;
 mod client;
 mod discover;
 mod duration;
+mod faults;
 mod kernel;
 mod netif;
 mod ntp;
@@ -175,6 +177,33 @@ struct ServeArgs {
     /// failures back off from 15s to the same).
     #[arg(long, default_value = "1024s", value_name = "DURATION", value_parser = duration::parse)]
     sntp_interval: Duration,
+
+    /// Write every frame udpkit's stack receives and sends to FILE, in the
+    /// pcap format (tcpdump -r FILE, Wireshark). The frames as the stack
+    /// sees them: incoming ones after --drop/--corrupt/--delay, outgoing
+    /// ones before.
+    #[arg(long, value_name = "FILE", help_heading = "Faults on purpose")]
+    pcap: Option<std::path::PathBuf>,
+
+    /// Drop each frame with probability P, from 0 to 1 (or a percentage,
+    /// 10%): frames in (read from the TAP) and frames out alike.
+    #[arg(long = "drop", value_name = "P", default_value = "0", value_parser = faults::parse_chance,
+          help_heading = "Faults on purpose")]
+    drop_chance: f64,
+
+    /// Flip one random bit of each frame with probability P, from 0 to 1
+    /// (or 10%): frames in and frames out alike (of those not dropped).
+    #[arg(long = "corrupt", value_name = "P", default_value = "0", value_parser = faults::parse_chance,
+          help_heading = "Faults on purpose")]
+    corrupt_chance: f64,
+
+    /// Hold each frame this long: frames in and frames out alike, so a
+    /// round trip takes twice as long. Seconds (0.05) or with a unit as
+    /// --timeout takes them (50ms, 1s); at most 1h, 1024 frames held each
+    /// way (more are dropped and counted).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = faults::parse_delay,
+          help_heading = "Faults on purpose")]
+    delay: Duration,
 }
 
 /// `IP` or `IP:PORT` of an NTP server.
@@ -204,7 +233,13 @@ fn serve_help() -> String {
          Examples:\n  \
          sudo udpkit serve --create\n  \
          sudo udpkit serve --tap tap1 --ip 10.0.5.2/24 --gateway 10.0.5.1\n  \
-         sudo udpkit serve --services echo,time --port echo=7007",
+         sudo udpkit serve --services echo,time --port echo=7007\n  \
+         sudo udpkit serve --create --drop 0.1 --corrupt 0.1 --pcap frames.pcap\n\n\
+         Faults on purpose (--drop, --corrupt, --delay) sit between the TAP and the stack and\n\
+         apply to every frame, in and out. They are logged at startup, SIGUSR1 pauses and\n\
+         resumes them (frames already delayed still wait their turn), and on exit the counters\n\
+         account for every frame: read = to the stack + dropped + delay line full + still\n\
+         delayed, and the same for frames out.",
         defaults.address,
         serve::mac_text(defaults.mac),
         "192.168.69.100/24"
@@ -311,7 +346,8 @@ struct SendArgs {
                   (/help lists them); /quit or end of input leaves.\n\n\
                   A /ping every --keepalive keeps the membership alive (its pong is not \
                   shown); when the server stops answering, and when it is back, you are \
-                  told; an expired membership is rejoined.\n\nExamples:\n  \
+                  told; an expired membership is rejoined, again every --keepalive while no \
+                  answer comes.\n\nExamples:\n  \
                   udpkit chat 192.168.69.1 --nick alice\n  \
                   udpkit chat 192.168.69.1 --nick bob --room games\n  \
                   printf 'hello\\n' | udpkit chat 192.168.69.1 --nick carol"
@@ -357,6 +393,12 @@ fn run(command: Command) -> Result<()> {
             let backend = args.backend;
             let bind = args.bind;
             let options = serve_options(args)?;
+            if backend == Backend::Kernel && (!options.faults.is_none() || options.pcap.is_some()) {
+                bail!(
+                    "--drop, --corrupt, --delay and --pcap work on the TAP's frames: they need \
+                     --backend tap"
+                );
+            }
             if backend == Backend::Kernel && options.sntp.is_some() {
                 bail!(
                     "--sntp-server runs on udpkit's own stack (--backend tap); \
@@ -498,6 +540,14 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
             ..ChatLimits::default()
         },
         sntp,
+        faults: faults::FaultPlan {
+            drop: args.drop_chance,
+            corrupt: args.corrupt_chance,
+            delay: udpkit::smoltcp::time::Duration::from_micros(
+                args.delay.as_micros().min(u128::from(u64::MAX)) as u64,
+            ),
+        },
+        pcap: args.pcap,
     })
 }
 

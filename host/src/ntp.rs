@@ -21,7 +21,6 @@ use udpkit::wire::{NtpPacket, NtpRepr};
 use udpkit::{Board, ClockSource, Stack, UnixTime};
 
 use crate::client::Target;
-use crate::tap::HostBoard;
 
 /// `serve --sntp-server`: where the stack's wall clock comes from.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +36,7 @@ pub struct SntpOptions {
 /// is the stack's address, for the log.
 pub fn start_client(
     stack: &mut Stack<'static>,
-    board: &mut HostBoard,
+    board: &mut impl Board,
     options: SntpOptions,
     us: Ipv4Address,
     queues: (PacketBuffer<'static>, PacketBuffer<'static>),

@@ -1,8 +1,9 @@
 //! `udpkit serve`: the core's services on a TAP until Ctrl-C.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use udpkit::catalog::{ServiceInfo, CATALOG};
@@ -10,10 +11,12 @@ use udpkit::service::Service;
 use udpkit::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
+use udpkit::smoltcp::time::Duration;
 use udpkit::smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Cidr};
-use udpkit::{Config, Discard, NeighborSlot, ServiceStats, Stack, MAX_PAYLOAD};
+use udpkit::{Board, Config, Discard, NeighborSlot, ServiceStats, Stack, MAX_PAYLOAD};
 
-use crate::tap::{HostBoard, TapDevice, TapSetup};
+use crate::faults::{FaultPlan, Faults};
+use crate::tap::{HostBoard, Link, TapDevice, TapSetup};
 
 /// A service udpkit can run: its line of the core's catalog (name,
 /// standard port, summary, what it needs).
@@ -41,6 +44,10 @@ pub struct ServeOptions {
     /// Take the wall clock from this NTP server with the core's SNTP client
     /// instead of the host's clock.
     pub sntp: Option<crate::ntp::SntpOptions>,
+    /// Faults on the frames in and out of the TAP.
+    pub faults: FaultPlan,
+    /// Capture every frame into this file (pcap).
+    pub pcap: Option<PathBuf>,
 }
 
 pub fn run(options: ServeOptions) -> Result<()> {
@@ -57,13 +64,62 @@ pub fn run(options: ServeOptions) -> Result<()> {
         );
     }
     let host_address_v6 = options.host_address_v6.map(|a| a.to_string());
+    let capture = options
+        .pcap
+        .as_deref()
+        .map(crate::capture::Capture::create)
+        .transpose()?;
     let device = TapDevice::open(&TapSetup {
         name: &options.tap,
         create: options.create,
         host_address: &host_address,
         host_address_v6: host_address_v6.as_deref(),
     })?;
-    let mut board = HostBoard::new(device);
+    let tap = Tap {
+        name: device.name().to_string(),
+        created: device.created(),
+    };
+    if options.faults.is_none() && capture.is_none() {
+        // The TAP bare, with nothing in the way of the frames.
+        return serve_on(HostBoard::new(device), &tap, None, options);
+    }
+    let plan = options.faults;
+    let faults = Faults::new(device, plan, crate::tap::entropy_seed());
+    if !plan.is_none() {
+        log::info!(
+            "faults on frames in and out of {}: {} (SIGUSR1 pauses and resumes them)",
+            tap.name,
+            plan.describe()
+        );
+    }
+    if let Some(capture) = &capture {
+        log::info!(
+            "capturing every frame in and out to {} (pcap: tcpdump -r, Wireshark)",
+            capture.path().display()
+        );
+    }
+    let device = crate::capture::capture(
+        faults,
+        capture
+            .clone()
+            .unwrap_or_else(crate::capture::Capture::none),
+    );
+    serve_on(HostBoard::new(device), &tap, capture, options)
+}
+
+/// The TAP's name and whether we created it, for the log.
+struct Tap {
+    name: String,
+    created: bool,
+}
+
+/// Serves `options` on `board`'s link until a signal stops it.
+fn serve_on<D: Link>(
+    mut board: HostBoard<D>,
+    tap: &Tap,
+    capture: Option<crate::capture::Capture>,
+    options: ServeOptions,
+) -> Result<()> {
     // With an NTP server to ask, the board has no clock of its own, as a
     // board without an RTC: the SNTP client's time is the stack's.
     board.system_clock = options.sntp.is_none();
@@ -113,30 +169,61 @@ pub fn run(options: ServeOptions) -> Result<()> {
         crate::ntp::start_client(&mut stack, &mut board, sntp, address, (queue(), queue()))?;
     }
 
-    let signals = SignalPipe::new()?;
+    let stop = SignalPipe::new()?;
+    let toggle = SignalPipe::on(&[signal_hook::consts::SIGUSR1])?;
     log::info!(
         "ready on {} as {} (MAC {}): {} service(s), ping answered; Ctrl-C stops",
-        board.device.name(),
+        tap.name,
         options.config.address,
         mac_text(options.config.mac),
         options.services.len(),
     );
     loop {
         let delay = stack.poll(&mut board);
+        let now = board.now();
+        // Frames the link delays are due on their own time.
+        let link_delay =
+            board
+                .device
+                .next_due()
+                .map(|due| if due > now { due - now } else { Duration::ZERO });
+        let delay = match (delay, link_delay) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let timeout_ms = match delay {
             None => -1,
             // Round up: waking before the deadline would just spin once more.
             Some(d) => d.total_micros().div_ceil(1000).min(i32::MAX as u64) as i32,
         };
-        if wait_readable(board.device.as_raw_fd(), signals.fd(), timeout_ms)? {
-            break;
+        if let Some(capture) = &capture {
+            capture.flush();
+        }
+        match wait_readable(board.device.fd(), &stop, &toggle, timeout_ms)? {
+            Wake::Stop => break,
+            Wake::Toggle(signals) => {
+                for _ in 0..signals {
+                    match board.device.toggle_faults() {
+                        Some(true) => log::info!("SIGUSR1: faults resumed"),
+                        Some(false) => log::info!(
+                            "SIGUSR1: faults paused, frames pass untouched until the next SIGUSR1"
+                        ),
+                        None => log::info!("SIGUSR1: there are no faults to pause (see --drop)"),
+                    }
+                }
+            }
+            Wake::Other => {}
         }
     }
     log::info!("stopping");
     print_counters(stack.services());
     print_neighbor_counters(&stack);
-    if board.device.created() {
-        log::info!("removing TAP {}", board.device.name());
+    board.device.print_counters();
+    if let Some(capture) = &capture {
+        capture.print_counters();
+    }
+    if tap.created {
+        log::info!("removing TAP {}", tap.name);
     }
     Ok(())
 }
@@ -170,45 +257,64 @@ fn queue() -> PacketBuffer<'static> {
     )
 }
 
+/// Why the serve loop woke up.
+enum Wake {
+    /// SIGINT or SIGTERM.
+    Stop,
+    /// SIGUSR1, this many times.
+    Toggle(usize),
+    /// A frame, or the timeout.
+    Other,
+}
+
 /// Sleeps until the TAP has a frame, a signal arrived, or `timeout_ms`
-/// passed (-1: no timeout). True when a signal asks us to stop.
-fn wait_readable(tap: i32, signal: i32, timeout_ms: i32) -> Result<bool> {
-    let mut fds = [
-        libc::pollfd {
-            fd: tap,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: signal,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    // SAFETY: `fds` is a valid array of two pollfd for the whole call.
+/// passed (-1: no timeout).
+fn wait_readable(
+    tap: i32,
+    stop: &SignalPipe,
+    toggle: &SignalPipe,
+    timeout_ms: i32,
+) -> Result<Wake> {
+    let mut fds = [tap, stop.fd(), toggle.fd()].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a valid array of pollfd for the whole call.
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if ready < 0 {
         let error = io::Error::last_os_error();
         if error.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
+            return Ok(Wake::Other);
         }
         return Err(error).context("poll on the TAP");
     }
     if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
         bail!("the TAP device reported an error or went away");
     }
-    Ok(fds[1].revents & libc::POLLIN != 0)
+    if fds[1].revents & libc::POLLIN != 0 {
+        return Ok(Wake::Stop);
+    }
+    if fds[2].revents & libc::POLLIN != 0 {
+        return Ok(Wake::Toggle(toggle.take()));
+    }
+    Ok(Wake::Other)
 }
 
-/// SIGINT and SIGTERM, delivered as bytes on a socket the loop can poll.
+/// Signals delivered as bytes on a socket the loop can poll.
 pub struct SignalPipe {
     read: UnixStream,
 }
 
 impl SignalPipe {
+    /// SIGINT and SIGTERM: stop.
     pub fn new() -> Result<SignalPipe> {
+        SignalPipe::on(&[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+    }
+
+    pub fn on(signals: &[i32]) -> Result<SignalPipe> {
         let (read, write) = UnixStream::pair().context("creating the signal pipe")?;
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for &signal in signals {
             signal_hook::low_level::pipe::register(signal, write.try_clone()?)
                 .context("installing the signal handler")?;
         }
@@ -218,6 +324,18 @@ impl SignalPipe {
 
     pub fn fd(&self) -> i32 {
         self.read.as_raw_fd()
+    }
+
+    /// How many signals arrived since the last call.
+    pub fn take(&self) -> usize {
+        let mut count = 0;
+        let mut bytes = [0u8; 64];
+        loop {
+            match (&self.read).read(&mut bytes) {
+                Ok(0) | Err(_) => return count,
+                Ok(n) => count += n,
+            }
+        }
     }
 }
 

@@ -26,6 +26,19 @@ pub struct TapDevice {
     mtu: usize,
     /// Whether we created the interface (and closing it removes it).
     created: bool,
+    counts: TapCounts,
+}
+
+/// Frames through the TAP, as Linux counts them on its side of it
+/// (`ip -s link`: what Linux sent, udpkit read; and the other way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TapCounts {
+    /// Frames read from the TAP.
+    pub read: u64,
+    /// Frames written to the TAP.
+    pub written: u64,
+    /// Frames whose write failed (not in `written`).
+    pub write_errors: u64,
 }
 
 /// How to get a TAP.
@@ -96,6 +109,7 @@ impl TapDevice {
             tx: vec![0; FRAME_SIZE.max(mtu + 14)],
             mtu,
             created,
+            counts: TapCounts::default(),
         })
     }
 
@@ -111,6 +125,46 @@ impl TapDevice {
 impl AsRawFd for TapDevice {
     fn as_raw_fd(&self) -> RawFd {
         self.iface.as_raw_fd()
+    }
+}
+
+/// What the serve loop needs of its device beyond smoltcp's [`Device`]: the
+/// TAP, bare or behind the layers of `serve --drop/--pcap` ([`crate::faults`],
+/// [`crate::capture`]).
+pub trait Link: Device {
+    /// The TAP's file descriptor, to sleep on.
+    fn fd(&self) -> RawFd;
+
+    /// When the link itself has frames due (delayed ones), besides the
+    /// stack's own timers.
+    fn next_due(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Pauses or resumes the faults: `Some(true)` when they are on now,
+    /// `None` when there are none.
+    fn toggle_faults(&mut self) -> Option<bool> {
+        None
+    }
+
+    /// Prints the frame counters, to stderr.
+    fn print_counters(&self);
+}
+
+impl Link for TapDevice {
+    fn fd(&self) -> RawFd {
+        self.iface.as_raw_fd()
+    }
+
+    fn print_counters(&self) {
+        let c = self.counts;
+        eprintln!(
+            "{}: {} frames read, {} written, {} write errors",
+            self.name(),
+            c.read,
+            c.written,
+            c.write_errors
+        );
     }
 }
 
@@ -179,13 +233,17 @@ impl Device for TapDevice {
 
     fn receive(&mut self, _: Instant) -> Option<(TapRxToken<'_>, TapTxToken<'_>)> {
         match self.iface.recv(&mut self.rx) {
-            Ok(len) => Some((
-                TapRxToken(self.rx.get(..len)?),
-                TapTxToken {
-                    iface: &self.iface,
-                    buffer: &mut self.tx,
-                },
-            )),
+            Ok(len) => {
+                self.counts.read += 1;
+                Some((
+                    TapRxToken(self.rx.get(..len)?),
+                    TapTxToken {
+                        iface: &self.iface,
+                        buffer: &mut self.tx,
+                        counts: &mut self.counts,
+                    },
+                ))
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             Err(e) => {
                 log::warn!("reading {}: {e}", self.iface.name());
@@ -198,6 +256,7 @@ impl Device for TapDevice {
         Some(TapTxToken {
             iface: &self.iface,
             buffer: &mut self.tx,
+            counts: &mut self.counts,
         })
     }
 
@@ -220,6 +279,7 @@ impl phy::RxToken for TapRxToken<'_> {
 pub struct TapTxToken<'a> {
     iface: &'a Iface,
     buffer: &'a mut Vec<u8>,
+    counts: &'a mut TapCounts,
 }
 
 impl phy::TxToken for TapTxToken<'_> {
@@ -229,24 +289,30 @@ impl phy::TxToken for TapTxToken<'_> {
         }
         let frame = &mut self.buffer[..len];
         let result = f(frame);
-        if let Err(e) = self.iface.send(frame) {
-            log::debug!("writing {}: {e}", self.iface.name());
+        match self.iface.send(frame) {
+            Ok(_) => self.counts.written += 1,
+            Err(e) => {
+                self.counts.write_errors += 1;
+                log::debug!("writing {}: {e}", self.iface.name());
+            }
         }
         result
     }
 }
 
-/// The host as a [`Board`]: a TAP, `CLOCK_MONOTONIC` and the system clock.
-pub struct HostBoard {
-    pub device: TapDevice,
+/// The host as a [`Board`]: a TAP (bare, or behind the fault injector and
+/// the capture of `serve --drop/--pcap`), `CLOCK_MONOTONIC` and the system
+/// clock.
+pub struct HostBoard<D = TapDevice> {
+    pub device: D,
     started: std::time::Instant,
     /// Whether the system clock is the wall clock; without it the board has
     /// none, as a board without an RTC (`serve --sntp-server`).
     pub system_clock: bool,
 }
 
-impl HostBoard {
-    pub fn new(device: TapDevice) -> HostBoard {
+impl<D: Device> HostBoard<D> {
+    pub fn new(device: D) -> HostBoard<D> {
         HostBoard {
             device,
             started: std::time::Instant::now(),
@@ -255,10 +321,10 @@ impl HostBoard {
     }
 }
 
-impl Board for HostBoard {
-    type Device = TapDevice;
+impl<D: Device> Board for HostBoard<D> {
+    type Device = D;
 
-    fn device(&mut self) -> &mut TapDevice {
+    fn device(&mut self) -> &mut D {
         &mut self.device
     }
 
@@ -282,12 +348,17 @@ impl Board for HostBoard {
     }
 
     fn entropy_seed(&mut self) -> u64 {
-        let mut seed = [0u8; 8];
-        match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)) {
-            Ok(()) => u64::from_ne_bytes(seed),
-            Err(_) => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0x5eed, |d| d.as_nanos() as u64),
-        }
+        entropy_seed()
+    }
+}
+
+/// 8 bytes of the kernel's randomness (the time, should that fail).
+pub fn entropy_seed() -> u64 {
+    let mut seed = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)) {
+        Ok(()) => u64::from_ne_bytes(seed),
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0x5eed, |d| d.as_nanos() as u64),
     }
 }
