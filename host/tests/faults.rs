@@ -491,8 +491,9 @@ fn bad_fault_options_are_refused_clearly() {
         (&["--drop", "1.5"][..], "a probability is from 0 to 1"),
         (&["--corrupt", "often"][..], "is not a probability"),
         (&["--drop=-0.1"][..], "a probability is from 0 to 1"),
-        (&["--delay", "soon"][..], "is not a delay"),
-        (&["--delay=-1"][..], "a delay is from 0 to"),
+        (&["--delay", "soon"][..], "is not a duration"),
+        (&["--delay=-1"][..], "is not a duration"),
+        (&["--delay", "2h"][..], "a delay is at most"),
         (
             &[
                 "--backend",
