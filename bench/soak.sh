@@ -34,10 +34,13 @@
 #   --hosts N          source addresses, 192.168.69.101 onwards [100; 2 to 154]
 #   --size BYTES       payload size [64]
 #   --loss-ms MS       a reply later than this is lost [1000]
-#   --txqueuelen N     frames Linux queues for udpkit to read from the TAP; when
-#                      it is full (udpkit descheduled for longer than it lasts)
-#                      Linux drops them, counted as the TAP's tx_dropped [1000,
-#                      Linux's default: 8 ms at 125k/s]
+#   --window W         datagrams in flight at most [500]. The pace is open loop,
+#                      but a generator that fell behind catches up at once: the
+#                      window keeps that burst within the TAP's queue, so that
+#                      what is measured is udpkit, not the burst
+#   --txqueuelen N     frames Linux queues for udpkit to read from the TAP (when
+#                      it is full Linux drops them, counted as the TAP's
+#                      tx_dropped) [1000, Linux's default]
 #   --rss-slack KB     how much the RSS may grow during the soak [1024]
 #   --cpus "S C"       server on CPU S, load generator on CPU C ["1 0" with
 #                      2+ CPUs; "none"]
@@ -75,7 +78,7 @@ if [ -z "${UDPKIT_SOAK_INNER:-}" ]; then
 fi
 
 COUNT=1000000; FRACTION=0.5; RATE=""; WARM=100000; HOSTS=100; SIZE=64; LOSS_MS=1000
-RSS_SLACK=1024; CPUS=auto; BIN=""; MAX_TOTAL=900; WORKDIR=""; QUIET_PCT=25; QUIET_WAIT=120; TXQUEUELEN=1000
+RSS_SLACK=1024; CPUS=auto; BIN=""; MAX_TOTAL=900; WORKDIR=""; QUIET_PCT=25; QUIET_WAIT=120; TXQUEUELEN=1000; WINDOW=500
 while [ $# -gt 0 ]; do
     case "$1" in
         --count) COUNT="$2"; shift 2;;
@@ -86,6 +89,7 @@ while [ $# -gt 0 ]; do
         --size) SIZE="$2"; shift 2;;
         --loss-ms) LOSS_MS="$2"; shift 2;;
         --txqueuelen) TXQUEUELEN="$2"; shift 2;;
+        --window) WINDOW="$2"; shift 2;;
         --rss-slack) RSS_SLACK="$2"; shift 2;;
         --cpus) CPUS="$2"; shift 2;;
         --bin) BIN="$2"; shift 2;;
@@ -97,11 +101,12 @@ while [ $# -gt 0 ]; do
         *) echo "$ME: unknown option $1 (see --help)" >&2; exit 2;;
     esac
 done
-for v in COUNT WARM HOSTS SIZE LOSS_MS RSS_SLACK MAX_TOTAL QUIET_PCT QUIET_WAIT TXQUEUELEN; do
+for v in COUNT WARM HOSTS SIZE LOSS_MS RSS_SLACK MAX_TOTAL QUIET_PCT QUIET_WAIT TXQUEUELEN WINDOW; do
     case "${!v}" in ''|*[!0-9]*) echo "$ME: ${v,,} must be a whole number" >&2; exit 2;; esac
 done
 [ "$COUNT" -ge 1 ] && [ "$COUNT" -le 100000000 ] || { echo "$ME: --count is 1 to 100000000" >&2; exit 2; }
 [ "$WARM" -ge 1 ] || { echo "$ME: --warm must be at least 1" >&2; exit 2; }
+{ [ "$WINDOW" -ge 1 ] && [ "$WINDOW" -le 65536 ]; } || { echo "$ME: --window is 1 to 65536" >&2; exit 2; }
 { [ "$HOSTS" -ge 2 ] && [ "$HOSTS" -le 154 ]; } || { echo "$ME: --hosts is 2 to 154" >&2; exit 2; }
 { [ "$SIZE" -ge 16 ] && [ "$SIZE" -le 1472 ]; } || { echo "$ME: --size is 16 to 1472 bytes" >&2; exit 2; }
 awk -v f="$FRACTION" 'BEGIN { exit !(f + 0 > 0 && f + 0 <= 1) }' \
@@ -283,7 +288,7 @@ RSS_IDLE=$(rss_kb)
 # Bounded in count, and in time at twice the expected length plus a minute.
 warm_limit=$(( WARM / RATE * 2 + 60 ))
 note "warm-up: $WARM datagrams at $RATE/s"
-bench "$warm_limit" "$WORKDIR/warm.json" --rate "$RATE" --count "$WARM" \
+bench "$warm_limit" "$WORKDIR/warm.json" --rate "$RATE" --window "$WINDOW" --count "$WARM" \
     --duration "$(( WARM / RATE * 2 + 30 ))s" --loss-ms "$LOSS_MS" \
     || note "the warm-up reported a problem (see $WORKDIR/bench.err); soaking anyway"
 RSS_START=$(rss_kb)
@@ -302,7 +307,7 @@ SAMPLER_PID=$!
 soak_secs=$(( COUNT / RATE + 1 ))
 note "soak: $COUNT datagrams at $RATE/s (about ${soak_secs} s)"
 S0=$SECONDS
-bench $(( soak_secs * 2 + 90 )) "$WORKDIR/soak.json" --rate "$RATE" --count "$COUNT" \
+bench $(( soak_secs * 2 + 90 )) "$WORKDIR/soak.json" --rate "$RATE" --window "$WINDOW" --count "$COUNT" \
     --duration "$(( soak_secs * 2 + 30 ))s" --loss-ms "$LOSS_MS"
 SOAK_RC=$?
 SOAK_SECS=$((SECONDS - S0))
@@ -325,6 +330,7 @@ J="$WORKDIR/soak.json"
 [ "$SOAK_RC" = 0 ] || FAIL+=("udpkit bench exited with $SOAK_RC")
 SENT=$(field "$J" sent); RECEIVED=$(field "$J" received); LOST=$(field "$J" lost)
 LATE=$(field "$J" late); BAD=$(field "$J" bad); ECHOES=$(field "$J" echoes_per_s)
+SENT_PER_S=$(field "$J" sent_per_s)
 P50=$(field "$J" p50_us); P99=$(field "$J" p99_us); MAXRTT=$(field "$J" max_us)
 DURATION=$(field "$J" duration_s)
 [ "${SENT:-0}" = "$COUNT" ] || FAIL+=("sent ${SENT:-?} of $COUNT")
@@ -359,7 +365,7 @@ git_rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     else
         echo "- soak rate $RATE/s (given)"
     fi
-    echo "- soak: $COUNT datagrams after a warm-up of $WARM; a reply later than $LOSS_MS ms counts as lost; the TAP's queue holds $TXQUEUELEN frames"
+    echo "- soak: $COUNT datagrams after a warm-up of $WARM, at most $WINDOW in flight; a reply later than $LOSS_MS ms counts as lost; the TAP's queue holds $TXQUEUELEN frames"
     echo
     echo "| sent | received | lost | late | bad | echo/s | duration | RTT p50 / p99 / max µs | RSS idle → after warm-up → end (max) | stall resets |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -367,13 +373,17 @@ git_rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
         "${SENT:-?}" "${RECEIVED:-?}" "${LOST:-?}" "${LATE:-?}" "${BAD:-?}" "${ECHOES:-0}" "${DURATION:-0}" \
         "${P50:-0}" "${P99:-0}" "${MAXRTT:-0}" "${RSS_IDLE:-?}" "${RSS_START:-?}" "${RSS_END:-?}" "$RSS_MAX" "${STALLS:-?}"
     echo
-    echo "Server counters: echo received ${SRV_RECEIVED:-?}, sent ${SRV_SENT:-?}; tap0 frames read ${TAP_READ:-?} (Linux sent $LINUX_TX, and dropped $LINUX_DROPPED for a full TAP queue), written ${TAP_WRITTEN:-?} (Linux received $LINUX_RX)."
+    echo "Server counters: echo received ${SRV_RECEIVED:-?}, sent ${SRV_SENT:-?}; tap0 frames read ${TAP_READ:-?} (Linux sent $LINUX_TX, and dropped $LINUX_DROPPED for a full TAP queue during the warm-up and the soak), written ${TAP_WRITTEN:-?} (Linux received $LINUX_RX)."
     echo "CPU during the soak, in % of one CPU: server $(cpu_field "$J" server_pct), load generator $(cpu_field "$J" generator_pct), other tasks $(cpu_field "$J" others_pct). The server ran $(( (RUN1 - RUN0) / 1000000 )) ms, waited $(( (WAIT1 - WAIT0) / 1000000 )) ms for its CPU while runnable, and was preempted $(( PREEMPT1 - PREEMPT0 )) times."
     echo
     echo '```'
     echo "$NEIGHBOR_LINES"
     echo '```'
     echo
+    if awk -v s="${SENT_PER_S:-0}" -v r="$RATE" 'BEGIN { exit !(s < 0.9 * r) }'; then
+        echo "NOTE: the pace fell to $(printf '%.0f' "${SENT_PER_S:-0}")/s, short of $RATE/s: the window was full (the server slowed down, or the machine was busy)."
+        echo
+    fi
     if [ "${#FAIL[@]}" = 0 ]; then
         echo "PASSED in $((SECONDS - T0)) s (soak $SOAK_SECS s): nothing lost or altered, RSS grew $GROWTH kB (≤ $RSS_SLACK), no stall."
     else
