@@ -10,10 +10,14 @@
 //!   [`Device`](smoltcp::phy::Device) that moves Ethernet frames, a monotonic
 //!   clock, an optional wall clock (and its [`ClockSource`], what the NTP
 //!   server says about it) and an entropy seed.
-//! - **[`neighbor`]** — wraps the board's device so that every on-link peer
-//!   that sends us a frame is in smoltcp's ARP cache before its frame is
-//!   processed: the first ping after a quiet minute is answered, and a forged
-//!   source cannot block a service behind an ARP request nobody answers.
+//! - **[`neighbor`]** — wraps the board's device and keeps a table (sized
+//!   by the port) of every on-link host that sent a frame, teaching smoltcp
+//!   each one's MAC address before its frame and before any datagram to it
+//!   leaves: the first ping after a quiet minute is answered, a room of
+//!   hundreds of hosts sending at once is answered without one ARP request,
+//!   and a datagram to a host only ARP can find waits on the service's
+//!   detour, never ahead of the others. It also drops IPv6 frames to
+//!   addresses that are not ours.
 //! - **smoltcp's `Interface`** — Ethernet, ARP, IPv4, ICMP echo and UDP. It
 //!   answers ping by itself and queues each UDP datagram on the socket bound
 //!   to its port (datagrams to the subnet broadcast address included).
