@@ -429,12 +429,6 @@ impl<'a> Stack<'a> {
         (self.learning.len(), self.learning.capacity())
     }
 
-    /// How many IPv6 frames were dropped because they were addressed to
-    /// none of our addresses or groups.
-    pub fn foreign_destinations(&self) -> u64 {
-        self.learning.stats().foreign
-    }
-
     /// Does all work that is due and returns how long the port may sleep
     /// before calling again; it must call earlier when a frame arrives.
     /// `None`: nothing is due until a frame arrives.
@@ -695,7 +689,7 @@ fn serve<D: Device>(
         if !wire.sockets.get_mut::<udp::Socket>(slot.socket).can_recv() {
             return;
         }
-        if !has_room(slot, wire.sockets) && !make_room(slot, wire) {
+        if !make_room(slot, wire) {
             // The rest waits in the receive queue for a later poll.
             return;
         }
@@ -723,7 +717,8 @@ fn serve<D: Device>(
             let own = wire.iface.ip_addrs();
             // A client's replies come from service ports (NTP's 123), and it
             // answers none of them: see `Service::guarded`.
-            let guard = match slot.service.guarded() {
+            let guarded = slot.service.guarded();
+            let guard = match guarded {
                 true => guard::check(from, context.ports, own),
                 false => Ok(()),
             };
@@ -746,7 +741,7 @@ fn serve<D: Device>(
                 );
                 continue;
             }
-            if slot.service.guarded() {
+            if guarded {
                 *screened = Some(from);
             }
         }

@@ -1650,7 +1650,7 @@ fn packets_to_foreign_ipv6_addresses_are_not_answered() {
         net.poll();
         assert_eq!(sent6(&mut net), [], "to {dst}");
     }
-    assert_eq!(net.stack.foreign_destinations(), 9);
+    assert_eq!(net.stack.neighbor_stats().foreign, 9);
     // Our own addresses are still answered.
     net.push(udp6_from_peer(PEER_V6, OUR_V6, ECHO, b"you"));
     net.poll();
