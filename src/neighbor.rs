@@ -148,6 +148,11 @@ pub struct NeighborStats {
     pub foreign: u64,
 }
 
+/// The `N` bytes of `frame` at `at`, if it has them.
+fn bytes_at<const N: usize>(frame: &[u8], at: usize) -> Option<[u8; N]> {
+    frame.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 /// The frame that teaches smoltcp a neighbor: an ARP reply for IPv4, a
 /// neighbor advertisement for IPv6.
 #[derive(Debug, Clone, Copy)]
@@ -412,6 +417,7 @@ impl<'a> NeighborLearning<'a> {
     /// itself on our links, else the IPv4 `gateway`. False when the next hop
     /// is a neighbor the table does not know: the datagram will wait for
     /// ARP or neighbor discovery (broadcasts need no neighbor: true).
+    #[inline]
     pub fn expect_datagram_to(
         &mut self,
         to: IpAddress,
@@ -419,15 +425,23 @@ impl<'a> NeighborLearning<'a> {
         now: Instant,
     ) -> bool {
         // Most datagrams answer the last sender, an on-link neighbor that
-        // smoltcp knows.
+        // smoltcp knows: decided here, inline, in a few instructions.
         if let Some(last) = self.table.get(self.last) {
-            if last.ip == to {
-                if last.queued || !needs_lesson(last, self.epoch, now) {
-                    return true;
-                }
-                return self.expect(to, now);
+            if last.ip == to && (last.queued || !needs_lesson(last, self.epoch, now)) {
+                return true;
             }
         }
+        self.expect_datagram_to_any(to, gateway, now)
+    }
+
+    /// [`NeighborLearning::expect_datagram_to`] for every other datagram.
+    #[inline(never)]
+    fn expect_datagram_to_any(
+        &mut self,
+        to: IpAddress,
+        gateway: Option<Ipv4Address>,
+        now: Instant,
+    ) -> bool {
         if self.our_address_for(to).is_some() {
             self.expect(to, now)
         } else if let (IpAddress::Ipv4(_), Some(gateway)) = (to, gateway) {
@@ -684,27 +698,30 @@ impl<'a> NeighborLearning<'a> {
         let Some(last) = self.table.get_mut(self.last) else {
             return false;
         };
+        // Fixed-size reads: the compiler compares them as words.
         let source_matches = match last.ip {
             IpAddress::Ipv4(ip) => {
-                frame.get(12..14) == Some(&[0x08, 0x00][..])
-                    && frame.get(26..30) == Some(&ip.octets()[..])
+                bytes_at::<2>(frame, 12) == Some([0x08, 0x00])
+                    && bytes_at::<4>(frame, 26) == Some(ip.octets())
             }
             IpAddress::Ipv6(ip) => {
-                frame.get(12..14) == Some(&[0x86, 0xdd][..])
-                    && frame.get(22..38) == Some(&ip.octets()[..])
+                bytes_at::<2>(frame, 12) == Some([0x86, 0xdd])
+                    && bytes_at::<16>(frame, 22) == Some(ip.octets())
                     // Neighbor discovery is counted by `learn`.
                     && frame.get(20) != Some(&58)
             }
         };
+        if !source_matches || bytes_at::<6>(frame, 6) != Some(last.mac.0) {
+            return false;
+        }
         let fresh = last
             .taught
             .is_some_and(|(at, taught_epoch)| taught_epoch == epoch && now - at < RETEACH_AFTER);
-        if source_matches && fresh && frame.get(6..12) == Some(&last.mac.0[..]) {
+        if fresh {
             last.seen = now;
             last.seen_order = frames;
-            return true;
         }
-        false
+        fresh
     }
 
     /// An ARP reply from `ip` at `mac`, to us.
@@ -834,10 +851,12 @@ impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
             resolutions,
         } = self;
         let resolutions: &Cell<u64> = resolutions;
-        if let Some(lesson) = learning.lesson.take() {
+        // The lesson stays where it is until smoltcp consumes it: a token
+        // the size of a frame would be copied at every receive.
+        if learning.lesson.is_some() {
             let tx = inner.transmit(now)?;
             return Some((
-                LearningRxToken::Lesson(lesson),
+                LearningRxToken::Lesson(learning),
                 LearningTxToken { tx, resolutions },
             ));
         }
@@ -885,7 +904,7 @@ pub enum LearningRxToken<'b, 'a, R> {
     /// The frame held back while its sender's lesson went in first.
     Held(&'b mut NeighborLearning<'a>),
     /// A lesson before a datagram to a neighbor leaves.
-    Lesson(Lesson),
+    Lesson(&'b mut NeighborLearning<'a>),
 }
 
 impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, '_, R> {
@@ -918,7 +937,10 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, '_, R> {
                 let len = learning.held_len.take().unwrap_or(0);
                 f(learning.held.get(..len).unwrap_or(&[]))
             }
-            LearningRxToken::Lesson(lesson) => f(lesson.bytes()),
+            LearningRxToken::Lesson(learning) => match learning.lesson.take() {
+                Some(lesson) => f(lesson.bytes()),
+                None => f(&[]),
+            },
         }
     }
 

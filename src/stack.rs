@@ -235,6 +235,9 @@ struct Slot<'a> {
     /// A datagram was queued on the service's socket or detour since the
     /// watchdog last saw both queues empty.
     queued: bool,
+    /// What [`Service::poll_at`] said after the timers ran in this poll
+    /// (nothing else calls the service until the next poll).
+    deadline: Option<Instant>,
     /// The service's timer was due but its queue had no room for a burst:
     /// it runs once the queue drains, which a frame, smoltcp's own retry or
     /// the watchdog brings about, so its deadline must not wake the port.
@@ -359,6 +362,7 @@ impl<'a> Stack<'a> {
             burst,
             detour: None,
             detour_queued_since: None,
+            deadline: None,
             timer_waits_for_room: false,
             queued: false,
         };
@@ -483,13 +487,16 @@ impl<'a> Stack<'a> {
         }
         let mut ticked = false;
         for slot in self.slots.iter_mut() {
-            ticked |= run_timers(slot, &mut wire, &context);
+            slot.timer_waits_for_room = false;
+            slot.deadline = slot.service.poll_at();
+            if slot.deadline.is_some_and(|at| at <= now) {
+                ticked |= run_timers(slot, &mut wire, &context);
+            }
         }
         if ticked {
             wire.flush();
         }
-        unclog(&mut self.slots, &mut self.sockets, now);
-        self.next_poll(now)
+        self.watch_and_schedule(now)
     }
 
     /// For a board without a wall clock: the first one a service keeps
@@ -501,26 +508,33 @@ impl<'a> Stack<'a> {
         }
     }
 
-    fn next_poll(&mut self, now: Instant) -> Option<Duration> {
-        let mut next = self.iface.poll_at(now, &self.sockets);
+    /// Resets every transmit queue that has stayed non-empty for
+    /// [`STALL_LIMIT`], and returns how long the port may sleep: until
+    /// smoltcp's next deadline, a service's timer, or a watchdog's. One pass
+    /// over the services, as this runs after every poll.
+    fn watch_and_schedule(&mut self, now: Instant) -> Option<Duration> {
+        let mut next: Option<Instant> = None;
         let mut consider = |deadline: Instant| {
             next = Some(next.map_or(deadline, |n| n.min(deadline)));
         };
-        for slot in &self.slots {
+        for slot in self.slots.iter_mut() {
+            if slot.queued && unclog(slot, &mut self.sockets, now) {
+                if let Some(since) = slot.queued_since {
+                    consider(since + STALL_LIMIT);
+                }
+                if let Some(since) = slot.detour_queued_since {
+                    consider(since + STALL_LIMIT);
+                }
+            }
             if !slot.timer_waits_for_room {
-                if let Some(at) = slot.service.poll_at() {
+                if let Some(at) = slot.deadline {
                     consider(at);
                 }
             }
-            if !slot.queued {
-                continue;
-            }
-            for since in [slot.queued_since, slot.detour_queued_since]
-                .into_iter()
-                .flatten()
-            {
-                consider(since + STALL_LIMIT);
-            }
+        }
+        // After the watchdog: a reset queue has nothing left to send.
+        if let Some(at) = self.iface.poll_at(now, &self.sockets) {
+            consider(at);
         }
         next.map(|at| if at > now { at - now } else { Duration::ZERO })
     }
@@ -540,6 +554,9 @@ fn datagram_room(socket: &udp::Socket<'_>) -> usize {
 /// is carried forward by the monotonic clock.
 pub const WALL_CLOCK_SAMPLE: Duration = Duration::from_secs(1);
 
+// `WallClock::read` carries the clock forward by less than a second.
+const _: () = assert!(WALL_CLOCK_SAMPLE.total_micros() <= 1_000_000);
+
 /// The board's wall clock, read at most every [`WALL_CLOCK_SAMPLE`].
 ///
 /// Reading it is a system call on Linux (a few percent of a busy echo
@@ -557,10 +574,14 @@ impl WallClock {
     fn read(&mut self, now: Instant, ask: impl FnOnce() -> Option<UnixTime>) -> Option<UnixTime> {
         match self.sample {
             Some((at, wall)) if now >= at && now - at < WALL_CLOCK_SAMPLE => {
-                let since = (now - at).total_micros();
+                // Less than a second since the sample: no division needed.
+                let since_nanos = (now - at).total_micros() as u32 * 1000;
                 wall.map(|w| {
-                    let nanos = u64::from(w.subsec_nanos()) + (since % 1_000_000) * 1000;
-                    UnixTime::new(w.secs + since / 1_000_000, nanos as u32)
+                    let nanos = w.subsec_nanos() + since_nanos;
+                    match nanos.checked_sub(1_000_000_000) {
+                        Some(next_second) => UnixTime::new(w.secs + 1, next_second),
+                        None => UnixTime::new(w.secs, nanos),
+                    }
                 })
             }
             _ => {
@@ -790,17 +811,16 @@ fn serve<D: Device>(
 /// stay due (a bug) cannot keep the stack from returning.
 const MAX_TICKS_PER_POLL: usize = 64;
 
-/// Runs `slot`'s timers while they are due and its queue has room; true
-/// when any ran.
+/// Runs `slot`'s timers while they are due (`slot.deadline`, kept up to
+/// date here) and its queue has room; true when any ran.
 fn run_timers<D: Device>(
     slot: &mut Slot<'_>,
     wire: &mut Wire<'_, '_, '_, '_, D>,
     context: &Context<'_>,
 ) -> bool {
     let mut ran = false;
-    slot.timer_waits_for_room = false;
     for _ in 0..MAX_TICKS_PER_POLL {
-        if slot.service.poll_at().is_none_or(|at| at > context.now) {
+        if slot.deadline.is_none_or(|at| at > context.now) {
             return ran;
         }
         if !make_room(slot, wire) {
@@ -825,17 +845,21 @@ fn run_timers<D: Device>(
             now: context.now,
         };
         slot.service.on_tick(context.now, context.wall, &mut outbox);
+        slot.deadline = slot.service.poll_at();
     }
     ran
 }
 
-/// Resets every transmit queue that has stayed non-empty for [`STALL_LIMIT`].
-fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
-    for slot in slots.iter_mut() {
-        if !slot.queued {
-            // Both queues were empty, and nothing was queued since.
-            continue;
-        }
+/// Resets `slot`'s transmit queues (the service's and its detour) if they
+/// have stayed non-empty for [`STALL_LIMIT`]; true while either is still
+/// non-empty.
+fn unclog(slot: &mut Slot<'_>, sockets: &mut SocketSet<'_>, now: Instant) -> bool {
+    // Most polls leave the queues empty: one look at each.
+    let mut queued = false;
+    if sockets.get_mut::<udp::Socket>(slot.socket).send_queue() == 0 {
+        slot.queued_since = None;
+    } else {
+        queued = true;
         if unclog_socket(
             sockets,
             &mut slot.socket,
@@ -847,7 +871,12 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
             slot.stats.stall_resets += 1;
             slot.queued_datagrams = 0;
         }
-        if let Some(detour) = slot.detour.as_mut() {
+    }
+    if let Some(detour) = slot.detour.as_mut() {
+        if sockets.get_mut::<udp::Socket>(*detour).send_queue() == 0 {
+            slot.detour_queued_since = None;
+        } else {
+            queued = true;
             if unclog_socket(
                 sockets,
                 detour,
@@ -859,12 +888,15 @@ fn unclog(slots: &mut [Slot<'_>], sockets: &mut SocketSet<'_>, now: Instant) {
                 slot.stats.stall_resets += 1;
             }
         }
-        slot.queued = slot.queued_since.is_some() || slot.detour_queued_since.is_some();
     }
+    // Both queues empty: nothing to watch until a datagram is queued.
+    slot.queued = slot.queued_since.is_some() || slot.detour_queued_since.is_some();
+    queued
 }
 
-/// Resets the socket `handle` if its transmit queue has stayed non-empty
-/// since `queued_since` for [`STALL_LIMIT`]; true when it did.
+/// Resets the socket `handle`, whose transmit queue is not empty, if it has
+/// stayed so since `queued_since` for [`STALL_LIMIT`]; true when it did.
+#[cold]
 fn unclog_socket(
     sockets: &mut SocketSet<'_>,
     handle: &mut SocketHandle,
@@ -873,11 +905,6 @@ fn unclog_socket(
     now: Instant,
     service: &dyn Service,
 ) -> bool {
-    let socket = sockets.get_mut::<udp::Socket>(*handle);
-    if socket.send_queue() == 0 {
-        *queued_since = None;
-        return false;
-    }
     let since = *queued_since.get_or_insert(now);
     if now - since < STALL_LIMIT {
         return false;
@@ -886,7 +913,7 @@ fn unclog_socket(
         "{}: datagrams undeliverable for {} s (their next hop never answered ARP or neighbor discovery): dropping {} queued bytes",
         service.name(),
         STALL_LIMIT.secs(),
-        socket.send_queue()
+        sockets.get_mut::<udp::Socket>(*handle).send_queue()
     );
     // After each unanswered ARP request smoltcp keeps the socket from
     // sending for a second, whatever the destination; that wait is kept
@@ -940,13 +967,14 @@ impl Outbox for SocketOutbox<'_, '_, '_> {
             .expect_datagram_to(to.addr, self.gateway, self.now);
         // A datagram that must wait for ARP takes the detour, where it holds
         // up no reply to a neighbor we know.
-        if let (false, Some(detour)) = (known, self.detour.as_deref_mut()) {
-            let payload = enqueue(detour, to, len, self.reply_from, self.stats)?;
-            *self.queued = true;
-            return Ok(payload);
+        let (socket, detoured) = match (known, self.detour.as_deref_mut()) {
+            (false, Some(detour)) => (detour, true),
+            _ => (&mut *self.socket, false),
+        };
+        let payload = enqueue(socket, to, len, self.reply_from, self.stats)?;
+        if !detoured {
+            *self.queued_datagrams += 1;
         }
-        let payload = enqueue(self.socket, to, len, self.reply_from, self.stats)?;
-        *self.queued_datagrams += 1;
         *self.queued = true;
         Ok(payload)
     }
@@ -967,6 +995,7 @@ impl Outbox for SocketOutbox<'_, '_, '_> {
 }
 
 /// Queues a datagram of `len` bytes to `to` on `socket`, counting it.
+#[inline]
 fn enqueue<'s>(
     socket: &'s mut udp::Socket<'_>,
     to: IpEndpoint,
