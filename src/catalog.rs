@@ -8,7 +8,7 @@
 //! (`NAME`, `DEFAULT_PORT`) and referenced here, so adding a service is one
 //! file and one line of this table.
 
-use crate::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
+use crate::services::{chat, daytime, discard, discovery, echo, hello, ntp, time, upper};
 
 /// What a service needs from the port beyond its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +47,17 @@ pub struct ServiceInfo {
 }
 
 /// Every service, in the order a port starts them (discovery last).
-pub const CATALOG: [ServiceInfo; 8] = [
+pub const CATALOG: [ServiceInfo; 9] = [
     ServiceInfo {
         name: echo::NAME,
         default_port: echo::DEFAULT_PORT,
         summary: "RFC 862: the datagram back, byte for byte",
+        needs: Needs::NOTHING,
+    },
+    ServiceInfo {
+        name: discard::NAME,
+        default_port: discard::DEFAULT_PORT,
+        summary: "RFC 863: counts what it receives and answers nothing",
         needs: Needs::NOTHING,
     },
     ServiceInfo {
@@ -140,8 +146,9 @@ mod tests {
     #[test]
     fn every_service_calls_itself_what_the_catalog_calls_it() {
         let chat = Chat::<2, 2>::new(ChatLimits::default());
-        let services: [&dyn Service; 7] = [
+        let services: [&dyn Service; 8] = [
             &echo::Echo,
+            &discard::Discard::new(),
             &daytime::Daytime,
             &time::Time,
             &NtpServer::new(),
@@ -152,8 +159,8 @@ mod tests {
         for (service, info) in services.iter().zip(&CATALOG) {
             assert_eq!(service.name(), info.name);
         }
-        assert_eq!(CATALOG[7].name, "discovery");
-        assert!(CATALOG[7].needs.directory);
+        assert_eq!(CATALOG[8].name, "discovery");
+        assert!(CATALOG[8].needs.directory);
         // Only the chat fans out to peers that may be gone.
         let detours: usize = CATALOG.iter().filter(|i| i.needs.detour).count();
         assert_eq!(detours, 1);
@@ -164,7 +171,7 @@ mod tests {
         // A datagram from one of these services' standard ports is refused,
         // so two udpkit devices never talk to each other forever.
         for info in &CATALOG {
-            if matches!(info.name, "echo" | "daytime" | "time" | "ntp") {
+            if matches!(info.name, "echo" | "discard" | "daytime" | "time" | "ntp") {
                 assert!(
                     crate::guard::SERVICE_PORTS.contains(&info.default_port),
                     "{}",

@@ -29,9 +29,10 @@
 //!   each other forever and a forged source from turning us into a reflector.
 //! - **[`Service`]** — the protocol logic of one port, bytes in and
 //!   datagrams out through an [`Outbox`], with no socket in sight.
-//! - **[`services`]** — echo (RFC 862), daytime (RFC 867), time (RFC 868),
-//!   NTP (RFC 5905), the tutorial servers `upper` and `hello`, a
-//!   multi-user `chat`, and `discovery` (who is on this link).
+//! - **[`services`]** — echo (RFC 862), discard (RFC 863), daytime
+//!   (RFC 867), time (RFC 868), NTP (RFC 5905), the tutorial servers
+//!   `upper` and `hello`, a multi-user `chat`, and `discovery` (who is on
+//!   this link).
 //! - **[`catalog`]** — every service once: its name, standard port, a line
 //!   of help and what it needs from the port (the wall clock, a detour, the
 //!   directory of the others). Ports pick their services from it.

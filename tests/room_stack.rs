@@ -231,7 +231,8 @@ fn chat_deliveries(frames: &[Vec<u8>]) -> Vec<(u16, String)> {
         .collect()
 }
 
-/// Every member says one line; each must reach all the others.
+/// Every member says one line; each must reach all the others, and come
+/// back to its sender (the chat's echo).
 fn everyone_says_a_line(room: &mut Room, members: u16, round: &str) {
     for n in 0..members {
         room.udp4(n, CHAT, format!("{round} from m{n}\n").as_bytes());
@@ -243,7 +244,12 @@ fn everyone_says_a_line(room: &mut Room, members: u16, round: &str) {
             .iter()
             .filter(|(to, line)| *to == n && line.contains(round))
             .count();
-        if heard != usize::from(members) - 1 {
+        let own = format!("{round} from m{n}\n");
+        let echoed = lines
+            .iter()
+            .filter(|(to, line)| *to == n && line.ends_with(&own))
+            .count();
+        if heard != usize::from(members) || echoed != 1 {
             let got: Vec<_> = lines
                 .iter()
                 .filter(|(to, l)| *to == n && l.contains(round))

@@ -1096,7 +1096,14 @@ fn chat_members_talk_through_the_stack() {
         ]
     );
     let lines = chat_lines(net.exchange(chat_line(2, "hi alice")));
-    assert_eq!(lines, [(1, "[lobby] <bob> hi alice\n".to_string())]);
+    assert_eq!(
+        lines,
+        [
+            (1, "[lobby] <bob> hi alice\n".to_string()),
+            (2, "[lobby] <bob> hi alice\n".to_string()),
+        ],
+        "alice hears it, bob its echo"
+    );
     let lines = chat_lines(net.exchange(chat_line(1, "/msg bob psst")));
     assert_eq!(
         lines,
@@ -1112,7 +1119,8 @@ fn a_fan_out_larger_than_the_transmit_queue_is_drained_not_lost() {
     let mut net = Net::new();
     join_members(&mut net, 1..=8);
     // Eight members each say eight things in one burst of frames: 64
-    // messages, each to seven others, 448 lines through a 16-slot queue.
+    // messages, each to seven others and back to its sender, 512 lines
+    // through a 16-slot queue.
     for round in 0..8 {
         for n in 1..=8 {
             net.push(chat_line(n, &format!("round {round} from m{n}")));
@@ -1120,18 +1128,19 @@ fn a_fan_out_larger_than_the_transmit_queue_is_drained_not_lost() {
     }
     net.poll();
     let lines = chat_lines(net.sent());
-    assert_eq!(lines.len(), 64 * 7);
+    assert_eq!(lines.len(), 64 * 8);
     for n in 1..=8u8 {
         let received: Vec<&String> = lines
             .iter()
             .filter(|(to, _)| *to == n)
             .map(|(_, l)| l)
             .collect();
-        assert_eq!(received.len(), 56, "member {n}");
-        assert!(
-            received.iter().all(|l| !l.contains(&format!("<m{n}>"))),
-            "no echo to the sender"
-        );
+        assert_eq!(received.len(), 64, "member {n}");
+        let own = received
+            .iter()
+            .filter(|l| l.contains(&format!("<m{n}>")))
+            .count();
+        assert_eq!(own, 8, "member {n}: its own eight lines, once each");
     }
     let stats = net.stats(net.chat);
     assert_eq!(stats.send_failed, 0);
@@ -1272,6 +1281,7 @@ fn lines_to_a_member_silent_for_minutes_leave_at_once_to_its_last_mac() {
     assert_eq!(
         lines,
         [
+            (1, "[lobby] <m1> still there?\n".to_string()),
             (2, "[lobby] <m1> still there?\n".to_string()),
             (3, "[lobby] <m1> still there?\n".to_string()),
         ],
@@ -1553,13 +1563,21 @@ fn a_line_to_a_link_local_member_leaves_from_our_link_local_address() {
     net.push(chat_line6(1, "hello"));
     net.poll();
     let sent = take_sent(&mut net.board);
+    // The echo to the sender leaves from the address it wrote to.
     assert_eq!(
         udp_any(&sent),
-        [(
-            IpAddress::Ipv6(OUR_LINK_LOCAL),
-            IpAddress::Ipv6(local),
-            "[lobby] <global> hello\n".into()
-        )]
+        [
+            (
+                IpAddress::Ipv6(OUR_LINK_LOCAL),
+                IpAddress::Ipv6(local),
+                "[lobby] <global> hello\n".into()
+            ),
+            (
+                IpAddress::Ipv6(OUR_V6),
+                IpAddress::Ipv6(Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x201)),
+                "[lobby] <global> hello\n".into()
+            ),
+        ]
     );
 }
 

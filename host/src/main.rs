@@ -133,10 +133,10 @@ struct ServeArgs {
     #[arg(long)]
     no_ipv6: bool,
 
-    /// Which services to run, comma separated.
-    #[arg(long, value_delimiter = ',', value_name = "LIST",
-          default_value = "echo,daytime,time,ntp,upper,hello,chat,discovery", value_parser = serve::service_by_name)]
-    services: Vec<ServiceKind>,
+    /// Which services to run, comma separated [default: all, as listed
+    /// below].
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = serve::service_by_name)]
+    services: Option<Vec<ServiceKind>>,
 
     /// Move a service to another port, e.g. --port echo=7007 (repeatable).
     #[arg(long = "port", value_name = "SERVICE=PORT", value_parser = serve::parse_port_override)]
@@ -161,6 +161,13 @@ struct ServeArgs {
     /// Chat: lines per second a member may send on average (bursts of 4x).
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     chat_rate: u32,
+
+    /// Chat: send each message back to its sender too, as the room sees it
+    /// (IRCv3's echo-message): a delivery mark, and the one reply that
+    /// tutorial clients, which read a line for each line sent, wait for.
+    #[arg(long, default_value = "on", value_name = "on|off", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    chat_echo: bool,
 
     #[command(flatten)]
     discovery: discover::ServeDiscoveryArgs,
@@ -470,7 +477,7 @@ fn run(command: Command) -> Result<()> {
 
 fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
     let mut services: Vec<(ServiceKind, u16)> = Vec::new();
-    for kind in args.services {
+    for kind in args.services.unwrap_or_else(|| SERVICES.to_vec()) {
         if !services.iter().any(|(k, _)| *k == kind) {
             let port = kind
                 .default_port
@@ -537,6 +544,7 @@ fn serve_options(args: ServeArgs) -> Result<ServeOptions> {
             ),
             per_second: args.chat_rate,
             burst: args.chat_rate.saturating_mul(4),
+            echo_to_sender: args.chat_echo,
             ..ChatLimits::default()
         },
         sntp,
@@ -620,6 +628,11 @@ mod tests {
         };
         assert_eq!(serve.chat_idle, Duration::from_secs(60));
         assert_eq!(serve.sntp_interval, Duration::from_secs(120));
+        assert!(serve.chat_echo, "on unless turned off");
+        let Command::Serve(serve) = parse(&["serve", "--chat-echo", "off"]) else {
+            panic!("not serve");
+        };
+        assert!(!serve.chat_echo);
         assert!(matches!(
             parse(&["bench", "h", "--duration", "1"]),
             Command::Bench(_)

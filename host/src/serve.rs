@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _, Result};
 use udpkit::catalog::{ServiceInfo, CATALOG};
 use udpkit::service::Service;
-use udpkit::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
+use udpkit::services::{chat, daytime, discard, discovery, echo, hello, ntp, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::smoltcp::time::Duration;
@@ -23,7 +23,7 @@ use crate::tap::{HostBoard, Link, TapDevice, TapSetup};
 pub type ServiceKind = ServiceInfo;
 
 /// Every service udpkit can run: the core's catalog.
-pub const SERVICES: [ServiceKind; 8] = CATALOG;
+pub const SERVICES: [ServiceKind; CATALOG.len()] = CATALOG;
 
 /// Datagram slots in each socket queue. A load generator keeps up to this
 /// many datagrams in flight without loss in our own buffers.
@@ -233,6 +233,7 @@ fn serve_on<D: Link>(
 pub fn make_service(kind: ServiceKind, chat_limits: chat::ChatLimits) -> Result<Box<dyn Service>> {
     Ok(match kind.name {
         echo::NAME => Box::new(echo::Echo),
+        discard::NAME => Box::new(discard::Discard::new()),
         daytime::NAME => Box::new(daytime::Daytime),
         time::NAME => Box::new(time::Time),
         ntp::NAME => Box::new(ntp::NtpServer::new()),

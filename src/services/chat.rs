@@ -72,11 +72,11 @@ use crate::service::{Burst, Discard, Outbox, Request, Service};
 use crate::services::ExcessBudget;
 use crate::wire;
 use crate::wire::chat::{
-    cut, is_name, Command, NameProblem, Names, Refusal, RoomCounts, ServerLine, ECHO_CAP, PRIVATE,
+    cut, same_name, Command, NameProblem, Names, Refusal, RoomCounts, ServerLine, ECHO_CAP, PRIVATE,
 };
 
 /// The limits of the lines themselves, which [`ChatLimits`] stay within.
-pub use crate::wire::chat::{LINE_CAP, LOBBY, NAME_CAP};
+pub use crate::wire::chat::{LINE_CAP, LOBBY, NAME_CAP, NAME_CHARS};
 
 /// A port of our own choosing: "5 5 5 5" is easy to type into `nc -u`.
 pub const DEFAULT_PORT: u16 = 5555;
@@ -100,7 +100,8 @@ pub struct ChatLimits {
     pub max_members: usize,
     /// Rooms at once, the lobby included (at most the `ROOMS` capacity).
     pub max_rooms: usize,
-    /// Longest nick, in bytes (at most [`NAME_CAP`]).
+    /// Longest nick, in characters (at most [`NAME_CHARS`]; never more
+    /// than [`NAME_CAP`] bytes).
     pub max_nick: usize,
     /// Longest message text, in bytes.
     pub max_message: usize,
@@ -112,6 +113,11 @@ pub struct ChatLimits {
     pub per_second: u32,
     /// Lines per second sent to sources that are not members (errors).
     pub strangers_per_second: u32,
+    /// The sender of a message or `/me` gets it back too, as the room sees
+    /// it (IRCv3's echo-message): a delivery mark over a lossy transport,
+    /// and an answer for the clients of socket tutorials, which read one
+    /// line for each line they send.
+    pub echo_to_sender: bool,
 }
 
 impl Default for ChatLimits {
@@ -119,12 +125,13 @@ impl Default for ChatLimits {
         ChatLimits {
             max_members: 32,
             max_rooms: 8,
-            max_nick: NAME_CAP,
+            max_nick: NAME_CHARS,
             max_message: 400,
             idle_timeout: Duration::from_secs(300),
             burst: 8,
             per_second: 2,
             strangers_per_second: 20,
+            echo_to_sender: true,
         }
     }
 }
@@ -136,6 +143,11 @@ pub struct ChatStats {
     pub messages: u64,
     /// Lines delivered to other members (one message to three is three).
     pub relayed: u64,
+    /// Messages and actions sent back to their sender
+    /// ([`ChatLimits::echo_to_sender`]).
+    pub echoed: u64,
+    /// Empty lines answered with `*** say something, or /help`.
+    pub empty_lines: u64,
     /// Sources that joined with `/nick`.
     pub joined: u64,
     /// Members that left with `/quit`.
@@ -231,7 +243,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let limits = ChatLimits {
             max_members: limits.max_members.clamp(1, MEMBERS.max(1)),
             max_rooms: limits.max_rooms.clamp(1, ROOMS.max(1)),
-            max_nick: limits.max_nick.clamp(1, NAME_CAP),
+            max_nick: limits.max_nick.clamp(1, NAME_CHARS),
             max_message: limits.max_message.clamp(1, LINE_CAP - RELAY_OVERHEAD),
             ..limits
         };
@@ -454,9 +466,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     }
 
     fn nick_taken(&self, nick: &str) -> bool {
-        self.members
-            .iter()
-            .any(|m| m.nick.as_str().eq_ignore_ascii_case(nick))
+        self.members.iter().any(|m| same_name(&m.nick, nick))
     }
 
     fn rename(&mut self, index: usize, out: &mut dyn Outbox, nick: &str) -> Result<(), Discard> {
@@ -471,7 +481,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             self.answer(out, peer, &ServerLine::AlreadyNick(nick));
             return Ok(());
         }
-        if !old.as_str().eq_ignore_ascii_case(nick) && self.nick_taken(nick) {
+        if !same_name(&old, nick) && self.nick_taken(nick) {
             return self.error(out, peer, Refusal::NickTaken(nick));
         }
         if let Some(member) = self.members.get_mut(index) {
@@ -497,18 +507,18 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         };
         let (peer, old_room, nick) = (member.peer, member.room, member.nick.clone());
         let target = target.strip_prefix('#').unwrap_or(target);
-        if let Err(problem) = check_name(target, NAME_CAP) {
+        if let Err(problem) = check_name(target, NAME_CHARS) {
             return self.error(out, peer, Refusal::BadRoom(problem));
         }
-        if target.eq_ignore_ascii_case(PRIVATE) {
+        if same_name(target, PRIVATE) {
             // `[private]` starts a private message: a room of that name
             // would make its messages look like one.
             return self.error(out, peer, Refusal::BadRoom(NameProblem::Reserved));
         }
-        let existing = self.rooms.iter().position(|r| {
-            r.as_ref()
-                .is_some_and(|r| r.as_str().eq_ignore_ascii_case(target))
-        });
+        let existing = self
+            .rooms
+            .iter()
+            .position(|r| r.as_ref().is_some_and(|r| same_name(r, target)));
         if existing == Some(old_room) {
             self.answer(out, peer, &ServerLine::AlreadyInRoom(target));
             return Ok(());
@@ -598,6 +608,10 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         });
         self.stats.messages += 1;
         self.tell_room(out, room, peer, &line);
+        if self.limits.echo_to_sender {
+            self.stats.echoed += 1;
+            self.send(out, peer, &line);
+        }
         Ok(())
     }
 
@@ -623,7 +637,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         let Some((to, to_nick, last_seen)) = self
             .members
             .iter()
-            .find(|m| m.nick.as_str().eq_ignore_ascii_case(to_nick))
+            .find(|m| same_name(&m.nick, to_nick))
             .map(|m| (m.peer, m.nick.clone(), m.last_seen))
         else {
             let typed = cut(to_nick, ECHO_CAP);
@@ -719,7 +733,11 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             return self.error(out, peer, Refusal::NotUtf8);
         };
         match command {
-            Command::Message("") => Ok(()),
+            Command::Message(text) if text.trim().is_empty() => {
+                self.stats.empty_lines += 1;
+                self.answer(out, peer, &ServerLine::SaySomething);
+                Ok(())
+            }
             Command::Message(text) => self.relay(index, out, text, false),
             Command::Nick(nick) => self.rename(index, out, nick),
             Command::Join(room) => self.change_room(index, out, room),
@@ -808,7 +826,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
 
     fn burst(&self) -> Burst {
         // A relay reaches every other member; the sender gets at most one
-        // line; a room change tells two rooms, which share no member.
+        // line (its echo, an error or an answer); a room change tells two
+        // rooms, which share no member.
         Burst {
             datagrams: self.limits.max_members,
             bytes: (self.limits.max_members.saturating_sub(1))
@@ -856,6 +875,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
         report("rooms", self.room_count() as u64);
         report("messages", s.messages);
         report("relayed", s.relayed);
+        report("echoed", s.echoed);
+        report("empty lines", s.empty_lines);
         report("joined", s.joined);
         report("quit", s.quit);
         report("expired", s.expired);
@@ -895,18 +916,13 @@ impl Emitted {
     }
 }
 
-/// Why a nick or room name is not acceptable.
-fn check_name(candidate: &str, max: usize) -> Result<(), NameProblem> {
-    if candidate.is_empty() {
-        return Err(NameProblem::Missing);
+/// Why a nick or room name of at most `max_chars` characters (and
+/// [`NAME_CAP`] bytes) is not acceptable.
+fn check_name(candidate: &str, max_chars: usize) -> Result<(), NameProblem> {
+    match NameProblem::of(candidate, max_chars, NAME_CAP) {
+        Some(problem) => Err(problem),
+        None => Ok(()),
     }
-    if candidate.len() > max {
-        return Err(NameProblem::TooLong);
-    }
-    if !is_name(candidate) {
-        return Err(NameProblem::BadCharacters);
-    }
-    Ok(())
 }
 
 /// A name already checked to fit; longer input is cut (never happens after
@@ -927,6 +943,7 @@ mod tests {
     use crate::service::testing::{Sent, VecOutbox};
     use crate::services::EXCESS_BYTES_BURST;
     use smoltcp::wire::{IpAddress, Ipv4Address};
+    use std::format;
     use std::string::String;
     use std::vec::Vec;
 
@@ -1048,8 +1065,160 @@ mod tests {
         let sent = h.say(1, "hello all");
         assert_eq!(lines_to(&sent, 2), ["[lobby] <alice> hello all\n"]);
         assert_eq!(lines_to(&sent, 3), ["[lobby] <alice> hello all\n"]);
-        assert!(lines_to(&sent, 1).is_empty(), "no echo to the sender");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["[lobby] <alice> hello all\n"],
+            "the sender's echo, as the room sees it"
+        );
         assert_eq!(h.chat.stats().relayed, 2 + 1 + 2); // joins told 0+1+2, then 2
+        assert_eq!(h.chat.stats().echoed, 1);
+    }
+
+    #[test]
+    fn without_echo_the_sender_hears_nothing_of_its_own_line() {
+        let mut h: Harness<32, 8> = Harness::new(ChatLimits {
+            echo_to_sender: false,
+            ..ChatLimits::default()
+        });
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        let sent = h.say(1, "hi");
+        assert_eq!(lines_to(&sent, 2), ["[lobby] <alice> hi\n"]);
+        assert!(lines_to(&sent, 1).is_empty(), "{sent:?}");
+        let sent = h.say(1, "/me waves");
+        assert_eq!(lines_to(&sent, 2), ["[lobby] * alice waves\n"]);
+        assert!(lines_to(&sent, 1).is_empty(), "{sent:?}");
+        assert_eq!(h.chat.stats().echoed, 0);
+    }
+
+    #[test]
+    fn chinese_and_latin_nicks_talk_and_each_hears_its_own_line() {
+        let mut h = default_harness();
+        h.say(1, "/nick 黎诗");
+        let sent = h.say(2, "/nick alex");
+        assert_eq!(lines_to(&sent, 1), ["*** alex joined lobby\n"]);
+        assert_eq!(
+            lines_to(&sent, 2),
+            ["*** welcome alex, you are in lobby with: 黎诗, alex\n"]
+        );
+        let sent = h.say(1, "你好, alex");
+        for member in [1, 2] {
+            assert_eq!(lines_to(&sent, member), ["[lobby] <黎诗> 你好, alex\n"]);
+        }
+        let sent = h.say(2, "hello 黎诗");
+        for member in [1, 2] {
+            assert_eq!(lines_to(&sent, member), ["[lobby] <alex> hello 黎诗\n"]);
+        }
+        let sent = h.say(2, "/msg 黎诗 psst");
+        assert_eq!(lines_to(&sent, 1), ["[private] <alex> psst\n"]);
+        let sent = h.say(1, "/join 茶馆");
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** welcome 黎诗, you are in 茶馆 with: 黎诗\n"]
+        );
+        assert_eq!(lines_to(&sent, 2), ["*** 黎诗 left lobby for 茶馆\n"]);
+        every_line_is_one_a_client_reads(&sent);
+    }
+
+    #[test]
+    fn nicks_are_limited_in_characters_and_in_bytes_and_compared_without_case() {
+        let mut h = default_harness();
+        let too_long = "*** error: nick too long: at most 16 characters and 48 bytes\n";
+        // 17 characters of one byte, 17 of three bytes (51 bytes).
+        for nick in ["a".repeat(17), "诗".repeat(17)] {
+            let sent = h.say(1, &format!("/nick {nick}"));
+            assert_eq!(lines_to(&sent, 1), [too_long], "{nick}");
+        }
+        // 16 characters fit whatever their script.
+        for (n, nick) in [(1, "a".repeat(16)), (2, "诗".repeat(16))] {
+            let sent = h.say(n, &format!("/nick {nick}"));
+            assert!(lines_to(&sent, n)[0].starts_with("*** welcome"), "{sent:?}");
+        }
+        // 12 characters of four bytes each are 48 bytes; 13 are too many.
+        let sent = h.say(3, &format!("/nick {}", "𠀀".repeat(13)));
+        assert_eq!(lines_to(&sent, 3), [too_long]);
+        let sent = h.say(3, &format!("/nick {}", "𠀀".repeat(12)));
+        assert!(lines_to(&sent, 3)[0].starts_with("*** welcome"), "{sent:?}");
+        // Case does not make another nick, in any script.
+        h.say(4, "/nick Élodie");
+        for taken in ["élodie", "ÉLODIE", "AAAAAAAAAAAAAAAA"] {
+            let sent = h.say(5, &format!("/nick {taken}"));
+            assert_eq!(
+                lines_to(&sent, 5),
+                [format!("*** error: nick {taken} is taken, pick another\n")]
+            );
+        }
+        let sent = h.say(1, "/msg ÉLODIE hi");
+        assert_eq!(lines_to(&sent, 4), ["[private] <aaaaaaaaaaaaaaaa> hi\n"]);
+    }
+
+    #[test]
+    fn nicks_that_only_look_like_another_are_refused() {
+        let mut h = default_harness();
+        let cases = [
+            // A Cyrillic а among Latin letters.
+            (
+                "/nick p\u{430}ypal",
+                "*** error: nick mixes Latin, Greek or Cyrillic letters, which look alike\n",
+            ),
+            // A Greek ο among Latin letters.
+            (
+                "/nick b\u{3bf}b",
+                "*** error: nick mixes Latin, Greek or Cyrillic letters, which look alike\n",
+            ),
+            // A zero-width joiner (a format character), a control character.
+            (
+                "/nick al\u{200d}ex",
+                "*** error: nick may only use letters, digits, _ and -\n",
+            ),
+            (
+                "/nick al\u{7}ex",
+                "*** error: nick may only use letters, digits, _ and -\n",
+            ),
+            // An ideographic space.
+            (
+                "/nick 黎\u{3000}诗",
+                "*** error: nick may only use letters, digits, _ and -\n",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(lines_to(&h.say(1, text), 1), [expected], "{text}");
+        }
+        assert_eq!(h.chat.member_count(), 0);
+        // One script at a time is fine, digits and _ - with any of them.
+        for (n, nick) in [(1, "Дмитрий_2"), (2, "Αλέξης-7"), (3, "Zoë")] {
+            let sent = h.say(n, &format!("/nick {nick}"));
+            assert!(lines_to(&sent, n)[0].starts_with("*** welcome"), "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_line_gets_a_short_answer_within_the_rate_limit() {
+        let limits = ChatLimits {
+            burst: 3,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick alice");
+        h.say(2, "/nick bob");
+        for empty in ["", "\n", "   \r\n"] {
+            let sent = h.say(1, empty);
+            assert_eq!(
+                lines_to(&sent, 1),
+                ["*** say something, or /help\n"],
+                "{empty:?}"
+            );
+            assert!(lines_to(&sent, 2).is_empty(), "{sent:?}");
+        }
+        // The bucket is dry: one slow-down line, then silence.
+        let sent = h.say(1, "");
+        assert!(
+            lines_to(&sent, 1)[0].starts_with("*** slow down"),
+            "{sent:?}"
+        );
+        assert!(h.say(1, "").is_empty());
+        assert_eq!(h.chat.stats().empty_lines, 3);
+        assert_eq!(counter(&h.chat, "empty lines"), Some(3));
     }
 
     #[test]
@@ -1164,7 +1333,10 @@ mod tests {
         let mut h = default_harness();
         let cases = [
             ("/nick", "*** error: nick missing: /nick NAME, /join ROOM\n"),
-            ("/nick abcdefghijklmnopq", "*** error: nick too long\n"),
+            (
+                "/nick abcdefghijklmnopq",
+                "*** error: nick too long: at most 16 characters and 48 bytes\n",
+            ),
             (
                 "/nick bad!name",
                 "*** error: nick may only use letters, digits, _ and -\n",
@@ -1304,8 +1476,9 @@ mod tests {
             to_alice.extend(lines_to(&sent, 1));
         }
         assert_eq!(relayed, ["[lobby] <alice>  /quit spam\n"; 4]);
-        assert_eq!(to_alice.len(), 1, "{to_alice:?}");
-        assert!(to_alice[0].starts_with("*** slow down"), "{to_alice:?}");
+        // Its four echoes, and one slow-down line.
+        assert_eq!(to_alice.len(), 5, "{to_alice:?}");
+        assert!(to_alice[4].starts_with("*** slow down"), "{to_alice:?}");
         assert_eq!(h.chat.stats().rate_limited, 28);
         assert_eq!(h.chat.member_count(), 2, "nobody quit");
         // A real /quit still leaves at once, over the limit or not.
@@ -1516,7 +1689,11 @@ mod tests {
             clock: crate::ClockSource::UNSYNCHRONIZED,
         };
         assert_eq!(h.chat.on_datagram(&request, &mut out), Ok(()));
-        assert_eq!(out.sent.len(), 2, "bob and carol both hear it");
+        assert_eq!(
+            out.sent.len(),
+            3,
+            "bob and carol both hear it, alice its echo"
+        );
         assert_eq!(
             out.detoured,
             [peer(3)],

@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod daytime;
+pub mod discard;
 pub mod discovery;
 pub mod echo;
 pub mod hello;

@@ -32,8 +32,12 @@
 //! *** error: nick bob is taken, pick another
 //! ```
 //!
-//! Nicks and room names are 1 to [`NAME_CAP`] bytes of `A-Z a-z 0-9 _ -`,
-//! so they never contain the separators around them; the room name
+//! Nicks and room names are letters and digits of any script, `_` and `-`
+//! (`黎诗`, `alex`, `Ünal_2`): never a space, punctuation, control or
+//! format character, so they never contain the separators around them, and
+//! never Latin mixed with Greek or Cyrillic letters, which look alike
+//! (`pаypal` with a Cyrillic `а`). Servers take at most [`NAME_CHARS`]
+//! characters and [`NAME_CAP`] bytes; the room name
 //! [`PRIVATE`] is reserved, as `[private]` marks a private message.
 //! Member lists longer than a line ([`LINE_CAP`]) end with `, ...`.
 //!
@@ -49,8 +53,12 @@ use core::fmt::{self, Write};
 
 use super::{strip_line_ending, Counter, Error, Result, SliceWriter};
 
-/// Longest nick or room name, in bytes.
-pub const NAME_CAP: usize = 16;
+/// Longest nick or room name, in characters.
+pub const NAME_CHARS: usize = 16;
+
+/// Longest nick or room name, in bytes: [`NAME_CHARS`] characters of the
+/// Chinese, Japanese or Korean scripts (three bytes each in UTF-8).
+pub const NAME_CAP: usize = 3 * NAME_CHARS;
 
 /// Longest line the server sends (a `/who` of a full room, `/help`), in
 /// bytes. Lists longer than that are cut with `, ...`.
@@ -66,14 +74,69 @@ pub const PRIVATE: &str = "private";
 /// (an unknown command, a nick nobody has), in bytes: a word, not a page.
 pub const ECHO_CAP: usize = 64;
 
-/// Whether `text` can be a nick or room name on the wire: 1 or more bytes
-/// of `A-Z a-z 0-9 _ -` (the server's limit on the length is
-/// [`NAME_CAP`]).
+/// Whether `text` can be a nick or room name on the wire: 1 or more
+/// letters or digits of any script, `_` or `-`, with no Latin letter beside
+/// a Greek or Cyrillic one (the server's limits on the length are
+/// [`NAME_CHARS`] and [`NAME_CAP`]).
 pub fn is_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    name_problem(text).is_none()
+}
+
+/// What keeps `text` from being a name on the wire, whatever its length.
+fn name_problem(text: &str) -> Option<NameProblem> {
+    if text.is_empty() {
+        return Some(NameProblem::Missing);
+    }
+    let mut scripts = LookAlike::NONE;
+    for c in text.chars() {
+        if !(c.is_alphanumeric() || c == '_' || c == '-') {
+            return Some(NameProblem::BadCharacters);
+        }
+        scripts = scripts.with(c);
+    }
+    scripts.is_mixed().then_some(NameProblem::MixedScripts)
+}
+
+/// Which of the three scripts whose letters look alike (Latin, Greek,
+/// Cyrillic: `a` `α` `а`) a name uses. Ranges of code points are enough:
+/// other letters and all digits belong to none.
+#[derive(Clone, Copy)]
+struct LookAlike {
+    latin: bool,
+    greek: bool,
+    cyrillic: bool,
+}
+
+impl LookAlike {
+    const NONE: LookAlike = LookAlike {
+        latin: false,
+        greek: false,
+        cyrillic: false,
+    };
+
+    fn with(mut self, c: char) -> LookAlike {
+        match u32::from(c) {
+            0x41..=0x5a | 0x61..=0x7a | 0xc0..=0x24f | 0x1e00..=0x1eff => self.latin = true,
+            0x370..=0x3ff | 0x1f00..=0x1fff => self.greek = true,
+            0x400..=0x52f | 0x1c80..=0x1c8f | 0x2de0..=0x2dff | 0xa640..=0xa69f => {
+                self.cyrillic = true
+            }
+            _ => {}
+        }
+        self
+    }
+
+    fn is_mixed(self) -> bool {
+        u8::from(self.latin) + u8::from(self.greek) + u8::from(self.cyrillic) > 1
+    }
+}
+
+/// Whether two names are one: equal but for case, in any script (`Alex`
+/// and `alex`, `ÉLODIE` and `élodie`).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.
@@ -310,6 +373,10 @@ pub enum ServerLine<'a> {
     Rooms(RoomCounts<'a>),
     /// `*** pong`: the answer to `/ping`.
     Pong,
+    /// `*** say something, or /help`: the answer to an empty line (or one of
+    /// spaces only), so a client that waits for one answer per line it
+    /// sends always gets one.
+    SaySomething,
     /// `*** bye NICK`: the answer to `/quit`.
     Bye(&'a str),
     /// `*** bye (you were not in the chat)`: a `/quit` from a stranger (a
@@ -416,34 +483,87 @@ pub enum Refusal<'a> {
 pub enum NameProblem {
     /// `missing: /nick NAME, /join ROOM`
     Missing,
-    /// `too long`
-    TooLong,
+    /// `too long: at most N characters and M bytes`
+    TooLong {
+        /// The server's limit in characters.
+        max_chars: usize,
+        /// The server's limit in bytes (UTF-8).
+        max_bytes: usize,
+    },
     /// `may only use letters, digits, _ and -`
     BadCharacters,
+    /// `mixes Latin, Greek or Cyrillic letters, which look alike`
+    MixedScripts,
     /// `private is reserved for private messages` (a room name only)
     Reserved,
 }
 
 impl NameProblem {
-    const ALL: [NameProblem; 4] = [
+    const FIXED: [NameProblem; 4] = [
         NameProblem::Missing,
-        NameProblem::TooLong,
         NameProblem::BadCharacters,
+        NameProblem::MixedScripts,
         NameProblem::Reserved,
     ];
 
-    /// The words of the error line.
-    pub const fn text(self) -> &'static str {
+    /// What `name` breaks, if anything, as a name of at most `max_chars`
+    /// characters and `max_bytes` bytes.
+    pub fn of(name: &str, max_chars: usize, max_bytes: usize) -> Option<NameProblem> {
+        if name.len() > max_bytes || name.chars().count() > max_chars {
+            return Some(NameProblem::TooLong {
+                max_chars,
+                max_bytes,
+            });
+        }
+        name_problem(name)
+    }
+
+    const fn fixed_text(self) -> Option<&'static str> {
         match self {
-            NameProblem::Missing => "missing: /nick NAME, /join ROOM",
-            NameProblem::TooLong => "too long",
-            NameProblem::BadCharacters => "may only use letters, digits, _ and -",
-            NameProblem::Reserved => "private is reserved for private messages",
+            NameProblem::Missing => Some("missing: /nick NAME, /join ROOM"),
+            NameProblem::BadCharacters => Some("may only use letters, digits, _ and -"),
+            NameProblem::MixedScripts => {
+                Some("mixes Latin, Greek or Cyrillic letters, which look alike")
+            }
+            NameProblem::Reserved => Some("private is reserved for private messages"),
+            NameProblem::TooLong { .. } => None,
         }
     }
 
-    fn from_text(text: &str) -> Option<NameProblem> {
-        NameProblem::ALL.into_iter().find(|p| p.text() == text)
+    fn parse(text: &str) -> Option<NameProblem> {
+        if let Some(problem) = NameProblem::FIXED
+            .into_iter()
+            .find(|p| p.fixed_text() == Some(text))
+        {
+            return Some(problem);
+        }
+        let (chars, bytes) = text
+            .strip_prefix("too long: at most ")?
+            .strip_suffix(" bytes")?
+            .split_once(" characters and ")?;
+        Some(NameProblem::TooLong {
+            max_chars: usize::try_from(number(chars)?).ok()?,
+            max_bytes: usize::try_from(number(bytes)?).ok()?,
+        })
+    }
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.fixed_text(), self) {
+            (Some(text), _) => f.write_str(text),
+            (
+                None,
+                NameProblem::TooLong {
+                    max_chars,
+                    max_bytes,
+                },
+            ) => write!(
+                f,
+                "too long: at most {max_chars} characters and {max_bytes} bytes"
+            ),
+            (None, _) => Ok(()),
+        }
     }
 }
 
@@ -681,6 +801,9 @@ anything else is said to your room\n";
 /// The first line of [`HELP`], which names it.
 const HELP_HEADER: &str = "*** commands:";
 
+/// The answer to an empty line.
+const SAY_SOMETHING: &str = "*** say something, or /help";
+
 /// The help before joining.
 const HELP_FOR_STRANGERS: &str = "join with /nick NAME; then /help lists the commands";
 
@@ -778,6 +901,7 @@ impl<'a> ServerLine<'a> {
                 rooms.write(out)?;
             }
             ServerLine::Pong => out.write_str("*** pong")?,
+            ServerLine::SaySomething => out.write_str(SAY_SOMETHING)?,
             ServerLine::Bye(nick) => write!(out, "*** bye {}", S(nick))?,
             ServerLine::ByeStranger => out.write_str("*** bye (you were not in the chat)")?,
             // The only line of several lines, its last `\n` included.
@@ -845,9 +969,9 @@ impl fmt::Display for Refusal<'_> {
             return f.write_str(text);
         }
         match *self {
-            Refusal::BadNick(problem) => write!(f, "nick {}", problem.text()),
+            Refusal::BadNick(problem) => write!(f, "nick {problem}"),
             Refusal::NickTaken(nick) => write!(f, "nick {} is taken, pick another", S(nick)),
-            Refusal::BadRoom(problem) => write!(f, "room name {}", problem.text()),
+            Refusal::BadRoom(problem) => write!(f, "room name {problem}"),
             Refusal::ServerFull { max_members } => {
                 write!(f, "server full ({max_members} members), try again later")
             }
@@ -883,6 +1007,9 @@ fn write_members(out: &mut Tally<'_>, members: &Names<'_>) -> fmt::Result {
 fn parse_system(line: &str) -> Option<ServerLine<'_>> {
     if line == "pong" {
         return Some(ServerLine::Pong);
+    }
+    if Some(line) == SAY_SOMETHING.strip_prefix("*** ") {
+        return Some(ServerLine::SaySomething);
     }
     if line == HELP_FOR_STRANGERS {
         return Some(ServerLine::HelpForStrangers);
@@ -996,10 +1123,10 @@ fn parse_refusal(text: &str) -> Option<Refusal<'_>> {
         if let Some(nick) = rest.strip_suffix(" is taken, pick another") {
             return name(nick).map(Refusal::NickTaken);
         }
-        return NameProblem::from_text(rest).map(Refusal::BadNick);
+        return NameProblem::parse(rest).map(Refusal::BadNick);
     }
     if let Some(problem) = text.strip_prefix("room name ") {
-        return NameProblem::from_text(problem).map(Refusal::BadRoom);
+        return NameProblem::parse(problem).map(Refusal::BadRoom);
     }
     if let Some(rest) = text.strip_prefix("server full (") {
         let max_members = rest.strip_suffix(" members), try again later")?;
@@ -1375,6 +1502,7 @@ mod tests {
                 "*** rooms: lobby (1) games (2)\n",
             ),
             (ServerLine::Pong, "*** pong\n"),
+            (ServerLine::SaySomething, "*** say something, or /help\n"),
             (ServerLine::Bye("bob"), "*** bye bob\n"),
             (
                 ServerLine::ByeStranger,
@@ -1397,8 +1525,11 @@ mod tests {
                 "*** error: nick missing: /nick NAME, /join ROOM\n",
             ),
             (
-                ServerLine::Error(Refusal::BadNick(NameProblem::TooLong)),
-                "*** error: nick too long\n",
+                ServerLine::Error(Refusal::BadNick(NameProblem::TooLong {
+                    max_chars: 16,
+                    max_bytes: 48,
+                })),
+                "*** error: nick too long: at most 16 characters and 48 bytes\n",
             ),
             (
                 ServerLine::Error(Refusal::BadRoom(NameProblem::BadCharacters)),
