@@ -170,10 +170,11 @@ cargo fmt --all --check --manifest-path firmware/Cargo.toml
 
 echo "--- style: clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The board for its own target (firmware/mps2-an385/.cargo/config.toml),
-# the driver and its unit tests for the host.
+# The board (and the runtime under it) for its own target
+# (firmware/mps2-an385/.cargo/config.toml), the driver and the runtime with
+# their unit tests for the host.
 debian_cargo firmware/mps2-an385 clippy --locked -- -D warnings
-debian_cargo firmware clippy --locked -p lan9118 --all-targets -- -D warnings
+debian_cargo firmware clippy --locked -p lan9118 -p udpkit-runtime --all-targets -- -D warnings
 
 echo "--- style: the core's documentation"
 # Every public item documented (missing_docs, above as a clippy error) and

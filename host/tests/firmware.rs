@@ -4,7 +4,8 @@
 //!   mps2-an385's Cortex-M3) and `thumbv7em-none-eabihf` (Cortex-M4F/M7).
 //! - Its footprint fits a small MCU (256 KiB flash, 64 KiB RAM); the table
 //!   is printed (`--nocapture` shows it).
-//! - The LAN9118 driver's unit tests pass on the host.
+//! - The LAN9118 driver's and the firmware runtime's unit tests pass on
+//!   the host.
 //! - End to end: the image runs in QEMU's `mps2-an385` with its LAN9118 on
 //!   a TAP inside a private network namespace, and `nc -u`, `ping`,
 //!   `rdate -u`, Python and `udpkit discover` get the answers the host
@@ -293,6 +294,40 @@ fn lan9118_driver_unit_tests_pass_on_the_host() {
     );
     show(&format!(
         "lan9118 driver: {passed} unit tests passed on the host"
+    ));
+}
+
+/// The firmware runtime's tests: the start-up from the catalog, discovery's
+/// directory, echo, the SNTP start-up and the console, through the loop on
+/// the core's in-memory board.
+#[test]
+fn firmware_runtime_unit_tests_pass_on_the_host() {
+    require_toolchain();
+    let out = run_bounded(
+        &mut debian_cargo(
+            &firmware_dir(),
+            &["test", "--locked", "-p", "udpkit-runtime"],
+        ),
+        BUILD_LIMIT,
+    );
+    assert!(
+        out.success(),
+        "udpkit-runtime unit tests: {}",
+        out.describe_tail(60)
+    );
+    let passed: usize = out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(
+        passed >= 3,
+        "expected the runtime's unit tests to run: {}",
+        out.describe_tail(60)
+    );
+    show(&format!(
+        "firmware runtime: {passed} unit tests passed on the host"
     ));
 }
 
@@ -1533,12 +1568,12 @@ fn room_addresses() -> Vec<String> {
         .collect()
 }
 
-/// A `const NAME: usize = N;` of the firmware's main.rs, so the test
-/// follows the board's capacities.
+/// A `pub const NAME: usize = N;` of the firmware runtime's storage.rs,
+/// so the test follows the boards' capacities.
 fn firmware_constant(name: &str) -> usize {
-    let path = board_dir().join("src/main.rs");
-    let source = fs::read_to_string(&path).expect("read the firmware's main.rs");
-    let prefix = format!("const {name}: usize = ");
+    let path = firmware_dir().join("runtime/src/storage.rs");
+    let source = fs::read_to_string(&path).expect("read the firmware runtime's storage.rs");
+    let prefix = format!("pub const {name}: usize = ");
     source
         .lines()
         .find_map(|line| line.trim().strip_prefix(&prefix)?.strip_suffix(';'))

@@ -1,6 +1,7 @@
-//! The mps2-an385 board as a [`udpkit::Board`]: its LAN9118 as the network
-//! device, SysTick as the monotonic clock, CMSDK timer 0 to wake up at the
-//! stack's next deadline, and the interrupt vector table.
+//! The mps2-an385 board as the core's [`udpkit::Board`] and the runtime's
+//! [`Platform`]: its LAN9118 as the network device, SysTick as the
+//! monotonic clock, CMSDK timer 0 to wake up at the stack's next deadline,
+//! UART0 as the console, and the interrupt vector table.
 //!
 //! Everything an interrupt handler does here is to note that something
 //! happened (and, for the NIC, to mask its level-triggered line); the main
@@ -15,8 +16,12 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{NVIC, SCB, SYST};
 use cortex_m_rt::exception;
 use lan9118::{Bus, Lan9118, Reg};
+use static_cell::ConstStaticCell;
 use udpkit::smoltcp::time::{Duration, Instant};
-use udpkit::{Board, UnixTime};
+use udpkit::{Board, Config, UnixTime};
+use udpkit_runtime::{splitmix64, MemoryUse, Platform};
+
+use crate::{memory, uart};
 
 /// The board's one clock: CPU, SysTick and the APB peripherals.
 pub const SYSCLK_HZ: u32 = 25_000_000;
@@ -48,7 +53,7 @@ static NIC_EVENT: AtomicBool = AtomicBool::new(false);
 static CONSOLE_EVENT: AtomicBool = AtomicBool::new(false);
 
 /// The LAN9118's line stays asserted until the chip is acknowledged, which
-/// the main loop does ([`An385::service_nic`]); until then the line is
+/// the main loop does ([`Platform::handle_events`]); until then the line is
 /// masked so the handler does not run again and again.
 extern "C" fn ethernet_handler() {
     NVIC::mask(Irq::Ethernet);
@@ -239,21 +244,26 @@ pub type Nic = Lan9118<Mmio>;
 
 // --- The board ---------------------------------------------------------------
 
-/// The board as the core sees it.
+/// The NIC, handed out once (see [`An385::start`]). Its `Mmio` is zero-sized
+/// and the driver's buffers start as zeros, so this is .bss: no flash.
+static NIC: ConstStaticCell<Nic> =
+    // SAFETY (of the Mmio): this is the only one, owned by the only driver.
+    ConstStaticCell::new(Nic::new(unsafe { Mmio::new() }));
+
+/// The board as the core and the runtime see it.
 pub struct An385 {
-    pub nic: &'static mut Nic,
+    nic: &'static mut Nic,
     seed: u64,
 }
 
 impl An385 {
-    /// Starts the NIC and enables the interrupts.
-    /// `noise`: whatever entropy the caller collected (the old RAM contents).
-    /// Call [`start_clock`] first.
-    pub fn start(
-        nic: &'static mut Nic,
-        mac: [u8; 6],
-        noise: u64,
-    ) -> Result<An385, lan9118::InitError> {
+    /// Starts the NIC (its MAC address and filter from `config`) and
+    /// enables the interrupts. `noise`: whatever entropy the caller
+    /// collected (the old RAM contents). Call [`start_clock`] first.
+    /// Once: a second call panics (the NIC is taken).
+    pub fn start(config: &Config, noise: u64) -> Result<An385, lan9118::InitError> {
+        let nic = NIC.take();
+        let mac = config.mac.0;
         let chip = nic.init(mac)?;
         log::info!(
             "lan9118: chip {:04x} revision {}, link {}",
@@ -265,6 +275,8 @@ impl An385 {
                 None => "negotiating",
             }
         );
+        // IPv6 needs its multicast groups through the MAC filter.
+        nic.accept_multicast(&udpkit_runtime::ipv6_multicast_groups(config))?;
         // No hardware random number generator on this board: mix what
         // differs between boots. The NIC's free-running 25 MHz counter and
         // SysTick depend on how long booting took (in QEMU: on the host),
@@ -290,10 +302,57 @@ impl An385 {
         }
         Ok(An385 { nic, seed })
     }
+}
+
+impl Board for An385 {
+    type Device = Nic;
+
+    fn device(&mut self) -> &mut Nic {
+        self.nic
+    }
+
+    fn now(&mut self) -> Instant {
+        Instant::from_micros(monotonic_micros() as i64)
+    }
+
+    /// No RTC: the wall clock is the runtime's SNTP client's, which the
+    /// stack uses when the board has none. Until it has synced, time and
+    /// daytime stay silent, as RFC 868 asks of a host that does not know
+    /// the time, and NTP answers with a kiss-o'-death.
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        None
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        self.seed
+    }
+}
+
+impl Platform for An385 {
+    const NAME: &'static str = "mps2-an385";
+    const NIC: &'static str = "lan9118";
+    const DESCRIPTION: &'static str = "Cortex-M3 at 25 MHz, LAN9118 Ethernet";
+
+    fn console_write(text: &str) {
+        uart::write_str(text);
+    }
+
+    fn uptime_micros() -> u64 {
+        monotonic_micros()
+    }
+
+    fn memory_use() -> MemoryUse {
+        let stack = memory::stack_usage();
+        MemoryUse {
+            static_ram: memory::static_ram(),
+            stack_used: stack.used,
+            stack_size: stack.size,
+        }
+    }
 
     /// If the NIC interrupted: acknowledge the chip, then let its line
-    /// interrupt again. Call before polling the stack.
-    pub fn service_nic(&mut self) {
+    /// interrupt again.
+    fn handle_events(&mut self) {
         if NIC_EVENT.swap(false, Ordering::Acquire) {
             self.nic.handle_interrupt();
             // SAFETY: as in `start`.
@@ -301,17 +360,33 @@ impl An385 {
         }
     }
 
-    /// Whether a console byte may be waiting (and forgets that it may).
-    pub fn take_console_event(&mut self) -> bool {
-        CONSOLE_EVENT.swap(false, Ordering::Acquire)
+    /// The UART's next byte, read only after its RX interrupt said one
+    /// came (a register read per loop saved).
+    fn console_key(&mut self) -> Option<u8> {
+        if !CONSOLE_EVENT.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        let key = uart::read_byte();
+        if key.is_some() {
+            // More may be waiting: look again before sleeping.
+            CONSOLE_EVENT.store(true, Ordering::Release);
+        }
+        key
     }
 
     /// Sleeps (`wfi`) until an interrupt: a frame, a console byte, SysTick,
-    /// or the wake-up timer set for `delay` (`None`: no deadline).
-    pub fn sleep(&mut self, delay: Option<Duration>) {
-        if delay == Some(Duration::ZERO) {
-            return;
-        }
+    /// or the wake-up timer set for `deadline`.
+    fn sleep_until(&mut self, deadline: Option<Instant>) {
+        let delay = match deadline {
+            Some(deadline) => {
+                let now = self.now();
+                if deadline <= now {
+                    return;
+                }
+                Some(deadline - now)
+            }
+            None => None,
+        };
         // With interrupts masked (PRIMASK), check that nothing is pending,
         // then WFI: a pending interrupt still ends WFI, and its handler runs
         // when `free` unmasks. An event between the check and WFI is thus
@@ -330,36 +405,26 @@ impl An385 {
             cortex_m::asm::wfi();
         });
     }
-}
 
-impl Board for An385 {
-    type Device = Nic;
-
-    fn device(&mut self) -> &mut Nic {
-        self.nic
+    /// The LAN9118's counters.
+    fn report(&mut self, out: &mut dyn core::fmt::Write) {
+        let n = self.nic.stats();
+        let _ = writeln!(
+            out,
+            "nic: rx {} frames {} bytes, bad {}, dropped {}; tx {} frames {} bytes, \
+             failed {}, busy {}, dropped {}; interrupts {}, fifo errors {}, link events {}",
+            n.rx_frames,
+            n.rx_bytes,
+            n.rx_errors_total(),
+            n.rx_dropped,
+            n.tx_frames,
+            n.tx_bytes,
+            n.tx_errors,
+            n.tx_busy,
+            n.tx_dropped,
+            n.interrupts,
+            n.fifo_errors,
+            n.link_events
+        );
     }
-
-    fn now(&mut self) -> Instant {
-        Instant::from_micros(monotonic_micros() as i64)
-    }
-
-    /// No RTC: the wall clock is the SNTP client's (see main.rs), which the
-    /// stack uses when the board has none. Until it has synced, time and
-    /// daytime stay silent, as RFC 868 asks of a host that does not know
-    /// the time, and NTP answers with a kiss-o'-death.
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        None
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        self.seed
-    }
-}
-
-/// A 64-bit mixer (splitmix64's): spreads every bit of `x` over the result.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -1,51 +1,37 @@
 //! What happens when things go wrong: a panic or a fault is reported on the
-//! console (message, where, uptime, stack use), then the board stops: with
-//! the `semihosting` feature QEMU exits with status 1, without it the chip
-//! resets (what a board in the field should do).
+//! console (message, where, uptime, stack use: the runtime's report), then
+//! the board stops: with the `semihosting` feature QEMU exits with status
+//! 1, without it the chip resets (what a board in the field should do).
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
 
 use cortex_m_rt::{exception, ExceptionFrame};
+use udpkit_runtime::Console;
 
-use crate::uart::{self, Console};
-use crate::{board, memory};
+use crate::board::An385;
+use crate::uart;
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
     // The panic may have come before the console was set up.
     uart::init();
-    let micros = board::monotonic_micros();
-    let _ = writeln!(
-        Console,
-        "\n!!! PANIC at {}.{:03} s: {info}",
-        micros / 1_000_000,
-        (micros / 1000) % 1000
-    );
-    report_stack_and_stop()
+    udpkit_runtime::report_panic::<An385>(info);
+    stop()
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     uart::init();
     let _ = writeln!(
-        Console,
+        Console::<An385>::new(),
         "\n!!! HARD FAULT at pc {:#010x} (lr {:#010x}, xpsr {:#010x})",
         frame.pc(),
         frame.lr(),
         frame.xpsr()
     );
-    report_stack_and_stop()
-}
-
-fn report_stack_and_stop() -> ! {
-    let stack = memory::stack_usage();
-    let _ = writeln!(
-        Console,
-        "!!! stack: {} of {} bytes used at most; stopping",
-        stack.used, stack.size
-    );
+    udpkit_runtime::report_stop::<An385>();
     stop()
 }
 

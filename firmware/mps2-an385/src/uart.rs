@@ -1,13 +1,12 @@
-//! UART0 of the board, an Arm CMSDK APB UART, as the console: `log` output
-//! goes out on it, and single-key commands come in (see `main.rs`).
+//! UART0 of the board, an Arm CMSDK APB UART, as the console: the
+//! runtime's log and report go out on it, and single-key commands come in.
 //!
 //! Transmit is polled (wait while the one-byte TX buffer is full), receive
 //! raises UART0's RX interrupt, whose handler only wakes the main loop.
 
-use core::fmt::{self, Write};
 use core::ptr::{read_volatile, write_volatile};
 
-use crate::board::{self, SYSCLK_HZ};
+use crate::board::SYSCLK_HZ;
 
 /// UART0's registers.
 const BASE: usize = 0x4000_4000;
@@ -69,48 +68,12 @@ pub fn acknowledge_rx_interrupt() {
     write(INTCLEAR, INT_RX);
 }
 
-/// The console as a `fmt::Write`: `\n` goes out as `\r\n` for terminals.
-pub struct Console;
-
-impl Write for Console {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for byte in s.bytes() {
-            if byte == b'\n' {
-                write_byte(b'\r');
-            }
-            write_byte(byte);
+/// Writes `text` to the console, `\n` as `\r\n` for terminals.
+pub fn write_str(text: &str) {
+    for byte in text.bytes() {
+        if byte == b'\n' {
+            write_byte(b'\r');
         }
-        Ok(())
+        write_byte(byte);
     }
-}
-
-/// `log` to the console: `[   12.345] INFO  target: message`, the time
-/// in seconds since boot. Logging happens in the main loop only (interrupt
-/// handlers never log), so nothing interleaves.
-pub struct Logger;
-
-pub static LOGGER: Logger = Logger;
-
-impl log::Log for Logger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let micros = board::monotonic_micros();
-        let _ = writeln!(
-            Console,
-            "[{:>5}.{:03}] {:<5} {}: {}",
-            micros / 1_000_000,
-            (micros / 1000) % 1000,
-            record.level(),
-            record.target(),
-            record.args()
-        );
-    }
-
-    fn flush(&self) {}
 }

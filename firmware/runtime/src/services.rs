@@ -1,0 +1,191 @@
+//! The start-up: the stack on the board's device, the servers of the core's
+//! catalog on their default ports, discovery with the directory of what
+//! started, and the SNTP client.
+
+use static_cell::StaticCell;
+use udpkit::catalog::{ServiceInfo, CATALOG};
+use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry};
+use udpkit::smoltcp::iface::SocketStorage;
+use udpkit::smoltcp::time::Duration;
+use udpkit::sntp::{self, SntpClient, SntpConfig};
+use udpkit::{Config, NeighborSlot, Stack};
+
+use crate::console::MacText;
+use crate::storage::{Queues, StackStorage, Storage};
+use crate::{splitmix64, Platform, SNTP_SERVER};
+
+/// Times discovery announces the board at boot (one second apart), to the
+/// broadcast address of its subnet.
+pub const ANNOUNCEMENTS: u8 = 2;
+
+/// How often the SNTP client asks once the server has answered.
+pub const SNTP_INTERVAL: Duration = Duration::from_secs(1024);
+/// The longest wait between requests while the server does not answer:
+/// the client waits 15 s (RFC 4330's minimum), 30 s, then this.
+pub const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Brings the stack and the services up on `board`. A function of its own,
+/// never inlined, so that its big temporaries are gone from the stack once
+/// it returns, instead of staying in the loop's frame for good; each big
+/// value (the stack, the chat, discovery, the SNTP client) is built in a
+/// function of its own too, so their temporaries never sit on the stack at
+/// once, and the stack (8.8 KiB of them) is built first, from a small
+/// frame.
+///
+/// Panics if a service cannot start: that is a fault of this firmware's
+/// sizes, found at the first boot, never a matter of network input.
+#[inline(never)]
+pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<'static> {
+    let StackStorage {
+        sockets,
+        neighbors,
+        stack,
+    } = StackStorage::take();
+    let stack = new_stack(stack, config, board, sockets, neighbors);
+    start_services::<P>(stack, config, board.entropy_seed());
+    log::info!(
+        "ready on {} as {} (MAC {}): {} services, ping answered; \
+         clock not set yet (SNTP); press s for a report",
+        P::NIC,
+        config.address,
+        MacText(config.mac.0),
+        stack.services().count() - 1
+    );
+    stack
+}
+
+/// The services on `stack`: the servers in the catalog's order, then
+/// discovery, built from the list of the others, then the SNTP client.
+#[inline(never)]
+fn start_services<P: Platform>(stack: &mut Stack<'static>, config: &Config, entropy: u64) {
+    let Storage {
+        mut servers,
+        discovery,
+        sntp_queues,
+        sntp,
+    } = Storage::take();
+    let address = config.address.address();
+    for info in CATALOG.iter().filter(|info| !info.needs.directory) {
+        let Some((service, queues)) = servers.take_server(info.name) else {
+            log::warn!("{}: not built into this firmware", info.name);
+            continue;
+        };
+        let id = match stack.add_service(service, info.default_port, queues) {
+            Ok(id) => id,
+            Err(error) => panic!("cannot start {}: {error}", info.name),
+        };
+        if info.needs.detour {
+            // Lines to peers that may be gone take a lane of their own.
+            if let Some(detour) = servers.take_detour(info.name) {
+                if let Err(error) = stack.set_detour(id, detour) {
+                    panic!("cannot start {}'s detour: {error}", info.name);
+                }
+            }
+        }
+        log_service(info, address, info.default_port);
+    }
+    for info in CATALOG.iter().filter(|info| info.needs.directory) {
+        let Some(queues) = servers.take_directory_queues(info.name) else {
+            log::warn!("{}: not built into this firmware", info.name);
+            continue;
+        };
+        start_discovery::<P>(stack, info, discovery, queues, config);
+        log_service(info, address, info.default_port);
+    }
+    start_sntp(stack, sntp, sntp_queues, entropy);
+    log::info!(
+        "{:<8} udp {address}:{:<5}  the wall clock, from the NTP server {SNTP_SERVER}",
+        "sntp",
+        sntp::DEFAULT_LOCAL_PORT
+    );
+}
+
+/// The stack, built in its static.
+#[inline(never)]
+fn new_stack<P: Platform>(
+    cell: &'static StaticCell<Stack<'static>>,
+    config: &Config,
+    board: &mut P,
+    sockets: &'static mut [SocketStorage<'static>],
+    neighbors: &'static mut [NeighborSlot],
+) -> &'static mut Stack<'static> {
+    cell.init(Stack::new(config, board, sockets, neighbors))
+}
+
+/// Discovery (`info`), with the directory of every service started so far
+/// and itself (not the SNTP client, which serves nobody), announcing the
+/// board at boot.
+#[inline(never)]
+fn start_discovery<P: Platform>(
+    stack: &mut Stack<'static>,
+    info: &ServiceInfo,
+    cell: &'static StaticCell<Discovery>,
+    queues: Queues,
+    config: &Config,
+) {
+    let mut directory = [ServiceEntry {
+        name: info.name,
+        port: info.default_port,
+    }; CATALOG.len()];
+    let mut listed = 0;
+    for ((service, port, _), entry) in stack.services().zip(directory.iter_mut()) {
+        *entry = ServiceEntry {
+            name: service.name(),
+            port,
+        };
+        listed += 1;
+    }
+    // The service itself after them: its entry is already there.
+    let entries = directory.get(..listed + 1).unwrap_or(&directory);
+    let repr = ReplyRepr {
+        name: P::NAME,
+        mac: Some(config.mac),
+        addresses: &config.cidrs(),
+        services: entries,
+    };
+    let service = match Discovery::new(&repr) {
+        Ok(service) => cell.init(service.announce(ANNOUNCEMENTS, info.default_port)),
+        Err(error) => panic!("cannot start {}: {error}", info.name),
+    };
+    if let Err(error) = stack.add_service(service, info.default_port, queues) {
+        panic!("cannot start {}: {error}", info.name);
+    }
+}
+
+/// The SNTP client: the wall clock of a board without one. Its request
+/// nonces from a seed of their own, not smoltcp's.
+#[inline(never)]
+fn start_sntp(
+    stack: &mut Stack<'static>,
+    cell: &'static StaticCell<SntpClient>,
+    queues: Queues,
+    entropy: u64,
+) {
+    let seed = splitmix64(entropy ^ u64::from_le_bytes(*b"sntp\0\0\0\0"));
+    let client = cell.init(SntpClient::new(SntpConfig {
+        server: SNTP_SERVER,
+        interval: SNTP_INTERVAL,
+        max_backoff: SNTP_MAX_BACKOFF,
+        ..SntpConfig::new(SNTP_SERVER.addr, seed)
+    }));
+    if let Err(error) = stack.add_service(client, sntp::DEFAULT_LOCAL_PORT, queues) {
+        panic!("cannot start the SNTP client: {error}");
+    }
+}
+
+/// One line per service at boot: name, where, what it answers.
+fn log_service(info: &ServiceInfo, address: impl core::fmt::Display, port: u16) {
+    let until = if info.needs.wall_clock {
+        "; the time only once SNTP has set the clock"
+    } else {
+        ""
+    };
+    log::info!(
+        "{:<8} udp {address}:{port:<5}  {}{until}",
+        info.name,
+        info.summary
+    );
+}
+
+// Every service of the catalog fits discovery's directory.
+const _: () = assert!(CATALOG.len() <= udpkit::wire::discovery::MAX_SERVICES);
