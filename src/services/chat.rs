@@ -90,8 +90,9 @@ pub const NAME: &str = "chat";
 /// ARP answer that never comes, ahead of everyone else's lines.
 const QUIET_AFTER: Duration = Duration::from_secs(45);
 
-/// How much room a relayed line needs beyond its text: `[room] <nick> \n`.
-const RELAY_OVERHEAD: usize = NAME_CAP + NAME_CAP + 8;
+/// How much room a relayed line needs beyond its text: `[room] <nick> \n`
+/// (a port sizing the chat's transmit queue counts with it).
+pub const RELAY_OVERHEAD: usize = NAME_CAP + NAME_CAP + 8;
 
 /// The limits of one chat service, fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use udpkit::catalog::CATALOG;
 use udpkit::services::chat::{self, Chat, ChatLimits};
 use udpkit::services::discovery::{self, Discovery};
 use udpkit::services::ntp::{self, NtpServer};
-use udpkit::services::{daytime, echo, hello, time, upper};
+use udpkit::services::{daytime, discard, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::sntp::SntpClient;
@@ -58,9 +58,10 @@ pub const CHAT_MEMBERS: usize = 16;
 pub const CHAT_ROOMS: usize = 4;
 /// Longest chat message.
 pub const CHAT_MESSAGE: usize = 200;
-/// One message relayed to every other member: its text and up to 40 bytes
-/// of `[room] <nick> ` around it, 15 × 240 bytes.
-const CHAT_FAN_OUT: usize = (CHAT_MEMBERS - 1) * (CHAT_MESSAGE + 40);
+/// One message relayed to every other member: its text and the most
+/// `[room] <nick> ` around it can take (names of up to 48 bytes), 15 × 304
+/// bytes.
+const CHAT_FAN_OUT: usize = (CHAT_MEMBERS - 1) * (CHAT_MESSAGE + chat::RELAY_OVERHEAD);
 /// Chat's transmit queue holds the most one datagram makes (`Chat::burst`,
 /// checked by the stack at start): a fan-out and one line of its own.
 const CHAT_QUEUE: usize = CHAT_FAN_OUT + chat::LINE_CAP;
@@ -97,6 +98,8 @@ pub type Queues = (PacketBuffer<'static>, PacketBuffer<'static>);
 /// datagrams in BYTES payload bytes (see [`Payloads`]).
 struct QueueSlots {
     echo: Slots<4>,
+    /// Discard only receives: no transmit slots.
+    discard: [PacketMetadata; 4],
     daytime: Slots<2>,
     time: Slots<2>,
     ntp: Slots<2>,
@@ -120,6 +123,8 @@ struct QueueSlots {
 /// receives 48-byte packets, one at a time.
 struct Payloads {
     echo: Bytes<2048>,
+    /// A datagram of any size, to be counted.
+    discard: [u8; 2048],
     daytime: Bytes<256>,
     time: Bytes<256>,
     ntp: Bytes<256>,
@@ -149,6 +154,7 @@ static NEIGHBORS: ConstStaticCell<[NeighborSlot; NEIGHBOR_SLOTS]> =
     ConstStaticCell::new([NeighborSlot::EMPTY; NEIGHBOR_SLOTS]);
 static QUEUE_SLOTS: ConstStaticCell<QueueSlots> = ConstStaticCell::new(QueueSlots {
     echo: slots(),
+    discard: [PacketMetadata::EMPTY; 4],
     daytime: slots(),
     time: slots(),
     ntp: slots(),
@@ -162,6 +168,7 @@ static QUEUE_SLOTS: ConstStaticCell<QueueSlots> = ConstStaticCell::new(QueueSlot
 });
 static PAYLOADS: ConstStaticCell<Payloads> = ConstStaticCell::new(Payloads {
     echo: bytes(),
+    discard: [0; 2048],
     daytime: bytes(),
     time: bytes(),
     ntp: bytes(),
@@ -174,6 +181,7 @@ static PAYLOADS: ConstStaticCell<Payloads> = ConstStaticCell::new(Payloads {
     sntp: bytes(),
 });
 static ECHO: ConstStaticCell<echo::Echo> = ConstStaticCell::new(echo::Echo);
+static DISCARD: ConstStaticCell<discard::Discard> = ConstStaticCell::new(discard::Discard::new());
 static DAYTIME: ConstStaticCell<daytime::Daytime> = ConstStaticCell::new(daytime::Daytime);
 static TIME: ConstStaticCell<time::Time> = ConstStaticCell::new(time::Time);
 static NTP: ConstStaticCell<NtpServer> = ConstStaticCell::new(NtpServer::new());
@@ -265,6 +273,7 @@ impl Storage {
     pub fn take() -> Storage {
         let QueueSlots {
             echo: echo_slots,
+            discard: discard_slots,
             daytime: daytime_slots,
             time: time_slots,
             ntp: ntp_slots,
@@ -278,6 +287,7 @@ impl Storage {
         } = QUEUE_SLOTS.take();
         let Payloads {
             echo: echo_bytes,
+            discard: discard_bytes,
             daytime: daytime_bytes,
             time: time_bytes,
             ntp: ntp_bytes,
@@ -294,6 +304,16 @@ impl Storage {
             servers: Servers {
                 servers: [
                     Some((echo::NAME, (ECHO.take(), queues(echo_slots, echo_bytes)))),
+                    Some((
+                        discard::NAME,
+                        (
+                            DISCARD.take(),
+                            (
+                                PacketBuffer::new(&mut discard_slots[..], &mut discard_bytes[..]),
+                                PacketBuffer::new(&mut [][..], &mut [][..]),
+                            ),
+                        ),
+                    )),
                     Some((
                         daytime::NAME,
                         (DAYTIME.take(), queues(daytime_slots, daytime_bytes)),
