@@ -8,7 +8,7 @@
 //! - [`serve`]: `udpkit serve`, the core's services on the TAP or on the
 //!   kernel's sockets;
 //! - [`client`]: the clients, from `udpkit echo` to `udpkit chat`;
-//! - [`bench`]: `udpkit bench`, the load generator;
+//! - [`bench`](mod@bench): `udpkit bench`, the load generator;
 //! - [`text`]: durations and MAC addresses as people type and read them.
 //!
 //! This file is only the command line's top level. `tests/modules.rs`
