@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     find_in_path, nc, nc_expect, ntpdig_offset_and_stratum, run_bounded, scratch, time_client,
-    wait_bounded, Netns, Out,
+    wait_bounded, Netns, Out, Server,
 };
 
 const BOARD: &str = "mps2-an385";
@@ -985,81 +985,45 @@ fn assert_offset_small(offset: f64, what: &str) {
 
 /// The host clock served on the Linux side of the TAP: `udpkit serve
 /// --backend kernel --bind 192.168.69.100 --services ntp` in the namespace
-/// (stratum 10, as chrony's `local`), the board's NTP upstream. Stopped
-/// on drop (and killed with the namespace in any case).
-struct Upstream {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Upstream {
-    fn start(ns: &Netns) -> Upstream {
-        let log = scratch(ns.dir(), "upstream.log");
-        let child = ns
-            .command(&[
-                "timeout",
-                "-k",
-                "2",
-                "280",
-                "setpriv",
-                "--bounding-set=-sys_time",
-                "--inh-caps=-sys_time",
-                UDPKIT,
-                "serve",
-                "--backend",
-                "kernel",
-                "--bind",
-                HOST_IP,
-                "--services",
-                "ntp",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("upstream log"))
-            .spawn()
-            .expect("start udpkit serve --backend kernel");
-        let mut upstream = Upstream { child, log };
-        // Answering, with the host clock.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = udpkit_ntp(ns, HOST_IP);
-            if out.stdout_str().contains("stratum 10") {
-                break;
-            }
-            if let Some(status) = upstream.child.try_wait().expect("try_wait") {
-                panic!("the upstream exited ({status}):\n{}", upstream.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the upstream NTP server never answered: {}\n{}",
-                out.describe(),
-                upstream.log_text()
-            );
-            thread::sleep(Duration::from_millis(200));
+/// (stratum 10, as chrony's `local`), the board's NTP upstream, without
+/// CAP_SYS_TIME. The host tests' [`Server`]: stopped on drop (and killed
+/// with the namespace in any case), its log shown when the test fails.
+fn start_upstream(ns: &Netns) -> Server<'_> {
+    let mut upstream = Server::spawn_under(
+        ns,
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "280",
+            "setpriv",
+            "--bounding-set=-sys_time",
+            "--inh-caps=-sys_time",
+        ],
+        &[
+            "--backend",
+            "kernel",
+            "--bind",
+            HOST_IP,
+            "--services",
+            "ntp",
+        ],
+    );
+    // Answering, with the host clock.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = udpkit_ntp(ns, HOST_IP);
+        if out.stdout_str().contains("stratum 10") {
+            return upstream;
         }
-        upstream
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        // SIGTERM to `timeout` (the child), which passes it on to udpkit.
-        // SAFETY: kill(2) on our own child, which has not been reaped.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if thread::panicking() {
-            eprintln!("--- upstream NTP server's log ---\n{}", self.log_text());
-        }
-        let _ = fs::remove_file(&self.log);
+        upstream.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the upstream NTP server never answered: {}\n{}",
+            out.describe(),
+            upstream.log()
+        );
+        thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -1175,7 +1139,7 @@ fn firmware_in_qemu_answers_like_the_host() {
     // Now an NTP server on the Linux side: the board's SNTP client syncs
     // to it at its next request (15 to 60 s apart until one is answered),
     // while the rest of the test goes on.
-    let upstream = Upstream::start(&ns);
+    let upstream = start_upstream(&ns);
     let upstream_up = Instant::now();
     eprintln!(
         "{test}: upstream NTP server on {HOST_IP} after {:.1?}",

@@ -775,8 +775,17 @@ impl<'a> Server<'a> {
 
     /// Starts `udpkit serve <args...>` without waiting.
     pub fn spawn(ns: &'a Netns, args: &[&str]) -> Server<'a> {
+        Server::spawn_under(ns, &[], args)
+    }
+
+    /// Starts `<wrapper...> udpkit serve <args...>` without waiting: under
+    /// a command that runs it, such as `timeout` or `setpriv`. Signals go
+    /// to the wrapper, which must pass them on (`timeout` does) or exec
+    /// udpkit (`setpriv` does).
+    pub fn spawn_under(ns: &'a Netns, wrapper: &[&str], args: &[&str]) -> Server<'a> {
         let log = scratch(ns.dir(), "serve.log");
-        let mut argv: Vec<&str> = vec![BIN, "serve"];
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        argv.extend_from_slice(&[BIN, "serve"]);
         argv.extend_from_slice(args);
         let mut cmd = ns.command(&argv);
         // The default log level (info) is part of the spec.
