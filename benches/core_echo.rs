@@ -222,7 +222,7 @@ impl UdpkitEcho {
             ipv6_link_local: None,
         };
         let sockets = leak([SocketStorage::EMPTY; 6]);
-        // The host's table (host/src/serve.rs): batches as large as its.
+        // The host's table (host/src/serve/tap.rs): batches as large as its.
         let neighbors = leak([NeighborSlot::EMPTY; 512]);
         let mut stack = Stack::new(&config, &mut board, &mut sockets[..], &mut neighbors[..]);
         stack

@@ -15,8 +15,9 @@
 //! cargo run --example loopback
 //! ```
 //!
-//! A real port differs in its `Board` and its loop: `host/src/tap.rs` moves
-//! the frames through a Linux TAP device, and `host/src/serve.rs` sleeps in
+//! A real port differs in its `Board` and its loop: `host/src/linux/board.rs`
+//! moves the frames through a Linux TAP device (`host/src/linux/tap.rs`), and
+//! `host/src/serve/tap.rs` sleeps in
 //! `poll(2)` until a frame arrives or the delay `Stack::poll` returned runs
 //! out.
 

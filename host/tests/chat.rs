@@ -17,19 +17,11 @@
 mod support;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{wait_bounded, Netns, Out, Server, BIN, SERVER_IP};
-
-const CHAT_PORT: &str = "5555";
-
-/// Longest wait for anything that should happen at once, on a loaded
-/// machine.
-const PATIENCE: Duration = Duration::from_secs(20);
+use support::peer::{Peer, CHAT_PORT, PATIENCE};
+use support::{Netns, Out, Server, BIN, SERVER_IP};
 
 /// Tools, and the Debian package of each.
 const TOOLS: &[(&str, &str)] = &[
@@ -48,225 +40,6 @@ const TOOLS: &[(&str, &str)] = &[
 /// are skipped.
 fn netns(test: &str) -> Option<Netns> {
     Netns::with_tools(test, TOOLS)
-}
-
-/// Reads a pipe into a shared buffer on a thread.
-fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8>>> {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    if let Some(mut pipe) = pipe {
-        let sink = Arc::clone(&buffer);
-        thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            loop {
-                match pipe.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => sink.lock().unwrap().extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-    }
-    buffer
-}
-
-/// A client process in the namespace (`nc -u` or `udpkit chat`) with its
-/// standard input open and its output collected as it comes.
-struct Peer {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Peer {
-    fn spawn(ns: &Netns, name: &str, argv: &[&str]) -> Peer {
-        let mut full = vec!["timeout", "-k", "2", "120"];
-        full.extend_from_slice(argv);
-        let mut cmd = ns.command(&full);
-        cmd.env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {argv:?}: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = collect(child.stdout.take());
-        let stderr = collect(child.stderr.take());
-        Peer {
-            name: name.to_string(),
-            child,
-            stdin,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// `nc -u` from source port `port` to the chat.
-    fn nc(ns: &Netns, name: &str, port: u16) -> Peer {
-        let port = port.to_string();
-        Peer::spawn(ns, name, &["nc", "-u", "-p", &port, SERVER_IP, CHAT_PORT])
-    }
-
-    /// `nc -6 -u` from source port `port` to the chat at fdaa::1.
-    fn nc6(ns: &Netns, name: &str, port: u16) -> Peer {
-        let port = port.to_string();
-        Peer::spawn(
-            ns,
-            name,
-            &["nc", "-6", "-u", "-p", &port, "fdaa::1", CHAT_PORT],
-        )
-    }
-
-    /// `udpkit chat` (line mode: its stdin and stdout are pipes).
-    fn udpkit_chat(ns: &Netns, nick: &str, extra: &[&str]) -> Peer {
-        let mut argv = vec![BIN, "chat", SERVER_IP, "--nick", nick];
-        argv.extend_from_slice(extra);
-        Peer::spawn(ns, nick, &argv)
-    }
-
-    /// Writes one line (one datagram for nc: wait for its effect before
-    /// the next, or nc may read two lines at once).
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("{}: cannot write {line:?}: {e}", self.name));
-    }
-
-    fn out(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
-    }
-
-    fn err(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    fn count(&self, line_start: &str) -> usize {
-        self.out()
-            .lines()
-            .filter(|l| l.starts_with(line_start))
-            .count()
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
-            self.name,
-            self.out(),
-            self.name,
-            self.err()
-        )
-    }
-
-    /// Waits, bounded, until a line of stdout starts with `line_start`.
-    #[track_caller]
-    fn expect(&self, line_start: &str) {
-        self.expect_n(line_start, 1);
-    }
-
-    /// Waits, bounded, until `n` lines of stdout start with `line_start`.
-    #[track_caller]
-    fn expect_n(&self, line_start: &str, n: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.count(line_start) < n {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not receive {n} line(s) starting {line_start:?} within {PATIENCE:?}\n{}",
-                self.name,
-                self.describe()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits, bounded, until stderr contains `text`.
-    #[track_caller]
-    fn expect_err(&self, text: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.err().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not say {text:?} on stderr within {PATIENCE:?}\n{}",
-                self.name,
-                self.describe()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    #[track_caller]
-    fn assert_no_line(&self, line_start: &str) {
-        assert_eq!(
-            self.count(line_start),
-            0,
-            "{} received a line starting {line_start:?}\n{}",
-            self.name,
-            self.describe()
-        );
-    }
-
-    /// Joins with `/nick` (nc), resending while no answer comes.
-    #[track_caller]
-    fn join(&mut self, nick: &str) {
-        let welcome = format!("*** welcome {nick}, ");
-        let already = format!("*** you are {nick} already");
-        for _ in 0..5 {
-            self.say(&format!("/nick {nick}"));
-            let deadline = Instant::now() + Duration::from_secs(4);
-            while Instant::now() < deadline {
-                if self.count(&welcome) + self.count(&already) > 0 {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("{nick} could not join\n{}", self.describe());
-    }
-
-    /// Closes stdin and waits, bounded, for the process to exit.
-    #[track_caller]
-    fn close_and_wait(&mut self) -> ExitStatus {
-        drop(self.stdin.take());
-        self.wait()
-    }
-
-    #[track_caller]
-    fn wait(&mut self) -> ExitStatus {
-        let status = wait_bounded(&mut self.child, PATIENCE);
-        // Let the readers take the last bytes.
-        thread::sleep(Duration::from_millis(100));
-        status.unwrap_or_else(|| {
-            panic!(
-                "{} still running {PATIENCE:?} later\n{}",
-                self.name,
-                self.describe()
-            )
-        })
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        if let Ok(None) = self.child.try_wait() {
-            // SAFETY: kill(2) to `timeout`, our child, not yet reaped; it
-            // passes the signal on to the client.
-            if let Ok(pid) = i32::try_from(self.child.id()) {
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-        if thread::panicking() {
-            eprintln!("{}", self.describe());
-        }
-    }
 }
 
 /// Sleeps a little, for negative checks ("nothing more arrived").
@@ -386,7 +159,7 @@ fn line_mode_client_talks_with_nc() {
     let mut alice = Peer::nc(&ns, "alice", 40001);
     alice.join("alice");
 
-    let mut bob = Peer::udpkit_chat(&ns, "bob", &[]);
+    let mut bob = Peer::chat(&ns, "bob", &[]);
     bob.expect("*** welcome bob, you are in lobby with: alice, bob");
     alice.expect("*** bob joined lobby");
 
@@ -444,7 +217,7 @@ fn line_mode_client_talks_with_nc() {
     bob.assert_no_line("*** forged line");
 
     // Joins that cannot succeed exit non-zero and say why.
-    let mut taken = Peer::udpkit_chat(&ns, "alice", &["--timeout", "1s", "--retries", "3"]);
+    let mut taken = Peer::chat(&ns, "alice", &["--timeout", "1s", "--retries", "3"]);
     let status = taken.close_and_wait();
     assert!(
         !status.success(),
@@ -456,7 +229,7 @@ fn line_mode_client_talks_with_nc() {
         "{}",
         taken.describe()
     );
-    let mut bad = Peer::udpkit_chat(&ns, "not/a_nick", &["--timeout", "1s"]);
+    let mut bad = Peer::chat(&ns, "not/a_nick", &["--timeout", "1s"]);
     assert!(!bad.close_and_wait().success(), "{}", bad.describe());
     assert!(
         bad.err()
@@ -532,7 +305,7 @@ fn line_mode_keepalive_and_a_server_that_stops_answering() {
         return;
     };
     let server = Server::start(&ns, &["--create", "--chat-idle", "3s"]);
-    let bob = Peer::udpkit_chat(
+    let bob = Peer::chat(
         &ns,
         "bob",
         &["--keepalive", "1s", "--timeout", "1s", "--retries", "1"],
@@ -591,7 +364,7 @@ fn line_mode_rejoins_after_its_membership_expired() {
         return;
     };
     let _server = Server::start(&ns, &["--create", "--chat-idle", "2s"]);
-    let bob = Peer::udpkit_chat(
+    let bob = Peer::chat(
         &ns,
         "bob",
         &["--room", "games", "--keepalive", "4s", "--timeout", "1s"],
@@ -684,7 +457,7 @@ while True:
     alice.expect("[private] <bob> and whispering");
 
     // A newcomer is told, and udpkit chat exits non-zero saying so.
-    let mut carol = Peer::udpkit_chat(&ns, "carol", &["--timeout", "1s", "--retries", "5"]);
+    let mut carol = Peer::chat(&ns, "carol", &["--timeout", "1s", "--retries", "5"]);
     let status = carol.close_and_wait();
     assert!(!status.success(), "{}", carol.describe());
     assert!(

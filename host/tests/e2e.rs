@@ -13,41 +13,9 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    assert_near_now, log_has_line_with, now_unix, parse_ctime, parse_date_loosely, random_bytes,
-    Netns, Out, Server, HOST_CIDR, SERVER_IP,
+    assert_near_now, log_has_line_with, nc, nc_expect, now_unix, parse_ctime, parse_date_loosely,
+    random_bytes, Netns, Out, Server, HOST_CIDR, SERVER_IP,
 };
-
-/// Sends `input` with `nc -u` to `ip:port` and returns what came back
-/// (at most one datagram, waiting at most 2 s).
-fn nc(ns: &Netns, ip: &str, port: u16, input: &[u8]) -> Out {
-    ns.run(&[
-        "timeout",
-        "-k",
-        "2",
-        "5",
-        "nc",
-        "-u",
-        "-W1",
-        "-w2",
-        ip,
-        &port.to_string(),
-    ])
-    .stdin(input)
-    .out()
-}
-
-/// `nc` that must get `expected` back.
-#[track_caller]
-fn nc_expect(ns: &Netns, port: u16, input: &[u8], expected: &[u8]) {
-    let out = nc(ns, SERVER_IP, port, input);
-    assert!(
-        out.stdout == expected,
-        "port {port}: sent {:?}, expected {:?}; {}",
-        String::from_utf8_lossy(input),
-        String::from_utf8_lossy(expected),
-        out.describe()
-    );
-}
 
 /// Python: one datagram to `port` from a socket bound to `from_port` (0:
 /// any), printing `REPLY x<hex>` or `SILENT` after `wait` seconds.
@@ -105,8 +73,8 @@ fn nc_text_echo() {
         return;
     };
     let _server = Server::start(&ns, &["--create"]);
-    nc_expect(&ns, 7, b"hi\n", b"hi\n");
-    nc_expect(&ns, 7, b"no newline", b"no newline");
+    nc_expect(&ns, SERVER_IP, 7, b"hi\n", b"hi\n");
+    nc_expect(&ns, SERVER_IP, 7, b"no newline", b"no newline");
 }
 
 #[test]
@@ -116,7 +84,7 @@ fn nc_binary_echo() {
     };
     let _server = Server::start(&ns, &["--create"]);
     let all_bytes: Vec<u8> = (0..=255u8).collect();
-    nc_expect(&ns, 7, &all_bytes, &all_bytes);
+    nc_expect(&ns, SERVER_IP, 7, &all_bytes, &all_bytes);
     // The largest payload that fits an unfragmented 1500-byte packet.
     let big = random_bytes(1472);
     let out = nc(&ns, SERVER_IP, 7, &big);
@@ -130,13 +98,19 @@ fn nc_upper_and_hello() {
         return;
     };
     let _server = Server::start(&ns, &["--create"]);
-    nc_expect(&ns, 12000, b"Hello, World 42!\n", b"HELLO, WORLD 42!\n");
-    nc_expect(&ns, 12000, b"abc\xe9z", b"ABC\xe9Z");
-    nc_expect(&ns, 12001, b"world\n", b"Hello world!\n");
-    nc_expect(&ns, 12001, b"dos\r\n", b"Hello dos!\n");
-    nc_expect(&ns, 12001, b"bare", b"Hello bare!\n");
-    nc_expect(&ns, 12001, b"exit\n", b"Good bye!\n");
-    nc_expect(&ns, 12001, b"exit", b"Good bye!\n");
+    nc_expect(
+        &ns,
+        SERVER_IP,
+        12000,
+        b"Hello, World 42!\n",
+        b"HELLO, WORLD 42!\n",
+    );
+    nc_expect(&ns, SERVER_IP, 12000, b"abc\xe9z", b"ABC\xe9Z");
+    nc_expect(&ns, SERVER_IP, 12001, b"world\n", b"Hello world!\n");
+    nc_expect(&ns, SERVER_IP, 12001, b"dos\r\n", b"Hello dos!\n");
+    nc_expect(&ns, SERVER_IP, 12001, b"bare", b"Hello bare!\n");
+    nc_expect(&ns, SERVER_IP, 12001, b"exit\n", b"Good bye!\n");
+    nc_expect(&ns, SERVER_IP, 12001, b"exit", b"Good bye!\n");
 }
 
 #[test]
@@ -562,7 +536,7 @@ fn loop_guard_ignores_service_source_ports() {
         one_shot(&ns, 7, 0, 3.0, b"normal"),
         Some(b"normal".to_vec())
     );
-    nc_expect(&ns, 7, b"normal nc\n", b"normal nc\n");
+    nc_expect(&ns, SERVER_IP, 7, b"normal nc\n", b"normal nc\n");
 }
 
 #[test]
@@ -638,8 +612,8 @@ fn create_sets_up_and_removes_the_tap() {
         );
     }
 
-    nc_expect(&ns, 7, b"count me\n", b"count me\n");
-    nc_expect(&ns, 12000, b"me too\n", b"ME TOO\n");
+    nc_expect(&ns, SERVER_IP, 7, b"count me\n", b"count me\n");
+    nc_expect(&ns, SERVER_IP, 12000, b"me too\n", b"ME TOO\n");
 
     let status = server.stop(libc::SIGTERM);
     let log = server.log();
@@ -679,7 +653,7 @@ fn existing_tap_is_used_and_left_alone() {
 
     // No --create: it must attach to the TAP that is there.
     let mut server = Server::start(&ns, &[]);
-    nc_expect(&ns, 7, b"existing\n", b"existing\n");
+    nc_expect(&ns, SERVER_IP, 7, b"existing\n", b"existing\n");
 
     let status = server.stop(libc::SIGINT);
     let log = server.log();

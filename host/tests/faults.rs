@@ -15,13 +15,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{wait_bounded, Netns, Out, Server, BIN, SERVER_IP};
+use support::peer::{Peer, PATIENCE};
+use support::{Netns, Out, Server, BIN, SERVER_IP};
 
 /// Tools, and the Debian package of each.
 const TOOLS: &[(&str, &str)] = &[
@@ -35,9 +33,6 @@ const TOOLS: &[(&str, &str)] = &[
 /// The TAP these tests make themselves, so that Linux's counts of it
 /// outlive the server.
 const TAP: &str = "tapf";
-
-/// Longest wait for anything that should happen soon, on a loaded machine.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 fn netns(test: &str) -> Option<Netns> {
     Netns::with_tools(test, TOOLS)
@@ -517,131 +512,6 @@ fn bad_fault_options_are_refused_clearly() {
 
 // ---------------------------------------------------------------------------
 // The chat client through the faults
-
-/// Reads a pipe into a shared buffer on a thread.
-fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8>>> {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    if let Some(mut pipe) = pipe {
-        let sink = Arc::clone(&buffer);
-        thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            loop {
-                match pipe.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => sink.lock().unwrap().extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-    }
-    buffer
-}
-
-/// A chat client in the namespace (`udpkit chat` in line mode, or
-/// `nc -u`), its standard input open, its output collected as it comes.
-struct Peer {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Peer {
-    fn spawn(ns: &Netns, name: &str, argv: &[&str]) -> Peer {
-        let mut full = vec!["timeout", "-k", "2", "150"];
-        full.extend_from_slice(argv);
-        let mut cmd = ns.command(&full);
-        cmd.env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {argv:?}: {e}"));
-        Peer {
-            name: name.to_string(),
-            stdin: child.stdin.take(),
-            stdout: collect(child.stdout.take()),
-            stderr: collect(child.stderr.take()),
-            child,
-        }
-    }
-
-    fn chat(ns: &Netns, nick: &str, extra: &[&str]) -> Peer {
-        let mut argv = vec![BIN, "chat", SERVER_IP, "--nick", nick];
-        argv.extend_from_slice(extra);
-        Peer::spawn(ns, nick, &argv)
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("{}: cannot write {line:?}: {e}", self.name));
-    }
-
-    fn out(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
-    }
-
-    fn err(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    fn count(&self, line_start: &str) -> usize {
-        self.out()
-            .lines()
-            .filter(|l| l.starts_with(line_start))
-            .count()
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
-            self.name,
-            self.out(),
-            self.name,
-            self.err()
-        )
-    }
-
-    /// Waits, bounded by `limit`, until `done` holds of this peer.
-    #[track_caller]
-    fn wait_until(&self, what: &str, limit: Duration, done: impl Fn(&Peer) -> bool) {
-        let deadline = Instant::now() + limit;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "{}: not {what} within {limit:?}\n{}",
-                self.name,
-                self.describe()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        if let Ok(None) = self.child.try_wait() {
-            if let Ok(pid) = i32::try_from(self.child.id()) {
-                // SAFETY: kill(2) to `timeout`, our child, not yet reaped.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-            if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-        if thread::panicking() {
-            eprintln!("{}", self.describe());
-        }
-    }
-}
 
 /// The members of the lobby, as `carol` (nc, who has no keepalive and
 /// joins again each time) asks with `/who` until `wanted` are all there,

@@ -52,7 +52,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{find_in_path, run_bounded, scratch, wait_bounded, Netns, Out};
+use support::{
+    find_in_path, nc, nc_expect, ntpdig_offset_and_stratum, run_bounded, scratch, time_client,
+    wait_bounded, Netns, Out, Server,
+};
 
 const BOARD: &str = "mps2-an385";
 const BIN: &str = "udpkit-mps2-an385";
@@ -751,37 +754,6 @@ impl Report {
 
 // --- Clients -----------------------------------------------------------------
 
-/// `nc -u` to the firmware: sends `input`, returns what came back within 2 s.
-fn nc(ns: &Netns, port: u16, input: &[u8]) -> Out {
-    ns.run(&[
-        "timeout",
-        "-k",
-        "2",
-        "8",
-        "nc",
-        "-u",
-        "-W1",
-        "-w2",
-        FIRMWARE_IP,
-        &port.to_string(),
-    ])
-    .stdin(input)
-    .limit(CLIENT_LIMIT)
-    .out()
-}
-
-#[track_caller]
-fn nc_expect(ns: &Netns, port: u16, input: &[u8], expected: &[u8]) {
-    let out = nc(ns, port, input);
-    assert!(
-        out.stdout == expected,
-        "port {port}: sent {:?}, expected {:?} back; {}",
-        String::from_utf8_lossy(input),
-        String::from_utf8_lossy(expected),
-        out.describe()
-    );
-}
-
 /// Python: one datagram to `port`; prints `REPLY <hex>` or `SILENT` after
 /// `wait` seconds.
 const ONE_SHOT: &str = r#"
@@ -1018,27 +990,6 @@ speak("after-silence", longest)
 sys.exit(1 if failures else 0)
 "#;
 
-/// Runs a time client in `ns`: under `timeout`, in UTC, and without
-/// CAP_SYS_TIME, so that it cannot set or slew the machine's clock
-/// whatever it tries (every one here is query only anyway).
-fn time_client(ns: &Netns, limit_secs: u64, argv: &[&str]) -> Out {
-    let limit = limit_secs.to_string();
-    let mut full = vec![
-        "timeout",
-        "-k",
-        "2",
-        limit.as_str(),
-        "setpriv",
-        "--bounding-set=-sys_time",
-        "--inh-caps=-sys_time",
-    ];
-    full.extend_from_slice(argv);
-    ns.run(&full)
-        .env("TZ", "UTC")
-        .limit(Duration::from_secs(limit_secs + 10))
-        .out()
-}
-
 /// `udpkit ntp HOST`, one request: its report (or its error).
 fn udpkit_ntp(ns: &Netns, host: &str) -> Out {
     time_client(
@@ -1059,30 +1010,6 @@ fn udpkit_ntp_offset(out: &Out) -> f64 {
         .unwrap_or_else(|| panic!("no offset: {}", out.describe()))
 }
 
-/// The offset and stratum `ntpdate -q` (NTPsec's `ntpdig`) printed:
-/// `2026-11-23 17:27:41.358464 (+0000) -0.000035 +/- 0.000153 192.168.69.1 s11 no-leap`.
-#[track_caller]
-fn ntpdate_offset_and_stratum(out: &Out) -> (f64, u8) {
-    let text = out.stdout_str();
-    let words: Vec<&str> = text
-        .lines()
-        .find(|l| l.contains("+/-"))
-        .unwrap_or_else(|| panic!("no result line: {}", out.describe()))
-        .split_whitespace()
-        .collect();
-    let offset = words
-        .iter()
-        .position(|w| *w == "+/-")
-        .and_then(|i| words.get(i.checked_sub(1)?))
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no offset: {}", out.describe()));
-    let stratum = words
-        .iter()
-        .find_map(|w| w.strip_prefix('s').and_then(|s| s.parse().ok()))
-        .unwrap_or_else(|| panic!("no stratum: {}", out.describe()));
-    (offset, stratum)
-}
-
 #[track_caller]
 fn assert_offset_small(offset: f64, what: &str) {
     assert!(
@@ -1094,81 +1021,45 @@ fn assert_offset_small(offset: f64, what: &str) {
 
 /// The host clock served on the Linux side of the TAP: `udpkit serve
 /// --backend kernel --bind 192.168.69.100 --services ntp` in the namespace
-/// (stratum 10, as chrony's `local`), the board's NTP upstream. Stopped
-/// on drop (and killed with the namespace in any case).
-struct Upstream {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Upstream {
-    fn start(ns: &Netns) -> Upstream {
-        let log = scratch(ns.dir(), "upstream.log");
-        let child = ns
-            .command(&[
-                "timeout",
-                "-k",
-                "2",
-                "280",
-                "setpriv",
-                "--bounding-set=-sys_time",
-                "--inh-caps=-sys_time",
-                UDPKIT,
-                "serve",
-                "--backend",
-                "kernel",
-                "--bind",
-                HOST_IP,
-                "--services",
-                "ntp",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("upstream log"))
-            .spawn()
-            .expect("start udpkit serve --backend kernel");
-        let mut upstream = Upstream { child, log };
-        // Answering, with the host clock.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = udpkit_ntp(ns, HOST_IP);
-            if out.stdout_str().contains("stratum 10") {
-                break;
-            }
-            if let Some(status) = upstream.child.try_wait().expect("try_wait") {
-                panic!("the upstream exited ({status}):\n{}", upstream.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the upstream NTP server never answered: {}\n{}",
-                out.describe(),
-                upstream.log_text()
-            );
-            thread::sleep(Duration::from_millis(200));
+/// (stratum 10, as chrony's `local`), the board's NTP upstream, without
+/// CAP_SYS_TIME. The host tests' [`Server`]: stopped on drop (and killed
+/// with the namespace in any case), its log shown when the test fails.
+fn start_upstream(ns: &Netns) -> Server<'_> {
+    let mut upstream = Server::spawn_under(
+        ns,
+        &[
+            "timeout",
+            "-k",
+            "2",
+            "280",
+            "setpriv",
+            "--bounding-set=-sys_time",
+            "--inh-caps=-sys_time",
+        ],
+        &[
+            "--backend",
+            "kernel",
+            "--bind",
+            HOST_IP,
+            "--services",
+            "ntp",
+        ],
+    );
+    // Answering, with the host clock.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = udpkit_ntp(ns, HOST_IP);
+        if out.stdout_str().contains("stratum 10") {
+            return upstream;
         }
-        upstream
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        // SIGTERM to `timeout` (the child), which passes it on to udpkit.
-        // SAFETY: kill(2) on our own child, which has not been reaped.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if thread::panicking() {
-            eprintln!("--- upstream NTP server's log ---\n{}", self.log_text());
-        }
-        let _ = fs::remove_file(&self.log);
+        upstream.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the upstream NTP server never answered: {}\n{}",
+            out.describe(),
+            upstream.log()
+        );
+        thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -1236,7 +1127,7 @@ fn firmware_in_qemu_answers_like_the_host() {
     // No NTP server on the Linux side yet, so no wall clock: daytime and
     // time stay silent (RFC 868: better no answer than a wrong one), for
     // nc, rdate and Python alike, and NTP answers with a kiss-o'-death.
-    let out = nc(&ns, 13, b"\n");
+    let out = nc(&ns, FIRMWARE_IP, 13, b"\n");
     assert!(
         out.stdout.is_empty(),
         "daytime answered: {}",
@@ -1284,7 +1175,7 @@ fn firmware_in_qemu_answers_like_the_host() {
     // Now an NTP server on the Linux side: the board's SNTP client syncs
     // to it at its next request (15 to 60 s apart until one is answered),
     // while the rest of the test goes on.
-    let upstream = Upstream::start(&ns);
+    let upstream = start_upstream(&ns);
     let upstream_up = Instant::now();
     eprintln!(
         "{test}: upstream NTP server on {HOST_IP} after {:.1?}",
@@ -1292,19 +1183,31 @@ fn firmware_in_qemu_answers_like_the_host() {
     );
 
     // Echo, byte for byte, up to the largest unfragmented datagram.
-    nc_expect(&ns, 7, b"hello firmware\n", b"hello firmware\n");
-    nc_expect(&ns, 7, b"no newline", b"no newline");
+    nc_expect(
+        &ns,
+        FIRMWARE_IP,
+        7,
+        b"hello firmware\n",
+        b"hello firmware\n",
+    );
+    nc_expect(&ns, FIRMWARE_IP, 7, b"no newline", b"no newline");
     let all_bytes: Vec<u8> = (0..=255u8).collect();
-    nc_expect(&ns, 7, &all_bytes, &all_bytes);
+    nc_expect(&ns, FIRMWARE_IP, 7, &all_bytes, &all_bytes);
     let big = support::random_bytes(1472);
-    let out = nc(&ns, 7, &big);
+    let out = nc(&ns, FIRMWARE_IP, 7, &big);
     assert_eq!(out.stdout.len(), 1472, "{}", out.describe());
     assert!(out.stdout == big, "1472 random bytes came back altered");
 
     // The tutorial servers.
-    nc_expect(&ns, 12000, b"Hello, World 42!\n", b"HELLO, WORLD 42!\n");
-    nc_expect(&ns, 12001, b"world\n", b"Hello world!\n");
-    nc_expect(&ns, 12001, b"exit\n", b"Good bye!\n");
+    nc_expect(
+        &ns,
+        FIRMWARE_IP,
+        12000,
+        b"Hello, World 42!\n",
+        b"HELLO, WORLD 42!\n",
+    );
+    nc_expect(&ns, FIRMWARE_IP, 12001, b"world\n", b"Hello world!\n");
+    nc_expect(&ns, FIRMWARE_IP, 12001, b"exit\n", b"Good bye!\n");
 
     // Chat: two members, a message relayed.
     let out = ns
@@ -1449,7 +1352,7 @@ fn firmware_in_qemu_answers_like_the_host() {
     // A real NTP client accepts it too (-q: query only).
     let out = time_client(&ns, 10, &["ntpdate", "-q", FIRMWARE_IP]);
     assert!(out.success(), "ntpdate -q: {}", out.describe());
-    let (ntpdate, stratum) = ntpdate_offset_and_stratum(&out);
+    let (ntpdate, stratum) = ntpdig_offset_and_stratum(&out);
     assert_eq!(stratum, 11, "ntpdate -q: {}", out.describe());
     assert_offset_small(ntpdate, "ntpdate -q");
     show(&format!(

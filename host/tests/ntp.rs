@@ -26,7 +26,10 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{assert_near_now, now_unix, parse_ctime, parse_date_loosely, Netns, Out, Server};
+use support::{
+    assert_near_now, now_unix, ntpdig_offset_and_stratum, parse_ctime, parse_date_loosely,
+    time_client, Netns, Out, Server,
+};
 
 const SERVER: &str = "192.168.69.1";
 /// The Linux side of the TAP, where the tests run their own NTP server.
@@ -64,49 +67,6 @@ fn namespace(test: &str) -> Option<Netns> {
         missing.join(", ")
     );
     Some(ns)
-}
-
-/// Runs a time client inside `ns`: under `timeout`, and without
-/// CAP_SYS_TIME, so that it cannot set or slew the clock whatever it tries.
-fn time_client(ns: &Netns, limit_secs: u64, argv: &[&str]) -> Out {
-    let limit = limit_secs.to_string();
-    let mut full = vec![
-        "timeout",
-        "-k",
-        "2",
-        limit.as_str(),
-        "setpriv",
-        "--bounding-set=-sys_time",
-        "--inh-caps=-sys_time",
-    ];
-    full.extend_from_slice(argv);
-    ns.run(&full)
-        .env("TZ", "UTC")
-        .limit(Duration::from_secs(limit_secs + 10))
-        .out()
-}
-
-/// The offset `ntpdig` (`sntp`, `ntpdate`) printed, and its stratum:
-/// `2026-11-23 17:27:41.358464 (+0000) -0.000035 +/- 0.000153 192.168.69.1 s10 no-leap`.
-#[track_caller]
-fn ntpdig_offset_and_stratum(out: &Out) -> (f64, u8) {
-    let text = out.stdout_str();
-    let line = text
-        .lines()
-        .find(|l| l.contains("+/-"))
-        .unwrap_or_else(|| panic!("no result line: {}", out.describe()));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let offset = words
-        .iter()
-        .position(|w| *w == "+/-")
-        .and_then(|i| words.get(i - 1))
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no offset in {line:?}"));
-    let stratum = words
-        .iter()
-        .find_map(|w| w.strip_prefix('s').and_then(|s| s.parse().ok()))
-        .unwrap_or_else(|| panic!("no stratum in {line:?}"));
-    (offset, stratum)
 }
 
 /// `udpkit ntp`'s report, checked for success.

@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::payload::{tagged, untag, Pattern, Stamp, HEADER, WARM_UP};
-use super::stats::{Counts, Latency, Ledger, ReplyKind, RttSummary};
-use super::sys::{self, Batch, CpuSnapshot, CpuUse, Poller};
+use crate::bench::cpu::{CpuSnapshot, CpuUse};
+use crate::bench::payload::{tagged, untag, Pattern, Stamp, HEADER, WARM_UP};
+use crate::bench::stats::{Counts, Latency, Ledger, ReplyKind, RttSummary};
+use crate::linux::poll::{self, Poller};
+use crate::linux::process;
+use crate::linux::socket::{self, Batch};
 
 /// Datagrams per `sendmmsg`.
 const SEND_BATCH: usize = 32;
@@ -154,7 +157,7 @@ impl Generator {
         }
         let total = addresses.len().saturating_mul(sockets_each);
         // The sockets, the epoll descriptor, and what else is open.
-        sys::allow_open_files(total as u64 + 64)?;
+        process::allow_open_files(total as u64 + 64)?;
         // Thousands of sockets at 8 MiB each would pin gigabytes: the
         // buffers are shared out, with 256 KiB each at least.
         let buffer = ((64 << 20) / total).clamp(256 << 10, 8 << 20) as i32;
@@ -163,8 +166,8 @@ impl Generator {
         for address in turns {
             let socket = bind_source(address, target)?;
             let fd = socket.as_raw_fd();
-            sys::set_buffers(fd, buffer);
-            sys::set_receive_timeout(fd, RECEIVE_TICK).context("setting the receive timeout")?;
+            socket::set_buffers(fd, buffer);
+            socket::set_receive_timeout(fd, RECEIVE_TICK).context("setting the receive timeout")?;
             let local = socket.local_addr().unwrap_or(SocketAddr::new(address, 0));
             opened.push(Source {
                 _socket: socket,
@@ -178,7 +181,7 @@ impl Generator {
         } else {
             None
         };
-        sys::tight_timers();
+        process::tight_timers();
         Ok(Generator {
             sources: opened,
             addresses: addresses.len(),
@@ -518,7 +521,7 @@ impl Generator {
                     if due_at > now {
                         let pause = Duration::from_nanos(due_at - now).min(RECEIVE_TICK);
                         let fd = self.poller.as_ref().map_or(self.sources[0].fd, Poller::fd);
-                        sys::wait_readable(fd, pause);
+                        poll::wait_readable(fd, pause);
                     }
                 }
             }

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{best_sustainable, peak, Counts, RttSummary, SourceShare, Spread};
-use super::sys::CpuUse;
+use crate::bench::cpu::CpuUse;
+use crate::bench::stats::{best_sustainable, peak, Counts, RttSummary, SourceShare, Spread};
 
 /// A run during which other tasks used more than this much CPU (percent of
 /// one CPU) is flagged as noisy in summaries.

@@ -20,6 +20,8 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod peer;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_udpkit");
 
@@ -674,6 +676,83 @@ impl Run<'_> {
     }
 }
 
+/// `nc -u` in `ns`: sends `input` to `ip`:`port` and returns what came back
+/// (one datagram, waiting at most 2 s for it).
+pub fn nc(ns: &Netns, ip: &str, port: u16, input: &[u8]) -> Out {
+    ns.run(&[
+        "timeout",
+        "-k",
+        "2",
+        "8",
+        "nc",
+        "-u",
+        "-W1",
+        "-w2",
+        ip,
+        &port.to_string(),
+    ])
+    .stdin(input)
+    .out()
+}
+
+/// [`nc`] that must get `expected` back.
+#[track_caller]
+pub fn nc_expect(ns: &Netns, ip: &str, port: u16, input: &[u8], expected: &[u8]) {
+    let out = nc(ns, ip, port, input);
+    assert!(
+        out.stdout == expected,
+        "{ip} port {port}: sent {:?}, expected {:?} back; {}",
+        String::from_utf8_lossy(input),
+        String::from_utf8_lossy(expected),
+        out.describe()
+    );
+}
+
+/// Runs a time client inside `ns`: under `timeout`, in UTC, and without
+/// CAP_SYS_TIME (`setpriv` drops it from the bounding set), so that it
+/// cannot set or slew the machine's clock whatever it tries. A namespace
+/// does not isolate the clock; this does.
+pub fn time_client(ns: &Netns, limit_secs: u64, argv: &[&str]) -> Out {
+    let limit = limit_secs.to_string();
+    let mut full = vec![
+        "timeout",
+        "-k",
+        "2",
+        limit.as_str(),
+        "setpriv",
+        "--bounding-set=-sys_time",
+        "--inh-caps=-sys_time",
+    ];
+    full.extend_from_slice(argv);
+    ns.run(&full)
+        .env("TZ", "UTC")
+        .limit(Duration::from_secs(limit_secs + 10))
+        .out()
+}
+
+/// The offset `ntpdig` (`sntp`, `ntpdate -q`) printed, and the stratum:
+/// `2026-11-23 17:27:41.358464 (+0000) -0.000035 +/- 0.000153 192.168.69.1 s10 no-leap`.
+#[track_caller]
+pub fn ntpdig_offset_and_stratum(out: &Out) -> (f64, u8) {
+    let text = out.stdout_str();
+    let line = text
+        .lines()
+        .find(|l| l.contains("+/-"))
+        .unwrap_or_else(|| panic!("no result line: {}", out.describe()));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let offset = words
+        .iter()
+        .position(|w| *w == "+/-")
+        .and_then(|i| words.get(i.checked_sub(1)?))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {line:?}: {}", out.describe()));
+    let stratum = words
+        .iter()
+        .find_map(|w| w.strip_prefix('s').and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("no stratum in {line:?}: {}", out.describe()));
+    (offset, stratum)
+}
+
 /// A running `udpkit serve` inside a namespace.
 pub struct Server<'a> {
     ns: &'a Netns,
@@ -696,8 +775,17 @@ impl<'a> Server<'a> {
 
     /// Starts `udpkit serve <args...>` without waiting.
     pub fn spawn(ns: &'a Netns, args: &[&str]) -> Server<'a> {
+        Server::spawn_under(ns, &[], args)
+    }
+
+    /// Starts `<wrapper...> udpkit serve <args...>` without waiting: under
+    /// a command that runs it, such as `timeout` or `setpriv`. Signals go
+    /// to the wrapper, which must pass them on (`timeout` does) or exec
+    /// udpkit (`setpriv` does).
+    pub fn spawn_under(ns: &'a Netns, wrapper: &[&str], args: &[&str]) -> Server<'a> {
         let log = scratch(ns.dir(), "serve.log");
-        let mut argv: Vec<&str> = vec![BIN, "serve"];
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        argv.extend_from_slice(&[BIN, "serve"]);
         argv.extend_from_slice(args);
         let mut cmd = ns.command(&argv);
         // The default log level (info) is part of the spec.

@@ -16,7 +16,7 @@
 //! frames are never corrupted (`smoltcps_injector_leaves_outgoing_frames_intact`
 //! below shows it); and it has no delay. The capture of `--pcap` is
 //! smoltcp's [`PcapWriter`](udpkit::smoltcp::phy::PcapWriter), above this
-//! layer (see [`crate::capture`]).
+//! layer (see [`crate::serve::capture`]).
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -24,7 +24,7 @@ use std::os::fd::RawFd;
 use udpkit::smoltcp::phy::{self, Device, DeviceCapabilities, PacketMeta};
 use udpkit::smoltcp::time::{Duration, Instant};
 
-use crate::tap::Link;
+use crate::serve::link::Link;
 
 /// Frames one delay line holds; more are dropped (and counted), as a full
 /// link buffer would. About 1.5 MB per direction at most.
@@ -106,7 +106,7 @@ pub fn parse_chance(text: &str) -> Result<f64, String> {
 /// clap's value parser for `--delay`: bare seconds (`0.05`) or a duration
 /// with units, as `--timeout` takes (`50ms`, `1s`).
 pub fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
-    let delay = crate::duration::parse(text)?;
+    let delay = crate::text::parse_duration(text)?;
     if delay > MAX_DELAY {
         return Err(format!(
             "'{text}' is too long: a delay is at most {} seconds",

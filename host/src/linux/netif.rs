@@ -1,5 +1,6 @@
 //! Network interfaces as the kernel sees them from this process's network
-//! namespace: whether one exists, whether it is up, and its MTU.
+//! namespace: whether one exists, whether it is up, its MTU, and the
+//! addresses of those that are up.
 //!
 //! The kernel is asked (`if_nametoindex(3)`, and `SIOCGIFFLAGS` and
 //! `SIOCGIFMTU` on a socket), never /sys/class/net: sysfs shows the
@@ -10,13 +11,14 @@
 
 use std::ffi::CString;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 
 /// Checks `name` the way the kernel checks interface names (`dev_valid_name`):
 /// 1 to 15 bytes, not `.` or `..`, no `/`, `:`, white space or NUL. The
 /// name as a C string.
-fn c_name(name: &str) -> io::Result<CString> {
+pub fn c_name(name: &str) -> io::Result<CString> {
     let valid = !name.is_empty()
         && name.len() < libc::IFNAMSIZ
         && name != "."
@@ -113,6 +115,70 @@ pub fn mtu(name: &str) -> io::Result<usize> {
     })
 }
 
+/// The addresses of the interfaces that are up, each with its prefix
+/// length, as `getifaddrs(3)` lists them (loopback and link-local
+/// included); empty when it fails.
+pub fn up_addresses() -> Vec<(IpAddr, u8)> {
+    let mut found = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a pointer to a list it allocates into
+    // `list`, a local that outlives the call.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return found;
+    }
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a non-null node of the list getifaddrs made,
+        // which lives until freeifaddrs below; it is only read.
+        let e = unsafe { &*entry };
+        entry = e.ifa_next;
+        if e.ifa_flags & libc::IFF_UP as u32 == 0 || e.ifa_addr.is_null() || e.ifa_netmask.is_null()
+        {
+            continue;
+        }
+        // SAFETY: both pointers are non-null and point into the list,
+        // to sockaddrs of the size their family says.
+        let (address, mask) = unsafe { (sockaddr_ip(e.ifa_addr), sockaddr_ip(e.ifa_netmask)) };
+        if let (Some(address), Some(mask)) = (address, mask) {
+            found.push((address, prefix_len(mask)));
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once; no reference
+    // into it is left.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
+/// The IP address in a `sockaddr` of family AF_INET or AF_INET6.
+///
+/// # Safety
+/// `address` must point to a valid sockaddr of the size its family says.
+unsafe fn sockaddr_ip(address: *const libc::sockaddr) -> Option<IpAddr> {
+    // SAFETY: the caller's promise: a valid sockaddr, which starts with its
+    // family, and is a sockaddr_in or sockaddr_in6 when the family says so.
+    unsafe {
+        match i32::from((*address).sa_family) {
+            libc::AF_INET => {
+                let v4 = &*(address as *const libc::sockaddr_in);
+                Some(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()))
+            }
+            libc::AF_INET6 => {
+                let v6 = &*(address as *const libc::sockaddr_in6);
+                Some(IpAddr::from(v6.sin6_addr.s6_addr))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The prefix length of a netmask.
+fn prefix_len(mask: IpAddr) -> u8 {
+    match mask {
+        IpAddr::V4(m) => u32::from(m).leading_ones() as u8,
+        IpAddr::V6(m) => u128::from(m).leading_ones() as u8,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +222,22 @@ mod tests {
         }
         // Fifteen bytes is the longest name.
         assert_eq!(index("fifteen-bytes-x").unwrap(), None);
+    }
+
+    #[test]
+    fn lo_is_up_with_its_addresses() {
+        assert!(is_up("lo").unwrap());
+        let found = up_addresses();
+        assert!(
+            found.contains(&(IpAddr::from([127, 0, 0, 1]), 8)),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn prefix_lengths_from_masks() {
+        assert_eq!(prefix_len("255.255.255.0".parse().unwrap()), 24);
+        assert_eq!(prefix_len("ffff:ffff:ffff:ffff::".parse().unwrap()), 64);
+        assert_eq!(prefix_len("0.0.0.0".parse().unwrap()), 0);
     }
 }

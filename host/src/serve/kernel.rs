@@ -8,17 +8,23 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::os::fd::AsRawFd as _;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use udpkit::catalog::ServiceInfo;
 use udpkit::guard;
 use udpkit::service::{Outbox, Request, SendError, Service};
 use udpkit::smoltcp::time::Instant;
 use udpkit::smoltcp::wire::{IpAddress, IpEndpoint};
-use udpkit::{Discard, ServiceStats, UnixTime, MAX_PAYLOAD};
+use udpkit::{Discard, ServiceStats, MAX_PAYLOAD};
 
-use crate::serve::{self, ServiceKind, SignalPipe};
+use crate::linux::clock::{host_clock_source, system_time};
+use crate::linux::poll::PollSet;
+use crate::linux::signals::SignalPipe;
+use crate::serve::counters::print_counters;
+use crate::serve::discovery;
+use crate::serve::services::make_service;
 
 /// One service on its own kernel socket.
 struct Endpoint {
@@ -33,9 +39,9 @@ struct Endpoint {
 
 pub struct KernelOptions {
     pub bind: IpAddr,
-    pub services: Vec<(ServiceKind, u16)>,
+    pub services: Vec<(ServiceInfo, u16)>,
     pub chat_limits: udpkit::services::chat::ChatLimits,
-    pub discovery: crate::discover::DiscoveryOptions,
+    pub discovery: discovery::DiscoveryOptions,
 }
 
 pub fn run(options: KernelOptions) -> Result<()> {
@@ -54,14 +60,14 @@ pub fn run(options: KernelOptions) -> Result<()> {
             service: match kind.needs.directory {
                 // The kernel's addresses; no MAC, and no announcements (a
                 // broadcast needs SO_BROADCAST, and which link?).
-                true => crate::discover::service(
+                true => discovery::service(
                     &options.discovery,
                     None,
-                    &crate::discover::local_addresses(options.bind),
+                    &discovery::local_addresses(options.bind),
                     &options.services,
                     (0, port),
                 )?,
-                false => serve::make_service(kind, options.chat_limits)?,
+                false => make_service(kind, options.chat_limits)?,
             },
             port,
             socket,
@@ -70,7 +76,7 @@ pub fn run(options: KernelOptions) -> Result<()> {
         });
     }
     let ports: Vec<u16> = endpoints.iter().map(|e| e.port).collect();
-    let signals = SignalPipe::new()?;
+    let signals = SignalPipe::stop()?;
     let started = std::time::Instant::now();
     let now = || Instant::from_micros(started.elapsed().as_micros() as i64);
     log::info!(
@@ -81,18 +87,14 @@ pub fn run(options: KernelOptions) -> Result<()> {
 
     let mut request_buffer = vec![0u8; 65_536];
     let mut reply_buffer = vec![0u8; MAX_PAYLOAD];
-    let mut fds: Vec<libc::pollfd> = endpoints
+    let fds: Vec<_> = endpoints
         .iter()
         .map(|e| e.socket.as_raw_fd())
         .chain([signals.fd()])
-        .map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
         .collect();
+    let mut sleep = PollSet::new(&fds);
     loop {
-        let mut timeout_ms = -1;
+        let mut timeout: Option<Duration> = None;
         for endpoint in &mut endpoints {
             let mut outbox =
                 KernelOutbox::new(&endpoint.socket, &mut reply_buffer, &mut endpoint.stats);
@@ -100,18 +102,12 @@ pub fn run(options: KernelOptions) -> Result<()> {
                 let now = now();
                 match endpoint.service.poll_at() {
                     Some(at) if at <= now => {
-                        endpoint.service.on_tick(now, wall_clock(), &mut outbox)
+                        endpoint.service.on_tick(now, system_time(), &mut outbox)
                     }
                     Some(at) => {
-                        let ms = (at - now)
-                            .total_micros()
-                            .div_ceil(1000)
-                            .min(i32::MAX as u64) as i32;
-                        timeout_ms = if timeout_ms < 0 {
-                            ms
-                        } else {
-                            timeout_ms.min(ms)
-                        };
+                        // Whole milliseconds, rounded up, as the TAP loop.
+                        let due = Duration::from_millis((at - now).total_micros().div_ceil(1000));
+                        timeout = Some(timeout.map_or(due, |t| t.min(due)));
                         break;
                     }
                     None => break,
@@ -119,23 +115,12 @@ pub fn run(options: KernelOptions) -> Result<()> {
             }
             outbox.flush();
         }
-        for fd in &mut fds {
-            fd.revents = 0;
-        }
-        // SAFETY: `fds` is a valid, initialised array for the whole call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        if ready < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(error).context("poll on the service sockets");
-        }
-        if fds.last().is_some_and(|fd| fd.revents & libc::POLLIN != 0) {
+        sleep.wait(timeout).context("poll on the service sockets")?;
+        if sleep.readable(endpoints.len()) {
             break;
         }
-        for (endpoint, fd) in endpoints.iter_mut().zip(&fds) {
-            if fd.revents & libc::POLLIN != 0 {
+        for (i, endpoint) in endpoints.iter_mut().enumerate() {
+            if sleep.readable(i) {
                 drain(
                     endpoint,
                     &ports,
@@ -147,7 +132,7 @@ pub fn run(options: KernelOptions) -> Result<()> {
         }
     }
     log::info!("stopping");
-    serve::print_counters(
+    print_counters(
         endpoints
             .iter()
             .map(|e| (&*e.service as &dyn Service, e.port, &e.stats)),
@@ -163,7 +148,7 @@ fn drain(
     reply_buffer: &mut [u8],
     now: Instant,
 ) {
-    let wall = wall_clock();
+    let wall = system_time();
     loop {
         let (len, from) = match endpoint.socket.recv_from(request_buffer) {
             Ok(received) => received,
@@ -198,7 +183,7 @@ fn drain(
             payload,
             now,
             wall,
-            clock: crate::ntp::host_clock_source(),
+            clock: host_clock_source(),
         };
         let mut outbox = KernelOutbox::new(&endpoint.socket, reply_buffer, &mut endpoint.stats);
         let verdict = endpoint.service.on_datagram(&request, &mut outbox);
@@ -223,14 +208,6 @@ fn to_endpoint(address: SocketAddr) -> Option<IpEndpoint> {
             None => IpEndpoint::new(IpAddress::Ipv6(*v6.ip()), v6.port()),
         }),
     }
-}
-
-fn wall_clock() -> Option<UnixTime> {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    Some(UnixTime::new(
-        since_epoch.as_secs(),
-        since_epoch.subsec_nanos(),
-    ))
 }
 
 fn bind_error(address: SocketAddr, error: io::Error) -> anyhow::Error {

@@ -17,12 +17,12 @@
 //! `--loss-ms` counts as lost. `--summarize` instead reads the JSON lines of
 //! earlier runs and prints medians and ratios (used by `bench/echo.sh`).
 
+mod cpu;
 mod engine;
 mod payload;
 mod report;
 mod sources;
 mod stats;
-mod sys;
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -32,10 +32,10 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
-use engine::{Generator, Plan, Progress, MAX_WINDOW};
-use report::{Mode, Report, Run};
-use sources::{parse_sources, SourceList, MAX_SOURCES};
-use stats::SourceShare;
+use crate::bench::engine::{Generator, Plan, Progress, MAX_WINDOW};
+use crate::bench::report::{Mode, Report, Run};
+use crate::bench::sources::{parse_sources, SourceList, MAX_SOURCES};
+use crate::bench::stats::SourceShare;
 
 /// The windows `--sweep` tries by default.
 const DEFAULT_WINDOWS: &str = "1,2,4,8,16,32,64,128,256";
@@ -103,7 +103,7 @@ pub struct BenchArgs {
 
     /// Each run (each window of a sweep) sends for at most this long.
     #[arg(long, short, default_value = "2s", value_name = "DURATION",
-          value_parser = crate::duration::parse)]
+          value_parser = crate::text::parse_duration)]
     duration: Duration,
 
     /// Each run sends at most N datagrams.
@@ -242,7 +242,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("--loss-ok is a percentage (0 to 100)");
     }
     if let Some(cpu) = args.cpu {
-        sys::pin_to_cpu(cpu)?;
+        crate::linux::process::pin_to_cpu(cpu)?;
     }
     let mode = if args.sweep {
         Mode::Sweep

@@ -1,204 +1,28 @@
-//! Discovery on the host: the service's directory for `udpkit serve`, and
-//! `udpkit discover`, the client that broadcasts `DISCOVER` and lists every
-//! device that answers.
+//! `udpkit discover`: broadcasts `DISCOVER` and lists every device that
+//! answers.
 //!
 //! The protocol is the core's: its datagrams are `udpkit::wire::discovery`,
-//! the device's side `udpkit::services::discovery`.
+//! the device's side `udpkit::services::discovery`; `serve` builds its
+//! directory in [`crate::serve`]'s own discovery module, which this client
+//! does not need.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsRawFd as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use serde::Serialize;
-use udpkit::service::Service;
-use udpkit::services::discovery::{self, Discovery, ReplyRepr, ServiceEntry};
-use udpkit::smoltcp::wire::{EthernetAddress, IpCidr};
+use udpkit::services::discovery;
 use udpkit::wire;
-use udpkit::wire::discovery::{Field, ReplyPacket, MAX_ADDRESSES, NAME_CAP};
+use udpkit::wire::discovery::{Field, ReplyPacket};
 
-use crate::serve::ServiceKind;
-
-// ---------------------------------------------------------------------------
-// The service, for `udpkit serve`.
-
-/// `udpkit serve`'s discovery options.
-#[derive(Args)]
-pub struct ServeDiscoveryArgs {
-    /// Discovery: the device name the service answers with (default: the
-    /// host name).
-    #[arg(long, value_name = "NAME", value_parser = parse_name)]
-    name: Option<String>,
-
-    /// Discovery: how many times to announce the device to its subnet's
-    /// broadcast address at start (1 s, then 2 s apart; 0: never). The
-    /// kernel backend never announces.
-    #[arg(long, default_value_t = 2, value_name = "N",
-          value_parser = clap::value_parser!(u8).range(0..=discovery::MAX_ANNOUNCEMENTS as i64))]
-    announce: u8,
-}
-
-impl ServeDiscoveryArgs {
-    pub fn options(self) -> DiscoveryOptions {
-        DiscoveryOptions {
-            name: self.name.unwrap_or_else(default_name),
-            announce: self.announce,
-        }
-    }
-}
-
-/// What the discovery service says about the device, beyond its stack.
-#[derive(Debug, Clone)]
-pub struct DiscoveryOptions {
-    pub name: String,
-    /// Announcements at start.
-    pub announce: u8,
-}
-
-/// The discovery service for a stack with `addresses` running `services`
-/// (itself among them, on `port`); announcing itself `announce` times at
-/// start.
-pub fn service(
-    options: &DiscoveryOptions,
-    mac: Option<EthernetAddress>,
-    addresses: &[IpCidr],
-    services: &[(ServiceKind, u16)],
-    (announce, port): (u8, u16),
-) -> Result<Box<dyn Service>> {
-    let name = options.name.as_str();
-    if addresses.len() > MAX_ADDRESSES {
-        log::warn!(
-            "discovery: listing the first {MAX_ADDRESSES} of {} addresses",
-            addresses.len()
-        );
-    }
-    let entries: Vec<ServiceEntry<'_>> = services
-        .iter()
-        .map(|(kind, port)| ServiceEntry {
-            name: kind.name,
-            port: *port,
-        })
-        .collect();
-    let directory = ReplyRepr {
-        name,
-        mac,
-        addresses: &addresses[..addresses.len().min(MAX_ADDRESSES)],
-        services: &entries,
-    };
-    let service = Discovery::new(&directory)
-        .map_err(|e| anyhow::anyhow!("cannot start discovery: {e}"))?
-        .announce(announce, port);
-    Ok(Box::new(service))
-}
-
-/// The device name when `--name` is not given: the host name, or `udpkit`.
-pub fn default_name() -> String {
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let mut name = hostname.trim().to_string();
-    while name.len() > NAME_CAP {
-        name.pop();
-    }
-    if wire::discovery::valid_name(&name) {
-        name
-    } else {
-        "udpkit".to_string()
-    }
-}
-
-/// `--name`, checked as the protocol wants it.
-pub fn parse_name(text: &str) -> Result<String, String> {
-    if wire::discovery::valid_name(text) {
-        Ok(text.to_string())
-    } else {
-        Err(format!(
-            "'{text}' cannot be a device name: 1 to {NAME_CAP} bytes, no control characters, \
-             no space at either end"
-        ))
-    }
-}
-
-/// The addresses a kernel socket bound to `bind` answers on, with their
-/// prefixes, for the kernel backend's directory: `bind` itself if it is one
-/// of ours, or, bound to every address, those of the interfaces that are up
-/// (loopback and IPv6 link-local left out; IPv4 first).
-pub fn local_addresses(bind: IpAddr) -> Vec<IpCidr> {
-    let mut found: Vec<(IpAddr, u8)> = Vec::new();
-    // SAFETY: getifaddrs fills `list` with a linked list it allocates, read
-    // here only while it lives and released once with freeifaddrs. Every
-    // address pointer is checked for null and read as the family it says.
-    unsafe {
-        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut list) != 0 {
-            return Vec::new();
-        }
-        let mut entry = list;
-        while !entry.is_null() {
-            let e = &*entry;
-            entry = e.ifa_next;
-            if e.ifa_flags & libc::IFF_UP as u32 == 0 || e.ifa_addr.is_null() {
-                continue;
-            }
-            let address = sockaddr_ip(e.ifa_addr);
-            let mask = (!e.ifa_netmask.is_null())
-                .then(|| sockaddr_ip(e.ifa_netmask))
-                .flatten();
-            if let (Some(address), Some(mask)) = (address, mask) {
-                found.push((address, prefix_len(mask)));
-            }
-        }
-        libc::freeifaddrs(list);
-    }
-    let mut cidrs: Vec<(IpAddr, u8)> = if bind.is_unspecified() {
-        found
-            .into_iter()
-            .filter(|(ip, _)| !ip.is_loopback() && !is_v6_link_local(*ip))
-            .collect()
-    } else {
-        found.into_iter().filter(|(ip, _)| *ip == bind).collect()
-    };
-    cidrs.sort_by_key(|(ip, _)| ip.is_ipv6());
-    cidrs
-        .into_iter()
-        .filter_map(|(ip, prefix)| format!("{ip}/{prefix}").parse().ok())
-        .take(MAX_ADDRESSES)
-        .collect()
-}
-
-/// The IP address in a `sockaddr` of family AF_INET or AF_INET6.
-///
-/// # Safety
-/// `address` must point to a valid sockaddr of the size its family says.
-unsafe fn sockaddr_ip(address: *const libc::sockaddr) -> Option<IpAddr> {
-    match i32::from((*address).sa_family) {
-        libc::AF_INET => {
-            let v4 = &*(address as *const libc::sockaddr_in);
-            Some(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()))
-        }
-        libc::AF_INET6 => {
-            let v6 = &*(address as *const libc::sockaddr_in6);
-            Some(IpAddr::from(v6.sin6_addr.s6_addr))
-        }
-        _ => None,
-    }
-}
-
-fn prefix_len(mask: IpAddr) -> u8 {
-    match mask {
-        IpAddr::V4(m) => u32::from(m).leading_ones() as u8,
-        IpAddr::V6(m) => u128::from(m).leading_ones() as u8,
-    }
-}
-
-fn is_v6_link_local(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
-// ---------------------------------------------------------------------------
-// The client: `udpkit discover`.
+use crate::linux::netif;
+use crate::linux::poll::PollSet;
+use crate::linux::socket::bind_to_device;
+use crate::text::{parse_duration, Mac};
 
 /// Find udpkit devices: broadcast DISCOVER and list every device that answers.
 #[derive(Args)]
@@ -253,7 +77,7 @@ pub struct DiscoverArgs {
 /// `--timeout`: a duration of at most an hour, so deadlines cannot
 /// overflow.
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let timeout = crate::duration::parse(text)?;
+    let timeout = parse_duration(text)?;
     if timeout > Duration::from_secs(3600) {
         return Err("at most an hour".into());
     }
@@ -298,7 +122,7 @@ impl Device {
         for field in packet.fields() {
             match field {
                 Field::Name(name) if device.name.is_empty() => device.name = name.to_string(),
-                Field::Mac(mac) => device.mac = Some(mac_text(mac)),
+                Field::Mac(mac) => device.mac = Some(Mac(mac).to_string()),
                 Field::Address(cidr) => device.addresses.push(cidr.to_string()),
                 Field::Service(s) => device.services.push(DeviceService {
                     name: s.name.to_string(),
@@ -313,11 +137,6 @@ impl Device {
     fn first_address(&self) -> Option<IpAddr> {
         self.answered_from.first().copied()
     }
-}
-
-fn mac_text(mac: EthernetAddress) -> String {
-    let octets: Vec<String> = mac.0.iter().map(|b| format!("{b:02x}")).collect();
-    octets.join(":")
 }
 
 pub fn run(args: DiscoverArgs) -> Result<()> {
@@ -354,13 +173,15 @@ fn discover(args: &DiscoverArgs, targets: &[IpAddr]) -> Result<Vec<Device>> {
         }
     }
     let scope = match &args.interface {
-        Some(name) => interface_index(name)?,
+        Some(name) => netif::index(name)
+            .with_context(|| format!("cannot look up interface {name}"))?
+            .with_context(|| format!("no interface {name}"))?,
         None => 0,
     };
     let destinations: Vec<SocketAddr> = targets
         .iter()
         .map(|&ip| match ip {
-            IpAddr::V6(v6) if v6.is_multicast() || is_v6_link_local(ip) => {
+            IpAddr::V6(v6) if v6.is_multicast() || v6.is_unicast_link_local() => {
                 if scope == 0 {
                     bail!("{ip} is link-local: name the link with --interface");
                 }
@@ -370,6 +191,8 @@ fn discover(args: &DiscoverArgs, targets: &[IpAddr]) -> Result<Vec<Device>> {
         })
         .collect::<Result<_>>()?;
 
+    let fds: Vec<_> = sockets.iter().map(|(_, s)| s.as_raw_fd()).collect();
+    let mut sleep = PollSet::new(&fds);
     let start = Instant::now();
     let deadline = start + args.timeout;
     let sends = args.retries + 1;
@@ -394,7 +217,13 @@ fn discover(args: &DiscoverArgs, targets: &[IpAddr]) -> Result<Vec<Device>> {
         if next_send < sends {
             wake = wake.min(start + args.timeout * next_send / sends);
         }
-        wait_readable(&sockets, wake.saturating_duration_since(now))?;
+        // Round up, so a short wait is not a busy loop.
+        let wait = wake.saturating_duration_since(now);
+        sleep
+            .wait(Some(Duration::from_millis(
+                wait.as_micros().div_ceil(1000) as u64
+            )))
+            .context("waiting for replies")?;
         for (_, socket) in &sockets {
             // A bounded number of reads per wake: a flood cannot keep us
             // from the deadline.
@@ -480,45 +309,6 @@ fn open_socket(ipv6: bool, interface: Option<&str>) -> Result<UdpSocket> {
     Ok(socket)
 }
 
-/// SO_BINDTODEVICE: the socket sends on and hears from link `name` only.
-fn bind_to_device(socket: &UdpSocket, name: &str) -> Result<()> {
-    let c_name = CString::new(name).context("interface name")?;
-    let bytes = c_name.as_bytes_with_nul();
-    // SAFETY: setsockopt reads `bytes.len()` bytes from a buffer of that
-    // length, on a socket we own.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            bytes.as_ptr().cast(),
-            bytes.len() as libc::socklen_t,
-        )
-    };
-    if result != 0 {
-        let error = io::Error::last_os_error();
-        bail!(
-            "cannot use interface {name}: {error}{}",
-            match error.raw_os_error() {
-                Some(libc::ENODEV) => " (no such interface)",
-                Some(libc::EPERM) => " (this kernel wants CAP_NET_RAW for it)",
-                _ => "",
-            }
-        );
-    }
-    Ok(())
-}
-
-fn interface_index(name: &str) -> Result<u32> {
-    let c_name = CString::new(name).context("interface name")?;
-    // SAFETY: a valid NUL-terminated string for the length of the call.
-    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
-    if index == 0 {
-        bail!("no interface {name}");
-    }
-    Ok(index)
-}
-
 fn send_all(sockets: &[(bool, UdpSocket)], destinations: &[SocketAddr], first: bool) -> Result<()> {
     let mut sent = 0;
     let mut failures = Vec::new();
@@ -543,29 +333,6 @@ fn send_all(sockets: &[(bool, UdpSocket)], destinations: &[SocketAddr], first: b
         // Later resends or other targets may still work: say it once.
         if first {
             log::warn!("cannot send to {destination}: {error}{hint}");
-        }
-    }
-    Ok(())
-}
-
-/// Waits until a socket is readable or `timeout` passes.
-fn wait_readable(sockets: &[(bool, UdpSocket)], timeout: Duration) -> Result<()> {
-    let mut fds: Vec<libc::pollfd> = sockets
-        .iter()
-        .map(|(_, s)| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // Round up, so a short wait is not a busy loop.
-    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-    // SAFETY: `fds` is a valid array of pollfd for the whole call.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if ready < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error).context("waiting for replies");
         }
     }
     Ok(())
@@ -657,14 +424,6 @@ mod tests {
     }
 
     #[test]
-    fn the_default_name_is_valid() {
-        assert!(wire::discovery::valid_name(&default_name()));
-        assert!(parse_name("lab board 3").is_ok());
-        assert!(parse_name(" x").is_err());
-        assert!(parse_name(&"x".repeat(NAME_CAP + 1)).is_err());
-    }
-
-    #[test]
     fn the_timeout_is_bounded() {
         assert_eq!(parse_timeout("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_timeout("1h"), Ok(Duration::from_secs(3600)));
@@ -684,23 +443,5 @@ mod tests {
         assert!(wire::DiscoveryRequestRepr::parse(request).is_ok());
         // The help says how long it is.
         assert_eq!(wire::discovery::MAX_REPLY, 681);
-    }
-
-    #[test]
-    fn prefix_lengths_from_masks() {
-        assert_eq!(prefix_len("255.255.255.0".parse().unwrap()), 24);
-        assert_eq!(prefix_len("ffff:ffff:ffff:ffff::".parse().unwrap()), 64);
-        assert_eq!(prefix_len("0.0.0.0".parse().unwrap()), 0);
-    }
-
-    #[test]
-    fn local_addresses_are_bounded_and_parse() {
-        let all = local_addresses("0.0.0.0".parse().unwrap());
-        assert!(all.len() <= MAX_ADDRESSES);
-        let loopback = local_addresses("127.0.0.1".parse().unwrap());
-        assert_eq!(
-            loopback.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            ["127.0.0.1/8"]
-        );
     }
 }

@@ -3,7 +3,7 @@
 //! [`PcapWriter`] into a [`Capture`].
 //!
 //! The capture sits between the stack and the fault injector
-//! ([`crate::faults`]): it shows the frames as the stack saw them, incoming
+//! ([`crate::serve::faults`]): it shows the frames as the stack saw them, incoming
 //! ones after `--drop`/`--corrupt`/`--delay`, outgoing ones before. (A
 //! `tcpdump -i tap0` on the Linux side shows the other end of the faults.)
 
@@ -13,13 +13,13 @@ use std::io::{BufWriter, Write};
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use udpkit::smoltcp::phy::{Device, PcapSink, PcapWriter};
 use udpkit::smoltcp::time::Instant;
 
-use crate::tap::Link;
+use crate::linux::clock::system_time;
+use crate::serve::link::Link;
 
 /// Where captured frames go: a file, or nowhere. Clones share the file, so
 /// the serve loop keeps one to flush while smoltcp's [`PcapWriter`] writes
@@ -134,18 +134,11 @@ impl PcapSink for Capture {
         if file.out.is_none() {
             return;
         }
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let (secs, micros) = system_time().map_or((0, 0), |t| (t.secs, t.subsec_nanos() / 1000));
         let length = u32::try_from(packet.len()).unwrap_or(u32::MAX);
         let captured = length.min(self.max_packet_size());
         let mut header = [0u8; 16];
-        let fields = [
-            since_epoch.as_secs() as u32,
-            since_epoch.subsec_micros(),
-            captured,
-            length,
-        ];
+        let fields = [secs as u32, micros, captured, length];
         for (chunk, field) in header.chunks_exact_mut(4).zip(fields) {
             chunk.copy_from_slice(&field.to_ne_bytes());
         }
@@ -183,7 +176,7 @@ pub fn capture<D: Device>(device: D, capture: Capture) -> PcapWriter<D, Capture>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::queues::Queues;
+    use crate::serve::faults::queues::Queues;
     use udpkit::smoltcp::phy::{RxToken as _, TxToken as _};
 
     #[test]

@@ -1,18 +1,19 @@
-//! The Linux port: a TAP device as the core's network device, the system
-//! clocks as its clocks.
+//! A TAP interface as smoltcp's network device: the Linux side of the
+//! link that udpkit's own stack is the other end of.
+//!
+//! Opening one also sets it up (when asked to create it) and explains each
+//! way attaching can fail, since that is where most first runs stop.
 
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use tun_tap::{Iface, Mode};
 use udpkit::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use udpkit::smoltcp::time::Instant;
-use udpkit::{Board, ClockSource, UnixTime};
 
-use crate::netif;
+use crate::linux::netif;
 
 /// The largest frame a TAP with the usual 1500-byte MTU carries.
 const FRAME_SIZE: usize = 1514;
@@ -58,7 +59,7 @@ impl TapDevice {
     pub fn open(setup: &TapSetup<'_>) -> Result<TapDevice> {
         let name = setup.name;
         // The kernel knows the interfaces of our namespace; /sys/class/net
-        // may show another's (see crate::netif).
+        // may show another's (see crate::linux::netif).
         let exists = netif::index(name)
             .with_context(|| format!("cannot look up network interface '{name}'"))?
             .is_some();
@@ -120,51 +121,16 @@ impl TapDevice {
     pub fn created(&self) -> bool {
         self.created
     }
+
+    /// The frames through the TAP so far.
+    pub fn counts(&self) -> TapCounts {
+        self.counts
+    }
 }
 
 impl AsRawFd for TapDevice {
     fn as_raw_fd(&self) -> RawFd {
         self.iface.as_raw_fd()
-    }
-}
-
-/// What the serve loop needs of its device beyond smoltcp's [`Device`]: the
-/// TAP, bare or behind the layers of `serve --drop/--pcap` ([`crate::faults`],
-/// [`crate::capture`]).
-pub trait Link: Device {
-    /// The TAP's file descriptor, to sleep on.
-    fn fd(&self) -> RawFd;
-
-    /// When the link itself has frames due (delayed ones), besides the
-    /// stack's own timers.
-    fn next_due(&self) -> Option<Instant> {
-        None
-    }
-
-    /// Pauses or resumes the faults: `Some(true)` when they are on now,
-    /// `None` when there are none.
-    fn toggle_faults(&mut self) -> Option<bool> {
-        None
-    }
-
-    /// Prints the frame counters, to stderr.
-    fn print_counters(&self);
-}
-
-impl Link for TapDevice {
-    fn fd(&self) -> RawFd {
-        self.iface.as_raw_fd()
-    }
-
-    fn print_counters(&self) {
-        let c = self.counts;
-        eprintln!(
-            "{}: {} frames read, {} written, {} write errors",
-            self.name(),
-            c.read,
-            c.written,
-            c.write_errors
-        );
     }
 }
 
@@ -297,68 +263,5 @@ impl phy::TxToken for TapTxToken<'_> {
             }
         }
         result
-    }
-}
-
-/// The host as a [`Board`]: a TAP (bare, or behind the fault injector and
-/// the capture of `serve --drop/--pcap`), `CLOCK_MONOTONIC` and the system
-/// clock.
-pub struct HostBoard<D = TapDevice> {
-    pub device: D,
-    started: std::time::Instant,
-    /// Whether the system clock is the wall clock; without it the board has
-    /// none, as a board without an RTC (`serve --sntp-server`).
-    pub system_clock: bool,
-}
-
-impl<D: Device> HostBoard<D> {
-    pub fn new(device: D) -> HostBoard<D> {
-        HostBoard {
-            device,
-            started: std::time::Instant::now(),
-            system_clock: true,
-        }
-    }
-}
-
-impl<D: Device> Board for HostBoard<D> {
-    type Device = D;
-
-    fn device(&mut self) -> &mut D {
-        &mut self.device
-    }
-
-    fn now(&mut self) -> Instant {
-        Instant::from_micros(self.started.elapsed().as_micros() as i64)
-    }
-
-    fn wall_clock(&mut self) -> Option<UnixTime> {
-        if !self.system_clock {
-            return None;
-        }
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-        Some(UnixTime::new(
-            since_epoch.as_secs(),
-            since_epoch.subsec_nanos(),
-        ))
-    }
-
-    fn clock_source(&mut self) -> ClockSource {
-        crate::ntp::host_clock_source()
-    }
-
-    fn entropy_seed(&mut self) -> u64 {
-        entropy_seed()
-    }
-}
-
-/// 8 bytes of the kernel's randomness (the time, should that fail).
-pub fn entropy_seed() -> u64 {
-    let mut seed = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)) {
-        Ok(()) => u64::from_ne_bytes(seed),
-        Err(_) => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0x5eed, |d| d.as_nanos() as u64),
     }
 }
