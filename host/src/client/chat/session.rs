@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use udpkit::wire::chat::{Command, Refusal, ServerLine, LOBBY};
+use udpkit::wire::chat::{same_name, Command, Refusal, ServerLine, LOBBY};
 
 /// Biggest datagram the udpkit stack takes (no IP fragmentation).
 pub const MAX_DATAGRAM: usize = udpkit::MAX_PAYLOAD;
@@ -16,6 +16,22 @@ pub const MAX_DATAGRAM: usize = udpkit::MAX_PAYLOAD;
 /// How long after a membership change the hidden `/who` goes out, so that
 /// a burst of changes costs one.
 const WHO_DELAY: Duration = Duration::from_millis(300);
+
+/// How long the server's echo of one of our lines may take before the
+/// line is taken for lost (and said so, if the server echoes at all).
+const ECHO_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Most of our lines waiting for their echo; older ones are forgotten.
+const ECHOES_PENDING: usize = 16;
+
+/// One of our lines, as the server will relay it, waiting for its echo.
+#[derive(Debug, Clone)]
+struct PendingEcho {
+    line: String,
+    sent: Instant,
+    /// Shown when it was typed (the terminal UI): its echo is not shown.
+    shown: bool,
+}
 
 /// Fewest time between two hidden `/who`, well inside the server's rate
 /// limit (2 lines per second by default) so the user's own lines never pay.
@@ -36,8 +52,8 @@ pub enum Kind {
     System,
     /// `*** error: ...`, `*** slow down ...`
     Error,
-    /// Our own message, echoed by the terminal UI (the server does not
-    /// send a member's messages back).
+    /// Our own message, shown by the terminal UI as it is sent; the
+    /// server's echo of it is then not shown again.
     Own,
     /// The client's own notices: server not answering, rejoining, ...
     Notice,
@@ -161,6 +177,12 @@ pub struct Session {
     refused_told: bool,
     /// The last receive error told, until a datagram arrives.
     error_told: Option<String>,
+    /// Our messages and actions on their way, oldest first: the server
+    /// sends each back (its echo-message), the mark that it was relayed.
+    pending_echoes: VecDeque<PendingEcho>,
+    /// The server has echoed one of our lines: one that does not come back
+    /// is noticed (a server run with `--chat-echo off` echoes nothing).
+    server_echoes: bool,
     effects: Vec<Effect>,
 }
 
@@ -191,6 +213,8 @@ impl Session {
             rejoin: None,
             refused_told: false,
             error_told: None,
+            pending_echoes: VecDeque::new(),
+            server_echoes: false,
             effects: Vec::new(),
         }
     }
@@ -235,12 +259,27 @@ impl Session {
             consider(self.who_due);
         }
         consider(self.rejoin.as_ref().map(|r| r.deadline));
+        consider(self.pending_echoes.front().map(|p| p.sent + ECHO_PATIENCE));
         next
     }
 
     /// Timers: the keepalive ping and its retries, the hidden `/who`, the
     /// rejoin's retries.
     pub fn tick(&mut self, now: Instant) {
+        while let Some(pending) = self
+            .pending_echoes
+            .front()
+            .filter(|p| now >= p.sent + ECHO_PATIENCE)
+        {
+            let line = pending.line.clone();
+            self.pending_echoes.pop_front();
+            if self.server_echoes {
+                self.notice(format!(
+                    "no echo from the server in {}: this line may be lost: {line}",
+                    format_duration(ECHO_PATIENCE)
+                ));
+            }
+        }
         if let Some(rejoin) = self.rejoin.as_mut() {
             if now >= rejoin.deadline {
                 if rejoin.sent <= self.retries {
@@ -337,12 +376,32 @@ impl Session {
             Command::Message(text) => Some(ServerLine::Message { room, nick, text }),
             _ => None,
         };
-        if let Some(line) = echoed.filter(|_| echo && self.joined) {
+        if let Some(line) = echoed.filter(|_| self.joined) {
             let line = line.to_string();
-            self.effects.push(Effect::Show(Kind::Own, line));
+            if echo {
+                self.effects.push(Effect::Show(Kind::Own, line.clone()));
+            }
+            if self.pending_echoes.len() == ECHOES_PENDING {
+                self.pending_echoes.pop_front();
+            }
+            self.pending_echoes.push_back(PendingEcho {
+                line,
+                sent: now,
+                shown: echo,
+            });
         }
         self.send(text);
         true
+    }
+
+    /// Whether `payload` is the echo of one of our pending lines; takes it
+    /// off the list. Shown unless it was shown when typed.
+    fn take_echo(&mut self, payload: &[u8]) -> Option<bool> {
+        let text = std::str::from_utf8(payload).ok()?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let at = self.pending_echoes.iter().position(|p| p.line == text)?;
+        self.server_echoes = true;
+        self.pending_echoes.remove(at).map(|p| !p.shown)
     }
 
     /// We are about to send `/quit`.
@@ -376,6 +435,20 @@ impl Session {
             self.notice("server is back");
         }
         let line = ServerLine::parse(payload);
+        if let Ok(ServerLine::Message { nick, .. } | ServerLine::Action { nick, .. }) = &line {
+            if same_name(nick, &self.nick) {
+                // Shown already, as it was typed.
+                if self.take_echo(payload) == Some(false) {
+                    return;
+                }
+            }
+        }
+        // A line of ours refused (too fast, too long): no echo will come.
+        if let Ok(ServerLine::SlowDown { .. } | ServerLine::Error(Refusal::MessageTooLong { .. })) =
+            &line
+        {
+            self.pending_echoes.pop_back();
+        }
         // The line is shown before what it makes us do (notices).
         let mark = self.effects.len();
         if let Ok(line) = &line {
@@ -415,7 +488,7 @@ impl Session {
                 self.joined = true;
                 self.probe = None;
                 if let Some(rejoin) = self.rejoin.take() {
-                    if !rejoin.room.eq_ignore_ascii_case(&self.room) {
+                    if !same_name(&rejoin.room, &self.room) {
                         self.send(Command::Join(&rejoin.room).to_string());
                     }
                 }
@@ -998,23 +1071,67 @@ mod tests {
     }
 
     #[test]
-    fn own_lines_are_echoed_as_the_server_relays_them_only_when_asked_and_quit_is_ours() {
+    fn own_lines_are_shown_once_as_the_server_relays_them_and_quit_is_ours() {
         let t0 = Instant::now();
         let (mut s, mut server) = joined(t0);
         for line in ["hello", "/me waves", "/ me  waves too"] {
+            // The terminal UI shows the line as it is typed...
             assert!(s.user_line(line, t0, true));
             let effects = s.take_effects();
             assert_eq!(sends(&effects), [line]);
-            let relayed = only(&server.hear(BOB, line), ALICE);
-            let relayed = String::from_utf8(relayed).unwrap();
+            let sent = server.hear(BOB, line);
+            let relayed = String::from_utf8(only(&sent, ALICE)).unwrap();
             assert_eq!(shown(&effects), [relayed.trim_end()]);
+            // ... and the server's echo of it, the same line, not again.
+            assert_eq!(only(&sent, BOB), relayed.as_bytes());
+            feed(&mut s, &to(&sent, BOB), t0);
+            assert!(shown(&s.take_effects()).is_empty());
         }
+        // Line mode shows nothing as it is typed: the echo, once.
         assert!(s.user_line("hello", t0, false));
         assert!(shown(&s.take_effects()).is_empty());
+        feed(&mut s, &to(&server.hear(BOB, "hello"), BOB), t0);
+        assert_eq!(shown(&s.take_effects()), ["[lobby] <bob> hello"]);
+        // Someone else's line is shown, even one that reads like ours.
+        feed(&mut s, &to(&server.hear(ALICE, "hello"), BOB), t0);
+        assert_eq!(shown(&s.take_effects()), ["[lobby] <alice> hello"]);
         assert!(s.user_line("/who", t0, true));
         assert!(shown(&s.take_effects()).is_empty());
         assert!(!s.user_line("/quit", t0, false));
         assert!(s.take_effects().is_empty());
+    }
+
+    #[test]
+    fn a_line_whose_echo_never_comes_is_noticed_once_the_server_is_known_to_echo() {
+        let t0 = Instant::now();
+        let (mut s, mut server) = joined(t0);
+        // Before any echo: a lost line says nothing (the server may not
+        // echo at all).
+        assert!(s.user_line("lost early", t0, true));
+        s.take_effects();
+        s.tick(t0 + ECHO_PATIENCE);
+        assert!(notices(&s.take_effects()).is_empty());
+        // One echo seen; then a line that never comes back.
+        assert!(s.user_line("hi", t0, true));
+        feed(&mut s, &to(&server.hear(BOB, "hi"), BOB), t0);
+        assert!(s.user_line("lost", t0 + SECOND, true));
+        s.take_effects();
+        assert_eq!(s.next_deadline(), Some(t0 + SECOND + ECHO_PATIENCE));
+        s.tick(t0 + SECOND + ECHO_PATIENCE);
+        assert_eq!(
+            notices(&s.take_effects()),
+            ["no echo from the server in 5s: this line may be lost: [lobby] <bob> lost"]
+        );
+        // A line the server refused (too fast) is not waited for.
+        assert!(s.user_line("too fast", t0 + 2 * SECOND, true));
+        feed(
+            &mut s,
+            &[emitted(&ServerLine::SlowDown { per_second: 2 })],
+            t0,
+        );
+        s.take_effects();
+        s.tick(t0 + 10 * SECOND);
+        assert!(notices(&s.take_effects()).is_empty());
     }
 
     #[test]

@@ -484,4 +484,80 @@ mod tests {
         assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap("", 4), [""]);
     }
+
+    #[test]
+    fn wrapping_counts_columns_not_characters() {
+        // Each of these takes two columns of a terminal.
+        let rows = wrap("黎诗说你好大家好 hello", 7);
+        assert_eq!(rows, ["黎诗说", "你好大", "家好", "hello"]);
+        for row in &rows {
+            assert!(width_of(&row.chars().collect::<Vec<_>>()) <= 7, "{row}");
+        }
+    }
+
+    #[test]
+    fn the_panes_stay_aligned_with_wide_characters() {
+        use ratatui::backend::TestBackend;
+        use ratatui::Terminal;
+
+        let t0 = Instant::now();
+        let mut session = Session::new(
+            "黎诗",
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(1),
+            3,
+            t0,
+        );
+        session.on_datagram(
+            "*** welcome 黎诗, you are in 茶馆 with: alex, 黎诗, Дмитрий\n".as_bytes(),
+            t0,
+        );
+        let mut app = App::new("192.168.69.1:5555".parse().unwrap());
+        for effect in session.take_effects() {
+            app.show(effect);
+        }
+        for line in [
+            "[茶馆] <alex> 你好, 黎诗!",
+            "[茶馆] <黎诗> 吃饭了吗? 我们一起去吃饭吧",
+        ] {
+            app.show(Effect::Show(Kind::Message, line.to_string()));
+        }
+        app.input = "我在打字".chars().collect();
+        app.cursor = app.input.len();
+        let mut terminal = Terminal::new(TestBackend::new(60, 12)).unwrap();
+        terminal
+            .draw(|frame| render(frame, &mut app, &session))
+            .unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        // Every row of the middle panes has its borders at the same
+        // columns: the messages pane's right border and the members pane's
+        // left and right borders, whatever the text's width.
+        let symbol = |x: u16, y: u16| buffer[(x, y)].symbol().to_string();
+        for y in 2..buffer.area.height - 4 {
+            assert_eq!(symbol(0, y), "│", "row {y}");
+            assert_eq!(symbol(37, y), "│", "row {y}");
+            assert_eq!(symbol(38, y), "│", "row {y}");
+            assert_eq!(symbol(59, y), "│", "row {y}");
+        }
+        // A row as text: a wide character's second cell is not a space.
+        let row = |y: u16| {
+            let mut text = String::new();
+            let mut x = 0;
+            while x < 60 {
+                let cell = symbol(x, y);
+                x += cell
+                    .chars()
+                    .map(|c| c.width().unwrap_or(0))
+                    .sum::<usize>()
+                    .max(1) as u16;
+                text.push_str(&cell);
+            }
+            text
+        };
+        let screen: Vec<String> = (0..12).map(row).collect();
+        let text = screen.join("\n");
+        assert!(text.contains("黎诗 (you)"), "{text}");
+        assert!(text.contains("Дмитрий"), "{text}");
+        assert!(text.contains("我在打字"), "{text}");
+    }
 }
