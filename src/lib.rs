@@ -67,8 +67,9 @@
 //! (the `udpkit-testing` crate in `testing/`, a smoltcp `Device` over two
 //! rings of frames and clocks set by hand), a stack with echo and daytime,
 //! one request frame in and the reply frame out, decoded. The Linux host
-//! binary is the full-size port: `host/src/tap.rs` is its `Board` over a TAP
-//! device and `host/src/serve.rs` its poll loop.
+//! binary is the full-size port: `host/src/linux/board.rs` is its `Board`
+//! over a TAP device and `host/src/serve/tap.rs` its poll loop; the
+//! firmware's is `firmware/runtime` with one short file per board.
 //!
 //! # Guarantees
 //!
