@@ -1054,7 +1054,8 @@ sys.exit(1 if failures else 0)
 /// again a second later, as `udpkit chat` does), then ROUNDS rounds in
 /// which every member says one line at the same instant (20 bytes, 100,
 /// then the longest message), SILENCE seconds of silence, and one more
-/// round of the longest. Every line must reach every other member, byte
+/// round of the longest. Every line must reach every member (its sender
+/// too: the chat sends it back), byte
 /// for byte, and nothing else may arrive. Prints `JOINED`, `NOTICES` and
 /// `ROUND name: D/E lines delivered ...` lines, and one per missing or
 /// unexpected line; exits 1 if there was any.
@@ -1124,8 +1125,10 @@ def speak(name, length):
         head = f"{name} {m['nick']} "
         texts[m["nick"]] = head + "".join(alphabet[b % len(alphabet)]
                                           for b in os.urandom(length - len(head)))
+    # Every member's line to everyone, its sender included (the chat
+    # sends the sender its own line back).
     expected = {m["nick"]: {f"[lobby] <{o['nick']}> {texts[o['nick']]}\n"
-                            for o in members if o is not m}
+                            for o in members}
                 for m in members}
     start = time.monotonic()
     for m in members:
@@ -1977,7 +1980,8 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
         after_chat.text
     );
     let text = out.stdout_str();
-    let lines = members * (members - 1);
+    // Each member's line to every member, itself included.
+    let lines = members * members;
     for round in ["r1", "r2", "r3", "after-silence"] {
         let expected = format!("ROUND {round}: {lines}/{lines} lines delivered");
         assert!(text.contains(&expected), "no {expected:?} in\n{text}");
