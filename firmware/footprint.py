@@ -48,6 +48,17 @@ def sections(path):
     }
 
 
+def default_budget(elf):
+    """The memory.x of the board crate that built `elf` (udpkit-BOARD is
+    built by firmware/BOARD/), or mps2-an385's."""
+    name = os.path.basename(elf)
+    board = name[len("udpkit-"):] if name.startswith("udpkit-") else ""
+    memory_x = os.path.join(HERE, board, "memory.x")
+    if board and os.path.isfile(memory_x):
+        return memory_x
+    return os.path.join(HERE, "mps2-an385", "memory.x")
+
+
 def budget(memory_x):
     """(flash, ram) lengths in bytes from a memory.x."""
     text = open(memory_x).read()
@@ -102,8 +113,7 @@ def main():
     parser.add_argument("--budget", help="memory.x to read the budget from")
     parser.add_argument("--stack", type=int, help="measured stack high-water mark, bytes")
     args = parser.parse_args()
-    memory_x = args.budget or os.path.join(HERE, "mps2-an385", "memory.x")
-    ok = all([report(elf, memory_x, args.stack) for elf in args.elf])
+    ok = all([report(elf, args.budget or default_budget(elf), args.stack) for elf in args.elf])
     if not ok:
         print("DOES NOT FIT the budget", file=sys.stderr)
         sys.exit(1)

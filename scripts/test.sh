@@ -170,11 +170,12 @@ cargo fmt --all --check --manifest-path firmware/Cargo.toml
 
 echo "--- style: clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The board (and the runtime under it) for its own target
-# (firmware/mps2-an385/.cargo/config.toml), the driver and the runtime with
+# The boards (and the runtime under them) for their own target
+# (firmware/BOARD/.cargo/config.toml), the drivers and the runtime with
 # their unit tests for the host.
 debian_cargo firmware/mps2-an385 clippy --locked -- -D warnings
-debian_cargo firmware clippy --locked -p lan9118 -p udpkit-runtime --all-targets -- -D warnings
+debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
+debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings
 
 echo "--- style: the core's documentation"
 # Every public item documented (missing_docs, above as a clippy error) and

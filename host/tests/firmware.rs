@@ -57,8 +57,38 @@ use support::{
     wait_bounded, Netns, Out, Server,
 };
 
-const BOARD: &str = "mps2-an385";
-const BIN: &str = "udpkit-mps2-an385";
+/// A board of firmware/: its crate, image, QEMU machine and NIC.
+struct BoardSpec {
+    /// The crate's directory under firmware/, and discovery's device name.
+    name: &'static str,
+    /// The image's name.
+    bin: &'static str,
+    /// QEMU's `-M`.
+    machine: &'static str,
+    /// QEMU's `-nic ...,model=`.
+    nic_model: &'static str,
+    /// The driver, as the boot log's `ready on NIC` names it.
+    nic: &'static str,
+}
+
+/// QEMU's mps2-an385: a Cortex-M3 with an SMSC LAN9118.
+const MPS2_AN385: BoardSpec = BoardSpec {
+    name: "mps2-an385",
+    bin: "udpkit-mps2-an385",
+    machine: "mps2-an385",
+    nic_model: "lan9118",
+    nic: "lan9118",
+};
+
+/// TI's Stellaris LM3S6965 evaluation board: a Cortex-M3 with the chip's
+/// own Ethernet controller.
+const LM3S6965EVB: BoardSpec = BoardSpec {
+    name: "lm3s6965evb",
+    bin: "udpkit-lm3s6965evb",
+    machine: "lm3s6965evb",
+    nic_model: "stellaris",
+    nic: "stellaris-enet",
+};
 const TARGET_M3: &str = "thumbv7m-none-eabi";
 const TARGET_M4F: &str = "thumbv7em-none-eabihf";
 
@@ -98,16 +128,16 @@ fn firmware_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware")
 }
 
-fn board_dir() -> PathBuf {
-    firmware_dir().join(BOARD)
+fn board_dir(board: &BoardSpec) -> PathBuf {
+    firmware_dir().join(board.name)
 }
 
 fn target_dir() -> PathBuf {
     firmware_dir().join("target")
 }
 
-fn elf(target: &str) -> PathBuf {
-    target_dir().join(target).join("release").join(BIN)
+fn elf(board: &BoardSpec, target: &str) -> PathBuf {
+    target_dir().join(target).join("release").join(board.bin)
 }
 
 // --- Bounded commands ---------------------------------------------------------
@@ -184,23 +214,26 @@ fn debian_cargo(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// Builds the release image for `target` once per test run; the ELF.
-fn build(target: &'static str) -> PathBuf {
+/// Builds `board`'s release image for `target` once per test run; the ELF.
+fn build(board: &'static BoardSpec, target: &'static str) -> PathBuf {
     require_toolchain();
-    static BUILDS: OnceLock<Mutex<HashMap<&'static str, Result<PathBuf, String>>>> =
-        OnceLock::new();
+    type Builds = HashMap<(&'static str, &'static str), Result<PathBuf, String>>;
+    static BUILDS: OnceLock<Mutex<Builds>> = OnceLock::new();
     let builds = BUILDS.get_or_init(Default::default);
-    // One build at a time (they share the target dir); each target once.
+    // One build at a time (they share the target dir); each image once.
     let mut done = builds.lock().unwrap_or_else(|e| e.into_inner());
-    let result = done.entry(target).or_insert_with(|| {
+    let result = done.entry((board.name, target)).or_insert_with(|| {
         let out = run_bounded(
             &mut debian_cargo(
-                &board_dir(),
+                &board_dir(board),
                 &["build", "--release", "--locked", "--target", target],
             ),
             BUILD_LIMIT,
         );
-        eprintln!("firmware: built for {target} in {:.1?}", out.elapsed);
+        eprintln!(
+            "firmware: built {} for {target} in {:.1?}",
+            board.name, out.elapsed
+        );
         if !out.success() {
             let lock_hint = if out.stderr_str().contains("--locked") {
                 "\nfirmware/Cargo.lock is out of date (did the core's dependencies change?): \
@@ -209,11 +242,12 @@ fn build(target: &'static str) -> PathBuf {
                 ""
             };
             return Err(format!(
-                "the firmware does not build for {target}:{lock_hint}\n{}",
+                "the {} firmware does not build for {target}:{lock_hint}\n{}",
+                board.name,
                 out.describe_tail(60)
             ));
         }
-        Ok(elf(target))
+        Ok(elf(board, target))
     });
     match result {
         Ok(path) => path.clone(),
@@ -242,11 +276,11 @@ fn elf_machine_and_flags(path: &Path) -> (u16, u32) {
 fn firmware_builds_for_cortex_m3_and_m4f() {
     const EM_ARM: u16 = 40;
     const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
-    let m3 = build(TARGET_M3);
+    let m3 = build(&MPS2_AN385, TARGET_M3);
     let (machine, flags) = elf_machine_and_flags(&m3);
     assert_eq!(machine, EM_ARM);
     assert_eq!(flags & EF_ARM_ABI_FLOAT_HARD, 0, "soft-float for the M3");
-    let m4f = build(TARGET_M4F);
+    let m4f = build(&MPS2_AN385, TARGET_M4F);
     let (machine, flags) = elf_machine_and_flags(&m4f);
     assert_eq!(machine, EM_ARM);
     assert_ne!(
@@ -258,7 +292,11 @@ fn firmware_builds_for_cortex_m3_and_m4f() {
 
 #[test]
 fn firmware_footprint_fits_a_small_mcu() {
-    let images = [build(TARGET_M3), build(TARGET_M4F)];
+    let images = [
+        build(&MPS2_AN385, TARGET_M3),
+        build(&MPS2_AN385, TARGET_M4F),
+        build(&LM3S6965EVB, TARGET_M3),
+    ];
     let out = run_bounded(
         Command::new("python3")
             .arg(firmware_dir().join("footprint.py"))
@@ -268,24 +306,25 @@ fn firmware_footprint_fits_a_small_mcu() {
     assert!(out.success(), "footprint.py: {}", out.describe());
     show(&out.stdout_str());
     let text = out.stdout_str();
-    assert_eq!(text.matches("flash").count(), 2, "{text}");
+    assert_eq!(text.matches("flash").count(), 3, "{text}");
     assert!(text.contains("ram: statics"), "{text}");
 }
 
-#[test]
-fn lan9118_driver_unit_tests_pass_on_the_host() {
+/// Runs a driver crate's unit tests (against its simulated chip) with
+/// Debian's cargo; how many passed.
+fn driver_unit_tests(krate: &str) -> usize {
     require_toolchain();
     let out = run_bounded(
-        &mut debian_cargo(&firmware_dir(), &["test", "--locked", "-p", "lan9118"]),
+        &mut debian_cargo(&firmware_dir(), &["test", "--locked", "-p", krate]),
         BUILD_LIMIT,
     );
     assert!(
         out.success(),
-        "lan9118 unit tests: {}",
+        "{krate} unit tests: {}",
         out.describe_tail(60)
     );
-    let text = out.stdout_str();
-    let passed: usize = text
+    let passed: usize = out
+        .stdout_str()
         .lines()
         .filter_map(|l| l.strip_prefix("test result: ok. "))
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
@@ -296,8 +335,19 @@ fn lan9118_driver_unit_tests_pass_on_the_host() {
         out.describe_tail(60)
     );
     show(&format!(
-        "lan9118 driver: {passed} unit tests passed on the host"
+        "{krate} driver: {passed} unit tests passed on the host"
     ));
+    passed
+}
+
+#[test]
+fn lan9118_driver_unit_tests_pass_on_the_host() {
+    driver_unit_tests("lan9118");
+}
+
+#[test]
+fn stellaris_enet_driver_unit_tests_pass_on_the_host() {
+    driver_unit_tests("stellaris-enet");
 }
 
 /// The firmware runtime's tests: the start-up from the catalog, discovery's
@@ -402,7 +452,7 @@ struct Qemu {
 }
 
 impl Qemu {
-    fn start(ns: &Netns, image: &Path) -> Qemu {
+    fn start(ns: &Netns, board: &BoardSpec, image: &Path) -> Qemu {
         // A Unix socket path must be short (108 bytes): under /tmp.
         let socket_dir = std::env::temp_dir().join(format!("{}sock", ns.name()));
         let _ = fs::remove_dir_all(&socket_dir);
@@ -413,6 +463,10 @@ impl Qemu {
         let log = scratch(ns.dir(), "uart.log");
         let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
         let image = image.to_str().expect("UTF-8 path");
+        let nic = format!(
+            "tap,ifname=tap0,script=no,downscript=no,model={}",
+            board.nic_model
+        );
         let argv = [
             "timeout",
             "-k",
@@ -420,7 +474,7 @@ impl Qemu {
             "300",
             QEMU,
             "-M",
-            BOARD,
+            board.machine,
             "-nographic",
             "-monitor",
             "none",
@@ -431,7 +485,7 @@ impl Qemu {
             "-semihosting-config",
             "enable=on,target=native",
             "-nic",
-            "tap,ifname=tap0,script=no,downscript=no,model=lan9118",
+            &nic,
             "-kernel",
             image,
         ];
@@ -825,6 +879,92 @@ for s in (alice, bob):
     s.send(b"/quit\n")
 "#;
 
+/// A chat member as a person joins: `nc -u` to the firmware, its lines
+/// typed on its stdin (each write one datagram), what it prints collected
+/// by a thread. Killed on drop (and with the namespace in any case).
+struct NcMember {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    heard: Arc<Mutex<Vec<u8>>>,
+}
+
+impl NcMember {
+    fn join(ns: &Netns, port: u16) -> NcMember {
+        let mut child = ns
+            .command(&[
+                "timeout",
+                "-k",
+                "2",
+                "30",
+                "nc",
+                "-u",
+                FIRMWARE_IP,
+                &port.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nc -u");
+        let stdin = child.stdin.take().expect("nc's stdin");
+        let mut stdout = child.stdout.take().expect("nc's stdout");
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&heard);
+        thread::spawn(move || {
+            let mut buffer = [0u8; 2048];
+            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buffer[..n]);
+            }
+        });
+        NcMember {
+            child,
+            stdin,
+            heard,
+        }
+    }
+
+    /// Types `line`; nc sends it as one datagram.
+    fn say(&mut self, line: &str) {
+        self.stdin.write_all(line.as_bytes()).expect("write to nc");
+        self.stdin.flush().expect("flush nc's stdin");
+    }
+
+    /// Waits (at most 5 s) until nc has printed `needle`.
+    #[track_caller]
+    fn expect(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let heard =
+                String::from_utf8_lossy(&self.heard.lock().unwrap_or_else(|e| e.into_inner()))
+                    .into_owned();
+            if heard.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nc -u chat member: no {needle:?} within 5 s; it heard:\n{heard}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NcMember {
+    fn drop(&mut self) {
+        // SIGTERM to `timeout` (the child), which passes it on to nc.
+        // SAFETY: kill(2) on our own child, which has not been reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        if wait_bounded(&mut self.child, Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Python: a room of hosts, one socket bound to each address, all sending
 /// an echo request at the same instant, ROUNDS times. Every reply must
 /// come from the firmware's echo port to the socket (so the address) that
@@ -886,7 +1026,8 @@ sys.exit(1 if failures else 0)
 /// again a second later, as `udpkit chat` does), then ROUNDS rounds in
 /// which every member says one line at the same instant (20 bytes, 100,
 /// then the longest message), SILENCE seconds of silence, and one more
-/// round of the longest. Every line must reach every other member, byte
+/// round of the longest. Every line must reach every member (its sender
+/// too: the chat sends it back), byte
 /// for byte, and nothing else may arrive. Prints `JOINED`, `NOTICES` and
 /// `ROUND name: D/E lines delivered ...` lines, and one per missing or
 /// unexpected line; exits 1 if there was any.
@@ -1067,11 +1208,24 @@ fn start_upstream(ns: &Netns) -> Server<'_> {
 
 #[test]
 fn firmware_in_qemu_answers_like_the_host() {
-    let test = "firmware_in_qemu_answers_like_the_host";
+    answers_like_the_host("firmware_in_qemu_answers_like_the_host", &MPS2_AN385);
+}
+
+/// The second board, on the same runtime with another driver: everything
+/// the mps2-an385 answers, the lm3s6965evb answers too.
+#[test]
+fn lm3s6965evb_in_qemu_answers_like_the_host() {
+    answers_like_the_host("lm3s6965evb_in_qemu_answers_like_the_host", &LM3S6965EVB);
+}
+
+/// `board` in QEMU on a TAP in a namespace of its own, through the
+/// services, the clock's coming, discovery, the console's report, idling
+/// and a panic (see the module's documentation).
+fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
     if !e2e_preflight(test) {
         return;
     }
-    let image = build(TARGET_M3);
+    let image = build(board, TARGET_M3);
     let started = Instant::now();
     let ns = namespace(test);
     // The TAP, created before QEMU attaches to it, with the Linux side's
@@ -1083,12 +1237,14 @@ fn firmware_in_qemu_answers_like_the_host() {
         .out()
         .ok();
     ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
-    let mut qemu = Qemu::start(&ns, &image);
+    let mut qemu = Qemu::start(&ns, board, &image);
 
     // Boot: the ready line, then a first echo answered.
-    let boot = qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
+    let ready = format!("ready on {}", board.nic);
+    let boot = qemu.wait_for(0, &ready, Duration::from_secs(30));
     for service in [
         "echo",
+        "discard",
         "daytime",
         "time",
         "ntp",
@@ -1193,6 +1349,13 @@ fn firmware_in_qemu_answers_like_the_host() {
     nc_expect(&ns, FIRMWARE_IP, 7, b"no newline", b"no newline");
     let all_bytes: Vec<u8> = (0..=255u8).collect();
     nc_expect(&ns, FIRMWARE_IP, 7, &all_bytes, &all_bytes);
+    let binary = support::random_bytes(1400);
+    let out = nc(&ns, FIRMWARE_IP, 7, &binary);
+    assert!(
+        out.stdout == binary,
+        "1400 random bytes came back altered: {} bytes back",
+        out.stdout.len()
+    );
     let big = support::random_bytes(1472);
     let out = nc(&ns, FIRMWARE_IP, 7, &big);
     assert_eq!(out.stdout.len(), 1472, "{}", out.describe());
@@ -1234,6 +1397,19 @@ fn firmware_in_qemu_answers_like_the_host() {
     ] {
         assert!(chat.contains(expected), "chat: no {expected:?} in\n{chat}");
     }
+    // And two `nc -u` members, as people join it.
+    let mut carol = NcMember::join(&ns, 5555);
+    carol.say("/nick carol\n");
+    carol.expect("*** welcome carol, you are in lobby");
+    let mut dave = NcMember::join(&ns, 5555);
+    dave.say("/nick dave\n");
+    dave.expect("*** welcome dave, you are in lobby");
+    carol.expect("*** dave joined lobby");
+    carol.say("hi dave, from nc\n");
+    dave.expect("[lobby] <carol> hi dave, from nc");
+    dave.say("hello carol\n");
+    carol.expect("[lobby] <dave> hello carol");
+    drop((carol, dave));
 
     // Ping: every request answered, the first one included.
     let out = ns
@@ -1259,6 +1435,59 @@ fn firmware_in_qemu_answers_like_the_host() {
         out.describe()
     );
 
+    // IPv6: the host finds the board by neighbor discovery, through the
+    // NIC's multicast filter (the solicited-node group), and both ping and
+    // echo answer on fdaa::1.
+    ns.run(&["ip", "addr", "add", "fdaa::100/64", "dev", "tap0", "nodad"])
+        .out()
+        .ok();
+    let out = ns
+        .run(&[
+            "timeout",
+            "-k",
+            "2",
+            "20",
+            "ping",
+            "-6",
+            "-c",
+            "3",
+            "-W",
+            "2",
+            "-i",
+            "0.2",
+            FIRMWARE_IP6,
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
+    assert!(
+        out.success() && out.stdout_str().contains("3 received"),
+        "ping -6: {}",
+        out.describe()
+    );
+    let out = ns
+        .run(&[
+            "timeout",
+            "-k",
+            "2",
+            "8",
+            "nc",
+            "-6",
+            "-u",
+            "-W1",
+            "-w2",
+            FIRMWARE_IP6,
+            "7",
+        ])
+        .stdin(&b"over IPv6\n"[..])
+        .limit(CLIENT_LIMIT)
+        .out();
+    assert_eq!(
+        out.stdout,
+        b"over IPv6\n",
+        "echo over IPv6: {}",
+        out.describe()
+    );
+
     // Discovery: the board among the devices on the subnet, with every
     // server it runs (not the SNTP client, which serves nobody).
     let out = ns
@@ -1277,14 +1506,14 @@ fn firmware_in_qemu_answers_like_the_host() {
         .limit(CLIENT_LIMIT)
         .out();
     let text = out.stdout_str();
-    let board: Vec<&str> = text
+    let listed: Vec<&str> = text
         .lines()
-        .find(|l| l.split_whitespace().take(2).eq(["mps2-an385", FIRMWARE_IP]))
+        .find(|l| l.split_whitespace().take(2).eq([board.name, FIRMWARE_IP]))
         .unwrap_or_else(|| panic!("discover did not find the board: {}", out.describe()))
         .split_whitespace()
         .collect();
     assert_eq!(
-        board[2..],
+        listed[2..],
         [
             "echo=7",
             "discard=9",
@@ -1356,8 +1585,9 @@ fn firmware_in_qemu_answers_like_the_host() {
     assert_eq!(stratum, 11, "ntpdate -q: {}", out.describe());
     assert_offset_small(ntpdate, "ntpdate -q");
     show(&format!(
-        "firmware in QEMU: clock set by SNTP {sync_wait:.1?} after the upstream started; \
-         offset from the host clock {offset:+.6} s (udpkit ntp), {ntpdate:+.6} s (ntpdate -q)"
+        "{} in QEMU: clock set by SNTP {sync_wait:.1?} after the upstream started; \
+         offset from the host clock {offset:+.6} s (udpkit ntp), {ntpdate:+.6} s (ntpdate -q)",
+        board.name
     ));
 
     // The counters agree, and the stack's high-water mark after all that.
@@ -1395,8 +1625,8 @@ fn firmware_in_qemu_answers_like_the_host() {
     );
     println!("{}", report.text.trim_end());
     show(&format!(
-        "firmware in QEMU: stack high-water {} of {} bytes after the traffic",
-        report.stack_used, report.stack_size
+        "{} in QEMU: stack high-water {} of {} bytes after the traffic",
+        board.name, report.stack_used, report.stack_size
     ));
 
     // Idle: with nothing arriving, QEMU sleeps in WFI and barely uses CPU
@@ -1408,7 +1638,8 @@ fn firmware_in_qemu_answers_like_the_host() {
     let used = cpu_time(pid) - before;
     let percent = 100.0 * used.as_secs_f64() / window.as_secs_f64();
     show(&format!(
-        "firmware in QEMU: idle at {percent:.1} % of a core over {window:?} (CPU time {used:?})"
+        "{} in QEMU: idle at {percent:.1} % of a core over {window:?} (CPU time {used:?})",
+        board.name
     ));
     assert!(
         percent < 10.0,
@@ -1526,7 +1757,7 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     if !e2e_preflight(test) {
         return;
     }
-    let image = build(TARGET_M3);
+    let image = build(&MPS2_AN385, TARGET_M3);
     let started = Instant::now();
     let ns = namespace(test);
     // The TAP and every host's address, only inside the namespace.
@@ -1551,7 +1782,7 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
         }
     }
     ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
-    let mut qemu = Qemu::start(&ns, &image);
+    let mut qemu = Qemu::start(&ns, &MPS2_AN385, &image);
     qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
     let mut answered = false;
     for _ in 0..20 {
