@@ -1656,3 +1656,30 @@ fn packets_to_foreign_ipv6_addresses_are_not_answered() {
     net.poll();
     assert_eq!(sent6(&mut net).len(), 1);
 }
+
+#[test]
+fn ipv6_packets_from_our_own_addresses_are_not_answered() {
+    // Found by the stack fuzz target: a datagram to a closed port, to our
+    // solicited-node group or to our address, whose source is forged as
+    // our own address made smoltcp send an ICMPv6 error to ourselves (at
+    // the sender's MAC), and a ping from our address was answered to it.
+    let mut net = Net::new();
+    let solicited = Ipv6Address::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
+    for src in [OUR_V6, OUR_LINK_LOCAL] {
+        for dst in [solicited, OUR_V6, OUR_LINK_LOCAL] {
+            net.push(udp6_from_peer(src, dst, 9999, b"from ourselves?"));
+            let request = Icmpv6Repr::EchoRequest {
+                ident: 9,
+                seq_no: 1,
+                data: b"from ourselves?",
+            };
+            net.push(icmp6(src, dst, OUR_MAC, request));
+            net.poll();
+            assert_eq!(sent6(&mut net), [], "from {src} to {dst}");
+        }
+    }
+    // Others are still answered.
+    net.push(udp6_from_peer(PEER_V6, OUR_V6, 9999, b"closed"));
+    net.poll();
+    assert_eq!(sent6(&mut net).len(), 1, "port unreachable to a peer");
+}
