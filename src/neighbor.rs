@@ -145,7 +145,8 @@ pub struct NeighborStats {
     /// Times smoltcp's neighbor cache was emptied before it could overflow.
     pub cache_flushes: u64,
     /// IPv6 frames dropped because they were addressed to none of our
-    /// addresses or groups, or came from one of our addresses.
+    /// addresses or groups, or came from one of our addresses; and IPv4
+    /// frames from our IPv4 address.
     pub foreign: u64,
 }
 
@@ -537,7 +538,20 @@ impl<'a> NeighborLearning<'a> {
     /// those whose source is one of our addresses (forged, or a duplicate
     /// address): smoltcp would send its ICMPv6 errors and echo replies to
     /// them back to itself, resolving its own address to do so.
+    /// An IPv4 packet from our own IPv4 address is dropped for the same
+    /// reason.
     fn is_foreign_ipv6(&self, frame: &[u8]) -> bool {
+        if frame.get(12..14) == Some(&[0x08, 0x00][..]) {
+            let src = frame
+                .get(26..30)
+                .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+                .map(Ipv4Address::from);
+            return src.is_some_and(|src| {
+                self.cidrs
+                    .iter()
+                    .any(|cidr| matches!(cidr, IpCidr::Ipv4(ours) if ours.address() == src))
+            });
+        }
         if frame.get(12..14) != Some(&[0x86, 0xdd][..]) {
             return false;
         }
