@@ -677,12 +677,7 @@ fn check_sent_ip(ip: IpFrame, ledger: &mut Ledger, sntp_server: IpAddress) {
         is_ours(src),
         "a packet from {src}, not our address, to {dst}"
     );
-    // smoltcp answers a neighbor solicitation whose source is one of our
-    // own addresses (forged, or a duplicate address) with an advertisement
-    // to that address, at the sender's MAC: one packet for one, the one
-    // packet to ourselves that is let through.
-    let advert = matches!(payload, IpPayload::Icmpv6(Icmpv6Kind::NeighborAdvert(_)));
-    assert!(!is_ours(dst) || advert, "a packet to ourselves: {dst}");
+    assert!(!is_ours(dst), "a packet to ourselves: {dst}");
     assert!(!dst.is_unspecified(), "a packet to the unspecified address");
     if !is_group(dst) {
         assert!(
