@@ -8,8 +8,9 @@
 #
 #   --runs N      stop each target after N inputs (default 10000000)
 #   --seconds T   stop each target after T seconds instead
-#   --minimize    afterwards, replace fuzz/corpus/TARGET with the
-#                 `cargo fuzz cmin` of what the campaign covered
+#   --minimize    afterwards, replace fuzz/corpus/TARGET (but its seeds)
+#                 with the `cargo fuzz cmin` of what the campaign covered,
+#                 by edge coverage only, to keep the checked-in corpus small
 #   TARGET...     the targets to run (default: all seven)
 #
 # Builds: release with debug assertions and overflow checks (-O -a), no
@@ -94,7 +95,8 @@ for target in "${targets[@]}"; do
         "${cov:-?}" "${ft:-?}" "$elapsed" "$([ "$status" -eq 0 ] && echo "0 findings" || echo "FINDING ($crashes artifact(s))")")")
     if [ -n "$minimize" ] && [ "$status" -eq 0 ]; then
         echo "scripts/fuzz.sh: minimizing $target into fuzz/corpus/$target"
-        cargo fuzz cmin "${build_flags[@]}" "$target" "$work" -- -max_len=4096 >"work/$target.cmin.log" 2>&1
+        cargo fuzz cmin "${build_flags[@]}" "$target" "$work" -- -max_len=4096 \
+            -use_counters=0 -use_value_profile=0 >"work/$target.cmin.log" 2>&1
         # The seeds stay as they are (tests/fuzz_corpus.rs checks them);
         # the rest of corpus/ is the minimized work corpus.
         find "corpus/$target" -type f ! -name 'seed-*' -delete
