@@ -57,7 +57,8 @@
 //! waiting for an answer that never comes.
 //!
 //! The same wrapper drops IPv6 frames to addresses that are not ours, which
-//! smoltcp 0.14 would accept (see `NeighborLearning::is_foreign_ipv6`).
+//! smoltcp 0.14 would accept, and those from our own addresses, which it
+//! would answer (see `NeighborLearning::is_foreign_ipv6`).
 
 use core::cell::Cell;
 
@@ -144,7 +145,8 @@ pub struct NeighborStats {
     /// Times smoltcp's neighbor cache was emptied before it could overflow.
     pub cache_flushes: u64,
     /// IPv6 frames dropped because they were addressed to none of our
-    /// addresses or groups.
+    /// addresses or groups, or came from one of our addresses; and IPv4
+    /// frames from our IPv4 address.
     pub foreign: u64,
 }
 
@@ -546,10 +548,37 @@ impl<'a> NeighborLearning<'a> {
     /// smoltcp 0.14 takes any destination whose last two bytes match one of
     /// its solicited-node groups for that group, and accepts `::1` from the
     /// wire: it would answer a ping to `2001:db8::1` from `2001:db8::1`.
-    /// Such frames are dropped here, before smoltcp sees them.
+    /// Such frames are dropped here, before smoltcp sees them, and so are
+    /// those whose source is one of our addresses (forged, or a duplicate
+    /// address): smoltcp would send its ICMPv6 errors and echo replies to
+    /// them back to itself, resolving its own address to do so.
+    /// An IPv4 packet from our own IPv4 address is dropped for the same
+    /// reason.
     fn is_foreign_ipv6(&self, frame: &[u8]) -> bool {
+        if frame.get(12..14) == Some(&[0x08, 0x00][..]) {
+            let src = frame
+                .get(26..30)
+                .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+                .map(Ipv4Address::from);
+            return src.is_some_and(|src| {
+                self.cidrs
+                    .iter()
+                    .any(|cidr| matches!(cidr, IpCidr::Ipv4(ours) if ours.address() == src))
+            });
+        }
         if frame.get(12..14) != Some(&[0x86, 0xdd][..]) {
             return false;
+        }
+        let src = frame
+            .get(22..38)
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+            .map(Ipv6Address::from);
+        if src.is_some_and(|src| {
+            self.cidrs
+                .iter()
+                .any(|cidr| matches!(cidr, IpCidr::Ipv6(ours) if ours.address() == src))
+        }) {
+            return true;
         }
         let Some(dst) = frame
             .get(38..54)

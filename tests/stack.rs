@@ -525,21 +525,23 @@ fn datagrams_from_a_broadcast_unspecified_or_our_own_address_get_no_reply() {
             b"who?",
         )
     };
-    // 0.0.0.0 and our own address reach the socket; the guard refuses them.
+    // 0.0.0.0 reaches the socket; the guard refuses it. Our own address
+    // is dropped before smoltcp sees it (which would answer a ping from it).
     for src in [Ipv4Address::UNSPECIFIED, OUR_IP] {
         assert_eq!(net.exchange(from(src)), [], "source {src}");
     }
     let stats = net.stats(net.echo);
-    assert_eq!(stats.received, 2);
-    assert_eq!(stats.refused[REFUSED_BAD_SOURCE], 2);
+    assert_eq!(stats.received, 1);
+    assert_eq!(stats.refused[REFUSED_BAD_SOURCE], 1);
+    assert_eq!(net.stack.neighbor_stats().foreign, 1);
     // smoltcp itself drops IPv4 from a broadcast source before any socket
     // sees it: no reply, nothing received, nothing to refuse.
     for src in [SUBNET_BROADCAST, Ipv4Address::BROADCAST] {
         assert_eq!(net.exchange(from(src)), [], "source {src}");
     }
     let stats = net.stats(net.echo);
-    assert_eq!(stats.received, 2);
-    assert_eq!(stats.refused_total(), 2);
+    assert_eq!(stats.received, 1);
+    assert_eq!(stats.refused_total(), 1);
     assert_eq!(stats.sent, 0);
 }
 
@@ -1673,4 +1675,52 @@ fn packets_to_foreign_ipv6_addresses_are_not_answered() {
     net.push(udp6_from_peer(PEER_V6, OUR_V6, ECHO, b"you"));
     net.poll();
     assert_eq!(sent6(&mut net).len(), 1);
+}
+
+#[test]
+fn ipv6_packets_from_our_own_addresses_are_not_answered() {
+    // Found by the stack fuzz target: a datagram to a closed port, to our
+    // solicited-node group or to our address, whose source is forged as
+    // our own address made smoltcp send an ICMPv6 error to ourselves (at
+    // the sender's MAC), and a ping from our address was answered to it.
+    let mut net = Net::new();
+    let solicited = Ipv6Address::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
+    for src in [OUR_V6, OUR_LINK_LOCAL] {
+        for dst in [solicited, OUR_V6, OUR_LINK_LOCAL] {
+            net.push(udp6_from_peer(src, dst, 9999, b"from ourselves?"));
+            let request = Icmpv6Repr::EchoRequest {
+                ident: 9,
+                seq_no: 1,
+                data: b"from ourselves?",
+            };
+            net.push(icmp6(src, dst, OUR_MAC, request));
+            net.poll();
+            assert_eq!(sent6(&mut net), [], "from {src} to {dst}");
+        }
+    }
+    // Others are still answered.
+    net.push(udp6_from_peer(PEER_V6, OUR_V6, 9999, b"closed"));
+    net.poll();
+    assert_eq!(sent6(&mut net).len(), 1, "port unreachable to a peer");
+}
+
+#[test]
+fn ipv4_packets_from_our_own_address_are_not_answered() {
+    // Found by the stack fuzz target: a ping whose source is forged as our
+    // own address was answered, to ourselves (at the sender's MAC); a
+    // datagram to a closed port got its ICMP error the same way.
+    let mut net = Net::new();
+    net.push(ping((PEER_MAC, OUR_IP), 9, 1, b"from ourselves?"));
+    net.push(udp(
+        (PEER_MAC, OUR_MAC),
+        (OUR_IP, CLIENT_PORT),
+        (OUR_IP, 9999),
+        b"?",
+    ));
+    net.poll();
+    assert_eq!(net.sent(), [], "nothing to ourselves");
+    // Others are still answered.
+    net.push(ping((PEER_MAC, PEER_IP), 9, 2, b"from a peer"));
+    net.poll();
+    assert_eq!(net.sent().len(), 1, "the peer's ping");
 }

@@ -12,6 +12,10 @@
 //! Like the core it is `no_std`, heap-free and free of `unsafe`: the no_std
 //! check proves both at once. Nothing here touches a real network.
 //!
+//! With the `fuzz` feature (and `std`) it also holds [`fuzz`]: the bodies of
+//! the fuzz targets in `fuzz/` and their invariant checks, which
+//! `tests/fuzz_corpus.rs` replays on the checked-in corpora.
+//!
 //! It is a crate of its own rather than a feature of `udpkit`, as
 //! `tokio-test` is to tokio and embassy's small crates are to embassy: the
 //! core's public API stays what a port needs, and `cargo test` needs no
@@ -21,11 +25,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzz"))]
 extern crate std;
 
 pub mod board;
 pub mod device;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 
 pub use board::MemoryBoard;
 pub use device::{FrameRing, Frames, MemoryDevice, RingError, MAX_FRAME};
