@@ -84,6 +84,7 @@ pub fn chat(data: &[u8]) {
         burst: u32::from(input.u8() % 9),
         per_second: u32::from(input.u8() % 5),
         strangers_per_second: u32::from(input.u8() % 21),
+        echo_to_sender: input.u8() % 2 == 0,
     };
     let mut chat = SmallChat::new(limits);
     let limits = *chat.limits();
@@ -225,6 +226,38 @@ fn datagram(chat: &mut SmallChat, model: &mut Model, now: Instant, peer: usize, 
             );
             to_others += 1;
         }
+    }
+    // The sender's own message or action comes back to it exactly when
+    // the chat echoes, and is the line the room heard.
+    let relayed_own = out.sent.iter().find_map(|(to, bytes, _)| {
+        let own = matches!(
+            parse_line(bytes),
+            ServerLine::Message { .. } | ServerLine::Action { .. }
+        );
+        (own && peer_index(*to) != peer).then_some(bytes)
+    });
+    let echoed: Vec<_> = out
+        .sent
+        .iter()
+        .filter(|(to, bytes, _)| {
+            peer_index(*to) == peer
+                && matches!(
+                    parse_line(bytes),
+                    ServerLine::Message { .. } | ServerLine::Action { .. }
+                )
+        })
+        .map(|(_, bytes, _)| bytes)
+        .collect();
+    if model.limits.echo_to_sender {
+        if let Some(relayed) = relayed_own {
+            assert_eq!(
+                echoed,
+                [relayed],
+                "the echo to {from} is the line the room heard"
+            );
+        }
+    } else {
+        assert!(echoed.is_empty(), "an echo to {from} with echo off");
     }
     if was_member {
         let member = model.members.get_mut(&peer).unwrap();
