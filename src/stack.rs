@@ -680,11 +680,16 @@ fn has_room(slot: &mut Slot<'_>, sockets: &mut SocketSet<'_>) -> bool {
 
 /// Whether `socket`, the queue of `slot`, can take a whole burst.
 fn room_for_burst(slot: &mut Slot<'_>, socket: &udp::Socket<'_>) -> bool {
-    let burst = slot.burst;
+    queue_has_room(slot.burst, &mut slot.queued_datagrams, socket)
+}
+
+/// Whether `socket`, with `queued_datagrams` queued since it was last seen
+/// empty, can take `burst`.
+fn queue_has_room(burst: Burst, queued_datagrams: &mut usize, socket: &udp::Socket<'_>) -> bool {
     let queued_bytes = socket.send_queue();
     if queued_bytes == 0 {
         // Checked by `add_service`: an empty queue holds a burst.
-        slot.queued_datagrams = 0;
+        *queued_datagrams = 0;
         return true;
     }
     // A datagram that does not fit before the end of the ring is put at
@@ -693,12 +698,15 @@ fn room_for_burst(slot: &mut Slot<'_>, socket: &udp::Socket<'_>) -> bool {
     let free_bytes = socket.payload_send_capacity().saturating_sub(queued_bytes);
     let free_slots = socket
         .packet_send_capacity()
-        .saturating_sub(slot.queued_datagrams);
+        .saturating_sub(*queued_datagrams);
     free_slots > burst.datagrams && free_bytes >= burst.bytes + burst.bytes.min(MAX_PAYLOAD)
 }
 
 /// Hands every datagram queued on `slot`'s socket to its service, as long as
 /// its transmit queue has room for the answers.
+///
+/// One outbox serves datagram after datagram while the queue keeps room for
+/// the next burst; when it runs short, what is queued is transmitted first.
 fn serve<D: Device>(
     slot: &mut Slot<'_>,
     wire: &mut Wire<'_, '_, '_, '_, D>,
@@ -714,95 +722,122 @@ fn serve<D: Device>(
             // The rest waits in the receive queue for a later poll.
             return;
         }
-        let (Some(socket), detour) = sockets_of(wire.sockets, slot.socket, slot.detour) else {
+        let Wire {
+            iface,
+            sockets,
+            device,
+            ..
+        } = &mut *wire;
+        let (Some(socket), detour) = sockets_of(sockets, slot.socket, slot.detour) else {
             return;
         };
-        let Ok((payload, meta)) = socket.recv() else {
-            return;
-        };
-        slot.stats.received += 1;
-        let from = meta.endpoint;
-        let Some(request_payload) = scratch.get_mut(..payload.len()) else {
-            slot.stats.oversized += 1;
-            log::debug!(
-                "{}: {} bytes from {from}: too large",
-                slot.service.name(),
-                payload.len()
-            );
-            continue;
-        };
-        // The sender of the last datagram that passed is let through again
-        // at once: most datagrams come from it, and the checks cannot
-        // change their verdict (the ports and addresses are fixed).
-        if *screened != Some(from) {
-            let own = wire.iface.ip_addrs();
-            // A client's replies come from service ports (NTP's 123), and it
-            // answers none of them: see `Service::guarded`.
-            let guarded = slot.service.guarded();
-            let guard = match guarded {
-                true => guard::check(from, context.ports, own),
-                false => Ok(()),
-            };
-            if let Err(refusal) = guard {
-                slot.stats.refused[refusal.index()] += 1;
-                log::debug!(
-                    "{}: not answering {from}: {}",
-                    slot.service.name(),
-                    refusal.name()
-                );
-                continue;
-            }
-            let on_link = own.iter().any(|c| c.contains_addr(&from.addr));
-            let routed = context.gateway.is_some() && matches!(from.addr, IpAddress::Ipv4(_));
-            if !on_link && !routed {
-                slot.stats.unroutable += 1;
-                log::debug!(
-                    "{}: not answering {from}: off-link and no gateway",
-                    slot.service.name()
-                );
-                continue;
-            }
-            if guarded {
-                *screened = Some(from);
-            }
-        }
-        request_payload.copy_from_slice(payload);
-        // smoltcp always says where a datagram went; our own address is
-        // the honest answer if it ever did not.
-        let to = meta
-            .local_address
-            .or_else(|| wire.iface.ipv4_addr().map(IpAddress::Ipv4))
-            .unwrap_or(from.addr);
-        // Answer from the address the request went to, unless that was a
-        // broadcast: then smoltcp picks our address on that subnet.
-        let reply_from = meta.local_address.filter(|a| wire.iface.has_ip_addr(*a));
-        let request = Request {
-            from,
-            to,
-            payload: request_payload,
-            now: context.now,
-            wall: context.wall,
-            clock: context.clock,
-        };
+        let Slot {
+            service,
+            stats,
+            queued_datagrams,
+            queued,
+            burst,
+            ..
+        } = &mut *slot;
         let mut outbox = SocketOutbox {
             socket,
             detour,
-            reply_from: reply_from.map(|local| (from.addr, local)),
-            max_payload: max_payload_to(from.addr),
-            stats: &mut slot.stats,
-            queued_datagrams: &mut slot.queued_datagrams,
-            queued: &mut slot.queued,
-            neighbors: &mut *wire.device.learning,
+            reply_from: None,
+            max_payload: MAX_PAYLOAD,
+            stats,
+            queued_datagrams,
+            queued,
+            neighbors: &mut *device.learning,
             gateway: context.gateway,
             now: context.now,
         };
-        if let Err(discard) = slot.service.on_datagram(&request, &mut outbox) {
-            slot.stats.discarded[discard.index()] += 1;
-            log::debug!(
-                "{}: not answering {from}: {}",
-                slot.service.name(),
-                discard.name()
-            );
+        loop {
+            let Ok((payload, meta)) = outbox.socket.recv() else {
+                return;
+            };
+            outbox.stats.received += 1;
+            let from = meta.endpoint;
+            let Some(request_payload) = scratch.get_mut(..payload.len()) else {
+                outbox.stats.oversized += 1;
+                log::debug!(
+                    "{}: {} bytes from {from}: too large",
+                    service.name(),
+                    payload.len()
+                );
+                continue;
+            };
+            // The sender of the last datagram that passed is let through
+            // again at once: most datagrams come from it, and the checks
+            // cannot change their verdict (the ports and addresses are fixed).
+            if *screened != Some(from) {
+                let own = iface.ip_addrs();
+                // A client's replies come from service ports (NTP's 123), and
+                // it answers none of them: see `Service::guarded`.
+                let guarded = service.guarded();
+                let guard = match guarded {
+                    true => guard::check(from, context.ports, own),
+                    false => Ok(()),
+                };
+                if let Err(refusal) = guard {
+                    outbox.stats.refused[refusal.index()] += 1;
+                    log::debug!(
+                        "{}: not answering {from}: {}",
+                        service.name(),
+                        refusal.name()
+                    );
+                    continue;
+                }
+                let on_link = own.iter().any(|c| c.contains_addr(&from.addr));
+                let routed = context.gateway.is_some() && matches!(from.addr, IpAddress::Ipv4(_));
+                if !on_link && !routed {
+                    outbox.stats.unroutable += 1;
+                    log::debug!(
+                        "{}: not answering {from}: off-link and no gateway",
+                        service.name()
+                    );
+                    continue;
+                }
+                if guarded {
+                    *screened = Some(from);
+                }
+            }
+            request_payload.copy_from_slice(payload);
+            // smoltcp always says where a datagram went; our own address is
+            // the honest answer if it ever did not.
+            let to = meta
+                .local_address
+                .or_else(|| iface.ipv4_addr().map(IpAddress::Ipv4))
+                .unwrap_or(from.addr);
+            // Answer from the address the request went to, unless that was
+            // a broadcast: then smoltcp picks our address on that subnet.
+            outbox.reply_from = meta
+                .local_address
+                .filter(|a| iface.has_ip_addr(*a))
+                .map(|local| (from.addr, local));
+            outbox.max_payload = max_payload_to(from.addr);
+            let request = Request {
+                from,
+                to,
+                payload: request_payload,
+                now: context.now,
+                wall: context.wall,
+                clock: context.clock,
+            };
+            if let Err(discard) = service.on_datagram(&request, &mut outbox) {
+                outbox.stats.discarded[discard.index()] += 1;
+                log::debug!(
+                    "{}: not answering {from}: {}",
+                    service.name(),
+                    discard.name()
+                );
+            }
+            if !outbox.socket.can_recv() {
+                return;
+            }
+            // Room for the next burst as the queues are, or transmit first.
+            if !outbox.has_room_for(*burst) {
+                break;
+            }
         }
     }
 }
@@ -954,6 +989,16 @@ struct SocketOutbox<'s, 'a, 'n> {
     neighbors: &'s mut NeighborLearning<'n>,
     gateway: Option<Ipv4Address>,
     now: Instant,
+}
+
+impl SocketOutbox<'_, '_, '_> {
+    /// [`has_room`], on the sockets the outbox holds.
+    fn has_room_for(&mut self, burst: Burst) -> bool {
+        if self.detour.as_deref().is_some_and(|d| d.send_queue() > 0) {
+            return false;
+        }
+        queue_has_room(burst, self.queued_datagrams, self.socket)
+    }
 }
 
 impl Outbox for SocketOutbox<'_, '_, '_> {
