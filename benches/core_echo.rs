@@ -221,10 +221,14 @@ impl UdpkitEcho {
             ipv6: None,
             ipv6_link_local: None,
         };
-        let sockets = leak([SocketStorage::EMPTY; 6]);
+        // As many socket slots as sockets, as a port sizes them (smoltcp
+        // walks every slot on each poll): one for echo alone, as bare
+        // smoltcp has, six with every service.
+        let slots = if all { 6 } else { 1 };
+        let sockets = Vec::leak((0..slots).map(|_| SocketStorage::EMPTY).collect());
         // The host's table (host/src/serve/tap.rs): batches as large as its.
         let neighbors = leak([NeighborSlot::EMPTY; 512]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], &mut neighbors[..]);
+        let mut stack = Stack::new(&config, &mut board, sockets, &mut neighbors[..]);
         stack
             .add_service(leak(echo::Echo), ECHO_PORT, leak(Buffers::new()).queues())
             .expect("echo");
