@@ -714,14 +714,10 @@ fn serve<D: Device>(
     scratch: &mut [u8; MAX_PAYLOAD],
     screened: &mut Option<IpEndpoint>,
 ) {
+    // Whether what was queued has just been transmitted to make room: the
+    // detour's room is then not waited for (see `has_room`).
+    let mut flushed = false;
     loop {
-        if !wire.sockets.get_mut::<udp::Socket>(slot.socket).can_recv() {
-            return;
-        }
-        if !make_room(slot, wire) {
-            // The rest waits in the receive queue for a later poll.
-            return;
-        }
         let Wire {
             iface,
             sockets,
@@ -731,6 +727,21 @@ fn serve<D: Device>(
         let (Some(socket), detour) = sockets_of(sockets, slot.socket, slot.detour) else {
             return;
         };
+        if !socket.can_recv() {
+            return;
+        }
+        // `make_room`, on the sockets at hand.
+        let detour_empty = detour.as_deref().is_none_or(|d| d.send_queue() == 0);
+        if !((detour_empty || flushed) && room_for_burst(slot, socket)) {
+            if flushed {
+                // The rest waits in the receive queue for a later poll.
+                return;
+            }
+            wire.flush();
+            flushed = true;
+            continue;
+        }
+        flushed = false;
         let Slot {
             service,
             stats,
