@@ -2,8 +2,11 @@
 # Installs what the firmware needs on a fresh Debian 12 machine, as root:
 # Debian's own Rust toolchain (rustc/cargo 1.96 in /usr/bin, with the library
 # sources for `-Zbuild-std=core`, and its clippy, which scripts/test.sh runs
-# on the firmware), an Arm-capable linker (ld.lld-22) and QEMU for the
-# mps2-an385 board.
+# on the firmware), a linker for Arm and RISC-V (ld.lld-22) and QEMU for the
+# boards: qemu-system-arm for mps2-an385 and lm3s6965evb, qemu-system-misc's
+# qemu-system-riscv32 for riscv-virt. Debian ships no prebuilt `core` for
+# any bare-metal target (its libstd-rust-* packages are for the host, wasm32,
+# windows and bpf), so every board builds `core` from rust-web-src.
 #
 # Idempotent: what is installed is left alone, and `apt-get update` runs at
 # most once, only when the package lists do not know a needed package yet
@@ -17,11 +20,12 @@ set -euo pipefail
 
 # Names checked with `apt-cache policy` on Debian 12 (bookworm): rustc-web,
 # cargo-web, rust-web-src and rust-web-clippy 1.96 (bookworm-security),
-# lld-22 22.1 (bookworm-updates), qemu-system-arm 7.2.
-PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 qemu-system-arm)
+# lld-22 22.1 (bookworm-updates), qemu-system-arm and qemu-system-misc 7.2.
+PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 qemu-system-arm qemu-system-misc)
 # What the firmware build, its test and its lint use from them.
 NEEDED=(/usr/bin/cargo /usr/bin/rustc /usr/lib/rustlib/src/rust/library/core
-    /usr/bin/cargo-clippy /usr/bin/clippy-driver /usr/bin/ld.lld-22 /usr/bin/qemu-system-arm)
+    /usr/bin/cargo-clippy /usr/bin/clippy-driver /usr/bin/ld.lld-22 /usr/bin/qemu-system-arm
+    /usr/bin/qemu-system-riscv32)
 
 say() { echo "firmware/ci-setup.sh: $*"; }
 
@@ -73,4 +77,4 @@ for path in "${NEEDED[@]}"; do
         exit 1
     fi
 done
-say "$(/usr/bin/cargo --version); $(/usr/bin/ld.lld-22 --version | head -n 1); $(/usr/bin/qemu-system-arm --version | head -n 1)"
+say "$(/usr/bin/cargo --version); $(/usr/bin/ld.lld-22 --version | head -n 1); qemu-system-arm and qemu-system-riscv32: $(/usr/bin/qemu-system-riscv32 --version | head -n 1)"

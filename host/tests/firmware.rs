@@ -1,13 +1,19 @@
-//! The firmware (`firmware/`): the same core on an emulated Cortex-M board.
+//! The firmware (`firmware/`): the same core on emulated boards, two
+//! Cortex-M3 (mps2-an385, lm3s6965evb) and a RISC-V one (riscv-virt).
 //!
 //! - It builds, with Debian's Rust toolchain, for `thumbv7m-none-eabi` (the
-//!   mps2-an385's Cortex-M3) and `thumbv7em-none-eabihf` (Cortex-M4F/M7).
-//! - Its footprint fits a small MCU (256 KiB flash, 64 KiB RAM); the table
-//!   is printed (`--nocapture` shows it).
+//!   mps2-an385's Cortex-M3) and `thumbv7em-none-eabihf` (Cortex-M4F/M7),
+//!   and riscv-virt for `riscv32imac-unknown-none-elf`.
+//! - Each footprint fits its board's budget (256 KiB flash and 64 KiB RAM
+//!   for the Arm boards, 256 KiB and 96 KiB for riscv-virt, whose virtio
+//!   rings take whole pages); the table is printed (`--nocapture` shows
+//!   it).
 //! - The LAN9118 driver's and the firmware runtime's unit tests pass on
 //!   the host.
-//! - End to end: the image runs in QEMU's `mps2-an385` with its LAN9118 on
-//!   a TAP inside a private network namespace, and `nc -u`, `ping`,
+//! - End to end, for each board (the same test, [`BoardSpec`]): the image
+//!   runs in QEMU (`mps2-an385` with its LAN9118, `lm3s6965evb` with its
+//!   Stellaris MAC, `virt` with virtio-net over MMIO) on a TAP inside a
+//!   private network namespace, and `nc -u`, `ping`,
 //!   `rdate -u`, Python and `udpkit discover` get the answers the host
 //!   gives. The board's clock: while no NTP server runs on the Linux side,
 //!   daytime and time stay silent and NTP answers with a kiss-o'-death
@@ -57,26 +63,49 @@ use support::{
     wait_bounded, Netns, Out, Server,
 };
 
-/// A board of firmware/: its crate, image, QEMU machine and NIC.
+/// A board of firmware/: its crate, image, target, QEMU machine and NIC.
 struct BoardSpec {
     /// The crate's directory under firmware/, and discovery's device name.
     name: &'static str,
     /// The image's name.
     bin: &'static str,
-    /// QEMU's `-M`.
-    machine: &'static str,
-    /// QEMU's `-nic ...,model=`.
-    nic_model: &'static str,
+    /// The target its end-to-end test builds it for.
+    target: &'static str,
+    /// The QEMU that runs it.
+    qemu: &'static str,
+    /// QEMU's machine: `-M` and what else the board needs (the Arm boards:
+    /// semihosting, which their panic handler ends QEMU with; the RISC-V
+    /// board: no firmware, the image in M-mode).
+    machine: &'static [&'static str],
+    /// QEMU's arguments that put the board's NIC on the TAP `tap0`.
+    nic_args: &'static [&'static str],
     /// The driver, as the boot log's `ready on NIC` names it.
     nic: &'static str,
 }
+
+const TARGET_M3: &str = "thumbv7m-none-eabi";
+const TARGET_M4F: &str = "thumbv7em-none-eabihf";
+const TARGET_RV32IMAC: &str = "riscv32imac-unknown-none-elf";
+
+const QEMU_ARM: &str = "qemu-system-arm";
+const QEMU_RISCV32: &str = "qemu-system-riscv32";
 
 /// QEMU's mps2-an385: a Cortex-M3 with an SMSC LAN9118.
 const MPS2_AN385: BoardSpec = BoardSpec {
     name: "mps2-an385",
     bin: "udpkit-mps2-an385",
-    machine: "mps2-an385",
-    nic_model: "lan9118",
+    target: TARGET_M3,
+    qemu: QEMU_ARM,
+    machine: &[
+        "-M",
+        "mps2-an385",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ],
+    nic_args: &[
+        "-nic",
+        "tap,ifname=tap0,script=no,downscript=no,model=lan9118",
+    ],
     nic: "lan9118",
 };
 
@@ -85,12 +114,38 @@ const MPS2_AN385: BoardSpec = BoardSpec {
 const LM3S6965EVB: BoardSpec = BoardSpec {
     name: "lm3s6965evb",
     bin: "udpkit-lm3s6965evb",
-    machine: "lm3s6965evb",
-    nic_model: "stellaris",
+    target: TARGET_M3,
+    qemu: QEMU_ARM,
+    machine: &[
+        "-M",
+        "lm3s6965evb",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ],
+    nic_args: &[
+        "-nic",
+        "tap,ifname=tap0,script=no,downscript=no,model=stellaris",
+    ],
     nic: "stellaris-enet",
 };
-const TARGET_M3: &str = "thumbv7m-none-eabi";
-const TARGET_M4F: &str = "thumbv7em-none-eabihf";
+
+/// QEMU's RISC-V virt board: an RV32IMAC hart with virtio-net over MMIO
+/// (its `-device virtio-net-device`, not PCI), the MAC address the
+/// firmware is configured with.
+const RISCV_VIRT: BoardSpec = BoardSpec {
+    name: "riscv-virt",
+    bin: "udpkit-riscv-virt",
+    target: TARGET_RV32IMAC,
+    qemu: QEMU_RISCV32,
+    machine: &["-M", "virt", "-bios", "none"],
+    nic_args: &[
+        "-netdev",
+        "tap,id=net0,ifname=tap0,script=no,downscript=no",
+        "-device",
+        "virtio-net-device,netdev=net0,mac=02:00:00:00:00:01",
+    ],
+    nic: "virtio-net",
+};
 
 /// The firmware's address, and the Linux side of its TAP.
 const FIRMWARE_IP: &str = "192.168.69.1";
@@ -116,10 +171,8 @@ const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library/core";
 const LINKER: &str = "/usr/bin/ld.lld-22";
-const QEMU: &str = "qemu-system-arm";
-
 const SETUP_HINT: &str = "install it with `sudo bash firmware/ci-setup.sh` \
-    (Debian 12: rustc-web cargo-web rust-web-src lld-22 qemu-system-arm)";
+    (Debian 12: rustc-web cargo-web rust-web-src lld-22 qemu-system-arm qemu-system-misc)";
 
 /// A cold build fetches crates and compiles `core`: allow for a slow machine.
 const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
@@ -255,7 +308,7 @@ fn build(board: &'static BoardSpec, target: &'static str) -> PathBuf {
     }
 }
 
-/// The ELF header's machine (40: Arm) and flags.
+/// The ELF header's machine (40: Arm, 243: RISC-V) and flags.
 fn elf_machine_and_flags(path: &Path) -> (u16, u32) {
     let data = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     assert_eq!(
@@ -290,12 +343,27 @@ fn firmware_builds_for_cortex_m3_and_m4f() {
     );
 }
 
+/// The RISC-V board's image: 32-bit RISC-V, compressed instructions (the
+/// C of RV32IMAC), soft-float ABI.
+#[test]
+fn riscv_virt_builds_for_rv32imac() {
+    const EM_RISCV: u16 = 243;
+    const EF_RISCV_RVC: u32 = 0x1;
+    const EF_RISCV_FLOAT_ABI: u32 = 0x6;
+    let image = build(&RISCV_VIRT, TARGET_RV32IMAC);
+    let (machine, flags) = elf_machine_and_flags(&image);
+    assert_eq!(machine, EM_RISCV);
+    assert_ne!(flags & EF_RISCV_RVC, 0, "compressed instructions");
+    assert_eq!(flags & EF_RISCV_FLOAT_ABI, 0, "soft-float ABI");
+}
+
 #[test]
 fn firmware_footprint_fits_a_small_mcu() {
     let images = [
         build(&MPS2_AN385, TARGET_M3),
         build(&MPS2_AN385, TARGET_M4F),
         build(&LM3S6965EVB, TARGET_M3),
+        build(&RISCV_VIRT, TARGET_RV32IMAC),
     ];
     let out = run_bounded(
         Command::new("python3")
@@ -306,7 +374,7 @@ fn firmware_footprint_fits_a_small_mcu() {
     assert!(out.success(), "footprint.py: {}", out.describe());
     show(&out.stdout_str());
     let text = out.stdout_str();
-    assert_eq!(text.matches("flash").count(), 3, "{text}");
+    assert_eq!(text.matches("flash").count(), images.len(), "{text}");
     assert!(text.contains("ram: statics"), "{text}");
 }
 
@@ -402,15 +470,15 @@ const E2E_TOOLS: &[(&str, &str)] = &[
 /// `UDPKIT_SKIP_E2E=1`; panics, saying what to do, when it cannot (not
 /// root, a tool or QEMU missing). The namespace, its checks and its
 /// clean-up are the host tests' own ([`Netns`]).
-fn e2e_preflight(test: &str) -> bool {
+fn e2e_preflight(test: &str, board: &BoardSpec) -> bool {
     if !support::preflight_with(test, E2E_TOOLS) {
         show(&format!(
             "{test}: SKIPPED end-to-end test (UDPKIT_SKIP_E2E=1)"
         ));
         return false;
     }
-    if find_in_path(QEMU).is_none() {
-        panic!("{test}: `{QEMU}` is missing: {SETUP_HINT}");
+    if find_in_path(board.qemu).is_none() {
+        panic!("{test}: `{}` is missing: {SETUP_HINT}", board.qemu);
     }
     true
 }
@@ -443,6 +511,8 @@ fn assert_namespace_gone(name: &str) {
 /// into `uart` (and a log file), its Ethernet on `tap0` in the namespace.
 struct Qemu {
     child: Child,
+    /// The QEMU binary's name.
+    program: &'static str,
     uart: Arc<Mutex<Vec<u8>>>,
     console: UnixStream,
     socket_dir: PathBuf,
@@ -463,18 +533,9 @@ impl Qemu {
         let log = scratch(ns.dir(), "uart.log");
         let chardev = format!("socket,id=uart,path={},server=on,wait=on", socket.display());
         let image = image.to_str().expect("UTF-8 path");
-        let nic = format!(
-            "tap,ifname=tap0,script=no,downscript=no,model={}",
-            board.nic_model
-        );
-        let argv = [
-            "timeout",
-            "-k",
-            "5",
-            "300",
-            QEMU,
-            "-M",
-            board.machine,
+        let mut argv = vec!["timeout", "-k", "5", "300", board.qemu];
+        argv.extend_from_slice(board.machine);
+        argv.extend_from_slice(&[
             "-nographic",
             "-monitor",
             "none",
@@ -482,20 +543,16 @@ impl Qemu {
             &chardev,
             "-serial",
             "chardev:uart",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-nic",
-            &nic,
-            "-kernel",
-            image,
-        ];
+        ]);
+        argv.extend_from_slice(board.nic_args);
+        argv.extend_from_slice(&["-kernel", image]);
         let mut child = ns
             .command(&argv)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).expect("stdout file"))
             .stderr(File::create(&stderr).expect("stderr file"))
             .spawn()
-            .expect("start QEMU");
+            .unwrap_or_else(|e| panic!("start {}: {e}", board.qemu));
         // QEMU waits for us to connect before it runs the board, so no
         // boot output is lost.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -531,6 +588,7 @@ impl Qemu {
         });
         Qemu {
             child,
+            program: board.qemu,
             uart,
             console,
             socket_dir,
@@ -604,7 +662,10 @@ impl Qemu {
                 continue;
             };
             let ppid = rest.split(' ').nth(1).unwrap_or("");
-            if head.ends_with("qemu-system-arm") && ppid == parent {
+            // The kernel keeps 15 bytes of a command's name:
+            // `qemu-system-ris` for qemu-system-riscv32.
+            let comm = &self.program[..self.program.len().min(15)];
+            if head.ends_with(&format!("({comm}")) && ppid == parent {
                 return entry
                     .file_name()
                     .to_str()
@@ -1218,14 +1279,21 @@ fn lm3s6965evb_in_qemu_answers_like_the_host() {
     answers_like_the_host("lm3s6965evb_in_qemu_answers_like_the_host", &LM3S6965EVB);
 }
 
+/// The third board, not an Arm: RISC-V (RV32IMAC) with virtio-net over
+/// MMIO, on the same runtime and core, answers the same.
+#[test]
+fn riscv_virt_in_qemu_answers_like_the_host() {
+    answers_like_the_host("riscv_virt_in_qemu_answers_like_the_host", &RISCV_VIRT);
+}
+
 /// `board` in QEMU on a TAP in a namespace of its own, through the
 /// services, the clock's coming, discovery, the console's report, idling
 /// and a panic (see the module's documentation).
 fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
-    if !e2e_preflight(test) {
+    if !e2e_preflight(test, board) {
         return;
     }
-    let image = build(board, TARGET_M3);
+    let image = build(board, board.target);
     let started = Instant::now();
     let ns = namespace(test);
     // The TAP, created before QEMU attaches to it, with the Linux side's
@@ -1754,7 +1822,7 @@ fn assert_no_resolutions(before: &Report, after: &Report, what: &str) {
 #[test]
 fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     let test = "firmware_in_qemu_answers_a_room_of_hosts_at_once";
-    if !e2e_preflight(test) {
+    if !e2e_preflight(test, &MPS2_AN385) {
         return;
     }
     let image = build(&MPS2_AN385, TARGET_M3);
