@@ -88,6 +88,7 @@ extern crate std;
 pub mod board;
 pub mod catalog;
 pub mod clock;
+pub mod dhcp;
 pub mod guard;
 pub mod neighbor;
 pub mod service;
@@ -98,6 +99,7 @@ pub mod wire;
 
 pub use board::{Board, ClockSource};
 pub use clock::{CivilTime, UnixTime};
+pub use dhcp::{DhcpStats, DhcpStorage, Lease};
 pub use neighbor::{NeighborSlot, NeighborStats};
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{
