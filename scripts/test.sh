@@ -176,6 +176,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # (firmware/BOARD/.cargo/config.toml), the drivers and the runtime with
 # their unit tests for the host.
 debian_cargo firmware/mps2-an385 clippy --locked -- -D warnings
+debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp -- -D warnings
 debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
 debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings
 

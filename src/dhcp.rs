@@ -18,7 +18,7 @@
 //! - everything that keeps a copy of our addresses follows: the neighbor
 //!   layer's (which also learns that smoltcp's neighbor cache was emptied),
 //!   the loop guard's last screened sender, the stack's gateway;
-//! - every service hears of it ([`Service::addresses_changed`]): discovery
+//! - every service hears of it ([`Service::addresses_changed`](crate::Service::addresses_changed)): discovery
 //!   lists the new address and announces itself again to the new subnet,
 //!   the SNTP client asks its server again without waiting out a backoff
 //!   grown while there was no address to send from;

@@ -43,6 +43,11 @@
 //! - **[`sntp`]** — an SNTP client (RFC 4330) that gives a board without a
 //!   wall clock the time of an NTP server; the stack uses it as the wall
 //!   clock once synced.
+//! - **[`dhcp`]** — the IPv4 address from the link's DHCP server, for a
+//!   port without a fixed one ([`Stack::enable_dhcp`], smoltcp's DHCPv4
+//!   client): the stack readdresses the interface, the neighbor layer and
+//!   the services ([`Service::addresses_changed`]) as leases come and go,
+//!   and logs them.
 //!
 //! # A port in a few lines
 //!

@@ -18,7 +18,7 @@
 //!
 //! With DHCP ([`Stack::enable_dhcp`]), each call also takes the DHCP
 //! client's news once, after the frames: a lease that comes, changes or
-//! goes readdresses the interface and the services (see [`dhcp`](crate::dhcp)).
+//! goes readdresses the interface and the services (see [`dhcp`]).
 
 use core::cell::Cell;
 
@@ -333,7 +333,7 @@ impl<'a> Stack<'a> {
     /// IPv4 address and gateway, and starts smoltcp's DHCPv4 client on a
     /// socket of its own (one slot of the socket storage given to
     /// [`Stack::new`]), which broadcasts its DISCOVER in the next poll. See
-    /// [`dhcp`](crate::dhcp) for what follows a lease. Call it before
+    /// [`dhcp`] for what follows a lease. Call it before
     /// adding the services: smoltcp then finds the client first among the
     /// sockets, for each UDP packet, and the services start with the
     /// addresses they will have ([`Stack::addresses`]).

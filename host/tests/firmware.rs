@@ -16,6 +16,10 @@
 //!   `udpkit ntp` (stratum 11) and `ntpdate -q` get the host's time. QEMU
 //!   idles near 0 % CPU; a panic is reported and ends QEMU with status 1;
 //!   QEMU is stopped and the namespace removed.
+//! - DHCP: the image built with the runtime's `dhcp` feature takes its
+//!   address from dnsmasq on the Linux side of the TAP and answers echo,
+//!   ping and `udpkit discover` there (needs dnsmasq, Debian's
+//!   dnsmasq-base).
 //! - A room of 16 hosts (addresses on the Linux side of the TAP, some on
 //!   IPv6) sending at the same instant: every echo answered at once, and
 //!   a 16-member chat whose every line reaches all others, also after 70 s
