@@ -43,9 +43,11 @@ fi
 # the chat UI's test, procps, tcpdump to read the captures back (serve
 # --pcap), and the NTP tests' clients (host/tests/ntp.rs), all run query
 # only: ntpdig as `sntp` and behind `ntpdate -q`, and chrony for
-# `chronyd -Q`.
+# `chronyd -Q`; dnsmasq-base (the program, without the system service of
+# the dnsmasq package) as the DHCP server of the DHCP tests, in their
+# namespaces only.
 packages=(iproute2 netcat-openbsd socat rdate iputils-ping python3 util-linux procps tmux
-    tcpdump sntp ntpdate chrony)
+    tcpdump sntp ntpdate chrony dnsmasq-base)
 
 # A Rust toolchain is the one thing this script does not install (rustup's
 # is CI's; Debian's own, which firmware/ci-setup.sh puts in /usr/bin, has no
@@ -174,6 +176,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # (firmware/BOARD/.cargo/config.toml), the drivers and the runtime with
 # their unit tests for the host.
 debian_cargo firmware/mps2-an385 clippy --locked -- -D warnings
+debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp -- -D warnings
 debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
 debian_cargo firmware/riscv-virt clippy --locked -- -D warnings
 debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings

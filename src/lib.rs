@@ -43,6 +43,11 @@
 //! - **[`sntp`]** — an SNTP client (RFC 4330) that gives a board without a
 //!   wall clock the time of an NTP server; the stack uses it as the wall
 //!   clock once synced.
+//! - **[`dhcp`]** — the IPv4 address from the link's DHCP server, for a
+//!   port without a fixed one ([`Stack::enable_dhcp`], smoltcp's DHCPv4
+//!   client): the stack readdresses the interface, the neighbor layer and
+//!   the services ([`Service::addresses_changed`]) as leases come and go,
+//!   and logs them.
 //!
 //! # A port in a few lines
 //!
@@ -88,6 +93,7 @@ extern crate std;
 pub mod board;
 pub mod catalog;
 pub mod clock;
+pub mod dhcp;
 pub mod guard;
 pub mod neighbor;
 pub mod service;
@@ -98,6 +104,7 @@ pub mod wire;
 
 pub use board::{Board, ClockSource};
 pub use clock::{CivilTime, UnixTime};
+pub use dhcp::{DhcpStats, DhcpStorage, Lease};
 pub use neighbor::{NeighborSlot, NeighborStats};
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
 pub use stack::{

@@ -408,6 +408,13 @@ impl<'a> NeighborLearning<'a> {
         self.fills + 2 * frames + self.table.max_len > SMOLTCP_NEIGHBOR_CACHE
     }
 
+    /// Our addresses are now `cidrs` (the first [`MAX_ADDRESSES`]): a DHCP
+    /// lease came or went. Neighbors off the new subnets stay in the table
+    /// but are neither taught nor vouched for; they age out.
+    pub fn set_addresses(&mut self, cidrs: &[IpCidr]) {
+        self.cidrs = cidrs.iter().take(MAX_ADDRESSES).copied().collect();
+    }
+
     /// Starts a new epoch: the stack has just emptied smoltcp's cache.
     pub fn new_epoch(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);

@@ -9,7 +9,7 @@
 //! `Vec`-backed outbox: bytes in, datagrams out.
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{IpAddress, IpEndpoint};
+use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
 use crate::board::ClockSource;
 use crate::clock::UnixTime;
@@ -194,6 +194,13 @@ pub trait Service {
     fn wall_clock(&self, _now: Instant) -> Option<(UnixTime, ClockSource)> {
         None
     }
+
+    /// Our addresses changed to `addresses` (IPv4 first, if any): a DHCP
+    /// lease came, changed or went ([`dhcp`](crate::dhcp)). A service that
+    /// keeps our addresses (discovery's reply) or waits on them (the SNTP
+    /// client's backoff) follows here; the stack calls it outside any
+    /// datagram, and the service's timers run right after.
+    fn addresses_changed(&mut self, _addresses: &[IpCidr]) {}
 }
 
 /// An [`Outbox`] that keeps every datagram in memory, for tests of services.

@@ -52,7 +52,7 @@
 //! the first sync, in the 136 years from [`SntpConfig::not_before`].
 
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{IpAddress, IpEndpoint};
+use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
 use crate::board::ClockSource;
 use crate::clock::{self, UnixTime};
@@ -319,6 +319,8 @@ pub struct SntpClient {
     config: SntpConfig,
     /// The earliest time the next request may go.
     next_send: Instant,
+    /// When the last request went.
+    last_sent: Option<Instant>,
     pending: Option<Pending>,
     /// The wait after the next failure.
     backoff: Duration,
@@ -343,6 +345,7 @@ impl SntpClient {
         SntpClient {
             config,
             next_send: Instant::ZERO,
+            last_sent: None,
             pending: None,
             backoff: MIN_INTERVAL,
             rate_floor: MIN_INTERVAL,
@@ -432,6 +435,7 @@ impl SntpClient {
     fn send(&mut self, now: Instant, out: &mut dyn Outbox) {
         // Whatever happens next, not again for 15 s.
         self.next_send = now + MIN_INTERVAL;
+        self.last_sent = Some(now);
         let nonce = self.nonce();
         let Ok(payload) = out.reserve(self.config.server, HEADER_LEN) else {
             self.stats.send_failed += 1;
@@ -597,6 +601,21 @@ impl Service for SntpClient {
 
     fn wall_clock(&self, now: Instant) -> Option<(UnixTime, ClockSource)> {
         self.time(now)
+    }
+
+    /// The requests since the last good reply may have had no address to
+    /// leave from (before a DHCP lease) or no way back (to an old one):
+    /// until synced, the next goes as soon as the 15 s rule (and a `RATE`
+    /// kiss) allows, and failures back off from 15 s again. The server
+    /// stays the configured one.
+    fn addresses_changed(&mut self, _addresses: &[IpCidr]) {
+        if self.synced.is_some() || self.stopped.is_some() {
+            return;
+        }
+        self.backoff = MIN_INTERVAL;
+        if let (None, Some(sent)) = (self.pending, self.last_sent) {
+            self.next_send = self.next_send.min(sent + self.rate_floor.max(MIN_INTERVAL));
+        }
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -1123,6 +1142,50 @@ mod tests {
             h.client.poll_at(),
             Some(h.now - Duration::from_secs(3) + MIN_INTERVAL)
         );
+    }
+
+    /// Steps a second at a time until a request goes; returns the wait.
+    fn wait_for_request(h: &mut Harness) -> u64 {
+        let mut waited = 0;
+        while !h.tick() {
+            h.advance(Duration::from_secs(1));
+            waited += 1;
+            assert!(waited < 1000);
+        }
+        waited
+    }
+
+    #[test]
+    fn a_new_address_before_the_first_sync_cuts_the_backoff_short_but_not_the_15_s() {
+        let mut h = Harness::new(config());
+        // No address to send from yet: four requests lost, the backoff at
+        // 120 s.
+        for _ in 0..5 {
+            wait_for_request(&mut h);
+        }
+        assert_eq!(
+            h.client.poll_at(),
+            Some(*h.sent_at.last().unwrap() + Duration::from_secs(2))
+        );
+        // The request outstanding times out first; a lease comes 20 s
+        // after it went: the next request goes at once.
+        h.advance(Duration::from_secs(20));
+        assert!(!h.tick(), "120 s of backoff");
+        h.client.addresses_changed(&[]);
+        assert!(h.tick(), "asked again at once");
+        // A lease 3 s after a request: the next waits out the 15 s after
+        // the timeout, and failures back off from 15 s again.
+        h.advance(Duration::from_secs(3));
+        h.client.addresses_changed(&[]);
+        assert_eq!(wait_for_request(&mut h), 12);
+        assert_eq!(wait_for_request(&mut h), 30);
+        // Once synced, a change of address changes nothing.
+        let reply = h.reply(|_| {});
+        assert_eq!(h.deliver(&reply), Ok(()));
+        let next = h.client.poll_at();
+        h.advance(Duration::from_secs(20));
+        h.client.addresses_changed(&[]);
+        assert_eq!(h.client.poll_at(), next);
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! 4. runs due service timers, and unclogs any transmit queue that has been
 //!    stuck (see [`STALL_LIMIT`]);
 //! 5. returns how long the port may sleep before the next call.
+//!
+//! With DHCP ([`Stack::enable_dhcp`]), each call also takes the DHCP
+//! client's news once, after the frames: a lease that comes, changes or
+//! goes readdresses the interface and the services (see [`dhcp`]).
 
 use core::cell::Cell;
 
@@ -32,6 +36,7 @@ use smoltcp::wire::{
 use crate::board::Board;
 use crate::board::ClockSource;
 use crate::clock::UnixTime;
+use crate::dhcp::{self, DhcpClient, DhcpStats, DhcpStorage, Ipv4Setting, Lease};
 use crate::guard;
 use crate::neighbor::{
     LearningDevice, NeighborLearning, NeighborSlot, NeighborStats, MAX_ADDRESSES,
@@ -68,9 +73,11 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(3);
 pub struct Config {
     /// Our MAC address on the link.
     pub mac: EthernetAddress,
-    /// Our IPv4 address and subnet.
+    /// Our IPv4 address and subnet (unless DHCP gives one: see
+    /// [`Stack::enable_dhcp`]).
     pub address: Ipv4Cidr,
     /// An IPv4 default route; without one, only on-link peers are answered.
+    /// With DHCP, the lease's router instead.
     pub gateway: Option<Ipv4Address>,
     /// Our global (or unique local) IPv6 address and prefix, if any.
     pub ipv6: Option<Ipv6Cidr>,
@@ -260,6 +267,8 @@ pub struct Stack<'a> {
     wall: WallClock,
     /// The last sender that passed the loop guard and the routability check.
     screened: Option<IpEndpoint>,
+    /// The DHCP client, when the IPv4 address comes from DHCP.
+    dhcp: Option<DhcpClient>,
 }
 
 impl<'a> Stack<'a> {
@@ -309,7 +318,81 @@ impl<'a> Stack<'a> {
             scratch: [0; MAX_PAYLOAD],
             wall: WallClock::default(),
             screened: None,
+            dhcp: None,
         }
+    }
+
+    /// Sockets taken so far: one per service and detour, and the DHCP
+    /// client's.
+    fn sockets_used(&self) -> usize {
+        let detours = self.slots.iter().filter(|s| s.detour.is_some()).count();
+        self.slots.len() + detours + usize::from(self.dhcp.is_some())
+    }
+
+    /// Takes the IPv4 address from DHCP from now on: drops the configured
+    /// IPv4 address and gateway, and starts smoltcp's DHCPv4 client on a
+    /// socket of its own (one slot of the socket storage given to
+    /// [`Stack::new`]), which broadcasts its DISCOVER in the next poll. See
+    /// [`dhcp`] for what follows a lease. Call it before
+    /// adding the services: smoltcp then finds the client first among the
+    /// sockets, for each UDP packet, and the services start with the
+    /// addresses they will have ([`Stack::addresses`]).
+    pub fn enable_dhcp(&mut self, storage: &'a mut DhcpStorage) -> Result<(), AddServiceError> {
+        if self.dhcp.is_some() || self.sockets_used() >= self.socket_room {
+            return Err(AddServiceError::TooManyServices);
+        }
+        let handle = self.sockets.add(dhcp::socket(storage));
+        self.dhcp = Some(DhcpClient {
+            handle,
+            max_lease: None,
+            lease: None,
+            stats: DhcpStats::default(),
+        });
+        self.set_ipv4(Ipv4Setting {
+            address: None,
+            router: None,
+        });
+        log::info!("dhcp: asking the link's DHCP server for an IPv4 address");
+        Ok(())
+    }
+
+    /// Caps the leases DHCP gives (`None`: as the server says), so that a
+    /// lease is renewed sooner: for trying renewals, or to notice a change
+    /// of network sooner. Nothing without [`Stack::enable_dhcp`].
+    pub fn set_dhcp_max_lease(&mut self, max: Option<Duration>) {
+        if let Some(client) = self.dhcp.as_mut() {
+            client.max_lease = max;
+            self.sockets
+                .get_mut::<smoltcp::socket::dhcpv4::Socket>(client.handle)
+                .set_max_lease_duration(max);
+        }
+    }
+
+    /// The DHCP lease held now; `None` without one (or without DHCP).
+    pub fn dhcp_lease(&self) -> Option<&Lease> {
+        self.dhcp.as_ref().and_then(|client| client.lease.as_ref())
+    }
+
+    /// The DHCP client's counters; `None` without DHCP.
+    pub fn dhcp_stats(&self) -> Option<DhcpStats> {
+        self.dhcp.as_ref().map(|client| client.stats)
+    }
+
+    /// Our addresses now, IPv4 (if any) first.
+    pub fn addresses(&self) -> &[IpCidr] {
+        self.iface.ip_addrs()
+    }
+
+    /// Gives the interface `setting` for IPv4 (outside a poll).
+    fn set_ipv4(&mut self, setting: Ipv4Setting) {
+        readdress(
+            &mut self.iface,
+            &mut self.learning,
+            &mut self.slots,
+            setting,
+        );
+        self.gateway = setting.router;
+        self.screened = None;
     }
 
     /// Binds `service` to `port` with the given receive and transmit queues
@@ -326,8 +409,7 @@ impl<'a> Stack<'a> {
         if self.ports.contains(&port) {
             return Err(AddServiceError::PortInUse(port));
         }
-        let detours = self.slots.iter().filter(|s| s.detour.is_some()).count();
-        if self.slots.is_full() || self.slots.len() + detours >= self.socket_room {
+        if self.slots.is_full() || self.sockets_used() >= self.socket_room {
             return Err(AddServiceError::TooManyServices);
         }
         let mut socket = udp::Socket::new(rx, tx);
@@ -388,8 +470,7 @@ impl<'a> Stack<'a> {
         id: ServiceId,
         (rx, tx): (PacketBuffer<'a>, PacketBuffer<'a>),
     ) -> Result<(), AddServiceError> {
-        let used = self.slots.len() + self.slots.iter().filter(|s| s.detour.is_some()).count();
-        if used >= self.socket_room {
+        if self.sockets_used() >= self.socket_room {
             return Err(AddServiceError::TooManyServices);
         }
         let Some(slot) = self.slots.get_mut(id.0) else {
@@ -453,7 +534,7 @@ impl<'a> Stack<'a> {
             device: &mut device,
             now,
         };
-        let context = Context {
+        let mut context = Context {
             ports: &self.ports,
             gateway: self.gateway,
             now,
@@ -484,6 +565,21 @@ impl<'a> Stack<'a> {
         }
         if wire.device.learning.cache_is_short_of(0) {
             wire.forget_neighbors();
+        }
+        // The DHCP client's news, once a poll: every datagram queued so
+        // far has left, and the timers below run with the new addresses
+        // (discovery announces itself on the new subnet at once).
+        if let Some(setting) = self
+            .dhcp
+            .as_mut()
+            .and_then(|client| client.check(wire.sockets, now))
+        {
+            readdress(wire.iface, wire.device.learning, &mut self.slots, setting);
+            self.gateway = setting.router;
+            context.gateway = setting.router;
+            self.screened = None;
+            // The DHCP client may have a message to send at once.
+            wire.flush();
         }
         let mut ticked = false;
         for slot in self.slots.iter_mut() {
@@ -537,6 +633,37 @@ impl<'a> Stack<'a> {
             consider(at);
         }
         next.map(|at| if at > now { at - now } else { Duration::ZERO })
+    }
+}
+
+/// Gives `iface` the IPv4 address and default route of `setting` (none:
+/// IPv4 gone), the IPv6 addresses unchanged, and tells whatever keeps a
+/// copy of our addresses: the neighbor layer, and every service.
+fn readdress(
+    iface: &mut Interface,
+    learning: &mut NeighborLearning<'_>,
+    slots: &mut [Slot<'_>],
+    setting: Ipv4Setting,
+) {
+    iface.update_ip_addrs(|addrs| {
+        addrs.retain(|cidr| !matches!(cidr, IpCidr::Ipv4(_)));
+        if let Some(address) = setting.address {
+            // IPv4 first, as `Config::cidrs` has it; the IPv4 address that
+            // was there was removed, so there is room.
+            let _ = addrs.insert(0, IpCidr::Ipv4(address));
+        }
+    });
+    // Changing the addresses emptied smoltcp's neighbor cache.
+    learning.set_addresses(iface.ip_addrs());
+    learning.new_epoch();
+    let routes = iface.routes_mut();
+    routes.remove_default_ipv4_route();
+    if let Some(router) = setting.router {
+        // The default route was just removed: there is room.
+        let _ = routes.add_default_ipv4_route(router);
+    }
+    for slot in slots.iter_mut() {
+        slot.service.addresses_changed(iface.ip_addrs());
     }
 }
 

@@ -22,6 +22,10 @@
 //!   `udpkit ntp` (stratum 11) and `ntpdate -q` get the host's time. QEMU
 //!   idles near 0 % CPU; a panic is reported and ends QEMU with status 1;
 //!   QEMU is stopped and the namespace removed.
+//! - DHCP: the image built with the runtime's `dhcp` feature takes its
+//!   address from dnsmasq on the Linux side of the TAP and answers echo,
+//!   ping and `udpkit discover` there (needs dnsmasq, Debian's
+//!   dnsmasq-base).
 //! - A room of 16 hosts (addresses on the Linux side of the TAP, some on
 //!   IPv6) sending at the same instant: every echo answered at once, and
 //!   a 16-member chat whose every line reaches all others, also after 70 s
@@ -269,20 +273,45 @@ fn debian_cargo(dir: &Path, args: &[&str]) -> Command {
 
 /// Builds `board`'s release image for `target` once per test run; the ELF.
 fn build(board: &'static BoardSpec, target: &'static str) -> PathBuf {
+    build_variant(board, target, None)
+}
+
+/// An image built with other cargo features than the default one.
+struct Variant {
+    features: &'static str,
+    /// Its copy is the image's name with `-<suffix>`.
+    suffix: &'static str,
+}
+
+/// The runtime asking DHCP for the address (firmware/README.md).
+const DHCP: Variant = Variant {
+    features: "udpkit-runtime/dhcp",
+    suffix: "dhcp",
+};
+
+/// [`build`], of `variant` when given: its image is copied beside the
+/// default one, which is built again at once (cargo puts every variant's
+/// image at the same path; an up-to-date build puts the default one back
+/// there), so that neither is ever found in the other's place.
+fn build_variant(
+    board: &'static BoardSpec,
+    target: &'static str,
+    variant: Option<&'static Variant>,
+) -> PathBuf {
     require_toolchain();
-    type Builds = HashMap<(&'static str, &'static str), Result<PathBuf, String>>;
+    type Builds = HashMap<(&'static str, &'static str, &'static str), Result<PathBuf, String>>;
     static BUILDS: OnceLock<Mutex<Builds>> = OnceLock::new();
     let builds = BUILDS.get_or_init(Default::default);
     // One build at a time (they share the target dir); each image once.
     let mut done = builds.lock().unwrap_or_else(|e| e.into_inner());
-    let result = done.entry((board.name, target)).or_insert_with(|| {
-        let out = run_bounded(
-            &mut debian_cargo(
-                &board_dir(board),
-                &["build", "--release", "--locked", "--target", target],
-            ),
-            BUILD_LIMIT,
-        );
+    let suffix = variant.map_or("", |v| v.suffix);
+    let result = done.entry((board.name, target, suffix)).or_insert_with(|| {
+        let default_args = ["build", "--release", "--locked", "--target", target];
+        let mut args = default_args.to_vec();
+        if let Some(variant) = variant {
+            args.extend(["--features", variant.features]);
+        }
+        let out = run_bounded(&mut debian_cargo(&board_dir(board), &args), BUILD_LIMIT);
         eprintln!(
             "firmware: built {} for {target} in {:.1?}",
             board.name, out.elapsed
@@ -300,7 +329,24 @@ fn build(board: &'static BoardSpec, target: &'static str) -> PathBuf {
                 out.describe_tail(60)
             ));
         }
-        Ok(elf(board, target))
+        let Some(variant) = variant else {
+            return Ok(elf(board, target));
+        };
+        let image = elf(board, target);
+        let copy = image.with_file_name(format!("{}-{}", board.bin, variant.suffix));
+        fs::copy(&image, &copy).map_err(|e| format!("copying {}: {e}", image.display()))?;
+        let again = run_bounded(
+            &mut debian_cargo(&board_dir(board), &default_args),
+            BUILD_LIMIT,
+        );
+        if !again.success() {
+            return Err(format!(
+                "rebuilding the default image after the {} variant:\n{}",
+                variant.suffix,
+                again.describe_tail(60)
+            ));
+        }
+        Ok(copy)
     });
     match result {
         Ok(path) => path.clone(),
@@ -1981,4 +2027,166 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     drop(ns);
     assert_namespace_gone(&name);
     show(&format!("{test}: done in {:.1?}", started.elapsed()));
+}
+
+// --- DHCP ----------------------------------------------------------------------
+
+/// The image built with the runtime's `dhcp` feature, in QEMU on a TAP
+/// whose Linux side runs dnsmasq (the host tests' `support::dnsmasq`, on
+/// tap0 of the namespace only): the board asks for its address at boot,
+/// logs the lease, answers ping and echo (a 1400-byte binary datagram
+/// byte for byte) there, and `udpkit discover` lists it at that address;
+/// its `s` report shows the lease.
+#[test]
+fn mps2_an385_in_qemu_takes_its_address_from_dnsmasq() {
+    takes_its_address_from_dnsmasq(
+        "mps2_an385_in_qemu_takes_its_address_from_dnsmasq",
+        &MPS2_AN385,
+    );
+}
+
+fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
+    if !e2e_preflight(test) {
+        return;
+    }
+    let (tool, package) = support::dnsmasq::TOOL;
+    assert!(
+        find_in_path(tool).is_some(),
+        "{test}: `{tool}` is missing: install the Debian package {package} (scripts/test.sh does)"
+    );
+    let image = build_variant(board, TARGET_M3, Some(&DHCP));
+    let started = Instant::now();
+    let ns = namespace(test);
+    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
+        .out()
+        .ok();
+    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
+        .out()
+        .ok();
+    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    let dnsmasq = support::dnsmasq::Dnsmasq::start(&ns, "192.168.69.50", "192.168.69.60");
+    let mut qemu = Qemu::start(&ns, board, &image);
+
+    let ready = format!("ready on {}", board.nic);
+    let boot = qemu.wait_for(0, &ready, Duration::from_secs(30));
+    assert!(boot.contains("as an address from DHCP"), "{boot}");
+    assert!(
+        !boot.contains(&format!("{FIRMWARE_IP}/24")),
+        "the static address: {boot}"
+    );
+    let text = qemu.wait_for(0, "dhcp: leased", Duration::from_secs(30));
+    let line = text
+        .lines()
+        .find(|l| l.contains("dhcp: leased"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains(&format!("from {HOST_IP}, router {HOST_IP}, lease 120 s")),
+        "{line}"
+    );
+    let leased = line
+        .split("dhcp: leased ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        leased.starts_with("192.168.69.") && leased != FIRMWARE_IP,
+        "{line}"
+    );
+    let mac = "02:00:00:00:00:01";
+    assert!(
+        dnsmasq
+            .log()
+            .contains(&format!("DHCPACK(tap0) {leased} {mac}")),
+        "{}",
+        dnsmasq.log()
+    );
+    eprintln!("{test}: {} after {:.1?}", line.trim(), started.elapsed());
+
+    // Echo (a first probe until the board is reached), then 1400 binary
+    // bytes back byte for byte, and ping, at the leased address.
+    let mut answered = false;
+    for _ in 0..20 {
+        if nc(&ns, &leased, 7, b"probe\n").stdout == b"probe\n" {
+            answered = true;
+            break;
+        }
+    }
+    assert!(
+        answered,
+        "echo never answered at {leased}\n{}",
+        qemu.describe()
+    );
+    let payload: Vec<u8> = (0..1400u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+    let out = ns.python(
+        "import socket, sys\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.settimeout(2)\n\
+         s.sendto(bytes.fromhex(sys.argv[2]), (sys.argv[1], 7))\n\
+         print(s.recvfrom(4096)[0].hex())\n",
+        &[&leased, &hex],
+    );
+    assert_eq!(
+        out.stdout_str().trim(),
+        hex,
+        "1400-byte echo: {}",
+        out.describe()
+    );
+    let out = ns
+        .run(&["ping", "-c", "3", "-i", "0.2", "-W", "2", &leased])
+        .limit(CLIENT_LIMIT)
+        .out();
+    assert!(out.success(), "ping {leased}: {}", out.describe());
+
+    // Discovery lists the board at the leased address.
+    let out = ns
+        .run(&[
+            "timeout",
+            "-k",
+            "2",
+            "10",
+            UDPKIT,
+            "discover",
+            "--broadcast",
+            SUBNET_BROADCAST,
+            "--timeout",
+            "2s",
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
+    let text = out.stdout_str();
+    let listed = text
+        .lines()
+        .find(|l| {
+            l.split_whitespace()
+                .take(2)
+                .eq([board.name, leased.as_str()])
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "discover did not find the board at {leased}: {}",
+                out.describe()
+            )
+        });
+    assert!(
+        listed.contains("echo=7") && listed.contains("discovery=5550"),
+        "{listed}"
+    );
+
+    let report = qemu.report();
+    assert!(
+        report
+            .text
+            .contains(&format!("dhcp: holding {leased}/24 from {HOST_IP}")),
+        "{}",
+        report.text
+    );
+    show(&format!(
+        "{} with DHCP in QEMU: stack high-water {} of {} bytes, {} bytes static",
+        board.name, report.stack_used, report.stack_size, report.static_ram
+    ));
+    dnsmasq.stop();
+    eprintln!("{test}: done after {:.1?}", started.elapsed());
 }

@@ -85,7 +85,9 @@ use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
 use crate::service::{Discard, Outbox, Request, Service};
 use crate::services::ExcessBudget;
-use crate::wire::discovery::{EmitError, RequestRepr, MAX_ADDRESSES};
+use crate::wire::discovery::{
+    EmitError, Field, ReplyPacket, RequestRepr, MAX_ADDRESSES, MAX_SERVICES,
+};
 
 /// What a port needs of the wire format to set the service up: the
 /// directory it answers with, why a directory is refused, and how long a
@@ -161,6 +163,9 @@ impl RateLimit {
 #[derive(Debug, Clone)]
 struct Announcer {
     port: u16,
+    /// The rounds asked for (see [`Discovery::announce`]), again after each
+    /// change of address.
+    rounds: u8,
     targets: heapless::Vec<IpAddress, MAX_ADDRESSES>,
     rounds_left: u8,
     /// The target of the round the next tick sends to.
@@ -221,6 +226,7 @@ impl Discovery {
             excess: ExcessBudget::new(),
             announcer: Announcer {
                 port: 0,
+                rounds: 0,
                 targets,
                 rounds_left: 0,
                 next_target: 0,
@@ -237,11 +243,41 @@ impl Discovery {
     pub fn announce(mut self, rounds: u8, port: u16) -> Discovery {
         let announcer = &mut self.announcer;
         announcer.port = port;
-        announcer.rounds_left = match (port, announcer.targets.is_empty()) {
-            (0, _) | (_, true) => 0,
+        announcer.rounds = match port {
+            0 => 0,
             _ => rounds.min(MAX_ANNOUNCEMENTS),
         };
+        announcer.rounds_left = match announcer.targets.is_empty() {
+            true => 0,
+            false => announcer.rounds,
+        };
         self
+    }
+
+    /// The reply with our addresses replaced by `addresses` (the first
+    /// [`MAX_ADDRESSES`]), the rest read back from the reply we have; its
+    /// length in `buffer`.
+    fn reply_with(&self, addresses: &[IpCidr], buffer: &mut [u8; MAX_REPLY]) -> Option<usize> {
+        let packet = ReplyPacket::new_checked(self.reply()).ok()?;
+        let mut name = None;
+        let mut mac = None;
+        let mut services: heapless::Vec<ServiceEntry<'_>, MAX_SERVICES> = heapless::Vec::new();
+        for field in packet.fields() {
+            match field {
+                Field::Name(text) if name.is_none() => name = Some(text),
+                Field::Mac(address) => mac = Some(address),
+                // The reply was made from a checked directory: room.
+                Field::Service(entry) => services.push(entry).ok()?,
+                _ => {}
+            }
+        }
+        let directory = ReplyRepr {
+            name: name?,
+            mac,
+            addresses: addresses.get(..MAX_ADDRESSES).unwrap_or(addresses),
+            services: &services,
+        };
+        directory.emit(buffer).ok()
     }
 
     /// The reply this service sends.
@@ -294,6 +330,35 @@ impl Service for Discovery {
         report("answered", self.stats.answered);
         report("announced", self.stats.announced);
         report("refused: reply larger than request", self.stats.over_budget);
+    }
+
+    /// The reply lists the new addresses, and the device announces itself
+    /// again (as many rounds as at start) to its new subnet: a listener
+    /// learns where it went.
+    fn addresses_changed(&mut self, addresses: &[IpCidr]) {
+        let mut reply = [0; MAX_REPLY];
+        let Some(len) = self.reply_with(addresses, &mut reply) else {
+            // Not reached: the reply was emitted from a checked directory.
+            log::warn!("{NAME}: cannot list the new addresses: the reply is unchanged");
+            return;
+        };
+        self.reply = reply;
+        self.reply_len = len;
+        let announcer = &mut self.announcer;
+        announcer.targets.clear();
+        for target in addresses.iter().filter_map(broadcast_of) {
+            if !announcer.targets.contains(&target) {
+                // Fewer than MAX_ADDRESSES IPv4 subnets go here: room.
+                let _ = announcer.targets.push(target);
+            }
+        }
+        announcer.rounds_left = match announcer.targets.is_empty() {
+            true => 0,
+            false => announcer.rounds,
+        };
+        announcer.next_target = 0;
+        announcer.due = None;
+        announcer.interval = ANNOUNCE_INTERVAL;
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -554,5 +619,67 @@ mod tests {
             discovery().announce(1, DEFAULT_PORT).poll_at(),
             Some(Instant::ZERO)
         );
+    }
+
+    /// Runs the announcements due from `at` on, a second at a time; where
+    /// each went.
+    fn announced(service: &mut Discovery, mut at: Instant) -> Vec<IpEndpoint> {
+        let mut out = VecOutbox::new();
+        while let Some(due) = service.poll_at() {
+            at = at.max(due);
+            service.on_tick(at, None, &mut out);
+        }
+        out.sent.iter().map(|(to, _)| *to).collect()
+    }
+
+    #[test]
+    fn a_new_address_is_listed_and_announced_to_its_subnet() {
+        // Booted without an IPv4 address (DHCP): nothing to announce to.
+        let v6 = IpCidr::Ipv6(smoltcp::wire::Ipv6Cidr::new(
+            smoltcp::wire::Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1),
+            64,
+        ));
+        let mut service = Discovery::new(&ReplyRepr {
+            name: "bench-1",
+            mac: Some(EthernetAddress([2, 0, 0, 0, 0, 1])),
+            addresses: &[v6],
+            services: &SERVICES,
+        })
+        .unwrap()
+        .announce(2, DEFAULT_PORT);
+        assert_eq!(service.poll_at(), None);
+        // A lease: the reply lists it, IPv4 first, and two rounds go to
+        // its subnet's broadcast address.
+        service.addresses_changed(&[v4([10, 1, 2, 53], 24), v6]);
+        let expected = b"UDPKIT 1\n\
+            name bench-1\n\
+            mac 02:00:00:00:00:01\n\
+            address 10.1.2.53/24\n\
+            address fdaa::1/64\n\
+            service echo 7\n\
+            service chat 5555\n\
+            service discovery 5550\n";
+        assert_eq!(
+            service.reply(),
+            expected,
+            "{}",
+            String::from_utf8_lossy(service.reply())
+        );
+        let subnet = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 1, 2, 255)), 5550);
+        assert_eq!(announced(&mut service, Instant::from_secs(50)), [subnet; 2]);
+        // Another subnet: announced there, as many rounds again.
+        service.addresses_changed(&[v4([10, 7, 0, 9], 16)]);
+        assert!(String::from_utf8_lossy(service.reply()).contains("address 10.7.0.9/16\n"));
+        let moved = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 7, 255, 255)), 5550);
+        assert_eq!(announced(&mut service, Instant::from_secs(90)), [moved; 2]);
+        // The lease gone: listed no more, nothing announced.
+        service.addresses_changed(&[v6]);
+        assert!(!String::from_utf8_lossy(service.reply()).contains("10.7.0.9"));
+        assert_eq!(service.poll_at(), None);
+        assert_eq!(service.stats().announced, 4);
+        // A service that was never asked to announce stays quiet.
+        let mut quiet = discovery();
+        quiet.addresses_changed(&[v4([10, 1, 2, 53], 24)]);
+        assert_eq!(quiet.poll_at(), None);
     }
 }

@@ -149,6 +149,21 @@ pub fn report<P: Platform>(stack: &Stack<'_>, board: &mut P) {
         neighbor.cache_flushes,
         neighbor.foreign
     );
+    if let Some(dhcp) = stack.dhcp_stats() {
+        match stack.dhcp_lease() {
+            Some(lease) => {
+                let _ = write!(out, "dhcp: holding {lease}");
+            }
+            None => {
+                let _ = write!(out, "dhcp: no lease");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "; leases {}, renewals {}, lost {}, not used {}",
+            dhcp.leases, dhcp.renewals, dhcp.lost, dhcp.refused
+        );
+    }
     match wall_clock(stack, board.now()) {
         Some((wall, source)) => {
             let _ = writeln!(

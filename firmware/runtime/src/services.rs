@@ -40,31 +40,75 @@ pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<
         sockets,
         neighbors,
         stack,
+        dhcp,
     } = StackStorage::take();
     let stack = new_stack(stack, config, board, sockets, neighbors);
-    start_services::<P>(stack, config, board.entropy_seed());
+    // Before the services, which then start with the addresses they have
+    // (no IPv4 one until the lease), the DHCP client first of the sockets.
+    let ipv4 = match dhcp {
+        Some(storage) => {
+            if let Err(error) = stack.enable_dhcp(storage) {
+                panic!("cannot start the DHCP client: {error}");
+            }
+            Ipv4Text(None)
+        }
+        None => Ipv4Text(Some(config.address)),
+    };
+    start_services::<P>(stack, config, ipv4, board.entropy_seed());
     log::info!(
         "ready on {} as {} (MAC {}): {} services, ping answered; \
          clock not set yet (SNTP); press s for a report",
         P::NIC,
-        config.address,
+        ipv4,
         MacText(config.mac.0),
         stack.services().count() - 1
     );
     stack
 }
 
+/// Our IPv4 address for the boot log: the static one, or DHCP's to come
+/// (logged by the core when the lease comes: `dhcp: leased ...`).
+#[derive(Debug, Clone, Copy)]
+struct Ipv4Text(Option<udpkit::smoltcp::wire::Ipv4Cidr>);
+
+impl core::fmt::Display for Ipv4Text {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(cidr) => write!(f, "{cidr}"),
+            None => f.write_str("an address from DHCP"),
+        }
+    }
+}
+
+/// Where a service answers, for the boot log: `192.168.69.1` or `(DHCP)`.
+#[derive(Debug, Clone, Copy)]
+struct WhereText(Ipv4Text);
+
+impl core::fmt::Display for WhereText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 .0 {
+            Some(cidr) => write!(f, "{}", cidr.address()),
+            None => f.write_str("(DHCP)"),
+        }
+    }
+}
+
 /// The services on `stack`: the servers in the catalog's order, then
 /// discovery, built from the list of the others, then the SNTP client.
 #[inline(never)]
-fn start_services<P: Platform>(stack: &mut Stack<'static>, config: &Config, entropy: u64) {
+fn start_services<P: Platform>(
+    stack: &mut Stack<'static>,
+    config: &Config,
+    ipv4: Ipv4Text,
+    entropy: u64,
+) {
     let Storage {
         mut servers,
         discovery,
         sntp_queues,
         sntp,
     } = Storage::take();
-    let address = config.address.address();
+    let address = WhereText(ipv4);
     for info in CATALOG.iter().filter(|info| !info.needs.directory) {
         let Some((service, queues)) = servers.take_server(info.name) else {
             log::warn!("{}: not built into this firmware", info.name);
@@ -140,7 +184,7 @@ fn start_discovery<P: Platform>(
     let repr = ReplyRepr {
         name: P::NAME,
         mac: Some(config.mac),
-        addresses: &config.cidrs(),
+        addresses: stack.addresses(),
         services: entries,
     };
     let service = match Discovery::new(&repr) {

@@ -29,7 +29,7 @@ use udpkit::services::{daytime, discard, echo, hello, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
 use udpkit::sntp::SntpClient;
-use udpkit::{NeighborSlot, Service, Stack};
+use udpkit::{DhcpStorage, NeighborSlot, Service, Stack};
 
 /// Services on a board, and so sockets: the catalog's and the SNTP client.
 pub const SERVICES: usize = CATALOG.len() + 1;
@@ -48,8 +48,12 @@ pub const DETOURS: usize = {
     detours
 };
 
-/// Sockets: one per service, and one per detour (transmit only).
-pub const SOCKETS: usize = SERVICES + DETOURS;
+/// The DHCP client's socket: one with the `dhcp` feature.
+pub const DHCP_SOCKETS: usize = if cfg!(feature = "dhcp") { 1 } else { 0 };
+
+/// Sockets: one per service, one per detour (transmit only), and the DHCP
+/// client's.
+pub const SOCKETS: usize = SERVICES + DETOURS + DHCP_SOCKETS;
 
 /// Chat members at once: a room of 16 hosts, each in the chat. Each needs
 /// room in chat's queues for a relayed line (see the chat queues below).
@@ -191,6 +195,9 @@ static CHAT: StaticCell<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = StaticCell::new();
 static DISCOVERY: StaticCell<Discovery> = StaticCell::new();
 static SNTP: StaticCell<SntpClient> = StaticCell::new();
 static STACK: StaticCell<Stack<'static>> = StaticCell::new();
+/// The DHCP client's copy of the server's last message (zeros: .bss).
+#[cfg(feature = "dhcp")]
+static DHCP: ConstStaticCell<DhcpStorage> = ConstStaticCell::new(DhcpStorage::new());
 
 /// The chat, built in its static (in a function of its own: its
 /// temporary leaves the stack when it returns).
@@ -240,6 +247,8 @@ pub struct StackStorage {
     pub neighbors: &'static mut [NeighborSlot; NEIGHBOR_SLOTS],
     /// The stack, once its sockets and device are known.
     pub stack: &'static StaticCell<Stack<'static>>,
+    /// The DHCP client's storage, with the `dhcp` feature.
+    pub dhcp: Option<&'static mut DhcpStorage>,
 }
 
 impl StackStorage {
@@ -249,6 +258,10 @@ impl StackStorage {
             sockets: SOCKET_SET.take(),
             neighbors: NEIGHBORS.take(),
             stack: &STACK,
+            #[cfg(feature = "dhcp")]
+            dhcp: Some(DHCP.take()),
+            #[cfg(not(feature = "dhcp"))]
+            dhcp: None,
         }
     }
 }

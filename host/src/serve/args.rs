@@ -60,6 +60,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP", value_parser = parse_ipv4)]
     pub gateway: Option<Ipv4Address>,
 
+    /// Ask the link's DHCP server for the IPv4 address, subnet and router
+    /// instead of --ip and --gateway (which it excludes). The lease is
+    /// logged (address, server, router, lease time), and so are its
+    /// renewals, a change of address and its loss; the services, the
+    /// discovery announcement and SNTP follow the address. Until a lease
+    /// comes, only IPv6 is answered. IPv6 keeps --ipv6.
+    #[arg(long, conflicts_with_all = ["ip", "gateway"])]
+    pub dhcp: bool,
+
+    /// With --dhcp: renew the lease at least this often (half of it, as
+    /// DHCP renews at half the lease time), whatever the server grants,
+    /// e.g. 60s: to watch renewals, or to notice a new network sooner.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "dhcp")]
+    pub dhcp_max_lease: Option<Duration>,
+
     /// udpkit's MAC address.
     #[arg(long, default_value = "02:00:00:00:00:01", value_name = "MAC", value_parser = parse_mac)]
     pub mac: EthernetAddress,
@@ -197,6 +212,7 @@ fn help() -> String {
          Examples:\n  \
          sudo udpkit serve --create\n  \
          sudo udpkit serve --tap tap1 --ip 10.0.5.2/24 --gateway 10.0.5.1\n  \
+         sudo udpkit serve --tap tap1 --dhcp\n  \
          sudo udpkit serve --services echo,time --port echo=7007\n  \
          sudo udpkit serve --create --drop 0.1 --corrupt 0.1 --pcap frames.pcap\n\n\
          Faults on purpose (--drop, --corrupt, --delay) sit between the TAP and the stack and\n\
@@ -211,6 +227,12 @@ fn help() -> String {
     text
 }
 
+/// `--dhcp` and its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DhcpOptions {
+    pub max_lease: Option<udpkit::smoltcp::time::Duration>,
+}
+
 /// Everything `serve` needs, parsed from the command line.
 pub struct ServeOptions {
     pub tap: String,
@@ -219,6 +241,9 @@ pub struct ServeOptions {
     /// The Linux side's IPv6 address on a TAP we create, if any.
     pub host_address_v6: Option<Ipv6Cidr>,
     pub config: Config,
+    /// Take the IPv4 address from DHCP (ignoring `config.address` and
+    /// `config.gateway`), leases capped at this if given.
+    pub dhcp: Option<DhcpOptions>,
     /// (service, port), in start order.
     pub services: Vec<(ServiceInfo, u16)>,
     pub chat_limits: ChatLimits,
@@ -292,6 +317,13 @@ pub fn options(args: ServeArgs) -> Result<ServeOptions> {
             ipv6: (!args.no_ipv6).then_some(args.ipv6),
             ipv6_link_local: (!args.no_ipv6).then_some(args.ipv6_link_local),
         },
+        dhcp: args.dhcp.then(|| DhcpOptions {
+            max_lease: args.dhcp_max_lease.map(|max| {
+                udpkit::smoltcp::time::Duration::from_millis(
+                    max.as_millis().min(u128::from(u32::MAX)) as u64,
+                )
+            }),
+        }),
         services,
         discovery: args.discovery.options(),
         chat_limits: ChatLimits {

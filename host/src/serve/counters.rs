@@ -30,6 +30,26 @@ pub fn print_neighbor_counters(stack: &Stack<'_>) {
     }
 }
 
+/// Prints the DHCP client's lease and counters, to stderr (nothing
+/// without --dhcp).
+pub fn print_dhcp_counters(stack: &Stack<'_>) {
+    let Some(stats) = stack.dhcp_stats() else {
+        return;
+    };
+    match stack.dhcp_lease() {
+        Some(lease) => eprintln!("dhcp: holding {lease}"),
+        None => eprintln!("dhcp: no lease"),
+    }
+    for (counter, value) in [
+        ("leases (a new address or router)", stats.leases),
+        ("renewals", stats.renewals),
+        ("leases lost (expired or refused)", stats.lost),
+        ("leases not used (not a host address)", stats.refused),
+    ] {
+        eprintln!("{:<9} {counter}: {value}", "");
+    }
+}
+
 /// Prints each service's counters as a table, to stderr.
 pub fn print_counters<'s>(
     services: impl Iterator<Item = (&'s dyn Service, u16, &'s ServiceStats)>,

@@ -33,6 +33,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
              --backend tap"
         );
     }
+    if backend == Backend::Kernel && options.dhcp.is_some() {
+        bail!("--dhcp runs on udpkit's own stack (--backend tap); the kernel backend uses the host's addresses");
+    }
     if backend == Backend::Kernel && options.sntp.is_some() {
         bail!(
             "--sntp-server runs on udpkit's own stack (--backend tap); \

@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 
 use anyhow::Result;
 use udpkit::smoltcp::socket::udp::PacketBuffer;
-use udpkit::smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
+use udpkit::smoltcp::wire::{IpAddress, IpEndpoint};
 use udpkit::sntp::{SntpClient, SntpConfig};
 use udpkit::{Board, Stack};
 
@@ -28,7 +28,7 @@ pub fn start_client(
     stack: &mut Stack<'static>,
     board: &mut impl Board,
     options: SntpOptions,
-    us: Ipv4Address,
+    us: impl std::fmt::Display,
     queues: (PacketBuffer<'static>, PacketBuffer<'static>),
 ) -> Result<()> {
     let server = IpAddress::Ipv4(*options.server.ip());

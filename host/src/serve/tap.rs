@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::PacketBuffer;
 use udpkit::smoltcp::time::Duration;
-use udpkit::{Board, NeighborSlot, Stack};
+use udpkit::{Board, DhcpStorage, NeighborSlot, Stack};
 
 use crate::linux::board::HostBoard;
 use crate::linux::clock::entropy_seed;
@@ -20,7 +20,7 @@ use crate::linux::signals::{SignalPipe, SIGUSR1};
 use crate::linux::tap::{TapDevice, TapSetup};
 use crate::serve::args::ServeOptions;
 use crate::serve::capture::{self, Capture};
-use crate::serve::counters::{print_counters, print_neighbor_counters};
+use crate::serve::counters::{print_counters, print_dhcp_counters, print_neighbor_counters};
 use crate::serve::faults::Faults;
 use crate::serve::link::Link;
 use crate::serve::services::{make_service, queue};
@@ -30,6 +30,7 @@ use crate::text::Mac;
 pub fn run(options: ServeOptions) -> Result<()> {
     let host_address = options.host_address.to_string();
     if options.create
+        && options.dhcp.is_none()
         && !options
             .config
             .address
@@ -101,7 +102,10 @@ fn serve_on<D: Link>(
         .iter()
         .filter(|(kind, _)| kind.needs.detour)
         .count();
-    let socket_count = options.services.len() + usize::from(options.sntp.is_some()) + detours;
+    let socket_count = options.services.len()
+        + usize::from(options.sntp.is_some())
+        + usize::from(options.dhcp.is_some())
+        + detours;
     let sockets: &'static mut [SocketStorage<'static>] = (0..socket_count)
         .map(|_| SocketStorage::EMPTY)
         .collect::<Vec<_>>()
@@ -110,13 +114,26 @@ fn serve_on<D: Link>(
     // smoltcp's neighbor cache (host/Cargo.toml) hold as many.
     let neighbors: &'static mut [NeighborSlot] = vec![NeighborSlot::EMPTY; NEIGHBOR_SLOTS].leak();
     let mut stack = Stack::new(&options.config, &mut board, sockets, neighbors);
-    let address = options.config.address.address();
+    // With DHCP the address is the lease's, logged when it comes.
+    let address = match options.dhcp {
+        Some(dhcp) => {
+            // Before the services: the DHCP client is then the first socket
+            // smoltcp looks at, and the services start with the addresses
+            // they have (none for IPv4 yet).
+            stack
+                .enable_dhcp(Box::leak(Box::new(DhcpStorage::new())))
+                .map_err(|e| anyhow::anyhow!("cannot start the DHCP client: {e}"))?;
+            stack.set_dhcp_max_lease(dhcp.max_lease);
+            "(DHCP)".to_string()
+        }
+        None => options.config.address.address().to_string(),
+    };
     for &(kind, port) in &options.services {
         let service = Box::leak(match kind.needs.directory {
             true => discovery::service(
                 &options.discovery,
                 Some(options.config.mac),
-                &options.config.cidrs(),
+                stack.addresses(),
                 &options.services,
                 (options.discovery.announce, port),
             )?,
@@ -134,16 +151,20 @@ fn serve_on<D: Link>(
         log::info!("{:<9} udp {address}:{port:<5}  {}", kind.name, kind.summary);
     }
     if let Some(sntp) = options.sntp {
-        sntp::start_client(&mut stack, &mut board, sntp, address, (queue(), queue()))?;
+        sntp::start_client(&mut stack, &mut board, sntp, &address, (queue(), queue()))?;
     }
 
     let stop = SignalPipe::stop()?;
     let toggle = SignalPipe::on(&[SIGUSR1])?;
     let mut sleep = PollSet::new(&[board.device.fd(), stop.fd(), toggle.fd()]);
+    let ipv4 = match options.dhcp {
+        Some(_) => "an address from DHCP".to_string(),
+        None => options.config.address.to_string(),
+    };
     log::info!(
         "ready on {} as {} (MAC {}): {} service(s), ping answered; Ctrl-C stops",
         tap.name,
-        options.config.address,
+        ipv4,
         Mac(options.config.mac),
         options.services.len(),
     );
@@ -185,6 +206,7 @@ fn serve_on<D: Link>(
     log::info!("stopping");
     print_counters(stack.services());
     print_neighbor_counters(&stack);
+    print_dhcp_counters(&stack);
     board.device.print_counters();
     if let Some(capture) = &capture {
         capture.print_counters();

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod dnsmasq;
 pub mod peer;
 
 /// The binary under test.
