@@ -2045,8 +2045,26 @@ fn mps2_an385_in_qemu_takes_its_address_from_dnsmasq() {
     );
 }
 
+/// The same on the lm3s6965evb.
+#[test]
+fn lm3s6965evb_in_qemu_takes_its_address_from_dnsmasq() {
+    takes_its_address_from_dnsmasq(
+        "lm3s6965evb_in_qemu_takes_its_address_from_dnsmasq",
+        &LM3S6965EVB,
+    );
+}
+
+/// The same on the RISC-V virt board.
+#[test]
+fn riscv_virt_in_qemu_takes_its_address_from_dnsmasq() {
+    takes_its_address_from_dnsmasq(
+        "riscv_virt_in_qemu_takes_its_address_from_dnsmasq",
+        &RISCV_VIRT,
+    );
+}
+
 fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
-    if !e2e_preflight(test) {
+    if !e2e_preflight(test, board) {
         return;
     }
     let (tool, package) = support::dnsmasq::TOOL;
@@ -2054,7 +2072,7 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
         find_in_path(tool).is_some(),
         "{test}: `{tool}` is missing: install the Debian package {package} (scripts/test.sh does)"
     );
-    let image = build_variant(board, TARGET_M3, Some(&DHCP));
+    let image = build_variant(board, board.target, Some(&DHCP));
     let started = Instant::now();
     let ns = namespace(test);
     ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
