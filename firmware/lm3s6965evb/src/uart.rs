@@ -60,13 +60,10 @@ pub fn init() {
 }
 
 fn write_byte(byte: u8) {
-    // At 115200 baud a byte leaves in ~87 µs (in QEMU at once). Bounded,
-    // so a broken UART cannot hang the logger.
-    for _ in 0..100_000 {
-        if read(FR) & FR_TX_FULL == 0 {
-            break;
-        }
-    }
+    udpkit_runtime::console::wait_for_transmitter(
+        || read(FR) & FR_TX_FULL == 0,
+        crate::board::monotonic_micros,
+    );
     write(DR, u32::from(byte));
 }
 

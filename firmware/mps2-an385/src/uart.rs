@@ -5,7 +5,6 @@
 //! raises UART0's RX interrupt, whose handler only wakes the main loop.
 
 use core::ptr::{read_volatile, write_volatile};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::board::{monotonic_micros, SYSCLK_HZ};
 
@@ -29,16 +28,6 @@ const BAUDDIV: usize = 0x10;
 
 const BAUD: u32 = 115_200;
 
-/// How long one byte may wait for the TX buffer. A byte takes 87 µs at
-/// 115200 baud; in QEMU the buffer drains as fast as whoever reads the
-/// console takes the bytes, which a busy host may hold up for milliseconds.
-const TX_PATIENCE_MICROS: u64 = 50_000;
-
-/// The TX buffer stayed full for [`TX_PATIENCE_MICROS`]: the UART is taken
-/// for broken, and bytes are written without waiting until it drains
-/// again, so that a dead console costs the logger no more than one wait.
-static TX_STUCK: AtomicBool = AtomicBool::new(false);
-
 fn read(offset: usize) -> u32 {
     // SAFETY: an aligned register of UART0, which exists on this board;
     // volatile, because reads of DATA pop the RX buffer.
@@ -59,21 +48,10 @@ pub fn init() {
 }
 
 fn write_byte(byte: u8) {
-    // Waited for by the clock, not by a count of reads: a count is
-    // milliseconds on a fast host and next to nothing on a loaded one,
-    // where bytes were lost.
-    if read(STATE) & STATE_TX_FULL != 0 && !TX_STUCK.load(Ordering::Relaxed) {
-        let start = monotonic_micros();
-        while read(STATE) & STATE_TX_FULL != 0 {
-            if monotonic_micros().saturating_sub(start) > TX_PATIENCE_MICROS {
-                TX_STUCK.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-    }
-    if read(STATE) & STATE_TX_FULL == 0 {
-        TX_STUCK.store(false, Ordering::Relaxed);
-    }
+    udpkit_runtime::console::wait_for_transmitter(
+        || read(STATE) & STATE_TX_FULL == 0,
+        monotonic_micros,
+    );
     write(DATA, u32::from(byte));
 }
 

@@ -6,11 +6,45 @@
 use core::fmt::{self, Write};
 use core::marker::PhantomData;
 use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use udpkit::smoltcp::time::Instant;
 use udpkit::{ClockSource, Discard, Stack, UnixTime};
 
 use crate::{Platform, SNTP_SERVER};
+
+/// How long a UART's next byte may wait for room in its transmitter. A
+/// byte takes 87 µs at 115200 baud; in QEMU the transmitter drains as
+/// fast as whoever reads the console takes the bytes, which a busy host
+/// may hold up for milliseconds.
+pub const TRANSMIT_PATIENCE_MICROS: u64 = 50_000;
+
+/// A transmitter stayed full for [`TRANSMIT_PATIENCE_MICROS`]: taken for
+/// broken, and not waited for again until it has room.
+static TRANSMITTER_STUCK: AtomicBool = AtomicBool::new(false);
+
+/// Waits until a board's UART can take a byte (`has_room`), by the clock
+/// (`now_micros`) rather than by a count of reads, which is milliseconds
+/// on a fast host and next to nothing on a loaded one, where bytes were
+/// lost. At most [`TRANSMIT_PATIENCE_MICROS`], and not at all while the
+/// UART is taken for broken, so that a dead console costs the logger one
+/// wait, not one per byte.
+pub fn wait_for_transmitter(mut has_room: impl FnMut() -> bool, now_micros: fn() -> u64) {
+    if has_room() {
+        TRANSMITTER_STUCK.store(false, Ordering::Relaxed);
+        return;
+    }
+    if TRANSMITTER_STUCK.load(Ordering::Relaxed) {
+        return;
+    }
+    let start = now_micros();
+    while !has_room() {
+        if now_micros().saturating_sub(start) > TRANSMIT_PATIENCE_MICROS {
+            TRANSMITTER_STUCK.store(true, Ordering::Relaxed);
+            return;
+        }
+    }
+}
 
 /// The console as a [`fmt::Write`]: text goes to
 /// [`Platform::console_write`]. Usable anywhere, the panic handler

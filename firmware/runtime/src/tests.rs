@@ -464,3 +464,63 @@ fn splitmix64_spreads_every_bit() {
         assert!((16..=48).contains(&flipped), "bit {bit}: {flipped}");
     }
 }
+
+/// The fake clock of the transmitter test, moved by its `has_room`.
+static FAKE_MICROS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn fake_micros() -> u64 {
+    FAKE_MICROS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn a_uart_is_waited_for_by_the_clock_and_a_dead_one_only_once() {
+    use crate::console::{wait_for_transmitter, TRANSMIT_PATIENCE_MICROS};
+    use std::sync::atomic::Ordering;
+    let tick = |micros: u64| {
+        FAKE_MICROS.fetch_add(micros, Ordering::Relaxed);
+    };
+    // Busy for 30 ms of the clock (however many reads that takes): waited.
+    let start = fake_micros();
+    let mut reads = 0;
+    wait_for_transmitter(
+        || {
+            reads += 1;
+            tick(10);
+            fake_micros() - start >= 30_000
+        },
+        fake_micros,
+    );
+    assert!(fake_micros() - start >= 30_000 && reads > 100);
+    // Never ready: given up after the patience, once...
+    let start = fake_micros();
+    wait_for_transmitter(
+        || {
+            tick(10);
+            false
+        },
+        fake_micros,
+    );
+    let waited = fake_micros() - start;
+    assert!((TRANSMIT_PATIENCE_MICROS..TRANSMIT_PATIENCE_MICROS + 100).contains(&waited));
+    // ... and not again while it stays stuck: one look, no wait.
+    let mut looks = 0;
+    wait_for_transmitter(
+        || {
+            looks += 1;
+            false
+        },
+        fake_micros,
+    );
+    assert_eq!(looks, 1);
+    // Room again: waited for as before.
+    wait_for_transmitter(|| true, fake_micros);
+    let start = fake_micros();
+    wait_for_transmitter(
+        || {
+            tick(10);
+            fake_micros() - start >= 1_000
+        },
+        fake_micros,
+    );
+    assert!(fake_micros() - start >= 1_000);
+}
