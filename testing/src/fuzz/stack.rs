@@ -169,6 +169,32 @@ const BOOT: Instant = Instant::from_micros_const(1_000_000_000);
 
 type Buffers = SocketBuffers<16, 8192>;
 
+/// The storage a port keeps in statics, kept here from one run to the next.
+struct RunStorage {
+    /// The receive ring: 20 of the largest frames (a full ring makes the
+    /// run poll, as a NIC would).
+    rx: Vec<u8>,
+    /// The transmit ring: every socket queue's worth of frames, drained
+    /// after every poll.
+    tx: Vec<u8>,
+    /// The queues of the nine services and the chat's detour.
+    buffers: Vec<Box<Buffers>>,
+}
+
+impl RunStorage {
+    fn new() -> RunStorage {
+        RunStorage {
+            rx: vec![0; 32 * 1024],
+            tx: vec![0; 256 * 1024],
+            buffers: (0..10).map(|_| Box::new(Buffers::new())).collect(),
+        }
+    }
+}
+
+std::thread_local! {
+    static STORAGE: core::cell::Cell<Option<RunStorage>> = const { core::cell::Cell::new(None) };
+}
+
 /// What the checks remember between frames.
 #[derive(Default)]
 struct Ledger {
@@ -205,13 +231,21 @@ pub fn stack(data: &[u8]) {
     } else {
         IpAddress::Ipv6(SNTP_SERVER_V6)
     };
-    let device = MemoryDevice::new(vec![0u8; 1 << 18], vec![0u8; 1 << 20]);
+    // The storage of a run is reused from run to run (a ring's bytes are
+    // never read before they are written, and a new ring or socket queue
+    // starts empty whatever they hold): making it anew, zeroed, was most
+    // of a run's cost. A run that panics takes its storage with it.
+    let mut storage = STORAGE
+        .with(|kept| kept.take())
+        .unwrap_or_else(RunStorage::new);
+    let RunStorage { rx, tx, buffers } = &mut storage;
+    let device = MemoryDevice::new(&mut rx[..], &mut tx[..]);
     let mut board = MemoryBoard::new(device, BOOT);
     board.seed = input.u64();
     set_wall(&mut board, &mut input);
 
     // The storage a port keeps in statics, here for one run.
-    let mut buffers: Vec<Box<Buffers>> = (0..10).map(|_| Box::new(Buffers::new())).collect();
+
     let mut sockets = [SocketStorage::EMPTY; 12];
     let mut neighbors = vec![NeighborSlot::EMPTY; 64];
     let (mut echo, mut daytime, mut time, mut ntp) =
@@ -313,6 +347,8 @@ pub fn stack(data: &[u8]) {
         }
     }
     poll(&mut stack, &mut board, &mut ledger, sntp_server);
+    drop(stack);
+    STORAGE.with(|kept| kept.set(Some(storage)));
 }
 
 /// Sets the board's wall clock as the input says: absent, standing or
