@@ -15,9 +15,10 @@ use crate::{Platform, SNTP_SERVER};
 
 /// How long a UART's next byte may wait for room in its transmitter. A
 /// byte takes 87 µs at 115200 baud; in QEMU the transmitter drains as
-/// fast as whoever reads the console takes the bytes, which a busy host
-/// may hold up for milliseconds.
-pub const TRANSMIT_PATIENCE_MICROS: u64 = 50_000;
+/// fast as whoever reads the console takes the bytes, which a loaded host
+/// held up for over 50 ms (bytes of the boot log were lost). A second is
+/// far beyond any working UART and is paid once by a dead one.
+pub const TRANSMIT_PATIENCE_MICROS: u64 = 1_000_000;
 
 /// A transmitter stayed full for [`TRANSMIT_PATIENCE_MICROS`]: taken for
 /// broken, and not waited for again until it has room.
