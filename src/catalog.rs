@@ -158,6 +158,13 @@ mod tests {
         ];
         for (service, info) in services.iter().zip(&CATALOG) {
             assert_eq!(service.name(), info.name);
+            // What the port is told and what the stack is told agree.
+            assert_eq!(
+                service.uses().wall_clock,
+                info.needs.wall_clock,
+                "{}",
+                info.name
+            );
         }
         assert_eq!(CATALOG[8].name, "discovery");
         assert!(CATALOG[8].needs.directory);

@@ -106,7 +106,7 @@ pub use board::{Board, ClockSource};
 pub use clock::{CivilTime, UnixTime};
 pub use dhcp::{DhcpStats, DhcpStorage, Lease};
 pub use neighbor::{NeighborSlot, NeighborStats};
-pub use service::{Burst, Discard, Outbox, Request, SendError, Service};
+pub use service::{Burst, Discard, Outbox, Request, SendError, Service, Uses};
 pub use stack::{
     AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,
 };

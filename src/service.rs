@@ -151,6 +151,34 @@ impl Burst {
     };
 }
 
+/// What a service reads at every poll beyond its datagrams, so that the
+/// stack does not work for what no service reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uses {
+    /// It reads the wall clock ([`Request::wall`], [`Service::on_tick`]'s
+    /// `wall`); one that does not may be given `None`.
+    pub wall_clock: bool,
+    /// It has timers ([`Service::poll_at`], [`Service::on_tick`]); the
+    /// stack never asks one that does not.
+    pub timers: bool,
+}
+
+impl Uses {
+    /// The wall clock and timers: what a service is taken to use unless it
+    /// says otherwise.
+    pub const EVERYTHING: Uses = Uses {
+        wall_clock: true,
+        timers: true,
+    };
+
+    /// Neither: a service that only answers what it receives, from what it
+    /// receives.
+    pub const NOTHING: Uses = Uses {
+        wall_clock: false,
+        timers: false,
+    };
+}
+
 /// A UDP service: protocol logic behind one port.
 pub trait Service {
     /// A short lowercase name for logs and counters ("echo", "time").
@@ -166,6 +194,12 @@ pub trait Service {
 
     /// Reports the service's own counters, by name, for a port to print.
     fn counters(&self, _report: &mut dyn FnMut(&'static str, u64)) {}
+
+    /// What it reads beyond its datagrams (read once, when it is added to a
+    /// stack).
+    fn uses(&self) -> Uses {
+        Uses::EVERYTHING
+    }
 
     /// When the service next wants [`Service::on_tick`] (expiries, retries);
     /// `None` when it has no timers.

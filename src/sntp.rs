@@ -56,7 +56,7 @@ use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
 use crate::board::ClockSource;
 use crate::clock::{self, UnixTime};
-use crate::service::{Burst, Discard, Outbox, Request, Service};
+use crate::service::{Burst, Discard, Outbox, Request, Service, Uses};
 use crate::wire::ntp::{self, kiss, Leap, Mode, NtpTimestamp, HEADER_LEN};
 use crate::wire::{NtpPacket, NtpRepr};
 
@@ -553,6 +553,14 @@ const OUR_PRECISION: i8 = -19;
 impl Service for SntpClient {
     fn name(&self) -> &'static str {
         "sntp"
+    }
+
+    /// Its retries and polls; the wall clock is what it keeps, not reads.
+    fn uses(&self) -> Uses {
+        Uses {
+            wall_clock: false,
+            timers: true,
+        }
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, _out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -41,7 +41,7 @@ use crate::guard;
 use crate::neighbor::{
     LearningDevice, NeighborLearning, NeighborSlot, NeighborStats, MAX_ADDRESSES,
 };
-use crate::service::{Burst, Outbox, Request, SendError, Service};
+use crate::service::{Burst, Outbox, Request, SendError, Service, Uses};
 
 /// How many services one stack runs at most.
 pub const MAX_SERVICES: usize = 12;
@@ -234,6 +234,8 @@ struct Slot<'a> {
     queued_datagrams: usize,
     /// The most one service call may send, within what the queue can carry.
     burst: Burst,
+    /// What the service reads beyond its datagrams.
+    uses: Uses,
     /// A second socket on the same port that only transmits: the lane for
     /// datagrams to peers that may be gone ([`Stack::set_detour`]).
     detour: Option<SocketHandle>,
@@ -265,6 +267,9 @@ pub struct Stack<'a> {
     batch: usize,
     scratch: [u8; MAX_PAYLOAD],
     wall: WallClock,
+    /// Whether any service reads the wall clock: if none, the board is
+    /// not asked.
+    wall_read: bool,
     /// The last sender that passed the loop guard and the routability check.
     screened: Option<IpEndpoint>,
     /// The DHCP client, when the IPv4 address comes from DHCP.
@@ -317,6 +322,7 @@ impl<'a> Stack<'a> {
             batch,
             scratch: [0; MAX_PAYLOAD],
             wall: WallClock::default(),
+            wall_read: false,
             screened: None,
             dhcp: None,
         }
@@ -434,6 +440,8 @@ impl<'a> Stack<'a> {
         self.batch = self.batch.min(datagram_room(&socket));
         let handle = self.sockets.add(socket);
         let id = ServiceId(self.slots.len());
+        let uses = service.uses();
+        self.wall_read |= uses.wall_clock;
         let slot = Slot {
             service,
             port,
@@ -442,6 +450,7 @@ impl<'a> Stack<'a> {
             queued_since: None,
             queued_datagrams: 0,
             burst,
+            uses,
             detour: None,
             detour_queued_since: None,
             deadline: None,
@@ -519,9 +528,12 @@ impl<'a> Stack<'a> {
     /// `None`: nothing is due until a frame arrives.
     pub fn poll<B: Board>(&mut self, board: &mut B) -> Option<Duration> {
         let now = board.now();
-        let (wall, clock) = match self.wall.read(now, || board.wall_clock()) {
-            Some(wall) => (Some(wall), board.clock_source()),
-            None => self.service_wall_clock(now),
+        let (wall, clock) = match self.wall_read {
+            false => (None, ClockSource::UNSYNCHRONIZED),
+            true => match self.wall.read(now, || board.wall_clock()) {
+                Some(wall) => (Some(wall), board.clock_source()),
+                None => self.service_wall_clock(now),
+            },
         };
         let mut device = LearningDevice {
             inner: board.device(),
@@ -582,7 +594,7 @@ impl<'a> Stack<'a> {
             wire.flush();
         }
         let mut ticked = false;
-        for slot in self.slots.iter_mut() {
+        for slot in self.slots.iter_mut().filter(|slot| slot.uses.timers) {
             slot.timer_waits_for_room = false;
             slot.deadline = slot.service.poll_at();
             if slot.deadline.is_some_and(|at| at <= now) {

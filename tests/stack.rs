@@ -1724,3 +1724,75 @@ fn ipv4_packets_from_our_own_address_are_not_answered() {
     net.poll();
     assert_eq!(net.sent().len(), 1, "the peer's ping");
 }
+
+/// A board that counts how often the stack asks for its wall clock.
+struct CountingBoard {
+    inner: MemoryBoard,
+    wall_reads: u32,
+}
+
+impl udpkit::Board for CountingBoard {
+    type Device = MemoryDevice<Vec<u8>>;
+
+    fn device(&mut self) -> &mut Self::Device {
+        udpkit::Board::device(&mut self.inner)
+    }
+
+    fn now(&mut self) -> Instant {
+        udpkit::Board::now(&mut self.inner)
+    }
+
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        self.wall_reads += 1;
+        udpkit::Board::wall_clock(&mut self.inner)
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        udpkit::Board::entropy_seed(&mut self.inner)
+    }
+}
+
+/// A service that only answers what it receives (echo) makes the stack
+/// read the board's wall clock never, and ask it no deadline; add one that
+/// reads the clock (daytime), and the clock is read again, once a second.
+#[test]
+fn the_wall_clock_is_read_only_for_services_that_use_it() {
+    use udpkit::Service;
+    let mut board = CountingBoard {
+        inner: memory_board(Instant::from_secs(10)),
+        wall_reads: 0,
+    };
+    board.inner.wall = Some(UnixTime::from_secs(1_800_000_000));
+    let sockets = Box::leak(Box::new([SocketStorage::EMPTY; 2]));
+    let neighbors = Box::leak(Box::new([udpkit::NeighborSlot::EMPTY; 16]));
+    let mut stack = Stack::new(
+        &Config::default(),
+        &mut board,
+        &mut sockets[..],
+        &mut neighbors[..],
+    );
+    let echo: &'static mut echo::Echo = Box::leak(Box::new(echo::Echo));
+    assert_eq!(echo.uses(), udpkit::Uses::NOTHING);
+    let buffers = Box::leak(Box::new(SocketBuffers::<4, 4096>::new()));
+    stack
+        .add_service(echo, echo::DEFAULT_PORT, buffers.queues())
+        .unwrap();
+    for second in 0..3 {
+        board.inner.now = Instant::from_secs(10 + second);
+        stack.poll(&mut board);
+    }
+    assert_eq!(
+        board.wall_reads, 0,
+        "echo alone: the wall clock is never read"
+    );
+    let daytime: &'static mut daytime::Daytime = Box::leak(Box::new(daytime::Daytime));
+    let buffers = Box::leak(Box::new(SocketBuffers::<4, 4096>::new()));
+    stack
+        .add_service(daytime, daytime::DEFAULT_PORT, buffers.queues())
+        .unwrap();
+    for tenth in 0..30 {
+        board.inner.now = Instant::from_millis(13_000 + 100 * tenth);
+        stack.poll(&mut board);
+    }
+    assert_eq!(board.wall_reads, 3, "with daytime: once a second, for 3 s");
+}

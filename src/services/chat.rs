@@ -68,7 +68,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
-use crate::service::{Burst, Discard, Outbox, Request, Service};
+use crate::service::{Burst, Discard, Outbox, Request, Service, Uses};
 use crate::services::ExcessBudget;
 use crate::wire;
 use crate::wire::chat::{
@@ -788,6 +788,13 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
 impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses {
+            wall_clock: false,
+            timers: true,
+        }
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -7,7 +7,7 @@
 use core::fmt::Write;
 
 use crate::clock::UnixTime;
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 
 /// The port RFC 867 assigns.
 pub const DEFAULT_PORT: u16 = 13;
@@ -46,6 +46,13 @@ pub struct Daytime;
 impl Service for Daytime {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses {
+            wall_clock: true,
+            timers: false,
+        }
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

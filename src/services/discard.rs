@@ -4,7 +4,7 @@
 //! a server that only counts), and a sink for load tests: what arrives is
 //! counted, in datagrams and in bytes, for the port to show.
 
-use crate::service::{Discard as Verdict, Outbox, Request, Service};
+use crate::service::{Discard as Verdict, Outbox, Request, Service, Uses};
 
 /// The port RFC 863 assigns.
 pub const DEFAULT_PORT: u16 = 9;
@@ -42,6 +42,10 @@ impl Discard {
 impl Service for Discard {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses::NOTHING
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, _out: &mut dyn Outbox) -> Result<(), Verdict> {

@@ -83,7 +83,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 use crate::services::ExcessBudget;
 use crate::wire::discovery::{
     EmitError, Field, ReplyPacket, RequestRepr, MAX_ADDRESSES, MAX_SERVICES,
@@ -305,6 +305,13 @@ fn broadcast_of(cidr: &IpCidr) -> Option<IpAddress> {
 impl Service for Discovery {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses {
+            wall_clock: false,
+            timers: true,
+        }
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -1,6 +1,6 @@
 //! Echo, RFC 862: every datagram goes back to its sender, byte for byte.
 
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 
 /// The port RFC 862 assigns.
 pub const DEFAULT_PORT: u16 = 7;
@@ -15,6 +15,10 @@ pub struct Echo;
 impl Service for Echo {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses::NOTHING
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -4,7 +4,7 @@
 //! `Good bye!\n`. A trailing line ending (what `nc -u` and `input()` send)
 //! is not part of the name.
 
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 use crate::wire::strip_line_ending;
 
 /// Next to [`upper`](super::upper)'s port, so the tutorial servers sit together.
@@ -46,6 +46,10 @@ pub struct Hello;
 impl Service for Hello {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses::NOTHING
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

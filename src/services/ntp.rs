@@ -35,7 +35,7 @@
 //! `ntpdate -q`, `rdate -n` and udpkit's own client send from other ports.
 
 use crate::board::ClockSource;
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 use crate::wire::ntp::{kiss, Leap, Mode, NtpShort, NtpTimestamp, HEADER_LEN};
 use crate::wire::{NtpPacket, NtpRepr};
 
@@ -147,6 +147,13 @@ pub enum Refusal {
 impl Service for NtpServer {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses {
+            wall_clock: true,
+            timers: false,
+        }
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

@@ -6,7 +6,7 @@
 //! says to discard the request, so there is no reply.
 
 use crate::clock::{UnixTime, SECONDS_1900_TO_1970};
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 
 /// The port RFC 868 assigns.
 pub const DEFAULT_PORT: u16 = 37;
@@ -41,6 +41,13 @@ pub struct Time;
 impl Service for Time {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses {
+            wall_clock: true,
+            timers: false,
+        }
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {

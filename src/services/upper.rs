@@ -5,7 +5,7 @@
 //! back capitalised. Bytes outside ASCII pass through untouched, so UTF-8
 //! text stays valid.
 
-use crate::service::{Discard, Outbox, Request, Service};
+use crate::service::{Discard, Outbox, Request, Service, Uses};
 
 /// The port the textbook client uses.
 pub const DEFAULT_PORT: u16 = 12000;
@@ -29,6 +29,10 @@ pub struct Upper;
 impl Service for Upper {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn uses(&self) -> Uses {
+        Uses::NOTHING
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
