@@ -322,7 +322,8 @@ mod tests {
             reply.reference_timestamp,
             NtpTimestamp::from_unix(UnixTime::from_secs(1_795_446_000))
         );
-        // The default local clock: LOCL at stratum 10.
+        // The default local clock: LOCL at stratum 10, read to about a
+        // millisecond (2^-10 s).
         let (_, sent) = ask(
             &mut NtpServer::new(),
             &request(4, 3),
@@ -330,7 +331,11 @@ mod tests {
             ClockSource::LOCAL,
         );
         let reply = parse(&sent[0]);
-        assert_eq!((reply.stratum, reply.reference_id), (10, *b"LOCL"));
+        assert_eq!(
+            (reply.stratum, reply.reference_id, reply.precision),
+            (10, *b"LOCL", -10)
+        );
+        assert_eq!(sent[0][3] as i8, -10, "the precision byte, signed");
     }
 
     #[test]

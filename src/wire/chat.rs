@@ -1757,6 +1757,94 @@ mod tests {
     }
 
     #[test]
+    fn a_list_is_cut_exactly_where_the_line_is_full() {
+        // `*** in ROOM with: ` and names of 10 bytes, each after the
+        // first 12 with its `, `; room is kept for `, ...\n` (6 bytes).
+        // A room of 10 bytes and 83 names end 6 bytes short of LINE_CAP:
+        // the list fits whole. One more name, and the 83rd is followed by
+        // `, ...`, the line LINE_CAP bytes long.
+        let names: Vec<String> = (0..84).map(|i| std::format!("m{i:09}")).collect();
+        let list: Vec<&str> = names.iter().map(String::as_str).collect();
+        let who = |members| ServerLine::Who {
+            room: "abcdefghij",
+            members: Names::new(members),
+        };
+        let whole = emitted(&who(&list[..83]));
+        assert_eq!(
+            String::from_utf8(whole.clone()).unwrap(),
+            std::format!("*** in abcdefghij with: {}\n", list[..83].join(", "))
+        );
+        assert_eq!(whole.len(), LINE_CAP - 5);
+        let cut = emitted(&who(&list));
+        assert_eq!(
+            String::from_utf8(cut.clone()).unwrap(),
+            std::format!("*** in abcdefghij with: {}, ...\n", list[..83].join(", "))
+        );
+        assert_eq!(cut.len(), LINE_CAP);
+
+        // `*** rooms:` and entries ` NAME (N)`, room kept for ` ...\n`:
+        // 63 entries of 15 bytes and 4 of 16 end 5 bytes short of LINE_CAP.
+        let counts: Vec<(&str, usize)> = list[..68]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, if i < 4 { 10 + i } else { 1 }))
+            .collect();
+        let entries = |counts: &[(&str, usize)]| -> String {
+            counts
+                .iter()
+                .map(|(n, c)| std::format!(" {n} ({c})"))
+                .collect()
+        };
+        let whole = emitted(&ServerLine::Rooms(RoomCounts::new(&counts[..67])));
+        assert_eq!(
+            String::from_utf8(whole.clone()).unwrap(),
+            std::format!("*** rooms:{}\n", entries(&counts[..67]))
+        );
+        assert_eq!(whole.len(), LINE_CAP - 4);
+        let cut = emitted(&ServerLine::Rooms(RoomCounts::new(&counts)));
+        assert_eq!(
+            String::from_utf8(cut.clone()).unwrap(),
+            std::format!("*** rooms:{} ...\n", entries(&counts[..67]))
+        );
+        assert_eq!(cut.len(), LINE_CAP);
+    }
+
+    #[test]
+    fn lists_read_back_are_equal_only_to_the_same_names_cut_alike() {
+        let read = |bytes: &'static [u8]| ServerLine::parse(bytes).unwrap();
+        let who = |members: &'static [&'static str]| ServerLine::Who {
+            room: "lobby",
+            members: Names::new(members),
+        };
+        let whole = read(b"*** in lobby with: alice, bob\n");
+        assert_eq!(whole, who(&["alice", "bob"]));
+        assert_ne!(whole, who(&["alice", "carol"]), "other names");
+        assert_ne!(whole, who(&["alice"]), "fewer names");
+        let cut = read(b"*** in lobby with: alice, bob, ...\n");
+        assert_ne!(cut, whole, "the same names, but cut");
+        assert_ne!(cut, who(&["alice", "bob"]));
+
+        let rooms =
+            |counts: &'static [(&'static str, usize)]| ServerLine::Rooms(RoomCounts::new(counts));
+        let Ok(ServerLine::Rooms(whole)) = ServerLine::parse(b"*** rooms: lobby (2) games (1)\n")
+        else {
+            panic!()
+        };
+        assert!(!whole.is_cut());
+        assert_eq!(
+            ServerLine::Rooms(whole),
+            rooms(&[("lobby", 2), ("games", 1)])
+        );
+        assert_ne!(
+            ServerLine::Rooms(whole),
+            rooms(&[("lobby", 2), ("games", 3)])
+        );
+        assert_ne!(ServerLine::Rooms(whole), rooms(&[("lobby", 2)]));
+        let cut = read(b"*** rooms: lobby (2) games (1) ...\n");
+        assert_ne!(cut, ServerLine::Rooms(whole), "the same rooms, but cut");
+    }
+
+    #[test]
     fn control_characters_never_reach_a_terminal() {
         let line = ServerLine::Message {
             room: "lobby",
