@@ -1629,6 +1629,28 @@ mod tests {
     }
 
     #[test]
+    fn counts_of_more_than_20_digits_are_not_read() {
+        // No u64 needs more; leading zeros do not make a longer one valid.
+        let digits = |n: usize| std::format!("*** rooms: lobby ({:0>n$})\n", 1);
+        let twenty = digits(20);
+        let Ok(ServerLine::Rooms(rooms)) = ServerLine::parse(twenty.as_bytes()) else {
+            panic!("20 digits are a count")
+        };
+        assert_eq!(rooms.iter().collect::<Vec<_>>(), [("lobby", 1)]);
+        assert_eq!(ServerLine::parse(digits(21).as_bytes()), Err(Error));
+        assert_eq!(ServerLine::parse(b"*** rooms: lobby ()\n"), Err(Error));
+    }
+
+    #[test]
+    fn errors_and_slow_down_are_the_lines_that_say_something_was_refused() {
+        // `udpkit chat` shows these as errors; everything else is chat.
+        for (line, text) in server_lines() {
+            let refused = text.starts_with("*** error: ") || text.starts_with("*** slow down");
+            assert_eq!(line.is_error(), refused, "{text:?}");
+        }
+    }
+
+    #[test]
     fn help_is_the_one_line_of_several_lines() {
         let help = emitted(&ServerLine::Help);
         let text = String::from_utf8(help.clone()).unwrap();
@@ -1781,6 +1803,16 @@ mod tests {
             std::format!("*** in abcdefghij with: {}, ...\n", list[..83].join(", "))
         );
         assert_eq!(cut.len(), LINE_CAP);
+        // A room one byte longer: the 83rd name would leave 5 bytes, one
+        // short of `, ...\n`, so the list is cut after the 82nd.
+        let who = ServerLine::Who {
+            room: "abcdefghijk",
+            members: Names::new(&list),
+        };
+        assert_eq!(
+            String::from_utf8(emitted(&who)).unwrap(),
+            std::format!("*** in abcdefghijk with: {}, ...\n", list[..82].join(", "))
+        );
 
         // `*** rooms:` and entries ` NAME (N)`, room kept for ` ...\n`:
         // 63 entries of 15 bytes and 4 of 16 end 5 bytes short of LINE_CAP.
