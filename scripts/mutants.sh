@@ -39,6 +39,22 @@ if ! cargo mutants --version >/dev/null 2>&1; then
     exit 1
 fi
 
+# Every exclusion must still name a mutant: code that moved changes the
+# line an entry names, and a stale entry would exclude nothing (or, worse,
+# later, another mutant).
+all_mutants=$(cargo mutants --package udpkit --list --no-config)
+stale=0
+while IFS= read -r pattern; do
+    if ! grep -Pq -- "$pattern" <<<"$all_mutants"; then
+        say "stale entry in .cargo/mutants.toml (no such mutant now): $pattern" >&2
+        stale=1
+    fi
+done < <(sed -nE "s/^[[:space:]]*'(.*)',[[:space:]]*$/\1/p" .cargo/mutants.toml)
+if [ "$stale" -ne 0 ]; then
+    say "update the line numbers (cargo mutants --list --no-config) and the reasons" >&2
+    exit 1
+fi
+
 out_dir=${MUTANTS_OUT:-$root/target/mutants}
 mkdir -p "$out_dir"
 threshold=95

@@ -146,7 +146,14 @@ mod tests {
     #[test]
     fn every_service_calls_itself_what_the_catalog_calls_it() {
         let chat = Chat::<2, 2>::new(ChatLimits::default());
-        let services: [&dyn Service; 8] = [
+        let directory = crate::wire::discovery::ReplyRepr {
+            name: "a",
+            mac: None,
+            addresses: &[],
+            services: &[],
+        };
+        let discovery = discovery::Discovery::new(&directory).unwrap();
+        let services: [&dyn Service; 9] = [
             &echo::Echo,
             &discard::Discard::new(),
             &daytime::Daytime,
@@ -155,6 +162,7 @@ mod tests {
             &upper::Upper,
             &hello::Hello,
             &chat,
+            &discovery,
         ];
         for (service, info) in services.iter().zip(&CATALOG) {
             assert_eq!(service.name(), info.name);
