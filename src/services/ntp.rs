@@ -110,12 +110,13 @@ pub fn reply(
         mode,
         poll: request.poll,
         origin_timestamp: request.transmit_timestamp,
+        // Every other field 0: stratum 0 and no timestamps, as a
+        // kiss-o'-death has them.
         ..NtpRepr::client_request(NtpTimestamp::ZERO)
     };
     let Some(now) = wall.filter(|_| clock.is_synchronized()) else {
         return Ok(NtpRepr {
             leap: Leap::Unsynchronized,
-            stratum: 0,
             reference_id: kiss::INIT,
             ..answer
         });
@@ -358,6 +359,37 @@ mod tests {
             assert!(sent.is_empty());
         }
         assert_eq!(server.stats().bad_mode, 6);
+    }
+
+    #[test]
+    fn a_port_prints_every_counter_by_name() {
+        let mut server = NtpServer::new();
+        let asks: [(&[u8], Option<UnixTime>); 8] = [
+            (&request(4, 3), Some(WALL)),
+            (&request(3, 3), Some(WALL)),
+            (&request(4, 1), Some(WALL)),
+            (&request(4, 3), None),
+            (&request(4, 3)[..47], Some(WALL)),
+            (&request(5, 3), Some(WALL)),
+            (&request(4, 5), Some(WALL)),
+            (&request(4, 6), Some(WALL)),
+        ];
+        for (payload, wall) in asks {
+            let _ = ask(&mut server, payload, wall, gps());
+        }
+        let mut printed = Vec::new();
+        server.counters(&mut |name, value| printed.push((name, value)));
+        assert_eq!(
+            printed,
+            [
+                ("client requests answered", 2),
+                ("symmetric requests answered", 1),
+                ("kiss-o'-death (no wall clock)", 1),
+                ("too short", 1),
+                ("bad version", 1),
+                ("bad mode", 2),
+            ]
+        );
     }
 
     #[test]

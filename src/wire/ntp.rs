@@ -724,6 +724,8 @@ pub(crate) mod tests {
 
     #[test]
     fn emit_writes_every_field_where_rfc_5905_puts_it() {
+        // The header is all of it: 48 bytes, what a reply reserves.
+        assert_eq!(repr().buffer_len(), 48);
         let mut bytes = [0u8; 48];
         repr().emit(&mut Packet::new_unchecked(&mut bytes[..]));
         assert_eq!(bytes[0], 0b01_100_100, "LI 1, VN 4, mode 4");
