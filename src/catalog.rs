@@ -175,6 +175,21 @@ mod tests {
     }
 
     #[test]
+    fn each_need_is_the_need_of_the_services_that_have_it() {
+        let needing = |need: fn(&Needs) -> bool| -> std::vec::Vec<&str> {
+            CATALOG
+                .iter()
+                .filter(|info| need(&info.needs))
+                .map(|info| info.name)
+                .collect()
+        };
+        // Silent until the board knows the time: the services that tell it.
+        assert_eq!(needing(|n| n.wall_clock), ["daytime", "time", "ntp"]);
+        assert_eq!(needing(|n| n.detour), ["chat"]);
+        assert_eq!(needing(|n| n.directory), ["discovery"]);
+    }
+
+    #[test]
     fn the_loop_guard_refuses_the_classic_ports_of_the_catalog() {
         // A datagram from one of these services' standard ports is refused,
         // so two udpkit devices never talk to each other forever.
