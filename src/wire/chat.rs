@@ -1816,11 +1816,13 @@ mod tests {
 
         // `*** rooms:` and entries ` NAME (N)`, room kept for ` ...\n`:
         // 63 entries of 15 bytes and 4 of 16 end 5 bytes short of LINE_CAP.
-        let counts: Vec<(&str, usize)> = list[..68]
+        // A 68th entry of 7 bytes would leave no room for ` ...\n`.
+        let mut counts: Vec<(&str, usize)> = list[..67]
             .iter()
             .enumerate()
             .map(|(i, name)| (*name, if i < 4 { 10 + i } else { 1 }))
             .collect();
+        counts.push(("ab", 1));
         let entries = |counts: &[(&str, usize)]| -> String {
             counts
                 .iter()
