@@ -150,7 +150,23 @@ mod tests {
         assert!(ClockSource::LOCAL.is_synchronized());
         assert!(!ClockSource::UNSYNCHRONIZED.is_synchronized());
         let gps = ClockSource::primary(*b"GPS\0", -20);
-        assert_eq!((gps.stratum, gps.precision), (1, -20));
+        assert_eq!(
+            (gps.stratum, gps.reference_id, gps.precision),
+            (1, *b"GPS\0", -20)
+        );
         assert!(gps.is_synchronized());
+        // A stratum alone, or a leap indicator alone, is not enough.
+        let unsynchronized_leap = ClockSource {
+            leap: Leap::Unsynchronized,
+            ..gps
+        };
+        assert!(!unsynchronized_leap.is_synchronized());
+        for stratum in [0, 16] {
+            assert!(
+                !ClockSource { stratum, ..gps }.is_synchronized(),
+                "{stratum}"
+            );
+        }
+        assert!(ClockSource { stratum: 15, ..gps }.is_synchronized());
     }
 }

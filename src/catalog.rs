@@ -146,7 +146,14 @@ mod tests {
     #[test]
     fn every_service_calls_itself_what_the_catalog_calls_it() {
         let chat = Chat::<2, 2>::new(ChatLimits::default());
-        let services: [&dyn Service; 8] = [
+        let directory = crate::wire::discovery::ReplyRepr {
+            name: "a",
+            mac: None,
+            addresses: &[],
+            services: &[],
+        };
+        let discovery = discovery::Discovery::new(&directory).unwrap();
+        let services: [&dyn Service; 9] = [
             &echo::Echo,
             &discard::Discard::new(),
             &daytime::Daytime,
@@ -155,6 +162,7 @@ mod tests {
             &upper::Upper,
             &hello::Hello,
             &chat,
+            &discovery,
         ];
         for (service, info) in services.iter().zip(&CATALOG) {
             assert_eq!(service.name(), info.name);
@@ -171,6 +179,21 @@ mod tests {
         // Only the chat fans out to peers that may be gone.
         let detours: usize = CATALOG.iter().filter(|i| i.needs.detour).count();
         assert_eq!(detours, 1);
+    }
+
+    #[test]
+    fn each_need_is_the_need_of_the_services_that_have_it() {
+        let needing = |need: fn(&Needs) -> bool| -> std::vec::Vec<&str> {
+            CATALOG
+                .iter()
+                .filter(|info| need(&info.needs))
+                .map(|info| info.name)
+                .collect()
+        };
+        // Silent until the board knows the time: the services that tell it.
+        assert_eq!(needing(|n| n.wall_clock), ["daytime", "time", "ntp"]);
+        assert_eq!(needing(|n| n.detour), ["chat"]);
+        assert_eq!(needing(|n| n.directory), ["discovery"]);
     }
 
     #[test]

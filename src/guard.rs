@@ -195,4 +195,20 @@ mod tests {
             Err(Refusal::ServicePort)
         );
     }
+
+    #[test]
+    fn each_refusal_has_a_counter_of_its_own_and_the_name_logs_print() {
+        // Ports print these names in their logs and counter tables.
+        assert_eq!(
+            Refusal::ALL.map(Refusal::name),
+            [
+                "source port 0",
+                "source is a service port",
+                "source address not a unicast peer"
+            ]
+        );
+        for (i, refusal) in Refusal::ALL.into_iter().enumerate() {
+            assert_eq!(refusal.index(), i, "{refusal:?}");
+        }
+    }
 }

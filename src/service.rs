@@ -308,3 +308,21 @@ pub(crate) mod testing {
         (verdict, out.sent)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_discard_has_a_counter_of_its_own_and_the_name_logs_print() {
+        // Ports print these names in their logs and counter tables.
+        assert_eq!(
+            Discard::ALL.map(Discard::name),
+            ["no wall clock", "malformed", "limited", "send failed"]
+        );
+        for (i, discard) in Discard::ALL.into_iter().enumerate() {
+            assert_eq!(discard.index(), i, "{discard:?}");
+        }
+        assert_eq!(Discard::from(SendError::BufferFull), Discard::SendFailed);
+    }
+}

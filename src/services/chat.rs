@@ -1639,10 +1639,12 @@ mod tests {
             h.say(n, "?");
         }
         let before = h.chat.member_count();
+        let drained = counter(&h.chat, OVER_BUDGET).unwrap();
         let sent = h.say(50, "/nick x");
         assert!(sent.is_empty(), "{sent:?}");
         assert_eq!(h.chat.member_count(), before, "not joined, nobody told");
         let refused = counter(&h.chat, OVER_BUDGET).unwrap();
+        assert_eq!(refused, drained + 1, "the refused join is counted");
         // Once the budget is back, the same request joins.
         h.advance(4);
         let sent = h.say(50, "/nick x");
@@ -1847,6 +1849,177 @@ mod tests {
             lines_to(&h.tick(), u16::from(b'b')),
             ["*** a, d, c left lobby (idle for 5 min)\n"]
         );
+    }
+
+    #[test]
+    fn the_longest_message_fits_a_line_with_the_longest_nick_and_room() {
+        // 12 characters of four bytes: a nick and a room of NAME_CAP bytes.
+        let (nick, room) = ("𠀀".repeat(12), "𠀁".repeat(12));
+        let limits = ChatLimits {
+            max_message: usize::MAX,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, &format!("/nick {nick}"));
+        h.say(2, "/nick b");
+        h.say(1, &format!("/join {room}"));
+        h.say(2, &format!("/join {room}"));
+        let longest = "x".repeat(920);
+        let sent = h.say(1, &longest);
+        let expected = format!("[{room}] <{nick}> {longest}\n");
+        assert_eq!(expected.len(), LINE_CAP - 1);
+        assert_eq!(lines_to(&sent, 2), std::slice::from_ref(&expected));
+        assert_eq!(lines_to(&sent, 1), [expected], "the echo");
+        let sent = h.say(1, &format!("{longest}x"));
+        assert_eq!(
+            lines_to(&sent, 1),
+            ["*** error: message too long (921 bytes, 920 at most)\n"]
+        );
+        assert!(lines_to(&sent, 2).is_empty());
+        assert_eq!(h.chat.stats().send_failed, 0);
+    }
+
+    #[test]
+    fn a_room_lasts_while_someone_is_in_it_and_the_lobby_always() {
+        let mut h = three_members();
+        h.say(2, "/join games");
+        h.say(3, "/join games");
+        assert_eq!(h.chat.room_count(), 2);
+        assert_eq!(counter(&h.chat, "rooms"), Some(2));
+        // bob leaves, carol is still there: the room stays.
+        h.say(2, "/leave");
+        assert_eq!(
+            lines_to(&h.say(1, "/rooms"), 1),
+            ["*** rooms: lobby (2) games (1)\n"]
+        );
+        assert_eq!(h.chat.room_count(), 2);
+        // Everyone in games: the lobby is empty, and still there.
+        h.say(1, "/join games");
+        h.say(2, "/join games");
+        assert_eq!(
+            lines_to(&h.say(1, "/rooms"), 1),
+            ["*** rooms: lobby (0) games (3)\n"]
+        );
+        // The last ones quit: games goes, the lobby stays.
+        for n in [1, 2, 3] {
+            h.say(n, "/quit");
+        }
+        assert_eq!(h.chat.room_count(), 1);
+        assert_eq!(counter(&h.chat, "rooms"), Some(1));
+        h.say(4, "/nick dave");
+        assert_eq!(lines_to(&h.say(4, "/rooms"), 4), ["*** rooms: lobby (1)\n"]);
+    }
+
+    #[test]
+    fn lines_that_cannot_be_queued_are_counted() {
+        let mut h = three_members();
+        h.advance(50);
+        h.say(2, "/ping");
+        // carol has been quiet for 50 s: her line takes the detour. A
+        // queue that takes nothing longer than 10 bytes refuses all three.
+        let mut out = VecOutbox::new();
+        out.max_payload = 10;
+        let request = Request {
+            from: peer(1),
+            to: IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 1)),
+            payload: b"hello all\n",
+            now: h.now,
+            wall: None,
+            clock: crate::ClockSource::LOCAL,
+        };
+        assert_eq!(h.chat.on_datagram(&request, &mut out), Ok(()));
+        assert!(out.sent.is_empty(), "{:?}", out.sent);
+        assert_eq!(out.detoured, [peer(3)]);
+        assert_eq!(h.chat.stats().send_failed, 3);
+        assert_eq!(counter(&h.chat, "send failed"), Some(3));
+        // The message was accepted all the same.
+        assert_eq!(h.chat.stats().messages, 1);
+    }
+
+    #[test]
+    fn a_member_quiet_for_exactly_45_seconds_takes_the_detour() {
+        let mut h = three_members();
+        h.advance(1);
+        h.say(2, "/ping");
+        h.advance(44);
+        // bob spoke 44 s ago, carol 45 s ago.
+        let mut out = VecOutbox::new();
+        let request = Request {
+            from: peer(1),
+            to: IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, 1)),
+            payload: b"still there?\n",
+            now: h.now,
+            wall: None,
+            clock: crate::ClockSource::LOCAL,
+        };
+        assert_eq!(h.chat.on_datagram(&request, &mut out), Ok(()));
+        assert_eq!(out.sent.len(), 3);
+        assert_eq!(out.detoured, [peer(3)]);
+    }
+
+    #[test]
+    fn refusals_are_counted_as_rejected_input() {
+        let mut h = three_members();
+        let refusals: [(u16, &[u8]); 6] = [
+            (9, b"/nick bad!\n"),  // a stranger's bad nick
+            (9, b"/nick Alice\n"), // a stranger's nick taken
+            (9, b"hello?\n"),      // a stranger not joined
+            (9, b"\xff"),          // a stranger's bytes that are not text
+            (1, b"/dance\n"),      // a member's unknown command
+            (1, b"/nick bad!\n"),  // a member's bad nick
+        ];
+        for (n, (from, payload)) in refusals.iter().enumerate() {
+            let (verdict, sent) = h.send_bytes(*from, payload);
+            assert!(verdict.is_err(), "{payload:?}");
+            assert!(lines_to(&sent, *from)[0].starts_with("*** error: "));
+            assert_eq!(h.chat.stats().rejected, n as u64 + 1, "{payload:?}");
+        }
+        assert_eq!(counter(&h.chat, "rejected input"), Some(6));
+    }
+
+    #[test]
+    fn a_chat_without_room_for_members_refuses_every_join() {
+        // Capacities of zero are clamped up to one member in the limits;
+        // the table itself stays empty, and says so in the counters.
+        let mut h: Harness<0, 1> = Harness::new(ChatLimits::default());
+        assert_eq!(h.chat.limits().max_members, 1);
+        let (verdict, sent) = h.send_bytes(1, b"/nick alice\n");
+        assert_eq!(verdict, Err(Discard::Limited));
+        assert!(sent.is_empty(), "{sent:?}");
+        assert_eq!(h.chat.member_count(), 0);
+        assert_eq!(counter(&h.chat, "refused: server full"), Some(1));
+        assert_eq!(counter(&h.chat, "joined"), Some(0));
+    }
+
+    #[test]
+    fn a_private_message_of_exactly_the_limit_goes_through_and_is_counted() {
+        let limits = ChatLimits {
+            max_message: 10,
+            ..ChatLimits::default()
+        };
+        let mut h: Harness<4, 2> = Harness::new(limits);
+        h.say(1, "/nick a");
+        h.say(2, "/nick b");
+        let relayed = h.chat.stats().relayed;
+        let sent = h.say(1, "/msg b 0123456789");
+        assert_eq!(lines_to(&sent, 2), ["[private] <a> 0123456789\n"]);
+        assert_eq!(lines_to(&sent, 1), ["[private to b] 0123456789\n"]);
+        assert_eq!(h.chat.stats().messages, 1);
+        assert_eq!(h.chat.stats().relayed, relayed + 1);
+        assert_eq!(counter(&h.chat, "messages"), Some(1));
+    }
+
+    #[test]
+    fn a_strangers_quit_is_answered_as_a_lost_bye() {
+        // A member whose "bye" was lost asks again, as a stranger now.
+        let mut h = three_members();
+        assert_eq!(lines_to(&h.say(2, "/quit"), 2), ["*** bye bob\n"]);
+        let (verdict, sent) = h.send_bytes(2, b"/quit\n");
+        assert_eq!(verdict, Ok(()));
+        assert_eq!(lines_to(&sent, 2), ["*** bye (you were not in the chat)\n"]);
+        assert_eq!(h.chat.stats().quit, 1, "one member quit");
+        assert_eq!(counter(&h.chat, "quit"), Some(1));
+        assert_eq!(h.chat.stats().rejected, 0, "a lost bye is no error");
     }
 
     #[test]

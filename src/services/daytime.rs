@@ -85,6 +85,29 @@ mod tests {
     }
 
     #[test]
+    fn every_month_and_weekday_is_named_as_ctime_names_it() {
+        // The first of each month of 2026 at 12:30, as `date -u` prints it:
+        // all twelve months, and the seven weekdays among them.
+        let firsts = [
+            (1_767_270_600, "Thu Jan  1 12:30:00 2026\r\n"),
+            (1_769_949_000, "Sun Feb  1 12:30:00 2026\r\n"),
+            (1_772_368_200, "Sun Mar  1 12:30:00 2026\r\n"),
+            (1_775_046_600, "Wed Apr  1 12:30:00 2026\r\n"),
+            (1_777_638_600, "Fri May  1 12:30:00 2026\r\n"),
+            (1_780_317_000, "Mon Jun  1 12:30:00 2026\r\n"),
+            (1_782_909_000, "Wed Jul  1 12:30:00 2026\r\n"),
+            (1_785_587_400, "Sat Aug  1 12:30:00 2026\r\n"),
+            (1_788_265_800, "Tue Sep  1 12:30:00 2026\r\n"),
+            (1_790_857_800, "Thu Oct  1 12:30:00 2026\r\n"),
+            (1_793_536_200, "Sun Nov  1 12:30:00 2026\r\n"),
+            (1_796_128_200, "Tue Dec  1 12:30:00 2026\r\n"),
+        ];
+        for (secs, line) in firsts {
+            assert_eq!(format(UnixTime::from_secs(secs)).as_str(), line);
+        }
+    }
+
+    #[test]
     fn answers_with_one_line() {
         let (verdict, sent) = exchange(&mut Daytime, b"", Some(UnixTime::from_secs(951_782_400)));
         assert_eq!(verdict, Ok(()));

@@ -540,6 +540,45 @@ mod tests {
     }
 
     #[test]
+    fn a_request_refused_for_the_byte_budget_costs_no_rate_limit_token() {
+        let mut service = discovery();
+        // All but one token of the burst, on padded requests.
+        for _ in 1..RATE_BURST {
+            assert_eq!(exchange(&mut service, &PADDED_REQUEST, None).0, Ok(()));
+        }
+        let burst = crate::services::EXCESS_BYTES_BURST as usize;
+        assert!(service.excess.cover(Instant::from_secs(1), 0, burst));
+        // A short request: no budget for its reply; its token comes back.
+        let (verdict, sent) = exchange(&mut service, b"DISCOVER\n", None);
+        assert_eq!(verdict, Err(Discard::Limited));
+        assert!(sent.is_empty());
+        assert_eq!(service.stats().over_budget, 1);
+        // So the last token of the burst still answers a padded request.
+        let (verdict, sent) = exchange(&mut service, &PADDED_REQUEST, None);
+        assert_eq!(verdict, Ok(()));
+        assert_eq!(sent, [(CLIENT, REPLY.to_vec())]);
+        assert_eq!(service.stats().answered, u64::from(RATE_BURST));
+    }
+
+    #[test]
+    fn a_tick_before_its_time_or_after_the_last_round_sends_nothing() {
+        // A port may tick every service on each poll, due or not.
+        let mut service = discovery().announce(2, DEFAULT_PORT);
+        let mut out = VecOutbox::new();
+        let t0 = Instant::from_secs(100);
+        service.on_tick(t0, None, &mut out);
+        assert_eq!(out.sent.len(), 1, "the first round");
+        service.on_tick(t0 + Duration::from_millis(999), None, &mut out);
+        assert_eq!(out.sent.len(), 1, "the second round is due at 1 s");
+        service.on_tick(t0 + Duration::from_secs(1), None, &mut out);
+        assert_eq!(out.sent.len(), 2, "the second round");
+        assert_eq!(service.poll_at(), None);
+        service.on_tick(t0 + Duration::from_secs(60), None, &mut out);
+        assert_eq!(out.sent.len(), 2, "no third round");
+        assert_eq!(service.stats().announced, 2);
+    }
+
+    #[test]
     fn the_rate_limit_refills_with_time() {
         let mut limit = RateLimit::new();
         let t0 = Instant::from_secs(10);

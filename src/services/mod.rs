@@ -118,6 +118,7 @@ mod tests {
         let later = t0 + Duration::from_millis(250);
         assert!(!budget.cover(later, 0, rate / 4 + 1));
         assert!(budget.cover(later, 0, rate / 4));
+        assert!(!budget.cover(later, 0, 1), "the same time refills once");
         // A long silence refills to the burst, no more.
         let much_later = t0 + Duration::from_secs(3600);
         assert!(!budget.cover(much_later, 0, burst + 1));

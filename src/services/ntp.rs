@@ -110,12 +110,13 @@ pub fn reply(
         mode,
         poll: request.poll,
         origin_timestamp: request.transmit_timestamp,
+        // Every other field 0: stratum 0 and no timestamps, as a
+        // kiss-o'-death has them.
         ..NtpRepr::client_request(NtpTimestamp::ZERO)
     };
     let Some(now) = wall.filter(|_| clock.is_synchronized()) else {
         return Ok(NtpRepr {
             leap: Leap::Unsynchronized,
-            stratum: 0,
             reference_id: kiss::INIT,
             ..answer
         });
@@ -329,7 +330,8 @@ mod tests {
             reply.reference_timestamp,
             NtpTimestamp::from_unix(UnixTime::from_secs(1_795_446_000))
         );
-        // The default local clock: LOCL at stratum 10.
+        // The default local clock: LOCL at stratum 10, read to about a
+        // millisecond (2^-10 s).
         let (_, sent) = ask(
             &mut NtpServer::new(),
             &request(4, 3),
@@ -337,7 +339,11 @@ mod tests {
             ClockSource::LOCAL,
         );
         let reply = parse(&sent[0]);
-        assert_eq!((reply.stratum, reply.reference_id), (10, *b"LOCL"));
+        assert_eq!(
+            (reply.stratum, reply.reference_id, reply.precision),
+            (10, *b"LOCL", -10)
+        );
+        assert_eq!(sent[0][3] as i8, -10, "the precision byte, signed");
     }
 
     #[test]
@@ -360,6 +366,37 @@ mod tests {
             assert!(sent.is_empty());
         }
         assert_eq!(server.stats().bad_mode, 6);
+    }
+
+    #[test]
+    fn a_port_prints_every_counter_by_name() {
+        let mut server = NtpServer::new();
+        let asks: [(&[u8], Option<UnixTime>); 8] = [
+            (&request(4, 3), Some(WALL)),
+            (&request(3, 3), Some(WALL)),
+            (&request(4, 1), Some(WALL)),
+            (&request(4, 3), None),
+            (&request(4, 3)[..47], Some(WALL)),
+            (&request(5, 3), Some(WALL)),
+            (&request(4, 5), Some(WALL)),
+            (&request(4, 6), Some(WALL)),
+        ];
+        for (payload, wall) in asks {
+            let _ = ask(&mut server, payload, wall, gps());
+        }
+        let mut printed = Vec::new();
+        server.counters(&mut |name, value| printed.push((name, value)));
+        assert_eq!(
+            printed,
+            [
+                ("client requests answered", 2),
+                ("symmetric requests answered", 1),
+                ("kiss-o'-death (no wall clock)", 1),
+                ("too short", 1),
+                ("bad version", 1),
+                ("bad mode", 2),
+            ]
+        );
     }
 
     #[test]

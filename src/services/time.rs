@@ -80,6 +80,10 @@ mod tests {
         assert_eq!(encode(UnixTime::from_secs(2_085_978_495)), [0xff; 4]);
         assert_eq!(encode(UnixTime::from_secs(2_085_978_496)), [0; 4]);
         assert_eq!(encode(UnixTime::from_secs(2_085_978_497)), [0, 0, 0, 1]);
+        // And on for as long as a UnixTime goes, whatever a board's clock
+        // says: the last second before 1900 + 2^64 s is 2^32 - 1 mod 2^32.
+        let last = UnixTime::from_secs(u64::MAX - SECONDS_1900_TO_1970);
+        assert_eq!(encode(last), [0xff; 4]);
     }
 
     #[test]

@@ -1629,6 +1629,28 @@ mod tests {
     }
 
     #[test]
+    fn counts_of_more_than_20_digits_are_not_read() {
+        // No u64 needs more; leading zeros do not make a longer one valid.
+        let digits = |n: usize| std::format!("*** rooms: lobby ({:0>n$})\n", 1);
+        let twenty = digits(20);
+        let Ok(ServerLine::Rooms(rooms)) = ServerLine::parse(twenty.as_bytes()) else {
+            panic!("20 digits are a count")
+        };
+        assert_eq!(rooms.iter().collect::<Vec<_>>(), [("lobby", 1)]);
+        assert_eq!(ServerLine::parse(digits(21).as_bytes()), Err(Error));
+        assert_eq!(ServerLine::parse(b"*** rooms: lobby ()\n"), Err(Error));
+    }
+
+    #[test]
+    fn errors_and_slow_down_are_the_lines_that_say_something_was_refused() {
+        // `udpkit chat` shows these as errors; everything else is chat.
+        for (line, text) in server_lines() {
+            let refused = text.starts_with("*** error: ") || text.starts_with("*** slow down");
+            assert_eq!(line.is_error(), refused, "{text:?}");
+        }
+    }
+
+    #[test]
     fn help_is_the_one_line_of_several_lines() {
         let help = emitted(&ServerLine::Help);
         let text = String::from_utf8(help.clone()).unwrap();
@@ -1754,6 +1776,106 @@ mod tests {
             read.iter().count(),
             (LINE_CAP - "*** rooms: ...\n".len()) / entry
         );
+    }
+
+    #[test]
+    fn a_list_is_cut_exactly_where_the_line_is_full() {
+        // `*** in ROOM with: ` and names of 10 bytes, each after the
+        // first 12 with its `, `; room is kept for `, ...\n` (6 bytes).
+        // A room of 10 bytes and 83 names end 6 bytes short of LINE_CAP:
+        // the list fits whole. One more name, and the 83rd is followed by
+        // `, ...`, the line LINE_CAP bytes long.
+        let names: Vec<String> = (0..84).map(|i| std::format!("m{i:09}")).collect();
+        let list: Vec<&str> = names.iter().map(String::as_str).collect();
+        let who = |members| ServerLine::Who {
+            room: "abcdefghij",
+            members: Names::new(members),
+        };
+        let whole = emitted(&who(&list[..83]));
+        assert_eq!(
+            String::from_utf8(whole.clone()).unwrap(),
+            std::format!("*** in abcdefghij with: {}\n", list[..83].join(", "))
+        );
+        assert_eq!(whole.len(), LINE_CAP - 5);
+        let cut = emitted(&who(&list));
+        assert_eq!(
+            String::from_utf8(cut.clone()).unwrap(),
+            std::format!("*** in abcdefghij with: {}, ...\n", list[..83].join(", "))
+        );
+        assert_eq!(cut.len(), LINE_CAP);
+        // A room one byte longer: the 83rd name would leave 5 bytes, one
+        // short of `, ...\n`, so the list is cut after the 82nd.
+        let who = ServerLine::Who {
+            room: "abcdefghijk",
+            members: Names::new(&list),
+        };
+        assert_eq!(
+            String::from_utf8(emitted(&who)).unwrap(),
+            std::format!("*** in abcdefghijk with: {}, ...\n", list[..82].join(", "))
+        );
+
+        // `*** rooms:` and entries ` NAME (N)`, room kept for ` ...\n`:
+        // 63 entries of 15 bytes and 4 of 16 end 5 bytes short of LINE_CAP.
+        // A 68th entry of 7 bytes would leave no room for ` ...\n`.
+        let mut counts: Vec<(&str, usize)> = list[..67]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, if i < 4 { 10 + i } else { 1 }))
+            .collect();
+        counts.push(("ab", 1));
+        let entries = |counts: &[(&str, usize)]| -> String {
+            counts
+                .iter()
+                .map(|(n, c)| std::format!(" {n} ({c})"))
+                .collect()
+        };
+        let whole = emitted(&ServerLine::Rooms(RoomCounts::new(&counts[..67])));
+        assert_eq!(
+            String::from_utf8(whole.clone()).unwrap(),
+            std::format!("*** rooms:{}\n", entries(&counts[..67]))
+        );
+        assert_eq!(whole.len(), LINE_CAP - 4);
+        let cut = emitted(&ServerLine::Rooms(RoomCounts::new(&counts)));
+        assert_eq!(
+            String::from_utf8(cut.clone()).unwrap(),
+            std::format!("*** rooms:{} ...\n", entries(&counts[..67]))
+        );
+        assert_eq!(cut.len(), LINE_CAP);
+    }
+
+    #[test]
+    fn lists_read_back_are_equal_only_to_the_same_names_cut_alike() {
+        let read = |bytes: &'static [u8]| ServerLine::parse(bytes).unwrap();
+        let who = |members: &'static [&'static str]| ServerLine::Who {
+            room: "lobby",
+            members: Names::new(members),
+        };
+        let whole = read(b"*** in lobby with: alice, bob\n");
+        assert_eq!(whole, who(&["alice", "bob"]));
+        assert_ne!(whole, who(&["alice", "carol"]), "other names");
+        assert_ne!(whole, who(&["alice"]), "fewer names");
+        let cut = read(b"*** in lobby with: alice, bob, ...\n");
+        assert_ne!(cut, whole, "the same names, but cut");
+        assert_ne!(cut, who(&["alice", "bob"]));
+
+        let rooms =
+            |counts: &'static [(&'static str, usize)]| ServerLine::Rooms(RoomCounts::new(counts));
+        let Ok(ServerLine::Rooms(whole)) = ServerLine::parse(b"*** rooms: lobby (2) games (1)\n")
+        else {
+            panic!()
+        };
+        assert!(!whole.is_cut());
+        assert_eq!(
+            ServerLine::Rooms(whole),
+            rooms(&[("lobby", 2), ("games", 1)])
+        );
+        assert_ne!(
+            ServerLine::Rooms(whole),
+            rooms(&[("lobby", 2), ("games", 3)])
+        );
+        assert_ne!(ServerLine::Rooms(whole), rooms(&[("lobby", 2)]));
+        let cut = read(b"*** rooms: lobby (2) games (1) ...\n");
+        assert_ne!(cut, ServerLine::Rooms(whole), "the same rooms, but cut");
     }
 
     #[test]

@@ -571,6 +571,9 @@ mod tests {
             b"DISCOVER udpkit/65536",
             b"DISCOVER udpkit/1x",
             b"DISCOVER udpkit/-1",
+            b"DISCOVER udpkat/1",
+            b"DISCOVER udpkit/000001",
+            b"DISCOVER udpkit/99999999999",
             b"DISCOVER udpkit/1 extra",
             b"DISCOVER\n\n",
             b"DISCOVER\0",
@@ -764,6 +767,49 @@ mod tests {
     }
 
     #[test]
+    fn a_name_that_is_not_one_is_another_field() {
+        let text = b"UDPKIT 1\nname  lead\nname \nservice echo 7\n";
+        let packet = ReplyPacket::new_checked(text).unwrap();
+        assert_eq!(packet.name(), None);
+        assert_eq!(
+            packet.fields().collect::<Vec<_>>(),
+            [
+                Field::Other("name  lead"),
+                Field::Other("name "),
+                Field::Service(SERVICES[0]),
+            ]
+        );
+    }
+
+    #[test]
+    fn directory_errors_say_what_a_port_must_fix() {
+        use std::string::ToString;
+        let messages = [
+            DirectoryError::BadName,
+            DirectoryError::BadServiceName,
+            DirectoryError::BadPort,
+            DirectoryError::TooManyAddresses,
+            DirectoryError::TooManyServices,
+        ]
+        .map(|e| e.to_string());
+        assert_eq!(
+            messages,
+            [
+                std::format!(
+                    "the device name must be 1 to {NAME_CAP} bytes without control \
+                     characters or space at either end"
+                ),
+                std::format!(
+                    "a service name must be 1 to {SERVICE_NAME_CAP} bytes of A-Z a-z 0-9 _ - ."
+                ),
+                "a service cannot be on port 0".into(),
+                std::format!("more than {MAX_ADDRESSES} addresses"),
+                std::format!("more than {MAX_SERVICES} services"),
+            ]
+        );
+    }
+
+    #[test]
     fn a_later_version_reads_as_far_as_known() {
         let text = b"UDPKIT 7\r\nname x y\r\nuptime 42\r\nservice echo 7\r\nservice bad 0\naddress nowhere\n\n";
         let packet = ReplyPacket::new_checked(text).unwrap();
@@ -790,6 +836,8 @@ mod tests {
             b"UDPKIT 0\n",
             b"UDPKIT x\n",
             b"UDPKIT 99999\n",
+            b"UDPKIT 000001\n",
+            b"UDPKIT +1\n",
             b"udpkit 1\n",
             b"DISCOVER\n",
             b"UDPKIT 1\nname \xff\n",

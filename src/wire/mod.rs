@@ -137,6 +137,12 @@ mod tests {
     use core::fmt::Write;
 
     #[test]
+    fn the_error_says_what_is_wrong_without_detail() {
+        use std::string::ToString;
+        assert_eq!(Error.to_string(), "malformed or truncated datagram");
+    }
+
+    #[test]
     fn one_line_ending_is_stripped() {
         assert_eq!(strip_line_ending(b"a\n"), b"a");
         assert_eq!(strip_line_ending(b"a\r\n"), b"a");

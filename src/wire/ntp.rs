@@ -724,6 +724,8 @@ pub(crate) mod tests {
 
     #[test]
     fn emit_writes_every_field_where_rfc_5905_puts_it() {
+        // The header is all of it: 48 bytes, what a reply reserves.
+        assert_eq!(repr().buffer_len(), 48);
         let mut bytes = [0u8; 48];
         repr().emit(&mut Packet::new_unchecked(&mut bytes[..]));
         assert_eq!(bytes[0], 0b01_100_100, "LI 1, VN 4, mode 4");
@@ -893,6 +895,23 @@ pub(crate) mod tests {
             NtpShort(0x0001_8000).to_duration(),
             Duration::from_millis(1500)
         );
+        // Read back to the nearest microsecond: 3 * 2^-16 s is 45.78 µs.
+        assert_eq!(NtpShort(3).to_duration(), Duration::from_micros(46));
+        assert_eq!(NtpShort(1).to_duration(), Duration::from_micros(15));
+    }
+
+    #[test]
+    fn fractions_read_to_the_nearest_nanosecond() {
+        // 3 * 2^-32 s is 0.70 ns, 2^-32 s 0.23 ns.
+        let pivot = unix_nanos(UnixTime::from_secs(0));
+        let at = |fraction: u64| {
+            NtpTimestamp((SECONDS_1900_TO_1970 << 32) | fraction)
+                .to_unix_nanos(pivot)
+                .unwrap()
+        };
+        assert_eq!(at(3), 1);
+        assert_eq!(at(1), 0);
+        assert_eq!(at(1 << 31), 500_000_000);
     }
 
     #[test]
