@@ -856,6 +856,49 @@ mod tests {
     }
 
     #[test]
+    fn why_a_reply_is_not_used_is_said_in_a_log_line() {
+        use std::string::ToString;
+        let said = |e: ReplyError| e.to_string();
+        assert_eq!(
+            said(ReplyError::Mode(Mode::Client)),
+            "not a server reply (mode 3)"
+        );
+        assert_eq!(
+            said(ReplyError::Origin),
+            "origin timestamp does not match our request"
+        );
+        assert_eq!(
+            said(ReplyError::Version(3)),
+            "version 3, not our request's 4"
+        );
+        assert_eq!(said(ReplyError::Kiss(*b"RATE")), "kiss-o'-death RATE");
+        assert_eq!(
+            said(ReplyError::Kiss([0, 1, 2, 3])),
+            "kiss-o'-death [0, 1, 2, 3]"
+        );
+        assert_eq!(
+            said(ReplyError::Stratum(16)),
+            "stratum 16: the server is not synchronized"
+        );
+        assert_eq!(
+            said(ReplyError::Unsynchronized),
+            "leap indicator 3: server not synchronized"
+        );
+        assert_eq!(
+            said(ReplyError::RootDistance),
+            "root distance of 16 s or more"
+        );
+        assert_eq!(
+            said(ReplyError::ZeroTimestamp),
+            "zero receive or transmit timestamp"
+        );
+        assert_eq!(
+            said(ReplyError::ReferenceAfterTransmit),
+            "reference timestamp later than the transmit timestamp"
+        );
+    }
+
+    #[test]
     fn offset_and_delay_are_rfc_4330s() {
         // The client is 1 s behind; 20 ms each way; the server takes 1 ms.
         let s = 1_000_000_000;
