@@ -1104,6 +1104,13 @@ mod tests {
                 Ok(()),
             ]
         );
+        // The root distance is half the delay plus the dispersion: a delay
+        // of 31 s with no dispersion is 15.5 s, still usable.
+        reply.root_dispersion = ntp::NtpShort(0);
+        reply.root_delay = ntp::NtpShort(31 << 16);
+        assert_eq!(check_reply(&reply, nonce), Ok(()));
+        reply.root_delay = ntp::NtpShort(32 << 16);
+        assert_eq!(check_reply(&reply, nonce), Err(ReplyError::RootDistance));
     }
 
     #[test]
