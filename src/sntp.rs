@@ -818,6 +818,20 @@ mod tests {
             assert!(!from_a[..i].contains(n));
             assert!(!from_b.contains(n));
         }
+        // splitmix64, as its reference implementation gives it from seed 0.
+        let mut zero = SntpClient::new(SntpConfig {
+            seed: 0,
+            ..config()
+        });
+        let first: Vec<_> = (0..3).map(|_| zero.nonce()).collect();
+        assert_eq!(
+            first,
+            [
+                NtpTimestamp(0xe220_a839_7b1d_cdaf),
+                NtpTimestamp(0x6e78_9e6a_a1b9_65f4),
+                NtpTimestamp(0x06c4_5d18_8009_454f),
+            ]
+        );
     }
 
     #[test]
@@ -849,6 +863,10 @@ mod tests {
         // Root delay: the server's plus ours, rounded up a little.
         let micros = source.root_delay.total_micros();
         assert!((11_000..11_040).contains(&micros), "{micros} µs");
+        // Root dispersion: the server's 2 ms (2.014 ms in its 16.16
+        // format) plus both precisions, 2^-20 s (953 ns) and ours, 2^-19 s
+        // (1907 ns): 2016.86 µs, rounded up.
+        assert_eq!(source.root_dispersion, Duration::from_micros(2017));
         assert!(source.is_synchronized());
         // The next request goes an interval after the last one.
         assert_eq!(h.client.poll_at(), Some(BOOT + Duration::from_secs(64)));
