@@ -874,6 +874,22 @@ mod tests {
     }
 
     #[test]
+    fn a_coarse_server_precision_counts_in_full() {
+        // A server that reads its clock to 2 s (precision 1): our time is
+        // no better than that.
+        let mut h = Harness::new(config());
+        assert!(h.tick());
+        let reply = h.reply(|r| {
+            r.precision = 1;
+            r.root_dispersion = ntp::NtpShort(0);
+        });
+        assert_eq!(h.deliver(&reply), Ok(()));
+        let (_, source) = h.client.wall_clock(h.now).unwrap();
+        // 2 s, and our own 2^-19 s (1907 ns), rounded up.
+        assert_eq!(source.root_dispersion, Duration::from_micros(2_000_002));
+    }
+
+    #[test]
     fn why_a_reply_is_not_used_is_said_in_a_log_line() {
         use std::string::ToString;
         let said = |e: ReplyError| e.to_string();
