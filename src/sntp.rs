@@ -874,6 +874,19 @@ mod tests {
     }
 
     #[test]
+    fn a_request_that_cannot_be_queued_is_counted_and_tried_again_later() {
+        let mut client = SntpClient::new(config());
+        let mut out = VecOutbox::new();
+        out.max_payload = 47;
+        let due = client.poll_at().unwrap();
+        client.on_tick(due, None, &mut out);
+        assert!(out.sent.is_empty());
+        assert_eq!(client.stats().send_failed, 1);
+        assert_eq!(client.stats().requests, 0);
+        assert!(client.poll_at().unwrap() >= due + Duration::from_secs(15));
+    }
+
+    #[test]
     fn a_coarse_server_precision_counts_in_full() {
         // A server that reads its clock to 2 s (precision 1): our time is
         // no better than that.
