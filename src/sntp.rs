@@ -1101,6 +1101,24 @@ mod tests {
             assert_eq!(h.deliver(&good), Err(Discard::Malformed), "{what}");
             // And the next attempt waits 15 s, as after a timeout.
             assert_eq!(h.client.poll_at(), Some(BOOT + MIN_INTERVAL), "{what}");
+            // Counted once, as a kiss-o'-death or as a rejected reply.
+            let mut printed = Vec::new();
+            h.client
+                .counters(&mut |name, value| printed.push((name, value)));
+            let counted = if matches!(error, ReplyError::Kiss(_)) {
+                "kiss-o'-death other"
+            } else {
+                "replies rejected"
+            };
+            for (name, value) in printed {
+                let expected = match name {
+                    // The request, and the good reply that came too late.
+                    "requests" | "datagrams ignored" => 1,
+                    _ if name == counted => 1,
+                    _ => 0,
+                };
+                assert_eq!(value, expected, "{what}: {name}");
+            }
         }
     }
 
