@@ -1105,6 +1105,7 @@ mod tests {
             let mut printed = Vec::new();
             h.client
                 .counters(&mut |name, value| printed.push((name, value)));
+            assert_eq!(printed.len(), 9, "{what}: {printed:?}");
             let counted = if matches!(error, ReplyError::Kiss(_)) {
                 "kiss-o'-death other"
             } else {
