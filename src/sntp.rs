@@ -845,6 +845,20 @@ mod tests {
             assert!(!from_a[..i].contains(n));
             assert!(!from_b.contains(n));
         }
+        // splitmix64, as its reference implementation gives it from seed 0.
+        let mut zero = SntpClient::new(SntpConfig {
+            seed: 0,
+            ..config()
+        });
+        let first: Vec<_> = (0..3).map(|_| zero.nonce()).collect();
+        assert_eq!(
+            first,
+            [
+                NtpTimestamp(0xe220_a839_7b1d_cdaf),
+                NtpTimestamp(0x6e78_9e6a_a1b9_65f4),
+                NtpTimestamp(0x06c4_5d18_8009_454f),
+            ]
+        );
     }
 
     #[test]
@@ -876,10 +890,86 @@ mod tests {
         // Root delay: the server's plus ours, rounded up a little.
         let micros = source.root_delay.total_micros();
         assert!((11_000..11_040).contains(&micros), "{micros} µs");
+        // Root dispersion: the server's 2 ms (2.014 ms in its 16.16
+        // format) plus both precisions, 2^-20 s (953 ns) and ours, 2^-19 s
+        // (1907 ns): 2016.86 µs, rounded up.
+        assert_eq!(source.root_dispersion, Duration::from_micros(2017));
         assert!(source.is_synchronized());
         // The next request goes an interval after the last one.
         assert_eq!(h.client.poll_at(), Some(BOOT + Duration::from_secs(64)));
         assert_eq!(h.client.stats().synced, 1);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_queued_is_counted_and_tried_again_later() {
+        let mut client = SntpClient::new(config());
+        let mut out = VecOutbox::new();
+        out.max_payload = 47;
+        let due = client.poll_at().unwrap();
+        client.on_tick(due, None, &mut out);
+        assert!(out.sent.is_empty());
+        assert_eq!(client.stats().send_failed, 1);
+        assert_eq!(client.stats().requests, 0);
+        assert!(client.poll_at().unwrap() >= due + Duration::from_secs(15));
+    }
+
+    #[test]
+    fn a_coarse_server_precision_counts_in_full() {
+        // A server that reads its clock to 2 s (precision 1): our time is
+        // no better than that.
+        let mut h = Harness::new(config());
+        assert!(h.tick());
+        let reply = h.reply(|r| {
+            r.precision = 1;
+            r.root_dispersion = ntp::NtpShort(0);
+        });
+        assert_eq!(h.deliver(&reply), Ok(()));
+        let (_, source) = h.client.wall_clock(h.now).unwrap();
+        // 2 s, and our own 2^-19 s (1907 ns), rounded up.
+        assert_eq!(source.root_dispersion, Duration::from_micros(2_000_002));
+    }
+
+    #[test]
+    fn why_a_reply_is_not_used_is_said_in_a_log_line() {
+        use std::string::ToString;
+        let said = |e: ReplyError| e.to_string();
+        assert_eq!(
+            said(ReplyError::Mode(Mode::Client)),
+            "not a server reply (mode 3)"
+        );
+        assert_eq!(
+            said(ReplyError::Origin),
+            "origin timestamp does not match our request"
+        );
+        assert_eq!(
+            said(ReplyError::Version(3)),
+            "version 3, not our request's 4"
+        );
+        assert_eq!(said(ReplyError::Kiss(*b"RATE")), "kiss-o'-death RATE");
+        assert_eq!(
+            said(ReplyError::Kiss([0, 1, 2, 3])),
+            "kiss-o'-death [0, 1, 2, 3]"
+        );
+        assert_eq!(
+            said(ReplyError::Stratum(16)),
+            "stratum 16: the server is not synchronized"
+        );
+        assert_eq!(
+            said(ReplyError::Unsynchronized),
+            "leap indicator 3: server not synchronized"
+        );
+        assert_eq!(
+            said(ReplyError::RootDistance),
+            "root distance of 16 s or more"
+        );
+        assert_eq!(
+            said(ReplyError::ZeroTimestamp),
+            "zero receive or transmit timestamp"
+        );
+        assert_eq!(
+            said(ReplyError::ReferenceAfterTransmit),
+            "reference timestamp later than the transmit timestamp"
+        );
     }
 
     #[test]
@@ -1038,6 +1128,25 @@ mod tests {
             assert_eq!(h.deliver(&good), Err(Discard::Malformed), "{what}");
             // And the next attempt waits 15 s, as after a timeout.
             assert_eq!(h.client.poll_at(), Some(BOOT + MIN_INTERVAL), "{what}");
+            // Counted once, as a kiss-o'-death or as a rejected reply.
+            let mut printed = Vec::new();
+            h.client
+                .counters(&mut |name, value| printed.push((name, value)));
+            assert_eq!(printed.len(), 9, "{what}: {printed:?}");
+            let counted = if matches!(error, ReplyError::Kiss(_)) {
+                "kiss-o'-death other"
+            } else {
+                "replies rejected"
+            };
+            for (name, value) in printed {
+                let expected = match name {
+                    // The request, and the good reply that came too late.
+                    "requests" | "datagrams ignored" => 1,
+                    _ if name == counted => 1,
+                    _ => 0,
+                };
+                assert_eq!(value, expected, "{what}: {name}");
+            }
         }
     }
 
@@ -1088,6 +1197,13 @@ mod tests {
                 Ok(()),
             ]
         );
+        // The root distance is half the delay plus the dispersion: a delay
+        // of 31 s with no dispersion is 15.5 s, still usable.
+        reply.root_dispersion = ntp::NtpShort(0);
+        reply.root_delay = ntp::NtpShort(31 << 16);
+        assert_eq!(check_reply(&reply, nonce), Ok(()));
+        reply.root_delay = ntp::NtpShort(32 << 16);
+        assert_eq!(check_reply(&reply, nonce), Err(ReplyError::RootDistance));
     }
 
     #[test]
