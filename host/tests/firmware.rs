@@ -660,13 +660,18 @@ impl Qemu {
     }
 
     /// Waits, bounded, until the UART output after byte `from` contains
-    /// `needle`; the output from `from` on.
+    /// `needle` and the rest of its line; the output from `from` on.
     fn wait_for(&mut self, from: usize, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let text = self.uart_text();
             let after = text.get(from..).unwrap_or("");
-            if after.contains(needle) {
+            // The whole line the needle is on: the UART may have given only
+            // part of it so far (a check of the rest of that line raced it).
+            if after
+                .find(needle)
+                .is_some_and(|at| after.get(at..).is_some_and(|line| line.contains('\n')))
+            {
                 return after.to_string();
             }
             if let Some(status) = self.child.try_wait().expect("try_wait") {
