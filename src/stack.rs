@@ -809,12 +809,26 @@ fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, '_, '_, D>)
 /// drains, it is drained before it could overflow: after a quiet minute
 /// every line of a chat takes it.
 fn has_room(slot: &mut Slot<'_>, sockets: &mut SocketSet<'_>) -> bool {
-    if let Some(detour) = slot.detour {
-        if sockets.get_mut::<udp::Socket>(detour).send_queue() > 0 {
-            return false;
-        }
-    }
-    room_for_burst(slot, sockets.get_mut::<udp::Socket>(slot.socket))
+    let (Some(socket), detour) = sockets_of(sockets, slot.socket, slot.detour) else {
+        return false;
+    };
+    queues_have_room(
+        slot.burst,
+        &mut slot.queued_datagrams,
+        socket,
+        detour.as_deref(),
+    )
+}
+
+/// [`has_room`] on sockets at hand: the detour (if any) is empty and
+/// `socket` can take `burst`.
+fn queues_have_room(
+    burst: Burst,
+    queued_datagrams: &mut usize,
+    socket: &udp::Socket<'_>,
+    detour: Option<&udp::Socket<'_>>,
+) -> bool {
+    detour.is_none_or(|d| d.send_queue() == 0) && queue_has_room(burst, queued_datagrams, socket)
 }
 
 /// Whether `socket`, the queue of `slot`, can take a whole burst.
@@ -870,8 +884,17 @@ fn serve<D: Device>(
             return;
         }
         // `make_room`, on the sockets at hand.
-        let detour_empty = detour.as_deref().is_none_or(|d| d.send_queue() == 0);
-        if !((detour_empty || flushed) && room_for_burst(slot, socket)) {
+        // Just transmitted: the detour's room is not waited for.
+        let room = match flushed {
+            true => room_for_burst(slot, socket),
+            false => queues_have_room(
+                slot.burst,
+                &mut slot.queued_datagrams,
+                socket,
+                detour.as_deref(),
+            ),
+        };
+        if !room {
             if flushed {
                 // The rest waits in the receive queue for a later poll.
                 return;
@@ -1144,10 +1167,12 @@ struct SocketOutbox<'s, 'a, 'n> {
 impl SocketOutbox<'_, '_, '_> {
     /// [`has_room`], on the sockets the outbox holds.
     fn has_room_for(&mut self, burst: Burst) -> bool {
-        if self.detour.as_deref().is_some_and(|d| d.send_queue() > 0) {
-            return false;
-        }
-        queue_has_room(burst, self.queued_datagrams, self.socket)
+        queues_have_room(
+            burst,
+            self.queued_datagrams,
+            self.socket,
+            self.detour.as_deref(),
+        )
     }
 }
 
