@@ -49,7 +49,7 @@ while [ "$#" -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --minimize) minimize=1; shift ;;
     --fast) fast=1; shift ;;
-    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$root/scripts/fuzz.sh"; exit 0 ;;
     -*) echo "scripts/fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
     esac
