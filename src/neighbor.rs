@@ -899,6 +899,10 @@ impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
     where
         Self: 'b;
 
+    // Inlined into smoltcp's ingress: returned through memory, the tokens
+    // were written field by field and read back whole, a store-forwarding
+    // stall that cost the echo path more cycles than its instructions.
+    #[inline(always)]
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let LearningDevice {
             inner,
