@@ -7,8 +7,29 @@
 //! service's name and standard port are defined in its own module
 //! (`NAME`, `DEFAULT_PORT`) and referenced here, so adding a service is one
 //! file and one line of this table.
+//!
+//! Each service is a cargo feature of the core, on by default; the catalog
+//! holds the services built in, so a port that starts "every service of
+//! the catalog" starts what its build chose.
 
-use crate::services::{chat, daytime, discard, discovery, echo, hello, ntp, time, upper};
+#[cfg(feature = "chat")]
+use crate::services::chat;
+#[cfg(feature = "daytime")]
+use crate::services::daytime;
+#[cfg(feature = "discard")]
+use crate::services::discard;
+#[cfg(feature = "discovery")]
+use crate::services::discovery;
+#[cfg(feature = "echo")]
+use crate::services::echo;
+#[cfg(feature = "hello")]
+use crate::services::hello;
+#[cfg(feature = "ntp")]
+use crate::services::ntp;
+#[cfg(feature = "time")]
+use crate::services::time;
+#[cfg(feature = "upper")]
+use crate::services::upper;
 
 /// What a service needs from the port beyond its socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,20 +67,24 @@ pub struct ServiceInfo {
     pub needs: Needs,
 }
 
-/// Every service, in the order a port starts them (discovery last).
-pub const CATALOG: [ServiceInfo; 9] = [
+/// Every service built in, in the order a port starts them (discovery
+/// last).
+pub const CATALOG: &[ServiceInfo] = &[
+    #[cfg(feature = "echo")]
     ServiceInfo {
         name: echo::NAME,
         default_port: echo::DEFAULT_PORT,
         summary: "RFC 862: the datagram back, byte for byte",
         needs: Needs::NOTHING,
     },
+    #[cfg(feature = "discard")]
     ServiceInfo {
         name: discard::NAME,
         default_port: discard::DEFAULT_PORT,
         summary: "RFC 863: counts what it receives and answers nothing",
         needs: Needs::NOTHING,
     },
+    #[cfg(feature = "daytime")]
     ServiceInfo {
         name: daytime::NAME,
         default_port: daytime::DEFAULT_PORT,
@@ -69,6 +94,7 @@ pub const CATALOG: [ServiceInfo; 9] = [
             ..Needs::NOTHING
         },
     },
+    #[cfg(feature = "time")]
     ServiceInfo {
         name: time::NAME,
         default_port: time::DEFAULT_PORT,
@@ -78,6 +104,7 @@ pub const CATALOG: [ServiceInfo; 9] = [
             ..Needs::NOTHING
         },
     },
+    #[cfg(feature = "ntp")]
     ServiceInfo {
         name: ntp::NAME,
         default_port: ntp::DEFAULT_PORT,
@@ -87,18 +114,21 @@ pub const CATALOG: [ServiceInfo; 9] = [
             ..Needs::NOTHING
         },
     },
+    #[cfg(feature = "upper")]
     ServiceInfo {
         name: upper::NAME,
         default_port: upper::DEFAULT_PORT,
         summary: "the datagram in ASCII upper case",
         needs: Needs::NOTHING,
     },
+    #[cfg(feature = "hello")]
     ServiceInfo {
         name: hello::NAME,
         default_port: hello::DEFAULT_PORT,
         summary: "`Hello <datagram>!`; `exit` gets `Good bye!`",
         needs: Needs::NOTHING,
     },
+    #[cfg(feature = "chat")]
     ServiceInfo {
         name: chat::NAME,
         default_port: chat::DEFAULT_PORT,
@@ -108,6 +138,7 @@ pub const CATALOG: [ServiceInfo; 9] = [
             ..Needs::NOTHING
         },
     },
+    #[cfg(feature = "discovery")]
     ServiceInfo {
         name: discovery::NAME,
         default_port: discovery::DEFAULT_PORT,
@@ -124,7 +155,19 @@ pub fn find(name: &str) -> Option<&'static ServiceInfo> {
     CATALOG.iter().find(|info| info.name == name)
 }
 
-#[cfg(test)]
+// The tests name every service: they run with the default features.
+#[cfg(all(
+    test,
+    feature = "echo",
+    feature = "discard",
+    feature = "daytime",
+    feature = "time",
+    feature = "ntp",
+    feature = "upper",
+    feature = "hello",
+    feature = "chat",
+    feature = "discovery"
+))]
 mod tests {
     use super::*;
     use crate::service::Service;
@@ -164,7 +207,7 @@ mod tests {
             &chat,
             &discovery,
         ];
-        for (service, info) in services.iter().zip(&CATALOG) {
+        for (service, info) in services.iter().zip(CATALOG) {
             assert_eq!(service.name(), info.name);
             // What the port is told and what the stack is told agree.
             assert_eq!(
@@ -200,7 +243,7 @@ mod tests {
     fn the_loop_guard_refuses_the_classic_ports_of_the_catalog() {
         // A datagram from one of these services' standard ports is refused,
         // so two udpkit devices never talk to each other forever.
-        for info in &CATALOG {
+        for info in CATALOG {
             if matches!(info.name, "echo" | "discard" | "daytime" | "time" | "ntp") {
                 assert!(
                     crate::guard::SERVICE_PORTS.contains(&info.default_port),

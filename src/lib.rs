@@ -93,17 +93,20 @@ extern crate std;
 pub mod board;
 pub mod catalog;
 pub mod clock;
+#[cfg(feature = "dhcp")]
 pub mod dhcp;
 pub mod guard;
 pub mod neighbor;
 pub mod service;
 pub mod services;
+#[cfg(feature = "sntp")]
 pub mod sntp;
 pub mod stack;
 pub mod wire;
 
 pub use board::{Board, ClockSource};
 pub use clock::{CivilTime, UnixTime};
+#[cfg(feature = "dhcp")]
 pub use dhcp::{DhcpStats, DhcpStorage, Lease};
 pub use neighbor::{NeighborSlot, NeighborStats};
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service, Uses};

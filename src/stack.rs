@@ -36,6 +36,7 @@ use smoltcp::wire::{
 use crate::board::Board;
 use crate::board::ClockSource;
 use crate::clock::UnixTime;
+#[cfg(feature = "dhcp")]
 use crate::dhcp::{self, DhcpClient, DhcpStats, DhcpStorage, Ipv4Setting, Lease};
 use crate::guard;
 use crate::neighbor::{
@@ -273,6 +274,7 @@ pub struct Stack<'a> {
     /// The last sender that passed the loop guard and the routability check.
     screened: Option<IpEndpoint>,
     /// The DHCP client, when the IPv4 address comes from DHCP.
+    #[cfg(feature = "dhcp")]
     dhcp: Option<DhcpClient>,
 }
 
@@ -324,6 +326,7 @@ impl<'a> Stack<'a> {
             wall: WallClock::default(),
             wall_read: false,
             screened: None,
+            #[cfg(feature = "dhcp")]
             dhcp: None,
         }
     }
@@ -332,7 +335,11 @@ impl<'a> Stack<'a> {
     /// client's.
     fn sockets_used(&self) -> usize {
         let detours = self.slots.iter().filter(|s| s.detour.is_some()).count();
-        self.slots.len() + detours + usize::from(self.dhcp.is_some())
+        #[cfg(feature = "dhcp")]
+        let dhcp = usize::from(self.dhcp.is_some());
+        #[cfg(not(feature = "dhcp"))]
+        let dhcp = 0;
+        self.slots.len() + detours + dhcp
     }
 
     /// Takes the IPv4 address from DHCP from now on: drops the configured
@@ -343,6 +350,7 @@ impl<'a> Stack<'a> {
     /// adding the services: smoltcp then finds the client first among the
     /// sockets, for each UDP packet, and the services start with the
     /// addresses they will have ([`Stack::addresses`]).
+    #[cfg(feature = "dhcp")]
     pub fn enable_dhcp(&mut self, storage: &'a mut DhcpStorage) -> Result<(), AddServiceError> {
         if self.dhcp.is_some() || self.sockets_used() >= self.socket_room {
             return Err(AddServiceError::TooManyServices);
@@ -365,6 +373,7 @@ impl<'a> Stack<'a> {
     /// Caps the leases DHCP gives (`None`: as the server says), so that a
     /// lease is renewed sooner: for trying renewals, or to notice a change
     /// of network sooner. Nothing without [`Stack::enable_dhcp`].
+    #[cfg(feature = "dhcp")]
     pub fn set_dhcp_max_lease(&mut self, max: Option<Duration>) {
         if let Some(client) = self.dhcp.as_mut() {
             client.max_lease = max;
@@ -375,11 +384,13 @@ impl<'a> Stack<'a> {
     }
 
     /// The DHCP lease held now; `None` without one (or without DHCP).
+    #[cfg(feature = "dhcp")]
     pub fn dhcp_lease(&self) -> Option<&Lease> {
         self.dhcp.as_ref().and_then(|client| client.lease.as_ref())
     }
 
     /// The DHCP client's counters; `None` without DHCP.
+    #[cfg(feature = "dhcp")]
     pub fn dhcp_stats(&self) -> Option<DhcpStats> {
         self.dhcp.as_ref().map(|client| client.stats)
     }
@@ -390,6 +401,7 @@ impl<'a> Stack<'a> {
     }
 
     /// Gives the interface `setting` for IPv4 (outside a poll).
+    #[cfg(feature = "dhcp")]
     fn set_ipv4(&mut self, setting: Ipv4Setting) {
         readdress(
             &mut self.iface,
@@ -546,6 +558,8 @@ impl<'a> Stack<'a> {
             device: &mut device,
             now,
         };
+        // DHCP's lease changes the gateway.
+        #[cfg_attr(not(feature = "dhcp"), allow(unused_mut))]
         let mut context = Context {
             ports: &self.ports,
             gateway: self.gateway,
@@ -581,6 +595,7 @@ impl<'a> Stack<'a> {
         // The DHCP client's news, once a poll: every datagram queued so
         // far has left, and the timers below run with the new addresses
         // (discovery announces itself on the new subnet at once).
+        #[cfg(feature = "dhcp")]
         if let Some(setting) = self
             .dhcp
             .as_mut()
@@ -651,6 +666,7 @@ impl<'a> Stack<'a> {
 /// Gives `iface` the IPv4 address and default route of `setting` (none:
 /// IPv4 gone), the IPv6 addresses unchanged, and tells whatever keeps a
 /// copy of our addresses: the neighbor layer, and every service.
+#[cfg(feature = "dhcp")]
 fn readdress(
     iface: &mut Interface,
     learning: &mut NeighborLearning<'_>,

@@ -4,14 +4,23 @@
 //! small [`Service`](crate::Service) type that wires it to the stack, its
 //! standard port as `DEFAULT_PORT`, and its tests.
 
+#[cfg(feature = "chat")]
 pub mod chat;
+#[cfg(feature = "daytime")]
 pub mod daytime;
+#[cfg(feature = "discard")]
 pub mod discard;
+#[cfg(feature = "discovery")]
 pub mod discovery;
+#[cfg(feature = "echo")]
 pub mod echo;
+#[cfg(feature = "hello")]
 pub mod hello;
+#[cfg(feature = "ntp")]
 pub mod ntp;
+#[cfg(feature = "time")]
 pub mod time;
+#[cfg(feature = "upper")]
 pub mod upper;
 
 /// Bytes per second of [`ExcessBudget`]: what a service may send to

@@ -47,11 +47,15 @@
 
 use core::fmt;
 
+#[cfg(feature = "chat")]
 pub mod chat;
+#[cfg(feature = "discovery")]
 pub mod discovery;
 pub mod ntp;
 
+#[cfg(feature = "chat")]
 pub use self::chat::{Command as ChatCommand, ServerLine as ChatServerLine};
+#[cfg(feature = "discovery")]
 pub use self::discovery::{
     ReplyPacket as DiscoveryReplyPacket, ReplyRepr as DiscoveryReplyRepr,
     RequestRepr as DiscoveryRequestRepr,
@@ -84,6 +88,7 @@ pub fn strip_line_ending(payload: &[u8]) -> &[u8] {
     payload.strip_suffix(b"\r").unwrap_or(payload)
 }
 
+#[cfg(any(feature = "chat", feature = "discovery"))]
 /// A [`fmt::Write`] into a byte slice: how the text formats emit without
 /// an allocator. It fails, and writes nothing more, once the slice is full.
 pub(crate) struct SliceWriter<'b> {
@@ -91,6 +96,7 @@ pub(crate) struct SliceWriter<'b> {
     len: usize,
 }
 
+#[cfg(any(feature = "chat", feature = "discovery"))]
 impl<'b> SliceWriter<'b> {
     /// A writer that fills `buffer` from its start.
     pub(crate) fn new(buffer: &'b mut [u8]) -> SliceWriter<'b> {
@@ -103,6 +109,7 @@ impl<'b> SliceWriter<'b> {
     }
 }
 
+#[cfg(any(feature = "chat", feature = "discovery"))]
 impl fmt::Write for SliceWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
@@ -113,10 +120,12 @@ impl fmt::Write for SliceWriter<'_> {
     }
 }
 
+#[cfg(any(feature = "chat", feature = "discovery"))]
 /// A [`fmt::Write`] that only counts: a text format's `buffer_len`.
 #[derive(Default)]
 pub(crate) struct Counter(usize);
 
+#[cfg(any(feature = "chat", feature = "discovery"))]
 impl Counter {
     /// The bytes counted so far.
     pub(crate) fn len(&self) -> usize {
@@ -124,6 +133,7 @@ impl Counter {
     }
 }
 
+#[cfg(any(feature = "chat", feature = "discovery"))]
 impl fmt::Write for Counter {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0 = self.0.saturating_add(s.len());
