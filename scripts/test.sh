@@ -177,9 +177,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # their unit tests for the host.
 debian_cargo firmware/mps2-an385 clippy --locked -- -D warnings
 debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp -- -D warnings
+# The smallest image (echo, time, SNTP: the runtime's and the core's cargo
+# features, firmware/README.md).
+debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
+    --features semihosting,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
 debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
 debian_cargo firmware/riscv-virt clippy --locked -- -D warnings
 debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings
+
+# The core with each of its cargo features alone, and none: what a board
+# that picks its services builds.
+for feature in "" echo discard daytime time ntp upper hello chat discovery sntp dhcp; do
+    cargo clippy -p udpkit --lib --locked --no-default-features --features "$feature" -- -D warnings
+done
 
 echo "--- style: the core's documentation"
 # Every public item documented (missing_docs, above as a clippy error) and

@@ -278,15 +278,27 @@ fn build(board: &'static BoardSpec, target: &'static str) -> PathBuf {
 
 /// An image built with other cargo features than the default one.
 struct Variant {
-    features: &'static str,
+    /// Cargo's feature arguments.
+    features: &'static [&'static str],
     /// Its copy is the image's name with `-<suffix>`.
     suffix: &'static str,
 }
 
 /// The runtime asking DHCP for the address (firmware/README.md).
 const DHCP: Variant = Variant {
-    features: "udpkit-runtime/dhcp",
+    features: &["--features", "udpkit-runtime/dhcp"],
     suffix: "dhcp",
+};
+
+/// The smallest image of an Arm board: echo, time and the SNTP client that
+/// sets the clock time answers from; ping, answered by smoltcp itself.
+const MINIMAL: Variant = Variant {
+    features: &[
+        "--no-default-features",
+        "--features",
+        "semihosting,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
+    ],
+    suffix: "minimal",
 };
 
 /// [`build`], of `variant` when given: its image is copied beside the
@@ -309,7 +321,7 @@ fn build_variant(
         let default_args = ["build", "--release", "--locked", "--target", target];
         let mut args = default_args.to_vec();
         if let Some(variant) = variant {
-            args.extend(["--features", variant.features]);
+            args.extend(variant.features);
         }
         let out = run_bounded(&mut debian_cargo(&board_dir(board), &args), BUILD_LIMIT);
         eprintln!(
@@ -403,11 +415,69 @@ fn riscv_virt_builds_for_rv32imac() {
     assert_eq!(flags & EF_RISCV_FLOAT_ABI, 0, "soft-float ABI");
 }
 
+/// What an image may take at most, in bytes: its footprint when the
+/// ceiling was last lowered, and a little room. A change that grows an
+/// image past its ceiling fails here; one that shrinks it should lower the
+/// ceiling (the README's footprint table has the figures). The goal (issue
+/// 13): everything in 64 KiB of flash and 32 KiB of RAM (statics and
+/// stack), echo + time + ping in 24 KiB and 12 KiB.
+struct Ceiling {
+    /// The image's file name, as footprint.py prints it.
+    image: &'static str,
+    target: &'static str,
+    flash: usize,
+    static_ram: usize,
+}
+
+const CEILINGS: &[Ceiling] = &[
+    Ceiling {
+        image: "udpkit-mps2-an385",
+        target: TARGET_M3,
+        flash: 124_000,
+        static_ram: 54_500,
+    },
+    Ceiling {
+        image: "udpkit-mps2-an385",
+        target: TARGET_M4F,
+        flash: 124_000,
+        static_ram: 54_500,
+    },
+    Ceiling {
+        image: "udpkit-mps2-an385-dhcp",
+        target: TARGET_M3,
+        flash: 135_000,
+        static_ram: 57_000,
+    },
+    Ceiling {
+        image: "udpkit-mps2-an385-minimal",
+        target: TARGET_M3,
+        flash: 84_000,
+        static_ram: 21_500,
+    },
+    Ceiling {
+        image: "udpkit-lm3s6965evb",
+        target: TARGET_M3,
+        flash: 124_000,
+        static_ram: 54_500,
+    },
+    Ceiling {
+        image: "udpkit-riscv-virt",
+        target: TARGET_RV32IMAC,
+        flash: 168_500,
+        static_ram: 75_800,
+    },
+];
+
+/// Every image's footprint, printed as a table (`--nocapture`), within its
+/// board's memory (footprint.py's check against memory.x) and within its
+/// [`CEILINGS`].
 #[test]
 fn firmware_footprint_fits_a_small_mcu() {
     let images = [
         build(&MPS2_AN385, TARGET_M3),
         build(&MPS2_AN385, TARGET_M4F),
+        build_variant(&MPS2_AN385, TARGET_M3, Some(&DHCP)),
+        build_variant(&MPS2_AN385, TARGET_M3, Some(&MINIMAL)),
         build(&LM3S6965EVB, TARGET_M3),
         build(&RISCV_VIRT, TARGET_RV32IMAC),
     ];
@@ -420,8 +490,57 @@ fn firmware_footprint_fits_a_small_mcu() {
     assert!(out.success(), "footprint.py: {}", out.describe());
     show(&out.stdout_str());
     let text = out.stdout_str();
-    assert_eq!(text.matches("flash").count(), images.len(), "{text}");
-    assert!(text.contains("ram: statics"), "{text}");
+    let footprints = parse_footprints(&text);
+    assert_eq!(footprints.len(), images.len(), "{text}");
+    for ceiling in CEILINGS {
+        let (flash, static_ram) = footprints
+            .get(&(ceiling.image.to_string(), ceiling.target.to_string()))
+            .copied()
+            .unwrap_or_else(|| panic!("no footprint of {} ({})", ceiling.image, ceiling.target));
+        assert!(
+            flash <= ceiling.flash && static_ram <= ceiling.static_ram,
+            "{} ({}) grew: flash {flash} bytes (ceiling {}), static RAM {static_ram} bytes \
+             (ceiling {}). Find what grew (llvm-nm -S --size-sort --demangle) before raising \
+             the ceiling.\n{text}",
+            ceiling.image,
+            ceiling.target,
+            ceiling.flash,
+            ceiling.static_ram
+        );
+    }
+}
+
+/// footprint.py's table: (image, target) -> (flash, static RAM) in bytes.
+fn parse_footprints(text: &str) -> HashMap<(String, String), (usize, usize)> {
+    let mut footprints = HashMap::new();
+    let mut image = None;
+    let mut flash = None;
+    for line in text.lines() {
+        // `udpkit-mps2-an385 (thumbv7m-none-eabi), budget from ...`
+        if let Some((name, rest)) = line.split_once(" (") {
+            if !line.starts_with(' ') {
+                let target = rest.split(')').next().unwrap_or_default();
+                image = Some((name.to_string(), target.to_string()));
+                continue;
+            }
+        }
+        let bytes = |label: &str| -> Option<usize> {
+            line.trim_start()
+                .strip_prefix(label)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        if let Some(value) = bytes("flash ") {
+            flash = Some(value);
+        } else if let Some(value) = bytes("ram: statics ") {
+            if let (Some(key), Some(flash)) = (image.take(), flash.take()) {
+                footprints.insert(key, (flash, value));
+            }
+        }
+    }
+    footprints
 }
 
 /// Runs a driver crate's unit tests (against its simulated chip) with
@@ -2211,5 +2330,116 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
         board.name, report.stack_used, report.stack_size, report.static_ram
     ));
     dnsmasq.stop();
+    eprintln!("{test}: done after {:.1?}", started.elapsed());
+}
+
+// --- The smallest image ------------------------------------------------------------
+
+/// The image with echo, time and the SNTP client only (cargo features of
+/// the runtime, firmware/README.md), in QEMU on a TAP: it lists just those
+/// at boot, answers `nc -u` on echo byte for byte and ping, says nothing
+/// on the ports of the services it left out (daytime, chat), and once its
+/// SNTP client has the time from the Linux side's NTP server, `rdate -u`
+/// gets the host's time. Its footprint is in
+/// [`firmware_footprint_fits_a_small_mcu`]; the stack it used is shown.
+#[test]
+fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
+    let test = "mps2_an385_smallest_image_answers_echo_time_and_ping";
+    let board = &MPS2_AN385;
+    if !e2e_preflight(test, board) {
+        return;
+    }
+    let image = build_variant(board, board.target, Some(&MINIMAL));
+    let started = Instant::now();
+    let ns = namespace(test);
+    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
+        .out()
+        .ok();
+    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
+        .out()
+        .ok();
+    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    let mut qemu = Qemu::start(&ns, board, &image);
+
+    let ready = format!("ready on {}", board.nic);
+    let boot = qemu.wait_for(0, &ready, Duration::from_secs(30));
+    assert!(boot.contains(": 2 services, ping answered"), "{boot}");
+    for started in [
+        "echo     udp 192.168.69.1:7 ",
+        "time     udp 192.168.69.1:37 ",
+        "sntp     udp",
+    ] {
+        assert!(boot.contains(started), "{started:?} not at boot: {boot}");
+    }
+    for left_out in ["daytime", "chat", "discovery", "ntp "] {
+        assert!(
+            !boot.contains(&format!("{left_out:<8} udp")),
+            "{left_out} started: {boot}"
+        );
+    }
+
+    // Echo, byte for byte (a first probe until the board is reached), and
+    // ping.
+    let mut answered = false;
+    for _ in 0..20 {
+        if nc(&ns, FIRMWARE_IP, 7, b"probe\n").stdout == b"probe\n" {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "echo never answered\n{}", qemu.describe());
+    nc_expect(
+        &ns,
+        FIRMWARE_IP,
+        7,
+        b"smallest image\n",
+        b"smallest image\n",
+    );
+    let out = ns
+        .run(&["ping", "-c", "3", "-i", "0.2", "-W", "2", FIRMWARE_IP])
+        .limit(CLIENT_LIMIT)
+        .out();
+    assert!(out.success(), "ping: {}", out.describe());
+    // What was left out is not there: no answer on daytime's or chat's port.
+    for port in [13, 5555] {
+        let out = nc(&ns, FIRMWARE_IP, port, b"/nick anyone\n");
+        assert!(out.stdout.is_empty(), "port {port}: {}", out.describe());
+    }
+
+    // The clock from the Linux side's NTP server, then time answers.
+    let upstream = start_upstream(&ns);
+    let upstream_up = Instant::now();
+    let synced = qemu.wait_for(0, "clock: set to", SYNC_LIMIT);
+    assert!(
+        synced.contains("sntp: synced to 192.168.69.100:123 (stratum 10)"),
+        "{synced}"
+    );
+    eprintln!(
+        "{test}: clock set {:.1?} after the upstream started",
+        upstream_up.elapsed()
+    );
+    let before = support::now_unix();
+    let out = time_client(&ns, 5, &["rdate", "-u", "-p", FIRMWARE_IP]);
+    let after = support::now_unix();
+    assert!(out.success(), "rdate -u -p: {}", out.describe());
+    let text = out.stdout_str();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let when = line.rsplit('\t').next().unwrap_or(line);
+    let secs = support::parse_date_loosely(when)
+        .unwrap_or_else(|| panic!("cannot read rdate's date {when:?}: {}", out.describe()));
+    support::assert_near_now(secs, before, after, "rdate -u -p (time, RFC 868)");
+
+    let report = qemu.report();
+    let (received, sent, _) = report.services.get("echo").copied().unwrap_or_default();
+    assert!(received >= 2 && sent == received, "{}", report.text);
+    show(&format!(
+        "{} smallest image (echo, time, SNTP) in QEMU: stack high-water {} of {} bytes, {} bytes static",
+        board.name, report.stack_used, report.stack_size, report.static_ram
+    ));
+    drop(upstream);
+    let name = ns.name().to_string();
+    drop(qemu);
+    drop(ns);
+    assert_namespace_gone(&name);
     eprintln!("{test}: done after {:.1?}", started.elapsed());
 }

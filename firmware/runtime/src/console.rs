@@ -184,6 +184,7 @@ pub fn report<P: Platform>(stack: &Stack<'_>, board: &mut P) {
         neighbor.cache_flushes,
         neighbor.foreign
     );
+    #[cfg(feature = "dhcp")]
     if let Some(dhcp) = stack.dhcp_stats() {
         match stack.dhcp_lease() {
             Some(lease) => {

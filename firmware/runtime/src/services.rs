@@ -4,24 +4,34 @@
 
 use static_cell::StaticCell;
 use udpkit::catalog::{ServiceInfo, CATALOG};
+#[cfg(feature = "discovery")]
 use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry};
 use udpkit::smoltcp::iface::SocketStorage;
+#[cfg(feature = "sntp")]
 use udpkit::smoltcp::time::Duration;
+#[cfg(feature = "sntp")]
 use udpkit::sntp::{self, SntpClient, SntpConfig};
 use udpkit::{Config, NeighborSlot, Stack};
 
 use crate::console::MacText;
-use crate::storage::{Queues, StackStorage, Storage};
-use crate::{splitmix64, Platform, SNTP_SERVER};
+#[cfg(any(feature = "discovery", feature = "sntp"))]
+use crate::storage::Queues;
+use crate::storage::{StackStorage, Storage};
+use crate::Platform;
+#[cfg(feature = "sntp")]
+use crate::{splitmix64, SNTP_SERVER};
 
 /// Times discovery announces the board at boot (one second apart), to the
 /// broadcast address of its subnet.
+#[cfg(feature = "discovery")]
 pub const ANNOUNCEMENTS: u8 = 2;
 
 /// How often the SNTP client asks once the server has answered.
+#[cfg(feature = "sntp")]
 pub const SNTP_INTERVAL: Duration = Duration::from_secs(1024);
 /// The longest wait between requests while the server does not answer:
 /// the client waits 15 s (RFC 4330's minimum), 30 s, then this.
+#[cfg(feature = "sntp")]
 pub const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Brings the stack and the services up on `board`. A function of its own,
@@ -40,20 +50,21 @@ pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<
         sockets,
         neighbors,
         stack,
+        #[cfg(feature = "dhcp")]
         dhcp,
     } = StackStorage::take();
     let stack = new_stack(stack, config, board, sockets, neighbors);
     // Before the services, which then start with the addresses they have
     // (no IPv4 one until the lease), the DHCP client first of the sockets.
-    let ipv4 = match dhcp {
-        Some(storage) => {
-            if let Err(error) = stack.enable_dhcp(storage) {
-                panic!("cannot start the DHCP client: {error}");
-            }
-            Ipv4Text(None)
+    #[cfg(feature = "dhcp")]
+    let ipv4 = {
+        if let Err(error) = stack.enable_dhcp(dhcp) {
+            panic!("cannot start the DHCP client: {error}");
         }
-        None => Ipv4Text(Some(config.address)),
+        Ipv4Text(None)
     };
+    #[cfg(not(feature = "dhcp"))]
+    let ipv4 = Ipv4Text(Some(config.address));
     start_services::<P>(stack, config, ipv4, board.entropy_seed());
     log::info!(
         "ready on {} as {} (MAC {}): {} services, ping answered; \
@@ -61,7 +72,7 @@ pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<
         P::NIC,
         ipv4,
         MacText(config.mac.0),
-        stack.services().count() - 1
+        stack.services().count() - crate::storage::SNTP_SOCKETS
     );
     stack
 }
@@ -96,6 +107,11 @@ impl core::fmt::Display for WhereText {
 /// The services on `stack`: the servers in the catalog's order, then
 /// discovery, built from the list of the others, then the SNTP client.
 #[inline(never)]
+// The board's type names discovery's device; without discovery, nothing.
+#[cfg_attr(
+    not(feature = "discovery"),
+    allow(clippy::extra_unused_type_parameters)
+)]
 fn start_services<P: Platform>(
     stack: &mut Stack<'static>,
     config: &Config,
@@ -104,8 +120,11 @@ fn start_services<P: Platform>(
 ) {
     let Storage {
         mut servers,
+        #[cfg(feature = "discovery")]
         discovery,
+        #[cfg(feature = "sntp")]
         sntp_queues,
+        #[cfg(feature = "sntp")]
         sntp,
     } = Storage::take();
     let address = WhereText(ipv4);
@@ -128,6 +147,7 @@ fn start_services<P: Platform>(
         }
         log_service(info, address, info.default_port);
     }
+    #[cfg(feature = "discovery")]
     for info in CATALOG.iter().filter(|info| info.needs.directory) {
         let Some(queues) = servers.take_directory_queues(info.name) else {
             log::warn!("{}: not built into this firmware", info.name);
@@ -136,12 +156,19 @@ fn start_services<P: Platform>(
         start_discovery::<P>(stack, info, discovery, queues, config);
         log_service(info, address, info.default_port);
     }
-    start_sntp(stack, sntp, sntp_queues, entropy);
-    log::info!(
-        "{:<8} udp {address}:{:<5}  the wall clock, from the NTP server {SNTP_SERVER}",
-        "sntp",
-        sntp::DEFAULT_LOCAL_PORT
-    );
+    #[cfg(feature = "sntp")]
+    {
+        start_sntp(stack, sntp, sntp_queues, entropy);
+        log::info!(
+            "{:<8} udp {address}:{:<5}  the wall clock, from the NTP server {SNTP_SERVER}",
+            "sntp",
+            sntp::DEFAULT_LOCAL_PORT
+        );
+    }
+    #[cfg(not(feature = "sntp"))]
+    let _ = entropy;
+    #[cfg(not(feature = "discovery"))]
+    let _ = config;
 }
 
 /// The stack, built in its static.
@@ -159,6 +186,7 @@ fn new_stack<P: Platform>(
 /// Discovery (`info`), with the directory of every service started so far
 /// and itself (not the SNTP client, which serves nobody), announcing the
 /// board at boot.
+#[cfg(feature = "discovery")]
 #[inline(never)]
 fn start_discovery<P: Platform>(
     stack: &mut Stack<'static>,
@@ -198,6 +226,7 @@ fn start_discovery<P: Platform>(
 
 /// The SNTP client: the wall clock of a board without one. Its request
 /// nonces from a seed of their own, not smoltcp's.
+#[cfg(feature = "sntp")]
 #[inline(never)]
 fn start_sntp(
     stack: &mut Stack<'static>,
@@ -232,4 +261,5 @@ fn log_service(info: &ServiceInfo, address: impl core::fmt::Display, port: u16) 
 }
 
 // Every service of the catalog fits discovery's directory.
+#[cfg(feature = "discovery")]
 const _: () = assert!(CATALOG.len() <= udpkit::wire::discovery::MAX_SERVICES);

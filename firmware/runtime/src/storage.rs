@@ -19,20 +19,44 @@
 //! (see firmware/README.md for the budget): one datagram of up to 1472
 //! bytes in flight per service, a chat of 16 members in 4 rooms, a neighbor
 //! table of 24 hosts.
+//!
+//! Each service's storage is there only with its cargo feature (this
+//! crate's features follow the core's): a build without the chat has
+//! neither its queues nor its tables.
 
 use static_cell::{ConstStaticCell, StaticCell};
 use udpkit::catalog::CATALOG;
+#[cfg(feature = "chat")]
 use udpkit::services::chat::{self, Chat, ChatLimits};
+#[cfg(feature = "daytime")]
+use udpkit::services::daytime;
+#[cfg(feature = "discard")]
+use udpkit::services::discard;
+#[cfg(feature = "discovery")]
 use udpkit::services::discovery::{self, Discovery};
+#[cfg(feature = "echo")]
+use udpkit::services::echo;
+#[cfg(feature = "hello")]
+use udpkit::services::hello;
+#[cfg(feature = "ntp")]
 use udpkit::services::ntp::{self, NtpServer};
-use udpkit::services::{daytime, discard, echo, hello, time, upper};
+#[cfg(feature = "time")]
+use udpkit::services::time;
+#[cfg(feature = "upper")]
+use udpkit::services::upper;
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
+#[cfg(feature = "sntp")]
 use udpkit::sntp::SntpClient;
-use udpkit::{DhcpStorage, NeighborSlot, Service, Stack};
+#[cfg(feature = "dhcp")]
+use udpkit::DhcpStorage;
+use udpkit::{NeighborSlot, Service, Stack};
+
+/// The SNTP client's socket: one with the `sntp` feature.
+pub const SNTP_SOCKETS: usize = if cfg!(feature = "sntp") { 1 } else { 0 };
 
 /// Services on a board, and so sockets: the catalog's and the SNTP client.
-pub const SERVICES: usize = CATALOG.len() + 1;
+pub const SERVICES: usize = CATALOG.len() + SNTP_SOCKETS;
 
 /// Services of the catalog that want a detour (the chat): one more socket
 /// each.
@@ -48,6 +72,20 @@ pub const DETOURS: usize = {
     detours
 };
 
+/// The catalog's services that [`Servers::take_server`] hands out: all but
+/// the one built from the directory of the others (discovery).
+const SERVERS: usize = {
+    let mut servers = 0;
+    let mut i = 0;
+    while i < CATALOG.len() {
+        if !CATALOG[i].needs.directory {
+            servers += 1;
+        }
+        i += 1;
+    }
+    servers
+};
+
 /// The DHCP client's socket: one with the `dhcp` feature.
 pub const DHCP_SOCKETS: usize = if cfg!(feature = "dhcp") { 1 } else { 0 };
 
@@ -57,22 +95,29 @@ pub const SOCKETS: usize = SERVICES + DETOURS + DHCP_SOCKETS;
 
 /// Chat members at once: a room of 16 hosts, each in the chat. Each needs
 /// room in chat's queues for a relayed line (see the chat queues below).
+#[cfg(feature = "chat")]
 pub const CHAT_MEMBERS: usize = 16;
 /// Chat rooms at once.
+#[cfg(feature = "chat")]
 pub const CHAT_ROOMS: usize = 4;
 /// Longest chat message.
+#[cfg(feature = "chat")]
 pub const CHAT_MESSAGE: usize = 200;
 /// One message relayed to every other member: its text and the most
 /// `[room] <nick> ` around it can take (names of up to 48 bytes), 15 × 304
 /// bytes.
+#[cfg(feature = "chat")]
 const CHAT_FAN_OUT: usize = (CHAT_MEMBERS - 1) * (CHAT_MESSAGE + chat::RELAY_OVERHEAD);
 /// Chat's transmit queue holds the most one datagram makes (`Chat::burst`,
 /// checked by the stack at start): a fan-out and one line of its own.
+#[cfg(feature = "chat")]
 const CHAT_QUEUE: usize = CHAT_FAN_OUT + chat::LINE_CAP;
 /// Chat's receive queue: the stack takes one frame at a time here (the
 /// echo queue holds one full-size datagram), so one datagram of any size,
 /// or a few short ones.
+#[cfg(feature = "chat")]
 const CHAT_RECEIVE: usize = 2048;
+#[cfg(feature = "chat")]
 const CHAT_RECEIVE_SLOTS: usize = 4;
 
 /// Slots of the neighbor table: 24 neighbors, a classroom of hosts and the
@@ -83,9 +128,11 @@ pub const NEIGHBOR_SLOTS: usize = 32;
 
 /// Discovery's queues: room for `udpkit discover`'s request, padded to the
 /// longest reply, and for the reply.
+#[cfg(feature = "discovery")]
 const DISCOVERY_QUEUE: usize = 1024;
 
 // A padded request that did not fit would be dropped before discovery sees it.
+#[cfg(feature = "discovery")]
 const _: () = assert!(
     discovery::PADDED_REQUEST_LEN <= DISCOVERY_QUEUE && discovery::MAX_REPLY <= DISCOVERY_QUEUE
 );
@@ -98,102 +145,118 @@ type Bytes<const N: usize> = [[u8; N]; 2];
 /// A service's receive and transmit queues.
 pub type Queues = (PacketBuffer<'static>, PacketBuffer<'static>);
 
-/// The queues' datagram slots, per service. Each queue holds SLOTS
-/// datagrams in BYTES payload bytes (see [`Payloads`]).
-struct QueueSlots {
-    echo: Slots<4>,
-    /// Discard only receives: no transmit slots.
-    discard: [PacketMetadata; 4],
-    daytime: Slots<2>,
-    time: Slots<2>,
-    ntp: Slots<2>,
-    upper: Slots<4>,
-    hello: Slots<4>,
-    chat_rx: [PacketMetadata; CHAT_RECEIVE_SLOTS],
-    /// A line to every member but one, and one more.
-    chat_tx: [PacketMetadata; CHAT_MEMBERS],
-    /// The chat's detour transmits only: no receive slots.
-    chat_detour: [PacketMetadata; CHAT_MEMBERS],
-    discovery: Slots<2>,
-    sntp: Slots<2>,
+/// A service's datagram slots, N for each queue.
+const fn slots<const N: usize>() -> ConstStaticCell<Slots<N>> {
+    ConstStaticCell::new([[PacketMetadata::EMPTY; N]; 2])
 }
 
-/// The queues' payload bytes, per service. Echo, upper and hello must carry
-/// a 1472-byte datagram; daytime, time and NTP only short ones (a longer
-/// request is dropped; NTP's are 48 bytes, 68 with a MAC); chat's transmit
-/// queue must hold its worst fan-out at once. Discovery's requests are a
-/// few bytes (`udpkit discover` pads its own to 681), and its reply (about
-/// 270 bytes here) fits its transmit queue. The SNTP client sends and
-/// receives 48-byte packets, one at a time.
-struct Payloads {
-    echo: Bytes<2048>,
-    /// A datagram of any size, to be counted.
-    discard: [u8; 2048],
-    daytime: Bytes<256>,
-    time: Bytes<256>,
-    ntp: Bytes<256>,
-    upper: Bytes<2048>,
-    hello: Bytes<2048>,
-    chat_rx: [u8; CHAT_RECEIVE],
-    chat_tx: [u8; CHAT_QUEUE],
-    /// Lines to chat members that may be gone (see `Stack::set_detour`):
-    /// after a silence of 45 s every member counts as such, so it holds a
-    /// whole fan-out; what does not fit is dropped and counted.
-    chat_detour: [u8; CHAT_FAN_OUT],
-    discovery: Bytes<DISCOVERY_QUEUE>,
-    sntp: Bytes<128>,
+/// A service's payload bytes, N for each queue: zeros, so .bss.
+const fn bytes<const N: usize>() -> ConstStaticCell<Bytes<N>> {
+    ConstStaticCell::new([[0; N]; 2])
 }
 
-const fn slots<const N: usize>() -> Slots<N> {
-    [[PacketMetadata::EMPTY; N]; 2]
-}
+// Each service's queues: SLOTS datagrams in BYTES payload bytes each way,
+// slots and bytes in statics of their own (see the top of this file). Echo,
+// upper and hello must carry a 1472-byte datagram; daytime, time and NTP
+// only short ones (a longer request is dropped; NTP's are 48 bytes, 68
+// with a MAC); chat's transmit queue must hold its worst fan-out at once.
+// Discovery's requests are a few bytes (`udpkit discover` pads its own to
+// 681), and its reply (about 270 bytes here) fits its transmit queue. The
+// SNTP client sends and receives 48-byte packets, one at a time.
+#[cfg(feature = "echo")]
+static ECHO_SLOTS: ConstStaticCell<Slots<4>> = slots();
+#[cfg(feature = "echo")]
+static ECHO_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
+#[cfg(feature = "echo")]
+static ECHO: ConstStaticCell<echo::Echo> = ConstStaticCell::new(echo::Echo);
 
-const fn bytes<const N: usize>() -> Bytes<N> {
-    [[0; N]; 2]
-}
+/// Discard only receives: no transmit slots; a datagram of any size, to be
+/// counted.
+#[cfg(feature = "discard")]
+static DISCARD_SLOTS: ConstStaticCell<[PacketMetadata; 4]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; 4]);
+#[cfg(feature = "discard")]
+static DISCARD_BYTES: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
+#[cfg(feature = "discard")]
+static DISCARD: ConstStaticCell<discard::Discard> = ConstStaticCell::new(discard::Discard::new());
+
+#[cfg(feature = "daytime")]
+static DAYTIME_SLOTS: ConstStaticCell<Slots<2>> = slots();
+#[cfg(feature = "daytime")]
+static DAYTIME_BYTES: ConstStaticCell<Bytes<256>> = bytes();
+#[cfg(feature = "daytime")]
+static DAYTIME: ConstStaticCell<daytime::Daytime> = ConstStaticCell::new(daytime::Daytime);
+
+#[cfg(feature = "time")]
+static TIME_SLOTS: ConstStaticCell<Slots<2>> = slots();
+#[cfg(feature = "time")]
+static TIME_BYTES: ConstStaticCell<Bytes<256>> = bytes();
+#[cfg(feature = "time")]
+static TIME: ConstStaticCell<time::Time> = ConstStaticCell::new(time::Time);
+
+#[cfg(feature = "ntp")]
+static NTP_SLOTS: ConstStaticCell<Slots<2>> = slots();
+#[cfg(feature = "ntp")]
+static NTP_BYTES: ConstStaticCell<Bytes<256>> = bytes();
+#[cfg(feature = "ntp")]
+static NTP: ConstStaticCell<NtpServer> = ConstStaticCell::new(NtpServer::new());
+
+#[cfg(feature = "upper")]
+static UPPER_SLOTS: ConstStaticCell<Slots<4>> = slots();
+#[cfg(feature = "upper")]
+static UPPER_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
+#[cfg(feature = "upper")]
+static UPPER: ConstStaticCell<upper::Upper> = ConstStaticCell::new(upper::Upper);
+
+#[cfg(feature = "hello")]
+static HELLO_SLOTS: ConstStaticCell<Slots<4>> = slots();
+#[cfg(feature = "hello")]
+static HELLO_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
+#[cfg(feature = "hello")]
+static HELLO: ConstStaticCell<hello::Hello> = ConstStaticCell::new(hello::Hello);
+
+#[cfg(feature = "chat")]
+static CHAT_RX_SLOTS: ConstStaticCell<[PacketMetadata; CHAT_RECEIVE_SLOTS]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; CHAT_RECEIVE_SLOTS]);
+#[cfg(feature = "chat")]
+static CHAT_RX_BYTES: ConstStaticCell<[u8; CHAT_RECEIVE]> = ConstStaticCell::new([0; CHAT_RECEIVE]);
+/// A line to every member but one, and one more.
+#[cfg(feature = "chat")]
+static CHAT_TX_SLOTS: ConstStaticCell<[PacketMetadata; CHAT_MEMBERS]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; CHAT_MEMBERS]);
+#[cfg(feature = "chat")]
+static CHAT_TX_BYTES: ConstStaticCell<[u8; CHAT_QUEUE]> = ConstStaticCell::new([0; CHAT_QUEUE]);
+/// The chat's detour transmits only (no receive slots): lines to members
+/// that may be gone (see `Stack::set_detour`). After a silence of 45 s
+/// every member counts as such, so it holds a whole fan-out; what does not
+/// fit is dropped and counted.
+#[cfg(feature = "chat")]
+static CHAT_DETOUR_SLOTS: ConstStaticCell<[PacketMetadata; CHAT_MEMBERS]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; CHAT_MEMBERS]);
+#[cfg(feature = "chat")]
+static CHAT_DETOUR_BYTES: ConstStaticCell<[u8; CHAT_FAN_OUT]> =
+    ConstStaticCell::new([0; CHAT_FAN_OUT]);
+#[cfg(feature = "chat")]
+static CHAT: StaticCell<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = StaticCell::new();
+
+#[cfg(feature = "discovery")]
+static DISCOVERY_SLOTS: ConstStaticCell<Slots<2>> = slots();
+#[cfg(feature = "discovery")]
+static DISCOVERY_BYTES: ConstStaticCell<Bytes<DISCOVERY_QUEUE>> = bytes();
+#[cfg(feature = "discovery")]
+static DISCOVERY: StaticCell<Discovery> = StaticCell::new();
+
+#[cfg(feature = "sntp")]
+static SNTP_SLOTS: ConstStaticCell<Slots<2>> = slots();
+#[cfg(feature = "sntp")]
+static SNTP_BYTES: ConstStaticCell<Bytes<128>> = bytes();
+#[cfg(feature = "sntp")]
+static SNTP: StaticCell<SntpClient> = StaticCell::new();
 
 static SOCKET_SET: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> =
     ConstStaticCell::new([SocketStorage::EMPTY; SOCKETS]);
 static NEIGHBORS: ConstStaticCell<[NeighborSlot; NEIGHBOR_SLOTS]> =
     ConstStaticCell::new([NeighborSlot::EMPTY; NEIGHBOR_SLOTS]);
-static QUEUE_SLOTS: ConstStaticCell<QueueSlots> = ConstStaticCell::new(QueueSlots {
-    echo: slots(),
-    discard: [PacketMetadata::EMPTY; 4],
-    daytime: slots(),
-    time: slots(),
-    ntp: slots(),
-    upper: slots(),
-    hello: slots(),
-    chat_rx: [PacketMetadata::EMPTY; CHAT_RECEIVE_SLOTS],
-    chat_tx: [PacketMetadata::EMPTY; CHAT_MEMBERS],
-    chat_detour: [PacketMetadata::EMPTY; CHAT_MEMBERS],
-    discovery: slots(),
-    sntp: slots(),
-});
-static PAYLOADS: ConstStaticCell<Payloads> = ConstStaticCell::new(Payloads {
-    echo: bytes(),
-    discard: [0; 2048],
-    daytime: bytes(),
-    time: bytes(),
-    ntp: bytes(),
-    upper: bytes(),
-    hello: bytes(),
-    chat_rx: [0; CHAT_RECEIVE],
-    chat_tx: [0; CHAT_QUEUE],
-    chat_detour: [0; CHAT_FAN_OUT],
-    discovery: bytes(),
-    sntp: bytes(),
-});
-static ECHO: ConstStaticCell<echo::Echo> = ConstStaticCell::new(echo::Echo);
-static DISCARD: ConstStaticCell<discard::Discard> = ConstStaticCell::new(discard::Discard::new());
-static DAYTIME: ConstStaticCell<daytime::Daytime> = ConstStaticCell::new(daytime::Daytime);
-static TIME: ConstStaticCell<time::Time> = ConstStaticCell::new(time::Time);
-static NTP: ConstStaticCell<NtpServer> = ConstStaticCell::new(NtpServer::new());
-static UPPER: ConstStaticCell<upper::Upper> = ConstStaticCell::new(upper::Upper);
-static HELLO: ConstStaticCell<hello::Hello> = ConstStaticCell::new(hello::Hello);
-static CHAT: StaticCell<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = StaticCell::new();
-static DISCOVERY: StaticCell<Discovery> = StaticCell::new();
-static SNTP: StaticCell<SntpClient> = StaticCell::new();
 static STACK: StaticCell<Stack<'static>> = StaticCell::new();
 /// The DHCP client's copy of the server's last message (zeros: .bss).
 #[cfg(feature = "dhcp")]
@@ -201,6 +264,7 @@ static DHCP: ConstStaticCell<DhcpStorage> = ConstStaticCell::new(DhcpStorage::ne
 
 /// The chat, built in its static (in a function of its own: its
 /// temporary leaves the stack when it returns).
+#[cfg(feature = "chat")]
 #[inline(never)]
 fn new_chat() -> &'static mut Chat<CHAT_MEMBERS, CHAT_ROOMS> {
     CHAT.init(Chat::new(ChatLimits {
@@ -212,16 +276,23 @@ fn new_chat() -> &'static mut Chat<CHAT_MEMBERS, CHAT_ROOMS> {
 }
 
 /// The receive and transmit queues over one service's slots and bytes.
+#[allow(dead_code)] // Not with only discard and the chat, whose queues differ.
 fn queues<const S: usize, const B: usize>(
-    slots: &'static mut Slots<S>,
-    bytes: &'static mut Bytes<B>,
+    slots: &'static ConstStaticCell<Slots<S>>,
+    bytes: &'static ConstStaticCell<Bytes<B>>,
 ) -> Queues {
-    let [rx_slots, tx_slots] = slots;
-    let [rx_bytes, tx_bytes] = bytes;
+    let [rx_slots, tx_slots] = slots.take();
+    let [rx_bytes, tx_bytes] = bytes.take();
     (
         PacketBuffer::new(&mut rx_slots[..], &mut rx_bytes[..]),
         PacketBuffer::new(&mut tx_slots[..], &mut tx_bytes[..]),
     )
+}
+
+/// A queue that holds nothing: the side a service never uses.
+#[allow(dead_code)] // Only discard and the chat's detour have one.
+fn no_queue() -> PacketBuffer<'static> {
+    PacketBuffer::new(&mut [][..], &mut [][..])
 }
 
 /// A server of the catalog, ready to add to the stack: the service and its
@@ -232,10 +303,12 @@ pub type Server = (&'static mut dyn Service, Queues);
 pub struct Servers {
     /// The servers of the catalog but discovery; each taken once
     /// ([`Servers::take_server`]).
-    servers: [Option<(&'static str, Server)>; CATALOG.len() - 1],
+    servers: [Option<(&'static str, Server)>; SERVERS],
     /// The chat's detour, taken by [`Servers::take_detour`].
+    #[cfg(feature = "chat")]
     chat_detour: Option<Queues>,
     /// Discovery's queues, taken by [`Servers::take_directory_queues`].
+    #[cfg(feature = "discovery")]
     discovery_queues: Option<Queues>,
 }
 
@@ -248,7 +321,8 @@ pub struct StackStorage {
     /// The stack, once its sockets and device are known.
     pub stack: &'static StaticCell<Stack<'static>>,
     /// The DHCP client's storage, with the `dhcp` feature.
-    pub dhcp: Option<&'static mut DhcpStorage>,
+    #[cfg(feature = "dhcp")]
+    pub dhcp: &'static mut DhcpStorage,
 }
 
 impl StackStorage {
@@ -259,9 +333,7 @@ impl StackStorage {
             neighbors: NEIGHBORS.take(),
             stack: &STACK,
             #[cfg(feature = "dhcp")]
-            dhcp: Some(DHCP.take()),
-            #[cfg(not(feature = "dhcp"))]
-            dhcp: None,
+            dhcp: DHCP.take(),
         }
     }
 }
@@ -272,10 +344,13 @@ pub struct Storage {
     /// The services of the catalog, each taken once by name.
     pub servers: Servers,
     /// Discovery, once its directory is known.
+    #[cfg(feature = "discovery")]
     pub discovery: &'static StaticCell<Discovery>,
     /// The SNTP client's queues.
+    #[cfg(feature = "sntp")]
     pub sntp_queues: Queues,
     /// The SNTP client, once its seed is known.
+    #[cfg(feature = "sntp")]
     pub sntp: &'static StaticCell<SntpClient>,
 }
 
@@ -284,82 +359,80 @@ impl Storage {
     /// handed out only once).
     #[inline(never)]
     pub fn take() -> Storage {
-        let QueueSlots {
-            echo: echo_slots,
-            discard: discard_slots,
-            daytime: daytime_slots,
-            time: time_slots,
-            ntp: ntp_slots,
-            upper: upper_slots,
-            hello: hello_slots,
-            chat_rx: chat_rx_slots,
-            chat_tx: chat_tx_slots,
-            chat_detour: chat_detour_slots,
-            discovery: discovery_slots,
-            sntp: sntp_slots,
-        } = QUEUE_SLOTS.take();
-        let Payloads {
-            echo: echo_bytes,
-            discard: discard_bytes,
-            daytime: daytime_bytes,
-            time: time_bytes,
-            ntp: ntp_bytes,
-            upper: upper_bytes,
-            hello: hello_bytes,
-            chat_rx: chat_rx_bytes,
-            chat_tx: chat_tx_bytes,
-            chat_detour: chat_detour_bytes,
-            discovery: discovery_bytes,
-            sntp: sntp_bytes,
-        } = PAYLOADS.take();
-        let chat: &'static mut dyn Service = new_chat();
         Storage {
             servers: Servers {
+                // In the catalog's order; the length, the catalog's count of
+                // servers, holds each feature's storage to its catalog line.
                 servers: [
-                    Some((echo::NAME, (ECHO.take(), queues(echo_slots, echo_bytes)))),
+                    #[cfg(feature = "echo")]
+                    Some((echo::NAME, (ECHO.take(), queues(&ECHO_SLOTS, &ECHO_BYTES)))),
+                    #[cfg(feature = "discard")]
                     Some((
                         discard::NAME,
                         (
                             DISCARD.take(),
                             (
-                                PacketBuffer::new(&mut discard_slots[..], &mut discard_bytes[..]),
-                                PacketBuffer::new(&mut [][..], &mut [][..]),
+                                PacketBuffer::new(
+                                    &mut DISCARD_SLOTS.take()[..],
+                                    &mut DISCARD_BYTES.take()[..],
+                                ),
+                                no_queue(),
                             ),
                         ),
                     )),
+                    #[cfg(feature = "daytime")]
                     Some((
                         daytime::NAME,
-                        (DAYTIME.take(), queues(daytime_slots, daytime_bytes)),
+                        (DAYTIME.take(), queues(&DAYTIME_SLOTS, &DAYTIME_BYTES)),
                     )),
-                    Some((time::NAME, (TIME.take(), queues(time_slots, time_bytes)))),
-                    Some((ntp::NAME, (NTP.take(), queues(ntp_slots, ntp_bytes)))),
+                    #[cfg(feature = "time")]
+                    Some((time::NAME, (TIME.take(), queues(&TIME_SLOTS, &TIME_BYTES)))),
+                    #[cfg(feature = "ntp")]
+                    Some((ntp::NAME, (NTP.take(), queues(&NTP_SLOTS, &NTP_BYTES)))),
+                    #[cfg(feature = "upper")]
                     Some((
                         upper::NAME,
-                        (UPPER.take(), queues(upper_slots, upper_bytes)),
+                        (UPPER.take(), queues(&UPPER_SLOTS, &UPPER_BYTES)),
                     )),
+                    #[cfg(feature = "hello")]
                     Some((
                         hello::NAME,
-                        (HELLO.take(), queues(hello_slots, hello_bytes)),
+                        (HELLO.take(), queues(&HELLO_SLOTS, &HELLO_BYTES)),
                     )),
+                    #[cfg(feature = "chat")]
                     Some((
                         chat::NAME,
                         (
-                            chat,
+                            new_chat(),
                             (
-                                PacketBuffer::new(&mut chat_rx_slots[..], &mut chat_rx_bytes[..]),
-                                PacketBuffer::new(&mut chat_tx_slots[..], &mut chat_tx_bytes[..]),
+                                PacketBuffer::new(
+                                    &mut CHAT_RX_SLOTS.take()[..],
+                                    &mut CHAT_RX_BYTES.take()[..],
+                                ),
+                                PacketBuffer::new(
+                                    &mut CHAT_TX_SLOTS.take()[..],
+                                    &mut CHAT_TX_BYTES.take()[..],
+                                ),
                             ),
                         ),
                     )),
                 ],
+                #[cfg(feature = "chat")]
                 chat_detour: Some((
-                    PacketBuffer::new(&mut [][..], &mut [][..]),
-                    PacketBuffer::new(&mut chat_detour_slots[..], &mut chat_detour_bytes[..]),
+                    no_queue(),
+                    PacketBuffer::new(
+                        &mut CHAT_DETOUR_SLOTS.take()[..],
+                        &mut CHAT_DETOUR_BYTES.take()[..],
+                    ),
                 )),
-                discovery_queues: Some(queues(discovery_slots, discovery_bytes)),
+                #[cfg(feature = "discovery")]
+                discovery_queues: Some(queues(&DISCOVERY_SLOTS, &DISCOVERY_BYTES)),
             },
+            #[cfg(feature = "discovery")]
             discovery: &DISCOVERY,
-            sntp_queues: queues(sntp_slots, sntp_bytes),
+            #[cfg(feature = "sntp")]
+            sntp_queues: queues(&SNTP_SLOTS, &SNTP_BYTES),
+            #[cfg(feature = "sntp")]
             sntp: &SNTP,
         }
     }
@@ -379,19 +452,21 @@ impl Servers {
     /// The queues of the service called `name` that is built from the
     /// directory of the others (discovery), if this firmware has it.
     pub fn take_directory_queues(&mut self, name: &str) -> Option<Queues> {
+        #[cfg(feature = "discovery")]
         if name == discovery::NAME {
-            self.discovery_queues.take()
-        } else {
-            None
+            return self.discovery_queues.take();
         }
+        let _ = name;
+        None
     }
 
     /// The detour queues of the server called `name`, if it has one.
     pub fn take_detour(&mut self, name: &str) -> Option<Queues> {
+        #[cfg(feature = "chat")]
         if name == chat::NAME {
-            self.chat_detour.take()
-        } else {
-            None
+            return self.chat_detour.take();
         }
+        let _ = name;
+        None
     }
 }

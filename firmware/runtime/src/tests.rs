@@ -283,7 +283,7 @@ fn the_catalog_starts_and_the_loop_serves_it() {
         boot.contains("udpkit 0.1.0 on test-board: the core's in-memory device"),
         "{boot}"
     );
-    for info in &CATALOG {
+    for info in CATALOG {
         let line = format!("{:<8} udp 192.168.69.1:{:<5}", info.name, info.default_port);
         assert!(
             boot.lines()
@@ -427,7 +427,7 @@ fn the_catalog_starts_and_the_loop_serves_it() {
     ] {
         assert!(report.contains(line), "no {line:?} in\n{report}");
     }
-    for info in &CATALOG {
+    for info in CATALOG {
         let line = format!("service {} port {}:", info.name, info.default_port);
         assert!(report.contains(&line), "no {line:?} in\n{report}");
     }
