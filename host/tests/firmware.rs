@@ -433,37 +433,37 @@ const CEILINGS: &[Ceiling] = &[
     Ceiling {
         image: "udpkit-mps2-an385",
         target: TARGET_M3,
-        flash: 124_000,
+        flash: 117_500,
         static_ram: 54_500,
     },
     Ceiling {
         image: "udpkit-mps2-an385",
         target: TARGET_M4F,
-        flash: 124_000,
+        flash: 117_500,
         static_ram: 54_500,
     },
     Ceiling {
         image: "udpkit-mps2-an385-dhcp",
         target: TARGET_M3,
-        flash: 135_000,
+        flash: 128_000,
         static_ram: 57_000,
     },
     Ceiling {
         image: "udpkit-mps2-an385-minimal",
         target: TARGET_M3,
-        flash: 84_000,
+        flash: 81_500,
         static_ram: 21_500,
     },
     Ceiling {
         image: "udpkit-lm3s6965evb",
         target: TARGET_M3,
-        flash: 124_000,
+        flash: 117_500,
         static_ram: 54_500,
     },
     Ceiling {
         image: "udpkit-riscv-virt",
         target: TARGET_RV32IMAC,
-        flash: 168_500,
+        flash: 162_500,
         static_ram: 75_800,
     },
 ];

@@ -180,7 +180,7 @@ fn new_stack<P: Platform>(
     sockets: &'static mut [SocketStorage<'static>],
     neighbors: &'static mut [NeighborSlot],
 ) -> &'static mut Stack<'static> {
-    cell.init(Stack::new(config, board, sockets, neighbors))
+    cell.init_with(|| Stack::new(config, board, sockets, neighbors))
 }
 
 /// Discovery (`info`), with the directory of every service started so far

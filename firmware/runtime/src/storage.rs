@@ -2,19 +2,21 @@
 //! time, handed out once.
 //!
 //! Each kind of storage is a `static` cell of [`static_cell`] (the pattern
-//! embassy's examples use): a [`ConstStaticCell`] for what has a value at
-//! compile time (the queues, the socket set, the neighbor table, the
-//! stateless services), a [`StaticCell`] for what is built at boot (the
-//! chat, discovery, the SNTP client, the stack). Taking one gives a
-//! `&'static mut` to it, once; a second take panics, so no two references
-//! to one static can exist, and no `static mut` is needed.
+//! embassy's examples use): a [`ConstStaticCell`] for what is all zeros or
+//! tiny at compile time (the queues' payload bytes, the stateless
+//! services), a [`StaticCell`] for what is built at boot (the queues'
+//! datagram slots, the socket set, the neighbor table, the chat,
+//! discovery, the SNTP client, the stack). Taking one gives a `&'static
+//! mut` to it, once; a second take panics, so no two references to one
+//! static can exist, and no `static mut` is needed.
 //!
-//! The queues' payload bytes are kept apart from their datagram slots on
-//! purpose: the bytes are all zeros, so they go to .bss and cost no flash;
-//! a slot's initial value is not all zeros, so the slots are .data, copied
-//! from flash at boot. (udpkit's `SocketBuffers` keeps the two together,
-//! and a `static` of it would put every payload byte in flash too.)
-//!
+//! Nothing here is .data, whose initial values are copied from flash: the
+//! payload bytes are zeros (.bss), and what has other initial values (an
+//! empty slot, socket or neighbor is not all zeros) is filled in at boot,
+//! which costs a few loops of code instead of 6.4 KiB of flash for the
+//! full image. (udpkit's `SocketBuffers` keeps slots and bytes together,
+//! and a `static` of it would put every payload byte in flash.)
+
 //! The sizes fit a small MCU's 64 KiB of RAM with the stack beside them
 //! (see firmware/README.md for the budget): one datagram of up to 1472
 //! bytes in flight per service, a chat of 16 members in 4 rooms, a neighbor
@@ -145,9 +147,10 @@ type Bytes<const N: usize> = [[u8; N]; 2];
 /// A service's receive and transmit queues.
 pub type Queues = (PacketBuffer<'static>, PacketBuffer<'static>);
 
-/// A service's datagram slots, N for each queue.
-const fn slots<const N: usize>() -> ConstStaticCell<Slots<N>> {
-    ConstStaticCell::new([[PacketMetadata::EMPTY; N]; 2])
+/// A service's datagram slots, N for each queue: filled at boot (see
+/// the top of this file).
+const fn slots<const N: usize>() -> StaticCell<Slots<N>> {
+    StaticCell::new()
 }
 
 /// A service's payload bytes, N for each queue: zeros, so .bss.
@@ -164,7 +167,7 @@ const fn bytes<const N: usize>() -> ConstStaticCell<Bytes<N>> {
 // 681), and its reply (about 270 bytes here) fits its transmit queue. The
 // SNTP client sends and receives 48-byte packets, one at a time.
 #[cfg(feature = "echo")]
-static ECHO_SLOTS: ConstStaticCell<Slots<4>> = slots();
+static ECHO_SLOTS: StaticCell<Slots<4>> = slots();
 #[cfg(feature = "echo")]
 static ECHO_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
 #[cfg(feature = "echo")]
@@ -173,57 +176,54 @@ static ECHO: ConstStaticCell<echo::Echo> = ConstStaticCell::new(echo::Echo);
 /// Discard only receives: no transmit slots; a datagram of any size, to be
 /// counted.
 #[cfg(feature = "discard")]
-static DISCARD_SLOTS: ConstStaticCell<[PacketMetadata; 4]> =
-    ConstStaticCell::new([PacketMetadata::EMPTY; 4]);
+static DISCARD_SLOTS: StaticCell<[PacketMetadata; 4]> = StaticCell::new();
 #[cfg(feature = "discard")]
 static DISCARD_BYTES: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
 #[cfg(feature = "discard")]
 static DISCARD: ConstStaticCell<discard::Discard> = ConstStaticCell::new(discard::Discard::new());
 
 #[cfg(feature = "daytime")]
-static DAYTIME_SLOTS: ConstStaticCell<Slots<2>> = slots();
+static DAYTIME_SLOTS: StaticCell<Slots<2>> = slots();
 #[cfg(feature = "daytime")]
 static DAYTIME_BYTES: ConstStaticCell<Bytes<256>> = bytes();
 #[cfg(feature = "daytime")]
 static DAYTIME: ConstStaticCell<daytime::Daytime> = ConstStaticCell::new(daytime::Daytime);
 
 #[cfg(feature = "time")]
-static TIME_SLOTS: ConstStaticCell<Slots<2>> = slots();
+static TIME_SLOTS: StaticCell<Slots<2>> = slots();
 #[cfg(feature = "time")]
 static TIME_BYTES: ConstStaticCell<Bytes<256>> = bytes();
 #[cfg(feature = "time")]
 static TIME: ConstStaticCell<time::Time> = ConstStaticCell::new(time::Time);
 
 #[cfg(feature = "ntp")]
-static NTP_SLOTS: ConstStaticCell<Slots<2>> = slots();
+static NTP_SLOTS: StaticCell<Slots<2>> = slots();
 #[cfg(feature = "ntp")]
 static NTP_BYTES: ConstStaticCell<Bytes<256>> = bytes();
 #[cfg(feature = "ntp")]
 static NTP: ConstStaticCell<NtpServer> = ConstStaticCell::new(NtpServer::new());
 
 #[cfg(feature = "upper")]
-static UPPER_SLOTS: ConstStaticCell<Slots<4>> = slots();
+static UPPER_SLOTS: StaticCell<Slots<4>> = slots();
 #[cfg(feature = "upper")]
 static UPPER_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
 #[cfg(feature = "upper")]
 static UPPER: ConstStaticCell<upper::Upper> = ConstStaticCell::new(upper::Upper);
 
 #[cfg(feature = "hello")]
-static HELLO_SLOTS: ConstStaticCell<Slots<4>> = slots();
+static HELLO_SLOTS: StaticCell<Slots<4>> = slots();
 #[cfg(feature = "hello")]
 static HELLO_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
 #[cfg(feature = "hello")]
 static HELLO: ConstStaticCell<hello::Hello> = ConstStaticCell::new(hello::Hello);
 
 #[cfg(feature = "chat")]
-static CHAT_RX_SLOTS: ConstStaticCell<[PacketMetadata; CHAT_RECEIVE_SLOTS]> =
-    ConstStaticCell::new([PacketMetadata::EMPTY; CHAT_RECEIVE_SLOTS]);
+static CHAT_RX_SLOTS: StaticCell<[PacketMetadata; CHAT_RECEIVE_SLOTS]> = StaticCell::new();
 #[cfg(feature = "chat")]
 static CHAT_RX_BYTES: ConstStaticCell<[u8; CHAT_RECEIVE]> = ConstStaticCell::new([0; CHAT_RECEIVE]);
 /// A line to every member but one, and one more.
 #[cfg(feature = "chat")]
-static CHAT_TX_SLOTS: ConstStaticCell<[PacketMetadata; CHAT_MEMBERS]> =
-    ConstStaticCell::new([PacketMetadata::EMPTY; CHAT_MEMBERS]);
+static CHAT_TX_SLOTS: StaticCell<[PacketMetadata; CHAT_MEMBERS]> = StaticCell::new();
 #[cfg(feature = "chat")]
 static CHAT_TX_BYTES: ConstStaticCell<[u8; CHAT_QUEUE]> = ConstStaticCell::new([0; CHAT_QUEUE]);
 /// The chat's detour transmits only (no receive slots): lines to members
@@ -231,8 +231,7 @@ static CHAT_TX_BYTES: ConstStaticCell<[u8; CHAT_QUEUE]> = ConstStaticCell::new([
 /// every member counts as such, so it holds a whole fan-out; what does not
 /// fit is dropped and counted.
 #[cfg(feature = "chat")]
-static CHAT_DETOUR_SLOTS: ConstStaticCell<[PacketMetadata; CHAT_MEMBERS]> =
-    ConstStaticCell::new([PacketMetadata::EMPTY; CHAT_MEMBERS]);
+static CHAT_DETOUR_SLOTS: StaticCell<[PacketMetadata; CHAT_MEMBERS]> = StaticCell::new();
 #[cfg(feature = "chat")]
 static CHAT_DETOUR_BYTES: ConstStaticCell<[u8; CHAT_FAN_OUT]> =
     ConstStaticCell::new([0; CHAT_FAN_OUT]);
@@ -240,23 +239,21 @@ static CHAT_DETOUR_BYTES: ConstStaticCell<[u8; CHAT_FAN_OUT]> =
 static CHAT: StaticCell<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = StaticCell::new();
 
 #[cfg(feature = "discovery")]
-static DISCOVERY_SLOTS: ConstStaticCell<Slots<2>> = slots();
+static DISCOVERY_SLOTS: StaticCell<Slots<2>> = slots();
 #[cfg(feature = "discovery")]
 static DISCOVERY_BYTES: ConstStaticCell<Bytes<DISCOVERY_QUEUE>> = bytes();
 #[cfg(feature = "discovery")]
 static DISCOVERY: StaticCell<Discovery> = StaticCell::new();
 
 #[cfg(feature = "sntp")]
-static SNTP_SLOTS: ConstStaticCell<Slots<2>> = slots();
+static SNTP_SLOTS: StaticCell<Slots<2>> = slots();
 #[cfg(feature = "sntp")]
 static SNTP_BYTES: ConstStaticCell<Bytes<128>> = bytes();
 #[cfg(feature = "sntp")]
 static SNTP: StaticCell<SntpClient> = StaticCell::new();
 
-static SOCKET_SET: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> =
-    ConstStaticCell::new([SocketStorage::EMPTY; SOCKETS]);
-static NEIGHBORS: ConstStaticCell<[NeighborSlot; NEIGHBOR_SLOTS]> =
-    ConstStaticCell::new([NeighborSlot::EMPTY; NEIGHBOR_SLOTS]);
+static SOCKET_SET: StaticCell<[SocketStorage<'static>; SOCKETS]> = StaticCell::new();
+static NEIGHBORS: StaticCell<[NeighborSlot; NEIGHBOR_SLOTS]> = StaticCell::new();
 static STACK: StaticCell<Stack<'static>> = StaticCell::new();
 /// The DHCP client's copy of the server's last message (zeros: .bss).
 #[cfg(feature = "dhcp")]
@@ -278,15 +275,23 @@ fn new_chat() -> &'static mut Chat<CHAT_MEMBERS, CHAT_ROOMS> {
 /// The receive and transmit queues over one service's slots and bytes.
 #[allow(dead_code)] // Not with only discard and the chat, whose queues differ.
 fn queues<const S: usize, const B: usize>(
-    slots: &'static ConstStaticCell<Slots<S>>,
+    slots: &'static StaticCell<Slots<S>>,
     bytes: &'static ConstStaticCell<Bytes<B>>,
 ) -> Queues {
-    let [rx_slots, tx_slots] = slots.take();
+    let [rx_slots, tx_slots] = slots.init_with(|| [[PacketMetadata::EMPTY; S]; 2]);
     let [rx_bytes, tx_bytes] = bytes.take();
     (
         PacketBuffer::new(&mut rx_slots[..], &mut rx_bytes[..]),
         PacketBuffer::new(&mut tx_slots[..], &mut tx_bytes[..]),
     )
+}
+
+/// Datagram slots of one queue, filled at boot.
+#[allow(dead_code)] // Only discard's and the chat's queues are built so.
+fn empty_slots<const N: usize>(
+    cell: &'static StaticCell<[PacketMetadata; N]>,
+) -> &'static mut [PacketMetadata] {
+    cell.init_with(|| [PacketMetadata::EMPTY; N])
 }
 
 /// A queue that holds nothing: the side a service never uses.
@@ -326,11 +331,14 @@ pub struct StackStorage {
 }
 
 impl StackStorage {
-    /// The stack's storage. Once: a second call panics.
+    /// The stack's storage. Once: a second call panics. Never inlined: the
+    /// empty socket set and neighbor table it fills may pass through its
+    /// frame, which is gone before the stack is built.
+    #[inline(never)]
     pub fn take() -> StackStorage {
         StackStorage {
-            sockets: SOCKET_SET.take(),
-            neighbors: NEIGHBORS.take(),
+            sockets: SOCKET_SET.init_with(|| [SocketStorage::EMPTY; SOCKETS]),
+            neighbors: NEIGHBORS.init_with(|| [NeighborSlot::EMPTY; NEIGHBOR_SLOTS]),
             stack: &STACK,
             #[cfg(feature = "dhcp")]
             dhcp: DHCP.take(),
@@ -373,7 +381,7 @@ impl Storage {
                             DISCARD.take(),
                             (
                                 PacketBuffer::new(
-                                    &mut DISCARD_SLOTS.take()[..],
+                                    empty_slots(&DISCARD_SLOTS),
                                     &mut DISCARD_BYTES.take()[..],
                                 ),
                                 no_queue(),
@@ -406,11 +414,11 @@ impl Storage {
                             new_chat(),
                             (
                                 PacketBuffer::new(
-                                    &mut CHAT_RX_SLOTS.take()[..],
+                                    empty_slots(&CHAT_RX_SLOTS),
                                     &mut CHAT_RX_BYTES.take()[..],
                                 ),
                                 PacketBuffer::new(
-                                    &mut CHAT_TX_SLOTS.take()[..],
+                                    empty_slots(&CHAT_TX_SLOTS),
                                     &mut CHAT_TX_BYTES.take()[..],
                                 ),
                             ),
@@ -421,7 +429,7 @@ impl Storage {
                 chat_detour: Some((
                     no_queue(),
                     PacketBuffer::new(
-                        &mut CHAT_DETOUR_SLOTS.take()[..],
+                        empty_slots(&CHAT_DETOUR_SLOTS),
                         &mut CHAT_DETOUR_BYTES.take()[..],
                     ),
                 )),
