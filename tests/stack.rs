@@ -625,6 +625,9 @@ fn an_off_link_sender_with_a_gateway_is_answered_through_it() {
     );
     let stats = net.stats(net.echo);
     assert_eq!((stats.received, stats.sent, stats.unroutable), (2, 2, 0));
+    // One ARP request left, and the counters say so.
+    let neighbors = net.stack.neighbor_stats();
+    assert_eq!(neighbors.resolutions, 1, "{neighbors:?}");
 }
 
 // ---------------------------------------------------------------------------
