@@ -21,7 +21,10 @@
 //! all headers and checksums, on the first of each measurement). "In flight"
 //! is how many request frames wait on the ring per poll: 1 is ping-pong, 32
 //! a burst. Each figure is the median [min..max] of several rounds, the
-//! variants interleaved round by round.
+//! variants interleaved round by round. The ratio udpkit/smoltcp is the
+//! median of each round's own ratio (the two variants measured back to
+//! back), not the ratio of the medians: on a shared or virtual machine the
+//! speed drifts from round to round, and a pair sees the same drift.
 //!
 //! Without `--bench` (as `cargo test` runs it) it is a smoke check: a few
 //! thousand verified round trips per variant, no figures.
@@ -540,7 +543,8 @@ fn main() {
     let limit = Duration::from_secs_f64(o.secs);
     println!(
         "core echo over an in-memory device (no system calls), one core: round trips/s, \
-         median [min..max] of {} rounds of {:.2} s, variants interleaved",
+         median [min..max] of {} rounds of {:.2} s, variants interleaved; the ratio is \
+         the median of the rounds' own",
         o.rounds, o.secs
     );
     let mut header = format!("{:<8} {:>9}", "payload", "in flight");
@@ -573,11 +577,15 @@ fn main() {
                 rates[i].push(rate);
             }
         }
-        let stats: Vec<(f64, f64, f64)> = rates.iter_mut().map(|r| median(r)).collect();
         let ratio = match pair {
-            (Some(u), Some(b)) => Some(stats[u].0 / stats[b].0),
+            (Some(u), Some(b)) => {
+                let mut ratios: Vec<f64> =
+                    rates[u].iter().zip(&rates[b]).map(|(u, b)| u / b).collect();
+                Some(median(&mut ratios).0)
+            }
             _ => None,
         };
+        let stats: Vec<(f64, f64, f64)> = rates.iter_mut().map(|r| median(r)).collect();
         if o.json {
             let figures: Vec<String> = variants
                 .iter()
