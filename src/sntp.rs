@@ -72,7 +72,7 @@ pub const DEFAULT_LOCAL_PORT: u16 = 1123;
 
 /// Frequency tolerance of a clock that nothing disciplines, RFC 5905's PHI:
 /// 15 parts per million.
-const PHI_PPM: i128 = 15;
+const PHI_PPM: u64 = 15;
 
 /// The longest interval between requests, whatever the configuration and
 /// the server's `RATE` kisses say: RFC 5905's MAXPOLL, 2^17 s (36 hours).
@@ -87,6 +87,9 @@ pub const DEFAULT_NOT_BEFORE: UnixTime = UnixTime::from_secs(1_735_689_600);
 
 /// Nanoseconds in one microsecond, for the monotonic clock.
 const NANOS_PER_MICRO: i128 = 1_000;
+
+/// Nanoseconds in one second.
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// How the client runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,13 +230,14 @@ pub fn offset_and_delay(t1: i128, t2: i128, t3: i128, t4: i128) -> (i128, i128) 
     (offset, delay)
 }
 
-/// 2^`precision` seconds, in nanoseconds (at least 1).
-fn precision_nanos(precision: i8) -> i128 {
-    let p = i32::from(precision).clamp(-40, 40);
-    if p >= 0 {
-        1_000_000_000i128 << p
+/// 2^`precision` seconds, in nanoseconds: at least 1, and at most
+/// `u64::MAX` (584 years; from 2^4 s on, past MAXDISP anyway).
+fn precision_nanos(precision: i8) -> u64 {
+    let shift = u32::from(precision.unsigned_abs()).min(63);
+    if precision >= 0 {
+        NANOS_PER_SECOND.saturating_mul(1 << shift)
     } else {
-        (1_000_000_000i128 >> -p).max(1)
+        (NANOS_PER_SECOND >> shift).max(1)
     }
 }
 
@@ -241,13 +245,14 @@ fn double(duration: Duration) -> Duration {
     Duration::from_micros(duration.total_micros().saturating_mul(2))
 }
 
-fn duration_from_nanos(nanos: i128) -> Duration {
-    let micros = (nanos.max(0) + 999) / NANOS_PER_MICRO;
-    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+/// `nanos` rounded up to whole microseconds, so that an error bound never
+/// shrinks.
+fn duration_from_nanos(nanos: u64) -> Duration {
+    Duration::from_micros(nanos.div_ceil(1_000))
 }
 
-fn nanos_of(duration: Duration) -> i128 {
-    i128::from(duration.total_micros()) * NANOS_PER_MICRO
+fn nanos_of(duration: Duration) -> u64 {
+    duration.total_micros().saturating_mul(1_000)
 }
 
 fn mono_nanos(instant: Instant) -> i128 {
@@ -396,7 +401,8 @@ impl SntpClient {
             stratum: synced.server_stratum.saturating_add(1).min(16),
             reference_id: synced.reference_id,
             precision: OUR_PRECISION,
-            root_delay: synced.server_root_delay + duration_from_nanos(synced.delay_nanos),
+            root_delay: synced.server_root_delay
+                + duration_from_nanos(u64::try_from(synced.delay_nanos).unwrap_or(0)),
             root_dispersion: dispersion,
             reference_time,
             leap: synced.leap,
@@ -407,11 +413,16 @@ impl SntpClient {
     /// RFC 5905's root dispersion of our time at `now`: the server's, both
     /// precisions, and 15 ppm of the time since the reply.
     fn root_dispersion(&self, synced: &Synced, now: Instant) -> Duration {
-        let elapsed = (mono_nanos(now) - mono_nanos(synced.at)).max(0);
+        let elapsed_micros = now.total_micros().saturating_sub(synced.at.total_micros());
+        // 15 ppm of the elapsed microseconds, in nanoseconds: 15 per 1000.
+        let drift = u64::try_from(elapsed_micros)
+            .unwrap_or(0)
+            .saturating_mul(PHI_PPM)
+            / 1_000;
         let nanos = nanos_of(synced.server_root_dispersion)
-            + precision_nanos(synced.server_precision)
-            + precision_nanos(OUR_PRECISION)
-            + elapsed * PHI_PPM / 1_000_000;
+            .saturating_add(precision_nanos(synced.server_precision))
+            .saturating_add(precision_nanos(OUR_PRECISION))
+            .saturating_add(drift);
         duration_from_nanos(nanos)
     }
 
@@ -927,6 +938,38 @@ mod tests {
         let (_, source) = h.client.wall_clock(h.now).unwrap();
         // 2 s, and our own 2^-19 s (1907 ns), rounded up.
         assert_eq!(source.root_dispersion, Duration::from_micros(2_000_002));
+    }
+
+    #[test]
+    fn precisions_from_the_wire_span_1_ns_to_the_end_of_u64() {
+        assert_eq!(precision_nanos(0), 1_000_000_000);
+        assert_eq!(precision_nanos(-1), 500_000_000);
+        assert_eq!(precision_nanos(-19), 1_907);
+        assert_eq!(precision_nanos(-29), 1);
+        assert_eq!(precision_nanos(-30), 1, "never below 1 ns");
+        assert_eq!(precision_nanos(i8::MIN), 1);
+        assert_eq!(precision_nanos(3), 8_000_000_000);
+        assert_eq!(precision_nanos(34), 1_000_000_000 << 34);
+        assert_eq!(precision_nanos(35), u64::MAX, "saturated");
+        assert_eq!(precision_nanos(i8::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_server_precision_of_16_s_or_more_leaves_no_time() {
+        // 1 s of the server's own dispersion, and its precision: 2^3 s
+        // keeps the error bound below 16 s, 2^4 s and up (to 2^127 s,
+        // past what u64 nanoseconds hold) do not.
+        for (precision, has_time) in [(3, true), (4, false), (35, false), (i8::MAX, false)] {
+            let mut h = Harness::new(config());
+            assert!(h.tick());
+            let reply = h.reply(|r| {
+                r.precision = precision;
+                r.root_dispersion = ntp::NtpShort(1 << 16);
+            });
+            assert_eq!(h.deliver(&reply), Ok(()), "precision {precision}");
+            let time = h.client.wall_clock(h.now);
+            assert_eq!(time.is_some(), has_time, "precision {precision}: {time:?}");
+        }
     }
 
     #[test]
