@@ -47,7 +47,7 @@ pub const HEADER_LEN: usize = 48;
 pub const VERSION: u8 = 4;
 
 /// Nanoseconds in one second.
-const NANOS: i128 = 1_000_000_000;
+const NANOS: i64 = 1_000_000_000;
 
 /// The leap indicator: a leap second at the end of the current day, or
 /// that the sender's clock is not synchronized at all.
@@ -195,12 +195,18 @@ impl NtpTimestamp {
     }
 
     /// As [`NtpTimestamp::to_unix`], in nanoseconds since 1970 (negative
-    /// before it), with the pivot in the same unit.
-    pub fn to_unix_nanos(self, pivot_nanos: i128) -> Option<i128> {
+    /// before it), with the pivot in the same unit; `None` when that is
+    /// outside i64's 1677 to 2262 ([`clock::unix_nanos`]), or in the
+    /// second of 1677 whose start is (by 0.15 s) before i64's.
+    ///
+    /// [`clock::unix_nanos`]: crate::clock::unix_nanos
+    pub fn to_unix_nanos(self, pivot_nanos: i64) -> Option<i64> {
+        // Seconds within ±2^33.1 of 1970: adding the ±2^31 of an era's
+        // half cannot overflow, the nanoseconds of it can.
         let pivot_secs = pivot_nanos.div_euclid(NANOS);
-        let distance = i128::from(self.seconds_after(pivot_secs as u64));
-        let secs = pivot_secs.checked_add(distance)?;
-        let fraction = i128::from(self.fraction_nanos());
+        // Two's complement keeps the pivot's seconds modulo 2^32 right.
+        let secs = pivot_secs + self.seconds_after(pivot_secs as u64);
+        let fraction = self.fraction_nanos() as i64;
         secs.checked_mul(NANOS)?.checked_add(fraction)
     }
 
@@ -954,8 +960,90 @@ pub(crate) mod tests {
             seed ^= seed << 17;
             let t = UnixTime::new(seed % (3 << 32), (seed >> 34) as u32 % 1_000_000_000);
             let back = NtpTimestamp::from_unix(t).to_unix(t).unwrap();
-            let error = (unix_nanos(back) - unix_nanos(t)).abs();
-            assert!(error <= 1, "{t:?} -> {back:?}");
+            // Up to 3 * 2^32 s, past i64 nanoseconds: compared in parts.
+            let error = (back.secs as i64 - t.secs as i64) * 1_000_000_000
+                + (i64::from(back.subsec_nanos()) - i64::from(t.subsec_nanos()));
+            assert!(error.abs() <= 1, "{t:?} -> {back:?}");
+        }
+    }
+
+    #[test]
+    fn nanoseconds_and_unix_times_read_the_same_within_i64() {
+        let mut seed = 0x0fed_cba9_8765_4321u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..10_000 {
+            let stamp = NtpTimestamp(next());
+            // Pivots from 1970 to 2262.
+            let pivot = UnixTime::new(next() % 9_223_372_036, next() as u32 % 1_000_000_000);
+            let by_time = stamp.to_unix(pivot);
+            let by_nanos = stamp.to_unix_nanos(unix_nanos(pivot).unwrap());
+            // Nanoseconds say before 1970 too; a UnixTime cannot.
+            let after_1970 = by_nanos.filter(|nanos| *nanos >= 0);
+            assert_eq!(
+                by_time.and_then(unix_nanos),
+                after_1970,
+                "{stamp:?} {pivot:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nanoseconds_before_1970_and_across_2036() {
+        // A pivot a nanosecond before 1970 reads 1970 as 0, and 1969
+        // (negative: before the epoch, which UnixTime cannot say).
+        let epoch = NtpTimestamp(SECONDS_1900_TO_1970 << 32);
+        assert_eq!(epoch.to_unix_nanos(-1), Some(0));
+        let half_second_before = NtpTimestamp(epoch.0 - (1 << 31));
+        assert_eq!(half_second_before.to_unix_nanos(-1), Some(-500_000_000));
+        assert_eq!(half_second_before.to_unix_nanos(0), Some(-500_000_000));
+        // Either side of the 2036 wrap, from a pivot on the other side.
+        let wrap_nanos = NtpTimestamp::ERA_1_UNIX_SECS as i64 * 1_000_000_000;
+        let last_of_era_0 = NtpTimestamp(u64::MAX);
+        let first_of_era_1 = NtpTimestamp(1 << 31);
+        assert_eq!(
+            last_of_era_0.to_unix_nanos(wrap_nanos + 10),
+            Some(wrap_nanos)
+        );
+        assert_eq!(
+            first_of_era_1.to_unix_nanos(wrap_nanos - 10),
+            Some(wrap_nanos + 500_000_000)
+        );
+    }
+
+    #[test]
+    fn nanoseconds_at_the_ends_of_i64_give_none_not_overflow() {
+        // The last second i64 nanoseconds reach, 2262: its first 0.85 s.
+        let last_secs = i64::MAX / 1_000_000_000;
+        let last = NtpTimestamp::from_unix(UnixTime::from_secs(last_secs as u64));
+        let at = |fraction: u64| NtpTimestamp(last.0 | fraction);
+        assert_eq!(
+            at(1 << 31).to_unix_nanos(i64::MAX),
+            Some(last_secs * 1_000_000_000 + 500_000_000)
+        );
+        assert_eq!(at(0xf000_0000).to_unix_nanos(i64::MAX), None, "0.94 s");
+        let next_second = NtpTimestamp(last.0 + (1 << 32));
+        assert_eq!(next_second.to_unix_nanos(i64::MAX), None);
+        // And the first, 1677: the second i64::MIN falls in (from 0.145 s
+        // on) starts before it, and reads as None; the next one reads.
+        let first_secs = i64::MIN.div_euclid(1_000_000_000);
+        let seconds = (first_secs + SECONDS_1900_TO_1970 as i64).rem_euclid(1 << 32) as u64;
+        let first = |fraction: u64| NtpTimestamp((seconds << 32) | fraction);
+        assert_eq!(first(1 << 31).to_unix_nanos(i64::MIN), None);
+        assert_eq!(
+            NtpTimestamp(first(1 << 31).0 + (1 << 32)).to_unix_nanos(i64::MIN),
+            Some((first_secs + 1) * 1_000_000_000 + 500_000_000)
+        );
+        // Every timestamp, from either end: no overflow, and nothing past
+        // the ends.
+        for stamp in [0, 1, 1 << 63, u64::MAX, last.0, seconds << 32] {
+            for pivot in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+                let _ = NtpTimestamp(stamp).to_unix_nanos(pivot);
+            }
         }
     }
 
@@ -1000,7 +1088,7 @@ pub(crate) mod tests {
     #[test]
     fn fractions_read_to_the_nearest_nanosecond() {
         // 3 * 2^-32 s is 0.70 ns, 2^-32 s 0.23 ns.
-        let pivot = unix_nanos(UnixTime::from_secs(0));
+        let pivot = 0;
         let at = |fraction: u64| {
             NtpTimestamp((SECONDS_1900_TO_1970 << 32) | fraction)
                 .to_unix_nanos(pivot)
