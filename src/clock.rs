@@ -64,10 +64,12 @@ pub fn unix_nanos(time: UnixTime) -> Option<i64> {
 
 /// A time of nanoseconds since 1970, unless it is before 1970.
 pub fn from_unix_nanos(nanos: i64) -> Option<UnixTime> {
-    let secs = u64::try_from(nanos.div_euclid(NANOS)).ok()?;
-    // Below 10^9: a u32.
-    let subsec = nanos.rem_euclid(NANOS) as u32;
-    Some(UnixTime::new(secs, subsec))
+    let nanos = u64::try_from(nanos).ok()?;
+    // The remainder is below 10^9: a u32.
+    Some(UnixTime::new(
+        nanos / 1_000_000_000,
+        (nanos % 1_000_000_000) as u32,
+    ))
 }
 
 /// A UTC calendar date and time of day (proleptic Gregorian calendar).
