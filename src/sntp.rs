@@ -50,6 +50,9 @@
 //!
 //! Timestamps are read in the era nearest to the time we keep, or before
 //! the first sync, in the 136 years from [`SntpConfig::not_before`].
+//! Times are reckoned in nanoseconds since 1970 in 64 bits
+//! ([`clock::unix_nanos`]), which end in 2262: the client tells no time
+//! past that, nor after 292 years of its monotonic clock.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
@@ -228,10 +231,10 @@ pub fn check_reply(reply: &NtpRepr, sent: NtpTimestamp) -> Result<(), ReplyError
 /// `t2` request received and `t3` reply sent by the server's.
 /// The offset is what to add to our clock to get the server's.
 ///
-/// `None` when a difference of two of them is past i64 (292 years), which
-/// only timestamps from the two ends of 1677 to 2262 can make. The offset
-/// is rounded toward zero, as if the sum of its two halves were exact: a
-/// clock from 2116 on has offsets that add up past i64.
+/// `None` when two of them are more than 292 years apart (a difference
+/// past i64). The offset is rounded toward zero, as if the sum of its two
+/// halves were exact: a clock from 2116 on has halves that add up past
+/// i64.
 pub fn offset_and_delay(t1: i64, t2: i64, t3: i64, t4: i64) -> Option<(i64, i64)> {
     let offset = half_sum(t2.checked_sub(t1)?, t3.checked_sub(t4)?);
     let delay = t4.checked_sub(t1)?.checked_sub(t3.checked_sub(t2)?)?;
