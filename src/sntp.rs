@@ -1719,6 +1719,35 @@ mod tests {
     }
 
     #[test]
+    fn a_time_exactly_not_before_is_believed_a_nanosecond_earlier_is_not() {
+        // Synced to the true time first (so that the era is ours), then
+        // a server whose clock is on `not_before`, a whole second, in an
+        // exchange of no time at all: the wall clock comes out exactly
+        // at the server's.
+        let not_before = UnixTime::from_secs(WALL_AT_BOOT.secs - 100);
+        for (early_nanos, believed) in [(0, true), (1, false)] {
+            let mut h = Harness::new(SntpConfig {
+                not_before,
+                ..config()
+            });
+            h.sync();
+            h.now = h.client.poll_at().unwrap();
+            h.server_error_nanos = nanos(not_before) - nanos(h.true_wall()) - early_nanos;
+            assert!(h.tick());
+            let reply = h.reply(|_| {});
+            let verdict = h.deliver(&reply);
+            assert_eq!(verdict.is_ok(), believed, "{early_nanos} ns early");
+            assert_eq!(h.client.stats().synced, 1 + u64::from(believed));
+            let (wall, _) = h.client.wall_clock(h.now).unwrap();
+            if believed {
+                assert_eq!(wall, not_before);
+            } else {
+                assert_eq!(wall, h.true_wall(), "the time we had stays");
+            }
+        }
+    }
+
+    #[test]
     fn a_time_before_not_before_is_not_believed() {
         // Before the first sync, every timestamp reads as one of the 136
         // years from `not_before`: 2001 is taken for 2137.
