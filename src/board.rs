@@ -122,11 +122,23 @@ impl Default for ClockSource {
 /// at least 1 ns): the NTP precision of a clock that ticks or reads in
 /// steps that long.
 pub fn precision_from_nanos(nanos: u64) -> i8 {
-    // In units of 2^-32 s, rounded up: 2^p s is 2^(p + 32) units.
-    let units = (u128::from(nanos.max(1)) << 32).div_ceil(1_000_000_000);
-    let bits = 128 - (units - 1).leading_zeros();
-    // `units` is at most 2^64 * 4.3, so `bits` is at most 67.
-    (bits as i8) - 32
+    let nanos = nanos.max(1);
+    if nanos <= 1_000_000_000 {
+        // In units of 2^-32 s, rounded up: 2^p s is 2^(p + 32) units, and a
+        // second or less is at most 2^32 units, so the shift fits 64 bits.
+        let units = (nanos << 32).div_ceil(1_000_000_000);
+        bits_to_hold(units - 1) - 32
+    } else {
+        // Past a second, in whole seconds rounded up: 2^p s is at least
+        // `nanos` exactly when it is at least that many whole seconds.
+        bits_to_hold(nanos.div_ceil(1_000_000_000) - 1)
+    }
+}
+
+/// The number of bits `value` takes (0 for 0): the smallest `b` with
+/// `value < 2^b`, at most 64.
+fn bits_to_hold(value: u64) -> i8 {
+    (64 - value.leading_zeros()) as i8
 }
 
 #[cfg(test)]
@@ -143,6 +155,36 @@ mod tests {
         assert_eq!(precision_from_nanos(1_000_000_000), 0);
         assert_eq!(precision_from_nanos(1_000_000_001), 1);
         assert_eq!(precision_from_nanos(u64::MAX), 35);
+    }
+
+    #[test]
+    fn precision_is_the_smallest_power_of_two_at_least_as_long_on_either_side_of_a_second() {
+        // Just at and past each power of two, below and above a second.
+        for p in -29i32..=34 {
+            let nanos_of_power = |p: i32| {
+                if p >= 0 {
+                    1_000_000_000u64 << p
+                } else {
+                    // 2^p s, rounded down to whole nanoseconds.
+                    1_000_000_000u64 >> -p
+                }
+            };
+            let exact = nanos_of_power(p);
+            assert_eq!(i32::from(precision_from_nanos(exact)), p, "{exact} ns");
+            if p < 34 {
+                assert_eq!(
+                    i32::from(precision_from_nanos(exact + 1)),
+                    p + 1,
+                    "{} ns",
+                    exact + 1
+                );
+            }
+        }
+        // 2^-29 s is 1.86 ns: 2 ns needs 2^-28 s.
+        assert_eq!(precision_from_nanos(2), -28);
+        assert_eq!(precision_from_nanos(999_999_999), 0);
+        assert_eq!(precision_from_nanos(2_000_000_000), 1);
+        assert_eq!(precision_from_nanos(2_000_000_001), 2);
     }
 
     #[test]

@@ -45,20 +45,31 @@ impl UnixTime {
 }
 
 /// Nanoseconds in one second.
-const NANOS: i128 = 1_000_000_000;
+const NANOS: i64 = 1_000_000_000;
+
+/// The last time [`unix_nanos`] holds, 2262-04-11 23:47:16.854775807 UTC:
+/// `i64::MAX` nanoseconds after 1970.
+pub const LAST_UNIX_NANOS_TIME: UnixTime =
+    UnixTime::new((i64::MAX / NANOS) as u64, (i64::MAX % NANOS) as u32);
 
 /// Nanoseconds since 1970 of `time`: the unit clock arithmetic (offsets,
-/// delays, eras) is done in, signed so that differences need no care.
-pub fn unix_nanos(time: UnixTime) -> i128 {
-    i128::from(time.secs) * NANOS + i128::from(time.subsec_nanos())
+/// delays, eras) is done in, signed so that differences need little care.
+/// `None` past [`LAST_UNIX_NANOS_TIME`]: 64 bits of nanoseconds span
+/// 1677 to 2262, past NTP's 2036 wrap and RFC 868's 2106.
+pub fn unix_nanos(time: UnixTime) -> Option<i64> {
+    let secs = i64::try_from(time.secs).ok()?;
+    secs.checked_mul(NANOS)?
+        .checked_add(i64::from(time.subsec_nanos()))
 }
 
-/// A time of nanoseconds since 1970, when it is one [`UnixTime`] holds
-/// (not before 1970, not past `u64::MAX` seconds).
-pub fn from_unix_nanos(nanos: i128) -> Option<UnixTime> {
-    let secs = u64::try_from(nanos.div_euclid(NANOS)).ok()?;
-    let subsec = u32::try_from(nanos.rem_euclid(NANOS)).ok()?;
-    Some(UnixTime::new(secs, subsec))
+/// A time of nanoseconds since 1970, unless it is before 1970.
+pub fn from_unix_nanos(nanos: i64) -> Option<UnixTime> {
+    let nanos = u64::try_from(nanos).ok()?;
+    // The remainder is below 10^9: a u32.
+    Some(UnixTime::new(
+        nanos / 1_000_000_000,
+        (nanos % 1_000_000_000) as u32,
+    ))
 }
 
 /// A UTC calendar date and time of day (proleptic Gregorian calendar).
@@ -213,11 +224,39 @@ mod tests {
     #[test]
     fn nanoseconds_since_1970_convert_both_ways_within_range() {
         let t = UnixTime::new(1_795_446_245, 500_000_001);
-        assert_eq!(unix_nanos(t), 1_795_446_245_500_000_001);
-        assert_eq!(from_unix_nanos(unix_nanos(t)), Some(t));
+        assert_eq!(unix_nanos(t), Some(1_795_446_245_500_000_001));
+        assert_eq!(from_unix_nanos(1_795_446_245_500_000_001), Some(t));
+        assert_eq!(unix_nanos(UnixTime::from_secs(0)), Some(0));
+        assert_eq!(from_unix_nanos(0), Some(UnixTime::from_secs(0)));
+        assert_eq!(
+            from_unix_nanos(999_999_999),
+            Some(UnixTime::new(0, 999_999_999))
+        );
         assert_eq!(from_unix_nanos(-1), None, "before 1970");
-        let last = UnixTime::new(u64::MAX, 999_999_999);
-        assert_eq!(from_unix_nanos(unix_nanos(last)), Some(last));
-        assert_eq!(from_unix_nanos(unix_nanos(last) + 1), None);
+        assert_eq!(from_unix_nanos(i64::MIN), None);
+    }
+
+    #[test]
+    fn nanoseconds_since_1970_end_in_2262() {
+        let last = LAST_UNIX_NANOS_TIME;
+        assert_eq!(
+            (last.secs, last.subsec_nanos()),
+            (9_223_372_036, 854_775_807)
+        );
+        assert_eq!(civil(last.secs), (2262, 4, 11, 23, 47, 16, "Fri"));
+        assert_eq!(unix_nanos(last), Some(i64::MAX));
+        assert_eq!(from_unix_nanos(i64::MAX), Some(last));
+        // One nanosecond on, and every second after, is past i64.
+        assert_eq!(unix_nanos(UnixTime::new(last.secs, 854_775_808)), None);
+        assert_eq!(unix_nanos(UnixTime::from_secs(last.secs + 1)), None);
+        assert_eq!(unix_nanos(UnixTime::from_secs(1 << 63)), None);
+        assert_eq!(unix_nanos(UnixTime::new(u64::MAX, 999_999_999)), None);
+        // Across the NTP wrap of 2036 and the end of u32 seconds in 2106.
+        for secs in [(1 << 32) - 2_208_988_800, (1 << 32) - 1, 1 << 32] {
+            let t = UnixTime::new(secs, 999_999_999);
+            let nanos = unix_nanos(t).unwrap();
+            assert_eq!(nanos, secs as i64 * 1_000_000_000 + 999_999_999);
+            assert_eq!(from_unix_nanos(nanos), Some(t));
+        }
     }
 }

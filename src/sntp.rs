@@ -50,6 +50,9 @@
 //!
 //! Timestamps are read in the era nearest to the time we keep, or before
 //! the first sync, in the 136 years from [`SntpConfig::not_before`].
+//! Times are reckoned in nanoseconds since 1970 in 64 bits
+//! ([`clock::unix_nanos`]), which end in 2262: the client tells no time
+//! past that, nor after 292 years of its monotonic clock.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
@@ -72,7 +75,7 @@ pub const DEFAULT_LOCAL_PORT: u16 = 1123;
 
 /// Frequency tolerance of a clock that nothing disciplines, RFC 5905's PHI:
 /// 15 parts per million.
-const PHI_PPM: i128 = 15;
+const PHI_PPM: u64 = 15;
 
 /// The longest interval between requests, whatever the configuration and
 /// the server's `RATE` kisses say: RFC 5905's MAXPOLL, 2^17 s (36 hours).
@@ -86,7 +89,13 @@ const MAX_DISPERSION: Duration = Duration::from_secs(16);
 pub const DEFAULT_NOT_BEFORE: UnixTime = UnixTime::from_secs(1_735_689_600);
 
 /// Nanoseconds in one microsecond, for the monotonic clock.
-const NANOS_PER_MICRO: i128 = 1_000;
+const NANOS_PER_MICRO: i64 = 1_000;
+
+/// Half an era, 2^31 s (68 years), in nanoseconds.
+const HALF_ERA_NANOS: i64 = (1 << 31) * 1_000_000_000;
+
+/// Nanoseconds in one second.
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// How the client runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,19 +230,33 @@ pub fn check_reply(reply: &NtpRepr, sent: NtpTimestamp) -> Result<(), ReplyError
 /// section 5): `t1` request sent and `t4` reply received by our clock,
 /// `t2` request received and `t3` reply sent by the server's.
 /// The offset is what to add to our clock to get the server's.
-pub fn offset_and_delay(t1: i128, t2: i128, t3: i128, t4: i128) -> (i128, i128) {
-    let offset = ((t2 - t1) + (t3 - t4)) / 2;
-    let delay = (t4 - t1) - (t3 - t2);
-    (offset, delay)
+///
+/// `None` when two of them are more than 292 years apart (a difference
+/// past i64). The offset is rounded toward zero, as if the sum of its two
+/// halves were exact: a clock from 2116 on has halves that add up past
+/// i64.
+pub fn offset_and_delay(t1: i64, t2: i64, t3: i64, t4: i64) -> Option<(i64, i64)> {
+    let offset = half_sum(t2.checked_sub(t1)?, t3.checked_sub(t4)?);
+    let delay = t4.checked_sub(t1)?.checked_sub(t3.checked_sub(t2)?)?;
+    Some((offset, delay))
 }
 
-/// 2^`precision` seconds, in nanoseconds (at least 1).
-fn precision_nanos(precision: i8) -> i128 {
-    let p = i32::from(precision).clamp(-40, 40);
-    if p >= 0 {
-        1_000_000_000i128 << p
+/// `(a + b) / 2`, rounded toward zero, without the sum's overflow.
+fn half_sum(a: i64, b: i64) -> i64 {
+    // Rounded down: the halves, and the half that two odd ones make.
+    let floor = (a >> 1) + (b >> 1) + (a & b & 1);
+    // An odd sum below zero is half a unit above its floor: one up.
+    floor + ((a ^ b) & 1 & i64::from(floor < 0))
+}
+
+/// 2^`precision` seconds, in nanoseconds: at least 1, and at most
+/// `u64::MAX` (584 years; from 2^4 s on, past MAXDISP anyway).
+fn precision_nanos(precision: i8) -> u64 {
+    let shift = u32::from(precision.unsigned_abs()).min(63);
+    if precision >= 0 {
+        NANOS_PER_SECOND.saturating_mul(1 << shift)
     } else {
-        (1_000_000_000i128 >> -p).max(1)
+        (NANOS_PER_SECOND >> shift).max(1)
     }
 }
 
@@ -241,26 +264,40 @@ fn double(duration: Duration) -> Duration {
     Duration::from_micros(duration.total_micros().saturating_mul(2))
 }
 
-fn duration_from_nanos(nanos: i128) -> Duration {
-    let micros = (nanos.max(0) + 999) / NANOS_PER_MICRO;
-    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+/// `nanos` rounded up to whole microseconds, so that an error bound never
+/// shrinks.
+fn duration_from_nanos(nanos: u64) -> Duration {
+    Duration::from_micros(nanos.div_ceil(1_000))
 }
 
-fn nanos_of(duration: Duration) -> i128 {
-    i128::from(duration.total_micros()) * NANOS_PER_MICRO
+fn nanos_of(duration: Duration) -> u64 {
+    duration.total_micros().saturating_mul(1_000)
 }
 
-fn mono_nanos(instant: Instant) -> i128 {
-    i128::from(instant.total_micros()) * NANOS_PER_MICRO
+/// The monotonic clock in nanoseconds; `None` past 292 years from its
+/// epoch (boot), where i64 nanoseconds end.
+fn mono_nanos(instant: Instant) -> Option<i64> {
+    instant.total_micros().checked_mul(NANOS_PER_MICRO)
+}
+
+/// The wall clock at monotonic time `at` for an offset between the two, in
+/// nanoseconds since 1970; `None` when it is past 2262.
+fn wall_nanos(at: Instant, offset_nanos: i64) -> Option<i64> {
+    mono_nanos(at)?.checked_add(offset_nanos)
+}
+
+/// As [`wall_nanos`], as a [`UnixTime`]: `None` before 1970 too.
+fn wall_at(at: Instant, offset_nanos: i64) -> Option<UnixTime> {
+    clock::from_unix_nanos(wall_nanos(at, offset_nanos)?)
 }
 
 /// The state of a synchronization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Synced {
     /// Wall clock minus monotonic clock, nanoseconds.
-    pub offset_nanos: i128,
+    pub offset_nanos: i64,
     /// The round-trip delay of the exchange, nanoseconds (never negative).
-    pub delay_nanos: i128,
+    pub delay_nanos: u64,
     /// Monotonic time of the reply.
     pub at: Instant,
     /// The server's stratum (1: a reference clock; ours is one more).
@@ -389,8 +426,8 @@ impl SntpClient {
         if dispersion >= MAX_DISPERSION {
             return None;
         }
-        let wall = clock::from_unix_nanos(mono_nanos(now) + synced.offset_nanos)?;
-        let reference_time = clock::from_unix_nanos(mono_nanos(synced.at) + synced.offset_nanos);
+        let wall = wall_at(now, synced.offset_nanos)?;
+        let reference_time = wall_at(synced.at, synced.offset_nanos);
         let source = ClockSource {
             // An upstream at 15 makes us 16: unsynchronized, for NTP.
             stratum: synced.server_stratum.saturating_add(1).min(16),
@@ -407,11 +444,16 @@ impl SntpClient {
     /// RFC 5905's root dispersion of our time at `now`: the server's, both
     /// precisions, and 15 ppm of the time since the reply.
     fn root_dispersion(&self, synced: &Synced, now: Instant) -> Duration {
-        let elapsed = (mono_nanos(now) - mono_nanos(synced.at)).max(0);
+        let elapsed_micros = now.total_micros().saturating_sub(synced.at.total_micros());
+        // 15 ppm of the elapsed microseconds, in nanoseconds: 15 per 1000.
+        let drift = u64::try_from(elapsed_micros)
+            .unwrap_or(0)
+            .saturating_mul(PHI_PPM)
+            / 1_000;
         let nanos = nanos_of(synced.server_root_dispersion)
-            + precision_nanos(synced.server_precision)
-            + precision_nanos(OUR_PRECISION)
-            + elapsed * PHI_PPM / 1_000_000;
+            .saturating_add(precision_nanos(synced.server_precision))
+            .saturating_add(precision_nanos(OUR_PRECISION))
+            .saturating_add(drift);
         duration_from_nanos(nanos)
     }
 
@@ -452,29 +494,33 @@ impl SntpClient {
     }
 
     /// The era pivot: the time we keep, or the middle of the 136 years
-    /// after `not_before`.
-    fn pivot_nanos(&self, now: Instant) -> i128 {
+    /// after `not_before` (or 2262, where nanoseconds end, if sooner).
+    fn pivot_nanos(&self, now: Instant) -> Option<i64> {
         match self.synced {
-            Some(synced) => mono_nanos(now) + synced.offset_nanos,
-            None => clock::unix_nanos(self.config.not_before) + (1i128 << 31) * 1_000_000_000,
+            Some(synced) => wall_nanos(now, synced.offset_nanos),
+            None => Some(
+                clock::unix_nanos(self.config.not_before)
+                    .map_or(i64::MAX, |nanos| nanos.saturating_add(HALF_ERA_NANOS)),
+            ),
         }
     }
 
+    /// Offset and delay of the exchange `reply` ends, when its timestamps
+    /// and our clock's are all within 1677 to 2262.
+    fn measure(&self, reply: &NtpRepr, pending: Pending, now: Instant) -> Option<(i64, i64)> {
+        let pivot = self.pivot_nanos(now)?;
+        let t2 = reply.receive_timestamp.to_unix_nanos(pivot)?;
+        let t3 = reply.transmit_timestamp.to_unix_nanos(pivot)?;
+        offset_and_delay(mono_nanos(pending.sent_at)?, t2, t3, mono_nanos(now)?)
+    }
+
     fn accept(&mut self, reply: &NtpRepr, pending: Pending, now: Instant) -> Result<(), Discard> {
-        let pivot = self.pivot_nanos(now);
-        let (Some(t2), Some(t3)) = (
-            reply.receive_timestamp.to_unix_nanos(pivot),
-            reply.transmit_timestamp.to_unix_nanos(pivot),
-        ) else {
+        let Some((offset, delay)) = self.measure(reply, pending, now) else {
             self.stats.rejected += 1;
             self.failed(pending.sent_at);
             return Err(Discard::Malformed);
         };
-        let (offset, delay) =
-            offset_and_delay(mono_nanos(pending.sent_at), t2, t3, mono_nanos(now));
-        if clock::from_unix_nanos(mono_nanos(now) + offset)
-            .is_none_or(|wall| wall < self.config.not_before)
-        {
+        if wall_at(now, offset).is_none_or(|wall| wall < self.config.not_before) {
             log::warn!(
                 "sntp: {} says it is before {} s since 1970: not believed",
                 self.config.server,
@@ -488,7 +534,9 @@ impl SntpClient {
         let previous = self.synced.map(|s| s.offset_nanos);
         self.synced = Some(Synced {
             offset_nanos: offset,
-            delay_nanos: delay.max(0),
+            // Negative when the server says it took longer than the
+            // round trip: no delay at all, not a negative one.
+            delay_nanos: u64::try_from(delay).unwrap_or(0),
             at: now,
             server_stratum: reply.stratum,
             server_precision: reply.precision,
@@ -505,7 +553,7 @@ impl SntpClient {
             log::debug!(
                 "sntp: {}: offset changed by {} µs, delay {} µs",
                 self.config.server,
-                (offset - previous) / NANOS_PER_MICRO,
+                offset.saturating_sub(previous) / NANOS_PER_MICRO,
                 delay / NANOS_PER_MICRO,
             );
         } else {
@@ -692,11 +740,16 @@ mod tests {
         }
     }
 
+    /// Nanoseconds since 1970 of a time before 2262.
+    fn nanos(time: UnixTime) -> i64 {
+        clock::unix_nanos(time).unwrap()
+    }
+
     struct Harness {
         client: SntpClient,
         now: Instant,
         /// What the server's clock says minus the true time at `now`.
-        server_error_nanos: i128,
+        server_error_nanos: i64,
         /// Monotonic times of every request sent.
         sent_at: Vec<Instant>,
         /// The last request sent.
@@ -716,13 +769,13 @@ mod tests {
 
         /// The true time now.
         fn true_wall(&self) -> UnixTime {
-            let since_boot = mono_nanos(self.now) - mono_nanos(BOOT);
-            clock::from_unix_nanos(clock::unix_nanos(WALL_AT_BOOT) + since_boot).unwrap()
+            let since_boot = mono_nanos(self.now).unwrap() - mono_nanos(BOOT).unwrap();
+            clock::from_unix_nanos(nanos(WALL_AT_BOOT) + since_boot).unwrap()
         }
 
         /// The server's clock now.
         fn server_wall(&self) -> UnixTime {
-            let t = clock::unix_nanos(self.true_wall()) + self.server_error_nanos;
+            let t = nanos(self.true_wall()) + self.server_error_nanos;
             clock::from_unix_nanos(t).unwrap()
         }
 
@@ -775,9 +828,14 @@ mod tests {
         /// A reply to the last request, stamped with the server's clock
         /// now, changed by `tweak`.
         fn reply(&self, tweak: impl FnOnce(&mut NtpRepr)) -> [u8; 48] {
+            self.reply_at(self.server_wall(), tweak)
+        }
+
+        /// As [`Harness::reply`], stamped `server_wall`.
+        fn reply_at(&self, server_wall: UnixTime, tweak: impl FnOnce(&mut NtpRepr)) -> [u8; 48] {
             let request = self.last_request.as_ref().expect("a request was sent");
             let request = NtpRepr::parse(&NtpPacket::new_checked(&request[..]).unwrap()).unwrap();
-            let now = NtpTimestamp::from_unix(self.server_wall());
+            let now = NtpTimestamp::from_unix(server_wall);
             let mut reply = NtpRepr {
                 leap: Leap::NoWarning,
                 mode: Mode::Server,
@@ -797,9 +855,9 @@ mod tests {
         }
 
         /// The client's idea of the time now, minus the true time.
-        fn error_nanos(&self) -> i128 {
+        fn error_nanos(&self) -> i64 {
             let (wall, _) = self.client.wall_clock(self.now).expect("synced");
-            clock::unix_nanos(wall) - clock::unix_nanos(self.true_wall())
+            nanos(wall) - nanos(self.true_wall())
         }
 
         /// Sends, answers at once with a good reply, and checks it took.
@@ -930,6 +988,38 @@ mod tests {
     }
 
     #[test]
+    fn precisions_from_the_wire_span_1_ns_to_the_end_of_u64() {
+        assert_eq!(precision_nanos(0), 1_000_000_000);
+        assert_eq!(precision_nanos(-1), 500_000_000);
+        assert_eq!(precision_nanos(-19), 1_907);
+        assert_eq!(precision_nanos(-29), 1);
+        assert_eq!(precision_nanos(-30), 1, "never below 1 ns");
+        assert_eq!(precision_nanos(i8::MIN), 1);
+        assert_eq!(precision_nanos(3), 8_000_000_000);
+        assert_eq!(precision_nanos(34), 1_000_000_000 << 34);
+        assert_eq!(precision_nanos(35), u64::MAX, "saturated");
+        assert_eq!(precision_nanos(i8::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_server_precision_of_16_s_or_more_leaves_no_time() {
+        // 1 s of the server's own dispersion, and its precision: 2^3 s
+        // keeps the error bound below 16 s, 2^4 s and up (to 2^127 s,
+        // past what u64 nanoseconds hold) do not.
+        for (precision, has_time) in [(3, true), (4, false), (35, false), (i8::MAX, false)] {
+            let mut h = Harness::new(config());
+            assert!(h.tick());
+            let reply = h.reply(|r| {
+                r.precision = precision;
+                r.root_dispersion = ntp::NtpShort(1 << 16);
+            });
+            assert_eq!(h.deliver(&reply), Ok(()), "precision {precision}");
+            let time = h.client.wall_clock(h.now);
+            assert_eq!(time.is_some(), has_time, "precision {precision}: {time:?}");
+        }
+    }
+
+    #[test]
     fn why_a_reply_is_not_used_is_said_in_a_log_line() {
         use std::string::ToString;
         let said = |e: ReplyError| e.to_string();
@@ -977,10 +1067,67 @@ mod tests {
         // The client is 1 s behind; 20 ms each way; the server takes 1 ms.
         let s = 1_000_000_000;
         let (t1, t2, t3, t4) = (0, s + 20_000_000, s + 21_000_000, 41_000_000);
-        assert_eq!(offset_and_delay(t1, t2, t3, t4), (s, 40_000_000));
+        assert_eq!(offset_and_delay(t1, t2, t3, t4), Some((s, 40_000_000)));
         // Asymmetric paths show up as half their difference.
-        let (offset, delay) = offset_and_delay(0, 30_000_000, 30_000_000, 40_000_000);
-        assert_eq!((offset, delay), (10_000_000, 40_000_000));
+        let exchange = offset_and_delay(0, 30_000_000, 30_000_000, 40_000_000);
+        assert_eq!(exchange, Some((10_000_000, 40_000_000)));
+        // A client ahead of the server: a negative offset.
+        let (t1, t2, t3, t4) = (s, 20_000_000, 21_000_000, s + 41_000_000);
+        assert_eq!(offset_and_delay(t1, t2, t3, t4), Some((-s, 40_000_000)));
+        // A server that says it took longer than the round trip: a
+        // negative delay (which the client takes as none).
+        let exchange = offset_and_delay(0, 10, 60, 20);
+        assert_eq!(exchange, Some((25, -30)));
+    }
+
+    #[test]
+    fn offsets_round_toward_zero_as_if_their_sum_were_exact() {
+        for a in -40i64..=40 {
+            for b in -40i64..=40 {
+                assert_eq!(half_sum(a, b), (a + b) / 2, "{a} {b}");
+            }
+        }
+        // Where the sum is past i64, in halves that are not.
+        assert_eq!(half_sum(i64::MAX, i64::MAX), i64::MAX);
+        assert_eq!(half_sum(i64::MAX, i64::MAX - 1), i64::MAX - 1);
+        assert_eq!(half_sum(i64::MIN, i64::MIN), i64::MIN);
+        assert_eq!(half_sum(i64::MIN, i64::MIN + 1), i64::MIN + 1);
+        assert_eq!(half_sum(i64::MAX, i64::MIN), 0, "-1 / 2");
+        assert_eq!(half_sum(i64::MIN, 1), i64::MIN / 2 + 1, "odd, negative");
+        // A clock in 2200 a microsecond behind the server, both ways.
+        let y2200 = nanos(UnixTime::from_secs(7_258_118_400));
+        let (t1, t4) = (1_000, 3_000);
+        let exchange = offset_and_delay(t1, y2200 + 2_000, y2200 + 2_000, t4);
+        assert_eq!(exchange, Some((y2200, 2_000)));
+        let exchange = offset_and_delay(t1, -y2200 + 2_000, -y2200 + 2_000, t4);
+        assert_eq!(exchange, Some((-y2200, 2_000)));
+    }
+
+    #[test]
+    fn timestamps_too_far_apart_for_i64_measure_nothing() {
+        let (min, max) = (i64::MIN, i64::MAX);
+        // Each difference that does not fit: t2 - t1, t3 - t4, t4 - t1,
+        // and the delay's difference of those.
+        assert_eq!(offset_and_delay(-1, max, 0, 0), None);
+        assert_eq!(offset_and_delay(0, 0, max, -1), None);
+        assert_eq!(offset_and_delay(1, 0, 0, min), None);
+        assert_eq!(offset_and_delay(0, min, max, 0), None);
+        assert_eq!(offset_and_delay(0, 0, 0, max), Some((-(max / 2), max)));
+        assert_eq!(
+            offset_and_delay(0, min + 1, 0, 0),
+            Some((min / 2 + 1, min + 1))
+        );
+        // Every end and its neighbours: never a panic.
+        let ends = [min, min + 1, -1, 0, 1, max - 1, max];
+        for t1 in ends {
+            for t2 in ends {
+                for t3 in ends {
+                    for t4 in ends {
+                        let _ = offset_and_delay(t1, t2, t3, t4);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -989,6 +1136,94 @@ mod tests {
         h.server_error_nanos = -3_600_000_000_000;
         h.sync();
         assert!((h.error_nanos() + 3_600_000_000_000).abs() < 1_000);
+    }
+
+    #[test]
+    fn a_server_that_took_longer_than_the_round_trip_adds_no_delay() {
+        let mut h = Harness::new(config());
+        assert!(h.tick());
+        h.advance(Duration::from_millis(10));
+        // Received a second before it was sent back, in 10 ms of ours:
+        // a delay of -990 ms, and the server's clock 0.5 s behind ours.
+        let reply = h.reply(|r| {
+            r.receive_timestamp = NtpTimestamp(r.transmit_timestamp.0 - (1 << 32));
+            r.root_delay = ntp::NtpShort::from_duration(Duration::from_millis(3));
+        });
+        assert_eq!(h.deliver(&reply), Ok(()));
+        assert_eq!(h.client.synced().unwrap().delay_nanos, 0);
+        let (_, source) = h.client.wall_clock(h.now).unwrap();
+        assert_eq!(
+            source.root_delay,
+            Duration::from_micros(3_006),
+            "the server's"
+        );
+        assert!(
+            (h.error_nanos() + 495_000_000).abs() < 1_000,
+            "{}",
+            h.error_nanos()
+        );
+    }
+
+    #[test]
+    fn a_clock_synced_close_to_2262_stops_telling_the_time_there() {
+        // Not before 2250: the era pivot would be 2318, past i64's end,
+        // and is 2262 instead: a server 10 s before that end is read
+        // right.
+        let last = clock::LAST_UNIX_NANOS_TIME;
+        let server = UnixTime::from_secs(last.secs - 10);
+        let mut h = Harness::new(SntpConfig {
+            not_before: UnixTime::from_secs(8_835_955_200),
+            ..config()
+        });
+        h.server_error_nanos = nanos(server) - nanos(WALL_AT_BOOT);
+        h.sync();
+        let (wall, _) = h.client.wall_clock(h.now).unwrap();
+        assert_eq!(wall, server);
+        // 2262-04-11 23:47:16.854775807 is the last time it can tell.
+        let to_last = nanos(last) - nanos(wall);
+        h.advance(Duration::from_micros(to_last as u64 / 1_000));
+        let (wall, _) = h.client.wall_clock(h.now).expect("still in 2262");
+        assert!(nanos(last) - nanos(wall) < 1_000, "{wall:?}");
+        h.advance(Duration::from_millis(1));
+        assert_eq!(h.client.wall_clock(h.now), None, "past i64 nanoseconds");
+        // A reply now, even one from before the end, has no era to be read
+        // in: not used.
+        h.now = h.client.poll_at().unwrap().max(h.now);
+        assert!(h.tick());
+        let reply = h.reply_at(server, |_| {});
+        assert_eq!(h.deliver(&reply), Err(Discard::Malformed));
+        assert_eq!(h.client.stats().rejected, 1);
+    }
+
+    #[test]
+    fn not_before_past_2262_believes_no_reply() {
+        for not_before in [clock::LAST_UNIX_NANOS_TIME, UnixTime::from_secs(u64::MAX)] {
+            let mut h = Harness::new(SntpConfig {
+                not_before,
+                ..config()
+            });
+            assert!(h.tick());
+            let reply = h.reply(|_| {});
+            assert_eq!(h.deliver(&reply), Err(Discard::Malformed));
+            assert_eq!(h.client.stats().rejected, 1);
+            assert_eq!(h.client.wall_clock(h.now), None);
+        }
+    }
+
+    #[test]
+    fn a_monotonic_clock_past_292_years_tells_no_time_and_does_not_overflow() {
+        let mut h = Harness::new(config());
+        h.sync();
+        // Nanoseconds of the monotonic clock end 292 years after boot.
+        h.now = Instant::from_micros(i64::MAX / 1_000 + 1);
+        assert_eq!(h.client.wall_clock(h.now), None);
+        assert!(h.tick());
+        let reply = h.reply_at(WALL_AT_BOOT, |_| {});
+        assert_eq!(h.deliver(&reply), Err(Discard::Malformed));
+        assert_eq!(h.client.stats().rejected, 1);
+        // At the end of its microseconds, too.
+        h.now = Instant::from_micros(i64::MAX);
+        assert_eq!(h.client.wall_clock(h.now), None);
     }
 
     #[test]
@@ -1464,15 +1699,13 @@ mod tests {
     fn a_server_after_2036_is_read_in_era_1() {
         let mut h = Harness::new(config());
         // 2040-01-01: era 1, timestamps restart from 0 in 2036.
-        h.server_error_nanos =
-            clock::unix_nanos(UnixTime::from_secs(2_208_988_800)) - clock::unix_nanos(WALL_AT_BOOT);
+        h.server_error_nanos = nanos(UnixTime::from_secs(2_208_988_800)) - nanos(WALL_AT_BOOT);
         h.sync();
         let (wall, _) = h.client.wall_clock(h.now).unwrap();
         assert_eq!(wall.secs, 2_208_988_800);
         // Synced, the era follows our own time across the wrap.
         h.server_error_nanos =
-            clock::unix_nanos(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS - 5))
-                - clock::unix_nanos(h.true_wall());
+            nanos(UnixTime::from_secs(NtpTimestamp::ERA_1_UNIX_SECS - 5)) - nanos(h.true_wall());
         let mut h2 = Harness::new(config());
         h2.server_error_nanos = h.server_error_nanos;
         h2.sync();
@@ -1486,19 +1719,48 @@ mod tests {
     }
 
     #[test]
+    fn a_time_exactly_not_before_is_believed_a_nanosecond_earlier_is_not() {
+        // Synced to the true time first (so that the era is ours), then
+        // a server whose clock is on `not_before`, a whole second, in an
+        // exchange of no time at all: the wall clock comes out exactly
+        // at the server's.
+        let not_before = UnixTime::from_secs(WALL_AT_BOOT.secs - 100);
+        for (early_nanos, believed) in [(0, true), (1, false)] {
+            let mut h = Harness::new(SntpConfig {
+                not_before,
+                ..config()
+            });
+            h.sync();
+            h.now = h.client.poll_at().unwrap();
+            h.server_error_nanos = nanos(not_before) - nanos(h.true_wall()) - early_nanos;
+            assert!(h.tick());
+            let reply = h.reply(|_| {});
+            let verdict = h.deliver(&reply);
+            assert_eq!(verdict.is_ok(), believed, "{early_nanos} ns early");
+            assert_eq!(h.client.stats().synced, 1 + u64::from(believed));
+            let (wall, _) = h.client.wall_clock(h.now).unwrap();
+            if believed {
+                assert_eq!(wall, not_before);
+            } else {
+                assert_eq!(wall, h.true_wall(), "the time we had stays");
+            }
+        }
+    }
+
+    #[test]
     fn a_time_before_not_before_is_not_believed() {
         // Before the first sync, every timestamp reads as one of the 136
         // years from `not_before`: 2001 is taken for 2137.
         let y2001 = UnixTime::from_secs(1_000_000_000);
         let mut h = Harness::new(config());
-        h.server_error_nanos = clock::unix_nanos(y2001) - clock::unix_nanos(WALL_AT_BOOT);
+        h.server_error_nanos = nanos(y2001) - nanos(WALL_AT_BOOT);
         h.sync();
         let (wall, _) = h.client.wall_clock(h.now).unwrap();
         assert_eq!(wall.secs, 1_000_000_000 + (1 << 32));
         // Once synced, the era nearest our time is 2001's: refused.
         let mut h = Harness::new(config());
         h.sync();
-        h.server_error_nanos = clock::unix_nanos(y2001) - clock::unix_nanos(h.true_wall());
+        h.server_error_nanos = nanos(y2001) - nanos(h.true_wall());
         h.now = h.client.poll_at().unwrap();
         h.server_error_nanos -= 64_000_000_000;
         assert!(h.tick());

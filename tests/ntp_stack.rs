@@ -236,8 +236,9 @@ fn arp_reply_from_upstream() -> Vec<u8> {
 }
 
 /// Nanoseconds from `b` to `a`.
-fn nanos_between(a: UnixTime, b: UnixTime) -> i128 {
-    udpkit::clock::unix_nanos(a) - udpkit::clock::unix_nanos(b)
+fn nanos_between(a: UnixTime, b: UnixTime) -> i64 {
+    let nanos = |t| udpkit::clock::unix_nanos(t).expect("a time before 2262");
+    nanos(a) - nanos(b)
 }
 
 fn sntp_config() -> SntpConfig {

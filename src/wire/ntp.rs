@@ -35,7 +35,7 @@
 use smoltcp::time::Duration;
 
 use super::{Error, Result};
-use crate::clock::{from_unix_nanos, unix_nanos, UnixTime, SECONDS_1900_TO_1970};
+use crate::clock::{UnixTime, SECONDS_1900_TO_1970};
 
 /// The UDP port of NTP.
 pub const PORT: u16 = 123;
@@ -47,7 +47,7 @@ pub const HEADER_LEN: usize = 48;
 pub const VERSION: u8 = 4;
 
 /// Nanoseconds in one second.
-const NANOS: i128 = 1_000_000_000;
+const NANOS: i64 = 1_000_000_000;
 
 /// The leap indicator: a leap second at the end of the current day, or
 /// that the sender's clock is not synchronized at all.
@@ -185,21 +185,48 @@ impl NtpTimestamp {
     /// `pivot` (within 2^31 s, 68 years, either way); `None` when that is
     /// before 1970 or past what [`UnixTime`] holds.
     pub fn to_unix(self, pivot: UnixTime) -> Option<UnixTime> {
-        from_unix_nanos(self.to_unix_nanos(unix_nanos(pivot))?)
+        let secs = pivot
+            .secs
+            .checked_add_signed(self.seconds_after(pivot.secs))?;
+        // A fraction that rounds up to a whole second carries into it.
+        let nanos = self.fraction_nanos();
+        let secs = secs.checked_add(nanos / 1_000_000_000)?;
+        Some(UnixTime::new(secs, (nanos % 1_000_000_000) as u32))
     }
 
     /// As [`NtpTimestamp::to_unix`], in nanoseconds since 1970 (negative
-    /// before it), with the pivot in the same unit.
-    pub fn to_unix_nanos(self, pivot_nanos: i128) -> Option<i128> {
-        let pivot_secs = pivot_nanos.div_euclid(NANOS) + i128::from(SECONDS_1900_TO_1970);
-        // The signed distance, in seconds modulo 2^32, from the pivot's
-        // 32-bit seconds to ours: the era nearest the pivot.
-        let pivot_low = (pivot_secs.rem_euclid(1 << 32)) as u32;
-        let distance = i128::from(self.seconds().wrapping_sub(pivot_low) as i32);
-        let secs_since_1900 = pivot_secs.checked_add(distance)?;
-        let secs = secs_since_1900 - i128::from(SECONDS_1900_TO_1970);
-        let fraction = (i128::from(self.fraction()) * NANOS + (1 << 31)) >> 32;
+    /// before it), with the pivot in the same unit; `None` when that is
+    /// outside i64's 1677 to 2262 ([`clock::unix_nanos`]), or in the
+    /// second of 1677 whose start is (by 0.15 s) before i64's.
+    ///
+    /// [`clock::unix_nanos`]: crate::clock::unix_nanos
+    pub fn to_unix_nanos(self, pivot_nanos: i64) -> Option<i64> {
+        // Seconds within ±2^33.1 of 1970: adding the ±2^31 of an era's
+        // half cannot overflow, the nanoseconds of it can.
+        let pivot_secs = pivot_nanos.div_euclid(NANOS);
+        // Two's complement keeps the pivot's seconds modulo 2^32 right.
+        let secs = pivot_secs + self.seconds_after(pivot_secs as u64);
+        let fraction = self.fraction_nanos() as i64;
         secs.checked_mul(NANOS)?.checked_add(fraction)
+    }
+
+    /// How many seconds after the Unix second `pivot_secs` this timestamp's
+    /// whole seconds are, in the era nearest it: from -2^31 to 2^31 - 1.
+    /// Only `pivot_secs` modulo 2^32 matters, so a negative pivot may come
+    /// in two's complement.
+    fn seconds_after(self, pivot_secs: u64) -> i64 {
+        // The pivot's seconds as a timestamp holds them: since 1900,
+        // modulo 2^32.
+        let pivot_seconds = pivot_secs.wrapping_add(SECONDS_1900_TO_1970) as u32;
+        // The signed distance modulo 2^32: the era nearest the pivot.
+        i64::from(self.seconds().wrapping_sub(pivot_seconds) as i32)
+    }
+
+    /// The fraction in nanoseconds, rounded to the nearest: 0 to 10^9
+    /// (which the fractions within 2^-33 s of the next second round to).
+    /// The product takes 62 bits.
+    fn fraction_nanos(self) -> u64 {
+        (u64::from(self.fraction()) * 1_000_000_000 + (1 << 31)) >> 32
     }
 
     /// The era `time` falls in: 0 until 2036-02-07 06:28:16 UTC, then 1.
@@ -207,6 +234,9 @@ impl NtpTimestamp {
         (time.secs.saturating_add(SECONDS_1900_TO_1970)) >> 32
     }
 }
+
+/// 65536 s in microseconds: [`NtpShort`]'s range ends just below it.
+const SHORT_CAP_MICROS: u64 = (1 << 16) * 1_000_000;
 
 /// A 32-bit NTP short value: seconds in 16.16 fixed point (root delay and
 /// root dispersion).
@@ -217,7 +247,9 @@ impl NtpShort {
     /// `duration`, rounded up to the next 2^-16 s (15 µs) so that an error
     /// bound never shrinks, and saturating at 65536 s.
     pub fn from_duration(duration: Duration) -> NtpShort {
-        let micros = u128::from(duration.total_micros());
+        // 65536 s is already past the largest value: capped there, the
+        // shifted microseconds fit 64 bits (2^52).
+        let micros = duration.total_micros().min(SHORT_CAP_MICROS);
         let scaled = (micros << 16).div_ceil(1_000_000);
         NtpShort(u32::try_from(scaled).unwrap_or(u32::MAX))
     }
@@ -683,6 +715,7 @@ impl Repr {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::clock::unix_nanos;
 
     /// A request `ntpdig` (Debian 12's `sntp` and `ntpdate`) sent, as a
     /// UDP socket received it: LI 3 (the client's own clock is not
@@ -863,6 +896,62 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_end_of_32_bit_unix_seconds_in_2106_reads_in_era_1() {
+        // 2106-02-07 06:28:15, the last second a u32 of Unix seconds
+        // (RFC 868's time) holds, is era 1's second 2208988800 - 1.
+        let last_u32 = UnixTime::new(u64::from(u32::MAX), 999_999_999);
+        let stamp = NtpTimestamp::from_unix(last_u32);
+        assert_eq!(stamp.seconds(), 2_208_988_799);
+        assert_eq!(NtpTimestamp::era(last_u32), 1);
+        for pivot in [y2040(), last_u32, UnixTime::from_secs(1 << 32)] {
+            assert_eq!(stamp.to_unix(pivot), Some(last_u32), "{pivot:?}");
+        }
+        let next = UnixTime::from_secs(1 << 32);
+        assert_eq!(NtpTimestamp::from_unix(next).to_unix(last_u32), Some(next));
+    }
+
+    #[test]
+    fn a_fraction_that_rounds_to_a_whole_second_carries_into_it() {
+        // 2^32 - 1 units is 0.99999999977 s: to the nearest nanosecond, 1 s.
+        let stamp = NtpTimestamp((SECONDS_1900_TO_1970 << 32) | u64::from(u32::MAX));
+        assert_eq!(stamp.fraction_nanos(), 1_000_000_000);
+        let epoch = UnixTime::from_secs(0);
+        assert_eq!(stamp.to_unix(epoch), Some(UnixTime::from_secs(1)));
+        // Just below: 2^32 - 3 units is 0.9999999993 s.
+        let below = NtpTimestamp(stamp.0 - 2);
+        assert_eq!(below.to_unix(epoch), Some(UnixTime::new(0, 999_999_999)));
+    }
+
+    #[test]
+    fn pivots_at_the_ends_of_unix_time_give_none_not_overflow() {
+        // The last second a UnixTime holds; a timestamp one second after
+        // it, or one that rounds up into the next second, is past it.
+        let end = UnixTime::from_secs(u64::MAX);
+        let same_second = NtpTimestamp::from_unix(end);
+        assert_eq!(same_second.to_unix(end), Some(end));
+        assert_eq!(NtpTimestamp(same_second.0 + (1 << 32)).to_unix(end), None);
+        assert_eq!(NtpTimestamp(same_second.0 | 0xffff_ffff).to_unix(end), None);
+        let before = NtpTimestamp(same_second.0 - (1 << 32));
+        assert_eq!(before.to_unix(end), Some(UnixTime::from_secs(u64::MAX - 1)));
+        // The farthest either way from a pivot is 2^31 s after and 2^31 s
+        // before it.
+        let pivot = UnixTime::from_secs(1 << 40);
+        let seconds = NtpTimestamp::from_unix(pivot).seconds();
+        let at = |seconds: u32| NtpTimestamp(u64::from(seconds) << 32);
+        let latest = at(seconds.wrapping_add((1 << 31) - 1)).to_unix(pivot);
+        assert_eq!(latest, Some(UnixTime::from_secs((1 << 40) + (1 << 31) - 1)));
+        let earliest = at(seconds.wrapping_add(1 << 31)).to_unix(pivot);
+        assert_eq!(earliest, Some(UnixTime::from_secs((1 << 40) - (1 << 31))));
+        // From 1970, the era before is before 1970.
+        let y1969 = at(seconds_of_1970() - 1);
+        assert_eq!(y1969.to_unix(UnixTime::from_secs(0)), None);
+    }
+
+    fn seconds_of_1970() -> u32 {
+        SECONDS_1900_TO_1970 as u32
+    }
+
+    #[test]
     fn every_second_and_fraction_round_trips_within_a_nanosecond() {
         let mut seed = 0x1234_5678_9abc_def0u64;
         for _ in 0..10_000 {
@@ -871,8 +960,90 @@ pub(crate) mod tests {
             seed ^= seed << 17;
             let t = UnixTime::new(seed % (3 << 32), (seed >> 34) as u32 % 1_000_000_000);
             let back = NtpTimestamp::from_unix(t).to_unix(t).unwrap();
-            let error = (unix_nanos(back) - unix_nanos(t)).abs();
-            assert!(error <= 1, "{t:?} -> {back:?}");
+            // Up to 3 * 2^32 s, past i64 nanoseconds: compared in parts.
+            let error = (back.secs as i64 - t.secs as i64) * 1_000_000_000
+                + (i64::from(back.subsec_nanos()) - i64::from(t.subsec_nanos()));
+            assert!(error.abs() <= 1, "{t:?} -> {back:?}");
+        }
+    }
+
+    #[test]
+    fn nanoseconds_and_unix_times_read_the_same_within_i64() {
+        let mut seed = 0x0fed_cba9_8765_4321u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..10_000 {
+            let stamp = NtpTimestamp(next());
+            // Pivots from 1970 to 2262.
+            let pivot = UnixTime::new(next() % 9_223_372_036, next() as u32 % 1_000_000_000);
+            let by_time = stamp.to_unix(pivot);
+            let by_nanos = stamp.to_unix_nanos(unix_nanos(pivot).unwrap());
+            // Nanoseconds say before 1970 too; a UnixTime cannot.
+            let after_1970 = by_nanos.filter(|nanos| *nanos >= 0);
+            assert_eq!(
+                by_time.and_then(unix_nanos),
+                after_1970,
+                "{stamp:?} {pivot:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nanoseconds_before_1970_and_across_2036() {
+        // A pivot a nanosecond before 1970 reads 1970 as 0, and 1969
+        // (negative: before the epoch, which UnixTime cannot say).
+        let epoch = NtpTimestamp(SECONDS_1900_TO_1970 << 32);
+        assert_eq!(epoch.to_unix_nanos(-1), Some(0));
+        let half_second_before = NtpTimestamp(epoch.0 - (1 << 31));
+        assert_eq!(half_second_before.to_unix_nanos(-1), Some(-500_000_000));
+        assert_eq!(half_second_before.to_unix_nanos(0), Some(-500_000_000));
+        // Either side of the 2036 wrap, from a pivot on the other side.
+        let wrap_nanos = NtpTimestamp::ERA_1_UNIX_SECS as i64 * 1_000_000_000;
+        let last_of_era_0 = NtpTimestamp(u64::MAX);
+        let first_of_era_1 = NtpTimestamp(1 << 31);
+        assert_eq!(
+            last_of_era_0.to_unix_nanos(wrap_nanos + 10),
+            Some(wrap_nanos)
+        );
+        assert_eq!(
+            first_of_era_1.to_unix_nanos(wrap_nanos - 10),
+            Some(wrap_nanos + 500_000_000)
+        );
+    }
+
+    #[test]
+    fn nanoseconds_at_the_ends_of_i64_give_none_not_overflow() {
+        // The last second i64 nanoseconds reach, 2262: its first 0.85 s.
+        let last_secs = i64::MAX / 1_000_000_000;
+        let last = NtpTimestamp::from_unix(UnixTime::from_secs(last_secs as u64));
+        let at = |fraction: u64| NtpTimestamp(last.0 | fraction);
+        assert_eq!(
+            at(1 << 31).to_unix_nanos(i64::MAX),
+            Some(last_secs * 1_000_000_000 + 500_000_000)
+        );
+        assert_eq!(at(0xf000_0000).to_unix_nanos(i64::MAX), None, "0.94 s");
+        let next_second = NtpTimestamp(last.0 + (1 << 32));
+        assert_eq!(next_second.to_unix_nanos(i64::MAX), None);
+        // And the first, 1677: the second i64::MIN falls in (from 0.145 s
+        // on) starts before it, and reads as None; the next one reads.
+        let first_secs = i64::MIN.div_euclid(1_000_000_000);
+        let seconds = (first_secs + SECONDS_1900_TO_1970 as i64).rem_euclid(1 << 32) as u64;
+        let first = |fraction: u64| NtpTimestamp((seconds << 32) | fraction);
+        assert_eq!(first(1 << 31).to_unix_nanos(i64::MIN), None);
+        assert_eq!(
+            NtpTimestamp(first(1 << 31).0 + (1 << 32)).to_unix_nanos(i64::MIN),
+            Some((first_secs + 1) * 1_000_000_000 + 500_000_000)
+        );
+        // Every timestamp, from either end: no overflow, and nothing past
+        // the ends.
+        for stamp in [0, 1, 1 << 63, u64::MAX, last.0, seconds << 32] {
+            for pivot in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+                let _ = NtpTimestamp(stamp).to_unix_nanos(pivot);
+            }
         }
     }
 
@@ -891,6 +1062,20 @@ pub(crate) mod tests {
             NtpShort::from_duration(Duration::from_secs(100_000)),
             NtpShort(u32::MAX)
         );
+        // At and around the end of the range, and far past it.
+        let max = Duration::from_micros((u64::from(u32::MAX) * 1_000_000) >> 16);
+        assert_eq!(NtpShort::from_duration(max), NtpShort(u32::MAX));
+        assert_eq!(
+            NtpShort::from_duration(max - Duration::from_micros(16)),
+            NtpShort(u32::MAX - 1)
+        );
+        for micros in [65_536_000_000 - 1, 65_536_000_000, u64::MAX] {
+            assert_eq!(
+                NtpShort::from_duration(Duration::from_micros(micros)),
+                NtpShort(u32::MAX),
+                "{micros} µs"
+            );
+        }
         assert_eq!(
             NtpShort(0x0001_8000).to_duration(),
             Duration::from_millis(1500)
@@ -903,7 +1088,7 @@ pub(crate) mod tests {
     #[test]
     fn fractions_read_to_the_nearest_nanosecond() {
         // 3 * 2^-32 s is 0.70 ns, 2^-32 s 0.23 ns.
-        let pivot = unix_nanos(UnixTime::from_secs(0));
+        let pivot = 0;
         let at = |fraction: u64| {
             NtpTimestamp((SECONDS_1900_TO_1970 << 32) | fraction)
                 .to_unix_nanos(pivot)

@@ -58,7 +58,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Board for MemoryBoard<S> {
         match self.wall_running_since {
             Some(since) => {
                 let elapsed = self.now.total_micros() - since.total_micros();
-                from_unix_nanos(unix_nanos(wall) + i128::from(elapsed) * 1000)
+                from_unix_nanos(unix_nanos(wall)?.checked_add(elapsed.checked_mul(1000)?)?)
             }
             None => Some(wall),
         }

@@ -93,9 +93,14 @@ impl Report {
 }
 
 /// Nanoseconds since 1970 by the system clock.
-fn now_nanos() -> Result<i128> {
+fn now_nanos() -> Result<i64> {
     let time = system_time().context("the system clock is before 1970")?;
-    Ok(unix_nanos(time))
+    nanos_of(time)
+}
+
+/// Nanoseconds since 1970 of a time of the system clock.
+fn nanos_of(time: UnixTime) -> Result<i64> {
+    unix_nanos(time).context("the system clock is past 2262, where 64-bit nanoseconds end")
 }
 
 /// Asks the NTP server `target` for the time, once per attempt, and
@@ -107,7 +112,7 @@ pub fn query(target: &Target) -> Result<Report> {
     let mut buffer = [0u8; 1500];
     // The attempt's transmit timestamp, as sent and as nanoseconds, and
     // what was wrong with the last reply ignored.
-    let mut sent = (NtpTimestamp(0), 0i128);
+    let mut sent = (NtpTimestamp(0), 0i64);
     let mut last_problem = None;
     let report = ask(
         target.timeout,
@@ -121,7 +126,7 @@ pub fn query(target: &Target) -> Result<Report> {
             // earlier one fails the origin check instead of skewing the
             // offset.
             let now = system_time().context("the system clock is before 1970")?;
-            **sent = (NtpTimestamp::from_unix(now), unix_nanos(now));
+            **sent = (NtpTimestamp::from_unix(now), nanos_of(now)?);
             let mut request = [0u8; ntp::HEADER_LEN];
             NtpRepr::client_request(sent.0).emit(&mut NtpPacket::new_unchecked(&mut request[..]));
             server.send(&request)
@@ -173,7 +178,7 @@ pub fn query(target: &Target) -> Result<Report> {
     bail!(message)
 }
 
-fn report(server: SocketAddr, reply: NtpRepr, t1: i128, t4: i128) -> Result<Report> {
+fn report(server: SocketAddr, reply: NtpRepr, t1: i64, t4: i64) -> Result<Report> {
     let pivot = t4;
     let (Some(t2), Some(t3)) = (
         reply.receive_timestamp.to_unix_nanos(pivot),
@@ -181,7 +186,9 @@ fn report(server: SocketAddr, reply: NtpRepr, t1: i128, t4: i128) -> Result<Repo
     ) else {
         bail!("{server} sent timestamps that are no time after 1970");
     };
-    let (offset, delay) = offset_and_delay(t1, t2, t3, t4);
+    let Some((offset, delay)) = offset_and_delay(t1, t2, t3, t4) else {
+        bail!("{server} sent timestamps too far from our clock's to compare (292 years apart or more)");
+    };
     let server_time = from_unix_nanos(t3).context("the server's time is before 1970")?;
     Ok(Report {
         server,

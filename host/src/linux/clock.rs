@@ -64,7 +64,9 @@ pub fn entropy_seed() -> u64 {
     let mut seed = [0u8; 8];
     match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)) {
         Ok(()) => u64::from_ne_bytes(seed),
-        Err(_) => system_time().map_or(0x5eed, |t| unix_nanos(t) as u64),
+        Err(_) => system_time()
+            .and_then(unix_nanos)
+            .map_or(0x5eed, |nanos| nanos as u64),
     }
 }
 
