@@ -186,8 +186,10 @@ debian_cargo firmware/riscv-virt clippy --locked -- -D warnings
 debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings
 
 # The core with each of its cargo features alone, and none: what a board
-# that picks its services builds.
-for feature in "" echo discard daytime time ntp upper hello chat discovery sntp dhcp; do
+# that picks its services builds. Then a service with IPv6, and the two
+# services that list addresses (chat, discovery) with IPv4 alone.
+for feature in "" echo discard daytime time ntp upper hello chat discovery sntp dhcp ipv6 \
+    echo,ipv6 chat,discovery; do
     cargo clippy -p udpkit --lib --locked --no-default-features --features "$feature" -- -D warnings
 done
 

@@ -80,9 +80,11 @@ fn is_unicast_peer(addr: IpAddress, own_cidrs: &[IpCidr]) -> bool {
             }
             own_cidrs.iter().all(|cidr| match cidr {
                 IpCidr::Ipv4(cidr) => cidr.address() != ip && cidr.broadcast() != Some(ip),
+                #[cfg(feature = "ipv6")]
                 IpCidr::Ipv6(_) => true,
             })
         }
+        #[cfg(feature = "ipv6")]
         IpAddress::Ipv6(ip) => {
             if ip.is_unspecified() || ip.is_multicast() {
                 return false;

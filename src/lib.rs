@@ -18,7 +18,9 @@
 //!   and a datagram to a host only ARP can find waits on the service's
 //!   detour, never ahead of the others. It also drops IPv6 frames to
 //!   addresses that are not ours.
-//! - **smoltcp's `Interface`** — Ethernet, ARP, IPv4, ICMP echo and UDP. It
+//! - **smoltcp's `Interface`** — Ethernet, ARP, IPv4, ICMP echo and UDP,
+//!   and IPv6 with neighbor discovery and ICMPv6 echo (the `ipv6` feature,
+//!   on by default; without it everything IPv6 here compiles out). It
 //!   answers ping by itself and queues each UDP datagram on the socket bound
 //!   to its port (datagrams to the subnet broadcast address included).
 //! - **[`Stack`]** — owns the interface and one UDP socket per service, on

@@ -58,16 +58,25 @@
 //!
 //! The same wrapper drops IPv6 frames to addresses that are not ours, which
 //! smoltcp 0.14 would accept, and those from our own addresses, which it
-//! would answer (see `NeighborLearning::is_foreign_ipv6`).
+//! would answer (see `NeighborLearning::is_foreign`).
+//!
+//! Without the `ipv6` feature, all of it is IPv4 only: lessons are ARP
+//! replies, and nothing of neighbor discovery is built.
 
 use core::cell::Cell;
 
-use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, PacketMeta};
+#[cfg(feature = "ipv6")]
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::phy::{self, Device, DeviceCapabilities, PacketMeta};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet,
-    Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr, IPV6_LINK_LOCAL_ALL_NODES,
+    EthernetRepr, IpAddress, IpCidr, Ipv4Address, Ipv4Packet,
+};
+#[cfg(feature = "ipv6")]
+use smoltcp::wire::{
+    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags,
+    NdiscRepr, IPV6_LINK_LOCAL_ALL_NODES,
 };
 
 /// The largest Ethernet frame (without FCS) the stack handles: a 1500-byte
@@ -96,10 +105,25 @@ const QUEUED_LIST: usize = 64;
 const ARP_FRAME_LEN: usize = 14 + 28;
 /// A neighbor advertisement: Ethernet 14 + IPv6 40 + ICMPv6 NA 24 + the
 /// target link-layer address option 8.
+#[cfg(feature = "ipv6")]
 const NA_FRAME_LEN: usize = 14 + 40 + 24 + 8;
 
+/// The largest lesson: a neighbor advertisement, or without IPv6 an ARP
+/// reply.
+#[cfg(feature = "ipv6")]
+const LESSON_LEN: usize = NA_FRAME_LEN;
+#[cfg(not(feature = "ipv6"))]
+const LESSON_LEN: usize = ARP_FRAME_LEN;
+
 /// Our own addresses a stack can have: IPv4, IPv6 global and link-local.
+#[cfg(feature = "ipv6")]
 pub const MAX_ADDRESSES: usize = 3;
+/// Our own addresses a stack can have: IPv4.
+#[cfg(not(feature = "ipv6"))]
+pub const MAX_ADDRESSES: usize = 1;
+
+// smoltcp's interface must hold them all (its `iface-max-addr-count-N`).
+const _: () = assert!(MAX_ADDRESSES <= smoltcp::config::IFACE_MAX_ADDR_COUNT);
 
 /// One slot of the neighbor table. A port gives the stack an array of them
 /// (`[NeighborSlot::EMPTY; N]`), 48 to 64 bytes each; three quarters of the
@@ -159,7 +183,7 @@ fn bytes_at<const N: usize>(frame: &[u8], at: usize) -> Option<[u8; N]> {
 /// neighbor advertisement for IPv6.
 #[derive(Debug, Clone, Copy)]
 pub struct Lesson {
-    frame: [u8; NA_FRAME_LEN],
+    frame: [u8; LESSON_LEN],
     len: usize,
 }
 
@@ -204,6 +228,7 @@ impl<'a> Table<'a> {
         };
         match ip {
             IpAddress::Ipv4(v4) => mix(u32::from_be_bytes(v4.octets())),
+            #[cfg(feature = "ipv6")]
             IpAddress::Ipv6(v6) => {
                 for chunk in v6.octets().chunks_exact(4) {
                     mix(chunk
@@ -541,16 +566,38 @@ impl<'a> NeighborLearning<'a> {
         self.stats.taught += 1;
         match (ip, self.our_address_for(ip)?) {
             (IpAddress::Ipv4(ip), IpAddress::Ipv4(ours)) => Some(self.arp_reply(ip, mac, ours)),
+            #[cfg(feature = "ipv6")]
             (IpAddress::Ipv6(ip), IpAddress::Ipv6(ours)) => {
                 Some(self.neighbor_advert(ip, mac, ours))
             }
+            #[cfg(feature = "ipv6")]
             _ => None,
         }
     }
 
-    /// Whether `frame` is an IPv6 packet to an address that is neither ours
-    /// nor a group we are in (all-nodes, the solicited-node group of one of
-    /// our addresses).
+    /// Whether `frame` is one smoltcp must not see: an IPv4 packet from our
+    /// own IPv4 address, or an IPv6 packet that `is_foreign_ipv6` refuses.
+    /// smoltcp would answer a packet from our own address to itself,
+    /// resolving its own address to do so.
+    fn is_foreign(&self, frame: &[u8]) -> bool {
+        match bytes_at::<2>(frame, 12) {
+            Some([0x08, 0x00]) => {
+                let src = bytes_at::<4>(frame, 26).map(Ipv4Address::from);
+                src.is_some_and(|src| {
+                    self.cidrs
+                        .iter()
+                        .any(|cidr| matches!(cidr, IpCidr::Ipv4(ours) if ours.address() == src))
+                })
+            }
+            #[cfg(feature = "ipv6")]
+            Some([0x86, 0xdd]) => self.is_foreign_ipv6(frame),
+            _ => false,
+        }
+    }
+
+    /// Whether `frame`, an IPv6 packet, is to an address that is neither
+    /// ours nor a group we are in (all-nodes, the solicited-node group of
+    /// one of our addresses), or from one of ours.
     ///
     /// smoltcp 0.14 takes any destination whose last two bytes match one of
     /// its solicited-node groups for that group, and accepts `::1` from the
@@ -559,23 +606,8 @@ impl<'a> NeighborLearning<'a> {
     /// those whose source is one of our addresses (forged, or a duplicate
     /// address): smoltcp would send its ICMPv6 errors and echo replies to
     /// them back to itself, resolving its own address to do so.
-    /// An IPv4 packet from our own IPv4 address is dropped for the same
-    /// reason.
+    #[cfg(feature = "ipv6")]
     fn is_foreign_ipv6(&self, frame: &[u8]) -> bool {
-        if frame.get(12..14) == Some(&[0x08, 0x00][..]) {
-            let src = frame
-                .get(26..30)
-                .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
-                .map(Ipv4Address::from);
-            return src.is_some_and(|src| {
-                self.cidrs
-                    .iter()
-                    .any(|cidr| matches!(cidr, IpCidr::Ipv4(ours) if ours.address() == src))
-            });
-        }
-        if frame.get(12..14) != Some(&[0x86, 0xdd][..]) {
-            return false;
-        }
         let src = frame
             .get(22..38)
             .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
@@ -620,7 +652,8 @@ impl<'a> NeighborLearning<'a> {
         }
         let eth = EthernetFrame::new_checked(frame).ok()?;
         let (mac, dst_mac) = (eth.src_addr(), eth.dst_addr());
-        // IPv6 neighbor solicitations go to a multicast MAC address.
+        // IPv6 neighbor solicitations go to a multicast MAC address (and
+        // IPv4 broadcasts to the broadcast one).
         if !mac.is_unicast() || (dst_mac != self.mac && !dst_mac.is_multicast()) {
             return None;
         }
@@ -629,6 +662,7 @@ impl<'a> NeighborLearning<'a> {
                 let packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
                 (IpAddress::Ipv4(packet.src_addr()), packet.verify_checksum())
             }
+            #[cfg(feature = "ipv6")]
             EthernetProtocol::Ipv6 => {
                 let packet = Ipv6Packet::new_checked(eth.payload()).ok()?;
                 if is_neighbor_discovery(&packet) {
@@ -721,6 +755,7 @@ impl<'a> NeighborLearning<'a> {
             {
                 Some(cidr.address())
             }
+            #[cfg(feature = "ipv6")]
             (IpCidr::Ipv6(c), IpAddress::Ipv6(v6)) if c.contains_addr(&v6) => Some(cidr.address()),
             _ => None,
         })
@@ -759,6 +794,7 @@ impl<'a> NeighborLearning<'a> {
                 bytes_at::<2>(frame, 12) == Some([0x08, 0x00])
                     && bytes_at::<4>(frame, 26) == Some(ip.octets())
             }
+            #[cfg(feature = "ipv6")]
             IpAddress::Ipv6(ip) => {
                 bytes_at::<2>(frame, 12) == Some([0x86, 0xdd])
                     && bytes_at::<16>(frame, 22) == Some(ip.octets())
@@ -782,7 +818,7 @@ impl<'a> NeighborLearning<'a> {
     /// An ARP reply from `ip` at `mac`, to us.
     fn arp_reply(&self, ip: Ipv4Address, mac: EthernetAddress, ours: Ipv4Address) -> Lesson {
         let mut lesson = Lesson {
-            frame: [0; NA_FRAME_LEN],
+            frame: [0; LESSON_LEN],
             len: ARP_FRAME_LEN,
         };
         let mut eth = EthernetFrame::new_unchecked(&mut lesson.frame[..ARP_FRAME_LEN]);
@@ -805,9 +841,10 @@ impl<'a> NeighborLearning<'a> {
 
     /// An unsolicited neighbor advertisement from `ip` at `mac`, to us,
     /// with the override flag: what the neighbor would have said when asked.
+    #[cfg(feature = "ipv6")]
     fn neighbor_advert(&self, ip: Ipv6Address, mac: EthernetAddress, ours: Ipv6Address) -> Lesson {
         let mut lesson = Lesson {
-            frame: [0; NA_FRAME_LEN],
+            frame: [0; LESSON_LEN],
             len: NA_FRAME_LEN,
         };
         let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
@@ -854,6 +891,7 @@ fn needs_lesson(neighbor: &Neighbor, epoch: u32, now: Instant) -> bool {
 /// Whether `packet` is ICMPv6 neighbor discovery (router and neighbor
 /// solicitations and advertisements, redirects), from which smoltcp may
 /// fill a neighbor entry.
+#[cfg(feature = "ipv6")]
 fn is_neighbor_discovery(packet: &Ipv6Packet<&[u8]>) -> bool {
     packet.next_header() == IpProtocol::Icmpv6
         && packet
@@ -864,6 +902,7 @@ fn is_neighbor_discovery(packet: &Ipv6Packet<&[u8]>) -> bool {
 
 /// The solicited-node multicast group of `address` (RFC 4291 2.7.1):
 /// `ff02::1:ff00:0/104` and its last 24 bits.
+#[cfg(feature = "ipv6")]
 fn solicited_node(address: Ipv6Address) -> Ipv6Address {
     let [.., a, b, c] = address.octets();
     Ipv6Address::from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, a, b, c])
@@ -874,6 +913,7 @@ fn solicited_node(address: Ipv6Address) -> Ipv6Address {
 fn is_resolution(frame: &[u8]) -> bool {
     match frame.get(12..14) {
         Some([0x08, 0x06]) => frame.get(20..22) == Some(&[0, 1][..]),
+        #[cfg(feature = "ipv6")]
         Some([0x86, 0xdd]) => frame.get(20) == Some(&58) && frame.get(54) == Some(&135),
         _ => false,
     }
@@ -977,7 +1017,7 @@ impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, '_, R> {
                 if learning.is_fresh_ipv4_sender(frame, now) {
                     return f(frame);
                 }
-                if learning.is_foreign_ipv6(frame) {
+                if learning.is_foreign(frame) {
                     learning.stats.foreign += 1;
                     // An empty frame is no Ethernet frame: smoltcp drops it.
                     return f(&[]);

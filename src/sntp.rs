@@ -530,7 +530,7 @@ impl SntpClient {
             self.failed(pending.sent_at);
             return Err(Discard::Malformed);
         }
-        let reference_id = ntp::reference_id_of(self.config.server.addr.into());
+        let reference_id = reference_id_of(self.config.server.addr);
         let previous = self.synced.map(|s| s.offset_nanos);
         self.synced = Some(Synced {
             offset_nanos: offset,
@@ -713,6 +713,17 @@ impl Service for SntpClient {
         report("kiss-o'-death DENY/RSTR", s.kiss_deny);
         report("kiss-o'-death other", s.kiss_other);
         report("send failed", s.send_failed);
+    }
+}
+
+/// The reference ID that names `server` ([`ntp::reference_id_of`]): its
+/// IPv4 address, or with the `ipv6` feature the MD5 of its IPv6 address. An
+/// IPv4-only build leaves MD5 out.
+fn reference_id_of(server: IpAddress) -> [u8; 4] {
+    match server {
+        IpAddress::Ipv4(v4) => v4.octets(),
+        #[cfg(feature = "ipv6")]
+        IpAddress::Ipv6(_) => ntp::reference_id_of(server.into()),
     }
 }
 

@@ -30,8 +30,9 @@ use smoltcp::socket::AnySocket;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
-    Ipv6Address, Ipv6Cidr,
 };
+#[cfg(feature = "ipv6")]
+use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
 use crate::board::Board;
 use crate::board::ClockSource;
@@ -53,12 +54,21 @@ pub const MAX_SERVICES: usize = 12;
 pub const MAX_PAYLOAD: usize = 1472;
 
 /// The largest UDP payload over IPv6: its header is 40 bytes.
+#[cfg(feature = "ipv6")]
 pub const MAX_PAYLOAD_IPV6: usize = 1452;
+
+/// The largest UDP payload to any destination: a timer's datagrams may go
+/// to either family.
+#[cfg(feature = "ipv6")]
+const MAX_PAYLOAD_ANY: usize = MAX_PAYLOAD_IPV6;
+#[cfg(not(feature = "ipv6"))]
+const MAX_PAYLOAD_ANY: usize = MAX_PAYLOAD;
 
 /// The largest UDP payload to `to` in one unfragmented 1500-byte packet.
 pub fn max_payload_to(to: IpAddress) -> usize {
     match to {
         IpAddress::Ipv4(_) => MAX_PAYLOAD,
+        #[cfg(feature = "ipv6")]
         IpAddress::Ipv6(_) => MAX_PAYLOAD_IPV6,
     }
 }
@@ -80,10 +90,13 @@ pub struct Config {
     /// An IPv4 default route; without one, only on-link peers are answered.
     /// With DHCP, the lease's router instead.
     pub gateway: Option<Ipv4Address>,
-    /// Our global (or unique local) IPv6 address and prefix, if any.
+    /// Our global (or unique local) IPv6 address and prefix, if any (with
+    /// the `ipv6` feature).
+    #[cfg(feature = "ipv6")]
     pub ipv6: Option<Ipv6Cidr>,
     /// Our link-local IPv6 address, if any. IPv6 peers are answered when
     /// they are on the link of one of our IPv6 prefixes.
+    #[cfg(feature = "ipv6")]
     pub ipv6_link_local: Option<Ipv6Cidr>,
 }
 
@@ -92,6 +105,7 @@ impl Config {
     pub fn cidrs(&self) -> heapless::Vec<IpCidr, MAX_ADDRESSES> {
         let mut cidrs = heapless::Vec::new();
         let _ = cidrs.push(IpCidr::Ipv4(self.address));
+        #[cfg(feature = "ipv6")]
         for v6 in [self.ipv6, self.ipv6_link_local].into_iter().flatten() {
             let _ = cidrs.push(IpCidr::Ipv6(v6));
         }
@@ -101,17 +115,19 @@ impl Config {
 
 impl Default for Config {
     /// The addresses smoltcp's examples use, so their habits carry over:
-    /// 192.168.69.1/24, fdaa::1/64 and fe80::1/64 with MAC
-    /// 02:00:00:00:00:01, no gateway.
+    /// 192.168.69.1/24, fdaa::1/64 and fe80::1/64 (with the `ipv6`
+    /// feature) with MAC 02:00:00:00:00:01, no gateway.
     fn default() -> Config {
         Config {
             mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
             address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
             gateway: None,
+            #[cfg(feature = "ipv6")]
             ipv6: Some(Ipv6Cidr::new(
                 Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1),
                 64,
             )),
+            #[cfg(feature = "ipv6")]
             ipv6_link_local: Some(Ipv6Cidr::new(
                 Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
                 64,
@@ -1059,8 +1075,7 @@ fn run_timers<D: Device>(
             socket,
             detour,
             reply_from: None,
-            // A timer's datagrams may go to either family.
-            max_payload: MAX_PAYLOAD_IPV6,
+            max_payload: MAX_PAYLOAD_ANY,
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
             queued: &mut slot.queued,

@@ -4,7 +4,8 @@
 //! - `UDPKIT_SNTP_SERVER`: the NTP server a board takes its wall clock
 //!   from, `ADDR` or `ADDR:PORT` (IPv6: `[ADDR]:PORT`); by default
 //!   192.168.69.100:123, the Linux side of the TAP. A value that is no
-//!   address fails the build, rather than a board that never gets the time.
+//!   address fails the build, rather than a board that never gets the time,
+//!   and so does an IPv6 server in an image without the `ipv6` feature.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ fn main() {
             let [a, b, c, d] = v4.octets();
             format!("{WIRE}::IpAddress::Ipv4({WIRE}::Ipv4Address::new({a}, {b}, {c}, {d}))")
         }
+        IpAddr::V6(_) if env::var_os("CARGO_FEATURE_IPV6").is_none() => panic!(
+            "{SNTP_SERVER_VAR}={text:?} is an IPv6 address, and this image is built without \
+             IPv6: give an IPv4 server, or build with the `ipv6` feature of udpkit-runtime"
+        ),
         IpAddr::V6(v6) => {
             let [a, b, c, d, e, f, g, h] = v6.segments();
             format!(

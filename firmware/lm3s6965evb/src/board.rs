@@ -352,8 +352,9 @@ impl Lm3s6965 {
                 None => "not reported yet",
             }
         );
-        // IPv6 needs its multicast groups through the filter.
-        nic.accept_multicast(&udpkit_runtime::ipv6_multicast_groups(config))?;
+        // IPv6 needs its multicast groups through the filter (an
+        // IPv4-only image has none).
+        nic.accept_multicast(&udpkit_runtime::multicast_groups(config))?;
         // No hardware random number generator: mix what differs between
         // boots. SysTick depends on how long booting took (in QEMU: on the
         // host), the old RAM contents are noise on real SRAM after

@@ -275,8 +275,9 @@ impl An385 {
                 None => "negotiating",
             }
         );
-        // IPv6 needs its multicast groups through the MAC filter.
-        nic.accept_multicast(&udpkit_runtime::ipv6_multicast_groups(config))?;
+        // IPv6 needs its multicast groups through the MAC filter (an
+        // IPv4-only image has none).
+        nic.accept_multicast(&udpkit_runtime::multicast_groups(config))?;
         // No hardware random number generator on this board: mix what
         // differs between boots. The NIC's free-running 25 MHz counter and
         // SysTick depend on how long booting took (in QEMU: on the host),

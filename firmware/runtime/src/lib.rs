@@ -140,12 +140,30 @@ fn turn<P: Platform>(board: &mut P, stack: &mut Stack<'_>, clock: &mut console::
     board.sleep_until(delay.map(|delay| now + delay));
 }
 
+/// The multicast MAC addresses a NIC's filter must let through for the
+/// stack: IPv6's ([`ipv6_multicast_groups`]), or none in an image built
+/// without the `ipv6` feature (IPv4 needs only our MAC address and
+/// broadcast).
+#[cfg(feature = "ipv6")]
+pub fn multicast_groups(config: &Config) -> [[u8; 6]; 3] {
+    ipv6_multicast_groups(config)
+}
+
+/// The multicast MAC addresses a NIC's filter must let through for the
+/// stack: none, as this image has no IPv6 (IPv4 needs only our MAC
+/// address and broadcast).
+#[cfg(not(feature = "ipv6"))]
+pub fn multicast_groups(_config: &Config) -> [[u8; 6]; 0] {
+    []
+}
+
 /// The multicast MAC addresses IPv6 needs (RFC 2464), for a NIC's
 /// filter: all-nodes (33:33:00:00:00:01: router advertisements, ...) and
 /// the solicited-node group of each of our IPv6 addresses (33:33:ff and
 /// its last three bytes), where a neighbor asks for our MAC address.
 /// Without them the filter drops every neighbor solicitation, and no IPv6
 /// host can reach the board. Unused entries repeat all-nodes.
+#[cfg(feature = "ipv6")]
 pub fn ipv6_multicast_groups(config: &Config) -> [[u8; 6]; 3] {
     let mut groups = [[0x33, 0x33, 0, 0, 0, 0x01]; 3];
     let ours = [config.ipv6, config.ipv6_link_local];

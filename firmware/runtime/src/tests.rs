@@ -434,6 +434,7 @@ fn the_catalog_starts_and_the_loop_serves_it() {
     assert!(board.keys.is_empty());
 }
 
+#[cfg(feature = "ipv6")]
 #[test]
 fn ipv6_groups_are_all_nodes_and_each_addresss_solicited_node_group() {
     let config = Config::default();
