@@ -435,37 +435,37 @@ const CEILINGS: &[Ceiling] = &[
     Ceiling {
         image: "udpkit-mps2-an385",
         target: TARGET_M3,
-        flash: 117_500,
+        flash: 108_500,
         static_ram: 54_500,
     },
     Ceiling {
         image: "udpkit-mps2-an385",
         target: TARGET_M4F,
-        flash: 117_500,
+        flash: 109_000,
         static_ram: 54_500,
     },
     Ceiling {
         image: "udpkit-mps2-an385-dhcp",
         target: TARGET_M3,
-        flash: 128_000,
+        flash: 119_000,
         static_ram: 57_000,
     },
     Ceiling {
         image: "udpkit-mps2-an385-minimal",
         target: TARGET_M3,
-        flash: 57_400,
+        flash: 50_000,
         static_ram: 18_550,
     },
     Ceiling {
         image: "udpkit-lm3s6965evb",
         target: TARGET_M3,
-        flash: 117_500,
+        flash: 108_500,
         static_ram: 54_500,
     },
     Ceiling {
         image: "udpkit-riscv-virt",
         target: TARGET_RV32IMAC,
-        flash: 162_500,
+        flash: 148_000,
         static_ram: 75_800,
     },
 ];
