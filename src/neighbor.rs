@@ -1145,6 +1145,11 @@ mod tests {
             let eth = EthernetFrame::new_checked(lesson.bytes()).unwrap();
             assert_eq!((eth.src_addr(), eth.dst_addr()), (PEER_MAC, OUR_MAC));
             let packet = Ipv6Packet::new_checked(eth.payload()).unwrap();
+            // The frame is the advertisement and nothing after it.
+            assert_eq!(
+                lesson.bytes().len(),
+                14 + 40 + usize::from(packet.payload_len())
+            );
             let ip = Ipv6Repr::parse(&packet).unwrap();
             assert_eq!((ip.src_addr, ip.dst_addr, ip.hop_limit), (peer, ours, 255));
             let icmp = Icmpv6Packet::new_checked(packet.payload()).unwrap();
@@ -1442,5 +1447,116 @@ mod tests {
         solicit[54] = 136;
         assert!(!is_resolution(&solicit), "an advertisement");
         assert!(!is_resolution(&[]));
+    }
+
+    fn neighbor(ip: IpAddress) -> Neighbor {
+        Neighbor {
+            ip,
+            mac: PEER_MAC,
+            seen: Instant::from_secs(1),
+            seen_order: 0,
+            taught: None,
+            queued: false,
+        }
+    }
+
+    #[test]
+    fn homes_spread_sequential_addresses_over_the_table() {
+        // A room's addresses are sequential: their homes must not bunch
+        // up, or every lookup walks a long probe run.
+        let mut slots = std::vec![NeighborSlot::EMPTY; 1024];
+        let table = Table::new(&mut slots, 0x5eed);
+        let homes = |ips: &mut dyn Iterator<Item = IpAddress>| {
+            let mut homes: std::vec::Vec<usize> = ips.map(|ip| table.home(&ip)).collect();
+            homes.sort_unstable();
+            homes.dedup();
+            homes.len()
+        };
+        // 256 addresses into 1024 slots: about 227 distinct homes at random.
+        let v4 =
+            homes(&mut (0..=255u8).map(|i| IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, i))));
+        assert!(v4 >= 200, "{v4} distinct homes of 256 IPv4 addresses");
+        let v6 = homes(
+            &mut (0..=255u16)
+                .map(|i| IpAddress::Ipv6(Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, i))),
+        );
+        assert!(v6 >= 200, "{v6} distinct homes of 256 IPv6 addresses");
+        // Every byte counts, not only the last of each word.
+        let high = homes(
+            &mut (0..=255u16)
+                .map(|i| IpAddress::Ipv6(Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, i << 8))),
+        );
+        assert!(
+            high >= 200,
+            "{high} distinct homes of 256 IPv6 addresses (high bytes)"
+        );
+    }
+
+    #[test]
+    fn a_neighbor_that_collided_is_found_after_the_one_at_its_home_leaves() {
+        let mut slots = std::vec![NeighborSlot::EMPTY; 8];
+        let mut table = Table::new(&mut slots, 0x5eed);
+        // Two addresses with the same home: the second lands one further.
+        let ip = |i: u8| IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, i));
+        let first = ip(2);
+        let second = (3..=255)
+            .map(ip)
+            .find(|other| table.home(other) == table.home(&first))
+            .expect("a collision in 8 slots");
+        let (at, _) = table.insert(neighbor(first)).unwrap();
+        let (next, _) = table.insert(neighbor(second)).unwrap();
+        assert_eq!(next, table.next(at));
+        table.remove(at);
+        // The second moved back into its home slot, where a lookup starts.
+        assert_eq!(table.find(&second), Some(at));
+        assert_eq!(table.find(&first), None);
+        assert_eq!(table.len, 1);
+    }
+
+    #[test]
+    fn is_empty_until_a_sender_is_learned() {
+        let mut l = learning();
+        assert!(l.is_empty());
+        l.learn(
+            &ipv4_frame(PEER_MAC, Ipv4Address::new(192, 168, 69, 100)),
+            Instant::from_secs(1),
+        );
+        assert!(!l.is_empty());
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn broadcasts_and_multicasts_beyond_our_subnet_wait_for_no_gateway() {
+        let mut l = learning();
+        let gateway = Some(Ipv4Address::new(192, 168, 69, 254));
+        let now = Instant::from_secs(1);
+        for to in [Ipv4Address::BROADCAST, Ipv4Address::new(224, 0, 0, 251)] {
+            assert!(
+                l.expect_datagram_to(IpAddress::Ipv4(to), gateway, now),
+                "{to}"
+            );
+        }
+        // Unicast off the subnet goes through the gateway, which is unknown.
+        let far = IpAddress::Ipv4(Ipv4Address::new(198, 51, 100, 1));
+        assert!(!l.expect_datagram_to(far, gateway, now));
+        assert_eq!(l.stats().unresolved, 1);
+    }
+
+    #[test]
+    fn a_reply_to_the_last_sender_after_the_cache_was_emptied_brings_a_lesson() {
+        let mut l = learning();
+        let peer = Ipv4Address::new(192, 168, 69, 100);
+        let t0 = Instant::from_secs(1);
+        assert!(l.learn(&ipv4_frame(PEER_MAC, peer), t0).is_some());
+        // Taught this epoch: the reply goes as it is.
+        assert!(l.expect_datagram_to(IpAddress::Ipv4(peer), None, t0));
+        assert!(!l.has_queued());
+        // smoltcp's cache was emptied: the same reply needs a lesson first.
+        l.new_epoch();
+        assert!(l.expect_datagram_to(IpAddress::Ipv4(peer), None, t0));
+        assert!(l.has_queued());
+        let lesson = l.next_queued_lesson(t0).expect("a lesson");
+        let eth = EthernetFrame::new_checked(lesson.bytes()).unwrap();
+        assert_eq!(eth.src_addr(), PEER_MAC);
     }
 }
