@@ -1559,4 +1559,28 @@ mod tests {
         let eth = EthernetFrame::new_checked(lesson.bytes()).unwrap();
         assert_eq!(eth.src_addr(), PEER_MAC);
     }
+
+    #[test]
+    fn each_lesson_counts_against_smoltcps_cache_until_the_next_epoch() {
+        let mut l = learning();
+        // 64 slots: 48 neighbors; smoltcp's cache is full once the lessons
+        // of this epoch and the table's neighbors would pass its size.
+        let room = SMOLTCP_NEIGHBOR_CACHE - 48;
+        let mut now = Instant::from_secs(1);
+        for i in 0..room {
+            assert!(!l.cache_is_short_of(0), "after {i} lessons");
+            now += Duration::from_millis(1);
+            let peer = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 1, i as u16);
+            let mac = EthernetAddress([2, 0, 0, 1, (i >> 8) as u8, i as u8]);
+            assert!(l.learn(&ipv6_frame(mac, peer), now).is_some(), "{i}");
+        }
+        assert_eq!(l.stats().taught, room as u64);
+        assert!(!l.cache_is_short_of(0));
+        let peer = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 2, 1);
+        assert!(l.learn(&ipv6_frame(PEER_MAC, peer), now).is_some());
+        assert!(l.cache_is_short_of(0), "one lesson more than it holds");
+        // The stack empties smoltcp's cache: a new epoch counts from zero.
+        l.new_epoch();
+        assert!(!l.cache_is_short_of(0));
+    }
 }
