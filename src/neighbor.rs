@@ -1583,4 +1583,84 @@ mod tests {
         l.new_epoch();
         assert!(!l.cache_is_short_of(0));
     }
+
+    fn arp_frame(source_mac: EthernetAddress, source_ip: Ipv4Address) -> std::vec::Vec<u8> {
+        let repr = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: source_mac,
+            source_protocol_addr: source_ip,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: Ipv4Address::new(192, 168, 69, 1),
+        };
+        let mut frame = std::vec![0u8; 14 + repr.buffer_len()];
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        EthernetRepr {
+            src_addr: PEER_MAC,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EthernetProtocol::Arp,
+        }
+        .emit(&mut eth);
+        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+        frame
+    }
+
+    #[test]
+    fn arp_senders_are_remembered_only_when_on_link_and_unicast() {
+        let mut l = learning();
+        let now = Instant::from_secs(1);
+        let on_link = Ipv4Address::new(192, 168, 69, 100);
+        let off_link = Ipv4Address::new(198, 51, 100, 7);
+        let multicast_mac = EthernetAddress([0x01, 0, 0x5e, 0, 0, 1]);
+        assert!(l.learn(&arp_frame(PEER_MAC, off_link), now).is_none());
+        assert!(l.learn(&arp_frame(multicast_mac, on_link), now).is_none());
+        assert_eq!(l.mac_of(IpAddress::Ipv4(off_link)), None);
+        assert_eq!(l.mac_of(IpAddress::Ipv4(on_link)), None);
+        assert!(l.is_empty());
+        assert!(l.learn(&arp_frame(PEER_MAC, on_link), now).is_none());
+        assert_eq!(l.mac_of(IpAddress::Ipv4(on_link)), Some(PEER_MAC));
+    }
+
+    #[test]
+    fn a_neighbor_solicitation_counts_against_smoltcps_cache() {
+        let mut l = learning();
+        let room = (SMOLTCP_NEIGHBOR_CACHE - 48) / 2;
+        assert!(!l.cache_is_short_of(room));
+        // A duplicate address probe: from the unspecified address, so no
+        // neighbor is learned or taught from it.
+        let peer = Ipv6Address::UNSPECIFIED;
+        let solicited = Ipv6Address::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
+        let icmp = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr: OUR_V6,
+            lladdr: None,
+        });
+        let ip = Ipv6Repr {
+            src_addr: peer,
+            dst_addr: solicited,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: icmp.buffer_len(),
+            hop_limit: 255,
+        };
+        let mut frame = std::vec![0u8; 14 + ip.buffer_len() + icmp.buffer_len()];
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        EthernetRepr {
+            src_addr: PEER_MAC,
+            dst_addr: EthernetAddress([0x33, 0x33, 0xff, 0, 0, 1]),
+            ethertype: EthernetProtocol::Ipv6,
+        }
+        .emit(&mut eth);
+        let mut packet = Ipv6Packet::new_unchecked(eth.payload_mut());
+        ip.emit(&mut packet);
+        icmp.emit(
+            &peer,
+            &solicited,
+            &mut Icmpv6Packet::new_unchecked(packet.payload_mut()),
+            &ChecksumCapabilities::default(),
+        );
+        assert!(l.learn(&frame, Instant::from_secs(1)).is_none());
+        assert_eq!(l.stats().taught, 0);
+        assert!(
+            l.cache_is_short_of(room),
+            "smoltcp may fill an entry from it"
+        );
+    }
 }
