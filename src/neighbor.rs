@@ -1663,4 +1663,27 @@ mod tests {
             "smoltcp may fill an entry from it"
         );
     }
+
+    #[test]
+    fn multicast_senders_are_no_neighbors_even_inside_a_wide_subnet() {
+        // A lease may give a subnet as wide as 128.0.0.0/1, which contains
+        // the multicast range: a multicast source is still no neighbor.
+        let mut l = NeighborLearning::new(
+            OUR_MAC,
+            &[IpCidr::Ipv4(Ipv4Cidr::new(
+                Ipv4Address::new(192, 168, 69, 1),
+                1,
+            ))],
+            std::vec![NeighborSlot::EMPTY; 16].leak(),
+            0x5eed,
+        );
+        let now = Instant::from_secs(1);
+        let multicast = Ipv4Address::new(224, 0, 0, 251);
+        assert!(l.learn(&ipv4_frame(PEER_MAC, multicast), now).is_none());
+        assert_eq!(l.mac_of(IpAddress::Ipv4(multicast)), None);
+        // A unicast sender of that subnet is one.
+        let unicast = Ipv4Address::new(130, 1, 2, 3);
+        assert!(l.learn(&ipv4_frame(PEER_MAC, unicast), now).is_some());
+        assert_eq!(l.mac_of(IpAddress::Ipv4(unicast)), Some(PEER_MAC));
+    }
 }
