@@ -111,13 +111,7 @@ fn serve_dhcp_takes_its_address_from_dnsmasq_and_follows_it() {
         return;
     };
     // The TAP, with the Linux side's address, before dnsmasq binds to it.
-    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
-        .out()
-        .ok();
-    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
-        .out()
-        .ok();
-    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    ns.add_tap("tap0", HOST_CIDR);
     let dnsmasq = Dnsmasq::start(&ns, "192.168.69.50", "192.168.69.60");
     let mut server = Server::spawn(
         &ns,

@@ -1393,6 +1393,22 @@ fn assert_offset_small(offset: f64, what: &str) {
     );
 }
 
+/// `rdate -u -p` (RFC 868, query only) gets the board's time, and it is
+/// the host's.
+#[track_caller]
+fn assert_rdate_tells_now(ns: &Netns) {
+    let before = support::now_unix();
+    let out = time_client(ns, 5, &["rdate", "-u", "-p", FIRMWARE_IP]);
+    let after = support::now_unix();
+    assert!(out.success(), "rdate -u -p: {}", out.describe());
+    let text = out.stdout_str();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let when = line.rsplit('\t').next().unwrap_or(line);
+    let secs = support::parse_date_loosely(when)
+        .unwrap_or_else(|| panic!("cannot read rdate's date {when:?}: {}", out.describe()));
+    support::assert_near_now(secs, before, after, "rdate -u -p (time, RFC 868)");
+}
+
 /// The host clock served on the Linux side of the TAP: `udpkit serve
 /// --backend kernel --bind 192.168.69.100 --services ntp` in the namespace
 /// (stratum 10, as chrony's `local`), the board's NTP upstream, without
@@ -1470,13 +1486,7 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
     let ns = namespace(test);
     // The TAP, created before QEMU attaches to it, with the Linux side's
     // address: both only inside the namespace.
-    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
-        .out()
-        .ok();
-    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
-        .out()
-        .ok();
-    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    ns.add_tap("tap0", HOST_CIDR);
     let mut qemu = Qemu::start(&ns, board, &image);
 
     // Boot: the ready line, then a first echo answered.
@@ -1785,16 +1795,7 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
     );
 
     // Now time, daytime and NTP tell the host's time.
-    let before = support::now_unix();
-    let out = time_client(&ns, 5, &["rdate", "-u", "-p", FIRMWARE_IP]);
-    let after = support::now_unix();
-    assert!(out.success(), "rdate -u -p: {}", out.describe());
-    let text = out.stdout_str();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let when = line.rsplit('\t').next().unwrap_or(line);
-    let secs = support::parse_date_loosely(when)
-        .unwrap_or_else(|| panic!("cannot read rdate's date {when:?}: {}", out.describe()));
-    support::assert_near_now(secs, before, after, "rdate -u -p (time, RFC 868)");
+    assert_rdate_tells_now(&ns);
     let before = support::now_unix();
     let out = time_client(
         &ns,
@@ -2201,13 +2202,7 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
     let image = build_variant(board, board.target, Some(&DHCP));
     let started = Instant::now();
     let ns = namespace(test);
-    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
-        .out()
-        .ok();
-    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
-        .out()
-        .ok();
-    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    ns.add_tap("tap0", HOST_CIDR);
     let dnsmasq = support::dnsmasq::Dnsmasq::start(&ns, "192.168.69.50", "192.168.69.60");
     let mut qemu = Qemu::start(&ns, board, &image);
 
@@ -2356,13 +2351,7 @@ fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
     let image = build_variant(board, board.target, Some(&MINIMAL));
     let started = Instant::now();
     let ns = namespace(test);
-    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
-        .out()
-        .ok();
-    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
-        .out()
-        .ok();
-    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    ns.add_tap("tap0", HOST_CIDR);
     let mut qemu = Qemu::start(&ns, board, &image);
 
     let ready = format!("ready on {}", board.nic);
@@ -2472,16 +2461,7 @@ fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
         "{test}: clock set {:.1?} after the upstream started",
         upstream_up.elapsed()
     );
-    let before = support::now_unix();
-    let out = time_client(&ns, 5, &["rdate", "-u", "-p", FIRMWARE_IP]);
-    let after = support::now_unix();
-    assert!(out.success(), "rdate -u -p: {}", out.describe());
-    let text = out.stdout_str();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let when = line.rsplit('\t').next().unwrap_or(line);
-    let secs = support::parse_date_loosely(when)
-        .unwrap_or_else(|| panic!("cannot read rdate's date {when:?}: {}", out.describe()));
-    support::assert_near_now(secs, before, after, "rdate -u -p (time, RFC 868)");
+    assert_rdate_tells_now(&ns);
 
     let report = qemu.report();
     let (received, sent, _) = report.services.get("echo").copied().unwrap_or_default();

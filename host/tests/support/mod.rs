@@ -523,6 +523,15 @@ impl Netns {
         }
     }
 
+    /// Makes the TAP `name` in the namespace with the Linux side's address
+    /// `cidr` on it, up: the link a udpkit device (the host binary with
+    /// `--tap`, a board in QEMU) attaches to.
+    pub fn add_tap(&self, name: &str, cidr: &str) {
+        self.ip(&["tuntap", "add", "dev", name, "mode", "tap"]).ok();
+        self.ip(&["addr", "add", cidr, "dev", name]).ok();
+        self.ip(&["link", "set", name, "up"]).ok();
+    }
+
     /// `ip -n <ns> <args...>`, bounded; for inspecting the namespace.
     pub fn ip(&self, args: &[&str]) -> Out {
         let mut cmd = match &self.kind {
