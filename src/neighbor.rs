@@ -1686,4 +1686,65 @@ mod tests {
         assert!(l.learn(&ipv4_frame(PEER_MAC, unicast), now).is_some());
         assert_eq!(l.mac_of(IpAddress::Ipv4(unicast)), Some(PEER_MAC));
     }
+
+    #[test]
+    fn the_fast_path_lets_the_last_fresh_ipv4_sender_through_and_nothing_else() {
+        // The fast path's own answers: a "no" costs only speed (the full
+        // path decides the same), a wrong "yes" would skip a lesson.
+        let mut l = learning();
+        let peer = Ipv4Address::new(192, 168, 69, 100);
+        let t0 = Instant::from_secs(1);
+        let frame = ipv4_frame(PEER_MAC, peer);
+        assert!(l.learn(&frame, t0).is_some());
+        let frames = l.frames;
+        assert!(l.is_fresh_ipv4_sender(&frame, t0 + Duration::from_secs(1)));
+        assert_eq!(l.frames, frames + 1, "counted once");
+        // Up to the largest frame it holds, padding included.
+        let mut padded = frame.clone();
+        padded.resize(MAX_FRAME, 0);
+        assert!(l.is_fresh_ipv4_sender(&padded, t0));
+        padded.push(0);
+        assert!(!l.is_fresh_ipv4_sender(&padded, t0), "too large to hold");
+        let frames = l.frames;
+        let other_mac = EthernetAddress([2, 0, 0, 0, 0, 9]);
+        for other in [
+            ipv4_frame(other_mac, peer),
+            ipv4_frame(PEER_MAC, Ipv4Address::new(192, 168, 69, 101)),
+            arp_frame(PEER_MAC, peer),
+        ] {
+            assert!(!l.is_fresh_ipv4_sender(&other, t0));
+        }
+        assert_eq!(
+            l.frames, frames,
+            "`learn` counts what the fast path does not take"
+        );
+        // Not once smoltcp may have forgotten it.
+        assert!(!l.is_fresh_ipv4_sender(&frame, t0 + RETEACH_AFTER));
+        assert!(l.is_fresh_ipv4_sender(&frame, t0 + RETEACH_AFTER - Duration::from_millis(1)));
+        l.new_epoch();
+        assert!(!l.is_fresh_ipv4_sender(&frame, t0));
+    }
+
+    #[test]
+    fn the_last_ipv6_sender_is_recognised_but_not_its_neighbor_discovery() {
+        let mut l = learning();
+        let peer = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
+        let t0 = Instant::from_secs(1);
+        let frame = ipv6_frame(PEER_MAC, peer);
+        assert!(l.learn(&frame, t0).is_some());
+        assert!(l.is_last_sender(&frame, t0));
+        assert!(
+            !l.is_fresh_ipv4_sender(&frame, t0),
+            "IPv6 takes the full path"
+        );
+        let mut discovery = frame.clone();
+        discovery[20] = 58;
+        assert!(!l.is_last_sender(&discovery, t0));
+        let mut other = frame.clone();
+        other[37] ^= 1;
+        assert!(!l.is_last_sender(&other, t0), "another address");
+        let mut ipv4_type = frame.clone();
+        ipv4_type[12..14].copy_from_slice(&[0x08, 0x00]);
+        assert!(!l.is_last_sender(&ipv4_type, t0));
+    }
 }
