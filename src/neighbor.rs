@@ -981,10 +981,11 @@ impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
         })
     }
 
+    // smoltcp asks a device for its capabilities only when the interface
+    // is made (`Interface::new`, which the stack calls with the board's own
+    // device): what the port's device says, unchanged.
     fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = self.inner.capabilities();
-        caps.max_transmission_unit = caps.max_transmission_unit.min(MAX_FRAME);
-        caps
+        self.inner.capabilities()
     }
 }
 
@@ -1746,5 +1747,55 @@ mod tests {
         let mut ipv4_type = frame.clone();
         ipv4_type[12..14].copy_from_slice(&[0x08, 0x00]);
         assert!(!l.is_last_sender(&ipv4_type, t0));
+    }
+
+    fn icmpv6_frame(src: Ipv6Address, dst: Ipv6Address, icmp: Icmpv6Repr) -> std::vec::Vec<u8> {
+        let ip = Ipv6Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: icmp.buffer_len(),
+            hop_limit: 255,
+        };
+        let mut frame = std::vec![0u8; 14 + ip.buffer_len() + icmp.buffer_len()];
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        EthernetRepr {
+            src_addr: PEER_MAC,
+            dst_addr: OUR_MAC,
+            ethertype: EthernetProtocol::Ipv6,
+        }
+        .emit(&mut eth);
+        let mut packet = Ipv6Packet::new_unchecked(eth.payload_mut());
+        ip.emit(&mut packet);
+        icmp.emit(
+            &src,
+            &dst,
+            &mut Icmpv6Packet::new_unchecked(packet.payload_mut()),
+            &ChecksumCapabilities::default(),
+        );
+        frame
+    }
+
+    #[test]
+    fn only_neighbor_discovery_and_lessons_count_as_cache_fills() {
+        let mut l = learning();
+        let peer = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
+        let now = Instant::from_secs(1);
+        assert!(l.learn(&ipv6_frame(PEER_MAC, peer), now).is_some());
+        assert_eq!(l.fills, 1, "the lesson");
+        let ping = Icmpv6Repr::EchoRequest {
+            ident: 1,
+            seq_no: 1,
+            data: b"ping",
+        };
+        l.learn(&icmpv6_frame(peer, OUR_V6, ping), now);
+        assert_eq!(l.fills, 1, "a ping is no neighbor discovery");
+        let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+            flags: NdiscNeighborFlags::OVERRIDE,
+            target_addr: peer,
+            lladdr: Some(PEER_MAC.into()),
+        });
+        l.learn(&icmpv6_frame(peer, OUR_V6, advert), now);
+        assert_eq!(l.fills, 2, "an advertisement may fill smoltcp's entry");
     }
 }
