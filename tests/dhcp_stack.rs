@@ -632,3 +632,17 @@ fn thousands_of_mangled_server_messages_never_panic() {
         assert!(IpAddress::Ipv4(address).is_unicast());
     }
 }
+
+/// `Stack::set_dhcp_max_lease` (`serve --dhcp-max-lease`): a lease longer
+/// than the cap is held for the cap, and renewed at half of it.
+#[test]
+fn a_capped_lease_is_held_for_the_cap() {
+    let mut net = Net::new();
+    net.stack.set_dhcp_max_lease(Some(Duration::from_secs(60)));
+    net.lease(LEASED, 3600, Some(ROUTER));
+    let lease = net.lease_held().expect("a lease");
+    assert_eq!(lease.duration, Some(Duration::from_secs(60)));
+    // Renewed at half the cap, not half the server's hour.
+    let request = net.next_dhcp_message(Duration::from_secs(31));
+    assert_eq!(request.repr.message_type, DhcpMessageType::Request);
+}

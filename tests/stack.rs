@@ -427,11 +427,13 @@ fn time_answers_four_bytes_big_endian_since_1900() {
 fn time_is_silent_and_counts_it_without_a_wall_clock() {
     let mut net = Net::new();
     net.board.wall = None;
+    assert_eq!(net.stats(net.time).discarded_total(), 0);
+    assert_eq!(net.exchange(udp_from_peer(TIME, b"\n")), []);
     assert_eq!(net.exchange(udp_from_peer(TIME, b"\n")), []);
     let stats = net.stats(net.time);
-    assert_eq!(stats.received, 1);
-    assert_eq!(stats.discarded[Discard::NoWallClock.index()], 1);
-    assert_eq!(stats.discarded_total(), 1);
+    assert_eq!(stats.received, 2);
+    assert_eq!(stats.discarded[Discard::NoWallClock.index()], 2);
+    assert_eq!(stats.discarded_total(), 2);
     assert_eq!(stats.sent, 0);
     // The clock comes back: so do the answers, within a second.
     net.board.wall = Some(WALL);
@@ -1798,4 +1800,156 @@ fn the_wall_clock_is_read_only_for_services_that_use_it() {
         stack.poll(&mut board);
     }
     assert_eq!(board.wall_reads, 3, "with daytime: once a second, for 3 s");
+}
+
+// ---------------------------------------------------------------------------
+// Adding services: sockets, ports and queues.
+
+/// A service that may send `burst` at once in answer to one datagram.
+struct Bursty(udpkit::Burst);
+
+impl udpkit::Service for Bursty {
+    fn name(&self) -> &'static str {
+        "bursty"
+    }
+
+    fn on_datagram(
+        &mut self,
+        _request: &udpkit::Request<'_>,
+        _out: &mut dyn udpkit::Outbox,
+    ) -> Result<(), Discard> {
+        Ok(())
+    }
+
+    fn burst(&self) -> udpkit::Burst {
+        self.0
+    }
+}
+
+fn stack_with_sockets(sockets: usize) -> (MemoryBoard, Stack<'static>) {
+    let mut board = memory_board(Instant::from_secs(10));
+    let storage: &'static mut [SocketStorage<'static>] =
+        Vec::leak((0..sockets).map(|_| SocketStorage::EMPTY).collect());
+    let stack = Stack::new(&Config::default(), &mut board, storage, neighbor_table());
+    (board, stack)
+}
+
+#[test]
+fn services_and_detours_take_sockets_until_the_storage_given_is_used_up() {
+    use udpkit::AddServiceError;
+    let (_board, mut stack) = stack_with_sockets(3);
+    let queues = || leak(SocketBuffers::<4, 4096>::new()).queues();
+    let echo_id = stack.add_service(leak(echo::Echo), ECHO, queues()).unwrap();
+    assert_eq!(
+        stack.add_service(leak(upper::Upper), ECHO, queues()),
+        Err(AddServiceError::PortInUse(ECHO))
+    );
+    assert_eq!(
+        stack.add_service(leak(upper::Upper), 0, queues()),
+        Err(AddServiceError::InvalidPort)
+    );
+    // A detour is a socket too: echo's, then upper, fill the three.
+    stack.set_detour(echo_id, queues()).unwrap();
+    assert_eq!(
+        stack.set_detour(echo_id, queues()),
+        Err(AddServiceError::PortInUse(ECHO)),
+        "one detour a service"
+    );
+    stack
+        .add_service(leak(upper::Upper), UPPER, queues())
+        .unwrap();
+    assert_eq!(
+        stack.add_service(leak(hello::Hello), HELLO, queues()),
+        Err(AddServiceError::TooManyServices)
+    );
+    assert_eq!(
+        stack.set_detour(echo_id, queues()),
+        Err(AddServiceError::TooManyServices)
+    );
+    assert_eq!(stack.services().count(), 2);
+}
+
+#[test]
+fn dhcp_takes_a_socket_of_its_own_once() {
+    use udpkit::{AddServiceError, DhcpStorage};
+    let (_board, mut stack) = stack_with_sockets(2);
+    stack.enable_dhcp(leak(DhcpStorage::new())).unwrap();
+    assert_eq!(
+        stack.enable_dhcp(leak(DhcpStorage::new())),
+        Err(AddServiceError::TooManyServices),
+        "a second client"
+    );
+    let queues = || leak(SocketBuffers::<4, 4096>::new()).queues();
+    stack.add_service(leak(echo::Echo), ECHO, queues()).unwrap();
+    assert_eq!(
+        stack.add_service(leak(upper::Upper), UPPER, queues()),
+        Err(AddServiceError::TooManyServices),
+        "the DHCP client holds the second socket"
+    );
+    // And without room, no client.
+    let (_board, mut full) = stack_with_sockets(1);
+    full.add_service(leak(echo::Echo), ECHO, queues()).unwrap();
+    assert_eq!(
+        full.enable_dhcp(leak(DhcpStorage::new())),
+        Err(AddServiceError::TooManyServices)
+    );
+}
+
+#[test]
+fn a_burst_must_fit_the_transmit_queue_in_datagrams_and_bytes() {
+    use udpkit::{AddServiceError, Burst};
+    let burst = Burst {
+        datagrams: 4,
+        bytes: 1000,
+    };
+    // Exactly enough: 4 slots, 1000 bytes.
+    let (_board, mut stack) = stack_with_sockets(3);
+    stack
+        .add_service(
+            leak(Bursty(burst)),
+            7000,
+            leak(SocketBuffers::<4, 1000>::new()).queues(),
+        )
+        .unwrap();
+    // A slot short, with bytes to spare.
+    assert_eq!(
+        stack.add_service(
+            leak(Bursty(burst)),
+            7001,
+            leak(SocketBuffers::<3, 4096>::new()).queues(),
+        ),
+        Err(AddServiceError::QueueTooSmall(burst))
+    );
+    // A byte short, with slots to spare.
+    assert_eq!(
+        stack.add_service(
+            leak(Bursty(burst)),
+            7002,
+            leak(SocketBuffers::<8, 999>::new()).queues(),
+        ),
+        Err(AddServiceError::QueueTooSmall(burst))
+    );
+}
+
+#[test]
+fn why_a_service_cannot_start_is_said_in_words() {
+    use udpkit::{AddServiceError, Burst};
+    let said = [
+        (
+            AddServiceError::TooManyServices,
+            "too many services for the stack",
+        ),
+        (AddServiceError::PortInUse(7), "port 7 is already in use"),
+        (AddServiceError::InvalidPort, "port 0 cannot be bound"),
+        (
+            AddServiceError::QueueTooSmall(Burst {
+                datagrams: 16,
+                bytes: 4624,
+            }),
+            "the transmit queue must hold 16 datagrams and 4624 bytes at once",
+        ),
+    ];
+    for (error, text) in said {
+        assert_eq!(error.to_string(), text);
+    }
 }
