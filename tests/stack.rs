@@ -1953,3 +1953,147 @@ fn why_a_service_cannot_start_is_said_in_words() {
         assert_eq!(error.to_string(), text);
     }
 }
+
+/// Replies waiting for the gateway's MAC fill echo's transmit queue: the
+/// stack stops serving before it would overflow, the requests wait in the
+/// receive queue, and once the gateway answers ARP every one is answered,
+/// none lost to a full queue. The queue runs out of slots here.
+#[test]
+fn requests_wait_while_the_transmit_queue_is_full_and_are_all_answered_later() {
+    // 4 slots: three replies queued (a fourth might not fit after a wrap
+    // of the ring).
+    answered_after_a_full_queue(4, 4096, 8, 3);
+}
+
+/// The same with a queue that runs out of bytes first: 1000-byte replies
+/// in 4096 bytes, where the next may need room for two of the largest
+/// datagrams (one of them skipped at the end of the ring).
+#[test]
+fn requests_wait_while_the_transmit_queue_is_out_of_bytes() {
+    answered_after_a_full_queue(16, 4096, 1000, 2);
+}
+
+/// Ten requests of `size` bytes from an off-link sender whose gateway is
+/// silent, echo's transmit queue `slots` datagrams and `bytes` bytes:
+/// `queued` replies wait for ARP, then all ten come back in order.
+fn answered_after_a_full_queue(slots: usize, bytes: usize, size: usize, queued: u64) {
+    use udpkit::smoltcp::socket::udp::{PacketBuffer, PacketMetadata};
+    let rx = PacketBuffer::new(
+        Vec::leak(vec![PacketMetadata::EMPTY; 16]),
+        Vec::leak(vec![0u8; 16 * 1024]),
+    );
+    let tx = PacketBuffer::new(
+        Vec::leak(vec![PacketMetadata::EMPTY; slots]),
+        Vec::leak(vec![0u8; bytes]),
+    );
+    let mut net = Net::build(
+        Config {
+            gateway: Some(GATEWAY_IP),
+            ..Config::default()
+        },
+        (rx, tx),
+    );
+    for i in 0..10u8 {
+        net.push(from_off_link(&vec![b'a' + i; size]));
+    }
+    // Polls while the gateway is silent (ARP retries) serve no more.
+    for _ in 0..4 {
+        net.poll();
+        net.advance(Duration::from_millis(300));
+    }
+    let sent = net.sent();
+    assert!(sent.iter().all(is_arp_request), "{sent:?}");
+    let stats = net.stats(net.echo);
+    assert_eq!((stats.received, stats.sent), (queued, queued), "{stats:?}");
+    assert_eq!(stats.send_failed, 0);
+    let sent = net.exchange(arp(
+        ArpOperation::Reply,
+        (GATEWAY_MAC, GATEWAY_IP),
+        (OUR_MAC, OUR_IP),
+        OUR_MAC,
+    ));
+    let mut payloads: Vec<Vec<u8>> = sent
+        .into_iter()
+        .filter_map(|out| match out {
+            Out::Udp(udp) => Some(udp.payload),
+            _ => None,
+        })
+        .collect();
+    for _ in 0..4 {
+        net.poll();
+        payloads.extend(net.sent().into_iter().filter_map(|out| match out {
+            Out::Udp(udp) => Some(udp.payload),
+            _ => None,
+        }));
+    }
+    let expected: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'a' + i; size]).collect();
+    assert_eq!(payloads, expected);
+    let stats = net.stats(net.echo);
+    assert_eq!((stats.received, stats.sent, stats.send_failed), (10, 10, 0));
+}
+
+/// A reply leaves from the address the request came to, even where smoltcp
+/// would pick another: a global peer asking our link-local address.
+#[test]
+fn a_reply_comes_from_the_address_that_was_asked() {
+    let mut net = Net::new();
+    net.push(udp6_from_peer(PEER_V6, OUR_LINK_LOCAL, ECHO, b"which?"));
+    net.poll();
+    assert_eq!(
+        sent6(&mut net),
+        [Out6::Udp {
+            eth_dst: PEER_MAC,
+            src: (OUR_LINK_LOCAL, ECHO),
+            dst: (PEER_V6, CLIENT_PORT),
+            payload: b"which?".to_vec(),
+        }]
+    );
+}
+
+/// A service that answers every datagram to a destination smoltcp cannot
+/// send to (the unspecified address).
+struct Misaddressed;
+
+impl udpkit::Service for Misaddressed {
+    fn name(&self) -> &'static str {
+        "misaddressed"
+    }
+
+    fn on_datagram(
+        &mut self,
+        _request: &udpkit::Request<'_>,
+        out: &mut dyn udpkit::Outbox,
+    ) -> Result<(), Discard> {
+        let nowhere = udpkit::smoltcp::wire::IpEndpoint::new(Ipv4Address::UNSPECIFIED.into(), 9);
+        assert_eq!(
+            out.send(nowhere, b"lost"),
+            Err(udpkit::SendError::Unaddressable)
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn a_datagram_smoltcp_cannot_send_is_refused_and_counted() {
+    let (mut board, mut stack) = stack_with_sockets(1);
+    let id = stack
+        .add_service(
+            leak(Misaddressed),
+            7000,
+            leak(SocketBuffers::<4, 4096>::new()).queues(),
+        )
+        .unwrap();
+    board
+        .device
+        .rx
+        .push(&udp(
+            (PEER_MAC, OUR_MAC),
+            (PEER_IP, CLIENT_PORT),
+            (OUR_IP, 7000),
+            b"answer me",
+        ))
+        .unwrap();
+    stack.poll(&mut board);
+    let stats = stack.stats(id).unwrap();
+    assert_eq!((stats.received, stats.sent, stats.send_failed), (1, 0, 1));
+}
