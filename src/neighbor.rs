@@ -1798,4 +1798,19 @@ mod tests {
         l.learn(&icmpv6_frame(peer, OUR_V6, advert), now);
         assert_eq!(l.fills, 2, "an advertisement may fill smoltcp's entry");
     }
+
+    #[test]
+    fn a_neighbor_that_wrapped_around_the_table_moves_back_to_the_end() {
+        let mut slots = std::vec![NeighborSlot::EMPTY; 8];
+        let mut table = Table::new(&mut slots, 0x5eed);
+        let ip = |i: u8| IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, i));
+        // Two addresses whose home is the last slot: the second wraps to 0.
+        let mut at_end = (2..=255).map(ip).filter(|a| table.home(a) == 7);
+        let (first, second) = (at_end.next().unwrap(), at_end.next().unwrap());
+        assert_eq!(table.insert(neighbor(first)).unwrap().0, 7);
+        assert_eq!(table.insert(neighbor(second)).unwrap().0, 0);
+        table.remove(7);
+        assert_eq!(table.find(&second), Some(7));
+        assert_eq!(table.find(&first), None);
+    }
 }

@@ -2097,3 +2097,94 @@ fn a_datagram_smoltcp_cannot_send_is_refused_and_counted() {
     let stats = stack.stats(id).unwrap();
     assert_eq!((stats.received, stats.sent, stats.send_failed), (1, 0, 1));
 }
+
+/// A service whose timer sends one datagram every 100 ms, to a host beyond
+/// the gateway.
+struct Ticker {
+    next: Instant,
+}
+
+impl udpkit::Service for Ticker {
+    fn name(&self) -> &'static str {
+        "ticker"
+    }
+
+    fn on_datagram(
+        &mut self,
+        _request: &udpkit::Request<'_>,
+        _out: &mut dyn udpkit::Outbox,
+    ) -> Result<(), Discard> {
+        Ok(())
+    }
+
+    fn uses(&self) -> udpkit::Uses {
+        udpkit::Uses {
+            wall_clock: false,
+            timers: true,
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Some(self.next)
+    }
+
+    fn on_tick(&mut self, now: Instant, _wall: Option<UnixTime>, out: &mut dyn udpkit::Outbox) {
+        let far = udpkit::smoltcp::wire::IpEndpoint::new(OFF_LINK_IP.into(), 9);
+        let _ = out.send(far, b"tick");
+        self.next = now + Duration::from_millis(100);
+    }
+}
+
+/// A timer falls due while its service's transmit queue is full (its
+/// datagrams wait for the gateway's MAC): it waits for room rather than
+/// send into the full queue, and runs again once the gateway answers.
+#[test]
+fn a_timer_waits_for_room_in_its_queue() {
+    let mut board = memory_board(Instant::from_secs(10));
+    let sockets = leak([SocketStorage::EMPTY; 1]);
+    let config = Config {
+        gateway: Some(GATEWAY_IP),
+        ..Config::default()
+    };
+    let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
+    let id = stack
+        .add_service(
+            leak(Ticker {
+                next: Instant::from_secs(10),
+            }),
+            7000,
+            leak(SocketBuffers::<4, 4096>::new()).queues(),
+        )
+        .unwrap();
+    // Two seconds of ticks while the gateway is silent.
+    for _ in 0..20 {
+        stack.poll(&mut board);
+        board.now += Duration::from_millis(100);
+    }
+    let stats = *stack.stats(id).unwrap();
+    assert_eq!((stats.sent, stats.send_failed), (3, 0), "{stats:?}");
+    take_sent(&mut board);
+    // The gateway answers: what waited leaves, and the ticks go on.
+    board
+        .device
+        .rx
+        .push(&arp(
+            ArpOperation::Reply,
+            (GATEWAY_MAC, GATEWAY_IP),
+            (OUR_MAC, OUR_IP),
+            OUR_MAC,
+        ))
+        .unwrap();
+    for _ in 0..5 {
+        stack.poll(&mut board);
+        board.now += Duration::from_millis(100);
+    }
+    let stats = *stack.stats(id).unwrap();
+    assert!(stats.sent >= 7, "{stats:?}");
+    assert_eq!(stats.send_failed, 0);
+    let ticks = take_sent(&mut board)
+        .iter()
+        .filter(|frame| frame.ends_with(b"tick"))
+        .count();
+    assert_eq!(ticks as u64, stats.sent);
+}
