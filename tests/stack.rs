@@ -2050,8 +2050,9 @@ fn a_reply_comes_from_the_address_that_was_asked() {
     );
 }
 
-/// A service that answers every datagram to a destination smoltcp cannot
-/// send to (the unspecified address).
+/// A service that answers every datagram with what cannot be sent: to a
+/// destination smoltcp cannot send to (the unspecified address), and too
+/// large.
 struct Misaddressed;
 
 impl udpkit::Service for Misaddressed {
@@ -2068,6 +2069,12 @@ impl udpkit::Service for Misaddressed {
         assert_eq!(
             out.send(nowhere, b"lost"),
             Err(udpkit::SendError::Unaddressable)
+        );
+        // Nor can a datagram larger than an IPv4 packet carries go.
+        let peer = udpkit::smoltcp::wire::IpEndpoint::new(PEER_IP.into(), CLIENT_PORT);
+        assert_eq!(
+            out.send(peer, &[0; udpkit::MAX_PAYLOAD + 1]),
+            Err(udpkit::SendError::TooLarge)
         );
         Ok(())
     }
@@ -2095,7 +2102,7 @@ fn a_datagram_smoltcp_cannot_send_is_refused_and_counted() {
         .unwrap();
     stack.poll(&mut board);
     let stats = stack.stats(id).unwrap();
-    assert_eq!((stats.received, stats.sent, stats.send_failed), (1, 0, 1));
+    assert_eq!((stats.received, stats.sent, stats.send_failed), (1, 0, 2));
 }
 
 /// A service whose timer sends one datagram every 100 ms, to a host beyond
