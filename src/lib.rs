@@ -78,6 +78,21 @@
 //! over a TAP device and `host/src/serve/tap.rs` its poll loop; the
 //! firmware's is `firmware/runtime` with one short file per board.
 //!
+//! # Cargo features
+//!
+//! All on by default; a port that builds only what it runs turns the
+//! defaults off and names its own (the firmware's smallest image:
+//! `echo`, `time`, `sntp`):
+//!
+//! - `echo`, `discard`, `daytime`, `time`, `ntp`, `upper`, `hello`, `chat`,
+//!   `discovery`: the services; one left out is neither compiled nor in the
+//!   [`catalog`].
+//! - `sntp`: the SNTP client, a wall clock for a board without one.
+//! - `dhcp`: the DHCPv4 client and smoltcp's DHCP socket.
+//! - `ipv6`: IPv6, neighbor discovery and ICMPv6 in smoltcp and here.
+//!
+//! firmware/README.md has what each costs on a Cortex-M3.
+//!
 //! # Guarantees
 //!
 //! No allocation, no `unsafe`, no panic on anything the network sends: every
