@@ -1404,25 +1404,7 @@ mod tests {
         // 64 slots: 48 neighbors, and as many lessons before datagrams leave.
         let room = (SMOLTCP_NEIGHBOR_CACHE - 48) / 2;
         assert!(!l.cache_is_short_of(room));
-        let arp = {
-            let repr = ArpRepr::EthernetIpv4 {
-                operation: ArpOperation::Request,
-                source_hardware_addr: PEER_MAC,
-                source_protocol_addr: Ipv4Address::new(192, 168, 69, 100),
-                target_hardware_addr: EthernetAddress([0; 6]),
-                target_protocol_addr: Ipv4Address::new(192, 168, 69, 1),
-            };
-            let mut frame = std::vec![0u8; 14 + repr.buffer_len()];
-            let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-            EthernetRepr {
-                src_addr: PEER_MAC,
-                dst_addr: EthernetAddress::BROADCAST,
-                ethertype: EthernetProtocol::Arp,
-            }
-            .emit(&mut eth);
-            repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
-            frame
-        };
+        let arp = arp_frame(PEER_MAC, Ipv4Address::new(192, 168, 69, 100));
         assert!(l.learn(&arp, Instant::from_secs(1)).is_none());
         assert!(l.cache_is_short_of(room));
         assert_eq!(
@@ -1628,35 +1610,12 @@ mod tests {
         assert!(!l.cache_is_short_of(room));
         // A duplicate address probe: from the unspecified address, so no
         // neighbor is learned or taught from it.
-        let peer = Ipv6Address::UNSPECIFIED;
-        let solicited = Ipv6Address::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
-        let icmp = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        let solicit = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
             target_addr: OUR_V6,
             lladdr: None,
         });
-        let ip = Ipv6Repr {
-            src_addr: peer,
-            dst_addr: solicited,
-            next_header: IpProtocol::Icmpv6,
-            payload_len: icmp.buffer_len(),
-            hop_limit: 255,
-        };
-        let mut frame = std::vec![0u8; 14 + ip.buffer_len() + icmp.buffer_len()];
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        EthernetRepr {
-            src_addr: PEER_MAC,
-            dst_addr: EthernetAddress([0x33, 0x33, 0xff, 0, 0, 1]),
-            ethertype: EthernetProtocol::Ipv6,
-        }
-        .emit(&mut eth);
-        let mut packet = Ipv6Packet::new_unchecked(eth.payload_mut());
-        ip.emit(&mut packet);
-        icmp.emit(
-            &peer,
-            &solicited,
-            &mut Icmpv6Packet::new_unchecked(packet.payload_mut()),
-            &ChecksumCapabilities::default(),
-        );
+        let solicited = Ipv6Address::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 1);
+        let frame = icmpv6_frame(Ipv6Address::UNSPECIFIED, solicited, solicit);
         assert!(l.learn(&frame, Instant::from_secs(1)).is_none());
         assert_eq!(l.stats().taught, 0);
         assert!(

@@ -1826,18 +1826,19 @@ impl udpkit::Service for Bursty {
     }
 }
 
-fn stack_with_sockets(sockets: usize) -> (MemoryBoard, Stack<'static>) {
+/// A stack of `config` with room for `sockets` sockets and no service yet.
+fn stack_with(config: Config, sockets: usize) -> (MemoryBoard, Stack<'static>) {
     let mut board = memory_board(Instant::from_secs(10));
     let storage: &'static mut [SocketStorage<'static>] =
         Vec::leak((0..sockets).map(|_| SocketStorage::EMPTY).collect());
-    let stack = Stack::new(&Config::default(), &mut board, storage, neighbor_table());
+    let stack = Stack::new(&config, &mut board, storage, neighbor_table());
     (board, stack)
 }
 
 #[test]
 fn services_and_detours_take_sockets_until_the_storage_given_is_used_up() {
     use udpkit::AddServiceError;
-    let (_board, mut stack) = stack_with_sockets(3);
+    let (_board, mut stack) = stack_with(Config::default(), 3);
     let queues = || leak(SocketBuffers::<4, 4096>::new()).queues();
     let echo_id = stack.add_service(leak(echo::Echo), ECHO, queues()).unwrap();
     assert_eq!(
@@ -1872,7 +1873,7 @@ fn services_and_detours_take_sockets_until_the_storage_given_is_used_up() {
 #[test]
 fn dhcp_takes_a_socket_of_its_own_once() {
     use udpkit::{AddServiceError, DhcpStorage};
-    let (_board, mut stack) = stack_with_sockets(2);
+    let (_board, mut stack) = stack_with(Config::default(), 2);
     stack.enable_dhcp(leak(DhcpStorage::new())).unwrap();
     assert_eq!(
         stack.enable_dhcp(leak(DhcpStorage::new())),
@@ -1887,7 +1888,7 @@ fn dhcp_takes_a_socket_of_its_own_once() {
         "the DHCP client holds the second socket"
     );
     // And without room, no client.
-    let (_board, mut full) = stack_with_sockets(1);
+    let (_board, mut full) = stack_with(Config::default(), 1);
     full.add_service(leak(echo::Echo), ECHO, queues()).unwrap();
     assert_eq!(
         full.enable_dhcp(leak(DhcpStorage::new())),
@@ -1903,7 +1904,7 @@ fn a_burst_must_fit_the_transmit_queue_in_datagrams_and_bytes() {
         bytes: 1000,
     };
     // Exactly enough: 4 slots, 1000 bytes.
-    let (_board, mut stack) = stack_with_sockets(3);
+    let (_board, mut stack) = stack_with(Config::default(), 3);
     stack
         .add_service(
             leak(Bursty(burst)),
@@ -2012,19 +2013,10 @@ fn answered_after_a_full_queue(slots: usize, bytes: usize, size: usize, queued: 
         (OUR_MAC, OUR_IP),
         OUR_MAC,
     ));
-    let mut payloads: Vec<Vec<u8>> = sent
-        .into_iter()
-        .filter_map(|out| match out {
-            Out::Udp(udp) => Some(udp.payload),
-            _ => None,
-        })
-        .collect();
+    let mut payloads = udp_payloads(sent);
     for _ in 0..4 {
         net.poll();
-        payloads.extend(net.sent().into_iter().filter_map(|out| match out {
-            Out::Udp(udp) => Some(udp.payload),
-            _ => None,
-        }));
+        payloads.extend(udp_payloads(net.sent()));
     }
     let expected: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'a' + i; size]).collect();
     assert_eq!(payloads, expected);
@@ -2082,7 +2074,7 @@ impl udpkit::Service for Misaddressed {
 
 #[test]
 fn a_datagram_smoltcp_cannot_send_is_refused_and_counted() {
-    let (mut board, mut stack) = stack_with_sockets(1);
+    let (mut board, mut stack) = stack_with(Config::default(), 1);
     let id = stack
         .add_service(
             leak(Misaddressed),
@@ -2147,13 +2139,11 @@ impl udpkit::Service for Ticker {
 /// send into the full queue, and runs again once the gateway answers.
 #[test]
 fn a_timer_waits_for_room_in_its_queue() {
-    let mut board = memory_board(Instant::from_secs(10));
-    let sockets = leak([SocketStorage::EMPTY; 1]);
     let config = Config {
         gateway: Some(GATEWAY_IP),
         ..Config::default()
     };
-    let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
+    let (mut board, mut stack) = stack_with(config, 1);
     let id = stack
         .add_service(
             leak(Ticker {

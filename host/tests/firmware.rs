@@ -1393,6 +1393,29 @@ fn assert_offset_small(offset: f64, what: &str) {
     );
 }
 
+/// Probes echo at `ip` until the board answers (it may still be coming
+/// up), up to 20 tries.
+#[track_caller]
+fn wait_until_echo_answers(ns: &Netns, qemu: &Qemu, ip: &str) {
+    for _ in 0..20 {
+        if nc(ns, ip, 7, b"probe\n").stdout == b"probe\n" {
+            return;
+        }
+    }
+    panic!("echo never answered at {ip}\n{}", qemu.describe());
+}
+
+/// `count` pings to `ip` (IPv4 or IPv6), 0.2 s apart.
+fn ping(ns: &Netns, ip: &str, count: u32) -> Out {
+    let count = count.to_string();
+    let family = if ip.contains(':') { "-6" } else { "-4" };
+    ns.run(&[
+        "timeout", "-k", "2", "20", "ping", family, "-c", &count, "-W", "2", "-i", "0.2", ip,
+    ])
+    .limit(CLIENT_LIMIT)
+    .out()
+}
+
 /// `rdate -u -p` (RFC 868, query only) gets the board's time, and it is
 /// the host's.
 #[track_caller]
@@ -1662,23 +1685,7 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
     drop((carol, dave));
 
     // Ping: every request answered, the first one included.
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "20",
-            "ping",
-            "-c",
-            "3",
-            "-W",
-            "2",
-            "-i",
-            "0.2",
-            FIRMWARE_IP,
-        ])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = ping(&ns, FIRMWARE_IP, 3);
     assert!(
         out.success() && out.stdout_str().contains("3 received"),
         "ping: {}",
@@ -1691,46 +1698,13 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
     ns.run(&["ip", "addr", "add", "fdaa::100/64", "dev", "tap0", "nodad"])
         .out()
         .ok();
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "20",
-            "ping",
-            "-6",
-            "-c",
-            "3",
-            "-W",
-            "2",
-            "-i",
-            "0.2",
-            FIRMWARE_IP6,
-        ])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = ping(&ns, FIRMWARE_IP6, 3);
     assert!(
         out.success() && out.stdout_str().contains("3 received"),
         "ping -6: {}",
         out.describe()
     );
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "8",
-            "nc",
-            "-6",
-            "-u",
-            "-W1",
-            "-w2",
-            FIRMWARE_IP6,
-            "7",
-        ])
-        .stdin(&b"over IPv6\n"[..])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = nc(&ns, FIRMWARE_IP6, 7, b"over IPv6\n");
     assert_eq!(
         out.stdout,
         b"over IPv6\n",
@@ -2245,18 +2219,7 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
 
     // Echo (a first probe until the board is reached), then 1400 binary
     // bytes back byte for byte, and ping, at the leased address.
-    let mut answered = false;
-    for _ in 0..20 {
-        if nc(&ns, &leased, 7, b"probe\n").stdout == b"probe\n" {
-            answered = true;
-            break;
-        }
-    }
-    assert!(
-        answered,
-        "echo never answered at {leased}\n{}",
-        qemu.describe()
-    );
+    wait_until_echo_answers(&ns, &qemu, &leased);
     let payload: Vec<u8> = (0..1400u32).map(|i| (i * 7 + i / 251) as u8).collect();
     let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
     let out = ns.python(
@@ -2273,10 +2236,7 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
         "1400-byte echo: {}",
         out.describe()
     );
-    let out = ns
-        .run(&["ping", "-c", "3", "-i", "0.2", "-W", "2", &leased])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = ping(&ns, &leased, 3);
     assert!(out.success(), "ping {leased}: {}", out.describe());
 
     // Discovery lists the board at the leased address.
@@ -2373,14 +2333,7 @@ fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
 
     // Echo, byte for byte (a first probe until the board is reached), and
     // ping.
-    let mut answered = false;
-    for _ in 0..20 {
-        if nc(&ns, FIRMWARE_IP, 7, b"probe\n").stdout == b"probe\n" {
-            answered = true;
-            break;
-        }
-    }
-    assert!(answered, "echo never answered\n{}", qemu.describe());
+    wait_until_echo_answers(&ns, &qemu, FIRMWARE_IP);
     nc_expect(
         &ns,
         FIRMWARE_IP,
@@ -2388,10 +2341,7 @@ fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
         b"smallest image\n",
         b"smallest image\n",
     );
-    let out = ns
-        .run(&["ping", "-c", "3", "-i", "0.2", "-W", "2", FIRMWARE_IP])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = ping(&ns, FIRMWARE_IP, 3);
     assert!(out.success(), "ping: {}", out.describe());
     // What was left out is not there: no answer on daytime's or chat's port.
     for port in [13, 5555] {
@@ -2403,46 +2353,13 @@ fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
     ns.run(&["ip", "addr", "add", "fdaa::100/64", "dev", "tap0", "nodad"])
         .out()
         .ok();
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "10",
-            "ping",
-            "-6",
-            "-c",
-            "2",
-            "-W",
-            "2",
-            "-i",
-            "0.5",
-            FIRMWARE_IP6,
-        ])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = ping(&ns, FIRMWARE_IP6, 2);
     assert!(
         !out.success() && out.stdout_str().contains(" 0 received"),
         "ping -6 answered by an IPv4-only image: {}",
         out.describe()
     );
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "8",
-            "nc",
-            "-6",
-            "-u",
-            "-W1",
-            "-w2",
-            FIRMWARE_IP6,
-            "7",
-        ])
-        .stdin(&b"over IPv6\n"[..])
-        .limit(CLIENT_LIMIT)
-        .out();
+    let out = nc(&ns, FIRMWARE_IP6, 7, b"over IPv6\n");
     assert!(
         out.stdout.is_empty(),
         "echo over IPv6 answered by an IPv4-only image: {}",
