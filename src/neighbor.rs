@@ -908,6 +908,11 @@ fn solicited_node(address: Ipv6Address) -> Ipv6Address {
     Ipv6Address::from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, a, b, c])
 }
 
+/// The longest frame [`is_resolution`] can be true of: a neighbor
+/// solicitation with its source link-layer address option (Ethernet 14,
+/// IPv6 40, the solicitation 24, the option 8); an ARP request is 42.
+const MAX_RESOLUTION_FRAME: usize = 86;
+
 /// Whether `frame` asks for a neighbor's MAC address: an ARP request or a
 /// neighbor solicitation.
 fn is_resolution(frame: &[u8]) -> bool {
@@ -1067,6 +1072,12 @@ impl<T: phy::TxToken> phy::TxToken for LearningTxToken<'_, T> {
     where
         F: FnOnce(&mut [u8]) -> R,
     {
+        // Only a frame small enough to be one is looked at: wrapping
+        // smoltcp's closure in ours moves its captures, a cost every
+        // datagram would pay.
+        if len > MAX_RESOLUTION_FRAME {
+            return self.tx.consume(len, f);
+        }
         let resolutions = self.resolutions;
         self.tx.consume(len, |frame| {
             let result = f(frame);

@@ -448,3 +448,43 @@ fn a_kiss_o_death_from_upstream_leaves_the_board_without_time() {
         assert!(net.sent().is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The client's first request: its server's address resolved, and counted.
+
+#[test]
+fn the_request_to_an_unknown_upstream_waits_for_arp_and_the_request_is_counted() {
+    let mut net = Net::new(None, ClockSource::LOCAL, Some(sntp_config()));
+    net.poll();
+    let sent = take_sent(&mut net.board);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    match parse(&sent[0]) {
+        Out::Arp(
+            _,
+            ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                target_protocol_addr,
+                ..
+            },
+        ) => assert_eq!(target_protocol_addr, UPSTREAM_IP),
+        other => panic!("not an ARP request for the upstream: {other:?}"),
+    }
+    assert_eq!(net.stack.neighbor_stats().resolutions, 1);
+}
+
+#[test]
+fn the_request_to_an_unknown_ipv6_upstream_waits_for_a_solicitation_and_it_is_counted() {
+    let config = SntpConfig {
+        interval: Duration::from_secs(64),
+        ..SntpConfig::new(IpAddress::Ipv6(PEER_V6), 99)
+    };
+    let mut net = Net::new(None, ClockSource::LOCAL, Some(config));
+    net.poll();
+    let sent = take_sent(&mut net.board);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    match parse6(&sent[0]) {
+        Out6::NeighborSolicit { target } => assert_eq!(target, PEER_V6),
+        other => panic!("not a neighbor solicitation for the upstream: {other:?}"),
+    }
+    assert_eq!(net.stack.neighbor_stats().resolutions, 1);
+}
