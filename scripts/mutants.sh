@@ -49,7 +49,9 @@ while IFS= read -r pattern; do
         say "stale entry in .cargo/mutants.toml (no such mutant now): $pattern" >&2
         stale=1
     fi
-done < <(sed -nE "s/^[[:space:]]*'(.*)',[[:space:]]*$/\1/p" .cargo/mutants.toml)
+done < <(python3 -c 'import tomllib
+for pattern in tomllib.load(open(".cargo/mutants.toml", "rb"))["exclude_re"]:
+    print(pattern)')
 if [ "$stale" -ne 0 ]; then
     say "update the line numbers (cargo mutants --list --no-config) and the reasons" >&2
     exit 1
