@@ -165,17 +165,17 @@ impl DhcpClient {
             .and_then(|packet| lease_duration(packet, config.address.address(), self.max_lease));
         // A router off our subnet cannot be reached: none.
         let router = config.router.filter(|router| {
-            config.address.contains_addr(router)
+            let reachable = config.address.contains_addr(router)
                 && *router != config.address.address()
-                && Some(*router) != config.address.broadcast()
+                && Some(*router) != config.address.broadcast();
+            if !reachable {
+                log::warn!(
+                    "dhcp: the router {router} the server names is not a host of our subnet {}: no default route",
+                    config.address
+                );
+            }
+            reachable
         });
-        if config.router.is_some() && router.is_none() {
-            log::warn!(
-                "dhcp: the router {} the server names is not on our subnet {}: no default route",
-                config.router.unwrap_or(Ipv4Address::UNSPECIFIED),
-                config.address
-            );
-        }
         Lease {
             address: config.address,
             router,
@@ -270,7 +270,9 @@ pub(crate) fn socket(storage: &mut DhcpStorage) -> dhcpv4::Socket<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_log::logged;
     use smoltcp::wire::{DhcpOption, EthernetAddress};
+    use std::string::ToString;
     use std::vec;
 
     const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
@@ -353,5 +355,139 @@ mod tests {
         for len in 0..300 {
             let _ = lease_duration(&DhcpPacket::new_unchecked(&buffer[..len]), LEASED, None);
         }
+    }
+
+    fn client() -> DhcpClient {
+        DhcpClient {
+            handle: SocketHandle::default(),
+            max_lease: None,
+            lease: None,
+            stats: DhcpStats::default(),
+        }
+    }
+
+    fn config(address: Ipv4Cidr, router: Option<Ipv4Address>) -> dhcpv4::Config<'static> {
+        dhcpv4::Config {
+            server: dhcpv4::ServerInfo {
+                address: Ipv4Address::new(192, 168, 69, 100),
+                identifier: Ipv4Address::new(192, 168, 69, 100),
+            },
+            address,
+            router,
+            dns_servers: heapless::Vec::new(),
+            packet: None,
+        }
+    }
+
+    fn lease(address: Ipv4Cidr, router: Option<Ipv4Address>) -> Lease {
+        client().lease_of(&config(address, router), Instant::from_secs(5))
+    }
+
+    #[test]
+    fn only_a_router_that_is_a_host_of_our_subnet_other_than_us_is_kept() {
+        let ours = Ipv4Cidr::new(LEASED, 24);
+        let router = |r: [u8; 4]| {
+            let (lease, logged) = logged(|| lease(ours, Some(Ipv4Address::from(r))));
+            let warned = logged.iter().any(|(level, text)| {
+                *level == log::Level::Warn && text.contains("not a host of our subnet")
+            });
+            (lease.router, warned)
+        };
+        let usable = Ipv4Address::new(192, 168, 69, 254);
+        assert_eq!(router(usable.octets()), (Some(usable), false));
+        // Off the subnet, our own address, the subnet's broadcast: none,
+        // and the log says why there is no default route.
+        assert_eq!(router([192, 168, 70, 254]), (None, true));
+        assert_eq!(router([192, 168, 69, 50]), (None, true));
+        assert_eq!(router([192, 168, 69, 255]), (None, true));
+        let (none, logged) = logged(|| lease(ours, None));
+        assert_eq!((none.router, logged.len()), (None, 0));
+        let held = lease(ours, None);
+        assert_eq!(held.granted_at, Instant::from_secs(5));
+        assert_eq!(held.server, Ipv4Address::new(192, 168, 69, 100));
+        // No server message to read the time from.
+        assert_eq!(held.duration, None);
+    }
+
+    #[test]
+    fn a_lease_of_a_network_or_broadcast_address_is_refused_but_a_31_bit_prefix_is_used() {
+        let refused = |address: Ipv4Cidr| {
+            let mut client = client();
+            let setting = client.configured(lease(address, None));
+            (setting, client.stats.refused, client.lease.is_some())
+        };
+        let network = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 0), 24);
+        let broadcast = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 255), 24);
+        assert_eq!(refused(network), (None, 1, false));
+        assert_eq!(refused(broadcast), (None, 1, false));
+        // RFC 3021: both addresses of a /31 are hosts; a /32 has no
+        // broadcast address either.
+        for host in [
+            Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 0), 31),
+            Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 31),
+            Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 0), 32),
+            Ipv4Cidr::new(LEASED, 24),
+        ] {
+            let expected = Some(Ipv4Setting {
+                address: Some(host),
+                router: None,
+            });
+            assert_eq!(refused(host), (expected, 0, true), "{host}");
+        }
+        // A refused lease takes the one held away.
+        let mut client = client();
+        client.configured(lease(Ipv4Cidr::new(LEASED, 24), None));
+        assert_eq!(
+            client.configured(lease(broadcast, None)),
+            Some(Ipv4Setting {
+                address: None,
+                router: None,
+            })
+        );
+        assert_eq!((client.stats.leases, client.stats.refused), (1, 1));
+        assert!(client.lease.is_none());
+    }
+
+    #[test]
+    fn the_same_address_and_router_is_a_renewal_and_a_new_router_a_new_lease() {
+        let ours = Ipv4Cidr::new(LEASED, 24);
+        let router = Some(Ipv4Address::new(192, 168, 69, 254));
+        let mut client = client();
+        assert!(client.configured(lease(ours, router)).is_some());
+        assert_eq!(client.configured(lease(ours, router)), None);
+        assert_eq!((client.stats.leases, client.stats.renewals), (1, 1));
+        // Another router: the interface must change its route.
+        let other = Some(Ipv4Address::new(192, 168, 69, 253));
+        assert_eq!(
+            client.configured(lease(ours, other)),
+            Some(Ipv4Setting {
+                address: Some(ours),
+                router: other,
+            })
+        );
+        // Another address, same router.
+        let moved = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 51), 24);
+        assert!(client.configured(lease(moved, other)).is_some());
+        assert_eq!((client.stats.leases, client.stats.renewals), (3, 1));
+        assert_eq!(client.lease.as_ref().map(|l| l.address), Some(moved));
+    }
+
+    #[test]
+    fn a_lease_reads_as_its_address_server_router_and_time() {
+        let mut held = lease(
+            Ipv4Cidr::new(LEASED, 24),
+            Some(Ipv4Address::new(192, 168, 69, 254)),
+        );
+        held.duration = Some(Duration::from_secs(600));
+        assert_eq!(
+            held.to_string(),
+            "192.168.69.50/24 from 192.168.69.100, router 192.168.69.254, lease 600 s"
+        );
+        held.router = None;
+        held.duration = None;
+        assert_eq!(
+            held.to_string(),
+            "192.168.69.50/24 from 192.168.69.100, no router, lease time unknown"
+        );
     }
 }

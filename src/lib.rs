@@ -119,6 +119,8 @@ pub mod services;
 #[cfg(feature = "sntp")]
 pub mod sntp;
 pub mod stack;
+#[cfg(test)]
+mod test_log;
 pub mod wire;
 
 pub use board::{Board, ClockSource};
