@@ -294,12 +294,18 @@ const DHCP: Variant = Variant {
 /// sets the clock time answers from; ping, answered by smoltcp itself.
 /// IPv4 only: the runtime's `ipv6` feature is one of its defaults, left
 /// out here, and so is its `console` (no `log`, no `core::fmt`: plain
-/// boot lines and a short report).
+/// boot lines and a short report). Every panic is an abort
+/// (`-Cpanic=immediate-abort`, added to the target's rustflags of
+/// firmware/.cargo/config.toml): a trap the fault handler reports with
+/// its address, instead of panic messages and their places in flash
+/// (firmware/README.md, Choosing the services).
 const MINIMAL: Variant = Variant {
     features: &[
         "--no-default-features",
         "--features",
         "semihosting,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
+        "--config",
+        r#"target.thumbv7m-none-eabi.rustflags=["-Zunstable-options", "-Cpanic=immediate-abort"]"#,
     ],
     suffix: "minimal",
 };
@@ -454,7 +460,7 @@ const CEILINGS: &[Ceiling] = &[
     Ceiling {
         image: "udpkit-mps2-an385-minimal",
         target: TARGET_M3,
-        flash: 39_900,
+        flash: 31_350,
         static_ram: 18_500,
     },
     Ceiling {
@@ -2330,7 +2336,7 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
 // --- The smallest image ------------------------------------------------------------
 
 /// The image with echo, time and the SNTP client only (cargo features of
-/// the runtime, firmware/README.md; no `console`), in QEMU on a
+/// the runtime, firmware/README.md; no `console`, panics abort), in QEMU on a
 /// TAP: it lists just those at boot in plain text, answers `nc -u` on echo
 /// byte for byte and ping, says nothing on the ports of the services it
 /// left out (daytime, chat) nor over IPv6 (built without the `ipv6`
@@ -2431,6 +2437,19 @@ fn mps2_an385_smallest_image_answers_echo_time_and_ping() {
         board.name, report.stack_used, report.stack_size, report.static_ram
     ));
     drop(upstream);
+
+    // A panic (`p`) aborts: a trap, which the fault handler reports with
+    // the trap's address; then QEMU exits with status 1.
+    let from = qemu.uart_text().len();
+    qemu.press(b'p');
+    let fault = qemu.wait_for(from, "stopping", Duration::from_secs(10));
+    assert!(
+        fault.contains("!!! HARD FAULT at pc 0x") && fault.contains("!!! stack: "),
+        "{fault}"
+    );
+    let status = wait_bounded(&mut qemu.child, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("QEMU still running after the panic\n{}", qemu.describe()));
+    assert_eq!(status.code(), Some(1), "QEMU's exit status after a panic");
 
     let name = ns.name().to_string();
     drop(qemu);
