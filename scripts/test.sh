@@ -178,7 +178,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 debian_cargo firmware/mps2-an385 clippy --locked -- -D warnings
 debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp -- -D warnings
 # The smallest image (echo, time, SNTP: the runtime's and the core's cargo
-# features, firmware/README.md).
+# features, firmware/README.md), without the runtime's `console` (the lines
+# above have it).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
     --features semihosting,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
 debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
@@ -188,7 +189,7 @@ debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-run
 # The core with each of its cargo features alone, and none: what a board
 # that picks its services builds. Then a service with IPv6, and the two
 # services that list addresses (chat, discovery) with IPv4 alone.
-for feature in "" echo discard daytime time ntp upper hello chat discovery sntp dhcp ipv6 \
+for feature in "" echo discard daytime time ntp upper hello chat discovery sntp dhcp ipv6 log \
     echo,ipv6 chat,discovery; do
     cargo clippy -p udpkit --lib --locked --no-default-features --features "$feature" -- -D warnings
 done

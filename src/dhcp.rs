@@ -169,7 +169,7 @@ impl DhcpClient {
                 && *router != config.address.address()
                 && Some(*router) != config.address.broadcast();
             if !reachable {
-                log::warn!(
+                log_warn!(
                     "dhcp: the router {router} the server names is not a host of our subnet {}: no default route",
                     config.address
                 );
@@ -192,7 +192,7 @@ impl DhcpClient {
             || Some(address.address()) == address.broadcast()
         {
             self.stats.refused += 1;
-            log::warn!(
+            log_warn!(
                 "dhcp: the server offers {address}, not a host address of its subnet: not used"
             );
             let lost = self.lease.take().is_some();
@@ -207,14 +207,14 @@ impl DhcpClient {
             .is_some_and(|held| held.address == lease.address && held.router == lease.router);
         if same {
             self.stats.renewals += 1;
-            log::info!("dhcp: renewed {lease}");
+            log_info!("dhcp: renewed {lease}");
             self.lease = Some(lease);
             return None;
         }
         self.stats.leases += 1;
         match &self.lease {
-            Some(held) => log::info!("dhcp: address changed from {}: {lease}", held.address),
-            None => log::info!("dhcp: leased {lease}"),
+            Some(held) => log_info!("dhcp: address changed from {}: {lease}", held.address),
+            None => log_info!("dhcp: leased {lease}"),
         }
         let setting = Ipv4Setting {
             address: Some(lease.address),
@@ -227,7 +227,7 @@ impl DhcpClient {
     fn deconfigured(&mut self) -> Option<Ipv4Setting> {
         let held = self.lease.take()?;
         self.stats.lost += 1;
-        log::warn!(
+        log_warn!(
             "dhcp: lost the lease of {} (expired, or refused by the server): no IPv4 address until a new one",
             held.address
         );

@@ -90,6 +90,8 @@
 //! - `sntp`: the SNTP client, a wall clock for a board without one.
 //! - `dhcp`: the DHCPv4 client and smoltcp's DHCP socket.
 //! - `ipv6`: IPv6, neighbor discovery and ICMPv6 in smoltcp and here.
+//! - `log`: log messages through the `log` crate (smoltcp's too); without
+//!   it there are none, and no formatting for them in the image.
 //!
 //! firmware/README.md has what each costs on a Cortex-M3.
 //!
@@ -107,6 +109,10 @@
 #[cfg(test)]
 extern crate std;
 
+// First: the other modules use its macros.
+#[macro_use]
+mod macros;
+
 pub mod board;
 pub mod catalog;
 pub mod clock;
@@ -119,7 +125,8 @@ pub mod services;
 #[cfg(feature = "sntp")]
 pub mod sntp;
 pub mod stack;
-#[cfg(test)]
+// The tests that read what was logged need a logger to read it from.
+#[cfg(all(test, feature = "log"))]
 mod test_log;
 pub mod wire;
 

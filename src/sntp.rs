@@ -481,7 +481,7 @@ impl SntpClient {
         let nonce = self.nonce();
         let Ok(payload) = out.reserve(self.config.server, HEADER_LEN) else {
             self.stats.send_failed += 1;
-            log::debug!("sntp: cannot queue a request to {}", self.config.server);
+            log_debug!("sntp: cannot queue a request to {}", self.config.server);
             self.failed(now);
             return;
         };
@@ -521,7 +521,7 @@ impl SntpClient {
             return Err(Discard::Malformed);
         };
         if wall_at(now, offset).is_none_or(|wall| wall < self.config.not_before) {
-            log::warn!(
+            log_warn!(
                 "sntp: {} says it is before {} s since 1970: not believed",
                 self.config.server,
                 self.config.not_before.secs
@@ -550,14 +550,14 @@ impl SntpClient {
         let wait = self.config.interval.max(self.rate_floor);
         self.next_send = self.next_send.max(pending.sent_at + wait);
         if let Some(previous) = previous {
-            log::debug!(
+            log_debug!(
                 "sntp: {}: offset changed by {} µs, delay {} µs",
                 self.config.server,
                 offset.saturating_sub(previous) / NANOS_PER_MICRO,
                 delay / NANOS_PER_MICRO,
             );
         } else {
-            log::info!(
+            log_info!(
                 "sntp: synced to {} (stratum {}): delay {} µs",
                 self.config.server,
                 reply.stratum,
@@ -572,7 +572,7 @@ impl SntpClient {
             ReplyError::Kiss(code) if code == kiss::DENY || code == kiss::RSTR => {
                 self.stats.kiss_deny += 1;
                 self.stopped = Some(code);
-                log::warn!(
+                log_warn!(
                     "sntp: {} refuses us ({error}): no more requests to it",
                     self.config.server
                 );
@@ -581,7 +581,7 @@ impl SntpClient {
             ReplyError::Kiss(code) if code == kiss::RATE => {
                 self.stats.kiss_rate += 1;
                 self.rate_floor = double(self.rate_floor.max(self.backoff)).min(MAX_POLL);
-                log::info!(
+                log_info!(
                     "sntp: {} asks for fewer requests: at most one every {} s",
                     self.config.server,
                     self.rate_floor.secs()
@@ -590,7 +590,7 @@ impl SntpClient {
             ReplyError::Kiss(_) => self.stats.kiss_other += 1,
             _ => self.stats.rejected += 1,
         }
-        log::debug!("sntp: {}: reply not used: {error}", self.config.server);
+        log_debug!("sntp: {}: reply not used: {error}", self.config.server);
         self.failed(pending.sent_at);
     }
 }
@@ -694,7 +694,7 @@ impl Service for SntpClient {
             }
             self.pending = None;
             self.stats.timeouts += 1;
-            log::debug!("sntp: no reply from {}", self.config.server);
+            log_debug!("sntp: no reply from {}", self.config.server);
             self.failed(pending.sent_at);
         }
         if now >= self.next_send {

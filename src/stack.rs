@@ -382,7 +382,7 @@ impl<'a> Stack<'a> {
             address: None,
             router: None,
         });
-        log::info!("dhcp: asking the link's DHCP server for an IPv4 address");
+        log_info!("dhcp: asking the link's DHCP server for an IPv4 address");
         Ok(())
     }
 
@@ -490,7 +490,7 @@ impl<'a> Stack<'a> {
         let _ = self.ports.push(port);
         // A new port is one more the loop guard refuses as a source.
         self.screened = None;
-        log::debug!("udpkit: {} bound to UDP port {}", self.slots.len(), port);
+        log_debug!("udpkit: {} bound to UDP port {}", self.slots.len(), port);
         Ok(id)
     }
 
@@ -964,7 +964,7 @@ fn serve<D: Device>(
             let from = meta.endpoint;
             let Some(request_payload) = scratch.get_mut(..payload.len()) else {
                 outbox.stats.oversized += 1;
-                log::debug!(
+                log_debug!(
                     "{}: {} bytes from {from}: too large",
                     service.name(),
                     payload.len()
@@ -985,7 +985,7 @@ fn serve<D: Device>(
                 };
                 if let Err(refusal) = guard {
                     outbox.stats.refused[refusal.index()] += 1;
-                    log::debug!(
+                    log_debug!(
                         "{}: not answering {from}: {}",
                         service.name(),
                         refusal.name()
@@ -996,7 +996,7 @@ fn serve<D: Device>(
                 let routed = context.gateway.is_some() && matches!(from.addr, IpAddress::Ipv4(_));
                 if !on_link && !routed {
                     outbox.stats.unroutable += 1;
-                    log::debug!(
+                    log_debug!(
                         "{}: not answering {from}: off-link and no gateway",
                         service.name()
                     );
@@ -1030,7 +1030,7 @@ fn serve<D: Device>(
             };
             if let Err(discard) = service.on_datagram(&request, &mut outbox) {
                 outbox.stats.discarded[discard.index()] += 1;
-                log::debug!(
+                log_debug!(
                     "{}: not answering {from}: {}",
                     service.name(),
                     discard.name()
@@ -1148,7 +1148,7 @@ fn unclog_socket(
     if now - since < STALL_LIMIT {
         return false;
     }
-    log::warn!(
+    log_warn!(
         "{}: datagrams undeliverable for {} s (their next hop never answered ARP or neighbor discovery): dropping {} queued bytes",
         service.name(),
         STALL_LIMIT.secs(),
@@ -1274,7 +1274,7 @@ fn enqueue<'s>(
         }
         Err(error) => {
             stats.send_failed += 1;
-            log::debug!("udp: cannot queue {len} bytes to {to}: {error}");
+            log_debug!("udp: cannot queue {len} bytes to {to}: {error}");
             Err(match error {
                 udp::SendError::BufferFull => SendError::BufferFull,
                 udp::SendError::Unaddressable => SendError::Unaddressable,

@@ -312,7 +312,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     fn send(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &Emitted) {
         if line.is_empty() || out.send(to, line.as_bytes()).is_err() {
             self.stats.send_failed += 1;
-            log::warn!("chat: could not queue a line to {to}");
+            log_warn!("chat: could not queue a line to {to}");
         }
     }
 
@@ -335,7 +335,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
         if line.is_empty() || out.send_detour(to, line.as_bytes()).is_err() {
             self.stats.send_failed += 1;
-            log::debug!("chat: could not queue a line to quiet member {to}");
+            log_debug!("chat: could not queue a line to quiet member {to}");
         }
     }
 
@@ -449,7 +449,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             return Err(Discard::Limited);
         }
         self.stats.joined += 1;
-        log::info!("chat: {nick} joined from {from}");
+        log_info!("chat: {nick} joined from {from}");
         let notice = Emitted::new(&ServerLine::Joined { nick, room: LOBBY });
         self.tell_room(out, 0, from, &notice);
         self.send(out, from, &welcome);
@@ -769,7 +769,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
                     .unwrap_or_default();
                 self.quit(index, out);
                 self.stats.quit += 1;
-                log::info!("chat: {nick} quit");
+                log_info!("chat: {nick} quit");
                 self.answer(out, peer, &ServerLine::Bye(&nick));
                 Ok(())
             }
@@ -868,7 +868,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
             let line = self.expiry_line(room, &|m: &Member| expired(m, room));
             while let Some(index) = self.members.iter().position(|m| expired(m, room)) {
                 let member = self.members.swap_remove(index);
-                log::info!("chat: {} expired", member.nick);
+                log_info!("chat: {} expired", member.nick);
                 self.stats.expired += 1;
             }
             let nobody = IpEndpoint::new(smoltcp::wire::IpAddress::v4(0, 0, 0, 0), 0);
@@ -909,7 +909,7 @@ impl Emitted {
     fn new(line: &ServerLine<'_>) -> Emitted {
         let mut bytes = [0; LINE_CAP];
         let len = line.emit(&mut bytes).unwrap_or_else(|_| {
-            log::warn!("chat: a line longer than {LINE_CAP} bytes was not sent");
+            log_warn!("chat: a line longer than {LINE_CAP} bytes was not sent");
             0
         });
         Emitted { bytes, len }

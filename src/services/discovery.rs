@@ -346,7 +346,7 @@ impl Service for Discovery {
         let mut reply = [0; MAX_REPLY];
         let Some(len) = self.reply_with(addresses, &mut reply) else {
             // Not reached: the reply was emitted from a checked directory.
-            log::warn!("{NAME}: cannot list the new addresses: the reply is unchanged");
+            log_warn!("{NAME}: cannot list the new addresses: the reply is unchanged");
             return;
         };
         self.reply = reply;

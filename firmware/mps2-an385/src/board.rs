@@ -72,8 +72,10 @@ extern "C" fn timer0_handler() {
 
 extern "C" fn unexpected_handler() {
     match SCB::vect_active() {
-        VectActive::Interrupt { irqn } => panic!("unexpected interrupt {irqn}"),
-        other => panic!("unexpected exception {other:?}"),
+        VectActive::Interrupt { irqn } => {
+            udpkit_runtime::fail!("unexpected interrupt", "unexpected interrupt {irqn}")
+        }
+        other => udpkit_runtime::fail!("unexpected exception", "unexpected exception {other:?}"),
     }
 }
 
@@ -265,7 +267,7 @@ impl An385 {
         let nic = NIC.take();
         let mac = config.mac.0;
         let chip = nic.init(mac)?;
-        log::info!(
+        udpkit_runtime::info!(
             "lan9118: chip {:04x} revision {}, link {}",
             chip.id,
             chip.revision,

@@ -43,7 +43,10 @@ fn main() -> ! {
     let config = Config::default();
     let board = match An385::start(&config, noise) {
         Ok(board) => board,
-        Err(error) => panic!("Ethernet controller: {error}"),
+        Err(error) => udpkit_runtime::fail!(
+            "Ethernet controller not started",
+            "Ethernet controller: {error}"
+        ),
     };
     udpkit_runtime::run(board, config)
 }

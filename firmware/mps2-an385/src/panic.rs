@@ -3,11 +3,10 @@
 //! the board stops: with the `semihosting` feature QEMU exits with status
 //! 1, without it the chip resets (what a board in the field should do).
 
-use core::fmt::Write;
 use core::panic::PanicInfo;
 
 use cortex_m_rt::{exception, ExceptionFrame};
-use udpkit_runtime::Console;
+use udpkit_runtime::Text;
 
 use crate::board::An385;
 use crate::uart;
@@ -24,13 +23,14 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     uart::init();
-    let _ = writeln!(
-        Console::<An385>::new(),
-        "\n!!! HARD FAULT at pc {:#010x} (lr {:#010x}, xpsr {:#010x})",
-        frame.pc(),
-        frame.lr(),
-        frame.xpsr()
-    );
+    Text::<An385>::new()
+        .str("\n!!! HARD FAULT at pc ")
+        .hex(frame.pc())
+        .str(" (lr ")
+        .hex(frame.lr())
+        .str(", xpsr ")
+        .hex(frame.xpsr())
+        .str(")\n");
     udpkit_runtime::report_stop::<An385>();
     stop()
 }

@@ -5,11 +5,10 @@
 //! halts in `wfi` with every interrupt off (a watchdog would reset a chip
 //! in the field).
 
-use core::fmt::Write;
 use core::panic::PanicInfo;
 use core::ptr::write_volatile;
 
-use udpkit_runtime::Console;
+use udpkit_runtime::Text;
 
 use crate::board::Virt;
 use crate::uart;
@@ -28,14 +27,16 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 #[export_name = "ExceptionHandler"]
 fn exception_handler(frame: &riscv_rt::TrapFrame) -> ! {
     uart::init();
-    let _ = writeln!(
-        Console::<Virt>::new(),
-        "\n!!! EXCEPTION {} at pc {:#010x} (mtval {:#010x}, ra {:#010x})",
-        riscv::register::mcause::read().bits(),
-        riscv::register::mepc::read(),
-        riscv::register::mtval::read(),
-        frame.ra
-    );
+    Text::<Virt>::new()
+        .str("\n!!! EXCEPTION ")
+        .number(riscv::register::mcause::read().bits() as u64)
+        .str(" at pc ")
+        .hex(riscv::register::mepc::read() as u32)
+        .str(" (mtval ")
+        .hex(riscv::register::mtval::read() as u32)
+        .str(", ra ")
+        .hex(frame.ra as u32)
+        .str(")\n");
     udpkit_runtime::report_stop::<Virt>();
     stop()
 }

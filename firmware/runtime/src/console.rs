@@ -2,15 +2,26 @@
 //! single-key commands (`s` a report of every counter, `p` a panic on
 //! purpose), the wall clock's coming and going, and what a panic handler
 //! prints.
+//!
+//! Without the `console` feature nothing logs and nothing here uses
+//! `core::fmt`: the clock line, a short `s` report (each service's
+//! counts, the RAM) and the panic report are plain text ([`Text`]), and a
+//! panic prints its message only when it is a plain text, and where it
+//! happened.
 
+#[cfg(feature = "console")]
 use core::fmt::{self, Write};
+#[cfg(feature = "console")]
 use core::marker::PhantomData;
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use udpkit::smoltcp::time::Instant;
-use udpkit::{ClockSource, Discard, Stack, UnixTime};
+#[cfg(feature = "console")]
+use udpkit::Discard;
+use udpkit::{ClockSource, Stack, UnixTime};
 
+pub use crate::text::Text;
 use crate::{Platform, SNTP_SERVER};
 
 /// How long a UART's next byte may wait for room in its transmitter. A
@@ -50,8 +61,10 @@ pub fn wait_for_transmitter(mut has_room: impl FnMut() -> bool, now_micros: fn()
 /// The console as a [`fmt::Write`]: text goes to
 /// [`Platform::console_write`]. Usable anywhere, the panic handler
 /// included.
+#[cfg(feature = "console")]
 pub struct Console<P>(PhantomData<fn() -> P>);
 
+#[cfg(feature = "console")]
 impl<P: Platform> Console<P> {
     /// The board's console.
     pub const fn new() -> Console<P> {
@@ -59,12 +72,14 @@ impl<P: Platform> Console<P> {
     }
 }
 
+#[cfg(feature = "console")]
 impl<P: Platform> Default for Console<P> {
     fn default() -> Console<P> {
         Console::new()
     }
 }
 
+#[cfg(feature = "console")]
 impl<P: Platform> Write for Console<P> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         P::console_write(s);
@@ -75,8 +90,10 @@ impl<P: Platform> Write for Console<P> {
 /// `log` to the console: `[   12.345] INFO  target: message`, the time in
 /// seconds since boot. Logging happens in the main loop only (interrupt
 /// handlers never log), so nothing interleaves.
+#[cfg(feature = "console")]
 struct Logger<P>(PhantomData<fn() -> P>);
 
+#[cfg(feature = "console")]
 impl<P: Platform> log::Log for Logger<P> {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
@@ -105,6 +122,7 @@ impl<P: Platform> log::Log for Logger<P> {
 /// board's banner. Call it once the console and the clock run, before
 /// anything logs. A logger can be set only once: later calls log the
 /// banner and change nothing else.
+#[cfg(feature = "console")]
 pub fn start_logging<P: Platform + 'static>() {
     // A zero-sized value: `&` of it is a promoted `'static` constant.
     let _ = log::set_logger(&Logger::<P>(PhantomData));
@@ -117,6 +135,20 @@ pub fn start_logging<P: Platform + 'static>() {
     );
 }
 
+/// Writes the board's banner (there is no logger without the `console`
+/// feature: nothing logs). Call it once the console and the clock run.
+#[cfg(not(feature = "console"))]
+pub fn start_logging<P: Platform + 'static>() {
+    Text::<P>::new()
+        .str("udpkit ")
+        .str(env!("CARGO_PKG_VERSION"))
+        .str(" on ")
+        .str(P::NAME)
+        .str(": ")
+        .str(P::DESCRIPTION)
+        .str("\n");
+}
+
 /// What a key typed on the console does.
 pub fn command<P: Platform>(key: u8, stack: &Stack<'_>, board: &mut P) {
     match key {
@@ -124,15 +156,13 @@ pub fn command<P: Platform>(key: u8, stack: &Stack<'_>, board: &mut P) {
         b'p' | b'P' => panic!("panic requested on the console"),
         b'\r' | b'\n' | b' ' => {}
         _ => {
-            let _ = writeln!(
-                Console::<P>::new(),
-                "keys: s = report, p = panic (test the panic report)"
-            );
+            Text::<P>::new().str("keys: s = report, p = panic (test the panic report)\n");
         }
     }
 }
 
 /// The `s` report: every counter, the clock and the memory use.
+#[cfg(feature = "console")]
 pub fn report<P: Platform>(stack: &Stack<'_>, board: &mut P) {
     let micros = P::uptime_micros();
     let mut out = Console::<P>::new();
@@ -225,6 +255,7 @@ pub fn report<P: Platform>(stack: &Stack<'_>, board: &mut P) {
 /// For a board's panic handler: the message, where, and the uptime, then
 /// [`report_stop`]. Writes only to the console; the board stops itself
 /// afterwards (exit QEMU, reset the chip).
+#[cfg(feature = "console")]
 pub fn report_panic<P: Platform>(info: &PanicInfo<'_>) {
     let micros = P::uptime_micros();
     let _ = writeln!(
@@ -236,16 +267,75 @@ pub fn report_panic<P: Platform>(info: &PanicInfo<'_>) {
     report_stop::<P>();
 }
 
+/// For a board's panic handler: where, the uptime, and the message if it
+/// is a plain text (a formatted one would need `core::fmt`, which an image
+/// without the `console` feature leaves out), then [`report_stop`]. Writes
+/// only to the console; the board stops itself afterwards.
+#[cfg(not(feature = "console"))]
+pub fn report_panic<P: Platform>(info: &PanicInfo<'_>) {
+    let text = uptime(Text::<P>::new().str("\n!!! PANIC at ")).str(" s: panicked");
+    let text = match info.location() {
+        Some(place) => text
+            .str(" at ")
+            .str(place.file())
+            .str(":")
+            .number(u64::from(place.line()))
+            .str(":")
+            .number(u64::from(place.column())),
+        None => text,
+    };
+    text.str(":\n")
+        .str(info.message().as_str().unwrap_or("(a formatted message)"))
+        .str("\n");
+    report_stop::<P>();
+}
+
 /// The last line before a board stops (after a panic or a fault): how
 /// deep the stack went, a hint whether it overflowed.
 pub fn report_stop<P: Platform>() {
     let memory = P::memory_use();
-    let _ = writeln!(
-        Console::<P>::new(),
-        "!!! stack: {} of {} bytes used at most; stopping",
-        memory.stack_used,
-        memory.stack_size
-    );
+    Text::<P>::new()
+        .str("!!! stack: ")
+        .number(memory.stack_used as u64)
+        .str(" of ")
+        .number(memory.stack_size as u64)
+        .str(" bytes used at most; stopping\n");
+}
+
+/// The time since boot as `12.345`.
+#[cfg(not(feature = "console"))]
+fn uptime<P: Platform>(text: Text<P>) -> Text<P> {
+    let micros = P::uptime_micros();
+    text.number(micros / 1_000_000)
+        .str(".")
+        .digits((micros / 1000) % 1000, 3)
+}
+
+/// The `s` report of an image without the `console` feature: each
+/// service's datagrams received and sent, and the memory use.
+#[cfg(not(feature = "console"))]
+pub fn report<P: Platform>(stack: &Stack<'_>, _board: &mut P) {
+    let text = uptime(Text::<P>::new().str("--- report at ")).str(" s ---\n");
+    for (service, port, s) in stack.services() {
+        text.str("service ")
+            .str(service.name())
+            .str(" port ")
+            .number(u64::from(port))
+            .str(": received ")
+            .number(s.received)
+            .str(" sent ")
+            .number(s.sent)
+            .str("\n");
+    }
+    let memory = P::memory_use();
+    Text::<P>::new()
+        .str("ram: ")
+        .number(memory.static_ram as u64)
+        .str(" bytes static; stack high-water ")
+        .number(memory.stack_used as u64)
+        .str(" of ")
+        .number(memory.stack_size as u64)
+        .str(" bytes\n--- end of report ---\n");
 }
 
 /// The wall clock the stack uses: the SNTP client's, once it has synced
@@ -267,32 +357,81 @@ impl ClockWatch {
         ClockWatch { set: false }
     }
 
-    pub(crate) fn check(&mut self, stack: &Stack<'_>, now: Instant) {
+    pub(crate) fn check<P: Platform>(&mut self, stack: &Stack<'_>, now: Instant) {
         match (self.set, wall_clock(stack, now)) {
             (false, Some((wall, source))) => {
                 self.set = true;
-                log::info!(
-                    "clock: set to {} by SNTP from {SNTP_SERVER}, stratum {} here: \
-                     time, daytime and ntp answer",
-                    DateText(wall),
-                    source.stratum
-                );
+                clock_set::<P>(wall, source);
             }
             (true, None) => {
                 self.set = false;
-                log::warn!(
-                    "clock: lost (no good reply from {SNTP_SERVER} for too long): \
-                     time, daytime and ntp stop answering"
-                );
+                clock_lost::<P>();
             }
             _ => {}
         }
     }
 }
 
+#[cfg(feature = "console")]
+// `P` for the plain-text variant's console.
+#[allow(clippy::extra_unused_type_parameters)]
+fn clock_set<P: Platform>(wall: UnixTime, source: ClockSource) {
+    log::info!(
+        "clock: set to {} by SNTP from {SNTP_SERVER}, stratum {} here: \
+         time, daytime and ntp answer",
+        DateText(wall),
+        source.stratum
+    );
+}
+
+#[cfg(feature = "console")]
+// `P` for the plain-text variant's console.
+#[allow(clippy::extra_unused_type_parameters)]
+fn clock_lost<P: Platform>() {
+    log::warn!(
+        "clock: lost (no good reply from {SNTP_SERVER} for too long): \
+         time, daytime and ntp stop answering"
+    );
+}
+
+/// The clock line of an image without the `console` feature: as the
+/// full image logs it, without the log's time and level.
+#[cfg(not(feature = "console"))]
+fn clock_set<P: Platform>(wall: UnixTime, source: ClockSource) {
+    let c = wall.to_civil();
+    Text::<P>::new()
+        .str("clock: set to ")
+        .number(c.year)
+        .str("-")
+        .digits(u64::from(c.month), 2)
+        .str("-")
+        .digits(u64::from(c.day), 2)
+        .str(" ")
+        .digits(u64::from(c.hour), 2)
+        .str(":")
+        .digits(u64::from(c.minute), 2)
+        .str(":")
+        .digits(u64::from(c.second), 2)
+        .str(" UTC by SNTP from ")
+        .endpoint(SNTP_SERVER)
+        .str(", stratum ")
+        .number(u64::from(source.stratum))
+        .str(" here: time, daytime and ntp answer\n");
+}
+
+#[cfg(not(feature = "console"))]
+fn clock_lost<P: Platform>() {
+    Text::<P>::new()
+        .str("clock: lost (no good reply from ")
+        .endpoint(SNTP_SERVER)
+        .str(" for too long): time, daytime and ntp stop answering\n");
+}
+
 /// A time as `2026-11-23 15:04:05 UTC`.
+#[cfg(feature = "console")]
 struct DateText(UnixTime);
 
+#[cfg(feature = "console")]
 impl fmt::Display for DateText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0.to_civil();
@@ -305,8 +444,10 @@ impl fmt::Display for DateText {
 }
 
 /// A MAC address as `02:00:00:00:00:01`, as the host prints it.
+#[cfg(feature = "console")]
 pub(crate) struct MacText(pub [u8; 6]);
 
+#[cfg(feature = "console")]
 impl fmt::Display for MacText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [a, b, c, d, e, g] = self.0;

@@ -18,7 +18,9 @@
 //!   deadline or an interrupt.
 //! - **The console** ([`console`]): `log` with the time since boot, the `s`
 //!   report, the `p` panic, and the panic report a board's panic handler
-//!   prints.
+//!   prints. Without the `console` feature (the smallest image) no `log`
+//!   and no `core::fmt`: plain text ([`text`]) for the boot lines, the
+//!   clock, a short report and the panic's place.
 //!
 //! A board's `main` is then: set up the clock and the console, call
 //! [`start_logging`], build its NIC and its [`Platform`], and call [`run`].
@@ -33,11 +35,86 @@
 pub mod console;
 pub mod services;
 pub mod storage;
+pub mod text;
 
 use udpkit::smoltcp::time::Instant;
 use udpkit::{Config, Stack};
 
-pub use console::{report_panic, report_stop, start_logging, Console};
+#[cfg(feature = "console")]
+pub use console::Console;
+pub use console::{report_panic, report_stop, start_logging};
+pub use text::Text;
+
+#[cfg(feature = "console")]
+#[doc(hidden)]
+pub mod __private {
+    pub use log;
+}
+
+/// `log::info!` with the `console` feature; without it nothing (no
+/// logger, no formatting). For a board's own lines: `udpkit_runtime::info!`.
+#[cfg(feature = "console")]
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => { $crate::__private::log::info!($($arg)+) };
+}
+
+/// `log::info!` with the `console` feature; without it nothing (no
+/// logger, no formatting). For a board's own lines: `udpkit_runtime::info!`.
+#[cfg(not(feature = "console"))]
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => {
+        if false {
+            let _ = ::core::format_args!($($arg)+);
+        }
+    };
+}
+
+/// `log::warn!` with the `console` feature; without it nothing.
+#[cfg(feature = "console")]
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => { $crate::__private::log::warn!($($arg)+) };
+}
+
+/// `log::warn!` with the `console` feature; without it nothing.
+#[cfg(not(feature = "console"))]
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => {
+        if false {
+            let _ = ::core::format_args!($($arg)+);
+        }
+    };
+}
+
+/// Stops the firmware on a fault of its own build or hardware (a size
+/// that does not fit, a missing controller; never network input):
+/// `fail!("short text", "message {with} {arguments}", ...)` panics with the
+/// formatted message, or, without the `console` feature, with the short
+/// text, which the panic handler prints without `core::fmt`.
+#[cfg(feature = "console")]
+#[macro_export]
+macro_rules! fail {
+    ($short:literal, $($message:tt)+) => { ::core::panic!($($message)+) };
+}
+
+/// Stops the firmware on a fault of its own build or hardware (a size
+/// that does not fit, a missing controller; never network input):
+/// `fail!("short text", "message {with} {arguments}", ...)` panics with the
+/// formatted message, or, without the `console` feature, with the short
+/// text, which the panic handler prints without `core::fmt`.
+#[cfg(not(feature = "console"))]
+#[macro_export]
+macro_rules! fail {
+    ($short:literal, $($message:tt)+) => {{
+        if false {
+            let _ = ::core::format_args!($($message)+);
+        }
+        ::core::panic!($short)
+    }};
+}
 
 // SNTP_SERVER, from build.rs.
 include!(concat!(env!("OUT_DIR"), "/config.rs"));
@@ -114,7 +191,7 @@ pub fn run<P: Platform>(mut board: P, config: Config) -> ! {
 #[inline(never)]
 fn serve<P: Platform>(mut board: P, stack: &mut Stack<'static>) -> ! {
     let memory = P::memory_use();
-    log::info!(
+    crate::info!(
         "ram: {} bytes static, stack {} of {} bytes used so far",
         memory.static_ram,
         memory.stack_used,
@@ -133,7 +210,7 @@ fn turn<P: Platform>(board: &mut P, stack: &mut Stack<'_>, clock: &mut console::
     board.handle_events();
     let delay = stack.poll(board);
     let now = board.now();
-    clock.check(stack, now);
+    clock.check::<P>(stack, now);
     while let Some(key) = board.console_key() {
         console::command(key, stack, board);
     }

@@ -13,11 +13,14 @@ use udpkit::smoltcp::time::Duration;
 use udpkit::sntp::{self, SntpClient, SntpConfig};
 use udpkit::{Config, NeighborSlot, Stack};
 
+#[cfg(feature = "console")]
 use crate::console::MacText;
 #[cfg(any(feature = "discovery", feature = "sntp"))]
 use crate::storage::Queues;
 use crate::storage::{StackStorage, Storage};
 use crate::Platform;
+#[cfg(not(feature = "console"))]
+use crate::Text;
 #[cfg(feature = "sntp")]
 use crate::{splitmix64, SNTP_SERVER};
 
@@ -59,22 +62,50 @@ pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<
     #[cfg(feature = "dhcp")]
     let ipv4 = {
         if let Err(error) = stack.enable_dhcp(dhcp) {
-            panic!("cannot start the DHCP client: {error}");
+            crate::fail!(
+                "cannot start the DHCP client",
+                "cannot start the DHCP client: {error}"
+            );
         }
         Ipv4Text(None)
     };
     #[cfg(not(feature = "dhcp"))]
     let ipv4 = Ipv4Text(Some(config.address));
     start_services::<P>(stack, config, ipv4, board.entropy_seed());
+    log_ready::<P>(
+        ipv4,
+        config,
+        stack.services().count() - crate::storage::SNTP_SOCKETS,
+    );
+    stack
+}
+
+/// The boot log's last line: where the board answers, and how many
+/// services.
+#[cfg(feature = "console")]
+fn log_ready<P: Platform>(ipv4: Ipv4Text, config: &Config, services: usize) {
     log::info!(
         "ready on {} as {} (MAC {}): {} services, ping answered; \
          clock not set yet (SNTP); press s for a report",
         P::NIC,
         ipv4,
         MacText(config.mac.0),
-        stack.services().count() - crate::storage::SNTP_SOCKETS
+        services
     );
-    stack
+}
+
+/// The boot's last line, in plain text (no MAC address: it would need
+/// hexadecimal bytes for no test's or user's sake).
+#[cfg(not(feature = "console"))]
+fn log_ready<P: Platform>(ipv4: Ipv4Text, _config: &Config, services: usize) {
+    let text = Text::<P>::new().str("ready on ").str(P::NIC).str(" as ");
+    let text = match ipv4.0 {
+        Some(cidr) => text.ipv4_cidr(cidr),
+        None => text.str("an address from DHCP"),
+    };
+    text.str(": ")
+        .number(services as u64)
+        .str(" services, ping answered; press s for a report\n");
 }
 
 /// Our IPv4 address for the boot log: the static one, or DHCP's to come
@@ -82,6 +113,7 @@ pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<
 #[derive(Debug, Clone, Copy)]
 struct Ipv4Text(Option<udpkit::smoltcp::wire::Ipv4Cidr>);
 
+#[cfg(feature = "console")]
 impl core::fmt::Display for Ipv4Text {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.0 {
@@ -95,6 +127,7 @@ impl core::fmt::Display for Ipv4Text {
 #[derive(Debug, Clone, Copy)]
 struct WhereText(Ipv4Text);
 
+#[cfg(feature = "console")]
 impl core::fmt::Display for WhereText {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.0 .0 {
@@ -130,40 +163,44 @@ fn start_services<P: Platform>(
     let address = WhereText(ipv4);
     for info in CATALOG.iter().filter(|info| !info.needs.directory) {
         let Some((service, queues)) = servers.take_server(info.name) else {
-            log::warn!("{}: not built into this firmware", info.name);
+            crate::warn!("{}: not built into this firmware", info.name);
             continue;
         };
         let id = match stack.add_service(service, info.default_port, queues) {
             Ok(id) => id,
-            Err(error) => panic!("cannot start {}: {error}", info.name),
+            Err(error) => crate::fail!(
+                "cannot start a service",
+                "cannot start {}: {error}",
+                info.name
+            ),
         };
         if info.needs.detour {
             // Lines to peers that may be gone take a lane of their own.
             if let Some(detour) = servers.take_detour(info.name) {
                 if let Err(error) = stack.set_detour(id, detour) {
-                    panic!("cannot start {}'s detour: {error}", info.name);
+                    crate::fail!(
+                        "cannot start a detour",
+                        "cannot start {}'s detour: {error}",
+                        info.name
+                    );
                 }
             }
         }
-        log_service(info, address, info.default_port);
+        log_service::<P>(info, address, info.default_port);
     }
     #[cfg(feature = "discovery")]
     for info in CATALOG.iter().filter(|info| info.needs.directory) {
         let Some(queues) = servers.take_directory_queues(info.name) else {
-            log::warn!("{}: not built into this firmware", info.name);
+            crate::warn!("{}: not built into this firmware", info.name);
             continue;
         };
         start_discovery::<P>(stack, info, discovery, queues, config);
-        log_service(info, address, info.default_port);
+        log_service::<P>(info, address, info.default_port);
     }
     #[cfg(feature = "sntp")]
     {
         start_sntp(stack, sntp, sntp_queues, entropy);
-        log::info!(
-            "{:<8} udp {address}:{:<5}  the wall clock, from the NTP server {SNTP_SERVER}",
-            "sntp",
-            sntp::DEFAULT_LOCAL_PORT
-        );
+        log_sntp::<P>(address);
     }
     #[cfg(not(feature = "sntp"))]
     let _ = entropy;
@@ -217,10 +254,18 @@ fn start_discovery<P: Platform>(
     };
     let service = match Discovery::new(&repr) {
         Ok(service) => cell.init(service.announce(ANNOUNCEMENTS, info.default_port)),
-        Err(error) => panic!("cannot start {}: {error}", info.name),
+        Err(error) => crate::fail!(
+            "cannot start a service",
+            "cannot start {}: {error}",
+            info.name
+        ),
     };
     if let Err(error) = stack.add_service(service, info.default_port, queues) {
-        panic!("cannot start {}: {error}", info.name);
+        crate::fail!(
+            "cannot start a service",
+            "cannot start {}: {error}",
+            info.name
+        );
     }
 }
 
@@ -242,12 +287,18 @@ fn start_sntp(
         ..SntpConfig::new(SNTP_SERVER.addr, seed)
     }));
     if let Err(error) = stack.add_service(client, sntp::DEFAULT_LOCAL_PORT, queues) {
-        panic!("cannot start the SNTP client: {error}");
+        crate::fail!(
+            "cannot start the SNTP client",
+            "cannot start the SNTP client: {error}"
+        );
     }
 }
 
 /// One line per service at boot: name, where, what it answers.
-fn log_service(info: &ServiceInfo, address: impl core::fmt::Display, port: u16) {
+#[cfg(feature = "console")]
+// `P` for the plain-text variant's console.
+#[allow(clippy::extra_unused_type_parameters)]
+fn log_service<P: Platform>(info: &ServiceInfo, address: WhereText, port: u16) {
     let until = if info.needs.wall_clock {
         "; the time only once SNTP has set the clock"
     } else {
@@ -258,6 +309,53 @@ fn log_service(info: &ServiceInfo, address: impl core::fmt::Display, port: u16) 
         info.name,
         info.summary
     );
+}
+
+/// One line per service at boot, in plain text: as the full image logs
+/// it, without the log's time and level.
+#[cfg(not(feature = "console"))]
+fn log_service<P: Platform>(info: &ServiceInfo, address: WhereText, port: u16) {
+    let until = if info.needs.wall_clock {
+        "; the time only once SNTP has set the clock"
+    } else {
+        ""
+    };
+    where_text::<P>(info.name, address, port)
+        .str(info.summary)
+        .str(until)
+        .str("\n");
+}
+
+/// `name     udp 192.168.69.1:7      `: the start of a service's boot line.
+#[cfg(not(feature = "console"))]
+fn where_text<P: Platform>(name: &str, address: WhereText, port: u16) -> Text<P> {
+    let text = Text::<P>::new().padded(name, 8).str(" udp ");
+    let text = match address.0 .0 {
+        Some(cidr) => text.ipv4(cidr.address()),
+        None => text.str("(DHCP)"),
+    };
+    text.str(":").number_padded(u64::from(port), 5).str("  ")
+}
+
+/// The SNTP client's boot line.
+#[cfg(all(feature = "sntp", feature = "console"))]
+// `P` for the plain-text variant's console.
+#[allow(clippy::extra_unused_type_parameters)]
+fn log_sntp<P: Platform>(address: WhereText) {
+    log::info!(
+        "{:<8} udp {address}:{:<5}  the wall clock, from the NTP server {SNTP_SERVER}",
+        "sntp",
+        sntp::DEFAULT_LOCAL_PORT
+    );
+}
+
+/// The SNTP client's boot line, in plain text.
+#[cfg(all(feature = "sntp", not(feature = "console")))]
+fn log_sntp<P: Platform>(address: WhereText) {
+    where_text::<P>("sntp", address, sntp::DEFAULT_LOCAL_PORT)
+        .str("the wall clock, from the NTP server ")
+        .endpoint(SNTP_SERVER)
+        .str("\n");
 }
 
 // Every service of the catalog fits discovery's directory.

@@ -32,6 +32,19 @@ use crate::storage::{StackStorage, Storage};
 /// Everything the test board's console printed (the log included).
 static CONSOLE: Mutex<String> = Mutex::new(String::new());
 
+std::thread_local! {
+    /// What this test's thread printed: the tests of [`Text`] read it,
+    /// untouched by the others running beside them.
+    static THREAD_CONSOLE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// What `write` prints through [`Text`] on the test board.
+fn text_of(write: impl FnOnce(Text<TestBoard>) -> Text<TestBoard>) -> String {
+    THREAD_CONSOLE.with(|c| c.borrow_mut().clear());
+    write(Text::new());
+    THREAD_CONSOLE.with(|c| c.borrow().clone())
+}
+
 fn console_text() -> String {
     CONSOLE.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
@@ -80,6 +93,7 @@ impl Platform for TestBoard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push_str(text);
+        THREAD_CONSOLE.with(|c| c.borrow_mut().push_str(text));
     }
 
     fn uptime_micros() -> u64 {
@@ -524,4 +538,44 @@ fn a_uart_is_waited_for_by_the_clock_and_a_dead_one_only_once() {
         fake_micros,
     );
     assert!(fake_micros() - start >= 1_000);
+}
+
+#[test]
+fn plain_text_numbers_are_what_core_fmt_writes() {
+    let mut numbers = vec![0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX];
+    numbers.extend((0..64).map(|bit| 1u64 << bit));
+    numbers.extend((1..20).map(|digits| 10u64.pow(digits) - 1));
+    for n in numbers {
+        assert_eq!(text_of(|t| t.number(n)), format!("{n}"));
+        assert_eq!(text_of(|t| t.number_padded(n, 5)), format!("{n:<5}"));
+        assert_eq!(text_of(|t| t.digits(n, 3)), format!("{n:03}"));
+        let word = n as u32;
+        assert_eq!(text_of(|t| t.hex(word)), format!("{word:#010x}"));
+    }
+    assert_eq!(text_of(|t| t.digits(0, 0)), "0");
+}
+
+#[test]
+fn plain_text_pads_and_writes_addresses_as_core_fmt_does() {
+    assert_eq!(text_of(|t| t.padded("echo", 8).str("|")), "echo    |");
+    assert_eq!(text_of(|t| t.padded("discovery", 8)), "discovery");
+    let cidr = udpkit::smoltcp::wire::Ipv4Cidr::new(OUR_IP, 24);
+    assert_eq!(text_of(|t| t.ipv4_cidr(cidr)), format!("{cidr}"));
+    for address in [
+        Ipv4Address::new(0, 0, 0, 0),
+        Ipv4Address::new(255, 255, 255, 255),
+        Ipv4Address::new(10, 0, 100, 7),
+    ] {
+        assert_eq!(text_of(|t| t.ipv4(address)), format!("{address}"));
+    }
+    let server = udpkit::smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(peer_ip()), 123);
+    assert_eq!(text_of(|t| t.endpoint(server)), format!("{server}"));
+    // IPv6 in full, every group without leading zeros.
+    let v6: core::net::Ipv6Addr = "fdaa:0:1:ab:abc:ffff:1000:1".parse().unwrap();
+    let server =
+        udpkit::smoltcp::wire::IpEndpoint::new(IpAddress::from(core::net::IpAddr::V6(v6)), 123);
+    assert_eq!(
+        text_of(|t| t.endpoint(server)),
+        "[fdaa:0:1:ab:abc:ffff:1000:1]:123"
+    );
 }
