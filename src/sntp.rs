@@ -474,9 +474,10 @@ impl SntpClient {
         self.backoff = double(self.backoff).min(self.config.max_backoff);
     }
 
+    // The next send waits for the request's end: a reply (`accept`), a
+    // refusal or a timeout (`failed`), each of which puts it at least
+    // MIN_INTERVAL after this one.
     fn send(&mut self, now: Instant, out: &mut dyn Outbox) {
-        // Whatever happens next, not again for 15 s.
-        self.next_send = now + MIN_INTERVAL;
         self.last_sent = Some(now);
         let nonce = self.nonce();
         let Ok(payload) = out.reserve(self.config.server, HEADER_LEN) else {
@@ -1549,6 +1550,13 @@ mod tests {
         h.client.addresses_changed(&[]);
         assert_eq!(wait_for_request(&mut h), 12);
         assert_eq!(wait_for_request(&mut h), 30);
+        // A lease after the request timed out: the next still waits for
+        // the 15 s since the last one went, not for the backoff.
+        h.advance(Duration::from_secs(3));
+        assert!(!h.tick(), "timed out, backing off");
+        h.client.addresses_changed(&[]);
+        assert!(!h.tick(), "within 15 s of the last request");
+        assert_eq!(wait_for_request(&mut h), 12);
         // Once synced, a change of address changes nothing.
         let reply = h.reply(|_| {});
         assert_eq!(h.deliver(&reply), Ok(()));
@@ -1556,6 +1564,22 @@ mod tests {
         h.advance(Duration::from_secs(20));
         h.client.addresses_changed(&[]);
         assert_eq!(h.client.poll_at(), next);
+    }
+
+    #[test]
+    fn a_tick_before_the_timeout_leaves_the_request_waiting_for_its_reply() {
+        let mut h = Harness::new(config());
+        assert!(h.tick());
+        // A port may run the timers early (another service's deadline):
+        // the request is not given up before its timeout.
+        h.advance(Duration::from_secs(1));
+        let mut out = VecOutbox::new();
+        h.client.on_tick(h.now, None, &mut out);
+        assert!(out.sent.is_empty());
+        assert_eq!(h.client.stats().timeouts, 0);
+        let reply = h.reply(|_| {});
+        assert_eq!(h.deliver(&reply), Ok(()));
+        assert_eq!(h.client.stats().synced, 1);
     }
 
     #[test]
