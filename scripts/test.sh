@@ -181,7 +181,13 @@ debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp 
 # features, firmware/README.md), without the runtime's `console` (the lines
 # above have it).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
-    --features semihosting,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
+    --features semihosting,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
+# The other size class with every service it can carry (not discovery), and
+# the smallest image's services in the default class (runtime/src/sizes.rs).
+debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
+    --features semihosting,udpkit-runtime/ram-16k,udpkit-runtime/console,udpkit-runtime/echo,udpkit-runtime/discard,udpkit-runtime/daytime,udpkit-runtime/time,udpkit-runtime/ntp,udpkit-runtime/upper,udpkit-runtime/hello,udpkit-runtime/chat,udpkit-runtime/sntp,udpkit-runtime/ipv6 -- -D warnings
+debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
+    --features semihosting,udpkit-runtime/ram-64k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
 debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
 debian_cargo firmware/riscv-virt clippy --locked -- -D warnings
 debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings

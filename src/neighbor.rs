@@ -345,11 +345,16 @@ impl<'a> Table<'a> {
 
 /// The state behind [`LearningDevice`]: who we are, whom we know, what
 /// smoltcp was taught, and the frames held back while a lesson goes first.
-pub struct NeighborLearning<'a> {
+///
+/// `FRAME` is the largest frame it holds back: the largest the port's
+/// device passes ([`MAX_FRAME`] unless a board's NIC takes shorter ones).
+/// A longer frame teaches nothing (see `learn`); its sender is resolved by
+/// ARP or neighbor discovery when answered.
+pub struct NeighborLearning<'a, const FRAME: usize = MAX_FRAME> {
     mac: EthernetAddress,
     cidrs: heapless::Vec<IpCidr, MAX_ADDRESSES>,
     table: Table<'a>,
-    held: [u8; MAX_FRAME],
+    held: [u8; FRAME],
     held_len: Option<usize>,
     /// A lesson to hand smoltcp before any frame (teaching before a send).
     lesson: Option<Lesson>,
@@ -368,7 +373,7 @@ pub struct NeighborLearning<'a> {
     stats: NeighborStats,
 }
 
-impl<'a> NeighborLearning<'a> {
+impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
     /// Learning for a stack with MAC `mac` and addresses `cidrs` (the first
     /// [`MAX_ADDRESSES`]), its table in `slots`, hashed with `seed`.
     pub fn new(
@@ -376,12 +381,12 @@ impl<'a> NeighborLearning<'a> {
         cidrs: &[IpCidr],
         slots: &'a mut [NeighborSlot],
         seed: u32,
-    ) -> NeighborLearning<'a> {
+    ) -> NeighborLearning<'a, FRAME> {
         NeighborLearning {
             mac,
             cidrs: cidrs.iter().take(MAX_ADDRESSES).copied().collect(),
             table: Table::new(slots, seed),
-            held: [0; MAX_FRAME],
+            held: [0; FRAME],
             held_len: None,
             lesson: None,
             epoch: 0,
@@ -925,18 +930,18 @@ fn is_resolution(frame: &[u8]) -> bool {
 }
 
 /// A port's [`Device`] seen through [`NeighborLearning`].
-pub struct LearningDevice<'d, 'a, D: Device> {
+pub struct LearningDevice<'d, 'a, D: Device, const FRAME: usize = MAX_FRAME> {
     /// The port's own device, which moves the frames.
     pub inner: &'d mut D,
     /// Learns each frame's sender before smoltcp sees the frame.
-    pub learning: &'d mut NeighborLearning<'a>,
+    pub learning: &'d mut NeighborLearning<'a, FRAME>,
     /// ARP requests and neighbor solicitations sent, counted as they leave.
     pub resolutions: &'d Cell<u64>,
 }
 
-impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
+impl<'a, D: Device, const FRAME: usize> Device for LearningDevice<'_, 'a, D, FRAME> {
     type RxToken<'b>
-        = LearningRxToken<'b, 'a, D::RxToken<'b>>
+        = LearningRxToken<'b, 'a, D::RxToken<'b>, FRAME>
     where
         Self: 'b;
     type TxToken<'b>
@@ -996,23 +1001,23 @@ impl<'a, D: Device> Device for LearningDevice<'_, 'a, D> {
 
 /// A frame received through a [`LearningDevice`], or a lesson (a frame
 /// that teaches smoltcp a neighbor) given in its place.
-pub enum LearningRxToken<'b, 'a, R> {
+pub enum LearningRxToken<'b, 'a, R, const FRAME: usize = MAX_FRAME> {
     /// A frame straight from the port's device.
     Live {
         /// The port device's token for the frame.
         rx: R,
         /// Learns the frame's sender as the frame is consumed.
-        learning: &'b mut NeighborLearning<'a>,
+        learning: &'b mut NeighborLearning<'a, FRAME>,
         /// The time of the poll that received the frame.
         now: Instant,
     },
     /// The frame held back while its sender's lesson went in first.
-    Held(&'b mut NeighborLearning<'a>),
+    Held(&'b mut NeighborLearning<'a, FRAME>),
     /// A lesson before a datagram to a neighbor leaves.
-    Lesson(&'b mut NeighborLearning<'a>),
+    Lesson(&'b mut NeighborLearning<'a, FRAME>),
 }
 
-impl<R: phy::RxToken> phy::RxToken for LearningRxToken<'_, '_, R> {
+impl<R: phy::RxToken, const FRAME: usize> phy::RxToken for LearningRxToken<'_, '_, R, FRAME> {
     fn consume<T, F>(self, f: F) -> T
     where
         F: FnOnce(&[u8]) -> T,
@@ -1290,6 +1295,28 @@ mod tests {
         // The sender's next frame, which can be held, teaches smoltcp.
         let frame = ipv4_frame(PEER_MAC, peer);
         assert!(l.learn(&frame, Instant::from_secs(2)).is_some());
+    }
+
+    #[test]
+    fn a_learning_for_short_frames_holds_one_of_its_size_and_no_longer_one() {
+        let mut l: NeighborLearning<'static, 590> = NeighborLearning::new(
+            OUR_MAC,
+            &[IpCidr::Ipv4(Ipv4Cidr::new(
+                Ipv4Address::new(192, 168, 69, 1),
+                24,
+            ))],
+            std::vec![NeighborSlot::EMPTY; 8].leak(),
+            0x5eed,
+        );
+        let peer = Ipv4Address::new(192, 168, 69, 100);
+        let mut long = ipv4_frame(PEER_MAC, peer);
+        long.resize(591, 0);
+        assert!(l.learn(&long, Instant::from_secs(1)).is_none());
+        assert_eq!((l.len(), l.stats().taught), (0, 0));
+        let mut longest = ipv4_frame(PEER_MAC, peer);
+        longest.resize(590, 0);
+        assert!(l.learn(&longest, Instant::from_secs(2)).is_some());
+        assert_eq!(l.len(), 1);
     }
 
     #[test]
@@ -1639,7 +1666,7 @@ mod tests {
     fn multicast_senders_are_no_neighbors_even_inside_a_wide_subnet() {
         // A lease may give a subnet as wide as 128.0.0.0/1, which contains
         // the multicast range: a multicast source is still no neighbor.
-        let mut l = NeighborLearning::new(
+        let mut l: NeighborLearning<'_> = NeighborLearning::new(
             OUR_MAC,
             &[IpCidr::Ipv4(Ipv4Cidr::new(
                 Ipv4Address::new(192, 168, 69, 1),

@@ -41,7 +41,7 @@ use crate::clock::UnixTime;
 use crate::dhcp::{self, DhcpClient, DhcpStats, DhcpStorage, Ipv4Setting, Lease};
 use crate::guard;
 use crate::neighbor::{
-    LearningDevice, NeighborLearning, NeighborSlot, NeighborStats, MAX_ADDRESSES,
+    LearningDevice, NeighborLearning, NeighborSlot, NeighborStats, MAX_ADDRESSES, MAX_FRAME,
 };
 use crate::service::{Burst, Outbox, Request, SendError, Service, Uses};
 
@@ -71,6 +71,38 @@ pub fn max_payload_to(to: IpAddress) -> usize {
         #[cfg(feature = "ipv6")]
         IpAddress::Ipv6(_) => MAX_PAYLOAD_IPV6,
     }
+}
+
+/// Ethernet, IPv4 and UDP headers: what a frame holds beside an IPv4
+/// datagram's payload.
+const IPV4_OVERHEAD: usize = 14 + 20 + 8;
+/// Ethernet, IPv6 and UDP headers.
+#[cfg(feature = "ipv6")]
+const IPV6_OVERHEAD: usize = 14 + 40 + 8;
+
+/// The shortest frame a stack may be built for (see [`Stack::new_sized`]):
+/// room for the 576-byte IPv4 datagram every host must take (RFC 791) and
+/// its Ethernet header.
+pub const MIN_FRAME: usize = 576 + 14;
+
+/// The largest UDP payload to `to` in a frame of at most `frame` bytes.
+fn max_payload_in(frame: usize, to: IpAddress) -> usize {
+    let overhead = match to {
+        IpAddress::Ipv4(_) => IPV4_OVERHEAD,
+        #[cfg(feature = "ipv6")]
+        IpAddress::Ipv6(_) => IPV6_OVERHEAD,
+    };
+    max_payload_to(to).min(frame.saturating_sub(overhead))
+}
+
+/// The largest UDP payload to any destination in a frame of at most
+/// `frame` bytes: a timer's datagrams may go to either family.
+fn max_payload_any_in(frame: usize) -> usize {
+    #[cfg(feature = "ipv6")]
+    let overhead = IPV6_OVERHEAD;
+    #[cfg(not(feature = "ipv6"))]
+    let overhead = IPV4_OVERHEAD;
+    MAX_PAYLOAD_ANY.min(frame.saturating_sub(overhead))
 }
 
 /// A transmit queue that stays non-empty this long is reset. smoltcp keeps a
@@ -149,7 +181,8 @@ pub struct ServiceStats {
     pub discarded: [u64; 4],
     /// Not answered: the sender is off-link and there is no gateway.
     pub unroutable: u64,
-    /// Not answered: larger than [`MAX_PAYLOAD`].
+    /// Not answered: larger than [`MAX_PAYLOAD`] (or than the stack's
+    /// frames hold, [`Stack::new_sized`]).
     pub oversized: u64,
     /// Datagrams a service tried to send that could not be queued.
     pub send_failed: u64,
@@ -271,18 +304,25 @@ struct Slot<'a> {
 }
 
 /// The core: a smoltcp interface and the services on it.
-pub struct Stack<'a> {
+///
+/// Its own storage is sized by two numbers a port may choose (see
+/// [`Stack::new_sized`]): `SERVICES`, the services it runs at most, and
+/// `FRAME`, the largest Ethernet frame it takes (its device's MTU). Both
+/// default to the most: [`MAX_SERVICES`] and a 1514-byte frame.
+pub struct Stack<'a, const SERVICES: usize = MAX_SERVICES, const FRAME: usize = MAX_FRAME> {
     iface: Interface,
     sockets: SocketSet<'a>,
     socket_room: usize,
-    slots: heapless::Vec<Slot<'a>, MAX_SERVICES>,
-    ports: heapless::Vec<u16, MAX_SERVICES>,
+    slots: heapless::Vec<Slot<'a>, SERVICES>,
+    ports: heapless::Vec<u16, SERVICES>,
     gateway: Option<Ipv4Address>,
-    learning: NeighborLearning<'a>,
+    learning: NeighborLearning<'a, FRAME>,
     /// ARP requests and neighbor solicitations sent, counted by the device.
     resolutions: Cell<u64>,
     batch: usize,
-    scratch: [u8; MAX_PAYLOAD],
+    /// The request a service reads while it writes to its socket: no
+    /// datagram that comes in a frame is longer.
+    scratch: [u8; FRAME],
     wall: WallClock,
     /// Whether any service reads the wall clock: if none, the board is
     /// not asked.
@@ -301,12 +341,53 @@ impl<'a> Stack<'a> {
     /// its slots hold a neighbor, at most
     /// [`SMOLTCP_NEIGHBOR_CACHE`](crate::neighbor::SMOLTCP_NEIGHBOR_CACHE).
     /// Size it for the hosts that talk at once and the chat's members.
+    ///
+    /// Up to [`MAX_SERVICES`] services, frames up to 1514 bytes: a port
+    /// with less RAM chooses with [`Stack::new_sized`].
     pub fn new<B: Board>(
         config: &Config,
         board: &mut B,
         sockets: &'a mut [SocketStorage<'a>],
         neighbors: &'a mut [NeighborSlot],
     ) -> Stack<'a> {
+        Stack::new_sized(config, board, sockets, neighbors)
+    }
+}
+
+impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
+    /// Checked when a stack is built: a frame from [`MIN_FRAME`] to
+    /// 1514 bytes, and room for a service.
+    const SIZES_FIT: () = assert!(
+        FRAME >= MIN_FRAME && FRAME <= MAX_FRAME && SERVICES >= 1 && SERVICES <= MAX_SERVICES,
+        "a stack's frames are 590 to 1514 bytes, and it runs 1 to MAX_SERVICES services"
+    );
+
+    /// The largest UDP payload over IPv4 this stack takes or sends.
+    pub const MAX_PAYLOAD: usize = if FRAME - IPV4_OVERHEAD < MAX_PAYLOAD {
+        FRAME - IPV4_OVERHEAD
+    } else {
+        MAX_PAYLOAD
+    };
+
+    /// [`Stack::new`] for a port that sizes the stack's own storage: at
+    /// most `SERVICES` services (one slot each, 192 bytes on a 32-bit MCU),
+    /// and frames of at most `FRAME` bytes ([`MIN_FRAME`] to 1514), the
+    /// MTU of the port's device (with its 14-byte header): the frame held
+    /// back while its sender is taught (see [`neighbor`](crate::neighbor))
+    /// and the copy of the request a service reads are that long, and
+    /// datagrams are at most `FRAME` less their headers
+    /// ([`Stack::MAX_PAYLOAD`] over IPv4). A device that passes longer
+    /// frames still works: their senders are resolved by ARP or neighbor
+    /// discovery when answered, and their datagrams are not answered
+    /// (counted as oversized). A size out of range fails to compile.
+    pub fn new_sized<B: Board>(
+        config: &Config,
+        board: &mut B,
+        sockets: &'a mut [SocketStorage<'a>],
+        neighbors: &'a mut [NeighborSlot],
+    ) -> Stack<'a, SERVICES, FRAME> {
+        #[allow(clippy::let_unit_value)] // Evaluating it is the check.
+        let () = Self::SIZES_FIT;
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(config.mac));
         let seed = board.entropy_seed();
         iface_config.random_seed = seed;
@@ -338,7 +419,7 @@ impl<'a> Stack<'a> {
             learning,
             resolutions: Cell::new(0),
             batch,
-            scratch: [0; MAX_PAYLOAD],
+            scratch: [0; FRAME],
             wall: WallClock::default(),
             wall_read: false,
             screened: None,
@@ -449,7 +530,7 @@ impl<'a> Stack<'a> {
         let mut socket = udp::Socket::new(rx, tx);
         // No datagram can be larger than the queue, so a burst of few
         // datagrams needs no more room than that.
-        let largest = MAX_PAYLOAD.min(socket.payload_send_capacity());
+        let largest = Self::MAX_PAYLOAD.min(socket.payload_send_capacity());
         let declared = service.burst();
         let burst = Burst {
             datagrams: declared.datagrams,
@@ -465,7 +546,7 @@ impl<'a> Stack<'a> {
         socket
             .bind(port)
             .map_err(|_| AddServiceError::InvalidPort)?;
-        self.batch = self.batch.min(datagram_room(&socket));
+        self.batch = self.batch.min(datagram_room(&socket, Self::MAX_PAYLOAD));
         let handle = self.sockets.add(socket);
         let id = ServiceId(self.slots.len());
         let uses = service.uses();
@@ -527,7 +608,8 @@ impl<'a> Stack<'a> {
     /// Every service, its port and the stack's counters for it.
     pub fn services(
         &self,
-    ) -> impl Iterator<Item = (&dyn Service, u16, &ServiceStats)> + use<'_, 'a> {
+    ) -> impl Iterator<Item = (&dyn Service, u16, &ServiceStats)> + use<'_, 'a, SERVICES, FRAME>
+    {
         self.slots
             .iter()
             .map(|slot| (&*slot.service as &dyn Service, slot.port, &slot.stats))
@@ -683,9 +765,9 @@ impl<'a> Stack<'a> {
 /// IPv4 gone), the IPv6 addresses unchanged, and tells whatever keeps a
 /// copy of our addresses: the neighbor layer, and every service.
 #[cfg(feature = "dhcp")]
-fn readdress(
+fn readdress<const FRAME: usize>(
     iface: &mut Interface,
-    learning: &mut NeighborLearning<'_>,
+    learning: &mut NeighborLearning<'_, FRAME>,
     slots: &mut [Slot<'_>],
     setting: Ipv4Setting,
 ) {
@@ -711,13 +793,14 @@ fn readdress(
     }
 }
 
-/// How many datagrams of [`MAX_PAYLOAD`] bytes `socket`'s receive queue
-/// holds: its slots or its bytes, whichever run out first, and at least one.
+/// How many datagrams of `largest` bytes (the stack's largest) `socket`'s
+/// receive queue holds: its slots or its bytes, whichever run out first,
+/// and at least one.
 ///
 /// Counting slots alone is not enough: 16 slots of an 8 KiB queue hold only
 /// five full-size datagrams, and a batch of 16 would drop the rest.
-fn datagram_room(socket: &udp::Socket<'_>) -> usize {
-    let by_bytes = socket.payload_recv_capacity() / MAX_PAYLOAD;
+fn datagram_room(socket: &udp::Socket<'_>, largest: usize) -> usize {
+    let by_bytes = socket.payload_recv_capacity() / largest.max(1);
     socket.packet_recv_capacity().min(by_bytes).max(1)
 }
 
@@ -765,14 +848,14 @@ impl WallClock {
 }
 
 /// The interface, its sockets and the device, for the length of one poll.
-struct Wire<'w, 'd, 'a, 'n, D: Device> {
+struct Wire<'w, 'd, 'a, 'n, D: Device, const FRAME: usize> {
     iface: &'w mut Interface,
     sockets: &'w mut SocketSet<'a>,
-    device: &'w mut LearningDevice<'d, 'n, D>,
+    device: &'w mut LearningDevice<'d, 'n, D, FRAME>,
     now: Instant,
 }
 
-impl<D: Device> Wire<'_, '_, '_, '_, D> {
+impl<D: Device, const FRAME: usize> Wire<'_, '_, '_, '_, D, FRAME> {
     /// Takes up to `max` frames from the device; returns how many.
     fn ingress(&mut self, max: usize) -> usize {
         let mut frames = 0;
@@ -827,7 +910,10 @@ struct Context<'c> {
 
 /// Whether `slot`'s transmit queue can take a whole burst of its service
 /// now, transmitting what is queued first if that is what it takes.
-fn make_room<D: Device>(slot: &mut Slot<'_>, wire: &mut Wire<'_, '_, '_, '_, D>) -> bool {
+fn make_room<D: Device, const FRAME: usize>(
+    slot: &mut Slot<'_>,
+    wire: &mut Wire<'_, '_, '_, '_, D, FRAME>,
+) -> bool {
     if has_room(slot, wire.sockets) {
         return true;
     }
@@ -892,11 +978,11 @@ fn queue_has_room(burst: Burst, queued_datagrams: &mut usize, socket: &udp::Sock
 ///
 /// One outbox serves datagram after datagram while the queue keeps room for
 /// the next burst; when it runs short, what is queued is transmitted first.
-fn serve<D: Device>(
+fn serve<D: Device, const FRAME: usize>(
     slot: &mut Slot<'_>,
-    wire: &mut Wire<'_, '_, '_, '_, D>,
+    wire: &mut Wire<'_, '_, '_, '_, D, FRAME>,
     context: &Context<'_>,
-    scratch: &mut [u8; MAX_PAYLOAD],
+    scratch: &mut [u8; FRAME],
     screened: &mut Option<IpEndpoint>,
 ) {
     // Whether what was queued has just been transmitted to make room: the
@@ -948,7 +1034,8 @@ fn serve<D: Device>(
             socket,
             detour,
             reply_from: None,
-            max_payload: MAX_PAYLOAD,
+            // Set for each request below.
+            max_payload: 0,
             stats,
             queued_datagrams,
             queued,
@@ -962,7 +1049,14 @@ fn serve<D: Device>(
             };
             outbox.stats.received += 1;
             let from = meta.endpoint;
-            let Some(request_payload) = scratch.get_mut(..payload.len()) else {
+            // No larger reply can go back in one of our frames (nor can a
+            // larger request arrive in one: a longer frame came through a
+            // device with a larger MTU than the stack was built for).
+            let largest = max_payload_in(FRAME, from.addr);
+            let Some(request_payload) = scratch
+                .get_mut(..payload.len())
+                .filter(|_| payload.len() <= largest)
+            else {
                 outbox.stats.oversized += 1;
                 log_debug!(
                     "{}: {} bytes from {from}: too large",
@@ -1019,7 +1113,7 @@ fn serve<D: Device>(
                 .local_address
                 .filter(|a| iface.has_ip_addr(*a))
                 .map(|local| (from.addr, local));
-            outbox.max_payload = max_payload_to(from.addr);
+            outbox.max_payload = largest;
             let request = Request {
                 from,
                 to,
@@ -1053,9 +1147,9 @@ const MAX_TICKS_PER_POLL: usize = 64;
 
 /// Runs `slot`'s timers while they are due (`slot.deadline`, kept up to
 /// date here) and its queue has room; true when any ran.
-fn run_timers<D: Device>(
+fn run_timers<D: Device, const FRAME: usize>(
     slot: &mut Slot<'_>,
-    wire: &mut Wire<'_, '_, '_, '_, D>,
+    wire: &mut Wire<'_, '_, '_, '_, D, FRAME>,
     context: &Context<'_>,
 ) -> bool {
     let mut ran = false;
@@ -1075,7 +1169,7 @@ fn run_timers<D: Device>(
             socket,
             detour,
             reply_from: None,
-            max_payload: MAX_PAYLOAD_ANY,
+            max_payload: max_payload_any_in(FRAME),
             stats: &mut slot.stats,
             queued_datagrams: &mut slot.queued_datagrams,
             queued: &mut slot.queued,
@@ -1172,7 +1266,7 @@ fn unclog_socket(
 }
 
 /// The [`Outbox`] of one service: its socket, and its counters.
-struct SocketOutbox<'s, 'a, 'n> {
+struct SocketOutbox<'s, 'a, 'n, const FRAME: usize> {
     socket: &'s mut udp::Socket<'a>,
     /// The service's detour, if it has one.
     detour: Option<&'s mut udp::Socket<'a>>,
@@ -1190,12 +1284,12 @@ struct SocketOutbox<'s, 'a, 'n> {
     queued: &'s mut bool,
     /// Told the next hop of every datagram queued, to teach smoltcp before
     /// it leaves.
-    neighbors: &'s mut NeighborLearning<'n>,
+    neighbors: &'s mut NeighborLearning<'n, FRAME>,
     gateway: Option<Ipv4Address>,
     now: Instant,
 }
 
-impl SocketOutbox<'_, '_, '_> {
+impl<const FRAME: usize> SocketOutbox<'_, '_, '_, FRAME> {
     /// [`has_room`], on the sockets the outbox holds.
     fn has_room_for(&mut self, burst: Burst) -> bool {
         queues_have_room(
@@ -1207,7 +1301,7 @@ impl SocketOutbox<'_, '_, '_> {
     }
 }
 
-impl Outbox for SocketOutbox<'_, '_, '_> {
+impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
     fn max_payload(&self) -> usize {
         self.max_payload.min(self.socket.payload_send_capacity())
     }

@@ -2185,3 +2185,88 @@ fn a_timer_waits_for_room_in_its_queue() {
         .count();
     assert_eq!(ticks as u64, stats.sent);
 }
+
+// ---------------------------------------------------------------------------
+// A stack sized for a small board (`Stack::new_sized`): frames of 590 bytes
+// (a 576-byte IPv4 datagram), two services.
+
+/// The small board's frame: what its NIC passes and sends at most.
+const SMALL_FRAME: usize = 590;
+
+type SmallStack = Stack<'static, 2, SMALL_FRAME>;
+
+/// Echo and time on a stack for 590-byte frames and two services.
+fn small_stack(board: &mut MemoryBoard) -> (SmallStack, ServiceId) {
+    init_logging();
+    let sockets = leak([SocketStorage::EMPTY; 4]);
+    let mut stack: SmallStack = Stack::new_sized(
+        &Config::default(),
+        board,
+        &mut sockets[..],
+        neighbor_table(),
+    );
+    let queues = leak(SocketBuffers::<2, 1200>::new()).queues();
+    let echo = stack.add_service(leak(echo::Echo), ECHO, queues).unwrap();
+    let queues = leak(SocketBuffers::<2, 256>::new()).queues();
+    stack.add_service(leak(time::Time), TIME, queues).unwrap();
+    (stack, echo)
+}
+
+#[test]
+fn a_stack_for_590_byte_frames_echoes_548_bytes_to_a_new_sender_at_once() {
+    assert_eq!(SmallStack::MAX_PAYLOAD, 548);
+    let mut board = memory_board(Instant::from_secs(1000));
+    let (mut stack, echo) = small_stack(&mut board);
+    // The sender was never heard from (no ARP): its frame is held back,
+    // in the stack's 590-byte frame, while its lesson goes first.
+    let payload: Vec<u8> = (0..548u32).map(|i| (i * 13 + 1) as u8).collect();
+    inject(&mut board, &udp_from_peer(ECHO, &payload));
+    stack.poll(&mut board);
+    let frames = take_sent(&mut board);
+    assert_eq!(frames.len(), 1, "the reply alone, no ARP request");
+    assert_eq!(frames[0].len(), SMALL_FRAME);
+    let reply = single_udp(frames.iter().map(|f| parse(f)).collect());
+    reply.assert_to_peer_from(ECHO);
+    assert_eq!(reply.payload, payload);
+    assert_eq!(stack.neighbor_stats().taught, 1);
+    let stats = stack.stats(echo).unwrap();
+    assert_eq!((stats.received, stats.sent), (1, 1));
+}
+
+#[test]
+fn a_stack_for_590_byte_frames_counts_a_longer_datagram_oversized_without_answering() {
+    let mut board = memory_board(Instant::from_secs(1000));
+    let (mut stack, echo) = small_stack(&mut board);
+    // A device with a larger MTU than the stack's passes it: too long to
+    // hold back or to answer, counted; its sender is not learned from it.
+    for len in [549, 1000, udpkit::MAX_PAYLOAD] {
+        inject(&mut board, &udp_from_peer(ECHO, &vec![b'x'; len]));
+        stack.poll(&mut board);
+        let sent: Vec<Out> = take_sent(&mut board).iter().map(|f| parse(f)).collect();
+        assert!(
+            !sent.iter().any(|out| matches!(out, Out::Udp(_))),
+            "{len}: {sent:?}"
+        );
+    }
+    let stats = *stack.stats(echo).unwrap();
+    assert_eq!(stats.sent, 0);
+    // The echo queue holds 1200 bytes: the 1472-byte datagram never got in.
+    assert_eq!((stats.received, stats.oversized), (2, 2));
+    assert_eq!(stack.neighbor_stats().taught, 0);
+    // A datagram that fits is answered at once.
+    inject(&mut board, &udp_from_peer(ECHO, b"short"));
+    stack.poll(&mut board);
+    let reply = single_udp(take_sent(&mut board).iter().map(|f| parse(f)).collect());
+    assert_eq!(reply.payload, b"short");
+}
+
+#[test]
+fn a_stack_for_two_services_refuses_a_third() {
+    let mut board = memory_board(Instant::from_secs(1000));
+    let (mut stack, _) = small_stack(&mut board);
+    let queues = leak(SocketBuffers::<2, 256>::new()).queues();
+    assert_eq!(
+        stack.add_service(leak(daytime::Daytime), DAYTIME, queues),
+        Err(udpkit::AddServiceError::TooManyServices)
+    );
+}

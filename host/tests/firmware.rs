@@ -303,7 +303,7 @@ const MINIMAL: Variant = Variant {
     features: &[
         "--no-default-features",
         "--features",
-        "semihosting,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
+        "semihosting,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
         "--config",
         r#"target.thumbv7m-none-eabi.rustflags=["-Zunstable-options", "-Cpanic=immediate-abort"]"#,
     ],
@@ -443,37 +443,37 @@ const CEILINGS: &[Ceiling] = &[
         image: "udpkit-mps2-an385",
         target: TARGET_M3,
         flash: 108_500,
-        static_ram: 54_500,
+        static_ram: 54_100,
     },
     Ceiling {
         image: "udpkit-mps2-an385",
         target: TARGET_M4F,
         flash: 109_000,
-        static_ram: 54_500,
+        static_ram: 54_100,
     },
     Ceiling {
         image: "udpkit-mps2-an385-dhcp",
         target: TARGET_M3,
         flash: 119_000,
-        static_ram: 57_000,
+        static_ram: 56_800,
     },
     Ceiling {
         image: "udpkit-mps2-an385-minimal",
         target: TARGET_M3,
-        flash: 31_350,
-        static_ram: 18_500,
+        flash: 31_400,
+        static_ram: 8_100,
     },
     Ceiling {
         image: "udpkit-lm3s6965evb",
         target: TARGET_M3,
         flash: 108_500,
-        static_ram: 54_500,
+        static_ram: 54_200,
     },
     Ceiling {
         image: "udpkit-riscv-virt",
         target: TARGET_RV32IMAC,
         flash: 148_000,
-        static_ram: 75_800,
+        static_ram: 75_700,
     },
 ];
 
@@ -1962,17 +1962,46 @@ fn room_addresses() -> Vec<String> {
         .collect()
 }
 
-/// A `pub const NAME: usize = N;` of the firmware runtime's storage.rs,
-/// so the test follows the boards' capacities.
-fn firmware_constant(name: &str) -> usize {
-    let path = firmware_dir().join("runtime/src/storage.rs");
-    let source = fs::read_to_string(&path).expect("read the firmware runtime's storage.rs");
+/// The TAP `tap0` in `ns`, with the Linux side's own address and every
+/// address of `room` on it (only inside the namespace), up.
+fn add_room_tap(ns: &Netns, room: &[String]) {
+    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
+        .out()
+        .ok();
+    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
+        .out()
+        .ok();
+    for address in room {
+        if address.contains(':') {
+            let cidr = format!("{address}/64");
+            ns.run(&["ip", "-6", "addr", "add", &cidr, "dev", "tap0", "nodad"])
+                .out()
+                .ok();
+        } else {
+            let cidr = format!("{address}/24");
+            ns.run(&["ip", "addr", "add", &cidr, "dev", "tap0"])
+                .out()
+                .ok();
+        }
+    }
+    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+}
+
+/// A `pub const NAME: usize = N;` of the firmware runtime's size class
+/// `class` (`mod ram_64k` of runtime/src/sizes.rs), so the test follows
+/// the boards' capacities.
+fn firmware_constant(class: &str, name: &str) -> usize {
+    let path = firmware_dir().join("runtime/src/sizes.rs");
+    let source = fs::read_to_string(&path).expect("read the firmware runtime's sizes.rs");
+    let module = format!("mod {class} {{");
     let prefix = format!("pub const {name}: usize = ");
     source
         .lines()
+        .skip_while(|line| !line.contains(&module))
+        .take_while(|line| *line != "}")
         .find_map(|line| line.trim().strip_prefix(&prefix)?.strip_suffix(';'))
         .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no `{prefix}N;` in {}", path.display()))
+        .unwrap_or_else(|| panic!("no `{prefix}N;` in `{module}` of {}", path.display()))
 }
 
 /// Runs one of the room's Python scripts in `ns`, bounded by `limit`, and
@@ -2018,28 +2047,8 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     let image = build(&MPS2_AN385, TARGET_M3);
     let started = Instant::now();
     let ns = namespace(test);
-    // The TAP and every host's address, only inside the namespace.
-    ns.run(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
-        .out()
-        .ok();
-    ns.run(&["ip", "addr", "add", HOST_CIDR, "dev", "tap0"])
-        .out()
-        .ok();
     let room = room_addresses();
-    for address in &room {
-        if address.contains(':') {
-            let cidr = format!("{address}/64");
-            ns.run(&["ip", "-6", "addr", "add", &cidr, "dev", "tap0", "nodad"])
-                .out()
-                .ok();
-        } else {
-            let cidr = format!("{address}/24");
-            ns.run(&["ip", "addr", "add", &cidr, "dev", "tap0"])
-                .out()
-                .ok();
-        }
-    }
-    ns.run(&["ip", "link", "set", "tap0", "up"]).out().ok();
+    add_room_tap(&ns, &room);
     let mut qemu = Qemu::start(&ns, &MPS2_AN385, &image);
     qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
     let mut answered = false;
@@ -2113,8 +2122,8 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     ));
 
     // Chat: one member per host, as many as the board's chat holds.
-    let members = firmware_constant("CHAT_MEMBERS").min(ROOM_HOSTS);
-    let longest = firmware_constant("CHAT_MESSAGE");
+    let members = firmware_constant("ram_64k", "CHAT_MEMBERS").min(ROOM_HOSTS);
+    let longest = firmware_constant("ram_64k", "CHAT_MESSAGE");
     let mut args = vec![
         FIRMWARE_IP.to_string(),
         FIRMWARE_IP6.to_string(),
@@ -2165,6 +2174,97 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
         after_chat.neighbors_line()
     ));
     println!("{}", after_chat.text.trim_end());
+
+    let name = ns.name().to_string();
+    drop(qemu);
+    drop(ns);
+    assert_namespace_gone(&name);
+    show(&format!("{test}: done in {:.1?}", started.elapsed()));
+}
+
+/// Hosts of the smallest image's room: IPv4 only (the image has no IPv6),
+/// as many as its neighbor table holds beside the Linux side's own address
+/// (the SNTP server's).
+const SMALL_ROOM_HOSTS: usize = 10;
+
+/// The smallest image (size class `ram-16k`: 590-byte frames, a neighbor
+/// table of 12) in a room of hosts: 10 hosts on the Linux side of the TAP,
+/// each with an address of its own, send echo requests at the same instant,
+/// five rounds, and every reply comes back right, to its sender. Its
+/// largest datagram, 548 bytes, is echoed; a longer one, in a frame its
+/// NIC does not take, gets no answer (and breaks nothing).
+#[test]
+fn mps2_an385_smallest_image_answers_a_room_of_hosts_at_once() {
+    let test = "mps2_an385_smallest_image_answers_a_room_of_hosts_at_once";
+    let board = &MPS2_AN385;
+    if !e2e_preflight(test, board) {
+        return;
+    }
+    let image = build_variant(board, board.target, Some(&MINIMAL));
+    let started = Instant::now();
+    let ns = namespace(test);
+    let room: Vec<String> = (1..=SMALL_ROOM_HOSTS)
+        .map(|i| format!("192.168.69.{}", 100 + i))
+        .collect();
+    add_room_tap(&ns, &room);
+    let mut qemu = Qemu::start(&ns, board, &image);
+    qemu.wait_for(0, "ready on lan9118", Duration::from_secs(30));
+    wait_until_echo_answers(&ns, &qemu, FIRMWARE_IP);
+
+    // The largest datagram of a 590-byte frame, and one byte more.
+    let largest: Vec<u8> = (0..548u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(
+        one_shot(&ns, 7, 2.0, &largest).as_deref(),
+        Some(&largest[..]),
+        "the largest datagram\n{}",
+        qemu.describe()
+    );
+    let longer = vec![b'x'; 549];
+    assert_eq!(one_shot(&ns, 7, 1.0, &longer), None, "549 bytes answered");
+
+    let rounds = 5;
+    let mut args = vec![
+        FIRMWARE_IP.to_string(),
+        FIRMWARE_IP6.to_string(),
+        "7".to_string(),
+        rounds.to_string(),
+        "2".to_string(),
+    ];
+    args.extend(room.iter().cloned());
+    let echo_started = Instant::now();
+    let out = room_script(&ns, ROOM_ECHO, &args, Duration::from_secs(30));
+    let echo_time = echo_started.elapsed();
+    assert!(
+        out.success(),
+        "{SMALL_ROOM_HOSTS} hosts' echo: {}\n{}",
+        out.describe(),
+        qemu.describe()
+    );
+    let text = out.stdout_str();
+    for round in 1..=rounds {
+        let expected = format!("ROUND {round}: {SMALL_ROOM_HOSTS}/{SMALL_ROOM_HOSTS} right");
+        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
+    }
+    // Still answering one host after the room.
+    nc_expect(
+        &ns,
+        FIRMWARE_IP,
+        7,
+        b"after the room\n",
+        b"after the room\n",
+    );
+    let report = qemu.short_report();
+    let (received, sent, _) = report.services.get("echo").copied().unwrap_or_default();
+    assert!(
+        received >= (rounds * SMALL_ROOM_HOSTS) as u64 + 2 && sent == received,
+        "every datagram that fits answered, the longer one never received: {}",
+        report.text
+    );
+    show(&format!(
+        "{test}: {SMALL_ROOM_HOSTS} hosts, {rounds} rounds of echo at once, every reply right, \
+         in {echo_time:.1?}; stack high-water {} of {} bytes, {} bytes static",
+        report.stack_used, report.stack_size, report.static_ram
+    ));
 
     let name = ns.name().to_string();
     drop(qemu);

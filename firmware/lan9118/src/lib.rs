@@ -44,7 +44,7 @@ pub mod regs;
 use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
-use frame::{store_word, FCS_LEN, MAX_FRAME_WITH_FCS};
+use frame::{store_word, FCS_LEN, HEADER_LEN};
 pub use frame::{LinkMode, RxError, RxStatus, TxStatus};
 pub use regs::Reg;
 use regs::{
@@ -63,12 +63,14 @@ pub trait Bus {
 }
 
 /// The largest frame handed to or taken from smoltcp: a 1500-byte payload
-/// and the 14-byte Ethernet header (the chip adds and strips the FCS).
+/// and the 14-byte Ethernet header (the chip adds and strips the FCS). The
+/// driver's default; a board short of RAM may build it for shorter frames
+/// (see [`Lan9118`]).
 pub const MTU: usize = 1514;
 
-/// Room for the largest frame the chip may report, FCS included, in
-/// whole words.
-const RX_BUFFER: usize = frame::words_for(MAX_FRAME_WITH_FCS) * 4;
+/// The shortest frame a driver may be built for: a 576-byte IPv4 packet
+/// (the least every host must take, RFC 791) and the Ethernet header.
+pub const MIN_MTU: usize = 576 + HEADER_LEN;
 
 /// Bounded waits: how many register reads before a busy bit counts as stuck.
 /// Every wait here ends in microseconds on a working chip (even a PHY reset
@@ -166,17 +168,25 @@ impl Stats {
 }
 
 /// The part of the driver a transmit token needs: the bus and TX state.
-struct Port<B> {
+struct Port<B, const FRAME: usize> {
     bus: B,
-    tx: [u8; MTU],
+    tx: [u8; FRAME],
     tag: u16,
     stats: Stats,
 }
 
-/// A LAN9118 behind bus `B`, as a smoltcp [`Device`].
-pub struct Lan9118<B> {
-    port: Port<B>,
-    rx: [u8; RX_BUFFER],
+/// A LAN9118 behind bus `B`, as a smoltcp [`Device`], for frames of up to
+/// `FRAME` bytes without the FCS ([`MIN_MTU`] to [`MTU`], the default):
+/// its receive and transmit buffers are that long, smoltcp is told that
+/// MTU, and a longer frame from the wire is dropped and counted
+/// ([`RxError::TooLong`]). A board with little RAM builds it for shorter
+/// frames (two buffers of 590 bytes instead of 1514) and the stack for the
+/// same.
+pub struct Lan9118<B, const FRAME: usize = MTU> {
+    port: Port<B, FRAME>,
+    /// The frame received last; the FCS after a frame of `FRAME` bytes is
+    /// left out.
+    rx: [u8; FRAME],
     /// The link as last seen, as plain fields (0 Mbit/s: down) rather than
     /// an `Option`: with a zero-sized bus, a new driver is all zero bytes,
     /// so a `static` of it costs no flash (it goes to .bss).
@@ -188,14 +198,22 @@ pub struct Lan9118<B> {
     hash_low: u32,
 }
 
-impl<B: Bus> Lan9118<B> {
+impl<B: Bus, const FRAME: usize> Lan9118<B, FRAME> {
+    /// Checked when a driver is made: a frame from [`MIN_MTU`] to [`MTU`].
+    const FRAME_FITS: () = assert!(
+        FRAME >= MIN_MTU && FRAME <= MTU,
+        "the LAN9118 driver's frames are 590 to 1514 bytes"
+    );
+
     /// The driver for the chip behind `bus`; call [`Lan9118::init`] before
     /// anything else. `const`, so it can live in a `static`.
     pub const fn new(bus: B) -> Self {
+        #[allow(clippy::let_unit_value)] // Evaluating it is the check.
+        let () = Self::FRAME_FITS;
         Lan9118 {
             port: Port {
                 bus,
-                tx: [0; MTU],
+                tx: [0; FRAME],
                 tag: 0,
                 stats: Stats {
                     rx_frames: 0,
@@ -212,7 +230,7 @@ impl<B: Bus> Lan9118<B> {
                     link_events: 0,
                 },
             },
-            rx: [0; RX_BUFFER],
+            rx: [0; FRAME],
             link_mbps: 0,
             link_full_duplex: false,
             hash_high: 0,
@@ -450,14 +468,23 @@ impl<B: Bus> Lan9118<B> {
             // One status per frame, then exactly that frame's words.
             let status = RxStatus(self.read(Reg::RxStatusFifo));
             let words = status.fifo_words();
-            match status.check() {
+            // A frame longer than the buffer is too long for this driver.
+            let checked = status.check().and_then(|len| {
+                if len > FRAME {
+                    Err(RxError::TooLong)
+                } else {
+                    Ok(len)
+                }
+            });
+            match checked {
                 Ok(len) => {
-                    // `check` bounds the length by MAX_FRAME_WITH_FCS, so
-                    // every word fits the buffer; the FCS lands after the
-                    // frame and is left out.
+                    // The frame fits the buffer; the FCS lands after it, as
+                    // far as the buffer goes, and is left out.
                     for i in 0..words {
                         let word = self.read(Reg::RxDataFifo);
-                        store_word(word, &mut self.rx[i * 4..]);
+                        if let Some(rest) = self.rx.get_mut(i * 4..) {
+                            store_word(word, rest);
+                        }
                     }
                     // Real chip: RX_FIFO_INF (read next) lags the reads.
                     self.settle();
@@ -571,7 +598,7 @@ impl<B: Bus> Lan9118<B> {
     }
 }
 
-impl<B: Bus> Port<B> {
+impl<B: Bus, const FRAME: usize> Port<B, FRAME> {
     /// Pops every TX status waiting and counts the failed frames.
     /// Real chip: a full TX status FIFO stops the transmitter (unless
     /// `TX_CFG.TXSAO`), so statuses must be taken, not just ignored.
@@ -620,29 +647,30 @@ impl<B: Bus> Port<B> {
     }
 }
 
-impl<B: Bus> Device for Lan9118<B> {
+impl<B: Bus, const FRAME: usize> Device for Lan9118<B, FRAME> {
     type RxToken<'a>
         = RxToken<'a>
     where
         Self: 'a;
     type TxToken<'a>
-        = TxToken<'a, B>
+        = TxToken<'a, B, FRAME>
     where
         Self: 'a;
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_, B>)> {
+    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_, B, FRAME>)> {
         let len = self.read_frame()?;
         Some((
-            RxToken(&self.rx[..len]),
+            // `read_frame` bounds the length by the buffer.
+            RxToken(self.rx.get(..len).unwrap_or(&[])),
             TxToken {
                 port: &mut self.port,
             },
         ))
     }
 
-    fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_, B>> {
+    fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_, B, FRAME>> {
         self.port.collect_tx_status();
-        if !self.port.has_room(MTU) {
+        if !self.port.has_room(FRAME) {
             // The chip is still sending earlier frames; smoltcp retries on
             // its next poll.
             self.port.stats.tx_busy += 1;
@@ -656,7 +684,7 @@ impl<B: Bus> Device for Lan9118<B> {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = MTU;
+        caps.max_transmission_unit = FRAME;
         // One frame at a time is all the FIFO guarantees room for.
         caps.max_burst_size = Some(1);
         caps
@@ -674,14 +702,14 @@ impl smoltcp::phy::RxToken for RxToken<'_> {
 }
 
 /// Room for one frame to send; the frame goes to the chip when consumed.
-pub struct TxToken<'a, B> {
-    port: &'a mut Port<B>,
+pub struct TxToken<'a, B, const FRAME: usize = MTU> {
+    port: &'a mut Port<B, FRAME>,
 }
 
-impl<B: Bus> smoltcp::phy::TxToken for TxToken<'_, B> {
+impl<B: Bus, const FRAME: usize> smoltcp::phy::TxToken for TxToken<'_, B, FRAME> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         // smoltcp never asks for more than the MTU it was given.
-        let len = len.min(MTU);
+        let len = len.min(FRAME);
         let result = f(&mut self.port.tx[..len]);
         self.port.send(len);
         result

@@ -276,7 +276,7 @@ fn init_reports_a_missing_chip() {
 fn init_gives_up_on_a_stuck_reset() {
     let mut fake = FakeChip::new();
     fake.faults.reset_stuck = true;
-    let mut nic = Lan9118::new(fake);
+    let mut nic: Lan9118<FakeChip> = Lan9118::new(fake);
     assert_eq!(nic.init(MAC), Err(InitError::ResetTimeout));
 }
 
@@ -501,4 +501,40 @@ fn capabilities_are_ethernet_with_a_1514_byte_mtu() {
     let caps = nic.capabilities();
     assert_eq!(caps.medium, Medium::Ethernet);
     assert_eq!(caps.max_transmission_unit, 1514);
+}
+
+/// A driver built for 590-byte frames (a board short of RAM).
+fn small_driver() -> Lan9118<FakeChip, 590> {
+    let mut nic = Lan9118::<_, 590>::new(FakeChip::new());
+    nic.init(MAC).expect("init");
+    nic.port.bus.tx_words.clear();
+    nic
+}
+
+#[test]
+fn a_driver_for_590_byte_frames_passes_them_and_drops_longer_ones() {
+    let mut nic = small_driver();
+    assert_eq!(nic.capabilities().max_transmission_unit, 590);
+    // 590 and 589..587: every end alignment of the FCS past the buffer.
+    let c = &mut nic.port.bus;
+    for len in [590, 591, 589, 1514, 588, 587] {
+        c.receive(&frame_of(len), rs::FRAME_TYPE);
+    }
+    for len in [590, 589, 588, 587] {
+        let (rx, _tx) = nic.receive(Instant::ZERO).expect("a frame");
+        assert_eq!(rx.consume(|frame| frame.to_vec()), frame_of(len));
+    }
+    assert!(nic.receive(Instant::ZERO).is_none());
+    let c = &nic.port.bus;
+    assert!(
+        c.rx_data.is_empty(),
+        "every word read, the long frames' too"
+    );
+    assert_eq!(c.rx_underflows, 0);
+    assert_eq!(nic.stats().rx_errors[RxError::TooLong.index()], 2);
+    assert_eq!(nic.stats().rx_frames, 4);
+    // Its longest frame goes out whole; smoltcp never asks for more.
+    let token = nic.transmit(Instant::ZERO).expect("room");
+    token.consume(590, |buf| buf.copy_from_slice(&frame_of(590)));
+    assert_eq!(nic.port.bus.sent_frames(), [(1, frame_of(590))]);
 }

@@ -242,7 +242,7 @@ impl Bus for Mmio {
     }
 }
 
-pub type Nic = Lan9118<Mmio>;
+pub type Nic = Lan9118<Mmio, { udpkit_runtime::storage::FRAME }>;
 
 // --- The board ---------------------------------------------------------------
 

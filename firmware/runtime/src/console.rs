@@ -19,7 +19,9 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use udpkit::smoltcp::time::Instant;
 #[cfg(feature = "console")]
 use udpkit::Discard;
-use udpkit::{ClockSource, Stack, UnixTime};
+use udpkit::{ClockSource, UnixTime};
+
+use crate::storage::BoardStack;
 
 pub use crate::text::Text;
 use crate::{Platform, SNTP_SERVER};
@@ -150,7 +152,7 @@ pub fn start_logging<P: Platform + 'static>() {
 }
 
 /// What a key typed on the console does.
-pub fn command<P: Platform>(key: u8, stack: &Stack<'_>, board: &mut P) {
+pub fn command<P: Platform>(key: u8, stack: &BoardStack<'_>, board: &mut P) {
     match key {
         b's' | b'S' => report(stack, board),
         b'p' | b'P' => panic!("panic requested on the console"),
@@ -163,7 +165,7 @@ pub fn command<P: Platform>(key: u8, stack: &Stack<'_>, board: &mut P) {
 
 /// The `s` report: every counter, the clock and the memory use.
 #[cfg(feature = "console")]
-pub fn report<P: Platform>(stack: &Stack<'_>, board: &mut P) {
+pub fn report<P: Platform>(stack: &BoardStack<'_>, board: &mut P) {
     let micros = P::uptime_micros();
     let mut out = Console::<P>::new();
     let _ = writeln!(
@@ -314,7 +316,7 @@ fn uptime<P: Platform>(text: Text<P>) -> Text<P> {
 /// The `s` report of an image without the `console` feature: each
 /// service's datagrams received and sent, and the memory use.
 #[cfg(not(feature = "console"))]
-pub fn report<P: Platform>(stack: &Stack<'_>, _board: &mut P) {
+pub fn report<P: Platform>(stack: &BoardStack<'_>, _board: &mut P) {
     let text = uptime(Text::<P>::new().str("--- report at ")).str(" s ---\n");
     for (service, port, s) in stack.services() {
         text.str("service ")
@@ -340,7 +342,7 @@ pub fn report<P: Platform>(stack: &Stack<'_>, _board: &mut P) {
 
 /// The wall clock the stack uses: the SNTP client's, once it has synced
 /// (the boards have none of their own).
-fn wall_clock(stack: &Stack<'_>, now: Instant) -> Option<(UnixTime, ClockSource)> {
+fn wall_clock(stack: &BoardStack<'_>, now: Instant) -> Option<(UnixTime, ClockSource)> {
     stack
         .services()
         .find_map(|(service, _, _)| service.wall_clock(now))
@@ -357,7 +359,7 @@ impl ClockWatch {
         ClockWatch { set: false }
     }
 
-    pub(crate) fn check<P: Platform>(&mut self, stack: &Stack<'_>, now: Instant) {
+    pub(crate) fn check<P: Platform>(&mut self, stack: &BoardStack<'_>, now: Instant) {
         match (self.set, wall_clock(stack, now)) {
             (false, Some((wall, source))) => {
                 self.set = true;

@@ -34,11 +34,14 @@
 
 pub mod console;
 pub mod services;
+pub mod sizes;
 pub mod storage;
 pub mod text;
 
 use udpkit::smoltcp::time::Instant;
-use udpkit::{Config, Stack};
+use udpkit::Config;
+
+use storage::BoardStack;
 
 #[cfg(feature = "console")]
 pub use console::Console;
@@ -189,7 +192,7 @@ pub fn run<P: Platform>(mut board: P, config: Config) -> ! {
 
 /// The loop, for good.
 #[inline(never)]
-fn serve<P: Platform>(mut board: P, stack: &mut Stack<'static>) -> ! {
+fn serve<P: Platform>(mut board: P, stack: &mut BoardStack<'static>) -> ! {
     let memory = P::memory_use();
     crate::info!(
         "ram: {} bytes static, stack {} of {} bytes used so far",
@@ -206,7 +209,7 @@ fn serve<P: Platform>(mut board: P, stack: &mut Stack<'static>) -> ! {
 /// One turn of the loop: acknowledge the board's interrupts, poll the
 /// stack, note the wall clock's coming or going, answer the keys typed,
 /// then sleep until the stack's next deadline or an interrupt.
-fn turn<P: Platform>(board: &mut P, stack: &mut Stack<'_>, clock: &mut console::ClockWatch) {
+fn turn<P: Platform>(board: &mut P, stack: &mut BoardStack<'_>, clock: &mut console::ClockWatch) {
     board.handle_events();
     let delay = stack.poll(board);
     let now = board.now();

@@ -13,6 +13,8 @@ use udpkit::smoltcp::time::Duration;
 use udpkit::sntp::{self, SntpClient, SntpConfig};
 use udpkit::{Config, NeighborSlot, Stack};
 
+use crate::storage::BoardStack;
+
 #[cfg(feature = "console")]
 use crate::console::MacText;
 #[cfg(any(feature = "discovery", feature = "sntp"))]
@@ -48,7 +50,7 @@ pub const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Panics if a service cannot start: that is a fault of this firmware's
 /// sizes, found at the first boot, never a matter of network input.
 #[inline(never)]
-pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut Stack<'static> {
+pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut BoardStack<'static> {
     let StackStorage {
         sockets,
         neighbors,
@@ -146,7 +148,7 @@ impl core::fmt::Display for WhereText {
     allow(clippy::extra_unused_type_parameters)
 )]
 fn start_services<P: Platform>(
-    stack: &mut Stack<'static>,
+    stack: &mut BoardStack<'static>,
     config: &Config,
     ipv4: Ipv4Text,
     entropy: u64,
@@ -211,13 +213,13 @@ fn start_services<P: Platform>(
 /// The stack, built in its static.
 #[inline(never)]
 fn new_stack<P: Platform>(
-    cell: &'static StaticCell<Stack<'static>>,
+    cell: &'static StaticCell<BoardStack<'static>>,
     config: &Config,
     board: &mut P,
     sockets: &'static mut [SocketStorage<'static>],
     neighbors: &'static mut [NeighborSlot],
-) -> &'static mut Stack<'static> {
-    cell.init_with(|| Stack::new(config, board, sockets, neighbors))
+) -> &'static mut BoardStack<'static> {
+    cell.init_with(|| Stack::new_sized(config, board, sockets, neighbors))
 }
 
 /// Discovery (`info`), with the directory of every service started so far
@@ -226,7 +228,7 @@ fn new_stack<P: Platform>(
 #[cfg(feature = "discovery")]
 #[inline(never)]
 fn start_discovery<P: Platform>(
-    stack: &mut Stack<'static>,
+    stack: &mut BoardStack<'static>,
     info: &ServiceInfo,
     cell: &'static StaticCell<Discovery>,
     queues: Queues,
@@ -274,7 +276,7 @@ fn start_discovery<P: Platform>(
 #[cfg(feature = "sntp")]
 #[inline(never)]
 fn start_sntp(
-    stack: &mut Stack<'static>,
+    stack: &mut BoardStack<'static>,
     cell: &'static StaticCell<SntpClient>,
     queues: Queues,
     entropy: u64,

@@ -17,10 +17,12 @@
 //! full image. (udpkit's `SocketBuffers` keeps slots and bytes together,
 //! and a `static` of it would put every payload byte in flash.)
 
-//! The sizes fit a small MCU's 64 KiB of RAM with the stack beside them
-//! (see firmware/README.md for the budget): one datagram of up to 1472
-//! bytes in flight per service, a chat of 16 members in 4 rooms, a neighbor
-//! table of 24 hosts.
+//! The sizes are the image's size class ([`sizes`](crate::sizes)): with
+//! `ram-64k` they fit a small MCU's 64 KiB of RAM with the stack beside
+//! them (see firmware/README.md for the budget): one datagram of up to
+//! 1472 bytes in flight per service, a chat of 16 members in 4 rooms, a
+//! neighbor table of 24 hosts; with `ram-16k`, 548-byte datagrams, a chat
+//! of 4, 12 hosts.
 //!
 //! Each service's storage is there only with its cargo feature (this
 //! crate's features follow the core's): a build without the chat has
@@ -53,6 +55,12 @@ use udpkit::sntp::SntpClient;
 #[cfg(feature = "dhcp")]
 use udpkit::DhcpStorage;
 use udpkit::{NeighborSlot, Service, Stack};
+
+#[cfg(feature = "chat")]
+pub use crate::sizes::{CHAT_MEMBERS, CHAT_MESSAGE, CHAT_ROOMS};
+pub use crate::sizes::{FRAME, NEIGHBOR_SLOTS};
+#[allow(unused_imports)] // Which of them an image uses depends on its services.
+use crate::sizes::{LONG_BYTES, LONG_SLOTS, SHORT_BYTES, SHORT_SLOTS};
 
 /// The SNTP client's socket: one with the `sntp` feature.
 pub const SNTP_SOCKETS: usize = if cfg!(feature = "sntp") { 1 } else { 0 };
@@ -95,16 +103,14 @@ pub const DHCP_SOCKETS: usize = if cfg!(feature = "dhcp") { 1 } else { 0 };
 /// client's.
 pub const SOCKETS: usize = SERVICES + DETOURS + DHCP_SOCKETS;
 
-/// Chat members at once: a room of 16 hosts, each in the chat. Each needs
-/// room in chat's queues for a relayed line (see the chat queues below).
-#[cfg(feature = "chat")]
-pub const CHAT_MEMBERS: usize = 16;
-/// Chat rooms at once.
-#[cfg(feature = "chat")]
-pub const CHAT_ROOMS: usize = 4;
-/// Longest chat message.
-#[cfg(feature = "chat")]
-pub const CHAT_MESSAGE: usize = 200;
+/// The services the stack has slots for: this image's (at least one, for
+/// an image built with none).
+pub const STACK_SERVICES: usize = if SERVICES == 0 { 1 } else { SERVICES };
+
+/// The stack of this image: slots for its services, frames of the size
+/// class's [`FRAME`] bytes (the NIC's MTU: a board builds its driver for
+/// the same).
+pub type BoardStack<'a> = Stack<'a, STACK_SERVICES, FRAME>;
 /// One message relayed to every other member: its text and the most
 /// `[room] <nick> ` around it can take (names of up to 48 bytes), 15 × 304
 /// bytes.
@@ -118,15 +124,9 @@ const CHAT_QUEUE: usize = CHAT_FAN_OUT + chat::LINE_CAP;
 /// echo queue holds one full-size datagram), so one datagram of any size,
 /// or a few short ones.
 #[cfg(feature = "chat")]
-const CHAT_RECEIVE: usize = 2048;
+use crate::sizes::CHAT_RECEIVE;
 #[cfg(feature = "chat")]
 const CHAT_RECEIVE_SLOTS: usize = 4;
-
-/// Slots of the neighbor table: 24 neighbors, a classroom of hosts and the
-/// chat's members among them. smoltcp's cache holds twice as many (its
-/// `iface-neighbor-cache-count-64` feature, this crate's Cargo.toml): room
-/// for the lessons of a batch beside them.
-pub const NEIGHBOR_SLOTS: usize = 32;
 
 /// Discovery's queues: room for `udpkit discover`'s request, padded to the
 /// longest reply, and for the reply.
@@ -159,61 +159,62 @@ const fn bytes<const N: usize>() -> ConstStaticCell<Bytes<N>> {
 }
 
 // Each service's queues: SLOTS datagrams in BYTES payload bytes each way,
-// slots and bytes in statics of their own (see the top of this file). Echo,
-// upper and hello must carry a 1472-byte datagram; daytime, time and NTP
-// only short ones (a longer request is dropped; NTP's are 48 bytes, 68
+// slots and bytes in statics of their own (see the top of this file), as
+// the size class says. Echo, upper and hello must carry a datagram of the
+// largest size (1472 bytes, or 548 in 590-byte frames); daytime, time and
+// NTP only short ones (a longer request is dropped; NTP's are 48 bytes, 68
 // with a MAC); chat's transmit queue must hold its worst fan-out at once.
 // Discovery's requests are a few bytes (`udpkit discover` pads its own to
 // 681), and its reply (about 270 bytes here) fits its transmit queue. The
 // SNTP client sends and receives 48-byte packets, one at a time.
 #[cfg(feature = "echo")]
-static ECHO_SLOTS: StaticCell<Slots<4>> = slots();
+static ECHO_SLOTS: StaticCell<Slots<LONG_SLOTS>> = slots();
 #[cfg(feature = "echo")]
-static ECHO_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
+static ECHO_BYTES: ConstStaticCell<Bytes<LONG_BYTES>> = bytes();
 #[cfg(feature = "echo")]
 static ECHO: ConstStaticCell<echo::Echo> = ConstStaticCell::new(echo::Echo);
 
 /// Discard only receives: no transmit slots; a datagram of any size, to be
 /// counted.
 #[cfg(feature = "discard")]
-static DISCARD_SLOTS: StaticCell<[PacketMetadata; 4]> = StaticCell::new();
+static DISCARD_SLOTS: StaticCell<[PacketMetadata; LONG_SLOTS]> = StaticCell::new();
 #[cfg(feature = "discard")]
-static DISCARD_BYTES: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
+static DISCARD_BYTES: ConstStaticCell<[u8; LONG_BYTES]> = ConstStaticCell::new([0; LONG_BYTES]);
 #[cfg(feature = "discard")]
 static DISCARD: ConstStaticCell<discard::Discard> = ConstStaticCell::new(discard::Discard::new());
 
 #[cfg(feature = "daytime")]
-static DAYTIME_SLOTS: StaticCell<Slots<2>> = slots();
+static DAYTIME_SLOTS: StaticCell<Slots<SHORT_SLOTS>> = slots();
 #[cfg(feature = "daytime")]
-static DAYTIME_BYTES: ConstStaticCell<Bytes<256>> = bytes();
+static DAYTIME_BYTES: ConstStaticCell<Bytes<SHORT_BYTES>> = bytes();
 #[cfg(feature = "daytime")]
 static DAYTIME: ConstStaticCell<daytime::Daytime> = ConstStaticCell::new(daytime::Daytime);
 
 #[cfg(feature = "time")]
-static TIME_SLOTS: StaticCell<Slots<2>> = slots();
+static TIME_SLOTS: StaticCell<Slots<SHORT_SLOTS>> = slots();
 #[cfg(feature = "time")]
-static TIME_BYTES: ConstStaticCell<Bytes<256>> = bytes();
+static TIME_BYTES: ConstStaticCell<Bytes<SHORT_BYTES>> = bytes();
 #[cfg(feature = "time")]
 static TIME: ConstStaticCell<time::Time> = ConstStaticCell::new(time::Time);
 
 #[cfg(feature = "ntp")]
-static NTP_SLOTS: StaticCell<Slots<2>> = slots();
+static NTP_SLOTS: StaticCell<Slots<SHORT_SLOTS>> = slots();
 #[cfg(feature = "ntp")]
-static NTP_BYTES: ConstStaticCell<Bytes<256>> = bytes();
+static NTP_BYTES: ConstStaticCell<Bytes<SHORT_BYTES>> = bytes();
 #[cfg(feature = "ntp")]
 static NTP: ConstStaticCell<NtpServer> = ConstStaticCell::new(NtpServer::new());
 
 #[cfg(feature = "upper")]
-static UPPER_SLOTS: StaticCell<Slots<4>> = slots();
+static UPPER_SLOTS: StaticCell<Slots<LONG_SLOTS>> = slots();
 #[cfg(feature = "upper")]
-static UPPER_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
+static UPPER_BYTES: ConstStaticCell<Bytes<LONG_BYTES>> = bytes();
 #[cfg(feature = "upper")]
 static UPPER: ConstStaticCell<upper::Upper> = ConstStaticCell::new(upper::Upper);
 
 #[cfg(feature = "hello")]
-static HELLO_SLOTS: StaticCell<Slots<4>> = slots();
+static HELLO_SLOTS: StaticCell<Slots<LONG_SLOTS>> = slots();
 #[cfg(feature = "hello")]
-static HELLO_BYTES: ConstStaticCell<Bytes<2048>> = bytes();
+static HELLO_BYTES: ConstStaticCell<Bytes<LONG_BYTES>> = bytes();
 #[cfg(feature = "hello")]
 static HELLO: ConstStaticCell<hello::Hello> = ConstStaticCell::new(hello::Hello);
 
@@ -254,7 +255,7 @@ static SNTP: StaticCell<SntpClient> = StaticCell::new();
 
 static SOCKET_SET: StaticCell<[SocketStorage<'static>; SOCKETS]> = StaticCell::new();
 static NEIGHBORS: StaticCell<[NeighborSlot; NEIGHBOR_SLOTS]> = StaticCell::new();
-static STACK: StaticCell<Stack<'static>> = StaticCell::new();
+static STACK: StaticCell<BoardStack<'static>> = StaticCell::new();
 /// The DHCP client's copy of the server's last message (zeros: .bss).
 #[cfg(feature = "dhcp")]
 static DHCP: ConstStaticCell<DhcpStorage> = ConstStaticCell::new(DhcpStorage::new());
@@ -324,7 +325,7 @@ pub struct StackStorage {
     /// The neighbor table.
     pub neighbors: &'static mut [NeighborSlot; NEIGHBOR_SLOTS],
     /// The stack, once its sockets and device are known.
-    pub stack: &'static StaticCell<Stack<'static>>,
+    pub stack: &'static StaticCell<BoardStack<'static>>,
     /// The DHCP client's storage, with the `dhcp` feature.
     #[cfg(feature = "dhcp")]
     pub dhcp: &'static mut DhcpStorage,
