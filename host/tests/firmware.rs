@@ -2023,6 +2023,37 @@ fn room_script(ns: &Netns, script: &str, args: &[String], limit: Duration) -> Ou
     out
 }
 
+/// Every host of `room` sends an echo request to the board at the same
+/// instant, `rounds` times: asserts that in each round every reply came
+/// back, and right; returns how long the rounds took.
+#[track_caller]
+fn room_echo(ns: &Netns, room: &[String], rounds: usize, qemu: &Qemu) -> Duration {
+    let mut args = vec![
+        FIRMWARE_IP.to_string(),
+        FIRMWARE_IP6.to_string(),
+        "7".to_string(),
+        rounds.to_string(),
+        "2".to_string(),
+    ];
+    args.extend(room.iter().cloned());
+    let started = Instant::now();
+    let out = room_script(ns, ROOM_ECHO, &args, Duration::from_secs(30));
+    let took = started.elapsed();
+    let hosts = room.len();
+    assert!(
+        out.success(),
+        "{hosts} hosts' echo: {}\n{}",
+        out.describe(),
+        qemu.describe()
+    );
+    let text = out.stdout_str();
+    for round in 1..=rounds {
+        let expected = format!("ROUND {round}: {hosts}/{hosts} right");
+        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
+    }
+    took
+}
+
 /// Asserts that between two reports the board never had to ask for a
 /// neighbor: no ARP request or neighbor solicitation sent, no datagram to
 /// a host its table did not know.
@@ -2081,28 +2112,7 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
 
     // Echo: every host at the same instant, three times.
     let rounds = 3;
-    let mut args = vec![
-        FIRMWARE_IP.to_string(),
-        FIRMWARE_IP6.to_string(),
-        "7".to_string(),
-        rounds.to_string(),
-        "2".to_string(),
-    ];
-    args.extend(room.iter().cloned());
-    let echo_started = Instant::now();
-    let out = room_script(&ns, ROOM_ECHO, &args, Duration::from_secs(30));
-    let echo_time = echo_started.elapsed();
-    assert!(
-        out.success(),
-        "{ROOM_HOSTS} hosts' echo: {}\n{}",
-        out.describe(),
-        qemu.describe()
-    );
-    let text = out.stdout_str();
-    for round in 1..=rounds {
-        let expected = format!("ROUND {round}: {ROOM_HOSTS}/{ROOM_HOSTS} right");
-        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
-    }
+    let echo_time = room_echo(&ns, &room, rounds, &qemu);
     let after_echo = qemu.report();
     assert_no_resolutions(&before, &after_echo, "echo");
     // Each host was learned from its frames and taught to smoltcp, and
@@ -2229,28 +2239,7 @@ fn mps2_an385_smallest_image_answers_a_room_of_hosts_at_once() {
     assert_eq!(one_shot(&ns, 7, 1.0, &longer), None, "549 bytes answered");
 
     let rounds = 5;
-    let mut args = vec![
-        FIRMWARE_IP.to_string(),
-        FIRMWARE_IP6.to_string(),
-        "7".to_string(),
-        rounds.to_string(),
-        "2".to_string(),
-    ];
-    args.extend(room.iter().cloned());
-    let echo_started = Instant::now();
-    let out = room_script(&ns, ROOM_ECHO, &args, Duration::from_secs(30));
-    let echo_time = echo_started.elapsed();
-    assert!(
-        out.success(),
-        "{SMALL_ROOM_HOSTS} hosts' echo: {}\n{}",
-        out.describe(),
-        qemu.describe()
-    );
-    let text = out.stdout_str();
-    for round in 1..=rounds {
-        let expected = format!("ROUND {round}: {SMALL_ROOM_HOSTS}/{SMALL_ROOM_HOSTS} right");
-        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
-    }
+    let echo_time = room_echo(&ns, &room, rounds, &qemu);
     // Still answering one host after the room.
     nc_expect(
         &ns,
