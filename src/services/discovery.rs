@@ -264,7 +264,8 @@ impl Discovery {
         let mut services: heapless::Vec<ServiceEntry<'_>, MAX_SERVICES> = heapless::Vec::new();
         for field in packet.fields() {
             match field {
-                Field::Name(text) if name.is_none() => name = Some(text),
+                // Our own reply: one name, as `ReplyRepr::emit` wrote it.
+                Field::Name(text) => name = Some(text),
                 Field::Mac(address) => mac = Some(address),
                 // The reply was made from a checked directory: room.
                 Field::Service(entry) => services.push(entry).ok()?,
