@@ -65,11 +65,55 @@ pub fn unix_nanos(time: UnixTime) -> Option<i64> {
 /// A time of nanoseconds since 1970, unless it is before 1970.
 pub fn from_unix_nanos(nanos: i64) -> Option<UnixTime> {
     let nanos = u64::try_from(nanos).ok()?;
-    // The remainder is below 10^9: a u32.
-    Some(UnixTime::new(
-        nanos / 1_000_000_000,
-        (nanos % 1_000_000_000) as u32,
-    ))
+    let (secs, nanos) = div_rem::<1_000_000_000>(nanos);
+    Some(UnixTime::new(secs, nanos))
+}
+
+/// `n / D` and `n % D`, in 32-bit divisions only: for the clock's and the
+/// consoles' conversions (by 10, 1000, 10^6, 10^9).
+///
+/// Why: a Cortex-M3 divides 32-bit numbers in hardware, but a 64-bit
+/// division is a call to compiler_builtins' `__aeabi_uldivmod`, about 600
+/// bytes of flash with its helpers, which LLVM does not turn into a
+/// multiplication on a 32-bit target for these divisors. `D` below 2^31
+/// once its factors of two are out (checked when it compiles), so that
+/// long division in chunks of the bits `D` leaves free in a `u32` needs
+/// only 32-bit ones; slower than the library's, and never on a datagram's
+/// way through the stack.
+pub fn div_rem<const D: u32>(n: u64) -> (u64, u32) {
+    const {
+        assert!(
+            D != 0 && D >> D.trailing_zeros() < 1 << 31,
+            "div_rem: D must be 1 to 2^31 - 1 times a power of two"
+        )
+    };
+    long_division(n, D)
+}
+
+/// [`div_rem`]'s work, once for every divisor: the divisor's factors of
+/// two come off as a shift (10^9 is 2^9 times 1,953,125), then `n` is
+/// divided by the odd rest in chunks of as many bits as that leaves free
+/// in a `u32` (11 bits for 10^9, 28 for 10): each step's remainder, below
+/// the divisor, still fits a `u32` with the next chunk beside it.
+fn long_division(n: u64, divisor: u32) -> (u64, u32) {
+    let zeros = divisor.trailing_zeros();
+    let odd = divisor >> zeros;
+    let width = odd.leading_zeros();
+    let top = n >> zeros;
+    let mut quotient = 0u64;
+    let mut rest = 0u32;
+    // The bits of `top` not divided yet, from its highest.
+    let mut left = 64 - zeros;
+    while left > 0 {
+        let take = width.min(left);
+        left -= take;
+        let chunk = (top >> left) as u32 & ((1 << take) - 1);
+        let partial = rest << take | chunk;
+        quotient = quotient << take | u64::from(partial / odd);
+        rest = partial % odd;
+    }
+    let low_bits = n as u32 & ((1 << zeros) - 1);
+    (quotient, rest << zeros | low_bits)
 }
 
 /// A UTC calendar date and time of day (proleptic Gregorian calendar).
@@ -97,16 +141,14 @@ impl CivilTime {
     /// Uses Howard Hinnant's `civil_from_days`, which works in 400-year eras
     /// so that it needs no tables and no loops.
     pub fn from_unix_secs(secs: u64) -> CivilTime {
-        let days = secs / 86_400;
-        let rem = secs % 86_400;
+        // 64-bit divisions by [`div_rem`] only; within an era, u32s.
+        let (days, rem) = div_rem::<86_400>(secs);
         // 1970-01-01 was a Thursday.
-        let weekday = ((days + 4) % 7) as u8;
+        let weekday = div_rem::<7>(days + 4).1 as u8;
 
         // Shift the epoch to 0000-03-01 so that leap days fall at the end of
         // the (March-based) year.
-        let z = days + 719_468;
-        let era = z / 146_097;
-        let day_of_era = z % 146_097;
+        let (era, day_of_era) = div_rem::<146_097>(days + 719_468);
         let year_of_era =
             (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
         let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
@@ -117,7 +159,7 @@ impl CivilTime {
         } else {
             month_index - 9
         } as u8;
-        let year = year_of_era + era * 400 + u64::from(month <= 2);
+        let year = u64::from(year_of_era) + era * 400 + u64::from(month <= 2);
 
         CivilTime {
             year,
@@ -211,6 +253,36 @@ mod tests {
                 "{previous:?} -> {c:?}"
             );
             previous = c;
+        }
+    }
+
+    #[test]
+    fn division_in_32_bit_steps_is_division() {
+        fn check<const D: u32>(n: u64) {
+            let d = u64::from(D);
+            assert_eq!(div_rem::<D>(n), (n / d, (n % d) as u32), "{n} / {D}");
+        }
+        let mut x = 0x0123_4567_89ab_cdef_u64;
+        let mut numbers = std::vec![0, 1, 9, 10, 11, 999, 1000, 1001, u64::MAX, u64::MAX - 1];
+        numbers.extend((0..64).flat_map(|bit| [1 << bit, (1 << bit) - 1, (1 << bit) + 1]));
+        numbers.extend((0..2000).map(|_| {
+            // splitmix64: every bit pattern, every length.
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let z = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) >> (x % 64)
+        }));
+        for n in numbers {
+            check::<1>(n);
+            check::<2>(n);
+            check::<3>(n);
+            check::<10>(n);
+            check::<1000>(n);
+            check::<1_000_000>(n);
+            check::<1_000_000_000>(n);
+            check::<0x8000_0000>(n);
+            check::<0x7fff_ffff>(n);
+            check::<0xffff_fffe>(n);
         }
     }
 

@@ -267,7 +267,9 @@ fn double(duration: Duration) -> Duration {
 /// `nanos` rounded up to whole microseconds, so that an error bound never
 /// shrinks.
 fn duration_from_nanos(nanos: u64) -> Duration {
-    Duration::from_micros(nanos.div_ceil(1_000))
+    // Not `div_ceil`: a 64-bit division (see `clock::div_rem`).
+    let (micros, rest) = clock::div_rem::<1_000>(nanos);
+    Duration::from_micros(micros + u64::from(rest != 0))
 }
 
 fn nanos_of(duration: Duration) -> u64 {
@@ -446,10 +448,12 @@ impl SntpClient {
     fn root_dispersion(&self, synced: &Synced, now: Instant) -> Duration {
         let elapsed_micros = now.total_micros().saturating_sub(synced.at.total_micros());
         // 15 ppm of the elapsed microseconds, in nanoseconds: 15 per 1000.
-        let drift = u64::try_from(elapsed_micros)
-            .unwrap_or(0)
-            .saturating_mul(PHI_PPM)
-            / 1_000;
+        let drift = clock::div_rem::<1_000>(
+            u64::try_from(elapsed_micros)
+                .unwrap_or(0)
+                .saturating_mul(PHI_PPM),
+        )
+        .0;
         let nanos = nanos_of(synced.server_root_dispersion)
             .saturating_add(precision_nanos(synced.server_precision))
             .saturating_add(precision_nanos(OUR_PRECISION))
@@ -743,6 +747,25 @@ mod tests {
     const BOOT: Instant = Instant::from_micros_const(1_000_000_000);
     /// The true time at boot: 2026-11-23 15:04:05.25 UTC.
     const WALL_AT_BOOT: UnixTime = UnixTime::new(1_795_446_245, 250_000_000);
+
+    #[test]
+    fn nanoseconds_round_up_to_whole_microseconds() {
+        for (nanos, micros) in [
+            (0, 0),
+            (1, 1),
+            (999, 1),
+            (1_000, 1),
+            (1_001, 2),
+            (1_500_000, 1_500),
+            (u64::MAX, u64::MAX / 1_000 + 1),
+        ] {
+            assert_eq!(
+                duration_from_nanos(nanos),
+                Duration::from_micros(micros),
+                "{nanos}"
+            );
+        }
+    }
 
     fn config() -> SntpConfig {
         SntpConfig {

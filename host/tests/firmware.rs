@@ -448,7 +448,7 @@ const CEILINGS: &[Ceiling] = &[
     Ceiling {
         image: "udpkit-mps2-an385",
         target: TARGET_M3,
-        flash: 108_500,
+        flash: 108_900,
         static_ram: 54_100,
     },
     Ceiling {
@@ -466,7 +466,7 @@ const CEILINGS: &[Ceiling] = &[
     Ceiling {
         image: "udpkit-mps2-an385-minimal",
         target: TARGET_M3,
-        flash: 27_550,
+        flash: 26_950,
         static_ram: 8_100,
     },
     Ceiling {
@@ -478,7 +478,7 @@ const CEILINGS: &[Ceiling] = &[
     Ceiling {
         image: "udpkit-riscv-virt",
         target: TARGET_RV32IMAC,
-        flash: 148_000,
+        flash: 148_500,
         static_ram: 75_700,
     },
 ];

@@ -35,7 +35,7 @@
 use smoltcp::time::Duration;
 
 use super::{Error, Result};
-use crate::clock::{UnixTime, SECONDS_1900_TO_1970};
+use crate::clock::{div_rem, UnixTime, SECONDS_1900_TO_1970};
 
 /// The UDP port of NTP.
 pub const PORT: u16 = 123;
@@ -48,6 +48,18 @@ pub const VERSION: u8 = 4;
 
 /// Nanoseconds in one second.
 const NANOS: i64 = 1_000_000_000;
+
+/// The whole seconds of `nanos`, rounded down (`nanos.div_euclid(NANOS)`)
+/// in 32-bit divisions ([`div_rem`]): a time before 1970 is in the second
+/// that began before it. For one that is, `!nanos` is the nanoseconds
+/// before 1970 less one, whose seconds, negated less one, are its second.
+fn secs_of(nanos: i64) -> i64 {
+    if nanos >= 0 {
+        div_rem::<1_000_000_000>(nanos as u64).0 as i64
+    } else {
+        !(div_rem::<1_000_000_000>(!nanos as u64).0 as i64)
+    }
+}
 
 /// The leap indicator: a leap second at the end of the current day, or
 /// that the sender's clock is not synchronized at all.
@@ -203,7 +215,7 @@ impl NtpTimestamp {
     pub fn to_unix_nanos(self, pivot_nanos: i64) -> Option<i64> {
         // Seconds within ±2^33.1 of 1970: adding the ±2^31 of an era's
         // half cannot overflow, the nanoseconds of it can.
-        let pivot_secs = pivot_nanos.div_euclid(NANOS);
+        let pivot_secs = secs_of(pivot_nanos);
         // Two's complement keeps the pivot's seconds modulo 2^32 right.
         let secs = pivot_secs + self.seconds_after(pivot_secs as u64);
         let fraction = self.fraction_nanos() as i64;
@@ -716,6 +728,30 @@ impl Repr {
 pub(crate) mod tests {
     use super::*;
     use crate::clock::unix_nanos;
+
+    #[test]
+    fn seconds_of_nanoseconds_round_down_before_1970_too() {
+        for nanos in [
+            0,
+            1,
+            NANOS - 1,
+            NANOS,
+            NANOS + 1,
+            -1,
+            -NANOS + 1,
+            -NANOS,
+            -NANOS - 1,
+            -5 * NANOS,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(secs_of(nanos), nanos.div_euclid(NANOS), "{nanos}");
+        }
+        assert_eq!(secs_of(-1), -1);
+        assert_eq!(secs_of(-NANOS), -1);
+        assert_eq!(secs_of(-NANOS - 1), -2);
+    }
 
     /// A request `ntpdig` (Debian 12's `sntp` and `ntpdate`) sent, as a
     /// UDP socket received it: LI 3 (the client's own clock is not

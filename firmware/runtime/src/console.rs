@@ -307,10 +307,10 @@ pub fn report_stop<P: Platform>() {
 /// The time since boot as `12.345`.
 #[cfg(not(feature = "console"))]
 fn uptime<P: Platform>(text: Text<P>) -> Text<P> {
-    let micros = P::uptime_micros();
-    text.number(micros / 1_000_000)
+    let (secs, micros) = udpkit::clock::div_rem::<1_000_000>(P::uptime_micros());
+    text.number(secs)
         .str(".")
-        .digits((micros / 1000) % 1000, 3)
+        .digits(u64::from(micros / 1000), 3)
 }
 
 /// The `s` report of an image without the `console` feature: each

@@ -7,10 +7,13 @@
 //! reaches). An image built without the `console` feature writes all its
 //! text here instead: the boot lines, the clock line, its short `s`
 //! report, and the panic and fault reports, which the full image writes
-//! here too (their text is the same either way).
+//! here too (their text is the same either way). Its divisions are
+//! [`div_rem`]'s, 32-bit ones: a 64-bit division would bring
+//! compiler_builtins' routine along, about 600 bytes.
 
 use core::marker::PhantomData;
 
+use udpkit::clock::div_rem;
 use udpkit::smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv4Cidr};
 
 use crate::Platform;
@@ -85,8 +88,9 @@ impl<P: Platform> Text<P> {
             if rest == 0 && i >= digits.max(1) {
                 break;
             }
-            *slot = (rest % 10) as u8;
-            rest /= 10;
+            let (tens, units) = div_rem::<10>(rest);
+            *slot = units as u8;
+            rest = tens;
             len = i + 1;
         }
         for &digit in reversed.iter().take(len).rev() {
@@ -170,10 +174,10 @@ impl<P: Platform> Text<P> {
 /// How many decimal digits `n` has.
 fn decimal_digits(n: u64) -> usize {
     let mut digits = 1;
-    let mut rest = n / 10;
+    let mut rest = div_rem::<10>(n).0;
     while rest > 0 {
         digits += 1;
-        rest /= 10;
+        rest = div_rem::<10>(rest).0;
     }
     digits
 }
