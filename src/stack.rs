@@ -362,12 +362,10 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         "a stack's frames are 590 to 1514 bytes, and it runs 1 to MAX_SERVICES services"
     );
 
-    /// The largest UDP payload over IPv4 this stack takes or sends.
-    pub const MAX_PAYLOAD: usize = if FRAME - IPV4_OVERHEAD < MAX_PAYLOAD {
-        FRAME - IPV4_OVERHEAD
-    } else {
-        MAX_PAYLOAD
-    };
+    /// The largest UDP payload over IPv4 this stack takes or sends: its
+    /// frame less the headers ([`MAX_PAYLOAD`] in a 1514-byte frame, the
+    /// largest `FRAME` may be).
+    pub const MAX_PAYLOAD: usize = FRAME - IPV4_OVERHEAD;
 
     /// [`Stack::new`] for a port that sizes the stack's own storage: at
     /// most `SERVICES` services (one slot each, 192 bytes on a 32-bit MCU),

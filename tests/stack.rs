@@ -2270,3 +2270,94 @@ fn a_stack_for_two_services_refuses_a_third() {
         Err(udpkit::AddServiceError::TooManyServices)
     );
 }
+
+/// A service that notes how much its outbox says a datagram may carry,
+/// when it answers a request and when its timer runs.
+struct PayloadProbe {
+    next: Instant,
+    reply: &'static std::cell::Cell<usize>,
+    tick: &'static std::cell::Cell<usize>,
+}
+
+impl udpkit::Service for PayloadProbe {
+    fn name(&self) -> &'static str {
+        "payload probe"
+    }
+
+    fn on_datagram(
+        &mut self,
+        _request: &udpkit::Request<'_>,
+        out: &mut dyn udpkit::Outbox,
+    ) -> Result<(), Discard> {
+        self.reply.set(out.max_payload());
+        Ok(())
+    }
+
+    fn uses(&self) -> udpkit::Uses {
+        udpkit::Uses {
+            wall_clock: false,
+            timers: true,
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Some(self.next)
+    }
+
+    fn on_tick(&mut self, now: Instant, _wall: Option<UnixTime>, out: &mut dyn udpkit::Outbox) {
+        self.tick.set(out.max_payload());
+        self.next = now + Duration::from_secs(3600);
+    }
+}
+
+/// What a service may send from a stack of `FRAME`-byte frames: to an
+/// IPv4 requester, to an IPv6 one, and from its timer (to either).
+fn payload_limits<const FRAME: usize>() -> (usize, usize, usize) {
+    const PROBE: u16 = 5000;
+    let mut board = memory_board(Instant::from_secs(10));
+    let sockets = leak([SocketStorage::EMPTY; 2]);
+    let mut stack: Stack<'static, 2, FRAME> = Stack::new_sized(
+        &Config::default(),
+        &mut board,
+        &mut sockets[..],
+        neighbor_table(),
+    );
+    let (reply, tick) = (leak(std::cell::Cell::new(0)), leak(std::cell::Cell::new(0)));
+    let probe = PayloadProbe {
+        next: Instant::from_secs(10),
+        reply,
+        tick,
+    };
+    let queues = leak(SocketBuffers::<2, 4096>::new()).queues();
+    stack.add_service(leak(probe), PROBE, queues).unwrap();
+    stack.poll(&mut board);
+    let from_timer = tick.get();
+    inject(&mut board, &udp_from_peer(PROBE, b"v4"));
+    stack.poll(&mut board);
+    let to_ipv4 = reply.get();
+    inject(
+        &mut board,
+        &udp6(
+            (PEER_MAC, OUR_MAC),
+            (PEER_V6, CLIENT_PORT),
+            (OUR_V6, PROBE),
+            b"v6",
+        ),
+    );
+    stack.poll(&mut board);
+    (to_ipv4, reply.get(), from_timer)
+}
+
+#[test]
+fn a_stack_sends_what_its_frames_hold_over_either_family_and_from_timers() {
+    assert_eq!(udpkit::stack::MIN_FRAME, 590, "a 576-byte IPv4 datagram");
+    assert_eq!(Stack::<'static, 12, 1514>::MAX_PAYLOAD, udpkit::MAX_PAYLOAD);
+    assert_eq!(Stack::<'static, 2, 1500>::MAX_PAYLOAD, 1458);
+    assert_eq!(SmallStack::MAX_PAYLOAD, 548);
+    // 1514-byte frames: what IPv4 and IPv6 carry in 1500 bytes; a timer's
+    // datagram may go over IPv6, so it gets IPv6's.
+    assert_eq!(payload_limits::<1514>(), (1472, 1452, 1452));
+    assert_eq!(payload_limits::<1500>(), (1458, 1438, 1438));
+    // 590-byte frames: 42 bytes of headers over IPv4, 62 over IPv6.
+    assert_eq!(payload_limits::<590>(), (548, 528, 528));
+}
