@@ -57,13 +57,6 @@ pub const MAX_PAYLOAD: usize = 1472;
 #[cfg(feature = "ipv6")]
 pub const MAX_PAYLOAD_IPV6: usize = 1452;
 
-/// The largest UDP payload to any destination: a timer's datagrams may go
-/// to either family.
-#[cfg(feature = "ipv6")]
-const MAX_PAYLOAD_ANY: usize = MAX_PAYLOAD_IPV6;
-#[cfg(not(feature = "ipv6"))]
-const MAX_PAYLOAD_ANY: usize = MAX_PAYLOAD;
-
 /// The largest UDP payload to `to` in one unfragmented 1500-byte packet.
 pub fn max_payload_to(to: IpAddress) -> usize {
     match to {
@@ -86,13 +79,14 @@ const IPV6_OVERHEAD: usize = 14 + 40 + 8;
 pub const MIN_FRAME: usize = 576 + 14;
 
 /// The largest UDP payload to `to` in a frame of at most `frame` bytes.
+/// A stack's frame is at most [`MAX_FRAME`] (its `SIZES_FIT`), so this is
+/// never more than [`max_payload_to`]; for the 1514-byte frame, the same.
 fn max_payload_in(frame: usize, to: IpAddress) -> usize {
-    let overhead = match to {
+    frame.saturating_sub(match to {
         IpAddress::Ipv4(_) => IPV4_OVERHEAD,
         #[cfg(feature = "ipv6")]
         IpAddress::Ipv6(_) => IPV6_OVERHEAD,
-    };
-    max_payload_to(to).min(frame.saturating_sub(overhead))
+    })
 }
 
 /// The largest UDP payload to any destination in a frame of at most
@@ -102,7 +96,7 @@ fn max_payload_any_in(frame: usize) -> usize {
     let overhead = IPV6_OVERHEAD;
     #[cfg(not(feature = "ipv6"))]
     let overhead = IPV4_OVERHEAD;
-    MAX_PAYLOAD_ANY.min(frame.saturating_sub(overhead))
+    frame.saturating_sub(overhead)
 }
 
 /// A transmit queue that stays non-empty this long is reset. smoltcp keeps a
@@ -1274,7 +1268,8 @@ struct SocketOutbox<'s, 'a, 'n, const FRAME: usize> {
     /// an IPv4 member's line to IPv6 members, and a global address's to
     /// link-local ones).
     reply_from: Option<(IpAddress, IpAddress)>,
-    /// The largest payload to the request's sender ([`max_payload_to`]).
+    /// The largest payload to the request's sender in one of the stack's
+    /// frames (`max_payload_in`; from a timer, to either family).
     max_payload: usize,
     stats: &'s mut ServiceStats,
     queued_datagrams: &'s mut usize,
@@ -1314,7 +1309,7 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
             (false, Some(detour)) => (detour, true),
             _ => (&mut *self.socket, false),
         };
-        let payload = enqueue(socket, to, len, self.reply_from, self.stats)?;
+        let payload = enqueue(socket, to, len, FRAME, self.reply_from, self.stats)?;
         if !detoured {
             *self.queued_datagrams += 1;
         }
@@ -1331,22 +1326,24 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
         self.neighbors
             .expect_datagram_to(to.addr, self.gateway, self.now);
         let detour = self.detour.as_deref_mut().ok_or(SendError::Unaddressable)?;
-        let payload = enqueue(detour, to, len, self.reply_from, self.stats)?;
+        let payload = enqueue(detour, to, len, FRAME, self.reply_from, self.stats)?;
         *self.queued = true;
         Ok(payload)
     }
 }
 
-/// Queues a datagram of `len` bytes to `to` on `socket`, counting it.
+/// Queues a datagram of `len` bytes to `to` on `socket`, counting it; at
+/// most what one of the stack's `frame`-byte frames carries.
 #[inline]
 fn enqueue<'s>(
     socket: &'s mut udp::Socket<'_>,
     to: IpEndpoint,
     len: usize,
+    frame: usize,
     reply_from: Option<(IpAddress, IpAddress)>,
     stats: &mut ServiceStats,
 ) -> Result<&'s mut [u8], SendError> {
-    if len > max_payload_to(to.addr).min(socket.payload_send_capacity()) {
+    if len > max_payload_in(frame, to.addr).min(socket.payload_send_capacity()) {
         stats.send_failed += 1;
         return Err(SendError::TooLarge);
     }

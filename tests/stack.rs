@@ -2097,10 +2097,39 @@ fn a_datagram_smoltcp_cannot_send_is_refused_and_counted() {
     assert_eq!((stats.received, stats.sent, stats.send_failed), (1, 0, 2));
 }
 
-/// A service whose timer sends one datagram every 100 ms, to a host beyond
-/// the gateway.
+/// A service with a timer, for the stack's timer mechanics: every `every`
+/// its timer sends a datagram to `to` (if any), and it notes how much its
+/// outbox says a datagram may carry, when it answers a request (and
+/// whether one byte more is refused) and when its timer runs.
 struct Ticker {
     next: Instant,
+    every: Duration,
+    to: Option<udpkit::smoltcp::wire::IpEndpoint>,
+    room: &'static Room,
+}
+
+/// What a [`Ticker`] saw of its outbox.
+#[derive(Default)]
+struct Room {
+    reply: std::cell::Cell<usize>,
+    one_more_refused: std::cell::Cell<bool>,
+    tick: std::cell::Cell<usize>,
+}
+
+impl Ticker {
+    /// One datagram every 100 ms from `first` on, to a host beyond the
+    /// gateway.
+    fn to_off_link(first: Instant) -> Ticker {
+        Ticker {
+            next: first,
+            every: Duration::from_millis(100),
+            to: Some(udpkit::smoltcp::wire::IpEndpoint::new(
+                OFF_LINK_IP.into(),
+                9,
+            )),
+            room: leak(Room::default()),
+        }
+    }
 }
 
 impl udpkit::Service for Ticker {
@@ -2110,9 +2139,13 @@ impl udpkit::Service for Ticker {
 
     fn on_datagram(
         &mut self,
-        _request: &udpkit::Request<'_>,
-        _out: &mut dyn udpkit::Outbox,
+        request: &udpkit::Request<'_>,
+        out: &mut dyn udpkit::Outbox,
     ) -> Result<(), Discard> {
+        let room = out.max_payload();
+        self.room.reply.set(room);
+        let refused = out.reserve(request.from, room + 1) == Err(udpkit::SendError::TooLarge);
+        self.room.one_more_refused.set(refused);
         Ok(())
     }
 
@@ -2128,9 +2161,11 @@ impl udpkit::Service for Ticker {
     }
 
     fn on_tick(&mut self, now: Instant, _wall: Option<UnixTime>, out: &mut dyn udpkit::Outbox) {
-        let far = udpkit::smoltcp::wire::IpEndpoint::new(OFF_LINK_IP.into(), 9);
-        let _ = out.send(far, b"tick");
-        self.next = now + Duration::from_millis(100);
+        self.room.tick.set(out.max_payload());
+        if let Some(to) = self.to {
+            let _ = out.send(to, b"tick");
+        }
+        self.next = now + self.every;
     }
 }
 
@@ -2146,9 +2181,7 @@ fn a_timer_waits_for_room_in_its_queue() {
     let (mut board, mut stack) = stack_with(config, 1);
     let id = stack
         .add_service(
-            leak(Ticker {
-                next: Instant::from_secs(10),
-            }),
+            leak(Ticker::to_off_link(Instant::from_secs(10))),
             7000,
             leak(SocketBuffers::<4, 4096>::new()).queues(),
         )
@@ -2271,47 +2304,9 @@ fn a_stack_for_two_services_refuses_a_third() {
     );
 }
 
-/// A service that notes how much its outbox says a datagram may carry,
-/// when it answers a request and when its timer runs.
-struct PayloadProbe {
-    next: Instant,
-    reply: &'static std::cell::Cell<usize>,
-    tick: &'static std::cell::Cell<usize>,
-}
-
-impl udpkit::Service for PayloadProbe {
-    fn name(&self) -> &'static str {
-        "payload probe"
-    }
-
-    fn on_datagram(
-        &mut self,
-        _request: &udpkit::Request<'_>,
-        out: &mut dyn udpkit::Outbox,
-    ) -> Result<(), Discard> {
-        self.reply.set(out.max_payload());
-        Ok(())
-    }
-
-    fn uses(&self) -> udpkit::Uses {
-        udpkit::Uses {
-            wall_clock: false,
-            timers: true,
-        }
-    }
-
-    fn poll_at(&self) -> Option<Instant> {
-        Some(self.next)
-    }
-
-    fn on_tick(&mut self, now: Instant, _wall: Option<UnixTime>, out: &mut dyn udpkit::Outbox) {
-        self.tick.set(out.max_payload());
-        self.next = now + Duration::from_secs(3600);
-    }
-}
-
 /// What a service may send from a stack of `FRAME`-byte frames: to an
-/// IPv4 requester, to an IPv6 one, and from its timer (to either).
+/// IPv4 requester, to an IPv6 one, and from its timer (to either); one
+/// byte more to a requester is refused as too large.
 fn payload_limits<const FRAME: usize>() -> (usize, usize, usize) {
     const PROBE: u16 = 5000;
     let mut board = memory_board(Instant::from_secs(10));
@@ -2322,19 +2317,24 @@ fn payload_limits<const FRAME: usize>() -> (usize, usize, usize) {
         &mut sockets[..],
         neighbor_table(),
     );
-    let (reply, tick) = (leak(std::cell::Cell::new(0)), leak(std::cell::Cell::new(0)));
-    let probe = PayloadProbe {
+    let room: &'static Room = leak(Room::default());
+    let probe = Ticker {
         next: Instant::from_secs(10),
-        reply,
-        tick,
+        every: Duration::from_secs(3600),
+        to: None,
+        room,
     };
     let queues = leak(SocketBuffers::<2, 4096>::new()).queues();
     stack.add_service(leak(probe), PROBE, queues).unwrap();
     stack.poll(&mut board);
-    let from_timer = tick.get();
+    let from_timer = room.tick.get();
     inject(&mut board, &udp_from_peer(PROBE, b"v4"));
     stack.poll(&mut board);
-    let to_ipv4 = reply.get();
+    let to_ipv4 = room.reply.get();
+    assert!(
+        room.one_more_refused.get(),
+        "{FRAME}: one byte more to IPv4"
+    );
     inject(
         &mut board,
         &udp6(
@@ -2345,7 +2345,11 @@ fn payload_limits<const FRAME: usize>() -> (usize, usize, usize) {
         ),
     );
     stack.poll(&mut board);
-    (to_ipv4, reply.get(), from_timer)
+    assert!(
+        room.one_more_refused.get(),
+        "{FRAME}: one byte more to IPv6"
+    );
+    (to_ipv4, room.reply.get(), from_timer)
 }
 
 #[test]
