@@ -1178,6 +1178,7 @@ fn run_timers<D: Device, const FRAME: usize>(
 /// Resets `slot`'s transmit queues (the service's and its detour) if they
 /// have stayed non-empty for [`STALL_LIMIT`]; true while either is still
 /// non-empty.
+#[inline]
 fn unclog(slot: &mut Slot<'_>, sockets: &mut SocketSet<'_>, now: Instant) -> bool {
     // Most polls leave the queues empty: one look at each.
     let mut queued = false;
