@@ -1301,33 +1301,52 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
     }
 
     fn reserve(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
-        let known = self
-            .neighbors
-            .expect_datagram_to(to.addr, self.gateway, self.now);
-        // A datagram that must wait for ARP takes the detour, where it holds
-        // up no reply to a neighbor we know.
-        let (socket, detoured) = match (known, self.detour.as_deref_mut()) {
-            (false, Some(detour)) => (detour, true),
-            _ => (&mut *self.socket, false),
-        };
-        let payload = enqueue(socket, to, len, FRAME, self.reply_from, self.stats)?;
-        if !detoured {
-            *self.queued_datagrams += 1;
-        }
-        *self.queued = true;
-        Ok(payload)
+        self.queue(&to, len, false)
+    }
+
+    // The provided `send` would call `reserve`; this one queues and copies
+    // in one call, on the path of every echo (also `queue` takes the
+    // endpoint by reference: smaller for boards and no copy of it).
+    fn send(&mut self, to: IpEndpoint, payload: &[u8]) -> Result<(), SendError> {
+        self.queue(&to, payload.len(), false)?
+            .copy_from_slice(payload);
+        Ok(())
     }
 
     fn reserve_detour(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
-        if self.detour.is_none() {
-            return self.reserve(to, len);
-        }
-        // The detour's room is not counted: it may be stuck, and what it
-        // cannot take is dropped and counted rather than waited for.
-        self.neighbors
+        self.queue(&to, len, true)
+    }
+}
+
+impl<const FRAME: usize> SocketOutbox<'_, '_, '_, FRAME> {
+    /// Queues a datagram on the service's socket, or on its detour (if it
+    /// has one) when `via_detour` or when the next hop must wait for ARP:
+    /// there it holds up no reply to a neighbor we know. The detour's room
+    /// is not counted: it may be stuck, and what it cannot take is dropped
+    /// and counted rather than waited for.
+    #[inline]
+    fn queue(
+        &mut self,
+        to: &IpEndpoint,
+        len: usize,
+        via_detour: bool,
+    ) -> Result<&mut [u8], SendError> {
+        let known = self
+            .neighbors
             .expect_datagram_to(to.addr, self.gateway, self.now);
-        let detour = self.detour.as_deref_mut().ok_or(SendError::Unaddressable)?;
-        let payload = enqueue(detour, to, len, FRAME, self.reply_from, self.stats)?;
+        let detoured = (via_detour || !known) && self.detour.is_some();
+        let socket = match (detoured, self.detour.as_deref_mut()) {
+            (true, Some(detour)) => detour,
+            _ => &mut *self.socket,
+        };
+        let local_address = match self.reply_from {
+            Some((sender, local)) if sender == to.addr => Some(local),
+            _ => None,
+        };
+        let payload = enqueue(socket, to, len, FRAME, local_address, self.stats)?;
+        if !detoured {
+            *self.queued_datagrams += 1;
+        }
         *self.queued = true;
         Ok(payload)
     }
@@ -1335,25 +1354,21 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
 
 /// Queues a datagram of `len` bytes to `to` on `socket`, counting it; at
 /// most what one of the stack's `frame`-byte frames carries.
-#[inline]
+#[inline(always)]
 fn enqueue<'s>(
     socket: &'s mut udp::Socket<'_>,
-    to: IpEndpoint,
+    to: &IpEndpoint,
     len: usize,
     frame: usize,
-    reply_from: Option<(IpAddress, IpAddress)>,
+    local_address: Option<IpAddress>,
     stats: &mut ServiceStats,
 ) -> Result<&'s mut [u8], SendError> {
     if len > max_payload_in(frame, to.addr).min(socket.payload_send_capacity()) {
         stats.send_failed += 1;
         return Err(SendError::TooLarge);
     }
-    let local_address = match reply_from {
-        Some((sender, local)) if sender == to.addr => Some(local),
-        _ => None,
-    };
     let meta = UdpMetadata {
-        endpoint: to,
+        endpoint: *to,
         local_address,
         meta: Default::default(),
     };
