@@ -307,7 +307,7 @@ const MINIMAL: Variant = Variant {
     features: &[
         "--no-default-features",
         "--features",
-        "semihosting,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
+        "semihosting,small-mem,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
         "--config",
         r#"profile.release.opt-level="z""#,
         "--config",
