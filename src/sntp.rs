@@ -251,13 +251,19 @@ fn half_sum(a: i64, b: i64) -> i64 {
 
 /// 2^`precision` seconds, in nanoseconds: at least 1, and at most
 /// `u64::MAX` (584 years; from 2^4 s on, past MAXDISP anyway).
+///
+/// Doubled or halved once per power of two, not shifted by it: a 64-bit
+/// shift by a variable is a call to compiler_builtins on a 32-bit target.
 fn precision_nanos(precision: i8) -> u64 {
-    let shift = u32::from(precision.unsigned_abs()).min(63);
-    if precision >= 0 {
-        NANOS_PER_SECOND.saturating_mul(1 << shift)
-    } else {
-        (NANOS_PER_SECOND >> shift).max(1)
+    let mut nanos = NANOS_PER_SECOND;
+    for _ in 0..precision.unsigned_abs() {
+        nanos = if precision >= 0 {
+            nanos.saturating_add(nanos)
+        } else {
+            nanos >> 1
+        };
     }
+    nanos.max(1)
 }
 
 fn double(duration: Duration) -> Duration {
