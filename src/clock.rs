@@ -87,7 +87,9 @@ pub fn div_rem<const D: u32>(n: u64) -> (u64, u32) {
 /// [`div_rem`]'s work, once for every divisor: school long division in
 /// base 2. The bits of `n` leave it at the top, into the remainder, as the
 /// quotient's come in at the bottom; the remainder stays below the divisor
-/// (below 2^32), so with the next bit beside it, it fits a `u64`.
+/// (below 2^32), so with the next bit beside it, it fits a `u64`. Never
+/// inlined: one copy of the loop, not one at every conversion.
+#[inline(never)]
 fn long_division(n: u64, divisor: u32) -> (u64, u32) {
     let divisor = u64::from(divisor);
     let mut bits = n;
