@@ -181,7 +181,7 @@ debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp 
 # features, firmware/README.md), without the runtime's `console` (the lines
 # above have it).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
-    --features semihosting,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
+    --features semihosting,small-mem,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
 # The other size class with every service it can carry (not discovery), and
 # the smallest image's services in the default class (runtime/src/sizes.rs).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \

@@ -69,51 +69,40 @@ pub fn from_unix_nanos(nanos: i64) -> Option<UnixTime> {
     Some(UnixTime::new(secs, nanos))
 }
 
-/// `n / D` and `n % D`, in 32-bit divisions only: for the clock's and the
-/// consoles' conversions (by 10, 1000, 10^6, 10^9).
+/// `n / D` and `n % D` without a 64-bit division: for the clock's and
+/// the consoles' conversions (by 10, 1000, 10^6, 10^9).
 ///
 /// Why: a Cortex-M3 divides 32-bit numbers in hardware, but a 64-bit
 /// division is a call to compiler_builtins' `__aeabi_uldivmod`, about 600
 /// bytes of flash with its helpers, which LLVM does not turn into a
-/// multiplication on a 32-bit target for these divisors. `D` below 2^31
-/// once its factors of two are out (checked when it compiles), so that
-/// long division in chunks of the bits `D` leaves free in a `u32` needs
-/// only 32-bit ones; slower than the library's, and never on a datagram's
-/// way through the stack.
+/// multiplication on a 32-bit target for these divisors. Long division
+/// bit by bit instead (a shift, a compare and a subtraction each), in a
+/// few dozen bytes: 64 steps, slower than the library's (about 30 µs at
+/// 25 MHz), a few of them for a reading of the wall clock.
 pub fn div_rem<const D: u32>(n: u64) -> (u64, u32) {
-    const {
-        assert!(
-            D != 0 && D >> D.trailing_zeros() < 1 << 31,
-            "div_rem: D must be 1 to 2^31 - 1 times a power of two"
-        )
-    };
+    const { assert!(D != 0, "div_rem: D must not be 0") };
     long_division(n, D)
 }
 
-/// [`div_rem`]'s work, once for every divisor: the divisor's factors of
-/// two come off as a shift (10^9 is 2^9 times 1,953,125), then `n` is
-/// divided by the odd rest in chunks of as many bits as that leaves free
-/// in a `u32` (11 bits for 10^9, 28 for 10): each step's remainder, below
-/// the divisor, still fits a `u32` with the next chunk beside it.
+/// [`div_rem`]'s work, once for every divisor: school long division in
+/// base 2. The bits of `n` leave it at the top, into the remainder, as the
+/// quotient's come in at the bottom; the remainder stays below the divisor
+/// (below 2^32), so with the next bit beside it, it fits a `u64`. Never
+/// inlined: one copy of the loop, not one at every conversion.
+#[inline(never)]
 fn long_division(n: u64, divisor: u32) -> (u64, u32) {
-    let zeros = divisor.trailing_zeros();
-    let odd = divisor >> zeros;
-    let width = odd.leading_zeros();
-    let top = n >> zeros;
-    let mut quotient = 0u64;
-    let mut rest = 0u32;
-    // The bits of `top` not divided yet, from its highest.
-    let mut left = 64 - zeros;
-    while left > 0 {
-        let take = width.min(left);
-        left -= take;
-        let chunk = (top >> left) as u32 & ((1 << take) - 1);
-        let partial = rest << take | chunk;
-        quotient = quotient << take | u64::from(partial / odd);
-        rest = partial % odd;
+    let divisor = u64::from(divisor);
+    let mut bits = n;
+    let mut rest = 0u64;
+    for _ in 0..64 {
+        rest = rest << 1 | bits >> 63;
+        bits <<= 1;
+        if rest >= divisor {
+            rest -= divisor;
+            bits |= 1;
+        }
     }
-    let low_bits = n as u32 & ((1 << zeros) - 1);
-    (quotient, rest << zeros | low_bits)
+    (bits, rest as u32)
 }
 
 /// A UTC calendar date and time of day (proleptic Gregorian calendar).
@@ -257,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn division_in_32_bit_steps_is_division() {
+    fn division_bit_by_bit_is_division() {
         fn check<const D: u32>(n: u64) {
             let d = u64::from(D);
             assert_eq!(div_rem::<D>(n), (n / d, (n % d) as u32), "{n} / {D}");
@@ -283,6 +272,7 @@ mod tests {
             check::<0x8000_0000>(n);
             check::<0x7fff_ffff>(n);
             check::<0xffff_fffe>(n);
+            check::<0xffff_ffff>(n);
         }
     }
 

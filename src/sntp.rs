@@ -251,12 +251,24 @@ fn half_sum(a: i64, b: i64) -> i64 {
 
 /// 2^`precision` seconds, in nanoseconds: at least 1, and at most
 /// `u64::MAX` (584 years; from 2^4 s on, past MAXDISP anyway).
-fn precision_nanos(precision: i8) -> u64 {
-    let shift = u32::from(precision.unsigned_abs()).min(63);
-    if precision >= 0 {
-        NANOS_PER_SECOND.saturating_mul(1 << shift)
+///
+/// Doubled or halved once per power of two, not shifted by it: a 64-bit
+/// shift by a variable is a call to compiler_builtins on a 32-bit target.
+const fn precision_nanos(precision: i8) -> u64 {
+    let mut nanos = NANOS_PER_SECOND;
+    let mut steps = precision.unsigned_abs();
+    while steps > 0 {
+        nanos = if precision >= 0 {
+            nanos.saturating_add(nanos)
+        } else {
+            nanos >> 1
+        };
+        steps -= 1;
+    }
+    if nanos == 0 {
+        1
     } else {
-        (NANOS_PER_SECOND >> shift).max(1)
+        nanos
     }
 }
 
@@ -456,7 +468,7 @@ impl SntpClient {
         .0;
         let nanos = nanos_of(synced.server_root_dispersion)
             .saturating_add(precision_nanos(synced.server_precision))
-            .saturating_add(precision_nanos(OUR_PRECISION))
+            .saturating_add(OUR_PRECISION_NANOS)
             .saturating_add(drift);
         duration_from_nanos(nanos)
     }
@@ -602,6 +614,8 @@ impl SntpClient {
 
 /// Our own clock's precision: the monotonic clock counts microseconds.
 const OUR_PRECISION: i8 = -19;
+/// [`OUR_PRECISION`] in nanoseconds, once, when it compiles.
+const OUR_PRECISION_NANOS: u64 = precision_nanos(OUR_PRECISION);
 
 impl Service for SntpClient {
     fn name(&self) -> &'static str {

@@ -703,8 +703,16 @@ impl Repr {
         HEADER_LEN
     }
 
-    /// Writes the header into the first 48 bytes of `packet`.
+    /// Writes the header into the first 48 bytes of `packet`; nothing
+    /// into a shorter one.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+        // The setters on a view of exactly 48 bytes: one length check
+        // here instead of one per field (they stay in the code otherwise,
+        // as a reserved payload's length is known only at run time).
+        let Some(header) = packet.buffer.as_mut().first_chunk_mut::<HEADER_LEN>() else {
+            return;
+        };
+        let packet = &mut Packet::new_unchecked(header);
         packet.set_li_vn_mode(self.leap, self.version, self.mode);
         packet.set_stratum(self.stratum);
         packet.set_poll(self.poll);
@@ -824,6 +832,8 @@ pub(crate) mod tests {
             let _ = (packet.transmit_timestamp(), packet.reference_id());
             let mut short = [0u8; 48];
             repr().emit(&mut Packet::new_unchecked(&mut short[..len]));
+            // A header that does not fit is not written at all.
+            assert_eq!(short, [0; 48], "{len}");
         }
         // Longer datagrams (extension fields, a MAC) are parsed by their header.
         let mut long = [0u8; 68];

@@ -8,6 +8,8 @@
 //! - `board.rs`: the LAN9118 on the memory bus, SysTick as the monotonic
 //!   clock, timer 0 for the deadline, `wfi` sleep, the interrupt vectors;
 //! - `uart.rs`: UART0 as the console;
+//! - `mem.rs`: with the `small-mem` feature, `memcpy`, `memmove` and
+//!   `memset` small rather than fast (the smallest image's);
 //! - `memory.rs`: the stack painted at boot and its high-water mark;
 //! - `panic.rs`: the panic and fault report, then QEMU exits (or the chip
 //!   resets);
@@ -20,6 +22,8 @@
 #![no_main]
 
 mod board;
+#[cfg(feature = "small-mem")]
+mod mem;
 mod memory;
 mod panic;
 mod uart;

@@ -9,7 +9,6 @@
 
 use std::collections::VecDeque;
 use std::string::String;
-use std::sync::Mutex;
 use std::vec::Vec;
 
 use udpkit::catalog::CATALOG;
@@ -29,12 +28,11 @@ use super::*;
 use crate::console::ClockWatch;
 use crate::storage::{StackStorage, Storage};
 
-/// Everything the test board's console printed (the log included).
-static CONSOLE: Mutex<String> = Mutex::new(String::new());
-
 std::thread_local! {
-    /// What this test's thread printed: the tests of [`Text`] read it,
-    /// untouched by the others running beside them.
+    /// What the test board's console printed from this test's thread (the
+    /// log included, which is written where it is logged): each test reads
+    /// its own, untouched by the others running beside them, which a
+    /// console shared by all once broke in the middle of a line.
     static THREAD_CONSOLE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
@@ -45,8 +43,9 @@ fn text_of(write: impl FnOnce(Text<TestBoard>) -> Text<TestBoard>) -> String {
     THREAD_CONSOLE.with(|c| c.borrow().clone())
 }
 
+/// Everything this thread printed on the test board's console.
 fn console_text() -> String {
-    CONSOLE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    THREAD_CONSOLE.with(|c| c.borrow().clone())
 }
 
 /// The console's text after byte `from`.
@@ -89,10 +88,6 @@ impl Platform for TestBoard {
     const DESCRIPTION: &'static str = "the core's in-memory device";
 
     fn console_write(text: &str) {
-        CONSOLE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_str(text);
         THREAD_CONSOLE.with(|c| c.borrow_mut().push_str(text));
     }
 

@@ -8,7 +8,7 @@
 //! text here instead: the boot lines, the clock line, its short `s`
 //! report, and the panic and fault reports, which the full image writes
 //! here too (their text is the same either way). Its divisions are
-//! [`div_rem`]'s, 32-bit ones: a 64-bit division would bring
+//! [`div_rem`]'s, bit by bit: a 64-bit division would bring
 //! compiler_builtins' routine along, about 600 bytes.
 
 use core::marker::PhantomData;
@@ -19,9 +19,6 @@ use udpkit::smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv4Cidr};
 use crate::Platform;
 
 const DIGITS: &str = "0123456789abcdef";
-
-/// Most decimal digits of a `u64`.
-const MAX_DIGITS: usize = 20;
 
 /// Plain text to the console of board `P`: `Text::<P>::new().str("port
 /// ").number(7).str("\n")`. Zero-sized: make one wherever text is written.
@@ -74,29 +71,28 @@ impl<P: Platform> Text<P> {
 
     /// `n` in decimal, then spaces up to `width` characters (`{:<width}`).
     pub fn number_padded(self, n: u64, width: usize) -> Text<P> {
-        self.number(n)
-            .spaces(width.saturating_sub(decimal_digits(n)))
+        let written = self.decimal(n, 1);
+        self.spaces(width.saturating_sub(written))
     }
 
-    /// `n` in decimal with leading zeros to `digits` digits (`{:0digits}`,
-    /// at most 20).
+    /// `n` in decimal with leading zeros to `digits` digits (`{:0digits}`).
     pub fn digits(self, n: u64, digits: usize) -> Text<P> {
-        let mut reversed = [0u8; MAX_DIGITS];
-        let mut rest = n;
-        let mut len = 0;
-        for (i, slot) in reversed.iter_mut().enumerate() {
-            if rest == 0 && i >= digits.max(1) {
-                break;
-            }
-            let (tens, units) = div_rem::<10>(rest);
-            *slot = units as u8;
-            rest = tens;
-            len = i + 1;
-        }
-        for &digit in reversed.iter().take(len).rev() {
-            self.digit(digit);
-        }
+        self.decimal(n, digits);
         self
+    }
+
+    /// `n` in decimal with leading zeros to `digits` digits; how many
+    /// digits that wrote. The higher digits first, by recursion (at most
+    /// 20 deep, a few words each): no buffer, one division a digit.
+    fn decimal(self, n: u64, digits: usize) -> usize {
+        let (tens, units) = div_rem::<10>(n);
+        let written = if tens > 0 || digits > 1 {
+            self.decimal(tens, digits.saturating_sub(1))
+        } else {
+            0
+        };
+        self.digit(units as u8);
+        written + 1
     }
 
     /// `n` as `0x` and eight hexadecimal digits (`{:#010x}`).
@@ -169,15 +165,4 @@ impl<P: Platform> Text<P> {
         };
         text.str(":").number(u64::from(endpoint.port))
     }
-}
-
-/// How many decimal digits `n` has.
-fn decimal_digits(n: u64) -> usize {
-    let mut digits = 1;
-    let mut rest = div_rem::<10>(n).0;
-    while rest > 0 {
-        digits += 1;
-        rest = div_rem::<10>(rest).0;
-    }
-    digits
 }
