@@ -62,6 +62,12 @@ pub trait Outbox {
         Ok(())
     }
 
+    /// Queues a datagram with a copy of `payload` to the sender of
+    /// `request`: [`Outbox::send`] to `request.from`.
+    fn reply(&mut self, request: &Request<'_>, payload: &[u8]) -> Result<(), SendError> {
+        self.send(request.from, payload)
+    }
+
     /// Like [`Outbox::reserve`], for a peer that may be gone: one that has
     /// sent nothing for a while, whose MAC address smoltcp has forgotten.
     /// The stack sends such datagrams through a queue of their own when the

@@ -1313,6 +1313,15 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
         Ok(())
     }
 
+    // The sender read where `serve` wrote it, in the pieces it wrote: a copy
+    // of the endpoint for `send` (a 17-byte address, byte-aligned) was read
+    // back in other pieces and stalled on store forwarding, twice an echo.
+    fn reply(&mut self, request: &Request<'_>, payload: &[u8]) -> Result<(), SendError> {
+        self.queue(&request.from, payload.len(), false)?
+            .copy_from_slice(payload);
+        Ok(())
+    }
+
     fn reserve_detour(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
         self.queue(&to, len, true)
     }

@@ -22,7 +22,7 @@ impl Service for Echo {
     }
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
-        out.send(request.from, request.payload)?;
+        out.reply(request, request.payload)?;
         Ok(())
     }
 }

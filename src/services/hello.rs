@@ -56,7 +56,7 @@ impl Service for Hello {
         let mut text = [0u8; 1500];
         let limit = out.max_payload().min(text.len());
         let len = reply(request.payload, &mut text[..limit]);
-        out.send(request.from, &text[..len])?;
+        out.reply(request, &text[..len])?;
         Ok(())
     }
 }

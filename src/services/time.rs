@@ -52,7 +52,7 @@ impl Service for Time {
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
         let now = request.wall.ok_or(Discard::NoWallClock)?;
-        out.send(request.from, &encode(now))?;
+        out.reply(request, &encode(now))?;
         Ok(())
     }
 }
