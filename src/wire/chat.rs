@@ -509,7 +509,10 @@ impl NameProblem {
     /// What `name` breaks, if anything, as a name of at most `max_chars`
     /// characters and `max_bytes` bytes.
     pub fn of(name: &str, max_chars: usize, max_bytes: usize) -> Option<NameProblem> {
-        if name.len() > max_bytes || name.chars().count() > max_chars {
+        // Characters are the bytes that do not continue one (UTF-8): a
+        // plain count, not `chars().count()`'s unrolled one (flash).
+        let chars = name.bytes().filter(|&b| b & 0xc0 != 0x80).count();
+        if name.len() > max_bytes || chars > max_chars {
             return Some(NameProblem::TooLong {
                 max_chars,
                 max_bytes,
@@ -1269,10 +1272,18 @@ fn decimal(n: usize) -> Digits {
 /// of it.
 fn put(out: &mut dyn Write, template: &str, texts: &[&str]) -> fmt::Result {
     let mut texts = texts.iter();
-    let mut pieces = template.split("{}");
-    out.write_str(pieces.next().unwrap_or(""))?;
-    for piece in pieces {
-        write_sanitized(out, texts.next().copied().unwrap_or(""))?;
+    // Split at each `{` (the templates have no other), a `}` after it:
+    // a character's search, where a string's (`"{}"`) would link its
+    // panic message and `char`'s `Debug` into an image that formats
+    // panics.
+    for (i, piece) in template.split('{').enumerate() {
+        let piece = match i {
+            0 => piece,
+            _ => {
+                write_sanitized(out, texts.next().copied().unwrap_or(""))?;
+                piece.strip_prefix('}').unwrap_or(piece)
+            }
+        };
         out.write_str(piece)?;
     }
     Ok(())
