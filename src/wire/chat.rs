@@ -1910,6 +1910,84 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_list_is_cut_where_its_tail_still_fits() {
+        // Names of 10 bytes, each after the first with its `, `: over 12
+        // room names of 1 to 12 bytes, the line's end moves through every
+        // byte of one name, so one of them ends the list 1 byte past
+        // LINE_CAP with its tail and `, ...`: there, and only there, the
+        // list is cut one name earlier.
+        let names: Vec<String> = (0..100).map(|i| std::format!("m{i:09}")).collect();
+        let list: Vec<&str> = names.iter().map(String::as_str).collect();
+        for room_len in 1..=12 {
+            let room = &"abcdefghijkl"[..room_len];
+            let tail = std::format!(" left {room} (idle for 5 min)\n");
+            let mut expected = String::from("*** ");
+            for (i, name) in list.iter().enumerate() {
+                let separator = if i == 0 { "" } else { ", " };
+                expected.push_str(separator);
+                let end = expected.len() + name.len() + ", ...".len() + tail.len();
+                if end > LINE_CAP {
+                    expected.push_str("...");
+                    break;
+                }
+                expected.push_str(name);
+            }
+            expected.push_str(&tail);
+            let line = ServerLine::Expired {
+                names: Names::new(&list),
+                room,
+                idle_secs: 300,
+            };
+            assert_eq!(String::from_utf8(emitted(&line)).unwrap(), expected);
+            assert!(expected.len() <= LINE_CAP);
+        }
+    }
+
+    #[test]
+    fn refusals_and_name_problems_read_as_their_lines_say_them() {
+        let refusals = [
+            Refusal::NotUtf8,
+            Refusal::BadNick(NameProblem::TooLong {
+                max_chars: 16,
+                max_bytes: 48,
+            }),
+            Refusal::BadRoom(NameProblem::Reserved),
+            Refusal::NickTaken("alice"),
+            Refusal::ServerFull { max_members: 8 },
+            Refusal::TooManyRooms { max_rooms: 4 },
+            Refusal::MessageTooLong { len: 201, max: 200 },
+            Refusal::NoSuchNick("bob"),
+            Refusal::UnknownCommand("dance"),
+            Refusal::NotMember { idle_secs: 300 },
+            Refusal::NotMember { idle_secs: 90 },
+        ];
+        for refusal in refusals {
+            let line = String::from_utf8(emitted(&ServerLine::Error(refusal))).unwrap();
+            assert_eq!(line, std::format!("*** error: {refusal}\n"));
+        }
+        assert_eq!(
+            Refusal::ServerFull { max_members: 8 }.to_string(),
+            "server full (8 members), try again later"
+        );
+        assert_eq!(
+            Refusal::NotMember { idle_secs: 90 }.to_string(),
+            "you are not in the chat (members silent for 90 s leave it): join with /nick NAME"
+        );
+        assert_eq!(
+            NameProblem::TooLong {
+                max_chars: 16,
+                max_bytes: 48
+            }
+            .to_string(),
+            "too long: at most 16 characters and 48 bytes"
+        );
+        assert_eq!(
+            NameProblem::MixedScripts.to_string(),
+            "mixes Latin, Greek or Cyrillic letters, which look alike"
+        );
+    }
+
+    #[test]
     fn lists_read_back_are_equal_only_to_the_same_names_cut_alike() {
         let read = |bytes: &'static [u8]| ServerLine::parse(bytes).unwrap();
         let who = |members: &'static [&'static str]| ServerLine::Who {
