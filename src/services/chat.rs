@@ -316,9 +316,71 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
     }
 
-    /// Writes `line` and sends it to `to`.
+    /// Writes `line` and sends it to `to`. Never inlined, as the other
+    /// functions that hold an [`Emitted`]: its kilobyte is on the stack
+    /// only while it is sent, not in the frames of the callers (which may
+    /// hold another; the stack's high-water mark is RAM a board needs).
+    #[inline(never)]
     fn answer(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &ServerLine<'_>) {
-        self.send(out, to, &Emitted::new(line));
+        let mut written = Emitted::EMPTY;
+        written.write(line);
+        self.send(out, to, &written);
+    }
+
+    /// Writes `line` and sends it to every member of `room` except `except`.
+    #[inline(never)]
+    fn tell_room_line(
+        &mut self,
+        out: &mut dyn Outbox,
+        room: usize,
+        except: IpEndpoint,
+        line: &ServerLine<'_>,
+    ) {
+        let mut written = Emitted::EMPTY;
+        written.write(line);
+        let line = &written;
+        self.tell_room(out, room, except, line);
+    }
+
+    /// Writes `line` and sends it to every member of `room`, `sender`
+    /// included.
+    #[inline(never)]
+    fn tell_room_and_sender(
+        &mut self,
+        out: &mut dyn Outbox,
+        room: usize,
+        sender: IpEndpoint,
+        line: &ServerLine<'_>,
+    ) {
+        let mut written = Emitted::EMPTY;
+        written.write(line);
+        let line = &written;
+        self.tell_room(out, room, sender, line);
+        self.send(out, sender, line);
+    }
+
+    /// Sends `to` the welcome of `nick` to `room`.
+    #[inline(never)]
+    fn send_welcome(&mut self, out: &mut dyn Outbox, to: IpEndpoint, nick: &str, room: usize) {
+        let mut line = Emitted::EMPTY;
+        self.welcome(nick, room, &mut line);
+        self.send(out, to, &line);
+    }
+
+    /// Sends `to` who is in `room`.
+    #[inline(never)]
+    fn send_who(&mut self, out: &mut dyn Outbox, to: IpEndpoint, room: usize) {
+        let mut line = Emitted::EMPTY;
+        self.who(room, &mut line);
+        self.send(out, to, &line);
+    }
+
+    /// Sends `to` the rooms and how many are in each.
+    #[inline(never)]
+    fn send_room_list(&mut self, out: &mut dyn Outbox, to: IpEndpoint) {
+        let mut line = Emitted::EMPTY;
+        self.room_list(&mut line);
+        self.send(out, to, &line);
     }
 
     /// Sends `line` to a member that did not send it: through the detour
@@ -365,13 +427,15 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     ) {
         let now = request.now;
         let rate = self.limits.strangers_per_second;
-        let line = Emitted::new(line);
+        let mut written = Emitted::EMPTY;
+        written.write(line);
+        let line = &written;
         if !self.strangers.take(now, rate, rate) {
             self.stats.strangers_silenced += 1;
         } else if !self.excess.cover(now, request.payload.len(), line.len) {
             self.stats.strangers_over_budget += 1;
         } else {
-            self.send(out, request.from, &line);
+            self.send(out, request.from, line);
         }
     }
 
@@ -396,6 +460,9 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
     }
 
+    /// A stranger joins as `nick`. Never inlined: its welcome's kilobyte
+    /// (see [`Chat::answer`]) is not in the frame every datagram passes.
+    #[inline(never)]
     fn join(
         &mut self,
         request: &Request<'_>,
@@ -439,7 +506,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         // budget a /nick and /quit loop would amplify tenfold. With the
         // budget spent, the stranger does not join (so nobody is told); it
         // asks again, as `udpkit chat` does when no welcome comes.
-        let welcome = self.welcome(nick, 0);
+        let mut welcome = Emitted::EMPTY;
+        self.welcome(nick, 0, &mut welcome);
         if !self
             .excess
             .cover(request.now, request.payload.len(), welcome.len)
@@ -450,16 +518,15 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         }
         self.stats.joined += 1;
         log_info!("chat: {nick} joined from {from}");
-        let notice = Emitted::new(&ServerLine::Joined { nick, room: LOBBY });
-        self.tell_room(out, 0, from, &notice);
+        self.tell_room_line(out, 0, from, &ServerLine::Joined { nick, room: LOBBY });
         self.send(out, from, &welcome);
         Ok(())
     }
 
     /// `*** welcome NICK, you are in ROOM with: ...`
-    fn welcome(&self, nick: &str, room: usize) -> Emitted {
+    fn welcome(&self, nick: &str, room: usize, into: &mut Emitted) {
         let nicks = self.nicks_in(room);
-        Emitted::new(&ServerLine::Welcome {
+        into.write(&ServerLine::Welcome {
             nick,
             room: self.room_name(room),
             members: Names::new(&nicks),
@@ -488,12 +555,11 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         if let Some(member) = self.members.get_mut(index) {
             member.nick = name(nick);
         }
-        let line = Emitted::new(&ServerLine::Renamed {
+        let line = ServerLine::Renamed {
             old: &old,
             new: nick,
-        });
-        self.tell_room(out, room, peer, &line);
-        self.send(out, peer, &line);
+        };
+        self.tell_room_and_sender(out, room, peer, &line);
         Ok(())
     }
 
@@ -546,20 +612,21 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         if let Some(member) = self.members.get_mut(index) {
             member.room = new_room;
         }
-        let left = Emitted::new(&ServerLine::Moved {
+        // One line at a time on the stack (see `answer`).
+        let new_name = name(self.room_name(new_room));
+        let left = ServerLine::Moved {
             nick: &nick,
             from: &old_name,
-            to: self.room_name(new_room),
-        });
-        self.tell_room(out, old_room, peer, &left);
+            to: &new_name,
+        };
+        self.tell_room_line(out, old_room, peer, &left);
         self.forget_room_if_empty(old_room);
-        let joined = Emitted::new(&ServerLine::Joined {
+        let joined = ServerLine::Joined {
             nick: &nick,
-            room: self.room_name(new_room),
-        });
-        self.tell_room(out, new_room, peer, &joined);
-        let welcome = self.welcome(&nick, new_room);
-        self.send(out, peer, &welcome);
+            room: &new_name,
+        };
+        self.tell_room_line(out, new_room, peer, &joined);
+        self.send_welcome(out, peer, &nick, new_room);
         Ok(())
     }
 
@@ -569,11 +636,12 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             return;
         }
         let member = self.members.swap_remove(index);
-        let line = Emitted::new(&ServerLine::Quit {
+        let room = name(self.room_name(member.room));
+        let line = ServerLine::Quit {
             nick: &member.nick,
-            room: self.room_name(member.room),
-        });
-        self.tell_room(out, member.room, member.peer, &line);
+            room: &room,
+        };
+        self.tell_room_line(out, member.room, member.peer, &line);
         self.forget_room_if_empty(member.room);
     }
 
@@ -594,7 +662,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             return self.error(out, peer, Refusal::MessageTooLong { len, max });
         }
         let (room_name, nick) = (self.room_name(room), member.nick.as_str());
-        let line = Emitted::new(&if action {
+        let mut line = Emitted::EMPTY;
+        line.write(&if action {
             ServerLine::Action {
                 room: room_name,
                 nick,
@@ -616,6 +685,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         Ok(())
     }
 
+    /// A private message. Never inlined, as [`Chat::join`].
+    #[inline(never)]
     fn private(
         &mut self,
         index: usize,
@@ -644,7 +715,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             let typed = cut(to_nick, ECHO_CAP);
             return self.error(out, peer, Refusal::NoSuchNick(typed));
         };
-        let line = Emitted::new(&ServerLine::Private { from: &nick, text });
+        let mut line = Emitted::EMPTY;
+        line.write(&ServerLine::Private { from: &nick, text });
         self.stats.messages += 1;
         self.send_to_member(out, to, last_seen, &line);
         self.stats.relayed += 1;
@@ -653,16 +725,16 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     }
 
     /// `*** in ROOM with: ...`
-    fn who(&self, room: usize) -> Emitted {
+    fn who(&self, room: usize, into: &mut Emitted) {
         let nicks = self.nicks_in(room);
-        Emitted::new(&ServerLine::Who {
+        into.write(&ServerLine::Who {
             room: self.room_name(room),
             members: Names::new(&nicks),
         })
     }
 
     /// `*** rooms: lobby (2) games (1)`
-    fn room_list(&self) -> Emitted {
+    fn room_list(&self, into: &mut Emitted) {
         let mut counts: heapless::Vec<(&str, usize), ROOMS> = heapless::Vec::new();
         for (index, room) in self.rooms.iter().enumerate() {
             if let Some(room) = room {
@@ -670,13 +742,13 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
                 let _ = counts.push((room.as_str(), self.room_size(index)));
             }
         }
-        Emitted::new(&ServerLine::Rooms(RoomCounts::new(&counts)))
+        into.write(&ServerLine::Rooms(RoomCounts::new(&counts)));
     }
 
     /// `*** a, b left ROOM (idle for 5 min)` for the members of `room` that
     /// are `expired`, named in the order they leave the member table (each
     /// `swap_remove` moves the last member into the gap).
-    fn expiry_line(&self, room: usize, expired: &dyn Fn(&Member) -> bool) -> Emitted {
+    fn expiry_line(&self, room: usize, expired: &dyn Fn(&Member) -> bool, into: &mut Emitted) {
         let mut order: heapless::Vec<usize, MEMBERS> = heapless::Vec::new();
         for index in 0..self.members.len() {
             // No more members than MEMBERS: there is room for each.
@@ -692,7 +764,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
                 let _ = names.push(member.nick.as_str());
             }
         }
-        Emitted::new(&ServerLine::Expired {
+        into.write(&ServerLine::Expired {
             names: Names::new(&names),
             room: self.room_name(room),
             idle_secs: self.limits.idle_timeout.secs(),
@@ -745,13 +817,11 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             Command::Leave if room == 0 => self.error(out, peer, Refusal::InLobby),
             Command::Leave => self.change_room(index, out, LOBBY),
             Command::Who => {
-                let line = self.who(room);
-                self.send(out, peer, &line);
+                self.send_who(out, peer, room);
                 Ok(())
             }
             Command::Rooms => {
-                let line = self.room_list();
-                self.send(out, peer, &line);
+                self.send_room_list(out, peer);
                 Ok(())
             }
             Command::Msg { to, text } => self.private(index, out, to, text),
@@ -865,7 +935,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
             if !self.members.iter().any(|m| expired(m, room)) {
                 continue;
             }
-            let line = self.expiry_line(room, &|m: &Member| expired(m, room));
+            let mut line = Emitted::EMPTY;
+            self.expiry_line(room, &|m: &Member| expired(m, room), &mut line);
             while let Some(index) = self.members.iter().position(|m| expired(m, room)) {
                 let member = self.members.swap_remove(index);
                 log_info!("chat: {} expired", member.nick);
@@ -904,15 +975,22 @@ struct Emitted {
 }
 
 impl Emitted {
+    /// No line yet: [`Emitted::write`] writes one in place, in the frame
+    /// of the function that sends it (not returned by value, which would
+    /// copy its kilobyte through another frame; see [`Chat::answer`]).
+    const EMPTY: Emitted = Emitted {
+        bytes: [0; LINE_CAP],
+        len: 0,
+    };
+
     /// `line`, written; empty (and sent to no one, counted as a send
     /// failure) if it does not fit [`LINE_CAP`], which the limits prevent.
-    fn new(line: &ServerLine<'_>) -> Emitted {
-        let mut bytes = [0; LINE_CAP];
-        let len = line.emit(&mut bytes).unwrap_or_else(|_| {
+    #[inline(never)]
+    fn write(&mut self, line: &ServerLine<'_>) {
+        self.len = line.emit(&mut self.bytes).unwrap_or_else(|_| {
             log_warn!("chat: a line longer than {LINE_CAP} bytes was not sent");
             0
         });
-        Emitted { bytes, len }
     }
 
     fn as_bytes(&self) -> &[u8] {

@@ -4,10 +4,10 @@
 //! `ctime(3)` in UTC followed by CR LF: `Mon Nov 23 15:04:05 2026\r\n`.
 //! Without a wall clock there is no reply.
 
-use core::fmt::Write;
-
 use crate::clock::UnixTime;
 use crate::service::{Discard, Outbox, Request, Service, Uses};
+use crate::wire::write_decimal;
+use core::fmt::Write;
 
 /// The port RFC 867 assigns.
 pub const DEFAULT_PORT: u16 = 13;
@@ -18,23 +18,33 @@ pub const NAME: &str = "daytime";
 /// A formatted daytime line; 26 bytes for years 1000 to 9999.
 pub type DaytimeLine = heapless::String<48>;
 
-/// Formats `time` like `ctime(3)` in UTC, with a CR LF line ending.
+/// Formats `time` like `ctime(3)` in UTC, with a CR LF line ending:
+/// `Mon Nov 23 15:04:05 2026\r\n`, the day padded with a space, the time
+/// with zeros. (Written piece by piece, not with `write!`: `core::fmt`'s
+/// machinery is kilobytes of flash on a board.)
 pub fn format(time: UnixTime) -> DaytimeLine {
     let c = time.to_civil();
     let mut line = DaytimeLine::new();
     // 48 bytes hold the longest possible line (a 20-digit year), so the
-    // write cannot fail.
-    let _ = write!(
-        line,
-        "{} {} {:2} {:02}:{:02}:{:02} {}\r\n",
-        c.weekday_name(),
-        c.month_name(),
-        c.day,
-        c.hour,
-        c.minute,
-        c.second,
-        c.year
-    );
+    // writes cannot fail.
+    let _ = (|| -> core::fmt::Result {
+        line.write_str(c.weekday_name())?;
+        line.write_char(' ')?;
+        line.write_str(c.month_name())?;
+        line.write_char(' ')?;
+        let fields = [
+            (u64::from(c.day), b' ', ' '),
+            (u64::from(c.hour), b'0', ':'),
+            (u64::from(c.minute), b'0', ':'),
+            (u64::from(c.second), b'0', ' '),
+        ];
+        for (value, pad, after) in fields {
+            write_decimal(&mut line, value, 2, pad)?;
+            line.write_char(after)?;
+        }
+        write_decimal(&mut line, c.year, 0, b' ')?;
+        line.write_str("\r\n")
+    })();
     line
 }
 

@@ -51,7 +51,7 @@
 
 use core::fmt::{self, Write};
 
-use super::{strip_line_ending, Counter, Error, Result, SliceWriter};
+use super::{strip_line_ending, Counter, Digits, Error, Result, SliceWriter};
 
 /// Longest nick or room name, in characters.
 pub const NAME_CHARS: usize = 16;
@@ -509,7 +509,10 @@ impl NameProblem {
     /// What `name` breaks, if anything, as a name of at most `max_chars`
     /// characters and `max_bytes` bytes.
     pub fn of(name: &str, max_chars: usize, max_bytes: usize) -> Option<NameProblem> {
-        if name.len() > max_bytes || name.chars().count() > max_chars {
+        // Characters are the bytes that do not continue one (UTF-8): a
+        // plain count, not `chars().count()`'s unrolled one (flash).
+        let chars = name.bytes().filter(|&b| b & 0xc0 != 0x80).count();
+        if name.len() > max_bytes || chars > max_chars {
             return Some(NameProblem::TooLong {
                 max_chars,
                 max_bytes,
@@ -548,22 +551,29 @@ impl NameProblem {
     }
 }
 
-impl fmt::Display for NameProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.fixed_text(), self) {
-            (Some(text), _) => f.write_str(text),
+impl NameProblem {
+    fn write(&self, out: &mut dyn Write) -> fmt::Result {
+        match (self.fixed_text(), *self) {
+            (Some(text), _) => out.write_str(text),
             (
                 None,
                 NameProblem::TooLong {
                     max_chars,
                     max_bytes,
                 },
-            ) => write!(
-                f,
-                "too long: at most {max_chars} characters and {max_bytes} bytes"
+            ) => put(
+                out,
+                "too long: at most {} characters and {} bytes",
+                &[decimal(max_chars).as_str(), decimal(max_bytes).as_str()],
             ),
             (None, _) => Ok(()),
         }
+    }
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
     }
 }
 
@@ -647,7 +657,7 @@ impl<'a> Names<'a> {
                     if end > LINE_CAP {
                         return out.write_str("...");
                     }
-                    write!(out, "{}", Sanitized(name))?;
+                    write_sanitized(out, name)?;
                 }
                 Ok(())
             }
@@ -732,12 +742,17 @@ impl<'a> RoomCounts<'a> {
             RoomSource::Text(text) => out.write_str(text),
             RoomSource::List(list) => {
                 for &(name, count) in list {
-                    let mut entry = Counter::default();
-                    let _ = write!(entry, " {} ({count})", Sanitized(name));
-                    if out.len.saturating_add(entry.len() + " ...\n".len()) > LINE_CAP {
+                    const ENTRY: &str = " {} ({})";
+                    let count = decimal(count);
+                    let entry = [name, count.as_str()];
+                    if out
+                        .len
+                        .saturating_add(length(ENTRY, &entry) + " ...\n".len())
+                        > LINE_CAP
+                    {
                         return out.write_str(" ...");
                     }
-                    write!(out, " {} ({count})", Sanitized(name))?;
+                    put(out, ENTRY, &entry)?;
                 }
                 Ok(())
             }
@@ -857,73 +872,70 @@ impl<'a> ServerLine<'a> {
     }
 
     fn write(&self, out: &mut Tally<'_>) -> fmt::Result {
-        use Sanitized as S;
         match *self {
             ServerLine::Welcome {
                 nick,
                 room,
                 members,
             } => {
-                write!(out, "*** welcome {}, you are in {}", S(nick), S(room))?;
+                put(out, "*** welcome {}, you are in {}", &[nick, room])?;
                 write_members(out, &members)?;
             }
             ServerLine::Who { room, members } => {
-                write!(out, "*** in {}", S(room))?;
+                put(out, "*** in {}", &[room])?;
                 write_members(out, &members)?;
             }
-            ServerLine::Joined { nick, room } => {
-                write!(out, "*** {} joined {}", S(nick), S(room))?;
-            }
+            ServerLine::Joined { nick, room } => put(out, "*** {} joined {}", &[nick, room])?,
             ServerLine::Moved { nick, from, to } => {
-                write!(out, "*** {} left {} for {}", S(nick), S(from), S(to))?;
+                put(out, "*** {} left {} for {}", &[nick, from, to])?
             }
-            ServerLine::Quit { nick, room } => {
-                write!(out, "*** {} left {} (quit)", S(nick), S(room))?
-            }
+            ServerLine::Quit { nick, room } => put(out, "*** {} left {} (quit)", &[nick, room])?,
             ServerLine::Expired {
                 names,
                 room,
                 idle_secs,
             } => {
-                let mut tail = Counter::default();
-                let _ = writeln!(tail, " left {} (idle for {})", S(room), Idle(idle_secs));
+                const TAIL: &str = " left {} (idle for {}{})";
+                let (number, unit) = idle(idle_secs);
+                let tail = [room, number.as_str(), unit];
                 out.write_str("*** ")?;
-                names.write(out, "", ", ...".len() + tail.len())?;
-                write!(out, " left {} (idle for {})", S(room), Idle(idle_secs))?;
+                names.write(out, "", ", ...".len() + length(TAIL, &tail) + "\n".len())?;
+                put(out, TAIL, &tail)?;
             }
-            ServerLine::Renamed { old, new } => {
-                write!(out, "*** {} is now known as {}", S(old), S(new))?;
-            }
-            ServerLine::AlreadyNick(nick) => write!(out, "*** you are {} already", S(nick))?,
-            ServerLine::AlreadyInRoom(room) => write!(out, "*** you are in {} already", S(room))?,
+            ServerLine::Renamed { old, new } => put(out, "*** {} is now known as {}", &[old, new])?,
+            ServerLine::AlreadyNick(nick) => put(out, "*** you are {} already", &[nick])?,
+            ServerLine::AlreadyInRoom(room) => put(out, "*** you are in {} already", &[room])?,
             ServerLine::Rooms(rooms) => {
                 out.write_str("*** rooms:")?;
                 rooms.write(out)?;
             }
             ServerLine::Pong => out.write_str("*** pong")?,
             ServerLine::SaySomething => out.write_str(SAY_SOMETHING)?,
-            ServerLine::Bye(nick) => write!(out, "*** bye {}", S(nick))?,
+            ServerLine::Bye(nick) => put(out, "*** bye {}", &[nick])?,
             ServerLine::ByeStranger => out.write_str("*** bye (you were not in the chat)")?,
             // The only line of several lines, its last `\n` included.
             ServerLine::Help => return out.write_str(HELP),
-            ServerLine::HelpForStrangers => write!(out, "*** {HELP_FOR_STRANGERS}")?,
-            ServerLine::SlowDown { per_second } => write!(
+            ServerLine::HelpForStrangers => {
+                out.write_str("*** ")?;
+                out.write_str(HELP_FOR_STRANGERS)?;
+            }
+            ServerLine::SlowDown { per_second } => put(
                 out,
-                "*** slow down: {per_second} lines per second at most; that one was not sent"
+                "*** slow down: {} lines per second at most; that one was not sent",
+                &[decimal(per_second as usize).as_str()],
             )?,
-            ServerLine::Error(refusal) => write!(out, "*** error: {refusal}")?,
+            ServerLine::Error(refusal) => {
+                out.write_str("*** error: ")?;
+                refusal.write(out)?;
+            }
             ServerLine::Message { room, nick, text } => {
-                write!(out, "[{}] <{}> {}", S(room), S(nick), S(text))?;
+                put(out, "[{}] <{}> {}", &[room, nick, text])?
             }
             ServerLine::Action { room, nick, text } => {
-                write!(out, "[{}] * {} {}", S(room), S(nick), S(text))?;
+                put(out, "[{}] * {} {}", &[room, nick, text])?
             }
-            ServerLine::Private { from, text } => {
-                write!(out, "[private] <{}> {}", S(from), S(text))?
-            }
-            ServerLine::PrivateSent { to, text } => {
-                write!(out, "[private to {}] {}", S(to), S(text))?;
-            }
+            ServerLine::Private { from, text } => put(out, "[private] <{}> {}", &[from, text])?,
+            ServerLine::PrivateSent { to, text } => put(out, "[private to {}] {}", &[to, text])?,
         }
         out.write_char('\n')
     }
@@ -962,36 +974,57 @@ impl Refusal<'_> {
     }
 }
 
-impl fmt::Display for Refusal<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use Sanitized as S;
+impl Refusal<'_> {
+    fn write(&self, out: &mut dyn Write) -> fmt::Result {
         if let Some(text) = self.fixed_text() {
-            return f.write_str(text);
+            return out.write_str(text);
         }
         match *self {
-            Refusal::BadNick(problem) => write!(f, "nick {problem}"),
-            Refusal::NickTaken(nick) => write!(f, "nick {} is taken, pick another", S(nick)),
-            Refusal::BadRoom(problem) => write!(f, "room name {problem}"),
-            Refusal::ServerFull { max_members } => {
-                write!(f, "server full ({max_members} members), try again later")
+            Refusal::BadNick(problem) => {
+                out.write_str("nick ")?;
+                problem.write(out)
             }
-            Refusal::TooManyRooms { max_rooms } => {
-                write!(f, "too many rooms ({max_rooms} at most); /rooms lists them")
+            Refusal::NickTaken(nick) => put(out, "nick {} is taken, pick another", &[nick]),
+            Refusal::BadRoom(problem) => {
+                out.write_str("room name ")?;
+                problem.write(out)
             }
-            Refusal::MessageTooLong { len, max } => {
-                write!(f, "message too long ({len} bytes, {max} at most)")
-            }
-            Refusal::NoSuchNick(nick) => write!(f, "no one here is called {}", S(nick)),
-            Refusal::UnknownCommand(verb) => {
-                write!(f, "unknown command /{}; /help lists them", S(verb))
-            }
-            Refusal::NotMember { idle_secs } => write!(
-                f,
-                "you are not in the chat (members silent for {} leave it): join with /nick NAME",
-                Idle(idle_secs)
+            Refusal::ServerFull { max_members } => put(
+                out,
+                "server full ({} members), try again later",
+                &[decimal(max_members).as_str()],
             ),
+            Refusal::TooManyRooms { max_rooms } => put(
+                out,
+                "too many rooms ({} at most); /rooms lists them",
+                &[decimal(max_rooms).as_str()],
+            ),
+            Refusal::MessageTooLong { len, max } => put(
+                out,
+                "message too long ({} bytes, {} at most)",
+                &[decimal(len).as_str(), decimal(max).as_str()],
+            ),
+            Refusal::NoSuchNick(nick) => put(out, "no one here is called {}", &[nick]),
+            Refusal::UnknownCommand(verb) => {
+                put(out, "unknown command /{}; /help lists them", &[verb])
+            }
+            Refusal::NotMember { idle_secs } => {
+                let (number, unit) = idle(idle_secs);
+                put(
+                    out,
+                    "you are not in the chat (members silent for {}{} leave it): \
+                     join with /nick NAME",
+                    &[number.as_str(), unit],
+                )
+            }
             Refusal::NotUtf8 | Refusal::InLobby | Refusal::MsgUsage | Refusal::MeUsage => Ok(()),
         }
+    }
+}
+
+impl fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
     }
 }
 
@@ -1209,7 +1242,7 @@ fn number(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// `5 min` or `90 s`, as [`Idle`] writes it.
+/// `5 min` or `90 s`, as [`idle`] says it.
 fn parse_idle(text: &str) -> Option<u64> {
     if let Some(minutes) = text.strip_suffix(" min") {
         return number(minutes)?.checked_mul(60);
@@ -1217,30 +1250,63 @@ fn parse_idle(text: &str) -> Option<u64> {
     number(text.strip_suffix(" s")?)
 }
 
-/// An idle timeout as people say it: `5 min`, `90 s`.
-struct Idle(u64);
-
-impl fmt::Display for Idle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0;
-        if secs >= 60 && secs % 60 == 0 {
-            write!(f, "{} min", secs / 60)
-        } else {
-            write!(f, "{secs} s")
-        }
+/// An idle timeout as people say it, `5 min` or `90 s`: the number and
+/// its unit.
+fn idle(secs: u64) -> (Digits, &'static str) {
+    if secs >= 60 && secs % 60 == 0 {
+        (Digits::new::<10>(secs / 60, 0, b' '), " min")
+    } else {
+        (Digits::new::<10>(secs, 0, b' '), " s")
     }
 }
 
-/// Text with every control character written as `?`.
-struct Sanitized<'a>(&'a str);
+/// `n` in decimal.
+fn decimal(n: usize) -> Digits {
+    Digits::new::<10>(n as u64, 0, b' ')
+}
 
-impl fmt::Display for Sanitized<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            f.write_char(if c.is_control() { '?' } else { c })?;
-        }
-        Ok(())
+/// Writes `template`, each `{}` in it the next of `texts` with every
+/// control character written as `?` (so no one can send escape sequences
+/// to other members' terminals). Not `write!`: `core::fmt`'s machinery is
+/// kilobytes of flash on a board, and an image without logging links none
+/// of it.
+fn put(out: &mut dyn Write, template: &str, texts: &[&str]) -> fmt::Result {
+    let mut texts = texts.iter();
+    // Split at each `{` (the templates have no other), a `}` after it:
+    // a character's search, where a string's (`"{}"`) would link its
+    // panic message and `char`'s `Debug` into an image that formats
+    // panics.
+    for (i, piece) in template.split('{').enumerate() {
+        let piece = match i {
+            0 => piece,
+            _ => {
+                write_sanitized(out, texts.next().copied().unwrap_or(""))?;
+                piece.strip_prefix('}').unwrap_or(piece)
+            }
+        };
+        out.write_str(piece)?;
     }
+    Ok(())
+}
+
+/// The length of [`put`]'s line.
+fn length(template: &str, texts: &[&str]) -> usize {
+    let mut counter = Counter::default();
+    // Counting cannot fail.
+    let _ = put(&mut counter, template, texts);
+    counter.len()
+}
+
+/// `text` with every control character written as `?`: the runs between
+/// them as they are.
+fn write_sanitized(out: &mut dyn Write, text: &str) -> fmt::Result {
+    let mut rest = text;
+    while let Some((at, control)) = rest.char_indices().find(|&(_, c)| c.is_control()) {
+        out.write_str(rest.get(..at).unwrap_or(""))?;
+        out.write_char('?')?;
+        rest = rest.get(at + control.len_utf8()..).unwrap_or("");
+    }
+    out.write_str(rest)
 }
 
 /// A writer that counts what it passes on, and keeps its last byte: the
@@ -1841,6 +1907,84 @@ mod tests {
             std::format!("*** rooms:{} ...\n", entries(&counts[..67]))
         );
         assert_eq!(cut.len(), LINE_CAP);
+    }
+
+    #[test]
+    fn an_expired_list_is_cut_where_its_tail_still_fits() {
+        // Names of 10 bytes, each after the first with its `, `: over 12
+        // room names of 1 to 12 bytes, the line's end moves through every
+        // byte of one name, so one of them ends the list 1 byte past
+        // LINE_CAP with its tail and `, ...`: there, and only there, the
+        // list is cut one name earlier.
+        let names: Vec<String> = (0..100).map(|i| std::format!("m{i:09}")).collect();
+        let list: Vec<&str> = names.iter().map(String::as_str).collect();
+        for room_len in 1..=12 {
+            let room = &"abcdefghijkl"[..room_len];
+            let tail = std::format!(" left {room} (idle for 5 min)\n");
+            let mut expected = String::from("*** ");
+            for (i, name) in list.iter().enumerate() {
+                let separator = if i == 0 { "" } else { ", " };
+                expected.push_str(separator);
+                let end = expected.len() + name.len() + ", ...".len() + tail.len();
+                if end > LINE_CAP {
+                    expected.push_str("...");
+                    break;
+                }
+                expected.push_str(name);
+            }
+            expected.push_str(&tail);
+            let line = ServerLine::Expired {
+                names: Names::new(&list),
+                room,
+                idle_secs: 300,
+            };
+            assert_eq!(String::from_utf8(emitted(&line)).unwrap(), expected);
+            assert!(expected.len() <= LINE_CAP);
+        }
+    }
+
+    #[test]
+    fn refusals_and_name_problems_read_as_their_lines_say_them() {
+        let refusals = [
+            Refusal::NotUtf8,
+            Refusal::BadNick(NameProblem::TooLong {
+                max_chars: 16,
+                max_bytes: 48,
+            }),
+            Refusal::BadRoom(NameProblem::Reserved),
+            Refusal::NickTaken("alice"),
+            Refusal::ServerFull { max_members: 8 },
+            Refusal::TooManyRooms { max_rooms: 4 },
+            Refusal::MessageTooLong { len: 201, max: 200 },
+            Refusal::NoSuchNick("bob"),
+            Refusal::UnknownCommand("dance"),
+            Refusal::NotMember { idle_secs: 300 },
+            Refusal::NotMember { idle_secs: 90 },
+        ];
+        for refusal in refusals {
+            let line = String::from_utf8(emitted(&ServerLine::Error(refusal))).unwrap();
+            assert_eq!(line, std::format!("*** error: {refusal}\n"));
+        }
+        assert_eq!(
+            Refusal::ServerFull { max_members: 8 }.to_string(),
+            "server full (8 members), try again later"
+        );
+        assert_eq!(
+            Refusal::NotMember { idle_secs: 90 }.to_string(),
+            "you are not in the chat (members silent for 90 s leave it): join with /nick NAME"
+        );
+        assert_eq!(
+            NameProblem::TooLong {
+                max_chars: 16,
+                max_bytes: 48
+            }
+            .to_string(),
+            "too long: at most 16 characters and 48 bytes"
+        );
+        assert_eq!(
+            NameProblem::MixedScripts.to_string(),
+            "mixes Latin, Greek or Cyrillic letters, which look alike"
+        );
     }
 
     #[test]

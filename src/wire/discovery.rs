@@ -72,7 +72,7 @@ use core::fmt::{self, Write};
 
 use smoltcp::wire::{EthernetAddress, IpCidr};
 
-use super::{strip_line_ending, Counter, Error, Result, SliceWriter};
+use super::{strip_line_ending, write_decimal, write_hex, Counter, Error, Result, SliceWriter};
 
 /// The protocol version this module speaks.
 pub const VERSION: u16 = 1;
@@ -195,7 +195,8 @@ impl RequestRepr {
     fn write(&self, out: &mut dyn Write) -> fmt::Result {
         out.write_str(KEYWORD)?;
         if let Some(version) = self.version {
-            write!(out, " udpkit/{version}")?;
+            out.write_str(" udpkit/")?;
+            write_decimal(out, u64::from(version), 0, b' ')?;
         }
         out.write_str("\n")
     }
@@ -334,19 +335,34 @@ impl ReplyRepr<'_> {
         Ok(writer.len())
     }
 
+    /// Writes the reply field by field (not with `write!`: `core::fmt`'s
+    /// machinery is kilobytes of flash on a board, see [`write_decimal`]).
     fn write(&self, out: &mut dyn Write) -> fmt::Result {
         out.write_str(HEADER)?;
-        writeln!(out, "name {}", self.name)?;
+        out.write_str("name ")?;
+        out.write_str(self.name)?;
         if let Some(mac) = self.mac {
-            writeln!(out, "mac {}", MacText(mac))?;
+            // `02:00:00:00:00:01` (smoltcp writes `02-00-...`; `ip link`
+            // and most people write colons).
+            out.write_str("\nmac ")?;
+            for (i, byte) in mac.0.iter().enumerate() {
+                if i > 0 {
+                    out.write_str(":")?;
+                }
+                write_hex(out, u64::from(*byte), 2)?;
+            }
         }
         for address in self.addresses {
-            writeln!(out, "address {address}")?;
+            out.write_str("\naddress ")?;
+            write_cidr(out, address)?;
         }
         for service in self.services {
-            writeln!(out, "service {} {}", service.name, service.port)?;
+            out.write_str("\nservice ")?;
+            out.write_str(service.name)?;
+            out.write_str(" ")?;
+            write_decimal(out, u64::from(service.port), 0, b' ')?;
         }
-        Ok(())
+        out.write_str("\n")
     }
 }
 
@@ -359,15 +375,71 @@ pub enum EmitError {
     BufferTooSmall,
 }
 
-/// A MAC address as `02:00:00:00:00:01` (smoltcp writes `02-00-...`; `ip
-/// link` and most people write colons).
-struct MacText(EthernetAddress);
-
-impl fmt::Display for MacText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d, e, g] = self.0 .0;
-        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+/// An address and its prefix length as `Display` writes them:
+/// `192.168.69.1/24`, `fdaa::1/64`.
+fn write_cidr(out: &mut dyn Write, cidr: &IpCidr) -> fmt::Result {
+    match cidr {
+        IpCidr::Ipv4(cidr) => write_ipv4(out, cidr.address().octets())?,
+        #[cfg(feature = "ipv6")]
+        IpCidr::Ipv6(cidr) => write_ipv6(out, cidr.address())?,
     }
+    out.write_str("/")?;
+    write_decimal(out, u64::from(cidr.prefix_len()), 0, b' ')
+}
+
+/// `192.168.69.1`.
+fn write_ipv4(out: &mut dyn Write, octets: [u8; 4]) -> fmt::Result {
+    for (i, octet) in octets.iter().enumerate() {
+        if i > 0 {
+            out.write_str(".")?;
+        }
+        write_decimal(out, u64::from(*octet), 0, b' ')?;
+    }
+    Ok(())
+}
+
+/// An IPv6 address as RFC 5952 (and `core`'s `Display`) writes it: groups
+/// in lowercase hex without leading zeros, the longest run of two or more
+/// zero groups (the first of equal runs) as `::`, an IPv4-mapped address
+/// as `::ffff:192.0.2.1`.
+#[cfg(feature = "ipv6")]
+fn write_ipv6(out: &mut dyn Write, address: smoltcp::wire::Ipv6Address) -> fmt::Result {
+    if let Some(v4) = address.to_ipv4_mapped() {
+        out.write_str("::ffff:")?;
+        return write_ipv4(out, v4.octets());
+    }
+    let groups = address.segments();
+    let (mut zeros_at, mut zeros) = (0, 0);
+    let (mut run_at, mut run) = (0, 0);
+    for (i, &group) in groups.iter().enumerate() {
+        if group != 0 {
+            run = 0;
+            continue;
+        }
+        if run == 0 {
+            run_at = i;
+        }
+        run += 1;
+        if run > zeros {
+            (zeros_at, zeros) = (run_at, run);
+        }
+    }
+    /// Groups separated by `:`.
+    fn write_groups(out: &mut dyn Write, groups: &[u16]) -> fmt::Result {
+        for (i, group) in groups.iter().enumerate() {
+            if i > 0 {
+                out.write_str(":")?;
+            }
+            write_hex(out, u64::from(*group), 0)?;
+        }
+        Ok(())
+    }
+    if zeros < 2 {
+        return write_groups(out, &groups);
+    }
+    write_groups(out, groups.get(..zeros_at).unwrap_or(&[]))?;
+    out.write_str("::")?;
+    write_groups(out, groups.get(zeros_at + zeros..).unwrap_or(&[]))
 }
 
 // ---------------------------------------------------------------------------
@@ -458,6 +530,47 @@ mod tests {
     use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
     use std::string::String;
     use std::vec::Vec;
+
+    /// Addresses are written as their `Display` writes them (RFC 5952 for
+    /// IPv6): the zero runs, the first of equal runs, a single zero group,
+    /// IPv4-mapped and -compatible addresses, the ends of each range.
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
+        use std::string::ToString;
+        let mut cidrs = std::vec![
+            IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24)),
+            IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(0, 0, 0, 0), 0)),
+            IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(255, 255, 255, 255), 32)),
+            IpCidr::Ipv4(Ipv4Cidr::new(Ipv4Address::new(10, 0, 100, 9), 8)),
+        ];
+        let groups: [[u16; 8]; 13] = [
+            [0xfdaa, 0, 0, 0, 0, 0, 0, 1],
+            [0xfe80, 0, 0, 0, 0, 0, 0, 1],
+            [0; 8],
+            [0, 0, 0, 0, 0, 0, 0, 1],
+            [1, 0, 0, 0, 0, 0, 0, 0],
+            [0xffff; 8],
+            [1, 0, 2, 3, 4, 5, 6, 7],
+            [1, 0, 0, 2, 0, 0, 3, 4],
+            [1, 0, 0, 2, 0, 0, 0, 4],
+            [0x2001, 0xdb8, 0, 0, 1, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201],
+            [0, 0, 0, 0, 0, 0, 0xc000, 0x0201],
+            [0x0abc, 0x00de, 0x000f, 0x1000, 0, 0xa, 0, 0],
+        ];
+        for groups in groups {
+            let [a, b, c, d, e, f, g, h] = groups;
+            let address = Ipv6Address::new(a, b, c, d, e, f, g, h);
+            cidrs.push(IpCidr::Ipv6(Ipv6Cidr::new(address, 64)));
+            cidrs.push(IpCidr::Ipv6(Ipv6Cidr::new(address, 128)));
+        }
+        for cidr in cidrs {
+            let mut text = String::new();
+            write_cidr(&mut text, &cidr).unwrap();
+            assert_eq!(text, cidr.to_string());
+        }
+    }
 
     const SERVICES: [ServiceEntry<'static>; 3] = [
         ServiceEntry {

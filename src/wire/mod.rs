@@ -141,6 +141,70 @@ impl fmt::Write for Counter {
     }
 }
 
+/// Writes `n` in decimal, at least `width` (up to 20) characters wide,
+/// padded in front with `pad` (`b' '` or `b'0'`).
+///
+/// The text formats write their numbers with this and [`write_hex`] (or
+/// [`Digits`]), not with `write!`: `core::fmt`'s machinery (its
+/// formatter, padding, the integers' `Display`) is kilobytes of flash on a
+/// board, and an image without logging links none of it
+/// (firmware/README.md, Footprint).
+#[cfg(any(feature = "discovery", feature = "daytime"))]
+pub(crate) fn write_decimal(
+    out: &mut dyn fmt::Write,
+    n: u64,
+    width: usize,
+    pad: u8,
+) -> fmt::Result {
+    out.write_str(Digits::new::<10>(n, width, pad).as_str())
+}
+
+/// Writes `n` in lowercase hexadecimal, at least `width` (up to 20)
+/// digits wide, padded in front with zeros (as `{:0width$x}` does).
+#[cfg(feature = "discovery")]
+pub(crate) fn write_hex(out: &mut dyn fmt::Write, n: u64, width: usize) -> fmt::Result {
+    out.write_str(Digits::new::<16>(n, width, b'0').as_str())
+}
+
+/// A number written in base `RADIX` (10 or 16): its digits at the right
+/// of a buffer that holds the longest (the 20 decimal digits of a `u64`),
+/// the rest of its width `pad`.
+#[cfg(any(feature = "chat", feature = "discovery", feature = "daytime"))]
+pub(crate) struct Digits {
+    text: [u8; 20],
+    start: usize,
+}
+
+#[cfg(any(feature = "chat", feature = "discovery", feature = "daytime"))]
+impl Digits {
+    /// `n` in base `RADIX`, at least `width` (up to 20) characters wide.
+    pub(crate) fn new<const RADIX: u32>(n: u64, width: usize, pad: u8) -> Digits {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [pad; 20];
+        let mut rest = n;
+        let mut len = 0;
+        for slot in text.iter_mut().rev() {
+            // In 32-bit divisions (see `div_rem`).
+            let (quotient, digit) = crate::clock::div_rem::<RADIX>(rest);
+            *slot = DIGITS.get(digit as usize).copied().unwrap_or(b'?');
+            rest = quotient;
+            len += 1;
+            if rest == 0 {
+                break;
+            }
+        }
+        Digits {
+            text,
+            start: text.len() - len.max(width).min(text.len()),
+        }
+    }
+
+    /// The number's text.
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(self.text.get(self.start..).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +238,50 @@ mod tests {
         let mut counter = Counter::default();
         let _ = write!(counter, "{}-{}", 12, 34);
         assert_eq!(counter.len(), 5);
+    }
+
+    /// The numbers of the text formats, as `core::fmt` writes them.
+    #[cfg(all(feature = "daytime", feature = "discovery"))]
+    #[test]
+    fn numbers_are_written_as_core_fmt_writes_them() {
+        use std::format;
+        use std::string::String;
+        let samples = [
+            0,
+            1,
+            7,
+            9,
+            10,
+            42,
+            99,
+            100,
+            255,
+            1000,
+            65_535,
+            1 << 32,
+            u64::MAX,
+        ];
+        for n in samples {
+            let mut text = String::new();
+            write_decimal(&mut text, n, 0, b' ').unwrap();
+            assert_eq!(text, format!("{n}"));
+            for (width, pad) in [(2, b' '), (2, b'0'), (4, b'0'), (20, b'0')] {
+                let mut text = String::new();
+                write_decimal(&mut text, n, width, pad).unwrap();
+                let expected = match pad {
+                    b' ' => format!("{n:>width$}"),
+                    _ => format!("{n:0width$}"),
+                };
+                assert_eq!(text, expected, "{n} in {width} with {:?}", pad as char);
+            }
+            for width in [0, 1, 2, 4] {
+                let mut text = String::new();
+                write_hex(&mut text, n, width).unwrap();
+                assert_eq!(text, format!("{n:0width$x}"));
+            }
+        }
+        // A writer that is full stops the number.
+        let mut buffer = [0u8; 2];
+        assert!(write_decimal(&mut SliceWriter::new(&mut buffer), 123, 0, b' ').is_err());
     }
 }

@@ -60,7 +60,7 @@ use udpkit::{NeighborSlot, Service, Stack};
 pub use crate::sizes::{CHAT_MEMBERS, CHAT_MESSAGE, CHAT_ROOMS};
 pub use crate::sizes::{FRAME, NEIGHBOR_SLOTS};
 #[allow(unused_imports)] // Which of them an image uses depends on its services.
-use crate::sizes::{LONG_BYTES, LONG_SLOTS, SHORT_BYTES, SHORT_SLOTS};
+use crate::sizes::{LONG_BYTES, LONG_SLOTS, SHORT_BYTES, SHORT_SLOTS, TEXT_BYTES};
 
 /// The SNTP client's socket: one with the `sntp` feature.
 pub const SNTP_SOCKETS: usize = if cfg!(feature = "sntp") { 1 } else { 0 };
@@ -129,9 +129,9 @@ use crate::sizes::CHAT_RECEIVE;
 const CHAT_RECEIVE_SLOTS: usize = 4;
 
 /// Discovery's queues: room for `udpkit discover`'s request, padded to the
-/// longest reply, and for the reply.
+/// longest reply, and for the reply (the size class's).
 #[cfg(feature = "discovery")]
-const DISCOVERY_QUEUE: usize = 1024;
+use crate::sizes::DISCOVERY_BYTES as DISCOVERY_QUEUE;
 
 // A padded request that did not fit would be dropped before discovery sees it.
 #[cfg(feature = "discovery")]
@@ -160,8 +160,9 @@ const fn bytes<const N: usize>() -> ConstStaticCell<Bytes<N>> {
 
 // Each service's queues: SLOTS datagrams in BYTES payload bytes each way,
 // slots and bytes in statics of their own (see the top of this file), as
-// the size class says. Echo, upper and hello must carry a datagram of the
-// largest size (1472 bytes, or 548 in 590-byte frames); daytime, time and
+// the size class says. Echo, upper and hello carry a datagram of the
+// largest size (1472 bytes, or 548 in 590-byte frames; upper and hello
+// lines of 600 bytes in `ram-32k`); daytime, time and
 // NTP only short ones (a longer request is dropped; NTP's are 48 bytes, 68
 // with a MAC); chat's transmit queue must hold its worst fan-out at once.
 // Discovery's requests are a few bytes (`udpkit discover` pads its own to
@@ -207,14 +208,14 @@ static NTP: ConstStaticCell<NtpServer> = ConstStaticCell::new(NtpServer::new());
 #[cfg(feature = "upper")]
 static UPPER_SLOTS: StaticCell<Slots<LONG_SLOTS>> = slots();
 #[cfg(feature = "upper")]
-static UPPER_BYTES: ConstStaticCell<Bytes<LONG_BYTES>> = bytes();
+static UPPER_BYTES: ConstStaticCell<Bytes<TEXT_BYTES>> = bytes();
 #[cfg(feature = "upper")]
 static UPPER: ConstStaticCell<upper::Upper> = ConstStaticCell::new(upper::Upper);
 
 #[cfg(feature = "hello")]
 static HELLO_SLOTS: StaticCell<Slots<LONG_SLOTS>> = slots();
 #[cfg(feature = "hello")]
-static HELLO_BYTES: ConstStaticCell<Bytes<LONG_BYTES>> = bytes();
+static HELLO_BYTES: ConstStaticCell<Bytes<TEXT_BYTES>> = bytes();
 #[cfg(feature = "hello")]
 static HELLO: ConstStaticCell<hello::Hello> = ConstStaticCell::new(hello::Hello);
 
