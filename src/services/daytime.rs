@@ -67,7 +67,7 @@ impl Service for Daytime {
 
     fn on_datagram(&mut self, request: &Request<'_>, out: &mut dyn Outbox) -> Result<(), Discard> {
         let now = request.wall.ok_or(Discard::NoWallClock)?;
-        out.send(request.from, format(now).as_bytes())?;
+        out.reply(request, format(now).as_bytes())?;
         Ok(())
     }
 }

@@ -329,7 +329,7 @@ impl Service for Discovery {
             return Err(Discard::Limited);
         }
         let reply = self.reply.get(..self.reply_len).unwrap_or(&[]);
-        out.send(request.from, reply)?;
+        out.reply(request, reply)?;
         self.stats.answered += 1;
         Ok(())
     }
