@@ -1657,18 +1657,7 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
     // Boot: the ready line, then a first echo answered.
     let ready = format!("ready on {}", board.nic);
     let boot = qemu.wait_for(0, &ready, Duration::from_secs(30));
-    for service in [
-        "echo",
-        "discard",
-        "daytime",
-        "time",
-        "ntp",
-        "upper",
-        "hello",
-        "chat",
-        "discovery",
-        "sntp",
-    ] {
+    for service in EVERY_SERVICE {
         assert!(
             boot.lines().any(|l| l.contains(&format!(" {service} "))),
             "{service} did not start:\n{boot}"
@@ -1856,44 +1845,7 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
 
     // Discovery: the board among the devices on the subnet, with every
     // server it runs (not the SNTP client, which serves nobody).
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "10",
-            UDPKIT,
-            "discover",
-            "--broadcast",
-            SUBNET_BROADCAST,
-            "--timeout",
-            "2s",
-        ])
-        .limit(CLIENT_LIMIT)
-        .out();
-    let text = out.stdout_str();
-    let listed: Vec<&str> = text
-        .lines()
-        .find(|l| l.split_whitespace().take(2).eq([board.name, FIRMWARE_IP]))
-        .unwrap_or_else(|| panic!("discover did not find the board: {}", out.describe()))
-        .split_whitespace()
-        .collect();
-    assert_eq!(
-        listed[2..],
-        [
-            "echo=7",
-            "discard=9",
-            "daytime=13",
-            "time=37",
-            "ntp=123",
-            "upper=12000",
-            "hello=12001",
-            "chat=5555",
-            "discovery=5550"
-        ],
-        "{}",
-        out.describe()
-    );
+    assert_discovered_with_every_server(&ns, board);
 
     // The clock set, from the Linux side's NTP server, within the SNTP
     // client's retry schedule.
@@ -1912,17 +1864,7 @@ fn answers_like_the_host(test: &str, board: &'static BoardSpec) {
 
     // Now time, daytime and NTP tell the host's time.
     assert_rdate_tells_now(&ns);
-    let before = support::now_unix();
-    let out = time_client(
-        &ns,
-        10,
-        &[UDPKIT, "daytime", FIRMWARE_IP, "--timeout", "2s"],
-    );
-    let after = support::now_unix();
-    assert!(out.success(), "udpkit daytime: {}", out.describe());
-    let day = support::try_parse_ctime(out.stdout_str().trim())
-        .unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
-    support::assert_near_now(day, before, after, "daytime (RFC 867)");
+    assert_daytime_tells_now(&ns);
     let out = udpkit_ntp(&ns, FIRMWARE_IP);
     assert!(
         out.success()
@@ -2387,18 +2329,7 @@ fn mps2_an385_lean_image_answers_every_service() {
     let ready = format!("ready on {}", board.nic);
     let boot = qemu.wait_for(0, &ready, Duration::from_secs(30));
     assert!(boot.contains(": 9 services, ping answered"), "{boot}");
-    for service in [
-        "echo",
-        "discard",
-        "daytime",
-        "time",
-        "ntp",
-        "upper",
-        "hello",
-        "chat",
-        "discovery",
-        "sntp",
-    ] {
+    for service in EVERY_SERVICE {
         assert!(
             boot.contains(&format!("{service:<8} udp")),
             "{service} did not start:\n{boot}"
@@ -2489,46 +2420,7 @@ fn mps2_an385_lean_image_answers_every_service() {
     }
 
     // Discovery: the board with every server it runs.
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "10",
-            UDPKIT,
-            "discover",
-            "--broadcast",
-            SUBNET_BROADCAST,
-            "--timeout",
-            "2s",
-        ])
-        .limit(CLIENT_LIMIT)
-        .out();
-    let listed: Vec<String> = out
-        .stdout_str()
-        .lines()
-        .find(|l| l.split_whitespace().take(2).eq([board.name, FIRMWARE_IP]))
-        .unwrap_or_else(|| panic!("discover did not find the board: {}", out.describe()))
-        .split_whitespace()
-        .skip(2)
-        .map(str::to_string)
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            "echo=7",
-            "discard=9",
-            "daytime=13",
-            "time=37",
-            "ntp=123",
-            "upper=12000",
-            "hello=12001",
-            "chat=5555",
-            "discovery=5550"
-        ],
-        "{}",
-        out.describe()
-    );
+    assert_discovered_with_every_server(&ns, board);
     nc(&ns, FIRMWARE_IP, 9, b"to be counted\n");
 
     // The clock from the Linux side's NTP server; then time, daytime and
@@ -2539,17 +2431,7 @@ fn mps2_an385_lean_image_answers_every_service() {
         "{synced}"
     );
     assert_rdate_tells_now(&ns);
-    let before = support::now_unix();
-    let out = time_client(
-        &ns,
-        10,
-        &[UDPKIT, "daytime", FIRMWARE_IP, "--timeout", "2s"],
-    );
-    let after = support::now_unix();
-    assert!(out.success(), "udpkit daytime: {}", out.describe());
-    let day = support::try_parse_ctime(out.stdout_str().trim())
-        .unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
-    support::assert_near_now(day, before, after, "daytime (RFC 867)");
+    assert_daytime_tells_now(&ns);
     let out = udpkit_ntp(&ns, FIRMWARE_IP);
     assert!(
         out.success()
@@ -2564,17 +2446,7 @@ fn mps2_an385_lean_image_answers_every_service() {
 
     // Every service counted what it did, and the RAM after all that.
     let report = qemu.short_report();
-    for service in [
-        "echo",
-        "discard",
-        "daytime",
-        "time",
-        "ntp",
-        "upper",
-        "hello",
-        "chat",
-        "discovery",
-    ] {
+    for service in EVERY_SERVER {
         let (received, _, _) = report.service(service);
         assert!(received >= 1, "{service} saw nothing:\n{}", report.text);
     }
@@ -2609,6 +2481,103 @@ fn mps2_an385_lean_image_answers_every_service() {
     drop(ns);
     assert_namespace_gone(&name);
     show(&format!("{test}: done in {:.1?}", started.elapsed()));
+}
+
+/// The services of an image with all of them, as its boot lines name them:
+/// the catalog's servers, then the SNTP client.
+const EVERY_SERVICE: [&str; 10] = [
+    "echo",
+    "discard",
+    "daytime",
+    "time",
+    "ntp",
+    "upper",
+    "hello",
+    "chat",
+    "discovery",
+    "sntp",
+];
+
+/// [`EVERY_SERVICE`]'s servers: all but the SNTP client.
+const EVERY_SERVER: [&str; 9] = [
+    "echo",
+    "discard",
+    "daytime",
+    "time",
+    "ntp",
+    "upper",
+    "hello",
+    "chat",
+    "discovery",
+];
+
+/// `udpkit discover` on the namespace's subnet: the servers it lists for
+/// `board` at `address` (`name=port` each), or a panic if it found none.
+fn discovered_servers(ns: &Netns, board: &BoardSpec, address: &str) -> (Vec<String>, Out) {
+    let out = ns
+        .run(&[
+            "timeout",
+            "-k",
+            "2",
+            "10",
+            UDPKIT,
+            "discover",
+            "--broadcast",
+            SUBNET_BROADCAST,
+            "--timeout",
+            "2s",
+        ])
+        .limit(CLIENT_LIMIT)
+        .out();
+    let listed = out
+        .stdout_str()
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq([board.name, address]))
+        .unwrap_or_else(|| {
+            panic!(
+                "discover did not find the board at {address}: {}",
+                out.describe()
+            )
+        })
+        .split_whitespace()
+        .skip(2)
+        .map(str::to_string)
+        .collect();
+    (listed, out)
+}
+
+/// `udpkit discover` finds the board at [`FIRMWARE_IP`] with every server
+/// of the catalog (not the SNTP client, which serves nobody).
+fn assert_discovered_with_every_server(ns: &Netns, board: &BoardSpec) {
+    let (listed, out) = discovered_servers(ns, board, FIRMWARE_IP);
+    assert_eq!(
+        listed,
+        [
+            "echo=7",
+            "discard=9",
+            "daytime=13",
+            "time=37",
+            "ntp=123",
+            "upper=12000",
+            "hello=12001",
+            "chat=5555",
+            "discovery=5550"
+        ],
+        "{}",
+        out.describe()
+    );
+}
+
+/// `udpkit daytime` from the board tells the host's time (RFC 867's line,
+/// parsed, within the query's span).
+fn assert_daytime_tells_now(ns: &Netns) {
+    let before = support::now_unix();
+    let out = time_client(ns, 10, &[UDPKIT, "daytime", FIRMWARE_IP, "--timeout", "2s"]);
+    let after = support::now_unix();
+    assert!(out.success(), "udpkit daytime: {}", out.describe());
+    let day = support::try_parse_ctime(out.stdout_str().trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
+    support::assert_near_now(day, before, after, "daytime (RFC 867)");
 }
 
 // --- DHCP ----------------------------------------------------------------------
@@ -2721,38 +2690,11 @@ fn takes_its_address_from_dnsmasq(test: &str, board: &'static BoardSpec) {
     assert!(out.success(), "ping {leased}: {}", out.describe());
 
     // Discovery lists the board at the leased address.
-    let out = ns
-        .run(&[
-            "timeout",
-            "-k",
-            "2",
-            "10",
-            UDPKIT,
-            "discover",
-            "--broadcast",
-            SUBNET_BROADCAST,
-            "--timeout",
-            "2s",
-        ])
-        .limit(CLIENT_LIMIT)
-        .out();
-    let text = out.stdout_str();
-    let listed = text
-        .lines()
-        .find(|l| {
-            l.split_whitespace()
-                .take(2)
-                .eq([board.name, leased.as_str()])
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "discover did not find the board at {leased}: {}",
-                out.describe()
-            )
-        });
+    let (listed, out) = discovered_servers(&ns, board, &leased);
     assert!(
-        listed.contains("echo=7") && listed.contains("discovery=5550"),
-        "{listed}"
+        listed.iter().any(|s| s == "echo=7") && listed.iter().any(|s| s == "discovery=5550"),
+        "{}",
+        out.describe()
     );
 
     let report = qemu.report();
