@@ -352,6 +352,7 @@ const LEAN: Variant = Variant {
         r#"target.thumbv7m-none-eabi.rustflags=["-Zunstable-options", "-Cpanic=immediate-abort", "-Clto=fat", "-Zvirtual-function-elimination", "-Clink-arg=--icf=all"]"#,
     ],
     suffix: "lean",
+    target_spec: None,
 };
 
 /// Issue 13's goal for the whole image ([`LEAN`]): flash, and statics with
