@@ -18,7 +18,9 @@ use udpkit::smoltcp::wire::{
     Ipv6Address, NdiscRepr, UdpPacket,
 };
 use udpkit::stack::{STALL_LIMIT, WALL_CLOCK_SAMPLE};
-use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
+use udpkit::{
+    Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage, UnixTime,
+};
 
 // ---------------------------------------------------------------------------
 // The addresses of the tests, beside the shared ones of `support`.
@@ -91,7 +93,13 @@ impl Net {
             ..memory_board(Instant::from_secs(1000))
         };
         let sockets = leak([SocketStorage::EMPTY; 8]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
+        let mut stack = Stack::new(
+            &config,
+            &mut board,
+            &mut sockets[..],
+            neighbor_table(),
+            leak(StackStorage::new()),
+        );
         let echo = stack
             .add_service(leak(echo::Echo), ECHO, echo_queues)
             .unwrap();
@@ -1775,6 +1783,7 @@ fn the_wall_clock_is_read_only_for_services_that_use_it() {
         &mut board,
         &mut sockets[..],
         &mut neighbors[..],
+        leak(StackStorage::new()),
     );
     let echo: &'static mut echo::Echo = Box::leak(Box::new(echo::Echo));
     assert_eq!(echo.uses(), udpkit::Uses::NOTHING);
@@ -1831,7 +1840,13 @@ fn stack_with(config: Config, sockets: usize) -> (MemoryBoard, Stack<'static>) {
     let mut board = memory_board(Instant::from_secs(10));
     let storage: &'static mut [SocketStorage<'static>] =
         Vec::leak((0..sockets).map(|_| SocketStorage::EMPTY).collect());
-    let stack = Stack::new(&config, &mut board, storage, neighbor_table());
+    let stack = Stack::new(
+        &config,
+        &mut board,
+        storage,
+        neighbor_table(),
+        leak(StackStorage::new()),
+    );
     (board, stack)
 }
 
@@ -2237,6 +2252,7 @@ fn small_stack(board: &mut MemoryBoard) -> (SmallStack, ServiceId) {
         board,
         &mut sockets[..],
         neighbor_table(),
+        leak(StackStorage::new()),
     );
     let queues = leak(SocketBuffers::<2, 1200>::new()).queues();
     let echo = stack.add_service(leak(echo::Echo), ECHO, queues).unwrap();
@@ -2316,6 +2332,7 @@ fn payload_limits<const FRAME: usize>() -> (usize, usize, usize) {
         &mut board,
         &mut sockets[..],
         neighbor_table(),
+        leak(StackStorage::new()),
     );
     let room: &'static Room = leak(Room::default());
     let probe = Ticker {
