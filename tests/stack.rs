@@ -1845,7 +1845,7 @@ fn stack_with(config: Config, sockets: usize) -> (MemoryBoard, Stack<'static>) {
         &mut board,
         storage,
         neighbor_table(),
-        leak(StackStorage::new()),
+        leak(StackStorage::default()), // as `new()`
     );
     (board, stack)
 }
