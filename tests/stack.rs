@@ -2382,3 +2382,46 @@ fn a_stack_sends_what_its_frames_hold_over_either_family_and_from_timers() {
     // 590-byte frames: 42 bytes of headers over IPv4, 62 over IPv6.
     assert_eq!(payload_limits::<590>(), (548, 528, 528));
 }
+
+/// The neighbor table is hashed with the board's entropy (the high 32 bits
+/// of its seed; smoltcp takes the whole), so where a sender lands in the
+/// table depends on the board, not on its address alone: a sender cannot
+/// choose addresses that collide on every board.
+#[test]
+fn the_neighbor_table_is_hashed_with_the_boards_entropy() {
+    let slot_of_peer = |seed: u64| {
+        let mut board = memory_board(Instant::from_secs(10));
+        board.seed = seed;
+        let mut echo = echo::Echo;
+        let mut queues = SocketBuffers::<4, 4096>::new();
+        let mut sockets = [SocketStorage::EMPTY; 1];
+        let mut slots = [udpkit::NeighborSlot::EMPTY; 16];
+        let mut storage = StackStorage::new();
+        {
+            let mut stack = Stack::new(
+                &Config::default(),
+                &mut board,
+                &mut sockets[..],
+                &mut slots[..],
+                &mut storage,
+            );
+            stack.add_service(&mut echo, ECHO, queues.queues()).unwrap();
+            inject(&mut board, &udp_from_peer(ECHO, b"hello"));
+            stack.poll(&mut board);
+        }
+        let filled: Vec<usize> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| format!("{slot:?}") != "NeighborSlot(None)")
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(filled.len(), 1, "the peer, learned from its datagram");
+        filled[0]
+    };
+    // Seeds that differ in their high half only.
+    let slots: Vec<usize> = (1..=4u64).map(|k| slot_of_peer(k << 32)).collect();
+    assert!(
+        slots.iter().any(|&slot| slot != slots[0]),
+        "the peer's slot is the same for every board: {slots:?}"
+    );
+}
