@@ -268,10 +268,10 @@ impl<const SLOTS: usize, const BYTES: usize> Default for SocketBuffers<SLOTS, BY
 /// with 64 entries), the copy of the request a service reads, and the
 /// frame the neighbor layer holds back while its sender is taught (see
 /// [`neighbor`](crate::neighbor)), `FRAME` bytes each. The stack itself is
-/// then small, so building it and moving it costs a port little stack: a
-/// board keeps this in a static (`const fn new`, no interface yet) and
-/// the interface is built in it, in a frame of its own that is gone once
-/// the stack is built.
+/// then small, so building and moving it costs little stack: a board keeps
+/// this in a static cell filled at boot ([`StackStorage::new`]'s empty
+/// interface is not zeros: as a constant it would be copied from flash),
+/// and the interface is built in it, in a frame of its own.
 pub struct StackStorage<const FRAME: usize = MAX_FRAME> {
     iface: Option<Interface>,
     request: [u8; FRAME],
