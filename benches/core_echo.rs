@@ -42,7 +42,7 @@ use udpkit::smoltcp::wire::{
     EthernetRepr, HardwareAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
     UdpPacket, UdpRepr,
 };
-use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime, MAX_PAYLOAD};
+use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, StackStorage, UnixTime, MAX_PAYLOAD};
 use udpkit_testing::{MemoryBoard, MemoryDevice, MAX_FRAME};
 
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
@@ -231,7 +231,13 @@ impl UdpkitEcho {
         let sockets = Vec::leak((0..slots).map(|_| SocketStorage::EMPTY).collect());
         // The host's table (host/src/serve/tap.rs): batches as large as its.
         let neighbors = leak([NeighborSlot::EMPTY; 512]);
-        let mut stack = Stack::new(&config, &mut board, sockets, &mut neighbors[..]);
+        let mut stack = Stack::new(
+            &config,
+            &mut board,
+            sockets,
+            &mut neighbors[..],
+            leak(StackStorage::new()),
+        );
         stack
             .add_service(leak(echo::Echo), ECHO_PORT, leak(Buffers::new()).queues())
             .expect("echo");

@@ -31,7 +31,7 @@ use udpkit::smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Address,
     Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, StackStorage, UnixTime};
 use udpkit_testing::{MemoryBoard, MemoryDevice};
 
 /// The system's wall clock.
@@ -128,7 +128,14 @@ fn main() -> Result<(), String> {
     let (mut daytime, mut daytime_buffers) = (daytime::Daytime, SocketBuffers::<4, 2048>::new());
     let mut sockets = [SocketStorage::EMPTY; 2];
     let mut neighbors = [NeighborSlot::EMPTY; 8];
-    let mut stack = Stack::new(&config, &mut board, &mut sockets, &mut neighbors);
+    let mut buffers = StackStorage::new();
+    let mut stack = Stack::new(
+        &config,
+        &mut board,
+        &mut sockets,
+        &mut neighbors,
+        &mut buffers,
+    );
     stack
         .add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues())
         .map_err(|e| e.to_string())?;

@@ -189,9 +189,9 @@ debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
     --features semihosting,udpkit-runtime/ram-64k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
 # The lean image: every service, SNTP, IPv6 and discovery in the class
-# `ram-32k`, without the console (host/tests/firmware.rs, LEAN).
+# `ram-32k`, without the console, with the small mem functions (host/tests/firmware.rs, LEAN).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
-    --features semihosting,udpkit-runtime/ram-32k,udpkit-runtime/echo,udpkit-runtime/discard,udpkit-runtime/daytime,udpkit-runtime/time,udpkit-runtime/ntp,udpkit-runtime/upper,udpkit-runtime/hello,udpkit-runtime/chat,udpkit-runtime/discovery,udpkit-runtime/sntp,udpkit-runtime/ipv6 -- -D warnings
+    --features semihosting,small-mem,udpkit-runtime/ram-32k,udpkit-runtime/echo,udpkit-runtime/discard,udpkit-runtime/daytime,udpkit-runtime/time,udpkit-runtime/ntp,udpkit-runtime/upper,udpkit-runtime/hello,udpkit-runtime/chat,udpkit-runtime/discovery,udpkit-runtime/sntp,udpkit-runtime/ipv6 -- -D warnings
 debian_cargo firmware/lm3s6965evb clippy --locked -- -D warnings
 debian_cargo firmware/riscv-virt clippy --locked -- -D warnings
 debian_cargo firmware clippy --locked -p lan9118 -p stellaris-enet -p udpkit-runtime --all-targets -- -D warnings

@@ -61,7 +61,9 @@
 //! let (mut echo, mut echo_buffers) = (Echo, SocketBuffers::<16, 8192>::new());
 //! let mut sockets = [SocketStorage::EMPTY; 1];
 //! let mut neighbors = [NeighborSlot::EMPTY; 16];
-//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets, &mut neighbors);
+//! let mut buffers = StackStorage::new();
+//! let mut stack = Stack::new(&Config::default(), &mut board, &mut sockets, &mut neighbors,
+//!     &mut buffers);
 //! stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues())?;
 //! loop {
 //!     let delay = stack.poll(&mut board);
@@ -137,7 +139,8 @@ pub use dhcp::{DhcpStats, DhcpStorage, Lease};
 pub use neighbor::{NeighborSlot, NeighborStats};
 pub use service::{Burst, Discard, Outbox, Request, SendError, Service, Uses};
 pub use stack::{
-    AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, MAX_PAYLOAD,
+    AddServiceError, Config, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage,
+    MAX_PAYLOAD,
 };
 
 /// smoltcp, re-exported so ports use the very version the core is built on.

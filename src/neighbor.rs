@@ -354,7 +354,9 @@ pub struct NeighborLearning<'a, const FRAME: usize = MAX_FRAME> {
     mac: EthernetAddress,
     cidrs: heapless::Vec<IpCidr, MAX_ADDRESSES>,
     table: Table<'a>,
-    held: [u8; FRAME],
+    /// Lent by the port ([`StackStorage`](crate::stack::StackStorage)), so
+    /// that this layer is small to build and to move.
+    held: &'a mut [u8; FRAME],
     held_len: Option<usize>,
     /// A lesson to hand smoltcp before any frame (teaching before a send).
     lesson: Option<Lesson>,
@@ -375,18 +377,20 @@ pub struct NeighborLearning<'a, const FRAME: usize = MAX_FRAME> {
 
 impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
     /// Learning for a stack with MAC `mac` and addresses `cidrs` (the first
-    /// [`MAX_ADDRESSES`]), its table in `slots`, hashed with `seed`.
+    /// [`MAX_ADDRESSES`]), its table in `slots`, hashed with `seed`, the
+    /// frame it holds back in `held`.
     pub fn new(
         mac: EthernetAddress,
         cidrs: &[IpCidr],
         slots: &'a mut [NeighborSlot],
+        held: &'a mut [u8; FRAME],
         seed: u32,
     ) -> NeighborLearning<'a, FRAME> {
         NeighborLearning {
             mac,
             cidrs: cidrs.iter().take(MAX_ADDRESSES).copied().collect(),
             table: Table::new(slots, seed),
-            held: [0; FRAME],
+            held,
             held_len: None,
             lesson: None,
             epoch: 0,
@@ -1122,6 +1126,7 @@ mod tests {
                 IpCidr::Ipv6(Ipv6Cidr::new(OUR_LINK_LOCAL, 64)),
             ],
             std::vec![NeighborSlot::EMPTY; slots].leak(),
+            std::boxed::Box::leak(std::boxed::Box::new([0; MAX_FRAME])),
             0x5eed,
         )
     }
@@ -1310,6 +1315,7 @@ mod tests {
                 24,
             ))],
             std::vec![NeighborSlot::EMPTY; 8].leak(),
+            std::boxed::Box::leak(std::boxed::Box::new([0; 590])),
             0x5eed,
         );
         let peer = Ipv4Address::new(192, 168, 69, 100);
@@ -1677,6 +1683,7 @@ mod tests {
                 1,
             ))],
             std::vec![NeighborSlot::EMPTY; 16].leak(),
+            std::boxed::Box::leak(std::boxed::Box::new([0; MAX_FRAME])),
             0x5eed,
         );
         let now = Instant::from_secs(1);

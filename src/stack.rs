@@ -263,6 +263,38 @@ impl<const SLOTS: usize, const BYTES: usize> Default for SocketBuffers<SLOTS, BY
     }
 }
 
+/// What makes a stack big, lent to [`Stack::new`] as the socket storage
+/// is: smoltcp's interface (with its neighbor cache: 2.8 KiB on a board
+/// with 64 entries), the copy of the request a service reads, and the
+/// frame the neighbor layer holds back while its sender is taught (see
+/// [`neighbor`](crate::neighbor)), `FRAME` bytes each. The stack itself is
+/// then small, so building and moving it costs little stack: a board keeps
+/// this in a static cell filled at boot ([`StackStorage::new`]'s empty
+/// interface is not zeros: as a constant it would be copied from flash),
+/// and the interface is built in it, in a frame of its own.
+pub struct StackStorage<const FRAME: usize = MAX_FRAME> {
+    iface: Option<Interface>,
+    request: [u8; FRAME],
+    held: [u8; FRAME],
+}
+
+impl<const FRAME: usize> StackStorage<FRAME> {
+    /// Storage for one stack: no interface yet, buffers of zeros.
+    pub const fn new() -> StackStorage<FRAME> {
+        StackStorage {
+            iface: None,
+            request: [0; FRAME],
+            held: [0; FRAME],
+        }
+    }
+}
+
+impl<const FRAME: usize> Default for StackStorage<FRAME> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Identifies a service added to a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceId(usize);
@@ -304,7 +336,8 @@ struct Slot<'a> {
 /// `FRAME`, the largest Ethernet frame it takes (its device's MTU). Both
 /// default to the most: [`MAX_SERVICES`] and a 1514-byte frame.
 pub struct Stack<'a, const SERVICES: usize = MAX_SERVICES, const FRAME: usize = MAX_FRAME> {
-    iface: Interface,
+    /// smoltcp's interface, in the port's [`StackStorage`].
+    iface: &'a mut Interface,
     sockets: SocketSet<'a>,
     socket_room: usize,
     slots: heapless::Vec<Slot<'a>, SERVICES>,
@@ -315,8 +348,9 @@ pub struct Stack<'a, const SERVICES: usize = MAX_SERVICES, const FRAME: usize = 
     resolutions: Cell<u64>,
     batch: usize,
     /// The request a service reads while it writes to its socket: no
-    /// datagram that comes in a frame is longer.
-    scratch: [u8; FRAME],
+    /// datagram that comes in a frame is longer. Lent by the port
+    /// ([`StackStorage`]).
+    scratch: &'a mut [u8; FRAME],
     wall: WallClock,
     /// Whether any service reads the wall clock: if none, the board is
     /// not asked.
@@ -335,6 +369,9 @@ impl<'a> Stack<'a> {
     /// its slots hold a neighbor, at most
     /// [`SMOLTCP_NEIGHBOR_CACHE`](crate::neighbor::SMOLTCP_NEIGHBOR_CACHE).
     /// Size it for the hosts that talk at once and the chat's members.
+    /// `storage` holds what makes a stack big ([`StackStorage`]: smoltcp's
+    /// interface and two frame-sized buffers), lent like the rest so that
+    /// the stack itself stays small.
     ///
     /// Up to [`MAX_SERVICES`] services, frames up to 1514 bytes: a port
     /// with less RAM chooses with [`Stack::new_sized`].
@@ -343,8 +380,9 @@ impl<'a> Stack<'a> {
         board: &mut B,
         sockets: &'a mut [SocketStorage<'a>],
         neighbors: &'a mut [NeighborSlot],
+        storage: &'a mut StackStorage,
     ) -> Stack<'a> {
-        Stack::new_sized(config, board, sockets, neighbors)
+        Stack::new_sized(config, board, sockets, neighbors, storage)
     }
 }
 
@@ -377,27 +415,21 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         board: &mut B,
         sockets: &'a mut [SocketStorage<'a>],
         neighbors: &'a mut [NeighborSlot],
+        storage: &'a mut StackStorage<FRAME>,
     ) -> Stack<'a, SERVICES, FRAME> {
         #[allow(clippy::let_unit_value)] // Evaluating it is the check.
         let () = Self::SIZES_FIT;
-        let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(config.mac));
         let seed = board.entropy_seed();
-        iface_config.random_seed = seed;
-        let now = board.now();
-        let mut iface = Interface::new(iface_config, board.device(), now);
         let cidrs = config.cidrs();
-        iface.update_ip_addrs(|addrs| {
-            // smoltcp is built to hold MAX_ADDRESSES addresses.
-            for cidr in &cidrs {
-                let _ = addrs.push(*cidr);
-            }
-        });
-        if let Some(gateway) = config.gateway {
-            // The table holds at least one route: this cannot fail.
-            let _ = iface.routes_mut().add_default_ipv4_route(gateway);
-        }
+        let StackStorage {
+            iface,
+            request,
+            held,
+        } = storage;
+        let iface = build_interface(iface, config, &cidrs, board, seed);
         let socket_room = sockets.len();
-        let learning = NeighborLearning::new(config.mac, &cidrs, neighbors, (seed >> 32) as u32);
+        let learning =
+            NeighborLearning::new(config.mac, &cidrs, neighbors, held, (seed >> 32) as u32);
         // The senders of one batch must all fit in the table, beside the
         // neighbors it already holds (a chat's members).
         let batch = (learning.capacity() / 4).max(1);
@@ -411,7 +443,7 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             learning,
             resolutions: Cell::new(0),
             batch,
-            scratch: [0; FRAME],
+            scratch: request,
             wall: WallClock::default(),
             wall_read: false,
             screened: None,
@@ -492,12 +524,7 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
     /// Gives the interface `setting` for IPv4 (outside a poll).
     #[cfg(feature = "dhcp")]
     fn set_ipv4(&mut self, setting: Ipv4Setting) {
-        readdress(
-            &mut self.iface,
-            &mut self.learning,
-            &mut self.slots,
-            setting,
-        );
+        readdress(self.iface, &mut self.learning, &mut self.slots, setting);
         self.gateway = setting.router;
         self.screened = None;
     }
@@ -643,7 +670,7 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             resolutions: &self.resolutions,
         };
         let mut wire = Wire {
-            iface: &mut self.iface,
+            iface: self.iface,
             sockets: &mut self.sockets,
             device: &mut device,
             now,
@@ -666,13 +693,7 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             }
             let frames = wire.ingress(self.batch);
             for slot in self.slots.iter_mut() {
-                serve(
-                    slot,
-                    &mut wire,
-                    &context,
-                    &mut self.scratch,
-                    &mut self.screened,
-                );
+                serve(slot, &mut wire, &context, self.scratch, &mut self.screened);
             }
             wire.flush();
             if frames < self.batch {
@@ -751,6 +772,37 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         }
         next.map(|at| if at > now { at - now } else { Duration::ZERO })
     }
+}
+
+/// smoltcp's interface on `board`'s device, with our addresses and default
+/// route, built in `slot` (a stack built again in the same storage gets a
+/// new one). Never inlined: smoltcp builds the interface through
+/// temporaries on the stack (2.8 KiB each on a board), which are then in
+/// this frame alone, gone once the stack is built, and never in the frame
+/// of the port's function that builds the stack.
+#[inline(never)]
+fn build_interface<'i, B: Board>(
+    slot: &'i mut Option<Interface>,
+    config: &Config,
+    cidrs: &[IpCidr],
+    board: &mut B,
+    seed: u64,
+) -> &'i mut Interface {
+    let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(config.mac));
+    iface_config.random_seed = seed;
+    let now = board.now();
+    let iface = slot.insert(Interface::new(iface_config, board.device(), now));
+    iface.update_ip_addrs(|addrs| {
+        // smoltcp is built to hold MAX_ADDRESSES addresses.
+        for cidr in cidrs {
+            let _ = addrs.push(*cidr);
+        }
+    });
+    if let Some(gateway) = config.gateway {
+        // The table holds at least one route: this cannot fail.
+        let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+    }
+    iface
 }
 
 /// Gives `iface` the IPv4 address and default route of `setting` (none:

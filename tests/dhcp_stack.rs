@@ -20,7 +20,7 @@ use udpkit::smoltcp::wire::{
     DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr, EthernetAddress, IpAddress, IpCidr,
     Ipv4Address, Ipv4Cidr, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
-use udpkit::{Config, ServiceId, SocketBuffers, Stack};
+use udpkit::{Config, ServiceId, SocketBuffers, Stack, StackStorage};
 use udpkit::{DhcpStorage, Lease};
 
 const DISCOVERY: u16 = DEFAULT_PORT;
@@ -56,7 +56,13 @@ impl Net {
         let config = Config::default();
         let mut board = memory_board(Instant::from_secs(1000));
         let sockets = leak([SocketStorage::EMPTY; 3]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
+        let mut stack = Stack::new(
+            &config,
+            &mut board,
+            &mut sockets[..],
+            neighbor_table(),
+            leak(StackStorage::new()),
+        );
         stack.enable_dhcp(leak(DhcpStorage::new())).unwrap();
         let echo = stack
             .add_service(leak(echo::Echo), ECHO, leak(Buffers::new()).queues())

@@ -19,7 +19,7 @@ use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address};
 use udpkit::wire::discovery::{Field, ReplyPacket, MAX_REPLY};
-use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack};
+use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage};
 
 const LIMITED_BROADCAST: Ipv4Address = Ipv4Address::BROADCAST;
 const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -68,7 +68,13 @@ impl Net {
         .announce(announcements, DISCOVERY);
         let reply = discovery.reply().to_vec();
         let sockets = leak([SocketStorage::EMPTY; 2]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
+        let mut stack = Stack::new(
+            &config,
+            &mut board,
+            &mut sockets[..],
+            neighbor_table(),
+            leak(StackStorage::new()),
+        );
         stack
             .add_service(leak(echo::Echo), ECHO, leak(Buffers::new()).queues())
             .unwrap();

@@ -19,7 +19,8 @@ use udpkit::sntp::{SntpClient, SntpConfig, DEFAULT_LOCAL_PORT, MIN_INTERVAL};
 use udpkit::wire::ntp::{kiss, Leap, Mode, NtpShort, NtpTimestamp};
 use udpkit::wire::{NtpPacket, NtpRepr};
 use udpkit::{
-    ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime,
+    ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage,
+    UnixTime,
 };
 
 /// The upstream NTP server of the SNTP client.
@@ -73,6 +74,7 @@ impl Net {
             &mut board,
             &mut sockets[..],
             neighbor_table(),
+            leak(StackStorage::new()),
         );
         let ntp = stack
             .add_service(leak(NtpServer::new()), NTP, leak(Buffers::new()).queues())

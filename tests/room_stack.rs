@@ -14,7 +14,7 @@ use udpkit::services::echo;
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, Ipv6Address};
-use udpkit::{Config, ServiceId, SocketBuffers, Stack};
+use udpkit::{Config, ServiceId, SocketBuffers, Stack, StackStorage};
 
 const ECHO: u16 = echo::DEFAULT_PORT;
 const CHAT: u16 = chat::DEFAULT_PORT;
@@ -54,6 +54,7 @@ impl Room {
             &mut board,
             &mut sockets[..],
             neighbor_table_of(slots),
+            leak(StackStorage::new()),
         );
         let echo = stack
             .add_service(

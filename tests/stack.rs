@@ -18,7 +18,9 @@ use udpkit::smoltcp::wire::{
     Ipv6Address, NdiscRepr, UdpPacket,
 };
 use udpkit::stack::{STALL_LIMIT, WALL_CLOCK_SAMPLE};
-use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime};
+use udpkit::{
+    Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage, UnixTime,
+};
 
 // ---------------------------------------------------------------------------
 // The addresses of the tests, beside the shared ones of `support`.
@@ -91,7 +93,13 @@ impl Net {
             ..memory_board(Instant::from_secs(1000))
         };
         let sockets = leak([SocketStorage::EMPTY; 8]);
-        let mut stack = Stack::new(&config, &mut board, &mut sockets[..], neighbor_table());
+        let mut stack = Stack::new(
+            &config,
+            &mut board,
+            &mut sockets[..],
+            neighbor_table(),
+            leak(StackStorage::new()),
+        );
         let echo = stack
             .add_service(leak(echo::Echo), ECHO, echo_queues)
             .unwrap();
@@ -1775,6 +1783,7 @@ fn the_wall_clock_is_read_only_for_services_that_use_it() {
         &mut board,
         &mut sockets[..],
         &mut neighbors[..],
+        leak(StackStorage::new()),
     );
     let echo: &'static mut echo::Echo = Box::leak(Box::new(echo::Echo));
     assert_eq!(echo.uses(), udpkit::Uses::NOTHING);
@@ -1831,7 +1840,13 @@ fn stack_with(config: Config, sockets: usize) -> (MemoryBoard, Stack<'static>) {
     let mut board = memory_board(Instant::from_secs(10));
     let storage: &'static mut [SocketStorage<'static>] =
         Vec::leak((0..sockets).map(|_| SocketStorage::EMPTY).collect());
-    let stack = Stack::new(&config, &mut board, storage, neighbor_table());
+    let stack = Stack::new(
+        &config,
+        &mut board,
+        storage,
+        neighbor_table(),
+        leak(StackStorage::default()), // as `new()`
+    );
     (board, stack)
 }
 
@@ -2237,6 +2252,7 @@ fn small_stack(board: &mut MemoryBoard) -> (SmallStack, ServiceId) {
         board,
         &mut sockets[..],
         neighbor_table(),
+        leak(StackStorage::new()),
     );
     let queues = leak(SocketBuffers::<2, 1200>::new()).queues();
     let echo = stack.add_service(leak(echo::Echo), ECHO, queues).unwrap();
@@ -2316,6 +2332,7 @@ fn payload_limits<const FRAME: usize>() -> (usize, usize, usize) {
         &mut board,
         &mut sockets[..],
         neighbor_table(),
+        leak(StackStorage::new()),
     );
     let room: &'static Room = leak(Room::default());
     let probe = Ticker {
@@ -2364,4 +2381,47 @@ fn a_stack_sends_what_its_frames_hold_over_either_family_and_from_timers() {
     assert_eq!(payload_limits::<1500>(), (1458, 1438, 1438));
     // 590-byte frames: 42 bytes of headers over IPv4, 62 over IPv6.
     assert_eq!(payload_limits::<590>(), (548, 528, 528));
+}
+
+/// The neighbor table is hashed with the board's entropy (the high 32 bits
+/// of its seed; smoltcp takes the whole), so where a sender lands in the
+/// table depends on the board, not on its address alone: a sender cannot
+/// choose addresses that collide on every board.
+#[test]
+fn the_neighbor_table_is_hashed_with_the_boards_entropy() {
+    let slot_of_peer = |seed: u64| {
+        let mut board = memory_board(Instant::from_secs(10));
+        board.seed = seed;
+        let mut echo = echo::Echo;
+        let mut queues = SocketBuffers::<4, 4096>::new();
+        let mut sockets = [SocketStorage::EMPTY; 1];
+        let mut slots = [udpkit::NeighborSlot::EMPTY; 16];
+        let mut storage = StackStorage::new();
+        {
+            let mut stack = Stack::new(
+                &Config::default(),
+                &mut board,
+                &mut sockets[..],
+                &mut slots[..],
+                &mut storage,
+            );
+            stack.add_service(&mut echo, ECHO, queues.queues()).unwrap();
+            inject(&mut board, &udp_from_peer(ECHO, b"hello"));
+            stack.poll(&mut board);
+        }
+        let filled: Vec<usize> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| format!("{slot:?}") != "NeighborSlot(None)")
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(filled.len(), 1, "the peer, learned from its datagram");
+        filled[0]
+    };
+    // Seeds that differ in their high half only.
+    let slots: Vec<usize> = (1..=4u64).map(|k| slot_of_peer(k << 32)).collect();
+    assert!(
+        slots.iter().any(|&slot| slot != slots[0]),
+        "the peer's slot is the same for every board: {slots:?}"
+    );
 }

@@ -13,7 +13,7 @@ use udpkit::smoltcp::time::Duration;
 use udpkit::sntp::{self, SntpClient, SntpConfig};
 use udpkit::{Config, NeighborSlot, Stack};
 
-use crate::storage::BoardStack;
+use crate::storage::{BoardStack, StackParts};
 
 #[cfg(feature = "console")]
 use crate::console::MacText;
@@ -44,8 +44,10 @@ pub const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// it returns, instead of staying in the loop's frame for good; each big
 /// value (the stack, the chat, discovery, the SNTP client) is built in a
 /// function of its own too, so their temporaries never sit on the stack at
-/// once, and the stack (8.8 KiB of them) is built first, from a small
-/// frame.
+/// once. The stack itself is small (3.3 KiB with `ram-32k`): what makes it
+/// big, smoltcp's interface and two frame-sized buffers, is storage it
+/// borrows ([`StackParts`]), where the core builds the interface in a frame
+/// of its own.
 ///
 /// Panics if a service cannot start: that is a fault of this firmware's
 /// sizes, found at the first boot, never a matter of network input.
@@ -54,11 +56,12 @@ pub fn start<P: Platform>(board: &mut P, config: &Config) -> &'static mut BoardS
     let StackStorage {
         sockets,
         neighbors,
+        parts,
         stack,
         #[cfg(feature = "dhcp")]
         dhcp,
     } = StackStorage::take();
-    let stack = new_stack(stack, config, board, sockets, neighbors);
+    let stack = new_stack(stack, config, board, sockets, neighbors, parts);
     // Before the services, which then start with the addresses they have
     // (no IPv4 one until the lease), the DHCP client first of the sockets.
     #[cfg(feature = "dhcp")]
@@ -218,8 +221,9 @@ fn new_stack<P: Platform>(
     board: &mut P,
     sockets: &'static mut [SocketStorage<'static>],
     neighbors: &'static mut [NeighborSlot],
+    parts: &'static mut StackParts,
 ) -> &'static mut BoardStack<'static> {
-    cell.init_with(|| Stack::new_sized(config, board, sockets, neighbors))
+    cell.init_with(|| Stack::new_sized(config, board, sockets, neighbors, parts))
 }
 
 /// Discovery (`info`), with the directory of every service started so far

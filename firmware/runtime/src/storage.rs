@@ -111,6 +111,9 @@ pub const STACK_SERVICES: usize = if SERVICES == 0 { 1 } else { SERVICES };
 /// class's [`FRAME`] bytes (the NIC's MTU: a board builds its driver for
 /// the same).
 pub type BoardStack<'a> = Stack<'a, STACK_SERVICES, FRAME>;
+/// The storage [`BoardStack`] borrows for its big parts: in a static of
+/// its own, so that the stack is small to build.
+pub type StackParts = udpkit::StackStorage<FRAME>;
 /// One message relayed to every other member: its text and the most
 /// `[room] <nick> ` around it can take (names of up to 48 bytes), 15 × 304
 /// bytes.
@@ -256,6 +259,10 @@ static SNTP: StaticCell<SntpClient> = StaticCell::new();
 
 static SOCKET_SET: StaticCell<[SocketStorage<'static>; SOCKETS]> = StaticCell::new();
 static NEIGHBORS: StaticCell<[NeighborSlot; NEIGHBOR_SLOTS]> = StaticCell::new();
+// Zeros in `.bss`: the stack borrows them and is small to build.
+// Built at boot: its `None` interface is not all zeros, and a constant of
+// it would be copied from flash.
+static STACK_PARTS: StaticCell<StackParts> = StaticCell::new();
 static STACK: StaticCell<BoardStack<'static>> = StaticCell::new();
 /// The DHCP client's copy of the server's last message (zeros: .bss).
 #[cfg(feature = "dhcp")]
@@ -325,6 +332,9 @@ pub struct StackStorage {
     pub sockets: &'static mut [SocketStorage<'static>; SOCKETS],
     /// The neighbor table.
     pub neighbors: &'static mut [NeighborSlot; NEIGHBOR_SLOTS],
+    /// What makes the stack big (smoltcp's interface, the request's copy,
+    /// the frame held back), built in place when the stack is.
+    pub parts: &'static mut StackParts,
     /// The stack, once its sockets and device are known.
     pub stack: &'static StaticCell<BoardStack<'static>>,
     /// The DHCP client's storage, with the `dhcp` feature.
@@ -341,6 +351,7 @@ impl StackStorage {
         StackStorage {
             sockets: SOCKET_SET.init_with(|| [SocketStorage::EMPTY; SOCKETS]),
             neighbors: NEIGHBORS.init_with(|| [NeighborSlot::EMPTY; NEIGHBOR_SLOTS]),
+            parts: STACK_PARTS.init_with(StackParts::new),
             stack: &STACK,
             #[cfg(feature = "dhcp")]
             dhcp: DHCP.take(),

@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::socket::udp::PacketBuffer;
 use udpkit::smoltcp::time::Duration;
-use udpkit::{Board, DhcpStorage, NeighborSlot, Stack};
+use udpkit::{Board, DhcpStorage, NeighborSlot, Stack, StackStorage};
 
 use crate::linux::board::HostBoard;
 use crate::linux::clock::entropy_seed;
@@ -113,7 +113,9 @@ fn serve_on<D: Link>(
     // Hundreds of hosts at once (a lab, a room of machines): the table and
     // smoltcp's neighbor cache (host/Cargo.toml) hold as many.
     let neighbors: &'static mut [NeighborSlot] = vec![NeighborSlot::EMPTY; NEIGHBOR_SLOTS].leak();
-    let mut stack = Stack::new(&options.config, &mut board, sockets, neighbors);
+    // The request's copy and the frame held back, 1514 bytes each.
+    let buffers: &'static mut StackStorage = Box::leak(Box::default());
+    let mut stack = Stack::new(&options.config, &mut board, sockets, neighbors, buffers);
     // With DHCP the address is the lease's, logged when it comes.
     let address = match options.dhcp {
         Some(dhcp) => {

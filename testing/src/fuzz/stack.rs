@@ -50,7 +50,7 @@ use udpkit::wire::chat::ServerLine;
 use udpkit::wire::discovery::{ReplyRepr, ServiceEntry};
 use udpkit::wire::ntp::{Leap, Mode, NtpShort, NtpTimestamp, HEADER_LEN};
 use udpkit::wire::{NtpPacket, NtpRepr};
-use udpkit::{guard, Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit::{guard, Config, NeighborSlot, SocketBuffers, Stack, StackStorage, UnixTime};
 
 use super::frames::{self, Icmpv4Kind, Icmpv6Kind, IpFrame, IpPayload, Parsed};
 use super::Input;
@@ -248,6 +248,7 @@ pub fn stack(data: &[u8]) {
 
     let mut sockets = [SocketStorage::EMPTY; 12];
     let mut neighbors = vec![NeighborSlot::EMPTY; 64];
+    let mut stack_storage = StackStorage::new();
     let (mut echo, mut daytime, mut time, mut ntp) =
         (echo::Echo, daytime::Daytime, time::Time, NtpServer::new());
     let (mut upper, mut hello) = (upper::Upper, hello::Hello);
@@ -275,7 +276,13 @@ pub fn stack(data: &[u8]) {
         .expect("a valid directory")
         .announce(2, DISCOVERY);
 
-    let mut stack = Stack::new(&config, &mut board, &mut sockets[..], &mut neighbors[..]);
+    let mut stack = Stack::new(
+        &config,
+        &mut board,
+        &mut sockets[..],
+        &mut neighbors[..],
+        &mut stack_storage,
+    );
     let mut queues = buffers.iter_mut().map(|b| b.queues());
     let mut next = || queues.next().expect("ten queues");
     stack.add_service(&mut echo, OUR_PORTS[0], next()).unwrap();

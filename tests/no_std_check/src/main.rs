@@ -24,7 +24,7 @@ use udpkit::smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
-use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, UnixTime};
+use udpkit::{Config, NeighborSlot, SocketBuffers, Stack, StackStorage, UnixTime};
 use udpkit_testing::{MemoryBoard, MemoryDevice};
 
 unsafe extern "C" {
@@ -216,7 +216,14 @@ fn run() -> c_int {
     // Everything the stack borrows is declared before it.
     let mut sockets = [SocketStorage::EMPTY; 8];
     let mut neighbors = [NeighborSlot::EMPTY; 8];
-    let mut stack = Stack::new(&config, &mut board, &mut sockets, &mut neighbors);
+    let mut buffers = StackStorage::new();
+    let mut stack = Stack::new(
+        &config,
+        &mut board,
+        &mut sockets,
+        &mut neighbors,
+        &mut buffers,
+    );
     let added = [
         stack.add_service(&mut echo, echo::DEFAULT_PORT, echo_buffers.queues()),
         stack.add_service(
