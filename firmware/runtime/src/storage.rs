@@ -300,16 +300,14 @@ fn no_queue() -> PacketBuffer<'static> {
 pub type Server = (&'static mut dyn Service, Queues);
 
 /// The services' storage, by the catalog's names: each server's statics
-/// are taken when its name is asked for, so that no table of every
-/// server's queues passes through the boot's stack frames (it took 840
-/// bytes of them, twice, in the lean image).
+/// are taken when its name is asked for (once: a second take of them
+/// panics), so that no table of every server's queues passes through the
+/// boot's stack frames (it took 840 bytes of them, twice, in the lean
+/// image).
 pub struct Servers {
     /// Only [`Storage::take`] makes one.
-    _once: (),
+    _private: (),
 }
-
-/// Taken with the [`Storage`]: a second take panics.
-static SERVERS: ConstStaticCell<()> = ConstStaticCell::new(());
 
 /// The stack's storage, taken.
 pub struct StackStorage {
@@ -361,15 +359,13 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// The services' storage. Once: a second call panics (each static is
-    /// handed out only once).
+    /// The services' storage. Each static is handed out once: a second
+    /// call panics where it takes one again (the SNTP client's queues
+    /// here, a server's when [`Servers::take_server`] is asked for it).
     #[inline(never)]
     pub fn take() -> Storage {
         Storage {
-            servers: {
-                let () = *SERVERS.take();
-                Servers { _once: () }
-            },
+            servers: Servers { _private: () },
             #[cfg(feature = "discovery")]
             discovery: &DISCOVERY,
             #[cfg(feature = "sntp")]
