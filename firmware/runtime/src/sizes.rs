@@ -87,11 +87,13 @@ mod ram_64k {
 mod ram_32k {
     /// The largest Ethernet frame, without FCS: a 1500-byte IP packet.
     pub const FRAME: usize = 1514;
-    /// Neighbor table slots: 18 neighbors (three quarters), a room of 16
-    /// hosts and the Linux side's own addresses. smoltcp's cache holds 64
-    /// (`iface-neighbor-cache-count-64`; 32 would hold only 16 beside the
-    /// lessons of a batch).
-    pub const NEIGHBOR_SLOTS: usize = 24;
+    /// Neighbor table slots: 16 neighbors, a room of 16 hosts (three
+    /// quarters of 22 is 17, and the table holds no more than half of
+    /// smoltcp's cache). smoltcp's cache holds 32
+    /// (`iface-neighbor-cache-count-32`: 1,288 bytes less than 64): room
+    /// for the lessons of a batch beside them. A 17th host at once evicts
+    /// the one least recently seen, whose next reply may wait for ARP.
+    pub const NEIGHBOR_SLOTS: usize = 22;
     /// Echo, upper, hello and discard: datagram slots of each queue...
     pub const LONG_SLOTS: usize = 2;
     /// ... and payload bytes: one 1472-byte datagram, or a few short ones.

@@ -82,20 +82,6 @@ pub const DETOURS: usize = {
     detours
 };
 
-/// The catalog's services that [`Servers::take_server`] hands out: all but
-/// the one built from the directory of the others (discovery).
-const SERVERS: usize = {
-    let mut servers = 0;
-    let mut i = 0;
-    while i < CATALOG.len() {
-        if !CATALOG[i].needs.directory {
-            servers += 1;
-        }
-        i += 1;
-    }
-    servers
-};
-
 /// The DHCP client's socket: one with the `dhcp` feature.
 pub const DHCP_SOCKETS: usize = if cfg!(feature = "dhcp") { 1 } else { 0 };
 
@@ -313,17 +299,14 @@ fn no_queue() -> PacketBuffer<'static> {
 /// queues.
 pub type Server = (&'static mut dyn Service, Queues);
 
-/// The services' storage, by the catalog's names.
+/// The services' storage, by the catalog's names: each server's statics
+/// are taken when its name is asked for (once: a second take of them
+/// panics), so that no table of every server's queues passes through the
+/// boot's stack frames (it took 840 bytes of them, twice, in the lean
+/// image).
 pub struct Servers {
-    /// The servers of the catalog but discovery; each taken once
-    /// ([`Servers::take_server`]).
-    servers: [Option<(&'static str, Server)>; SERVERS],
-    /// The chat's detour, taken by [`Servers::take_detour`].
-    #[cfg(feature = "chat")]
-    chat_detour: Option<Queues>,
-    /// Discovery's queues, taken by [`Servers::take_directory_queues`].
-    #[cfg(feature = "discovery")]
-    discovery_queues: Option<Queues>,
+    /// Only [`Storage::take`] makes one.
+    _private: (),
 }
 
 /// The stack's storage, taken.
@@ -376,79 +359,13 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// The services' storage. Once: a second call panics (each static is
-    /// handed out only once).
+    /// The services' storage. Each static is handed out once: a second
+    /// call panics where it takes one again (the SNTP client's queues
+    /// here, a server's when [`Servers::take_server`] is asked for it).
     #[inline(never)]
     pub fn take() -> Storage {
         Storage {
-            servers: Servers {
-                // In the catalog's order; the length, the catalog's count of
-                // servers, holds each feature's storage to its catalog line.
-                servers: [
-                    #[cfg(feature = "echo")]
-                    Some((echo::NAME, (ECHO.take(), queues(&ECHO_SLOTS, &ECHO_BYTES)))),
-                    #[cfg(feature = "discard")]
-                    Some((
-                        discard::NAME,
-                        (
-                            DISCARD.take(),
-                            (
-                                PacketBuffer::new(
-                                    empty_slots(&DISCARD_SLOTS),
-                                    &mut DISCARD_BYTES.take()[..],
-                                ),
-                                no_queue(),
-                            ),
-                        ),
-                    )),
-                    #[cfg(feature = "daytime")]
-                    Some((
-                        daytime::NAME,
-                        (DAYTIME.take(), queues(&DAYTIME_SLOTS, &DAYTIME_BYTES)),
-                    )),
-                    #[cfg(feature = "time")]
-                    Some((time::NAME, (TIME.take(), queues(&TIME_SLOTS, &TIME_BYTES)))),
-                    #[cfg(feature = "ntp")]
-                    Some((ntp::NAME, (NTP.take(), queues(&NTP_SLOTS, &NTP_BYTES)))),
-                    #[cfg(feature = "upper")]
-                    Some((
-                        upper::NAME,
-                        (UPPER.take(), queues(&UPPER_SLOTS, &UPPER_BYTES)),
-                    )),
-                    #[cfg(feature = "hello")]
-                    Some((
-                        hello::NAME,
-                        (HELLO.take(), queues(&HELLO_SLOTS, &HELLO_BYTES)),
-                    )),
-                    #[cfg(feature = "chat")]
-                    Some((
-                        chat::NAME,
-                        (
-                            new_chat(),
-                            (
-                                PacketBuffer::new(
-                                    empty_slots(&CHAT_RX_SLOTS),
-                                    &mut CHAT_RX_BYTES.take()[..],
-                                ),
-                                PacketBuffer::new(
-                                    empty_slots(&CHAT_TX_SLOTS),
-                                    &mut CHAT_TX_BYTES.take()[..],
-                                ),
-                            ),
-                        ),
-                    )),
-                ],
-                #[cfg(feature = "chat")]
-                chat_detour: Some((
-                    no_queue(),
-                    PacketBuffer::new(
-                        empty_slots(&CHAT_DETOUR_SLOTS),
-                        &mut CHAT_DETOUR_BYTES.take()[..],
-                    ),
-                )),
-                #[cfg(feature = "discovery")]
-                discovery_queues: Some(queues(&DISCOVERY_SLOTS, &DISCOVERY_BYTES)),
-            },
+            servers: Servers { _private: () },
             #[cfg(feature = "discovery")]
             discovery: &DISCOVERY,
             #[cfg(feature = "sntp")]
@@ -461,31 +378,79 @@ impl Storage {
 
 impl Servers {
     /// The server the catalog calls `name`, if this firmware has storage
-    /// for it and it was not taken yet.
+    /// for it. Each once: a second take of one name panics.
     pub fn take_server(&mut self, name: &str) -> Option<Server> {
-        let slot = self
-            .servers
-            .iter_mut()
-            .find(|slot| matches!(slot, Some((n, _)) if *n == name))?;
-        slot.take().map(|(_, server)| server)
-    }
-
-    /// The queues of the service called `name` that is built from the
-    /// directory of the others (discovery), if this firmware has it.
-    pub fn take_directory_queues(&mut self, name: &str) -> Option<Queues> {
-        #[cfg(feature = "discovery")]
-        if name == discovery::NAME {
-            return self.discovery_queues.take();
+        // In the catalog's order.
+        #[cfg(feature = "echo")]
+        if name == echo::NAME {
+            return Some((ECHO.take(), queues(&ECHO_SLOTS, &ECHO_BYTES)));
+        }
+        #[cfg(feature = "discard")]
+        if name == discard::NAME {
+            return Some((
+                DISCARD.take(),
+                (
+                    PacketBuffer::new(empty_slots(&DISCARD_SLOTS), &mut DISCARD_BYTES.take()[..]),
+                    no_queue(),
+                ),
+            ));
+        }
+        #[cfg(feature = "daytime")]
+        if name == daytime::NAME {
+            return Some((DAYTIME.take(), queues(&DAYTIME_SLOTS, &DAYTIME_BYTES)));
+        }
+        #[cfg(feature = "time")]
+        if name == time::NAME {
+            return Some((TIME.take(), queues(&TIME_SLOTS, &TIME_BYTES)));
+        }
+        #[cfg(feature = "ntp")]
+        if name == ntp::NAME {
+            return Some((NTP.take(), queues(&NTP_SLOTS, &NTP_BYTES)));
+        }
+        #[cfg(feature = "upper")]
+        if name == upper::NAME {
+            return Some((UPPER.take(), queues(&UPPER_SLOTS, &UPPER_BYTES)));
+        }
+        #[cfg(feature = "hello")]
+        if name == hello::NAME {
+            return Some((HELLO.take(), queues(&HELLO_SLOTS, &HELLO_BYTES)));
+        }
+        #[cfg(feature = "chat")]
+        if name == chat::NAME {
+            return Some((
+                new_chat(),
+                (
+                    PacketBuffer::new(empty_slots(&CHAT_RX_SLOTS), &mut CHAT_RX_BYTES.take()[..]),
+                    PacketBuffer::new(empty_slots(&CHAT_TX_SLOTS), &mut CHAT_TX_BYTES.take()[..]),
+                ),
+            ));
         }
         let _ = name;
         None
     }
 
-    /// The detour queues of the server called `name`, if it has one.
+    /// The queues of the service called `name` that is built from the
+    /// directory of the others (discovery), if this firmware has it. Once.
+    pub fn take_directory_queues(&mut self, name: &str) -> Option<Queues> {
+        #[cfg(feature = "discovery")]
+        if name == discovery::NAME {
+            return Some(queues(&DISCOVERY_SLOTS, &DISCOVERY_BYTES));
+        }
+        let _ = name;
+        None
+    }
+
+    /// The detour queues of the server called `name`, if it has one. Once.
     pub fn take_detour(&mut self, name: &str) -> Option<Queues> {
         #[cfg(feature = "chat")]
         if name == chat::NAME {
-            return self.chat_detour.take();
+            return Some((
+                no_queue(),
+                PacketBuffer::new(
+                    empty_slots(&CHAT_DETOUR_SLOTS),
+                    &mut CHAT_DETOUR_BYTES.take()[..],
+                ),
+            ));
         }
         let _ = name;
         None
