@@ -1360,18 +1360,14 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
     // in one call, on the path of every echo (also `queue` takes the
     // endpoint by reference: smaller for boards and no copy of it).
     fn send(&mut self, to: IpEndpoint, payload: &[u8]) -> Result<(), SendError> {
-        self.queue(&to, payload.len(), false)?
-            .copy_from_slice(payload);
-        Ok(())
+        self.queue_copy(&to, payload)
     }
 
     // The sender read where `serve` wrote it, in the pieces it wrote: a copy
     // of the endpoint for `send` (a 17-byte address, byte-aligned) was read
     // back in other pieces and stalled on store forwarding, twice an echo.
     fn reply(&mut self, request: &Request<'_>, payload: &[u8]) -> Result<(), SendError> {
-        self.queue(&request.from, payload.len(), false)?
-            .copy_from_slice(payload);
-        Ok(())
+        self.queue_copy(&request.from, payload)
     }
 
     fn reserve_detour(&mut self, to: IpEndpoint, len: usize) -> Result<&mut [u8], SendError> {
@@ -1380,6 +1376,14 @@ impl<const FRAME: usize> Outbox for SocketOutbox<'_, '_, '_, FRAME> {
 }
 
 impl<const FRAME: usize> SocketOutbox<'_, '_, '_, FRAME> {
+    /// [`SocketOutbox::queue`]s a copy of `payload` to `to`.
+    #[inline]
+    fn queue_copy(&mut self, to: &IpEndpoint, payload: &[u8]) -> Result<(), SendError> {
+        self.queue(to, payload.len(), false)?
+            .copy_from_slice(payload);
+        Ok(())
+    }
+
     /// Queues a datagram on the service's socket, or on its detour (if it
     /// has one) when `via_detour` or when the next hop must wait for ARP:
     /// there it holds up no reply to a neighbor we know. The detour's room

@@ -14,13 +14,12 @@ mod support;
 use support::*;
 use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry, DEFAULT_PORT};
 use udpkit::services::echo;
-use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{
     DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr, EthernetAddress, IpAddress, IpCidr,
     Ipv4Address, Ipv4Cidr, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
-use udpkit::{Config, ServiceId, SocketBuffers, Stack, StackStorage};
+use udpkit::{Config, ServiceId, SocketBuffers, Stack};
 use udpkit::{DhcpStorage, Lease};
 
 const DISCOVERY: u16 = DEFAULT_PORT;
@@ -55,14 +54,8 @@ impl Net {
         init_logging();
         let config = Config::default();
         let mut board = memory_board(Instant::from_secs(1000));
-        let sockets = leak([SocketStorage::EMPTY; 3]);
-        let mut stack = Stack::new(
-            &config,
-            &mut board,
-            &mut sockets[..],
-            neighbor_table(),
-            leak(StackStorage::new()),
-        );
+
+        let mut stack = leaked_stack(&config, &mut board, 3, neighbor_table());
         stack.enable_dhcp(leak(DhcpStorage::new())).unwrap();
         let echo = stack
             .add_service(leak(echo::Echo), ECHO, leak(Buffers::new()).queues())

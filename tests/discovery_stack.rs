@@ -15,11 +15,10 @@ use udpkit::services::discovery::{
 };
 use udpkit::services::echo;
 use udpkit::services::{EXCESS_BYTES_BURST, EXCESS_BYTES_PER_SECOND};
-use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address};
 use udpkit::wire::discovery::{Field, ReplyPacket, MAX_REPLY};
-use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage};
+use udpkit::{Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack};
 
 const LIMITED_BROADCAST: Ipv4Address = Ipv4Address::BROADCAST;
 const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -67,14 +66,8 @@ impl Net {
         .expect("a valid directory")
         .announce(announcements, DISCOVERY);
         let reply = discovery.reply().to_vec();
-        let sockets = leak([SocketStorage::EMPTY; 2]);
-        let mut stack = Stack::new(
-            &config,
-            &mut board,
-            &mut sockets[..],
-            neighbor_table(),
-            leak(StackStorage::new()),
-        );
+
+        let mut stack = leaked_stack(&config, &mut board, 2, neighbor_table());
         stack
             .add_service(leak(echo::Echo), ECHO, leak(Buffers::new()).queues())
             .unwrap();

@@ -12,15 +12,13 @@ mod support;
 use support::*;
 use udpkit::services::ntp::NtpServer;
 use udpkit::services::{daytime, time};
-use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, IpAddress, Ipv4Address};
 use udpkit::sntp::{SntpClient, SntpConfig, DEFAULT_LOCAL_PORT, MIN_INTERVAL};
 use udpkit::wire::ntp::{kiss, Leap, Mode, NtpShort, NtpTimestamp};
 use udpkit::wire::{NtpPacket, NtpRepr};
 use udpkit::{
-    ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, StackStorage,
-    UnixTime,
+    ClockSource, Config, Discard, ServiceId, ServiceStats, SocketBuffers, Stack, UnixTime,
 };
 
 /// The upstream NTP server of the SNTP client.
@@ -68,14 +66,8 @@ impl Net {
             source,
             ..memory_board(boot())
         };
-        let sockets = leak([SocketStorage::EMPTY; 4]);
-        let mut stack = Stack::new(
-            &Config::default(),
-            &mut board,
-            &mut sockets[..],
-            neighbor_table(),
-            leak(StackStorage::new()),
-        );
+
+        let mut stack = leaked_stack(&Config::default(), &mut board, 4, neighbor_table());
         let ntp = stack
             .add_service(leak(NtpServer::new()), NTP, leak(Buffers::new()).queues())
             .unwrap();

@@ -11,10 +11,9 @@ mod support;
 use support::*;
 use udpkit::services::chat::{self, Chat, ChatLimits};
 use udpkit::services::echo;
-use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, Ipv6Address};
-use udpkit::{Config, ServiceId, SocketBuffers, Stack, StackStorage};
+use udpkit::{Config, ServiceId, SocketBuffers, Stack};
 
 const ECHO: u16 = echo::DEFAULT_PORT;
 const CHAT: u16 = chat::DEFAULT_PORT;
@@ -48,14 +47,8 @@ impl Room {
             address: udpkit::smoltcp::wire::Ipv4Cidr::new(OUR_IP, 22),
             ..Config::default()
         };
-        let sockets = leak([SocketStorage::EMPTY; 4]);
-        let mut stack = Stack::new(
-            &config,
-            &mut board,
-            &mut sockets[..],
-            neighbor_table_of(slots),
-            leak(StackStorage::new()),
-        );
+
+        let mut stack = leaked_stack(&config, &mut board, 4, neighbor_table_of(slots));
         let echo = stack
             .add_service(
                 leak(echo::Echo),

@@ -92,14 +92,7 @@ impl Net {
             wall: Some(WALL),
             ..memory_board(Instant::from_secs(1000))
         };
-        let sockets = leak([SocketStorage::EMPTY; 8]);
-        let mut stack = Stack::new(
-            &config,
-            &mut board,
-            &mut sockets[..],
-            neighbor_table(),
-            leak(StackStorage::new()),
-        );
+        let mut stack = leaked_stack(&config, &mut board, 8, neighbor_table());
         let echo = stack
             .add_service(leak(echo::Echo), ECHO, echo_queues)
             .unwrap();

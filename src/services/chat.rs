@@ -338,8 +338,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     ) {
         let mut written = Emitted::EMPTY;
         written.write(line);
-        let line = &written;
-        self.tell_room(out, room, except, line);
+        self.tell_room(out, room, except, &written);
     }
 
     /// Writes `line` and sends it to every member of `room`, `sender`
@@ -354,9 +353,8 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     ) {
         let mut written = Emitted::EMPTY;
         written.write(line);
-        let line = &written;
-        self.tell_room(out, room, sender, line);
-        self.send(out, sender, line);
+        self.tell_room(out, room, sender, &written);
+        self.send(out, sender, &written);
     }
 
     /// Sends `to` the welcome of `nick` to `room`.

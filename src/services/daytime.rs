@@ -4,7 +4,7 @@
 //! `ctime(3)` in UTC followed by CR LF: `Mon Nov 23 15:04:05 2026\r\n`.
 //! Without a wall clock there is no reply.
 
-use crate::clock::UnixTime;
+use crate::clock::{CivilTime, UnixTime};
 use crate::service::{Discard, Outbox, Request, Service, Uses};
 use crate::wire::write_decimal;
 use core::fmt::Write;
@@ -23,29 +23,31 @@ pub type DaytimeLine = heapless::String<48>;
 /// with zeros. (Written piece by piece, not with `write!`: `core::fmt`'s
 /// machinery is kilobytes of flash on a board.)
 pub fn format(time: UnixTime) -> DaytimeLine {
-    let c = time.to_civil();
     let mut line = DaytimeLine::new();
     // 48 bytes hold the longest possible line (a 20-digit year), so the
     // writes cannot fail.
-    let _ = (|| -> core::fmt::Result {
-        line.write_str(c.weekday_name())?;
-        line.write_char(' ')?;
-        line.write_str(c.month_name())?;
-        line.write_char(' ')?;
-        let fields = [
-            (u64::from(c.day), b' ', ' '),
-            (u64::from(c.hour), b'0', ':'),
-            (u64::from(c.minute), b'0', ':'),
-            (u64::from(c.second), b'0', ' '),
-        ];
-        for (value, pad, after) in fields {
-            write_decimal(&mut line, value, 2, pad)?;
-            line.write_char(after)?;
-        }
-        write_decimal(&mut line, c.year, 0, b' ')?;
-        line.write_str("\r\n")
-    })();
+    let _ = write_line(&mut line, &time.to_civil());
     line
+}
+
+/// [`format`]'s writes.
+fn write_line(line: &mut DaytimeLine, c: &CivilTime) -> core::fmt::Result {
+    line.write_str(c.weekday_name())?;
+    line.write_char(' ')?;
+    line.write_str(c.month_name())?;
+    line.write_char(' ')?;
+    let fields = [
+        (u64::from(c.day), b' ', ' '),
+        (u64::from(c.hour), b'0', ':'),
+        (u64::from(c.minute), b'0', ':'),
+        (u64::from(c.second), b'0', ' '),
+    ];
+    for (value, pad, after) in fields {
+        write_decimal(line, value, 2, pad)?;
+        line.write_char(after)?;
+    }
+    write_decimal(line, c.year, 0, b' ')?;
+    line.write_str("\r\n")
 }
 
 /// The daytime service: the wall clock as one [`format`] line, whatever

@@ -105,6 +105,29 @@ pub fn leak<T>(value: T) -> &'static mut T {
     Box::leak(Box::new(value))
 }
 
+/// A stack on `board` as the tests build one, everything it borrows
+/// leaked: `sockets` socket slots, the neighbor table `neighbors`
+/// ([`neighbor_table`] most of the time), its own storage.
+pub fn leaked_stack<B: udpkit::Board>(
+    config: &udpkit::Config,
+    board: &mut B,
+    sockets: usize,
+    neighbors: &'static mut [udpkit::NeighborSlot],
+) -> udpkit::Stack<'static> {
+    let sockets = Vec::leak(
+        (0..sockets)
+            .map(|_| udpkit::smoltcp::iface::SocketStorage::EMPTY)
+            .collect(),
+    );
+    udpkit::Stack::new(
+        config,
+        board,
+        sockets,
+        neighbors,
+        leak(udpkit::StackStorage::new()),
+    )
+}
+
 /// The stack's log, shown for failing tests.
 pub fn init_logging() {
     let _ = env_logger::builder().is_test(true).try_init();
