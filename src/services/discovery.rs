@@ -137,9 +137,8 @@ impl RateLimit {
     /// Takes one reply's token if there is one.
     fn take(&mut self, now: Instant) -> bool {
         if let Some(at) = self.refilled_at.filter(|&at| now > at) {
-            let refill = (now - at)
-                .total_millis()
-                .saturating_mul(u64::from(RATE_PER_SECOND));
+            let refill =
+                crate::clock::total_millis(now - at).saturating_mul(u64::from(RATE_PER_SECOND));
             self.milli_tokens = self.milli_tokens.saturating_add(refill).min(Self::FULL);
         }
         if self.refilled_at.is_none_or(|at| now > at) {

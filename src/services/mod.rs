@@ -84,8 +84,7 @@ impl ExcessBudget {
     /// may be sent at `now`; if so, its excess over the request is taken.
     pub fn cover(&mut self, now: smoltcp::time::Instant, request: usize, answer: usize) -> bool {
         if let Some(at) = self.refilled_at.filter(|&at| now > at) {
-            let refill = (now - at)
-                .total_millis()
+            let refill = crate::clock::total_millis(now - at)
                 .saturating_mul(u64::from(EXCESS_BYTES_PER_SECOND));
             self.milli_bytes = self.milli_bytes.saturating_add(refill).min(Self::FULL);
         }
