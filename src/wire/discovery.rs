@@ -324,6 +324,14 @@ impl ReplyRepr<'_> {
         Ok(())
     }
 
+    /// The length of the reply: what [`ReplyRepr::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        let mut counter = Counter::default();
+        // Counting cannot fail.
+        let _ = self.write(&mut counter);
+        counter.len()
+    }
+
     /// Writes the reply into `buffer` after [`ReplyRepr::check`]; returns
     /// its length. A checked reply is at most [`MAX_REPLY`] bytes, so a
     /// buffer that long always holds it.
