@@ -86,7 +86,7 @@ use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 use smoltcp::wire::EthernetAddress;
 
 use crate::service::{Discard, Outbox, Request, SendError, Service, Uses};
-use crate::services::ExcessBudget;
+use crate::services::{ExcessBudget, MilliBucket};
 use crate::wire::discovery::{RequestRepr, MAX_ADDRESSES, MAX_SERVICES, NAME_CAP};
 
 /// What a port needs of the wire format to set the service up: the
@@ -119,42 +119,23 @@ const _: () = assert!(crate::stack::MAX_SERVICES <= crate::wire::discovery::MAX_
 
 /// A token bucket over all sources, in thousandths of a reply.
 #[derive(Debug, Clone, Copy)]
-struct RateLimit {
-    milli_tokens: u64,
-    refilled_at: Option<Instant>,
-}
+struct RateLimit(MilliBucket);
 
 impl RateLimit {
     const FULL: u64 = RATE_BURST as u64 * 1000;
 
     fn new() -> RateLimit {
-        RateLimit {
-            milli_tokens: Self::FULL,
-            refilled_at: None,
-        }
+        RateLimit(MilliBucket::full(Self::FULL))
     }
 
     /// Takes one reply's token if there is one.
     fn take(&mut self, now: Instant) -> bool {
-        if let Some(at) = self.refilled_at.filter(|&at| now > at) {
-            let refill =
-                crate::clock::total_millis(now - at).saturating_mul(u64::from(RATE_PER_SECOND));
-            self.milli_tokens = self.milli_tokens.saturating_add(refill).min(Self::FULL);
-        }
-        if self.refilled_at.is_none_or(|at| now > at) {
-            self.refilled_at = Some(now);
-        }
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
-            true
-        } else {
-            false
-        }
+        self.0.take(now, Self::FULL, RATE_PER_SECOND, 1000)
     }
 
     /// Returns the token of a reply that was not sent after all.
     fn give_back(&mut self) {
-        self.milli_tokens = (self.milli_tokens + 1000).min(Self::FULL);
+        self.0.give_back(Self::FULL, 1000);
     }
 }
 
@@ -727,6 +708,10 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&reply_of(&service))
         );
+        // Written from the new directory: a request gets it, byte for byte.
+        let (verdict, sent) = exchange(&mut service, &PADDED_REQUEST, None);
+        assert_eq!(verdict, Ok(()));
+        assert_eq!(sent, [(CLIENT, expected.to_vec())]);
         let subnet = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 1, 2, 255)), 5550);
         assert_eq!(announced(&mut service, Instant::from_secs(50)), [subnet; 2]);
         // Another subnet: announced there, as many rounds again.
