@@ -333,6 +333,25 @@ const MINIMAL: Variant = Variant {
     target_spec: Some(TARGET_M3_NOFP),
 };
 
+/// [`MINIMAL`] with the board's `division-check`: at boot it divides a few
+/// thousand 64-bit numbers with the small images' `__aeabi_uldivmod`
+/// (firmware/mps2-an385/src/div.rs) and checks every quotient and
+/// remainder before it starts (what else divides so runs in no test:
+/// smoltcp's router advertisements).
+const DIVISION_CHECK: Variant = Variant {
+    features: &[
+        "--no-default-features",
+        "--features",
+        "semihosting,small-mem,division-check,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp",
+        "--config",
+        r#"profile.release.opt-level="z""#,
+        "--config",
+        r#"target.thumbv7m-nofp-none-eabi.rustflags=["-Zunstable-options", "-Cpanic=immediate-abort", "-Clto=fat", "-Zvirtual-function-elimination", "-Clink-arg=--icf=all"]"#,
+    ],
+    suffix: "division-check",
+    target_spec: Some(TARGET_M3_NOFP),
+};
+
 /// Every service, the SNTP client, IPv6 and discovery without the
 /// runtime's `console` (as [`MINIMAL`]: no `log`, no `core::fmt`), in the
 /// size class `ram-32k` (1514-byte frames, one datagram per queue, a room
@@ -2236,6 +2255,31 @@ fn firmware_in_qemu_answers_a_room_of_hosts_at_once() {
     drop(ns);
     assert_namespace_gone(&name);
     show(&format!("{test}: done in {:.1?}", started.elapsed()));
+}
+
+/// The small images' 64-bit division, bit by bit in Thumb-2 in place of
+/// compiler_builtins' (firmware/mps2-an385/src/div.rs), divides right on
+/// the Cortex-M3: numbers around each of its boundaries, each by each, and
+/// 4,000 pairs of every length, checked by `n = q * d + r`, `r < d` (a
+/// wrong one stops the board), before the image starts as usual.
+#[test]
+fn mps2_an385_small_division_divides_right() {
+    let test = "mps2_an385_small_division_divides_right";
+    let board = &MPS2_AN385;
+    if !e2e_preflight(test, board) {
+        return;
+    }
+    let image = build_variant(board, board.target, Some(&DIVISION_CHECK));
+    let ns = namespace(test);
+    ns.add_tap("tap0", HOST_CIDR);
+    let mut qemu = Qemu::start(&ns, board, &image);
+    let ready = format!("ready on {}", board.nic);
+    let boot = qemu.wait_for(0, &ready, Duration::from_secs(60));
+    // 16 numbers by the 15 that are not 0, and the 4,000 pairs.
+    assert!(
+        boot.contains("division check: 4240 quotients and remainders right"),
+        "{boot}"
+    );
 }
 
 /// Hosts of the smallest image's room: IPv4 only (the image has no IPv6),

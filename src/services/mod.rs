@@ -132,6 +132,7 @@ impl MilliBucket {
     }
 
     /// Puts back `milli_tokens` thousandths taken, up to `full`.
+    #[cfg(feature = "discovery")]
     pub(crate) fn give_back(&mut self, full: u64, milli_tokens: u64) {
         self.milli_tokens = self.milli_tokens.saturating_add(milli_tokens).min(full);
     }
