@@ -26,7 +26,7 @@
 //! The request, its padding and the reply are defined once, for devices
 //! and clients alike, in [`wire::discovery`](crate::wire::discovery). This
 //! module is the device's side: a request (a [`RequestRepr`] that parses)
-//! gets the reply made once from the port's directory (a [`ReplyRepr`]),
+//! gets the reply written from the port's directory (a [`ReplyRepr`]),
 //! and anything else gets no reply and is counted ([`Discard::Malformed`]).
 //!
 //! # Who is answered
