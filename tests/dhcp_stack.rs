@@ -70,9 +70,9 @@ impl Net {
                 port: DISCOVERY,
             },
         ];
-        let discovery = Discovery::new("dhcp-test", Some(config.mac), stack.addresses(), &services)
-            .unwrap()
-            .announce(1, DISCOVERY);
+        let mut discovery =
+            Discovery::new("dhcp-test", Some(config.mac), stack.addresses(), &services).unwrap();
+        discovery.announce(1, DISCOVERY);
         stack
             .add_service(leak(discovery), DISCOVERY, leak(Buffers::new()).queues())
             .unwrap();

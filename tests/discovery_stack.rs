@@ -56,9 +56,9 @@ impl Net {
                 port: DISCOVERY,
             },
         ];
-        let discovery = Discovery::new("stack-test", Some(config.mac), &addresses, &services)
-            .expect("a valid directory")
-            .announce(announcements, DISCOVERY);
+        let mut discovery = Discovery::new("stack-test", Some(config.mac), &addresses, &services)
+            .expect("a valid directory");
+        discovery.announce(announcements, DISCOVERY);
         let directory = discovery.directory();
         let mut reply = vec![0; directory.buffer_len()];
         directory

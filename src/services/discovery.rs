@@ -259,7 +259,9 @@ impl Discovery {
     /// Announces the reply `rounds` times (at most [`MAX_ANNOUNCEMENTS`])
     /// from the first poll of the stack on: to the broadcast address of
     /// each IPv4 subnet of the directory, on `port` (the service's own).
-    pub fn announce(mut self, rounds: u8, port: u16) -> Discovery {
+    /// In place (a board builds the service in its static: no copy of it
+    /// passes through the frame); the service back, to go on with.
+    pub fn announce(&mut self, rounds: u8, port: u16) -> &mut Discovery {
         let announcer = &mut self.announcer;
         announcer.port = port;
         announcer.rounds = match port {
@@ -570,7 +572,8 @@ mod tests {
     #[test]
     fn a_tick_before_its_time_or_after_the_last_round_sends_nothing() {
         // A port may tick every service on each poll, due or not.
-        let mut service = discovery().announce(2, DEFAULT_PORT);
+        let mut service = discovery();
+        service.announce(2, DEFAULT_PORT);
         let mut out = VecOutbox::new();
         let t0 = Instant::from_secs(100);
         service.on_tick(t0, None, &mut out);
@@ -611,9 +614,8 @@ mod tests {
             v4([10, 1, 0, 7], 16),
             v4([10, 9, 9, 9], 32),
         ];
-        let mut service = Discovery::new("a", None, &addresses, &SERVICES)
-            .unwrap()
-            .announce(9, DEFAULT_PORT);
+        let mut service = Discovery::new("a", None, &addresses, &SERVICES).unwrap();
+        service.announce(9, DEFAULT_PORT);
         let mut out = VecOutbox::new();
         let mut now = Instant::from_secs(100);
         let mut rounds = Vec::new();
@@ -653,9 +655,8 @@ mod tests {
         assert_eq!(discovery().announce(0, DEFAULT_PORT).poll_at(), None);
         assert_eq!(discovery().announce(2, 0).poll_at(), None);
         let host_route = [v4([10, 9, 9, 9], 32)];
-        let service = Discovery::new("a", None, &host_route, &SERVICES)
-            .unwrap()
-            .announce(3, DEFAULT_PORT);
+        let mut service = Discovery::new("a", None, &host_route, &SERVICES).unwrap();
+        service.announce(3, DEFAULT_PORT);
         assert_eq!(service.poll_at(), None);
         // The first round is due at once, whatever the clock says.
         assert_eq!(
@@ -688,8 +689,8 @@ mod tests {
             &[v6],
             &SERVICES,
         )
-        .unwrap()
-        .announce(2, DEFAULT_PORT);
+        .unwrap();
+        service.announce(2, DEFAULT_PORT);
         assert_eq!(service.poll_at(), None);
         // A lease: the reply lists it, IPv4 first, and two rounds go to
         // its subnet's broadcast address.

@@ -252,12 +252,13 @@ fn start_discovery<P: Platform>(
     }
     // The service itself after them: its entry is already there.
     let entries = directory.get(..listed + 1).unwrap_or(&directory);
-    // Built in its static's closure: no copy of it in this frame.
+    // Built in its static's closure, and told to announce there (not on
+    // the way: each step of a value is a copy of it in this frame).
     let addresses = stack.addresses();
     let service =
         cell.init_with(
             || match Discovery::new(P::NAME, Some(config.mac), addresses, entries) {
-                Ok(service) => service.announce(ANNOUNCEMENTS, info.default_port),
+                Ok(service) => service,
                 Err(error) => crate::fail!(
                     "cannot start a service",
                     "cannot start {}: {error}",
@@ -265,6 +266,7 @@ fn start_discovery<P: Platform>(
                 ),
             },
         );
+    service.announce(ANNOUNCEMENTS, info.default_port);
     if let Err(error) = stack.add_service(service, info.default_port, queues) {
         crate::fail!(
             "cannot start a service",

@@ -77,9 +77,9 @@ pub fn service(
         })
         .collect();
     let addresses = &addresses[..addresses.len().min(MAX_ADDRESSES)];
-    let service = Discovery::new(name, mac, addresses, &entries)
-        .map_err(|e| anyhow::anyhow!("cannot start discovery: {e}"))?
-        .announce(announce, port);
+    let mut service = Discovery::new(name, mac, addresses, &entries)
+        .map_err(|e| anyhow::anyhow!("cannot start discovery: {e}"))?;
+    service.announce(announce, port);
     Ok(Box::new(service))
 }
 

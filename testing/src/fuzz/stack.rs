@@ -266,9 +266,9 @@ pub fn stack(data: &[u8]) {
             .zip(OUR_PORTS)
             .map(|(&name, port)| ServiceEntry { name, port })
             .collect();
-    let mut discovery = Discovery::new("fuzz", Some(OUR_MAC), &cidrs, &entries)
-        .expect("a valid directory")
-        .announce(2, DISCOVERY);
+    let mut discovery =
+        Discovery::new("fuzz", Some(OUR_MAC), &cidrs, &entries).expect("a valid directory");
+    discovery.announce(2, DISCOVERY);
 
     let mut stack = Stack::new(
         &config,
