@@ -88,6 +88,7 @@ use smoltcp::wire::EthernetAddress;
 use crate::service::{Discard, Outbox, Request, SendError, Service, Uses};
 use crate::services::{ExcessBudget, MilliBucket};
 use crate::wire::discovery::{RequestRepr, MAX_ADDRESSES, MAX_SERVICES, NAME_CAP};
+use crate::wire::SliceWriter;
 
 /// What a port needs of the wire format to set the service up: the
 /// directory it answers with, why a directory is refused, and how long a
@@ -299,11 +300,12 @@ impl Discovery {
     /// Queues the reply to `to`: written in the outbox's datagram
     /// ([`Outbox::reserve`] or, for a peer that may be gone, its detour).
     fn send_reply(&self, out: &mut dyn Outbox, to: IpEndpoint) -> Result<(), SendError> {
-        let datagram = out.reserve(to, self.reply_len)?;
-        // Not reached: the directory was checked when it was made, and it
-        // makes `reply_len` bytes. Were it, the datagram would go out
-        // unfinished, a reply no client reads, rather than a panic.
-        if self.directory().emit(datagram).is_err() {
+        let mut datagram = SliceWriter::new(out.reserve(to, self.reply_len)?);
+        // Checked when it was made (not again: `ReplyRepr::emit`), the
+        // directory makes `reply_len` bytes: not reached. Were it, the
+        // datagram would go out unfinished, a reply no client reads,
+        // rather than a panic.
+        if self.directory().write(&mut datagram).is_err() {
             log_warn!("{NAME}: the reply did not fit its datagram");
         }
         Ok(())

@@ -345,7 +345,7 @@ impl ReplyRepr<'_> {
 
     /// Writes the reply field by field (not with `write!`: `core::fmt`'s
     /// machinery is kilobytes of flash on a board, see [`write_decimal`]).
-    fn write(&self, out: &mut dyn Write) -> fmt::Result {
+    pub(crate) fn write(&self, out: &mut dyn Write) -> fmt::Result {
         out.write_str(HEADER)?;
         out.write_str("name ")?;
         out.write_str(self.name)?;
