@@ -558,14 +558,14 @@ const CEILINGS: &[Ceiling] = &[
         flash: 24_576,
         static_ram: 8_100,
     },
-    // Issue 13's goal: LEAN_FLASH_GOAL is met (65,232), LEAN_RAM_GOAL
+    // Issue 13's goal: LEAN_FLASH_GOAL is met (64,984), LEAN_RAM_GOAL
     // with the stack not yet (33,784 + 3,980): these are the figures of
     // now, and the room to the goal is shown
     // (firmware_footprint_fits_a_small_mcu).
     Ceiling {
         image: "udpkit-mps2-an385-lean",
         target: TARGET_M3_NOFP,
-        flash: 65_300,
+        flash: 65_050,
         static_ram: 33_850,
     },
     Ceiling {
