@@ -182,6 +182,9 @@ debian_cargo firmware/mps2-an385 clippy --locked --features udpkit-runtime/dhcp 
 # above have it).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
     --features semihosting,small-mem,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
+# It with the board's check of its small 64-bit division at boot (a test's).
+debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \
+    --features semihosting,small-mem,division-check,udpkit-runtime/ram-16k,udpkit-runtime/echo,udpkit-runtime/time,udpkit-runtime/sntp -- -D warnings
 # The other size class with every service it can carry (not discovery), and
 # the smallest image's services in the default class (runtime/src/sizes.rs).
 debian_cargo firmware/mps2-an385 clippy --locked --no-default-features \

@@ -189,13 +189,7 @@ mod tests {
     #[test]
     fn every_service_calls_itself_what_the_catalog_calls_it() {
         let chat = Chat::<2, 2>::new(ChatLimits::default());
-        let directory = crate::wire::discovery::ReplyRepr {
-            name: "a",
-            mac: None,
-            addresses: &[],
-            services: &[],
-        };
-        let discovery = discovery::Discovery::new(&directory).unwrap();
+        let discovery = discovery::Discovery::new("a", None, &[], &[]).unwrap();
         let services: [&dyn Service; 9] = [
             &echo::Echo,
             &discard::Discard::new(),

@@ -92,6 +92,19 @@ pub fn div_rem<const D: u32>(n: u64) -> (u64, u32) {
     }
 }
 
+/// `duration.total_millis()` in [`div_rem`]'s way: smoltcp's divides
+/// its `u64` of microseconds with `/`, a 64-bit division (the rate limits'
+/// refills use it).
+pub fn total_millis(duration: smoltcp::time::Duration) -> u64 {
+    div_rem::<1_000>(duration.total_micros()).0
+}
+
+/// `duration.secs()`, its whole seconds, in [`div_rem`]'s way (see
+/// [`total_millis`]).
+pub fn total_secs(duration: smoltcp::time::Duration) -> u64 {
+    div_rem::<1_000_000>(duration.total_micros()).0
+}
+
 /// [`div_rem`]'s work, once for every divisor: school long division in
 /// base 2. The bits of `n` leave it at the top, into the remainder, as the
 /// quotient's come in at the bottom; the remainder stays below the divisor
@@ -284,6 +297,26 @@ mod tests {
             check::<0x7fff_ffff>(n);
             check::<0xffff_fffe>(n);
             check::<0xffff_ffff>(n);
+        }
+    }
+
+    #[test]
+    fn milliseconds_and_seconds_of_a_duration_are_smoltcps() {
+        use smoltcp::time::Duration;
+        let mut micros = std::vec![u64::MAX, u64::MAX - 1];
+        for unit in [1_000, 1_000_000] {
+            for n in [0, 1, 2, 59, 60, 1_000, u64::MAX / unit] {
+                micros.extend([-1i64, 0, 1].map(|d| (n * unit).saturating_add_signed(d)));
+            }
+        }
+        for micros in micros {
+            let duration = Duration::from_micros(micros);
+            assert_eq!(
+                total_millis(duration),
+                duration.total_millis(),
+                "{micros} µs"
+            );
+            assert_eq!(total_secs(duration), duration.secs(), "{micros} µs");
         }
     }
 

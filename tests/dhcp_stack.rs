@@ -12,7 +12,7 @@
 mod support;
 
 use support::*;
-use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry, DEFAULT_PORT};
+use udpkit::services::discovery::{Discovery, ServiceEntry, DEFAULT_PORT};
 use udpkit::services::echo;
 use udpkit::smoltcp::time::{Duration, Instant};
 use udpkit::smoltcp::wire::{
@@ -70,14 +70,9 @@ impl Net {
                 port: DISCOVERY,
             },
         ];
-        let discovery = Discovery::new(&ReplyRepr {
-            name: "dhcp-test",
-            mac: Some(config.mac),
-            addresses: stack.addresses(),
-            services: &services,
-        })
-        .unwrap()
-        .announce(1, DISCOVERY);
+        let mut discovery =
+            Discovery::new("dhcp-test", Some(config.mac), stack.addresses(), &services).unwrap();
+        discovery.announce(1, DISCOVERY);
         stack
             .add_service(leak(discovery), DISCOVERY, leak(Buffers::new()).queues())
             .unwrap();

@@ -10,8 +10,7 @@ mod support;
 
 use support::*;
 use udpkit::services::discovery::{
-    Discovery, ReplyRepr, ServiceEntry, DEFAULT_PORT, MAX_ANNOUNCEMENTS, RATE_BURST,
-    RATE_PER_SECOND,
+    Discovery, ServiceEntry, DEFAULT_PORT, MAX_ANNOUNCEMENTS, RATE_BURST, RATE_PER_SECOND,
 };
 use udpkit::services::echo;
 use udpkit::services::{EXCESS_BYTES_BURST, EXCESS_BYTES_PER_SECOND};
@@ -57,15 +56,14 @@ impl Net {
                 port: DISCOVERY,
             },
         ];
-        let discovery = Discovery::new(&ReplyRepr {
-            name: "stack-test",
-            mac: Some(config.mac),
-            addresses: &addresses,
-            services: &services,
-        })
-        .expect("a valid directory")
-        .announce(announcements, DISCOVERY);
-        let reply = discovery.reply().to_vec();
+        let mut discovery = Discovery::new("stack-test", Some(config.mac), &addresses, &services)
+            .expect("a valid directory");
+        discovery.announce(announcements, DISCOVERY);
+        let directory = discovery.directory();
+        let mut reply = vec![0; directory.buffer_len()];
+        directory
+            .emit(&mut reply)
+            .expect("the reply fits its length");
 
         let mut stack = leaked_stack(&config, &mut board, 2, neighbor_table());
         stack

@@ -193,7 +193,7 @@ impl Bucket {
 
     /// Takes one token if there is one.
     fn take(&mut self, now: Instant, burst: u32, per_second: u32) -> bool {
-        let elapsed_ms = (now - self.refilled_at).total_millis();
+        let elapsed_ms = crate::clock::total_millis(now - self.refilled_at);
         if now > self.refilled_at {
             self.refilled_at = now;
         }
@@ -765,7 +765,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         into.write(&ServerLine::Expired {
             names: Names::new(&names),
             room: self.room_name(room),
-            idle_secs: self.limits.idle_timeout.secs(),
+            idle_secs: crate::clock::total_secs(self.limits.idle_timeout),
         })
     }
 
@@ -892,7 +892,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
             }
             _ => {
                 self.stats.rejected += 1;
-                let idle_secs = self.limits.idle_timeout.secs();
+                let idle_secs = crate::clock::total_secs(self.limits.idle_timeout);
                 let line = ServerLine::Error(Refusal::NotMember { idle_secs });
                 self.tell_stranger(out, request, &line);
                 Err(Discard::Limited)

@@ -26,7 +26,7 @@
 //! The request, its padding and the reply are defined once, for devices
 //! and clients alike, in [`wire::discovery`](crate::wire::discovery). This
 //! module is the device's side: a request (a [`RequestRepr`] that parses)
-//! gets the reply made once from the port's directory (a [`ReplyRepr`]),
+//! gets the reply written from the port's directory (a [`ReplyRepr`]),
 //! and anything else gets no reply and is counted ([`Discard::Malformed`]).
 //!
 //! # Who is answered
@@ -83,11 +83,12 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint};
 
-use crate::service::{Discard, Outbox, Request, Service, Uses};
-use crate::services::ExcessBudget;
-use crate::wire::discovery::{
-    EmitError, Field, ReplyPacket, RequestRepr, MAX_ADDRESSES, MAX_SERVICES,
-};
+use smoltcp::wire::EthernetAddress;
+
+use crate::service::{Discard, Outbox, Request, SendError, Service, Uses};
+use crate::services::{ExcessBudget, MilliBucket};
+use crate::wire::discovery::{RequestRepr, MAX_ADDRESSES, MAX_SERVICES, NAME_CAP};
+use crate::wire::SliceWriter;
 
 /// What a port needs of the wire format to set the service up: the
 /// directory it answers with, why a directory is refused, and how long a
@@ -119,43 +120,23 @@ const _: () = assert!(crate::stack::MAX_SERVICES <= crate::wire::discovery::MAX_
 
 /// A token bucket over all sources, in thousandths of a reply.
 #[derive(Debug, Clone, Copy)]
-struct RateLimit {
-    milli_tokens: u64,
-    refilled_at: Option<Instant>,
-}
+struct RateLimit(MilliBucket);
 
 impl RateLimit {
     const FULL: u64 = RATE_BURST as u64 * 1000;
 
     fn new() -> RateLimit {
-        RateLimit {
-            milli_tokens: Self::FULL,
-            refilled_at: None,
-        }
+        RateLimit(MilliBucket::full(Self::FULL))
     }
 
     /// Takes one reply's token if there is one.
     fn take(&mut self, now: Instant) -> bool {
-        if let Some(at) = self.refilled_at.filter(|&at| now > at) {
-            let refill = (now - at)
-                .total_millis()
-                .saturating_mul(u64::from(RATE_PER_SECOND));
-            self.milli_tokens = self.milli_tokens.saturating_add(refill).min(Self::FULL);
-        }
-        if self.refilled_at.is_none_or(|at| now > at) {
-            self.refilled_at = Some(now);
-        }
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
-            true
-        } else {
-            false
-        }
+        self.0.take(now, Self::FULL, RATE_PER_SECOND, 1000)
     }
 
     /// Returns the token of a reply that was not sent after all.
     fn give_back(&mut self) {
-        self.milli_tokens = (self.milli_tokens + 1000).min(Self::FULL);
+        self.0.give_back(Self::FULL, 1000);
     }
 }
 
@@ -166,6 +147,7 @@ struct Announcer {
     /// The rounds asked for (see [`Discovery::announce`]), again after each
     /// change of address.
     rounds: u8,
+    /// The broadcast address of each IPv4 subnet of the directory, once.
     targets: heapless::Vec<IpAddress, MAX_ADDRESSES>,
     rounds_left: u8,
     /// The target of the round the next tick sends to.
@@ -187,11 +169,22 @@ pub struct DiscoveryStats {
     pub over_budget: u64,
 }
 
-/// The discovery service: answers `DISCOVER` with a reply made once, when
-/// it is built, from the directory the port gives it.
+/// The discovery service: answers `DISCOVER` with the directory the port
+/// gives it.
+///
+/// It keeps the directory, not the reply: each reply is written from it
+/// straight into the outbox ([`Outbox::reserve`]), so no copy of up to
+/// [`MAX_REPLY`] bytes lives in the service (nor in a board's boot frame
+/// that builds it). The service names are `'static` (a port lists its
+/// services' [`Service::name`]s), the device's name is copied.
 #[derive(Debug, Clone)]
 pub struct Discovery {
-    reply: [u8; MAX_REPLY],
+    name: heapless::String<NAME_CAP>,
+    mac: Option<EthernetAddress>,
+    /// The first [`MAX_ADDRESSES`] of the device's addresses.
+    addresses: heapless::Vec<IpCidr, MAX_ADDRESSES>,
+    services: heapless::Vec<ServiceEntry<'static>, MAX_SERVICES>,
+    /// The length of the reply the directory makes, kept with it.
     reply_len: usize,
     limit: RateLimit,
     /// What replies may exceed their requests by.
@@ -201,89 +194,121 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// A service that answers with `directory`.
-    pub fn new(directory: &ReplyRepr<'_>) -> Result<Discovery, DirectoryError> {
-        let mut reply = [0; MAX_REPLY];
-        let reply_len = directory.emit(&mut reply).map_err(|e| match e {
-            EmitError::Directory(e) => e,
-            // A checked directory fits MAX_REPLY (see the tests): this is
-            // not reached, and if it were, the directory is too big.
-            EmitError::BufferTooSmall => DirectoryError::TooManyServices,
-        })?;
-        // The broadcast address of each IPv4 subnet, once: where
-        // `announce` sends to.
-        let mut targets = heapless::Vec::new();
-        for target in directory.addresses.iter().filter_map(broadcast_of) {
-            if !targets.contains(&target) {
-                // No more targets than addresses, checked above: room.
-                let _ = targets.push(target);
-            }
+    /// A service that answers with the directory of the device `name`
+    /// (with its Ethernet address `mac`, if it has one) at `addresses`,
+    /// serving `services`; refused if it breaks a limit of the protocol
+    /// ([`ReplyRepr::check`]).
+    pub fn new(
+        name: &str,
+        mac: Option<EthernetAddress>,
+        addresses: &[IpCidr],
+        services: &[ServiceEntry<'static>],
+    ) -> Result<Discovery, DirectoryError> {
+        ReplyRepr {
+            name,
+            mac,
+            addresses,
+            services,
         }
-        Ok(Discovery {
-            reply,
-            reply_len,
+        .check()?;
+        // Filled in place (no copies of the service through the frame).
+        let mut service = Discovery {
+            name: heapless::String::new(),
+            mac,
+            addresses: heapless::Vec::new(),
+            services: heapless::Vec::new(),
+            reply_len: 0,
             limit: RateLimit::new(),
             excess: ExcessBudget::new(),
             announcer: Announcer {
                 port: 0,
                 rounds: 0,
-                targets,
+                targets: heapless::Vec::new(),
                 rounds_left: 0,
                 next_target: 0,
                 due: None,
                 interval: ANNOUNCE_INTERVAL,
             },
             stats: DiscoveryStats::default(),
-        })
+        };
+        // Checked: room for the name and the services.
+        let _ = service.name.push_str(name);
+        let _ = service.services.extend_from_slice(services);
+        service.list(addresses);
+        Ok(service)
+    }
+
+    /// Lists `addresses` (the first [`MAX_ADDRESSES`]) in the directory,
+    /// and announces to the broadcast address of each of their IPv4
+    /// subnets, once.
+    fn list(&mut self, addresses: &[IpCidr]) {
+        let listed = addresses.get(..MAX_ADDRESSES).unwrap_or(addresses);
+        self.addresses.clear();
+        // Room for them.
+        let _ = self.addresses.extend_from_slice(listed);
+        self.reply_len = self.directory().buffer_len();
+        let targets = &mut self.announcer.targets;
+        targets.clear();
+        for target in addresses.iter().filter_map(broadcast_of) {
+            if !targets.contains(&target) {
+                // Fewer than MAX_ADDRESSES IPv4 subnets go here: room.
+                let _ = targets.push(target);
+            }
+        }
     }
 
     /// Announces the reply `rounds` times (at most [`MAX_ANNOUNCEMENTS`])
     /// from the first poll of the stack on: to the broadcast address of
     /// each IPv4 subnet of the directory, on `port` (the service's own).
-    pub fn announce(mut self, rounds: u8, port: u16) -> Discovery {
+    /// In place (a board builds the service in its static: no copy of it
+    /// passes through the frame); the service back, to go on with.
+    pub fn announce(&mut self, rounds: u8, port: u16) -> &mut Discovery {
         let announcer = &mut self.announcer;
         announcer.port = port;
         announcer.rounds = match port {
             0 => 0,
             _ => rounds.min(MAX_ANNOUNCEMENTS),
         };
+        self.rearm();
+        self
+    }
+
+    /// Starts the announcements over: as many rounds as asked for, if the
+    /// directory has a subnet to announce to.
+    fn rearm(&mut self) {
+        let announcer = &mut self.announcer;
         announcer.rounds_left = match announcer.targets.is_empty() {
             true => 0,
             false => announcer.rounds,
         };
-        self
+        announcer.next_target = 0;
+        announcer.due = None;
+        announcer.interval = ANNOUNCE_INTERVAL;
     }
 
-    /// The reply with our addresses replaced by `addresses` (the first
-    /// [`MAX_ADDRESSES`]), the rest read back from the reply we have; its
-    /// length in `buffer`.
-    fn reply_with(&self, addresses: &[IpCidr], buffer: &mut [u8; MAX_REPLY]) -> Option<usize> {
-        let packet = ReplyPacket::new_checked(self.reply()).ok()?;
-        let mut name = None;
-        let mut mac = None;
-        let mut services: heapless::Vec<ServiceEntry<'_>, MAX_SERVICES> = heapless::Vec::new();
-        for field in packet.fields() {
-            match field {
-                // Our own reply: one name, as `ReplyRepr::emit` wrote it.
-                Field::Name(text) => name = Some(text),
-                Field::Mac(address) => mac = Some(address),
-                // The reply was made from a checked directory: room.
-                Field::Service(entry) => services.push(entry).ok()?,
-                _ => {}
-            }
+    /// The directory this service answers with (its reply is
+    /// [`ReplyRepr::emit`]'s).
+    pub fn directory(&self) -> ReplyRepr<'_> {
+        ReplyRepr {
+            name: &self.name,
+            mac: self.mac,
+            addresses: &self.addresses,
+            services: &self.services,
         }
-        let directory = ReplyRepr {
-            name: name?,
-            mac,
-            addresses: addresses.get(..MAX_ADDRESSES).unwrap_or(addresses),
-            services: &services,
-        };
-        directory.emit(buffer).ok()
     }
 
-    /// The reply this service sends.
-    pub fn reply(&self) -> &[u8] {
-        self.reply.get(..self.reply_len).unwrap_or(&[])
+    /// Queues the reply to `to`: written in the outbox's datagram
+    /// ([`Outbox::reserve`] or, for a peer that may be gone, its detour).
+    fn send_reply(&self, out: &mut dyn Outbox, to: IpEndpoint) -> Result<(), SendError> {
+        let mut datagram = SliceWriter::new(out.reserve(to, self.reply_len)?);
+        // Checked when it was made (not again: `ReplyRepr::emit`), the
+        // directory makes `reply_len` bytes: not reached. Were it, the
+        // datagram would go out unfinished, a reply no client reads,
+        // rather than a panic.
+        if self.directory().write(&mut datagram).is_err() {
+            log_warn!("{NAME}: the reply did not fit its datagram");
+        }
+        Ok(())
     }
 
     /// Its counters so far.
@@ -328,8 +353,7 @@ impl Service for Discovery {
             self.stats.over_budget += 1;
             return Err(Discard::Limited);
         }
-        let reply = self.reply.get(..self.reply_len).unwrap_or(&[]);
-        out.reply(request, reply)?;
+        self.send_reply(out, request.from)?;
         self.stats.answered += 1;
         Ok(())
     }
@@ -344,29 +368,8 @@ impl Service for Discovery {
     /// again (as many rounds as at start) to its new subnet: a listener
     /// learns where it went.
     fn addresses_changed(&mut self, addresses: &[IpCidr]) {
-        let mut reply = [0; MAX_REPLY];
-        let Some(len) = self.reply_with(addresses, &mut reply) else {
-            // Not reached: the reply was emitted from a checked directory.
-            log_warn!("{NAME}: cannot list the new addresses: the reply is unchanged");
-            return;
-        };
-        self.reply = reply;
-        self.reply_len = len;
-        let announcer = &mut self.announcer;
-        announcer.targets.clear();
-        for target in addresses.iter().filter_map(broadcast_of) {
-            if !announcer.targets.contains(&target) {
-                // Fewer than MAX_ADDRESSES IPv4 subnets go here: room.
-                let _ = announcer.targets.push(target);
-            }
-        }
-        announcer.rounds_left = match announcer.targets.is_empty() {
-            true => 0,
-            false => announcer.rounds,
-        };
-        announcer.next_target = 0;
-        announcer.due = None;
-        announcer.interval = ANNOUNCE_INTERVAL;
+        self.list(addresses);
+        self.rearm();
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -376,20 +379,18 @@ impl Service for Discovery {
 
     /// Sends one announcement: to the next subnet of the current round.
     fn on_tick(&mut self, now: Instant, _wall: Option<crate::UnixTime>, out: &mut dyn Outbox) {
-        let announcer = &mut self.announcer;
+        let announcer = &self.announcer;
         if announcer.rounds_left == 0 || announcer.due.is_some_and(|due| now < due) {
             return;
         }
         if let Some(&target) = announcer.targets.get(announcer.next_target) {
-            let reply = self.reply.get(..self.reply_len).unwrap_or(&[]);
+            let to = IpEndpoint::new(target, announcer.port);
             // A failure is counted by the outbox; the round goes on.
-            if out
-                .send(IpEndpoint::new(target, announcer.port), reply)
-                .is_ok()
-            {
+            if self.send_reply(out, to).is_ok() {
                 self.stats.announced += 1;
             }
         }
+        let announcer = &mut self.announcer;
         announcer.next_target += 1;
         if announcer.next_target >= announcer.targets.len() {
             announcer.next_target = 0;
@@ -433,14 +434,23 @@ mod tests {
         [v4([192, 168, 69, 1], 24)]
     }
 
+    /// The reply `service` sends.
+    fn reply_of(service: &Discovery) -> Vec<u8> {
+        let mut reply = std::vec![0; MAX_REPLY];
+        let len = service.directory().emit(&mut reply).unwrap();
+        assert_eq!(len, service.reply_len);
+        reply.truncate(len);
+        reply
+    }
+
     fn discovery() -> Discovery {
         let addresses = addresses();
-        Discovery::new(&ReplyRepr {
-            name: "bench-1",
-            mac: Some(EthernetAddress([2, 0, 0, 0, 0, 1])),
-            addresses: &addresses,
-            services: &SERVICES,
-        })
+        Discovery::new(
+            "bench-1",
+            Some(EthernetAddress([2, 0, 0, 0, 0, 1])),
+            &addresses,
+            &SERVICES,
+        )
         .unwrap()
     }
 
@@ -455,10 +465,10 @@ mod tests {
     #[test]
     fn the_reply_names_the_device_its_addresses_and_services() {
         assert_eq!(
-            discovery().reply(),
+            reply_of(&discovery()),
             REPLY,
             "{}",
-            String::from_utf8_lossy(discovery().reply())
+            String::from_utf8_lossy(&reply_of(&discovery()))
         );
     }
 
@@ -564,7 +574,8 @@ mod tests {
     #[test]
     fn a_tick_before_its_time_or_after_the_last_round_sends_nothing() {
         // A port may tick every service on each poll, due or not.
-        let mut service = discovery().announce(2, DEFAULT_PORT);
+        let mut service = discovery();
+        service.announce(2, DEFAULT_PORT);
         let mut out = VecOutbox::new();
         let t0 = Instant::from_secs(100);
         service.on_tick(t0, None, &mut out);
@@ -605,14 +616,8 @@ mod tests {
             v4([10, 1, 0, 7], 16),
             v4([10, 9, 9, 9], 32),
         ];
-        let mut service = Discovery::new(&ReplyRepr {
-            name: "a",
-            mac: None,
-            addresses: &addresses,
-            services: &SERVICES,
-        })
-        .unwrap()
-        .announce(9, DEFAULT_PORT);
+        let mut service = Discovery::new("a", None, &addresses, &SERVICES).unwrap();
+        service.announce(9, DEFAULT_PORT);
         let mut out = VecOutbox::new();
         let mut now = Instant::from_secs(100);
         let mut rounds = Vec::new();
@@ -637,7 +642,7 @@ mod tests {
         );
         for (i, (endpoint, payload)) in out.sent.iter().enumerate() {
             assert_eq!(*endpoint, expected_round[i % 2]);
-            assert_eq!(payload.as_slice(), service.reply());
+            assert_eq!(payload.as_slice(), reply_of(&service));
         }
         let t0 = Instant::from_secs(100);
         let s = |n| Duration::from_secs(n);
@@ -652,14 +657,8 @@ mod tests {
         assert_eq!(discovery().announce(0, DEFAULT_PORT).poll_at(), None);
         assert_eq!(discovery().announce(2, 0).poll_at(), None);
         let host_route = [v4([10, 9, 9, 9], 32)];
-        let service = Discovery::new(&ReplyRepr {
-            name: "a",
-            mac: None,
-            addresses: &host_route,
-            services: &SERVICES,
-        })
-        .unwrap()
-        .announce(3, DEFAULT_PORT);
+        let mut service = Discovery::new("a", None, &host_route, &SERVICES).unwrap();
+        service.announce(3, DEFAULT_PORT);
         assert_eq!(service.poll_at(), None);
         // The first round is due at once, whatever the clock says.
         assert_eq!(
@@ -686,14 +685,14 @@ mod tests {
             smoltcp::wire::Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1),
             64,
         ));
-        let mut service = Discovery::new(&ReplyRepr {
-            name: "bench-1",
-            mac: Some(EthernetAddress([2, 0, 0, 0, 0, 1])),
-            addresses: &[v6],
-            services: &SERVICES,
-        })
-        .unwrap()
-        .announce(2, DEFAULT_PORT);
+        let mut service = Discovery::new(
+            "bench-1",
+            Some(EthernetAddress([2, 0, 0, 0, 0, 1])),
+            &[v6],
+            &SERVICES,
+        )
+        .unwrap();
+        service.announce(2, DEFAULT_PORT);
         assert_eq!(service.poll_at(), None);
         // A lease: the reply lists it, IPv4 first, and two rounds go to
         // its subnet's broadcast address.
@@ -707,21 +706,25 @@ mod tests {
             service chat 5555\n\
             service discovery 5550\n";
         assert_eq!(
-            service.reply(),
+            reply_of(&service),
             expected,
             "{}",
-            String::from_utf8_lossy(service.reply())
+            String::from_utf8_lossy(&reply_of(&service))
         );
+        // Written from the new directory: a request gets it, byte for byte.
+        let (verdict, sent) = exchange(&mut service, &PADDED_REQUEST, None);
+        assert_eq!(verdict, Ok(()));
+        assert_eq!(sent, [(CLIENT, expected.to_vec())]);
         let subnet = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 1, 2, 255)), 5550);
         assert_eq!(announced(&mut service, Instant::from_secs(50)), [subnet; 2]);
         // Another subnet: announced there, as many rounds again.
         service.addresses_changed(&[v4([10, 7, 0, 9], 16)]);
-        assert!(String::from_utf8_lossy(service.reply()).contains("address 10.7.0.9/16\n"));
+        assert!(String::from_utf8_lossy(&reply_of(&service)).contains("address 10.7.0.9/16\n"));
         let moved = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(10, 7, 255, 255)), 5550);
         assert_eq!(announced(&mut service, Instant::from_secs(90)), [moved; 2]);
         // The lease gone: listed no more, nothing announced.
         service.addresses_changed(&[v6]);
-        assert!(!String::from_utf8_lossy(service.reply()).contains("10.7.0.9"));
+        assert!(!String::from_utf8_lossy(&reply_of(&service)).contains("10.7.0.9"));
         assert_eq!(service.poll_at(), None);
         assert_eq!(service.stats().announced, 4);
         // A service that was never asked to announce stays quiet.

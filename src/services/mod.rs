@@ -57,10 +57,8 @@ pub const EXCESS_BYTES_BURST: u32 = 16 * 1024;
 /// discovery has twice the allowance.
 #[derive(Debug, Clone, Copy)]
 pub struct ExcessBudget {
-    /// In thousandths of a byte, so a refill needs no division.
-    milli_bytes: u64,
-    /// `None` until first used: the budget starts full whatever the clock.
-    refilled_at: Option<smoltcp::time::Instant>,
+    /// In thousandths of a byte.
+    bytes: MilliBucket,
 }
 
 impl Default for ExcessBudget {
@@ -75,30 +73,68 @@ impl ExcessBudget {
     /// A full budget.
     pub const fn new() -> ExcessBudget {
         ExcessBudget {
-            milli_bytes: Self::FULL,
-            refilled_at: None,
+            bytes: MilliBucket::full(Self::FULL),
         }
     }
 
     /// Whether an answer of `answer` bytes to a request of `request` bytes
     /// may be sent at `now`; if so, its excess over the request is taken.
     pub fn cover(&mut self, now: smoltcp::time::Instant, request: usize, answer: usize) -> bool {
+        let excess = (answer.saturating_sub(request) as u64).saturating_mul(1000);
+        self.bytes
+            .take(now, Self::FULL, EXCESS_BYTES_PER_SECOND, excess)
+    }
+}
+
+/// A token bucket in thousandths of a token, so a refill needs no
+/// division: [`ExcessBudget`]'s bytes, discovery's replies. One copy of
+/// its arithmetic for both (a board's flash).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MilliBucket {
+    milli_tokens: u64,
+    /// `None` until first used: the bucket starts full whatever the clock.
+    refilled_at: Option<smoltcp::time::Instant>,
+}
+
+impl MilliBucket {
+    /// A bucket of `full` thousandths.
+    pub(crate) const fn full(full: u64) -> MilliBucket {
+        MilliBucket {
+            milli_tokens: full,
+            refilled_at: None,
+        }
+    }
+
+    /// Refills the bucket at `per_second` tokens a second, up to `full`
+    /// thousandths, then takes `milli_tokens` thousandths if it holds
+    /// that many (and none if not).
+    #[inline(never)]
+    pub(crate) fn take(
+        &mut self,
+        now: smoltcp::time::Instant,
+        full: u64,
+        per_second: u32,
+        milli_tokens: u64,
+    ) -> bool {
         if let Some(at) = self.refilled_at.filter(|&at| now > at) {
-            let refill = (now - at)
-                .total_millis()
-                .saturating_mul(u64::from(EXCESS_BYTES_PER_SECOND));
-            self.milli_bytes = self.milli_bytes.saturating_add(refill).min(Self::FULL);
+            let refill = crate::clock::total_millis(now - at).saturating_mul(u64::from(per_second));
+            self.milli_tokens = self.milli_tokens.saturating_add(refill).min(full);
         }
         // A clock that goes back neither refills nor panics.
         if self.refilled_at.is_none_or(|at| now > at) {
             self.refilled_at = Some(now);
         }
-        let excess = (answer.saturating_sub(request) as u64).saturating_mul(1000);
-        if excess > self.milli_bytes {
+        if milli_tokens > self.milli_tokens {
             return false;
         }
-        self.milli_bytes -= excess;
+        self.milli_tokens -= milli_tokens;
         true
+    }
+
+    /// Puts back `milli_tokens` thousandths taken, up to `full`.
+    #[cfg(feature = "discovery")]
+    pub(crate) fn give_back(&mut self, full: u64, milli_tokens: u64) {
+        self.milli_tokens = self.milli_tokens.saturating_add(milli_tokens).min(full);
     }
 }
 

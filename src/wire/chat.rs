@@ -620,7 +620,14 @@ impl<'a> Names<'a> {
 
     /// Whether the list names no one, and is not cut.
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none() && !self.is_cut()
+        // Not `self.iter().next()`: a text's split at `, ` is a string
+        // search, half a kilobyte of flash (core's two-way searcher), in a
+        // server that only writes lists. A text is checked ([`Names::from_text`]):
+        // unless empty, it starts with a name or is `...` (cut).
+        match self.0 {
+            NameSource::List(list) => list.is_empty(),
+            NameSource::Text(text) => text.is_empty(),
+        }
     }
 
     /// A list as a line carries it: names separated by `, `, the last
@@ -1253,8 +1260,10 @@ fn parse_idle(text: &str) -> Option<u64> {
 /// An idle timeout as people say it, `5 min` or `90 s`: the number and
 /// its unit.
 fn idle(secs: u64) -> (Digits, &'static str) {
-    if secs >= 60 && secs % 60 == 0 {
-        (Digits::new::<10>(secs / 60, 0, b' '), " min")
+    // Not `/` and `%`: a 64-bit division (see `clock::div_rem`).
+    let (minutes, rest) = crate::clock::div_rem::<60>(secs);
+    if secs >= 60 && rest == 0 {
+        (Digits::new::<10>(minutes, 0, b' '), " min")
     } else {
         (Digits::new::<10>(secs, 0, b' '), " s")
     }
@@ -1988,6 +1997,35 @@ mod tests {
     }
 
     #[test]
+    fn a_list_is_empty_when_it_names_no_one_and_is_not_cut() {
+        // What `is_empty` says without a search is what the names say.
+        let by_names = |names: &Names<'_>| names.iter().next().is_none() && !names.is_cut();
+        let texts = [
+            "",
+            "...",
+            "a",
+            "a, ...",
+            "a, b",
+            "alice, bob, ...",
+            "ä",
+            "a-b_c, d",
+            "x, y, z, ...",
+        ];
+        for text in texts {
+            let names = Names::from_text(text).unwrap();
+            assert_eq!(names.is_empty(), by_names(&names), "{text:?}");
+        }
+        // What is not a list is not read as one.
+        for text in [", ", "a,", ", ...", "a, , b", "... , a", "a b"] {
+            assert!(Names::from_text(text).is_none(), "{text:?}");
+        }
+        for list in [&[][..], &["a"], &["a", "b"], &[""]] {
+            let names = Names::new(list);
+            assert_eq!(names.is_empty(), by_names(&names), "{list:?}");
+        }
+    }
+
+    #[test]
     fn lists_read_back_are_equal_only_to_the_same_names_cut_alike() {
         let read = |bytes: &'static [u8]| ServerLine::parse(bytes).unwrap();
         let who = |members: &'static [&'static str]| ServerLine::Who {
@@ -2069,6 +2107,34 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(text)
             );
+        }
+    }
+
+    #[test]
+    fn idle_times_are_in_minutes_when_whole() {
+        // `idle` divides in `div_rem`'s way: as `/` and `%` do.
+        let expected = |secs: u64| {
+            if secs >= 60 && secs % 60 == 0 {
+                std::format!("{} min", secs / 60)
+            } else {
+                std::format!("{secs} s")
+            }
+        };
+        let edges = [
+            59,
+            60,
+            61,
+            119,
+            120,
+            121,
+            3600,
+            u64::MAX - 60,
+            u64::MAX - 15,
+            u64::MAX,
+        ];
+        for secs in (0..=7_200).chain(edges) {
+            let (number, unit) = idle(secs);
+            assert_eq!(std::format!("{}{unit}", number.as_str()), expected(secs));
         }
     }
 

@@ -324,6 +324,14 @@ impl ReplyRepr<'_> {
         Ok(())
     }
 
+    /// The length of the reply: what [`ReplyRepr::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        let mut counter = Counter::default();
+        // Counting cannot fail.
+        let _ = self.write(&mut counter);
+        counter.len()
+    }
+
     /// Writes the reply into `buffer` after [`ReplyRepr::check`]; returns
     /// its length. A checked reply is at most [`MAX_REPLY`] bytes, so a
     /// buffer that long always holds it.
@@ -337,7 +345,7 @@ impl ReplyRepr<'_> {
 
     /// Writes the reply field by field (not with `write!`: `core::fmt`'s
     /// machinery is kilobytes of flash on a board, see [`write_decimal`]).
-    fn write(&self, out: &mut dyn Write) -> fmt::Result {
+    pub(crate) fn write(&self, out: &mut dyn Write) -> fmt::Result {
         out.write_str(HEADER)?;
         out.write_str("name ")?;
         out.write_str(self.name)?;

@@ -187,8 +187,9 @@ impl NtpTimestamp {
     pub fn from_unix(time: UnixTime) -> NtpTimestamp {
         let seconds = time.secs.wrapping_add(SECONDS_1900_TO_1970) as u32;
         let scaled = (u64::from(time.subsec_nanos()) << 32) + 500_000_000;
-        // Below 2^32 for every nanosecond count below 10^9.
-        let fraction = (scaled / 1_000_000_000).min(u64::from(u32::MAX));
+        // Below 2^32 for every nanosecond count below 10^9. Not `/`: a
+        // 64-bit division (see `div_rem`).
+        let fraction = div_rem::<1_000_000_000>(scaled).0.min(u64::from(u32::MAX));
         let stamp = (u64::from(seconds) << 32) | fraction;
         NtpTimestamp(stamp.max(1))
     }
@@ -262,7 +263,9 @@ impl NtpShort {
         // 65536 s is already past the largest value: capped there, the
         // shifted microseconds fit 64 bits (2^52).
         let micros = duration.total_micros().min(SHORT_CAP_MICROS);
-        let scaled = (micros << 16).div_ceil(1_000_000);
+        // `div_ceil` in `div_rem`'s way: not a 64-bit division.
+        let (whole, rest) = div_rem::<1_000_000>(micros << 16);
+        let scaled = whole + u64::from(rest != 0);
         NtpShort(u32::try_from(scaled).unwrap_or(u32::MAX))
     }
 
@@ -1129,6 +1132,83 @@ pub(crate) mod tests {
         // Read back to the nearest microsecond: 3 * 2^-16 s is 45.78 µs.
         assert_eq!(NtpShort(3).to_duration(), Duration::from_micros(46));
         assert_eq!(NtpShort(1).to_duration(), Duration::from_micros(15));
+    }
+
+    /// Nanosecond counts below 10^9 that matter to a conversion: the ends,
+    /// each side of every fraction step `fraction` lands on exactly, and
+    /// a spread across the second.
+    fn subsec_nanos_to_check() -> std::vec::Vec<u32> {
+        let mut nanos = std::vec![0, 1, 2, 499_999_999, 500_000_000, 999_999_998, 999_999_999];
+        // Where rounding to the nearest 2^-32 s turns: n * 2^32 + 5 * 10^8
+        // a multiple of 10^9, i.e. the halves between fraction steps.
+        for step in [
+            0u64,
+            1,
+            2,
+            3,
+            (1 << 31) - 1,
+            1 << 31,
+            u64::from(u32::MAX) - 1,
+        ] {
+            let turn = (step * 1_000_000_000 + 500_000_000) >> 32;
+            nanos.extend(
+                [turn.saturating_sub(1), turn, turn + 1].map(|n| n.min(999_999_999) as u32),
+            );
+        }
+        nanos.extend((0..10_000u32).map(|i| i.wrapping_mul(2_654_435_761) % 1_000_000_000));
+        nanos
+    }
+
+    #[test]
+    fn timestamps_are_what_the_64_bit_division_gives() {
+        // `from_unix` divides in `div_rem`'s way: the same as `/`.
+        for nanos in subsec_nanos_to_check() {
+            for secs in [
+                0,
+                1,
+                NtpTimestamp::ERA_1_UNIX_SECS - 1,
+                NtpTimestamp::ERA_1_UNIX_SECS,
+                u64::MAX,
+            ] {
+                let time = UnixTime::new(secs, nanos);
+                let scaled = (u64::from(nanos) << 32) + 500_000_000;
+                let fraction = (scaled / 1_000_000_000).min(u64::from(u32::MAX));
+                let seconds = secs.wrapping_add(SECONDS_1900_TO_1970) as u32;
+                let expected = ((u64::from(seconds) << 32) | fraction).max(1);
+                assert_eq!(
+                    NtpTimestamp::from_unix(time).0,
+                    expected,
+                    "{secs} s {nanos} ns"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn short_values_are_what_the_64_bit_division_gives() {
+        // `from_duration` rounds up in `div_rem`'s way: as `div_ceil` does.
+        let expected = |micros: u64| {
+            let scaled = (micros.min(SHORT_CAP_MICROS) << 16).div_ceil(1_000_000);
+            NtpShort(u32::try_from(scaled).unwrap_or(u32::MAX))
+        };
+        let mut micros = std::vec![0, 1, 2, 15, 16, 999_999, 1_000_000, 1_000_001, u64::MAX];
+        // Each side of the cap, of the largest value and of exact steps.
+        for around in [
+            SHORT_CAP_MICROS,
+            (u64::from(u32::MAX) * 1_000_000) >> 16,
+            15_625,
+            1 << 20,
+        ] {
+            micros.extend(around - 2..=around + 2);
+        }
+        micros.extend((0..20_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 27));
+        for micros in micros {
+            assert_eq!(
+                NtpShort::from_duration(Duration::from_micros(micros)),
+                expected(micros),
+                "{micros} µs"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - `uart.rs`: UART0 as the console;
 //! - `mem.rs`: with the `small-mem` feature, `memcpy`, `memmove` and
 //!   `memset` small rather than fast (the smallest image's);
+//! - `div.rs`: with it too, the 64-bit division, small rather than fast;
 //! - `memory.rs`: the stack painted at boot and its high-water mark;
 //! - `panic.rs`: the panic and fault report, then QEMU exits (or the chip
 //!   resets);
@@ -22,6 +23,8 @@
 #![no_main]
 
 mod board;
+#[cfg(feature = "small-mem")]
+mod div;
 #[cfg(feature = "small-mem")]
 mod mem;
 mod memory;
@@ -43,6 +46,11 @@ fn main() -> ! {
     board::start_clock(core.SYST);
     uart::init();
     udpkit_runtime::start_logging::<An385>();
+    #[cfg(feature = "division-check")]
+    udpkit_runtime::Text::<An385>::new()
+        .str("division check: ")
+        .number(div::check())
+        .str(" quotients and remainders right\n");
 
     let config = Config::default();
     let board = match An385::start(&config, noise) {

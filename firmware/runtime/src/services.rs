@@ -5,7 +5,7 @@
 use static_cell::StaticCell;
 use udpkit::catalog::{ServiceInfo, CATALOG};
 #[cfg(feature = "discovery")]
-use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry};
+use udpkit::services::discovery::{Discovery, ServiceEntry};
 use udpkit::smoltcp::iface::SocketStorage;
 #[cfg(feature = "sntp")]
 use udpkit::smoltcp::time::Duration;
@@ -252,22 +252,21 @@ fn start_discovery<P: Platform>(
     }
     // The service itself after them: its entry is already there.
     let entries = directory.get(..listed + 1).unwrap_or(&directory);
-    let repr = ReplyRepr {
-        name: P::NAME,
-        mac: Some(config.mac),
-        addresses: stack.addresses(),
-        services: entries,
-    };
-    // Built in its static's closure: one copy of it (864 bytes in the lean
-    // image) in this frame, not one per step.
-    let service = cell.init_with(|| match Discovery::new(&repr) {
-        Ok(service) => service.announce(ANNOUNCEMENTS, info.default_port),
-        Err(error) => crate::fail!(
-            "cannot start a service",
-            "cannot start {}: {error}",
-            info.name
-        ),
-    });
+    // Built in its static's closure, and told to announce there (not on
+    // the way: each step of a value is a copy of it in this frame).
+    let addresses = stack.addresses();
+    let service =
+        cell.init_with(
+            || match Discovery::new(P::NAME, Some(config.mac), addresses, entries) {
+                Ok(service) => service,
+                Err(error) => crate::fail!(
+                    "cannot start a service",
+                    "cannot start {}: {error}",
+                    info.name
+                ),
+            },
+        );
+    service.announce(ANNOUNCEMENTS, info.default_port);
     if let Err(error) = stack.add_service(service, info.default_port, queues) {
         crate::fail!(
             "cannot start a service",

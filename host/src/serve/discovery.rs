@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::Args;
 use udpkit::catalog::ServiceInfo;
 use udpkit::service::Service;
-use udpkit::services::discovery::{self, Discovery, ReplyRepr, ServiceEntry};
+use udpkit::services::discovery::{self, Discovery, ServiceEntry};
 use udpkit::smoltcp::wire::{EthernetAddress, IpCidr};
 use udpkit::wire;
 use udpkit::wire::discovery::{MAX_ADDRESSES, NAME_CAP};
@@ -69,22 +69,17 @@ pub fn service(
             addresses.len()
         );
     }
-    let entries: Vec<ServiceEntry<'_>> = services
+    let entries: Vec<ServiceEntry<'static>> = services
         .iter()
         .map(|(kind, port)| ServiceEntry {
             name: kind.name,
             port: *port,
         })
         .collect();
-    let directory = ReplyRepr {
-        name,
-        mac,
-        addresses: &addresses[..addresses.len().min(MAX_ADDRESSES)],
-        services: &entries,
-    };
-    let service = Discovery::new(&directory)
-        .map_err(|e| anyhow::anyhow!("cannot start discovery: {e}"))?
-        .announce(announce, port);
+    let addresses = &addresses[..addresses.len().min(MAX_ADDRESSES)];
+    let mut service = Discovery::new(name, mac, addresses, &entries)
+        .map_err(|e| anyhow::anyhow!("cannot start discovery: {e}"))?;
+    service.announce(announce, port);
     Ok(Box::new(service))
 }
 

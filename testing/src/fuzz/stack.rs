@@ -47,7 +47,7 @@ use udpkit::smoltcp::wire::{
 };
 use udpkit::sntp::{SntpClient, SntpConfig, DEFAULT_LOCAL_PORT};
 use udpkit::wire::chat::ServerLine;
-use udpkit::wire::discovery::{ReplyRepr, ServiceEntry};
+use udpkit::wire::discovery::ServiceEntry;
 use udpkit::wire::ntp::{Leap, Mode, NtpShort, NtpTimestamp, HEADER_LEN};
 use udpkit::wire::{NtpPacket, NtpRepr};
 use udpkit::{guard, Config, NeighborSlot, SocketBuffers, Stack, StackStorage, UnixTime};
@@ -260,21 +260,15 @@ pub fn stack(data: &[u8]) {
     });
     let mut sntp = SntpClient::new(SntpConfig::new(sntp_server, board.seed));
     let cidrs = config.cidrs();
-    let entries: Vec<ServiceEntry<'_>> =
+    let entries: Vec<ServiceEntry<'static>> =
         ["echo", "daytime", "time", "ntp", "upper", "hello", "chat"]
             .iter()
             .zip(OUR_PORTS)
             .map(|(&name, port)| ServiceEntry { name, port })
             .collect();
-    let directory = ReplyRepr {
-        name: "fuzz",
-        mac: Some(OUR_MAC),
-        addresses: &cidrs,
-        services: &entries,
-    };
-    let mut discovery = Discovery::new(&directory)
-        .expect("a valid directory")
-        .announce(2, DISCOVERY);
+    let mut discovery =
+        Discovery::new("fuzz", Some(OUR_MAC), &cidrs, &entries).expect("a valid directory");
+    discovery.announce(2, DISCOVERY);
 
     let mut stack = Stack::new(
         &config,

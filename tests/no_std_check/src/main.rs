@@ -15,7 +15,7 @@
 use core::ffi::{c_char, c_int};
 use core::panic::PanicInfo;
 
-use udpkit::services::discovery::{Discovery, ReplyRepr, ServiceEntry};
+use udpkit::services::discovery::{Discovery, ServiceEntry};
 use udpkit::services::{chat, daytime, discovery, echo, hello, ntp, time, upper};
 use udpkit::smoltcp::iface::SocketStorage;
 use udpkit::smoltcp::phy::ChecksumCapabilities;
@@ -204,12 +204,7 @@ fn run() -> c_int {
             port: chat::DEFAULT_PORT,
         },
     ];
-    let Ok(mut discovery) = Discovery::new(&ReplyRepr {
-        name: "no-std-check",
-        mac: Some(config.mac),
-        addresses: &cidrs,
-        services: &directory,
-    }) else {
+    let Ok(mut discovery) = Discovery::new("no-std-check", Some(config.mac), &cidrs, &directory) else {
         return 6;
     };
     let mut discovery_buffers = SocketBuffers::<4, 2048>::new();
