@@ -100,7 +100,6 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(600);
 /// How many neighbors of queued datagrams are listed one by one; past that,
 /// the table itself is searched for them.
 const QUEUED_LIST: usize = 64;
-
 /// An ARP reply: Ethernet 14 + ARP 28.
 const ARP_FRAME_LEN: usize = 14 + 28;
 /// A neighbor advertisement: Ethernet 14 + IPv6 40 + ICMPv6 NA 24 + the
@@ -343,8 +342,105 @@ impl<'a> Table<'a> {
     }
 }
 
+/// The stack's one frame-sized buffer, lent by the port
+/// ([`StackStorage`](crate::stack::StackStorage)) and used for two things
+/// at different times: the frame a [`LearningDevice`] holds back while its
+/// sender's lesson goes into smoltcp first, and the copy of the request a
+/// service reads ([`FrameBuffer::lend`]).
+///
+/// A held frame goes to smoltcp at the device's next `receive`, and the
+/// stack keeps receiving until it has, so the buffer is free again once
+/// the frames are taken in; it stays held only if the port's device has
+/// no transmit token to go with it (smoltcp takes no frame without one),
+/// and the datagrams then wait in their sockets for the next poll. The
+/// bytes are lent by moving them out: while they are lent, nothing else
+/// can reach them, and the device takes no frame in (it hands smoltcp
+/// lessons only); a held frame can only be handed to smoltcp.
+pub struct FrameBuffer<'a, const FRAME: usize = MAX_FRAME> {
+    state: FrameState<'a, FRAME>,
+}
+
+/// What a [`FrameBuffer`] is doing: one discriminant, read at every
+/// receive.
+enum FrameState<'a, const FRAME: usize> {
+    /// Free: the device may hold a frame back in it.
+    Free(&'a mut [u8; FRAME]),
+    /// Holds a frame of this length for smoltcp's next receive.
+    Held(&'a mut [u8; FRAME], usize),
+    /// Lent out ([`FrameBuffer::lend`]) until given back.
+    Lent,
+}
+
+impl<'a, const FRAME: usize> FrameBuffer<'a, FRAME> {
+    /// The buffer `bytes`, holding no frame.
+    pub fn new(bytes: &'a mut [u8; FRAME]) -> FrameBuffer<'a, FRAME> {
+        FrameBuffer {
+            state: FrameState::Free(bytes),
+        }
+    }
+
+    /// Whether a frame is held back, waiting to go to smoltcp.
+    pub fn is_holding(&self) -> bool {
+        matches!(self.state, FrameState::Held(..))
+    }
+
+    /// The bytes, for other use until [`FrameBuffer::give_back`]; `None`
+    /// while a frame is held in them (or they are lent already).
+    pub fn lend(&mut self) -> Option<&'a mut [u8; FRAME]> {
+        if !matches!(self.state, FrameState::Free(_)) {
+            return None;
+        }
+        match self.take_state() {
+            FrameState::Free(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// Takes back the bytes [`FrameBuffer::lend`] lent. (Only they can be
+    /// given back: the bytes of a frame held are never lent.)
+    pub fn give_back(&mut self, bytes: &'a mut [u8; FRAME]) {
+        self.state = FrameState::Free(bytes);
+    }
+
+    /// Holds a copy of `frame`; false (nothing held) if it is longer than
+    /// the buffer, or the buffer is not free.
+    fn hold(&mut self, frame: &[u8]) -> bool {
+        let FrameState::Free(bytes) = &mut self.state else {
+            return false;
+        };
+        let Some(copy) = bytes.get_mut(..frame.len()) else {
+            return false;
+        };
+        copy.copy_from_slice(frame);
+        if let FrameState::Free(bytes) = self.take_state() {
+            self.state = FrameState::Held(bytes, frame.len());
+        }
+        true
+    }
+
+    /// The frame held, which is then no longer held (empty if none was).
+    fn take_held(&mut self) -> &[u8] {
+        let FrameState::Held(_, len) = self.state else {
+            return &[];
+        };
+        if let FrameState::Held(bytes, _) = self.take_state() {
+            self.state = FrameState::Free(bytes);
+        }
+        match &self.state {
+            FrameState::Free(bytes) => bytes.get(..len).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// The state, leaving `Lent` in its place (to move the bytes).
+    fn take_state(&mut self) -> FrameState<'a, FRAME> {
+        core::mem::replace(&mut self.state, FrameState::Lent)
+    }
+}
+
 /// The state behind [`LearningDevice`]: who we are, whom we know, what
-/// smoltcp was taught, and the frames held back while a lesson goes first.
+/// smoltcp was taught, and the frame buffer a frame is held back in while
+/// a lesson goes first.
 ///
 /// `FRAME` is the largest frame it holds back: the largest the port's
 /// device passes ([`MAX_FRAME`] unless a board's NIC takes shorter ones).
@@ -354,10 +450,10 @@ pub struct NeighborLearning<'a, const FRAME: usize = MAX_FRAME> {
     mac: EthernetAddress,
     cidrs: heapless::Vec<IpCidr, MAX_ADDRESSES>,
     table: Table<'a>,
-    /// Lent by the port ([`StackStorage`](crate::stack::StackStorage)), so
-    /// that this layer is small to build and to move.
-    held: &'a mut [u8; FRAME],
-    held_len: Option<usize>,
+    /// The stack's frame buffer, lent by the port
+    /// ([`StackStorage`](crate::stack::StackStorage)), so that this layer
+    /// is small to build and to move.
+    pub(crate) frame: FrameBuffer<'a, FRAME>,
     /// A lesson to hand smoltcp before any frame (teaching before a send).
     lesson: Option<Lesson>,
     /// Counts the times smoltcp's cache was emptied.
@@ -378,20 +474,19 @@ pub struct NeighborLearning<'a, const FRAME: usize = MAX_FRAME> {
 impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
     /// Learning for a stack with MAC `mac` and addresses `cidrs` (the first
     /// [`MAX_ADDRESSES`]), its table in `slots`, hashed with `seed`, the
-    /// frame it holds back in `held`.
+    /// frame it holds back in `frame` (see [`FrameBuffer`]).
     pub fn new(
         mac: EthernetAddress,
         cidrs: &[IpCidr],
         slots: &'a mut [NeighborSlot],
-        held: &'a mut [u8; FRAME],
+        frame: &'a mut [u8; FRAME],
         seed: u32,
     ) -> NeighborLearning<'a, FRAME> {
         NeighborLearning {
             mac,
             cidrs: cidrs.iter().take(MAX_ADDRESSES).copied().collect(),
             table: Table::new(slots, seed),
-            held,
-            held_len: None,
+            frame: FrameBuffer::new(frame),
             lesson: None,
             epoch: 0,
             fills: 0,
@@ -652,7 +747,7 @@ impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
         // A frame too large to hold back cannot go in after the lesson, so
         // it teaches nothing; its sender must not be remembered either, or
         // its next (ordinary) frame would not teach smoltcp as it should.
-        if frame.len() > self.held.len() {
+        if frame.len() > FRAME {
             return None;
         }
         self.frames += 1;
@@ -773,10 +868,12 @@ impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
     /// [`NeighborLearning::learn`]'s common case, decided inline: an IPv4
     /// frame from the last sender, whom smoltcp knows (taught this epoch,
     /// lately). Its source is a neighbor, so neither ours nor foreign, and
-    /// IPv4 has no destinations to screen: nothing else to look at.
+    /// IPv4 has no destinations to screen: nothing else to look at. (Nor
+    /// at its length: a frame longer than `FRAME` from a sender smoltcp
+    /// knows needs no lesson, and goes to smoltcp as it is either way.)
     #[inline]
     fn is_fresh_ipv4_sender(&mut self, frame: &[u8], now: Instant) -> bool {
-        if bytes_at::<2>(frame, 12) != Some([0x08, 0x00]) || frame.len() > self.held.len() {
+        if bytes_at::<2>(frame, 12) != Some([0x08, 0x00]) {
             return false;
         }
         self.frames += 1;
@@ -973,12 +1070,17 @@ impl<'a, D: Device, const FRAME: usize> Device for LearningDevice<'_, 'a, D, FRA
                 LearningTxToken { tx, resolutions },
             ));
         }
-        if learning.held_len.is_some() {
-            let tx = inner.transmit(now)?;
-            return Some((
-                LearningRxToken::Held(learning),
-                LearningTxToken { tx, resolutions },
-            ));
+        // While the frame buffer is lent out, no frame is taken in.
+        match learning.frame.state {
+            FrameState::Free(_) => {}
+            FrameState::Held(..) => {
+                let tx = inner.transmit(now)?;
+                return Some((
+                    LearningRxToken::Held(learning),
+                    LearningTxToken { tx, resolutions },
+                ));
+            }
+            FrameState::Lent => return None,
         }
         let (rx, tx) = inner.receive(now)?;
         Some((
@@ -1044,21 +1146,15 @@ impl<R: phy::RxToken, const FRAME: usize> phy::RxToken for LearningRxToken<'_, '
                 let Some(lesson) = learning.learn(frame, now) else {
                     return f(frame);
                 };
-                match learning.held.get_mut(..frame.len()) {
-                    Some(held) => {
-                        held.copy_from_slice(frame);
-                        learning.held_len = Some(frame.len());
-                        f(lesson.bytes())
-                    }
-                    // Too large to hold (and to answer): let smoltcp see it as
-                    // is. `learn` already refuses such frames.
-                    None => f(frame),
+                // Too large to hold (and to answer), smoltcp sees it as is;
+                // `learn` already refuses such frames. (The device gives
+                // no live frame while one is held.)
+                match learning.frame.hold(frame) {
+                    true => f(lesson.bytes()),
+                    false => f(frame),
                 }
             }),
-            LearningRxToken::Held(learning) => {
-                let len = learning.held_len.take().unwrap_or(0);
-                f(learning.held.get(..len).unwrap_or(&[]))
-            }
+            LearningRxToken::Held(learning) => f(learning.frame.take_held()),
             LearningRxToken::Lesson(learning) => match learning.lesson.take() {
                 Some(lesson) => f(lesson.bytes()),
                 None => f(&[]),
@@ -1708,12 +1804,14 @@ mod tests {
         let frames = l.frames;
         assert!(l.is_fresh_ipv4_sender(&frame, t0 + Duration::from_secs(1)));
         assert_eq!(l.frames, frames + 1, "counted once");
-        // Up to the largest frame it holds, padding included.
+        // Padding included, whatever its length: from a sender smoltcp
+        // knows, a frame too long to hold needs no lesson, and goes to
+        // smoltcp as it is either way.
         let mut padded = frame.clone();
         padded.resize(MAX_FRAME, 0);
         assert!(l.is_fresh_ipv4_sender(&padded, t0));
         padded.push(0);
-        assert!(!l.is_fresh_ipv4_sender(&padded, t0), "too large to hold");
+        assert!(l.is_fresh_ipv4_sender(&padded, t0), "too large to hold");
         let frames = l.frames;
         let other_mac = EthernetAddress([2, 0, 0, 0, 0, 9]);
         for other in [
