@@ -98,8 +98,16 @@ pub const RETEACH_AFTER: Duration = Duration::from_secs(30);
 pub const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 /// How many neighbors of queued datagrams are listed one by one; past that,
-/// the table itself is searched for them.
-const QUEUED_LIST: usize = 64;
+/// the table itself is searched for them. A neighbor is listed once while
+/// its datagram waits, and the table holds at most half of smoltcp's cache:
+/// on a board (a cache of up to 128) the list never runs over, and is no
+/// longer than it needs to be (17 bytes an entry).
+const QUEUED_LIST: usize = if SMOLTCP_NEIGHBOR_CACHE / 2 < 64 {
+    SMOLTCP_NEIGHBOR_CACHE / 2
+} else {
+    64
+};
+
 /// An ARP reply: Ethernet 14 + ARP 28.
 const ARP_FRAME_LEN: usize = 14 + 28;
 /// A neighbor advertisement: Ethernet 14 + IPv6 40 + ICMPv6 NA 24 + the
