@@ -98,15 +98,22 @@ pub const RETEACH_AFTER: Duration = Duration::from_secs(30);
 pub const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 /// How many neighbors of queued datagrams are listed one by one; past that,
-/// the table itself is searched for them. A neighbor is listed once while
-/// its datagram waits, and the table holds at most half of smoltcp's cache:
-/// on a board (a cache of up to 128) the list never runs over, and is no
-/// longer than it needs to be (17 bytes an entry).
-const QUEUED_LIST: usize = if SMOLTCP_NEIGHBOR_CACHE / 2 < 64 {
-    SMOLTCP_NEIGHBOR_CACHE / 2
-} else {
-    64
-};
+/// the table itself is searched for them.
+const QUEUED_LIST: usize = queued_list(SMOLTCP_NEIGHBOR_CACHE);
+
+/// [`QUEUED_LIST`] for a smoltcp cache of `cache` entries: a neighbor is
+/// listed once while its datagram waits, and the table holds at most half
+/// of the cache, so on a board (a cache of up to 128) a list of that many
+/// never runs over, and is no longer than it needs to be (17 bytes an
+/// entry); 64 at most.
+const fn queued_list(cache: usize) -> usize {
+    let table = cache / 2;
+    if table < 64 {
+        table
+    } else {
+        64
+    }
+}
 
 /// An ARP reply: Ethernet 14 + ARP 28.
 const ARP_FRAME_LEN: usize = 14 + 28;
@@ -1798,6 +1805,17 @@ mod tests {
         let unicast = Ipv4Address::new(130, 1, 2, 3);
         assert!(l.learn(&ipv4_frame(PEER_MAC, unicast), now).is_some());
         assert_eq!(l.mac_of(IpAddress::Ipv4(unicast)), Some(PEER_MAC));
+    }
+
+    #[test]
+    fn the_list_of_neighbors_to_teach_holds_as_many_as_the_table_up_to_64() {
+        // The table holds at most half of smoltcp's cache.
+        assert_eq!(queued_list(8), 4);
+        assert_eq!(queued_list(32), 16);
+        assert_eq!(queued_list(64), 32);
+        assert_eq!(queued_list(126), 63);
+        assert_eq!(queued_list(128), 64);
+        assert_eq!(queued_list(512), 64);
     }
 
     #[test]
