@@ -960,8 +960,7 @@ impl<D: Device, const FRAME: usize> Wire<'_, '_, '_, '_, D, FRAME> {
         if !self.device.learning.has_queued() {
             return;
         }
-        while let Some(lesson) = self.device.learning.next_queued_lesson(self.now) {
-            self.device.learning.set_lesson(lesson);
+        while self.device.learning.next_queued_lesson(self.now) {
             self.iface
                 .poll_ingress_single(self.now, self.device, self.sockets);
         }
