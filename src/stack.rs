@@ -265,26 +265,26 @@ impl<const SLOTS: usize, const BYTES: usize> Default for SocketBuffers<SLOTS, BY
 
 /// What makes a stack big, lent to [`Stack::new`] as the socket storage
 /// is: smoltcp's interface (with its neighbor cache: 2.8 KiB on a board
-/// with 64 entries), the copy of the request a service reads, and the
+/// with 64 entries) and one buffer of `FRAME` bytes, which holds the
 /// frame the neighbor layer holds back while its sender is taught (see
-/// [`neighbor`](crate::neighbor)), `FRAME` bytes each. The stack itself is
-/// then small, so building and moving it costs little stack: a board keeps
-/// this in a static cell filled at boot ([`StackStorage::new`]'s empty
-/// interface is not zeros: as a constant it would be copied from flash),
-/// and the interface is built in it, in a frame of its own.
+/// [`neighbor`](crate::neighbor)) and, at other times, the copy of the
+/// request a service reads ([`FrameBuffer`](crate::neighbor::FrameBuffer)).
+/// The stack itself is then small, so building and moving it costs little
+/// stack: a board keeps this in a static cell filled at boot
+/// ([`StackStorage::new`]'s empty interface is not zeros: as a constant it
+/// would be copied from flash), and the interface is built in it, in a
+/// frame of its own.
 pub struct StackStorage<const FRAME: usize = MAX_FRAME> {
     iface: Option<Interface>,
-    request: [u8; FRAME],
-    held: [u8; FRAME],
+    frame: [u8; FRAME],
 }
 
 impl<const FRAME: usize> StackStorage<FRAME> {
-    /// Storage for one stack: no interface yet, buffers of zeros.
+    /// Storage for one stack: no interface yet, a buffer of zeros.
     pub const fn new() -> StackStorage<FRAME> {
         StackStorage {
             iface: None,
-            request: [0; FRAME],
-            held: [0; FRAME],
+            frame: [0; FRAME],
         }
     }
 }
@@ -347,10 +347,6 @@ pub struct Stack<'a, const SERVICES: usize = MAX_SERVICES, const FRAME: usize = 
     /// ARP requests and neighbor solicitations sent, counted by the device.
     resolutions: Cell<u64>,
     batch: usize,
-    /// The request a service reads while it writes to its socket: no
-    /// datagram that comes in a frame is longer. Lent by the port
-    /// ([`StackStorage`]).
-    scratch: &'a mut [u8; FRAME],
     wall: WallClock,
     /// Whether any service reads the wall clock: if none, the board is
     /// not asked.
@@ -370,7 +366,7 @@ impl<'a> Stack<'a> {
     /// [`SMOLTCP_NEIGHBOR_CACHE`](crate::neighbor::SMOLTCP_NEIGHBOR_CACHE).
     /// Size it for the hosts that talk at once and the chat's members.
     /// `storage` holds what makes a stack big ([`StackStorage`]: smoltcp's
-    /// interface and two frame-sized buffers), lent like the rest so that
+    /// interface and a frame-sized buffer), lent like the rest so that
     /// the stack itself stays small.
     ///
     /// Up to [`MAX_SERVICES`] services, frames up to 1514 bytes: a port
@@ -402,9 +398,10 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
     /// [`Stack::new`] for a port that sizes the stack's own storage: at
     /// most `SERVICES` services (one slot each, 192 bytes on a 32-bit MCU),
     /// and frames of at most `FRAME` bytes ([`MIN_FRAME`] to 1514), the
-    /// MTU of the port's device (with its 14-byte header): the frame held
-    /// back while its sender is taught (see [`neighbor`](crate::neighbor))
-    /// and the copy of the request a service reads are that long, and
+    /// MTU of the port's device (with its 14-byte header): the buffer that
+    /// holds the frame held back while its sender is taught (see
+    /// [`neighbor`](crate::neighbor)), and at other times the copy of the
+    /// request a service reads, is that long, and
     /// datagrams are at most `FRAME` less their headers
     /// ([`Stack::MAX_PAYLOAD`] over IPv4). A device that passes longer
     /// frames still works: their senders are resolved by ARP or neighbor
@@ -421,15 +418,11 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         let () = Self::SIZES_FIT;
         let seed = board.entropy_seed();
         let cidrs = config.cidrs();
-        let StackStorage {
-            iface,
-            request,
-            held,
-        } = storage;
+        let StackStorage { iface, frame } = storage;
         let iface = build_interface(iface, config, &cidrs, board, seed);
         let socket_room = sockets.len();
         let learning =
-            NeighborLearning::new(config.mac, &cidrs, neighbors, held, (seed >> 32) as u32);
+            NeighborLearning::new(config.mac, &cidrs, neighbors, frame, (seed >> 32) as u32);
         // The senders of one batch must all fit in the table, beside the
         // neighbors it already holds (a chat's members).
         let batch = (learning.capacity() / 4).max(1);
@@ -443,7 +436,6 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             learning,
             resolutions: Cell::new(0),
             batch,
-            scratch: request,
             wall: WallClock::default(),
             wall_read: false,
             screened: None,
@@ -657,12 +649,19 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
     /// `None`: nothing is due until a frame arrives.
     pub fn poll<B: Board>(&mut self, board: &mut B) -> Option<Duration> {
         let now = board.now();
+        // The clock's source is lent to the services: most polls read
+        // none, and a constant would be copied into every poll's context.
+        let source;
         let (wall, clock) = match self.wall_read {
-            false => (None, ClockSource::UNSYNCHRONIZED),
-            true => match self.wall.read(now, || board.wall_clock()) {
-                Some(wall) => (Some(wall), board.clock_source()),
-                None => self.service_wall_clock(now),
-            },
+            false => (None, &ClockSource::UNSYNCHRONIZED),
+            true => {
+                let (wall, clock) = match self.wall.read(now, || board.wall_clock()) {
+                    Some(wall) => (Some(wall), board.clock_source()),
+                    None => self.service_wall_clock(now),
+                };
+                source = clock;
+                (wall, &source)
+            }
         };
         let mut device = LearningDevice {
             inner: board.device(),
@@ -685,21 +684,38 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             clock,
         };
         wire.iface.poll_maintenance(now);
-        loop {
+        // A frame still held back from the last poll goes in alone first:
+        // the datagrams that came before it still wait in their sockets,
+        // and a whole batch more could overflow a queue.
+        let mut batch = match wire.device.learning.frame.is_holding() {
+            true => 0,
+            false => self.batch,
+        };
+        // Whether a frame is still held back (no transmit token came for it).
+        let held_back = loop {
             // Every datagram queued so far has left: smoltcp's cache may be
             // emptied now if the batch could overflow it.
             if wire.device.learning.cache_is_short_of(self.batch) {
                 wire.forget_neighbors();
             }
-            let frames = wire.ingress(self.batch);
+            let frames = wire.ingress(batch);
+            // The buffer still holds a frame only if the device had no
+            // transmit token to give it to smoltcp with: the datagrams
+            // taken in wait in their sockets for the next poll. Lent to
+            // the services, the device takes no frame until it is back.
+            let Some(request) = wire.device.learning.frame.lend() else {
+                break true;
+            };
             for slot in self.slots.iter_mut() {
-                serve(slot, &mut wire, &context, self.scratch, &mut self.screened);
+                serve(slot, &mut wire, &context, request, &mut self.screened);
             }
             wire.flush();
-            if frames < self.batch {
-                break;
+            wire.device.learning.frame.give_back(request);
+            if frames < batch {
+                break false;
             }
-        }
+            batch = self.batch;
+        };
         if wire.device.learning.cache_is_short_of(0) {
             wire.forget_neighbors();
         }
@@ -729,6 +745,11 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         }
         if ticked {
             wire.flush();
+        }
+        if held_back {
+            // The frame held back, and the datagrams before it: the next
+            // poll, at once, takes them (and watches the queues).
+            return Some(Duration::ZERO);
         }
         self.watch_and_schedule(now)
     }
@@ -900,10 +921,14 @@ struct Wire<'w, 'd, 'a, 'n, D: Device, const FRAME: usize> {
 }
 
 impl<D: Device, const FRAME: usize> Wire<'_, '_, '_, '_, D, FRAME> {
-    /// Takes up to `max` frames from the device; returns how many.
+    /// Takes up to `max` frames from the device, and then the frame held
+    /// back (if any) once its lesson is in, so that the frame buffer is
+    /// free again unless the device has no transmit token for it; returns
+    /// how many frames smoltcp got (lessons count).
     fn ingress(&mut self, max: usize) -> usize {
         let mut frames = 0;
-        while frames < max {
+        // A frame held back is taken past `max`: its lesson was counted.
+        while frames < max || self.device.learning.frame.is_holding() {
             match self
                 .iface
                 .poll_ingress_single(self.now, self.device, self.sockets)
@@ -935,8 +960,7 @@ impl<D: Device, const FRAME: usize> Wire<'_, '_, '_, '_, D, FRAME> {
         if !self.device.learning.has_queued() {
             return;
         }
-        while let Some(lesson) = self.device.learning.next_queued_lesson(self.now) {
-            self.device.learning.set_lesson(lesson);
+        while self.device.learning.next_queued_lesson(self.now) {
             self.iface
                 .poll_ingress_single(self.now, self.device, self.sockets);
         }
@@ -949,7 +973,7 @@ struct Context<'c> {
     gateway: Option<Ipv4Address>,
     now: Instant,
     wall: Option<UnixTime>,
-    clock: ClockSource,
+    clock: &'c ClockSource,
 }
 
 /// Whether `slot`'s transmit queue can take a whole burst of its service
@@ -1026,7 +1050,7 @@ fn serve<D: Device, const FRAME: usize>(
     slot: &mut Slot<'_>,
     wire: &mut Wire<'_, '_, '_, '_, D, FRAME>,
     context: &Context<'_>,
-    scratch: &mut [u8; FRAME],
+    request: &mut [u8; FRAME],
     screened: &mut Option<IpEndpoint>,
 ) {
     // Whether what was queued has just been transmitted to make room: the
@@ -1097,7 +1121,7 @@ fn serve<D: Device, const FRAME: usize>(
             // larger request arrive in one: a longer frame came through a
             // device with a larger MTU than the stack was built for).
             let largest = max_payload_in(FRAME, from.addr);
-            let Some(request_payload) = scratch
+            let Some(request_payload) = request
                 .get_mut(..payload.len())
                 .filter(|_| payload.len() <= largest)
             else {
@@ -1164,7 +1188,7 @@ fn serve<D: Device, const FRAME: usize>(
                 payload: request_payload,
                 now: context.now,
                 wall: context.wall,
-                clock: context.clock,
+                clock: *context.clock,
             };
             if let Err(discard) = service.on_datagram(&request, &mut outbox) {
                 outbox.stats.discarded[discard.index()] += 1;

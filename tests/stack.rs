@@ -1034,6 +1034,224 @@ fn two_peers_are_answered_each_at_its_own_address() {
 }
 
 // ---------------------------------------------------------------------------
+// The frame buffer: one buffer holds the frame held back while its sender
+// is taught, and the request copy a service reads (`neighbor::FrameBuffer`).
+
+/// An echo request from a host of the link that was never heard from
+/// (192.168.69.(20 + n)): its frame is held back while its lesson goes in.
+fn echo_from_stranger(n: u8, payload: &[u8]) -> Vec<u8> {
+    udp(
+        (EthernetAddress([0x02, 0, 0, 0, 2, n]), OUR_MAC),
+        (Ipv4Address::new(192, 168, 69, 20 + n), CLIENT_PORT),
+        (OUR_IP, ECHO),
+        payload,
+    )
+}
+
+/// Where each UDP datagram of `sent` went, and what it says.
+fn udp_destinations(sent: Vec<Out>) -> Vec<(EthernetAddress, Ipv4Address, Vec<u8>)> {
+    sent.into_iter()
+        .map(|out| match out {
+            Out::Udp(udp) => {
+                assert_eq!(udp.src(), (OUR_IP, ECHO));
+                (udp.eth.dst_addr, udp.ip.dst_addr, udp.payload)
+            }
+            other => panic!("expected an echo reply, got {other:?}"),
+        })
+        .collect()
+}
+
+/// The reply `echo_from_stranger(n, payload)` must get.
+fn to_stranger(n: u8, payload: &[u8]) -> (EthernetAddress, Ipv4Address, Vec<u8>) {
+    (
+        EthernetAddress([0x02, 0, 0, 0, 2, n]),
+        Ipv4Address::new(192, 168, 69, 20 + n),
+        payload.to_vec(),
+    )
+}
+
+#[test]
+fn held_frames_and_the_requests_after_them_in_one_batch_are_all_answered_intact() {
+    // Batches of five frames (the echo queue holds five full-size
+    // datagrams), a lesson counting as one: the first stranger's frame is
+    // held while the two requests after it come in, and the second
+    // stranger's frame is held when the batch is full. Each goes to
+    // smoltcp before any request is copied into the same buffer.
+    let mut net = Net::new();
+    assert_eq!(net.ask(ECHO, b"known"), b"known");
+    let long = |fill: u8| vec![fill; 1000];
+    let frames = [
+        echo_from_stranger(1, &long(b'a')),
+        udp_from_peer(ECHO, b"first request"),
+        udp_from_peer(ECHO, &long(b'p')),
+        echo_from_stranger(2, &long(b'b')),
+        udp_from_peer(ECHO, b"next batch"),
+        echo_from_stranger(3, b"short"),
+    ];
+    for frame in frames {
+        net.push(frame);
+    }
+    assert_eq!(net.poll(), None, "nothing left for later");
+    let peer = |payload: &[u8]| (PEER_MAC, PEER_IP, payload.to_vec());
+    assert_eq!(
+        udp_destinations(net.sent()),
+        [
+            to_stranger(1, &long(b'a')),
+            peer(b"first request"),
+            peer(&long(b'p')),
+            to_stranger(2, &long(b'b')),
+            peer(b"next batch"),
+            to_stranger(3, b"short"),
+        ]
+    );
+    let stats = net.stack.neighbor_stats();
+    assert_eq!((stats.resolutions, stats.unresolved), (0, 0), "{stats:?}");
+    let echo = net.stats(net.echo);
+    assert_eq!((echo.received, echo.sent), (7, 7));
+}
+
+/// The device of [`StingyBoard`]: a memory device that gives out at most
+/// `tokens` transmit tokens (`None`: as many as asked), as a NIC whose
+/// transmit queue is full. It then takes in no frame either: smoltcp takes
+/// a frame with a token to answer it.
+struct StingyDevice {
+    inner: MemoryDevice<Vec<u8>>,
+    tokens: Option<usize>,
+}
+
+impl StingyDevice {
+    /// Whether a transmit token may be given out, counting it.
+    fn token(&mut self) -> bool {
+        match &mut self.tokens {
+            None => true,
+            Some(0) => false,
+            Some(left) => {
+                *left -= 1;
+                true
+            }
+        }
+    }
+}
+
+impl udpkit::smoltcp::phy::Device for StingyDevice {
+    type RxToken<'a> = udpkit_testing::device::RxToken<'a>;
+    type TxToken<'a> = udpkit_testing::device::TxToken<'a, Vec<u8>>;
+
+    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if self.inner.rx.is_empty() || !self.token() {
+            return None;
+        }
+        self.inner.receive(now)
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        if !self.token() {
+            return None;
+        }
+        self.inner.transmit(now)
+    }
+
+    fn capabilities(&self) -> udpkit::smoltcp::phy::DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// A board whose NIC may run out of transmit tokens.
+struct StingyBoard {
+    device: StingyDevice,
+    now: Instant,
+}
+
+impl udpkit::Board for StingyBoard {
+    type Device = StingyDevice;
+
+    fn device(&mut self) -> &mut StingyDevice {
+        &mut self.device
+    }
+
+    fn now(&mut self) -> Instant {
+        self.now
+    }
+
+    fn wall_clock(&mut self) -> Option<UnixTime> {
+        None
+    }
+
+    fn entropy_seed(&mut self) -> u64 {
+        0x5eed
+    }
+}
+
+impl StingyBoard {
+    fn push(&mut self, frame: &[u8]) {
+        self.device.inner.rx.push(frame).unwrap();
+    }
+
+    fn sent(&mut self) -> Vec<Out> {
+        assert_eq!(self.device.inner.tx_dropped, 0);
+        let sent = self.device.inner.tx.iter().map(parse).collect();
+        self.device.inner.tx.clear();
+        sent
+    }
+}
+
+#[test]
+fn a_frame_held_when_the_device_has_no_transmit_token_is_answered_at_the_next_poll() {
+    init_logging();
+    let mut board = StingyBoard {
+        device: StingyDevice {
+            inner: memory_board(Instant::ZERO).device,
+            tokens: None,
+        },
+        now: Instant::from_secs(1000),
+    };
+    let mut stack = leaked_stack(&Config::default(), &mut board, 1, neighbor_table());
+    // A queue of two datagrams: batches of two frames.
+    let queues = leak(SocketBuffers::<2, 4096>::new()).queues();
+    let echo = stack.add_service(leak(echo::Echo), ECHO, queues).unwrap();
+    board.push(&udp_from_peer(ECHO, b"known"));
+    assert_eq!(stack.poll(&mut board), None);
+    assert_eq!(udp_payloads(board.sent()), [b"known"]);
+    // Two tokens: one for the known peer's frame, one for the stranger's,
+    // whose lesson goes in while its frame is held back; none is left to
+    // give the held frame to smoltcp with.
+    board.push(&udp_from_peer(ECHO, b"before"));
+    board.push(&echo_from_stranger(1, b"held"));
+    board.device.tokens = Some(2);
+    assert_eq!(
+        stack.poll(&mut board),
+        Some(Duration::ZERO),
+        "called again at once"
+    );
+    assert_eq!(board.device.tokens, Some(0));
+    assert_eq!(board.sent(), []);
+    // The request before it waits in the echo queue, not read.
+    assert_eq!(stack.stats(echo).unwrap().received, 1);
+    // With tokens again, the held frame goes in first, alone (the queue
+    // would not hold it, the request before it and the next frame), and
+    // both are answered; then the frames that came since.
+    board.device.tokens = None;
+    board.push(&echo_from_stranger(2, b"after"));
+    assert_eq!(stack.poll(&mut board), None);
+    assert_eq!(
+        udp_destinations(board.sent()),
+        [
+            (PEER_MAC, PEER_IP, b"before".to_vec()),
+            to_stranger(1, b"held"),
+            to_stranger(2, b"after"),
+        ]
+    );
+    let stats = *stack.stats(echo).unwrap();
+    assert_eq!((stats.received, stats.sent, stats.send_failed), (4, 4, 0));
+    let neighbors = stack.neighbor_stats();
+    assert_eq!(
+        (neighbors.resolutions, neighbors.unresolved),
+        (0, 0),
+        "{neighbors:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Chat: several members through the stack.
 
 /// Member `n` of the chat: its own address and MAC on the link.

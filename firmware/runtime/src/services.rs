@@ -45,7 +45,7 @@ pub const SNTP_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// value (the stack, the chat, discovery, the SNTP client) is built in a
 /// function of its own too, so their temporaries never sit on the stack at
 /// once. The stack itself is small (3.3 KiB with `ram-32k`): what makes it
-/// big, smoltcp's interface and two frame-sized buffers, is storage it
+/// big, smoltcp's interface and a frame-sized buffer, is storage it
 /// borrows ([`StackParts`]), where the core builds the interface in a frame
 /// of its own.
 ///

@@ -4,8 +4,9 @@
 //! `--features udpkit-runtime/ram-32k` with `--no-default-features`).
 //!
 //! A class sets everything that costs RAM beside the services' own
-//! state: the largest frame (the NIC's buffers, the stack's held-back
-//! frame and request copy, and so the largest datagram), each service's
+//! state: the largest frame (the NIC's buffers, the stack's buffer for
+//! the held-back frame and the request copy, and so the largest
+//! datagram), each service's
 //! queues, the neighbor table and smoltcp's neighbor cache (a smoltcp
 //! cargo feature, which one build can have only one of: the class turns it
 //! on, see Cargo.toml), and the chat's tables. Exactly one class is built:

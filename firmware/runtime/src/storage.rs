@@ -315,8 +315,9 @@ pub struct StackStorage {
     pub sockets: &'static mut [SocketStorage<'static>; SOCKETS],
     /// The neighbor table.
     pub neighbors: &'static mut [NeighborSlot; NEIGHBOR_SLOTS],
-    /// What makes the stack big (smoltcp's interface, the request's copy,
-    /// the frame held back), built in place when the stack is.
+    /// What makes the stack big (smoltcp's interface, the buffer of the
+    /// frame held back and the request's copy), built in place when the
+    /// stack is.
     pub parts: &'static mut StackParts,
     /// The stack, once its sockets and device are known.
     pub stack: &'static StaticCell<BoardStack<'static>>,
