@@ -65,15 +65,14 @@
 //! and drains the queue before serving a request that might not fit, so no
 //! line is lost to our own buffers. A send that fails anyway is counted.
 //!
-//! How long a line can be follows from the limits
-//! ([`ChatLimits::longest_line`]: the welcome to a room of every member at
-//! most, or the help), and so does the most one datagram or timer sends
-//! ([`ChatLimits::burst_bytes`]: a message of the longest to every member,
-//! [`RELAY_OVERHEAD`] bytes of `[room] <nick> ` each, for the usual
-//! limits): a board sizes the transmit queue with them, and holds its one
-//! line at a time in a buffer of that length (`Chat`'s `LINE`) rather than
-//! [`LINE_CAP`]. The tests drive the longest form of every line and check
-//! both bounds, and that they are reached.
+//! The longest line follows from the limits ([`ChatLimits::longest_line`]:
+//! a welcome to a room of every member, or the help), as does the most one
+//! datagram or timer sends ([`ChatLimits::burst_bytes`]: usually the
+//! longest message to every member, [`RELAY_OVERHEAD`] bytes more each):
+//! a board sizes its transmit queue with them, and the buffer of the one
+//! line on the stack at a time (`Chat`'s `LINE`, else [`LINE_CAP`]). The
+//! tests drive every line's longest form and check that both bounds hold
+//! and are reached.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
@@ -136,224 +135,6 @@ impl Default for ChatLimits {
     fn default() -> ChatLimits {
         ChatLimits::DEFAULT
     }
-}
-
-impl ChatLimits {
-    /// The limits of [`ChatLimits::default`], for a `const`.
-    pub const DEFAULT: ChatLimits = ChatLimits {
-        max_members: 32,
-        max_rooms: 8,
-        max_nick: NAME_CHARS,
-        max_message: 400,
-        idle_timeout: Duration::from_secs(300),
-        burst: 8,
-        per_second: 2,
-        strangers_per_second: 20,
-        echo_to_sender: true,
-    };
-
-    /// The longest line the chat sends with these limits, in bytes: what
-    /// one line's buffer needs (a chat holds one at a time, on the stack;
-    /// [`Chat`]'s `LINE`). Each line's longest form, with names of the
-    /// most bytes the limits allow (rooms of [`NAME_CAP`] unless the lobby
-    /// is the only one, nicks of [`NAME_CAP`] or four bytes a character),
-    /// lists of every member and counts of the most digits; lists longer
-    /// than [`LINE_CAP`] are cut to it. The chat's tests drive each line's
-    /// longest form and check it against this; with the lean image's
-    /// limits (8 members, 4 rooms, messages of 200 bytes) it is the
-    /// welcome to a room of 8 names of 48 bytes, 527 bytes.
-    pub const fn longest_line(&self) -> usize {
-        let shape = LineShape::of(self);
-        // Every other line (a refusal, `slow down`, `bye`, `pong`...) is
-        // shorter than the help, whatever the limits (their names, words
-        // repeated and numbers have fixed bounds; see the tests).
-        max(
-            max(max(shape.relayed(), shape.listing()), shape.notice()),
-            max(
-                max(shape.expired(shape.members), shape.room_list()),
-                wire::chat::HELP.len(),
-            ),
-        )
-    }
-
-    /// The most bytes one datagram or timer makes the chat send, all lines
-    /// together ([`Chat::burst`]; what its transmit queue must hold). The
-    /// worst of: a message relayed to a room of every member, the sender's
-    /// echo included (with the lean image's limits, 8 lines of 303 bytes:
-    /// 2,424); a notice to every other member (a join, a move, a rename, a
-    /// quit) beside the sender's welcome; members leaving together, told
-    /// to those that stay. Any other datagram is answered with one line.
-    pub const fn burst_bytes(&self) -> usize {
-        let shape = LineShape::of(self);
-        // A `/msg` to oneself is two lines, whatever the members.
-        let relay = max(shape.members, 2) * shape.relayed();
-        // The sender's line beside a notice: a welcome (a join, a move),
-        // the rename or a bye.
-        let notice = (shape.members - 1) * shape.notice() + max(shape.listing(), shape.notice());
-        let expiry = shape.expiry_burst();
-        max(max(relay, notice), expiry)
-    }
-
-    /// The most bytes one datagram or timer makes the chat send to members
-    /// other than the one it answers: what a detour for members that may
-    /// be gone may have to take (a fan-out of the longest message, or of a
-    /// notice, or members leaving together).
-    pub const fn fan_out_bytes(&self) -> usize {
-        let shape = LineShape::of(self);
-        let others = shape.members - 1;
-        max(
-            max(others * shape.relayed(), others * shape.notice()),
-            shape.expiry_burst(),
-        )
-    }
-}
-
-/// The most bytes of each part of a line under some [`ChatLimits`], from
-/// which the longest lines are reckoned.
-struct LineShape {
-    members: usize,
-    rooms: usize,
-    /// A nick's bytes at most.
-    nick: usize,
-    /// A room name's bytes at most.
-    room: usize,
-    /// A message's bytes at most.
-    text: usize,
-    /// `5 min`, `90 s`: the idle timeout as lines say it.
-    idle: usize,
-}
-
-impl LineShape {
-    const fn of(limits: &ChatLimits) -> LineShape {
-        let max_nick = clamp(limits.max_nick, 1, NAME_CHARS);
-        let rooms = if limits.max_rooms > 1 {
-            limits.max_rooms
-        } else {
-            1
-        };
-        LineShape {
-            members: if limits.max_members > 1 {
-                limits.max_members
-            } else {
-                1
-            },
-            rooms,
-            // A character is four bytes at most in UTF-8.
-            nick: if 4 * max_nick < NAME_CAP {
-                4 * max_nick
-            } else {
-                NAME_CAP
-            },
-            // Only the lobby while no other room may be made.
-            room: if rooms > 1 { NAME_CAP } else { LOBBY.len() },
-            text: clamp(limits.max_message, 1, LINE_CAP - RELAY_OVERHEAD),
-            idle: idle_len(limits.idle_timeout),
-        }
-    }
-
-    /// `[room] <nick> TEXT` (and `[room] * nick TEXT`, as long; the
-    /// private forms are shorter).
-    const fn relayed(&self) -> usize {
-        let framing = max("[] <> \n".len() + self.room, "[private to ] \n".len());
-        framing + self.nick + self.text
-    }
-
-    /// `names` names, `, ` between them.
-    const fn names(&self, names: usize) -> usize {
-        names * self.nick + (names - 1) * ", ".len()
-    }
-
-    /// A list of the members of a room, cut at [`LINE_CAP`]: the welcome
-    /// (the longer) and `/who`.
-    const fn listing(&self) -> usize {
-        let welcome = "*** welcome , you are in  with: \n".len()
-            + self.nick
-            + self.room
-            + self.names(self.members);
-        min(welcome, LINE_CAP)
-    }
-
-    /// The longest line about one member to the others: `*** NICK left
-    /// FROM for TO` (a move) or `*** OLD is now known as NEW` (with the
-    /// lobby the only room); a join (`*** NICK joined ROOM`) and a quit
-    /// (`*** NICK left ROOM (quit)`) are shorter than a move, as a room
-    /// name is longer than ` (quit)` less ` for `.
-    const fn notice(&self) -> usize {
-        let moved = "***  left  for \n".len() + self.nick + 2 * self.room;
-        let renamed = "***  is now known as \n".len() + 2 * self.nick;
-        max(moved, renamed)
-    }
-
-    /// `*** a, b left ROOM (idle for 5 min)` naming `names` members, cut
-    /// at [`LINE_CAP`].
-    const fn expired(&self, names: usize) -> usize {
-        let line = "***  left  (idle for )\n".len() + self.names(names) + self.room + self.idle;
-        min(line, LINE_CAP)
-    }
-
-    /// Members leaving together, told to those of their room that stay:
-    /// the most over how many leave (one room is the worst: two rooms'
-    /// lines are each no longer than one room's with both rooms' names).
-    const fn expiry_burst(&self) -> usize {
-        let mut most = 0;
-        let mut leaving = 1;
-        while leaving < self.members {
-            most = max(most, (self.members - leaving) * self.expired(leaving));
-            leaving += 1;
-        }
-        most
-    }
-
-    /// `*** rooms: lobby (N) ROOM (N) ...`, cut at [`LINE_CAP`].
-    const fn room_list(&self) -> usize {
-        let entry = " X ()".len() - 1 + digits(self.members as u64);
-        let line =
-            "*** rooms:\n".len() + entry + LOBBY.len() + (self.rooms - 1) * (entry + self.room);
-        min(line, LINE_CAP)
-    }
-}
-
-/// The decimal digits of `n`.
-const fn digits(n: u64) -> usize {
-    let mut digits = 1;
-    let mut power: u64 = 10;
-    while digits < 20 && n >= power {
-        digits += 1;
-        power = power.saturating_mul(10);
-    }
-    digits
-}
-
-/// The length of `5 min` or `90 s`, an idle timeout of `idle` as lines
-/// say it (whole minutes from a minute on, else seconds). Reckoned where
-/// the limits are made (a board's at build time).
-const fn idle_len(idle: Duration) -> usize {
-    let secs = idle.secs();
-    if secs >= 60 && secs % 60 == 0 {
-        digits(secs / 60) + " min".len()
-    } else {
-        digits(secs) + " s".len()
-    }
-}
-
-const fn max(a: usize, b: usize) -> usize {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
-
-const fn min(a: usize, b: usize) -> usize {
-    if a < b {
-        a
-    } else {
-        b
-    }
-}
-
-const fn clamp(n: usize, low: usize, high: usize) -> usize {
-    max(low, min(n, high))
 }
 
 /// Counters of the chat service.
@@ -1309,6 +1090,211 @@ fn name(text: &str) -> Name {
     name
 }
 
+impl ChatLimits {
+    /// The limits of [`ChatLimits::default`], for a `const`.
+    pub const DEFAULT: ChatLimits = ChatLimits {
+        max_members: 32,
+        max_rooms: 8,
+        max_nick: NAME_CHARS,
+        max_message: 400,
+        idle_timeout: Duration::from_secs(300),
+        burst: 8,
+        per_second: 2,
+        strangers_per_second: 20,
+        echo_to_sender: true,
+    };
+
+    /// The longest line the chat sends with these limits, in bytes: what
+    /// one line's buffer needs (a chat holds one at a time, on the stack;
+    /// [`Chat`]'s `LINE`). Each line's longest form, with names of the
+    /// most bytes the limits allow (rooms of [`NAME_CAP`] unless the lobby
+    /// is the only one, nicks of [`NAME_CAP`] or four bytes a character),
+    /// lists of every member and counts of the most digits; lists longer
+    /// than [`LINE_CAP`] are cut to it. The chat's tests drive each line's
+    /// longest form and check it against this; with the lean image's
+    /// limits (8 members, 4 rooms, messages of 200 bytes) it is the
+    /// welcome to a room of 8 names of 48 bytes, 527 bytes.
+    pub const fn longest_line(&self) -> usize {
+        let shape = LineShape::of(self);
+        // Every other line (a refusal, `slow down`, `bye`, `pong`...) is
+        // shorter than the help, whatever the limits (their names, words
+        // repeated and numbers have fixed bounds; see the tests).
+        max(
+            max(max(shape.relayed(), shape.listing()), shape.notice()),
+            max(
+                max(shape.expired(shape.members), shape.room_list()),
+                wire::chat::HELP.len(),
+            ),
+        )
+    }
+
+    /// The most bytes one datagram or timer makes the chat send, all lines
+    /// together ([`Chat::burst`]; what its transmit queue must hold). The
+    /// worst of: a message relayed to a room of every member, the sender's
+    /// echo included (with the lean image's limits, 8 lines of 303 bytes:
+    /// 2,424); a notice to every other member (a join, a move, a rename, a
+    /// quit) beside the sender's welcome; members leaving together, told
+    /// to those that stay. Any other datagram is answered with one line.
+    pub const fn burst_bytes(&self) -> usize {
+        let shape = LineShape::of(self);
+        // A `/msg` to oneself is two lines, whatever the members.
+        let relay = max(shape.members, 2) * shape.relayed();
+        // The sender's line beside a notice: a welcome (a join, a move),
+        // the rename or a bye.
+        let notice = (shape.members - 1) * shape.notice() + max(shape.listing(), shape.notice());
+        let expiry = shape.expiry_burst();
+        max(max(relay, notice), expiry)
+    }
+
+    /// The most bytes one datagram or timer makes the chat send to members
+    /// other than the one it answers: what a detour for members that may
+    /// be gone may have to take (a fan-out of the longest message, or of a
+    /// notice, or members leaving together).
+    pub const fn fan_out_bytes(&self) -> usize {
+        let shape = LineShape::of(self);
+        let others = shape.members - 1;
+        max(
+            max(others * shape.relayed(), others * shape.notice()),
+            shape.expiry_burst(),
+        )
+    }
+}
+
+/// The most bytes of each part of a line under some [`ChatLimits`], from
+/// which the longest lines are reckoned.
+struct LineShape {
+    members: usize,
+    rooms: usize,
+    /// A nick's bytes at most.
+    nick: usize,
+    /// A room name's bytes at most.
+    room: usize,
+    /// A message's bytes at most.
+    text: usize,
+    /// `5 min`, `90 s`: the idle timeout as lines say it.
+    idle: usize,
+}
+
+impl LineShape {
+    const fn of(limits: &ChatLimits) -> LineShape {
+        let rooms = max(limits.max_rooms, 1);
+        LineShape {
+            members: max(limits.max_members, 1),
+            rooms,
+            // A character is four bytes at most in UTF-8.
+            nick: min(4 * clamp(limits.max_nick, 1, NAME_CHARS), NAME_CAP),
+            // Only the lobby while no other room may be made.
+            room: if rooms == 1 { LOBBY.len() } else { NAME_CAP },
+            text: clamp(limits.max_message, 1, LINE_CAP - RELAY_OVERHEAD),
+            idle: idle_len(limits.idle_timeout),
+        }
+    }
+
+    /// `[room] <nick> TEXT` (and `[room] * nick TEXT`, as long; the
+    /// private forms are shorter).
+    const fn relayed(&self) -> usize {
+        let framing = max("[] <> \n".len() + self.room, "[private to ] \n".len());
+        framing + self.nick + self.text
+    }
+
+    /// `names` names, `, ` between them.
+    const fn names(&self, names: usize) -> usize {
+        names * self.nick + (names - 1) * ", ".len()
+    }
+
+    /// A list of the members of a room, cut at [`LINE_CAP`]: the welcome
+    /// (the longer) and `/who`.
+    const fn listing(&self) -> usize {
+        let welcome = "*** welcome , you are in  with: \n".len()
+            + self.nick
+            + self.room
+            + self.names(self.members);
+        min(welcome, LINE_CAP)
+    }
+
+    /// The longest line about one member to the others: `*** NICK left
+    /// FROM for TO` (a move) or `*** OLD is now known as NEW` (with the
+    /// lobby the only room); a join (`*** NICK joined ROOM`) and a quit
+    /// (`*** NICK left ROOM (quit)`) are shorter than a move, as a room
+    /// name is longer than ` (quit)` less ` for `.
+    const fn notice(&self) -> usize {
+        let moved = "***  left  for \n".len() + self.nick + 2 * self.room;
+        let renamed = "***  is now known as \n".len() + 2 * self.nick;
+        max(moved, renamed)
+    }
+
+    /// `*** a, b left ROOM (idle for 5 min)` naming `names` members, cut
+    /// at [`LINE_CAP`].
+    const fn expired(&self, names: usize) -> usize {
+        let line = "***  left  (idle for )\n".len() + self.names(names) + self.room + self.idle;
+        min(line, LINE_CAP)
+    }
+
+    /// Members leaving together, told to those of their room that stay:
+    /// the most over how many leave (one room is the worst: two rooms'
+    /// lines are each no longer than one room's with both rooms' names).
+    const fn expiry_burst(&self) -> usize {
+        let mut most = 0;
+        let mut staying = 1;
+        while staying < self.members {
+            most = max(most, staying * self.expired(self.members - staying));
+            staying += 1;
+        }
+        most
+    }
+
+    /// `*** rooms: lobby (N) ROOM (N) ...`, cut at [`LINE_CAP`].
+    const fn room_list(&self) -> usize {
+        let entry = " X ()".len() - 1 + digits(self.members as u64);
+        let line =
+            "*** rooms:\n".len() + entry + LOBBY.len() + (self.rooms - 1) * (entry + self.room);
+        min(line, LINE_CAP)
+    }
+}
+
+/// The decimal digits of `n`.
+const fn digits(n: u64) -> usize {
+    let mut digits = 1;
+    let mut power: u64 = 10;
+    while digits < 20 && n >= power {
+        digits += 1;
+        power = power.saturating_mul(10);
+    }
+    digits
+}
+
+/// The length of `5 min` or `90 s`, an idle timeout of `idle` as lines
+/// say it (whole minutes from a minute on, else seconds). Reckoned where
+/// the limits are made (a board's at build time).
+const fn idle_len(idle: Duration) -> usize {
+    let secs = idle.secs();
+    if secs >= 60 && secs % 60 == 0 {
+        digits(secs / 60) + " min".len()
+    } else {
+        digits(secs) + " s".len()
+    }
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn clamp(n: usize, low: usize, high: usize) -> usize {
+    max(low, min(n, high))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1393,12 +1379,17 @@ mod tests {
 
         fn tick(&mut self) -> Sent {
             let mut out = VecOutbox::new();
-            while self.chat.poll_at().is_some_and(|at| at <= self.now) {
+            // A tick at the time asked for is done with it.
+            for _ in 0..M + 1 {
+                if self.chat.poll_at().is_none_or(|at| at > self.now) {
+                    break;
+                }
                 let before = out.sent.len();
                 self.chat.on_tick(self.now, None, &mut out);
                 let this_tick = out.sent[before..].to_vec();
                 self.check(&this_tick);
             }
+            assert!(self.chat.poll_at().is_none_or(|at| at > self.now));
             out.sent
         }
     }
@@ -2119,6 +2110,13 @@ mod tests {
             }
         );
         assert!(4 * moved + welcome > 5 * (100 + RELAY_OVERHEAD));
+        // With messages of a byte, a move is the most that goes to others
+        // (a detour's worst).
+        let tiny = ChatLimits {
+            max_message: 1,
+            ..limits
+        };
+        assert_eq!(tiny.fan_out_bytes(), 4 * moved);
         let chat: Chat<8, 4> = Chat::new(ChatLimits {
             max_message: 200,
             ..limits
@@ -2377,6 +2375,53 @@ mod tests {
     }
 
     #[test]
+    fn short_nicks_in_the_lobby_alone_make_private_lines_the_longest_relayed() {
+        // Nicks of 5 characters of four bytes, 20 bytes; no room but the
+        // lobby, whose name is shorter than `private to`.
+        let limits = ChatLimits {
+            max_members: 8,
+            max_rooms: 1,
+            max_nick: 5,
+            max_message: 200,
+            burst: 100,
+            per_second: 100,
+            strangers_per_second: 100,
+            ..ChatLimits::DEFAULT
+        };
+        let private_sent = "[private to ] \n".len() + 20 + 200;
+        assert_eq!(limits.burst_bytes(), 8 * private_sent);
+        assert_eq!(limits.longest_line(), wire::chat::HELP.len());
+        let mut h: Harness<8, 1> = Harness::new(limits);
+        let nick = |n: u16| {
+            let last = char::from_u32(0x20000 + u32::from(n)).unwrap();
+            format!("{}{last}", "𠀀".repeat(4))
+        };
+        let mut welcomes = Vec::new();
+        for n in 1..=8 {
+            welcomes.push(lines_to(&h.say(n, &format!("/nick {}", nick(n))), n)[0].len());
+        }
+        let text = "x".repeat(200);
+        let sent = h.say(1, &format!("/msg {} {text}", nick(2)));
+        assert_eq!(lines_to(&sent, 1)[0].len(), private_sent);
+        assert_eq!(lines_to(&sent, 2)[0].len(), private_sent - 1);
+        assert_eq!(h.say(1, &text)[0].1.len(), private_sent - 3);
+        // With messages of a byte, a rename is the longest notice: to the
+        // 7 others, and the welcome of a join to the sender at most.
+        let renamed = "***  is now known as \n".len() + 2 * 20;
+        let welcome = "*** welcome , you are in lobby with: \n".len() + 9 * 20 + 7 * 2;
+        let tiny = ChatLimits {
+            max_message: 1,
+            ..limits
+        };
+        assert_eq!(tiny.burst_bytes(), 7 * renamed + welcome);
+        let sent = h.say(1, &format!("/nick {}", nick(9)));
+        assert_eq!(sent.len(), 8);
+        assert!(sent.iter().all(|(_, line)| line.len() == renamed));
+        assert_eq!(welcomes[7], welcome);
+        assert_eq!(h.longest, private_sent);
+    }
+
+    #[test]
     fn no_room_may_be_called_private() {
         // `[private] <alice> hi` would read as a private message.
         let mut h = three_members();
@@ -2499,6 +2544,7 @@ mod tests {
         h.say(2, "/nick b");
         h.say(1, &format!("/join {room}"));
         h.say(2, &format!("/join {room}"));
+        assert_eq!(limits.longest_line(), LINE_CAP);
         let longest = "x".repeat(921);
         let sent = h.say(1, &longest);
         let expected = format!("[{room}] <{nick}> {longest}\n");
