@@ -2422,6 +2422,65 @@ mod tests {
     }
 
     #[test]
+    fn with_nicks_of_a_character_the_room_list_can_be_the_longest_line() {
+        let limits = ChatLimits {
+            max_members: 9,
+            max_rooms: 10,
+            max_nick: 1,
+            max_message: 1,
+            ..ChatLimits::DEFAULT
+        };
+        // `*** rooms: lobby (0)` and 9 rooms of NAME_CAP bytes, one each.
+        let rooms = "*** rooms: lobby (0)\n".len() + 9 * " ROOM (1)".len() - 9 * 4 + 9 * NAME_CAP;
+        assert!(rooms > wire::chat::HELP.len());
+        assert_eq!(limits.longest_line(), rooms);
+        let mut h: Harness<9, 10> = Harness::new(limits);
+        for n in 1..=9 {
+            let last = char::from_u32(0x4e00 + u32::from(n)).unwrap();
+            h.say(n, &format!("/nick {last}"));
+            h.say(n, &format!("/join {}{last}", "房".repeat(15)));
+        }
+        let sent = h.say(1, "/rooms");
+        assert_eq!(sent[0].1.len(), rooms);
+        // Ten members may make a count of two digits in any entry.
+        let ten = ChatLimits {
+            max_members: 10,
+            ..limits
+        };
+        assert_eq!(ten.longest_line(), rooms + 10);
+    }
+
+    #[test]
+    fn digits_and_idle_times_are_as_long_as_lines_write_them() {
+        for (n, len) in [(0, 1), (9, 1), (10, 2), (99, 2), (100, 3), (u64::MAX, 20)] {
+            assert_eq!(digits(n), len, "{n}");
+        }
+        let words =
+            ServerLine::Error(Refusal::NotMember { idle_secs: 0 }).buffer_len() - "0 s".len();
+        for secs in [
+            0,
+            1,
+            59,
+            60,
+            61,
+            90,
+            120,
+            300,
+            3599,
+            3600,
+            86_400,
+            u64::MAX / 1_000_000,
+        ] {
+            let line = ServerLine::Error(Refusal::NotMember { idle_secs: secs });
+            assert_eq!(
+                idle_len(Duration::from_secs(secs)),
+                line.buffer_len() - words,
+                "{secs}"
+            );
+        }
+    }
+
+    #[test]
     fn no_room_may_be_called_private() {
         // `[private] <alice> hi` would read as a private message.
         let mut h = three_members();
