@@ -64,6 +64,15 @@
 //! stack checks at startup that the socket's transmit queue holds that much
 //! and drains the queue before serving a request that might not fit, so no
 //! line is lost to our own buffers. A send that fails anyway is counted.
+//!
+//! The longest line follows from the limits ([`ChatLimits::longest_line`]:
+//! a welcome to a room of every member, or the help), as does the most one
+//! datagram or timer sends ([`ChatLimits::burst_bytes`]: usually the
+//! longest message to every member, [`RELAY_OVERHEAD`] bytes more each):
+//! a board sizes its transmit queue with them, and the buffer of the one
+//! line on the stack at a time (`Chat`'s `LINE`, else [`LINE_CAP`]). The
+//! tests drive every line's longest form and check that both bounds hold
+//! and are reached.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
@@ -90,9 +99,10 @@ pub const NAME: &str = "chat";
 /// ARP answer that never comes, ahead of everyone else's lines.
 const QUIET_AFTER: Duration = Duration::from_secs(45);
 
-/// How much room a relayed line needs beyond its text: `[room] <nick> \n`
-/// (a port sizing the chat's transmit queue counts with it).
-pub const RELAY_OVERHEAD: usize = NAME_CAP + NAME_CAP + 8;
+/// How much room a relayed line needs beyond its text, at most:
+/// `[room] <nick> ` and `\n` with names of [`NAME_CAP`] bytes (`[room] *
+/// nick ` is as long, the private forms shorter).
+pub const RELAY_OVERHEAD: usize = "[] <> \n".len() + NAME_CAP + NAME_CAP;
 
 /// The limits of one chat service, fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,17 +133,7 @@ pub struct ChatLimits {
 
 impl Default for ChatLimits {
     fn default() -> ChatLimits {
-        ChatLimits {
-            max_members: 32,
-            max_rooms: 8,
-            max_nick: NAME_CHARS,
-            max_message: 400,
-            idle_timeout: Duration::from_secs(300),
-            burst: 8,
-            per_second: 2,
-            strangers_per_second: 20,
-            echo_to_sender: true,
-        }
+        ChatLimits::DEFAULT
     }
 }
 
@@ -222,9 +222,13 @@ struct Member {
     bucket: Bucket,
 }
 
-/// The chat service, with room for `MEMBERS` members and `ROOMS` rooms.
+/// The chat service, with room for `MEMBERS` members and `ROOMS` rooms, and
+/// lines of up to `LINE` bytes: [`LINE_CAP`], or less when the limits
+/// allow ([`ChatLimits::longest_line`]; the one line a chat holds at a
+/// time is on the stack). `Chat::new` does not build with a `LINE` too
+/// short for the capacities' lists, and limits messages to what fits it.
 #[derive(Debug)]
-pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8> {
+pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8, const LINE: usize = LINE_CAP> {
     limits: ChatLimits,
     members: heapless::Vec<Member, MEMBERS>,
     /// Room names by index; index 0 is the lobby, always present. A room
@@ -234,18 +238,42 @@ pub struct Chat<const MEMBERS: usize = 32, const ROOMS: usize = 8> {
     /// What answers to strangers may exceed their requests by.
     excess: ExcessBudget,
     stats: ChatStats,
+    /// [`ChatLimits::burst_bytes`] of `limits`: reckoned where the limits
+    /// are made (a board's, constants, at build time), not at each call.
+    burst_bytes: usize,
     /// The time of the datagram or timer being handled.
     now: Instant,
 }
 
-impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
+impl<const MEMBERS: usize, const ROOMS: usize, const LINE: usize> Chat<MEMBERS, ROOMS, LINE> {
+    /// Every line but a message's fits `LINE` bytes, whatever the limits
+    /// within the capacities (the longest nicks, idle timeout and rate);
+    /// messages are limited to what fits.
+    const LINE_HOLDS_EVERY_LIST: () = assert!(
+        LINE <= LINE_CAP
+            && LINE > RELAY_OVERHEAD
+            && ChatLimits {
+                max_members: MEMBERS,
+                max_rooms: ROOMS,
+                max_nick: NAME_CHARS,
+                max_message: LINE.saturating_sub(RELAY_OVERHEAD),
+                idle_timeout: Duration::from_micros(u64::MAX),
+                per_second: u32::MAX,
+                ..ChatLimits::DEFAULT
+            }
+            .longest_line()
+                <= LINE,
+        "a chat's LINE is too short for its lists"
+    );
+
     /// A chat with `limits`, each clamped to what the capacities allow.
     pub fn new(limits: ChatLimits) -> Self {
+        let () = Self::LINE_HOLDS_EVERY_LIST;
         let limits = ChatLimits {
             max_members: limits.max_members.clamp(1, MEMBERS.max(1)),
             max_rooms: limits.max_rooms.clamp(1, ROOMS.max(1)),
             max_nick: limits.max_nick.clamp(1, NAME_CHARS),
-            max_message: limits.max_message.clamp(1, LINE_CAP - RELAY_OVERHEAD),
+            max_message: limits.max_message.clamp(1, LINE - RELAY_OVERHEAD),
             ..limits
         };
         let mut rooms = core::array::from_fn(|_| None);
@@ -259,6 +287,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             strangers: Bucket::full(limits.strangers_per_second, Instant::ZERO),
             excess: ExcessBudget::new(),
             stats: ChatStats::default(),
+            burst_bytes: limits.burst_bytes(),
             now: Instant::ZERO,
         }
     }
@@ -309,7 +338,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     }
 
     /// Sends `line` to `to`, counting a failure.
-    fn send(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &Emitted) {
+    fn send(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &Emitted<LINE>) {
         if line.is_empty() || out.send(to, line.as_bytes()).is_err() {
             self.stats.send_failed += 1;
             log_warn!("chat: could not queue a line to {to}");
@@ -322,7 +351,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     /// hold another; the stack's high-water mark is RAM a board needs).
     #[inline(never)]
     fn answer(&mut self, out: &mut dyn Outbox, to: IpEndpoint, line: &ServerLine<'_>) {
-        let mut written = Emitted::EMPTY;
+        let mut written = Emitted::<LINE>::EMPTY;
         written.write(line);
         self.send(out, to, &written);
     }
@@ -336,7 +365,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         except: IpEndpoint,
         line: &ServerLine<'_>,
     ) {
-        let mut written = Emitted::EMPTY;
+        let mut written = Emitted::<LINE>::EMPTY;
         written.write(line);
         self.tell_room(out, room, except, &written);
     }
@@ -351,16 +380,31 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         sender: IpEndpoint,
         line: &ServerLine<'_>,
     ) {
-        let mut written = Emitted::EMPTY;
+        let mut written = Emitted::<LINE>::EMPTY;
         written.write(line);
         self.tell_room(out, room, sender, &written);
         self.send(out, sender, &written);
     }
 
+    /// Writes `line` and sends it to a member that did not send it (see
+    /// [`Chat::send_to_member`]).
+    #[inline(never)]
+    fn tell_member_line(
+        &mut self,
+        out: &mut dyn Outbox,
+        to: IpEndpoint,
+        last_seen: Instant,
+        line: &ServerLine<'_>,
+    ) {
+        let mut written = Emitted::<LINE>::EMPTY;
+        written.write(line);
+        self.send_to_member(out, to, last_seen, &written);
+    }
+
     /// Sends `to` the welcome of `nick` to `room`.
     #[inline(never)]
     fn send_welcome(&mut self, out: &mut dyn Outbox, to: IpEndpoint, nick: &str, room: usize) {
-        let mut line = Emitted::EMPTY;
+        let mut line = Emitted::<LINE>::EMPTY;
         self.welcome(nick, room, &mut line);
         self.send(out, to, &line);
     }
@@ -368,7 +412,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     /// Sends `to` who is in `room`.
     #[inline(never)]
     fn send_who(&mut self, out: &mut dyn Outbox, to: IpEndpoint, room: usize) {
-        let mut line = Emitted::EMPTY;
+        let mut line = Emitted::<LINE>::EMPTY;
         self.who(room, &mut line);
         self.send(out, to, &line);
     }
@@ -376,7 +420,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     /// Sends `to` the rooms and how many are in each.
     #[inline(never)]
     fn send_room_list(&mut self, out: &mut dyn Outbox, to: IpEndpoint) {
-        let mut line = Emitted::EMPTY;
+        let mut line = Emitted::<LINE>::EMPTY;
         self.room_list(&mut line);
         self.send(out, to, &line);
     }
@@ -388,7 +432,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         out: &mut dyn Outbox,
         to: IpEndpoint,
         last_seen: Instant,
-        line: &Emitted,
+        line: &Emitted<LINE>,
     ) {
         if self.now - last_seen < QUIET_AFTER {
             return self.send(out, to, line);
@@ -400,7 +444,13 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     }
 
     /// Sends `line` to every member of `room` except `except`.
-    fn tell_room(&mut self, out: &mut dyn Outbox, room: usize, except: IpEndpoint, line: &Emitted) {
+    fn tell_room(
+        &mut self,
+        out: &mut dyn Outbox,
+        room: usize,
+        except: IpEndpoint,
+        line: &Emitted<LINE>,
+    ) {
         for i in 0..self.members.len() {
             let Some(member) = self.members.get(i) else {
                 break;
@@ -425,7 +475,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     ) {
         let now = request.now;
         let rate = self.limits.strangers_per_second;
-        let mut written = Emitted::EMPTY;
+        let mut written = Emitted::<LINE>::EMPTY;
         written.write(line);
         let line = &written;
         if !self.strangers.take(now, rate, rate) {
@@ -504,11 +554,12 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         // budget a /nick and /quit loop would amplify tenfold. With the
         // budget spent, the stranger does not join (so nobody is told); it
         // asks again, as `udpkit chat` does when no welcome comes.
-        let mut welcome = Emitted::EMPTY;
-        self.welcome(nick, 0, &mut welcome);
+        // Counted, not written: written, it would be on the stack beside
+        // the line to the room (see `answer`).
+        let welcome_len = self.welcome_len(nick);
         if !self
             .excess
-            .cover(request.now, request.payload.len(), welcome.len)
+            .cover(request.now, request.payload.len(), welcome_len)
         {
             self.members.pop();
             self.stats.strangers_over_budget += 1;
@@ -517,18 +568,29 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
         self.stats.joined += 1;
         log_info!("chat: {nick} joined from {from}");
         self.tell_room_line(out, 0, from, &ServerLine::Joined { nick, room: LOBBY });
-        self.send(out, from, &welcome);
+        self.send_welcome(out, from, nick, 0);
         Ok(())
     }
 
     /// `*** welcome NICK, you are in ROOM with: ...`
-    fn welcome(&self, nick: &str, room: usize, into: &mut Emitted) {
+    fn welcome(&self, nick: &str, room: usize, into: &mut Emitted<LINE>) {
         let nicks = self.nicks_in(room);
         into.write(&ServerLine::Welcome {
             nick,
             room: self.room_name(room),
             members: Names::new(&nicks),
         })
+    }
+
+    /// The length of the welcome of `nick` to the lobby.
+    fn welcome_len(&self, nick: &str) -> usize {
+        let nicks = self.nicks_in(0);
+        ServerLine::Welcome {
+            nick,
+            room: LOBBY,
+            members: Names::new(&nicks),
+        }
+        .buffer_len()
     }
 
     fn nick_taken(&self, nick: &str) -> bool {
@@ -659,26 +721,29 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             let len = text.len();
             return self.error(out, peer, Refusal::MessageTooLong { len, max });
         }
-        let (room_name, nick) = (self.room_name(room), member.nick.as_str());
-        let mut line = Emitted::EMPTY;
-        line.write(&if action {
+        let (room_name, nick) = (self.room_name(room), member.nick.clone());
+        let (room_name, nick) = (name(room_name), nick);
+        let line = if action {
             ServerLine::Action {
-                room: room_name,
-                nick,
+                room: &room_name,
+                nick: &nick,
                 text,
             }
         } else {
             ServerLine::Message {
-                room: room_name,
-                nick,
+                room: &room_name,
+                nick: &nick,
                 text,
             }
-        });
+        };
         self.stats.messages += 1;
-        self.tell_room(out, room, peer, &line);
+        // Written in a frame of its own (see `answer`): not beside the
+        // refusal's line above.
         if self.limits.echo_to_sender {
             self.stats.echoed += 1;
-            self.send(out, peer, &line);
+            self.tell_room_and_sender(out, room, peer, &line);
+        } else {
+            self.tell_room_line(out, room, peer, &line);
         }
         Ok(())
     }
@@ -713,17 +778,16 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
             let typed = cut(to_nick, ECHO_CAP);
             return self.error(out, peer, Refusal::NoSuchNick(typed));
         };
-        let mut line = Emitted::EMPTY;
-        line.write(&ServerLine::Private { from: &nick, text });
         self.stats.messages += 1;
-        self.send_to_member(out, to, last_seen, &line);
+        let line = ServerLine::Private { from: &nick, text };
+        self.tell_member_line(out, to, last_seen, &line);
         self.stats.relayed += 1;
         self.answer(out, peer, &ServerLine::PrivateSent { to: &to_nick, text });
         Ok(())
     }
 
     /// `*** in ROOM with: ...`
-    fn who(&self, room: usize, into: &mut Emitted) {
+    fn who(&self, room: usize, into: &mut Emitted<LINE>) {
         let nicks = self.nicks_in(room);
         into.write(&ServerLine::Who {
             room: self.room_name(room),
@@ -732,7 +796,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     }
 
     /// `*** rooms: lobby (2) games (1)`
-    fn room_list(&self, into: &mut Emitted) {
+    fn room_list(&self, into: &mut Emitted<LINE>) {
         let mut counts: heapless::Vec<(&str, usize), ROOMS> = heapless::Vec::new();
         for (index, room) in self.rooms.iter().enumerate() {
             if let Some(room) = room {
@@ -746,7 +810,12 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     /// `*** a, b left ROOM (idle for 5 min)` for the members of `room` that
     /// are `expired`, named in the order they leave the member table (each
     /// `swap_remove` moves the last member into the gap).
-    fn expiry_line(&self, room: usize, expired: &dyn Fn(&Member) -> bool, into: &mut Emitted) {
+    fn expiry_line(
+        &self,
+        room: usize,
+        expired: &dyn Fn(&Member) -> bool,
+        into: &mut Emitted<LINE>,
+    ) {
         let mut order: heapless::Vec<usize, MEMBERS> = heapless::Vec::new();
         for index in 0..self.members.len() {
             // No more members than MEMBERS: there is room for each.
@@ -853,7 +922,9 @@ impl<const MEMBERS: usize, const ROOMS: usize> Chat<MEMBERS, ROOMS> {
     }
 }
 
-impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> {
+impl<const MEMBERS: usize, const ROOMS: usize, const LINE: usize> Service
+    for Chat<MEMBERS, ROOMS, LINE>
+{
     fn name(&self) -> &'static str {
         NAME
     }
@@ -901,14 +972,12 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
     }
 
     fn burst(&self) -> Burst {
-        // A relay reaches every other member; the sender gets at most one
-        // line (its echo, an error or an answer); a room change tells two
-        // rooms, which share no member.
+        // A line to each member at most, the sender's own included (a room
+        // change tells two rooms, which share no member); a `/msg` to
+        // oneself is two lines.
         Burst {
-            datagrams: self.limits.max_members,
-            bytes: (self.limits.max_members.saturating_sub(1))
-                * (self.limits.max_message + RELAY_OVERHEAD)
-                + LINE_CAP,
+            datagrams: self.limits.max_members.max(2),
+            bytes: self.burst_bytes,
         }
     }
 
@@ -933,7 +1002,7 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
             if !self.members.iter().any(|m| expired(m, room)) {
                 continue;
             }
-            let mut line = Emitted::EMPTY;
+            let mut line = Emitted::<LINE>::EMPTY;
             self.expiry_line(room, &|m: &Member| expired(m, room), &mut line);
             while let Some(index) = self.members.iter().position(|m| expired(m, room)) {
                 let member = self.members.swap_remove(index);
@@ -967,26 +1036,26 @@ impl<const MEMBERS: usize, const ROOMS: usize> Service for Chat<MEMBERS, ROOMS> 
 }
 
 /// A line written once, to be sent to one member or to many.
-struct Emitted {
-    bytes: [u8; LINE_CAP],
+struct Emitted<const LINE: usize> {
+    bytes: [u8; LINE],
     len: usize,
 }
 
-impl Emitted {
+impl<const LINE: usize> Emitted<LINE> {
     /// No line yet: [`Emitted::write`] writes one in place, in the frame
     /// of the function that sends it (not returned by value, which would
     /// copy its kilobyte through another frame; see [`Chat::answer`]).
-    const EMPTY: Emitted = Emitted {
-        bytes: [0; LINE_CAP],
+    const EMPTY: Emitted<LINE> = Emitted {
+        bytes: [0; LINE],
         len: 0,
     };
 
     /// `line`, written; empty (and sent to no one, counted as a send
-    /// failure) if it does not fit [`LINE_CAP`], which the limits prevent.
+    /// failure) if it does not fit `LINE`, which the limits prevent.
     #[inline(never)]
     fn write(&mut self, line: &ServerLine<'_>) {
         self.len = line.emit(&mut self.bytes).unwrap_or_else(|_| {
-            log_warn!("chat: a line longer than {LINE_CAP} bytes was not sent");
+            log_warn!("chat: a line longer than {LINE} bytes was not sent");
             0
         });
     }
@@ -1021,6 +1090,211 @@ fn name(text: &str) -> Name {
     name
 }
 
+impl ChatLimits {
+    /// The limits of [`ChatLimits::default`], for a `const`.
+    pub const DEFAULT: ChatLimits = ChatLimits {
+        max_members: 32,
+        max_rooms: 8,
+        max_nick: NAME_CHARS,
+        max_message: 400,
+        idle_timeout: Duration::from_secs(300),
+        burst: 8,
+        per_second: 2,
+        strangers_per_second: 20,
+        echo_to_sender: true,
+    };
+
+    /// The longest line the chat sends with these limits, in bytes: what
+    /// one line's buffer needs (a chat holds one at a time, on the stack;
+    /// [`Chat`]'s `LINE`). Each line's longest form, with names of the
+    /// most bytes the limits allow (rooms of [`NAME_CAP`] unless the lobby
+    /// is the only one, nicks of [`NAME_CAP`] or four bytes a character),
+    /// lists of every member and counts of the most digits; lists longer
+    /// than [`LINE_CAP`] are cut to it. The chat's tests drive each line's
+    /// longest form and check it against this; with the lean image's
+    /// limits (8 members, 4 rooms, messages of 200 bytes) it is the
+    /// welcome to a room of 8 names of 48 bytes, 527 bytes.
+    pub const fn longest_line(&self) -> usize {
+        let shape = LineShape::of(self);
+        // Every other line (a refusal, `slow down`, `bye`, `pong`...) is
+        // shorter than the help, whatever the limits (their names, words
+        // repeated and numbers have fixed bounds; see the tests).
+        max(
+            max(max(shape.relayed(), shape.listing()), shape.notice()),
+            max(
+                max(shape.expired(shape.members), shape.room_list()),
+                wire::chat::HELP.len(),
+            ),
+        )
+    }
+
+    /// The most bytes one datagram or timer makes the chat send, all lines
+    /// together ([`Chat::burst`]; what its transmit queue must hold). The
+    /// worst of: a message relayed to a room of every member, the sender's
+    /// echo included (with the lean image's limits, 8 lines of 303 bytes:
+    /// 2,424); a notice to every other member (a join, a move, a rename, a
+    /// quit) beside the sender's welcome; members leaving together, told
+    /// to those that stay. Any other datagram is answered with one line.
+    pub const fn burst_bytes(&self) -> usize {
+        let shape = LineShape::of(self);
+        // A `/msg` to oneself is two lines, whatever the members.
+        let relay = max(shape.members, 2) * shape.relayed();
+        // The sender's line beside a notice: a welcome (a join, a move),
+        // the rename or a bye.
+        let notice = (shape.members - 1) * shape.notice() + max(shape.listing(), shape.notice());
+        let expiry = shape.expiry_burst();
+        max(max(relay, notice), expiry)
+    }
+
+    /// The most bytes one datagram or timer makes the chat send to members
+    /// other than the one it answers: what a detour for members that may
+    /// be gone may have to take (a fan-out of the longest message, or of a
+    /// notice, or members leaving together).
+    pub const fn fan_out_bytes(&self) -> usize {
+        let shape = LineShape::of(self);
+        let others = shape.members - 1;
+        max(
+            max(others * shape.relayed(), others * shape.notice()),
+            shape.expiry_burst(),
+        )
+    }
+}
+
+/// The most bytes of each part of a line under some [`ChatLimits`], from
+/// which the longest lines are reckoned.
+struct LineShape {
+    members: usize,
+    rooms: usize,
+    /// A nick's bytes at most.
+    nick: usize,
+    /// A room name's bytes at most.
+    room: usize,
+    /// A message's bytes at most.
+    text: usize,
+    /// `5 min`, `90 s`: the idle timeout as lines say it.
+    idle: usize,
+}
+
+impl LineShape {
+    const fn of(limits: &ChatLimits) -> LineShape {
+        let rooms = max(limits.max_rooms, 1);
+        LineShape {
+            members: max(limits.max_members, 1),
+            rooms,
+            // A character is four bytes at most in UTF-8.
+            nick: min(4 * clamp(limits.max_nick, 1, NAME_CHARS), NAME_CAP),
+            // Only the lobby while no other room may be made.
+            room: if rooms == 1 { LOBBY.len() } else { NAME_CAP },
+            text: clamp(limits.max_message, 1, LINE_CAP - RELAY_OVERHEAD),
+            idle: idle_len(limits.idle_timeout),
+        }
+    }
+
+    /// `[room] <nick> TEXT` (and `[room] * nick TEXT`, as long; the
+    /// private forms are shorter).
+    const fn relayed(&self) -> usize {
+        let framing = max("[] <> \n".len() + self.room, "[private to ] \n".len());
+        framing + self.nick + self.text
+    }
+
+    /// `names` names, `, ` between them.
+    const fn names(&self, names: usize) -> usize {
+        names * self.nick + (names - 1) * ", ".len()
+    }
+
+    /// A list of the members of a room, cut at [`LINE_CAP`]: the welcome
+    /// (the longer) and `/who`.
+    const fn listing(&self) -> usize {
+        let welcome = "*** welcome , you are in  with: \n".len()
+            + self.nick
+            + self.room
+            + self.names(self.members);
+        min(welcome, LINE_CAP)
+    }
+
+    /// The longest line about one member to the others: `*** NICK left
+    /// FROM for TO` (a move) or `*** OLD is now known as NEW` (with the
+    /// lobby the only room); a join (`*** NICK joined ROOM`) and a quit
+    /// (`*** NICK left ROOM (quit)`) are shorter than a move, as a room
+    /// name is longer than ` (quit)` less ` for `.
+    const fn notice(&self) -> usize {
+        let moved = "***  left  for \n".len() + self.nick + 2 * self.room;
+        let renamed = "***  is now known as \n".len() + 2 * self.nick;
+        max(moved, renamed)
+    }
+
+    /// `*** a, b left ROOM (idle for 5 min)` naming `names` members, cut
+    /// at [`LINE_CAP`].
+    const fn expired(&self, names: usize) -> usize {
+        let line = "***  left  (idle for )\n".len() + self.names(names) + self.room + self.idle;
+        min(line, LINE_CAP)
+    }
+
+    /// Members leaving together, told to those of their room that stay:
+    /// the most over how many leave (one room is the worst: two rooms'
+    /// lines are each no longer than one room's with both rooms' names).
+    const fn expiry_burst(&self) -> usize {
+        let mut most = 0;
+        let mut staying = 1;
+        while staying < self.members {
+            most = max(most, staying * self.expired(self.members - staying));
+            staying += 1;
+        }
+        most
+    }
+
+    /// `*** rooms: lobby (N) ROOM (N) ...`, cut at [`LINE_CAP`].
+    const fn room_list(&self) -> usize {
+        let entry = " X ()".len() - 1 + digits(self.members as u64);
+        let line =
+            "*** rooms:\n".len() + entry + LOBBY.len() + (self.rooms - 1) * (entry + self.room);
+        min(line, LINE_CAP)
+    }
+}
+
+/// The decimal digits of `n`.
+const fn digits(n: u64) -> usize {
+    let mut digits = 1;
+    let mut power: u64 = 10;
+    while digits < 20 && n >= power {
+        digits += 1;
+        power = power.saturating_mul(10);
+    }
+    digits
+}
+
+/// The length of `5 min` or `90 s`, an idle timeout of `idle` as lines
+/// say it (whole minutes from a minute on, else seconds). Reckoned where
+/// the limits are made (a board's at build time).
+const fn idle_len(idle: Duration) -> usize {
+    let secs = idle.secs();
+    if secs >= 60 && secs % 60 == 0 {
+        digits(secs / 60) + " min".len()
+    } else {
+        digits(secs) + " s".len()
+    }
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn clamp(n: usize, low: usize, high: usize) -> usize {
+    max(low, min(n, high))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1038,17 +1312,45 @@ mod tests {
         )
     }
 
-    struct Harness<const M: usize, const R: usize> {
-        chat: Chat<M, R>,
+    struct Harness<const M: usize, const R: usize, const L: usize = LINE_CAP> {
+        chat: Chat<M, R, L>,
         now: Instant,
+        /// The longest line sent so far.
+        longest: usize,
+        /// The most bytes one datagram or tick sent so far.
+        heaviest: usize,
     }
 
-    impl<const M: usize, const R: usize> Harness<M, R> {
+    impl<const M: usize, const R: usize, const L: usize> Harness<M, R, L> {
         fn new(limits: ChatLimits) -> Self {
             Harness {
                 chat: Chat::new(limits),
                 now: Instant::from_secs(1000),
+                longest: 0,
+                heaviest: 0,
             }
+        }
+
+        /// Checks what one datagram or tick sent against the bounds the
+        /// chat declares: every line within [`ChatLimits::longest_line`]
+        /// and its buffer, all of them within the burst.
+        fn check(&mut self, sent: &Sent) {
+            let burst = self.chat.burst();
+            assert!(sent.len() <= burst.datagrams, "burst exceeded: {sent:?}");
+            let bytes: usize = sent.iter().map(|(_, d)| d.len()).sum();
+            assert!(bytes <= burst.bytes, "burst bytes exceeded: {bytes}");
+            self.heaviest = self.heaviest.max(bytes);
+            let longest_line = self.chat.limits().longest_line();
+            for (_, line) in sent {
+                assert!(
+                    line.len() <= longest_line && line.len() <= L,
+                    "a line of {} bytes, the bound {longest_line}: {:?}",
+                    line.len(),
+                    String::from_utf8_lossy(line)
+                );
+                self.longest = self.longest.max(line.len());
+            }
+            every_line_is_one_a_client_reads(sent);
         }
 
         fn send_bytes(&mut self, from: u16, payload: &[u8]) -> (Result<(), Discard>, Sent) {
@@ -1062,15 +1364,8 @@ mod tests {
                 clock: crate::ClockSource::LOCAL,
             };
             let verdict = self.chat.on_datagram(&request, &mut out);
-            let burst = self.chat.burst();
-            assert!(
-                out.sent.len() <= burst.datagrams,
-                "burst exceeded: {:?}",
-                out.sent
-            );
-            let bytes: usize = out.sent.iter().map(|(_, d)| d.len()).sum();
-            assert!(bytes <= burst.bytes, "burst bytes exceeded");
-            every_line_is_one_a_client_reads(&out.sent);
+            self.check(&out.sent);
+            assert_eq!(self.chat.stats().send_failed, 0);
             (verdict, out.sent)
         }
 
@@ -1084,10 +1379,17 @@ mod tests {
 
         fn tick(&mut self) -> Sent {
             let mut out = VecOutbox::new();
-            while self.chat.poll_at().is_some_and(|at| at <= self.now) {
+            // A tick at the time asked for is done with it.
+            for _ in 0..M + 1 {
+                if self.chat.poll_at().is_none_or(|at| at > self.now) {
+                    break;
+                }
+                let before = out.sent.len();
                 self.chat.on_tick(self.now, None, &mut out);
+                let this_tick = out.sent[before..].to_vec();
+                self.check(&this_tick);
             }
-            every_line_is_one_a_client_reads(&out.sent);
+            assert!(self.chat.poll_at().is_none_or(|at| at > self.now));
             out.sent
         }
     }
@@ -1795,13 +2097,31 @@ mod tests {
             ..ChatLimits::default()
         };
         let chat: Chat<8, 4> = Chat::new(limits);
+        // Four members hear of a move (`*** NICK left FROM for TO`, three
+        // names of NAME_CAP bytes) and the mover a welcome to a room of
+        // five: more than five lines of the longest message.
+        let moved = "***  left  for \n".len() + 3 * NAME_CAP;
+        let welcome = "*** welcome , you are in  with: \n".len() + 7 * NAME_CAP + 4 * ", ".len();
         assert_eq!(
             chat.burst(),
             Burst {
                 datagrams: 5,
-                bytes: 4 * (100 + RELAY_OVERHEAD) + LINE_CAP
+                bytes: 4 * moved + welcome
             }
         );
+        assert!(4 * moved + welcome > 5 * (100 + RELAY_OVERHEAD));
+        // With messages of a byte, a move is the most that goes to others
+        // (a detour's worst).
+        let tiny = ChatLimits {
+            max_message: 1,
+            ..limits
+        };
+        assert_eq!(tiny.fan_out_bytes(), 4 * moved);
+        let chat: Chat<8, 4> = Chat::new(ChatLimits {
+            max_message: 200,
+            ..limits
+        });
+        assert_eq!(chat.burst().bytes, 5 * (200 + RELAY_OVERHEAD));
         // Capacities clamp the limits.
         let chat: Chat<2, 1> = Chat::new(ChatLimits::default());
         assert_eq!(chat.limits().max_members, 2);
@@ -1815,6 +2135,349 @@ mod tests {
         let text = "x".repeat(400);
         let sent = h.say(1, &text);
         assert!(lines_to(&sent, 2)[0].len() <= 400 + RELAY_OVERHEAD);
+    }
+
+    #[test]
+    fn every_line_fits_the_longest_line_and_the_longest_lines_reach_it() {
+        // The lean image's limits, with room for this test's datagrams.
+        const LIMITS: ChatLimits = ChatLimits {
+            max_members: 8,
+            max_rooms: 4,
+            max_message: 200,
+            burst: 64,
+            per_second: 1000,
+            strangers_per_second: 1000,
+            ..ChatLimits::DEFAULT
+        };
+        const LINE: usize = LIMITS.longest_line();
+        assert_eq!(LINE, 527);
+        // Every datagram below is checked by the harness: each line within
+        // LINE (and the chat's buffer of LINE bytes), all within the burst.
+        let mut h: Harness<8, 4, LINE> = Harness::new(LIMITS);
+        // Names of 16 characters of three bytes: NAME_CAP bytes.
+        let han = |base: &str, n: u16| {
+            let last = char::from_u32(0x4e00 + u32::from(n)).unwrap();
+            format!("{}{last}", base.repeat(15))
+        };
+        let nick = |n: u16| han("黎", n);
+        let room = |n: u16| han("房", n);
+        assert_eq!((nick(1).len(), room(1).len()), (NAME_CAP, NAME_CAP));
+        for n in 1..=8 {
+            h.say(n, &format!("/nick {}", nick(n)));
+        }
+        let full = h.say(9, &format!("/nick {}", nick(9)));
+        assert!(lines_to(&full, 9)[0].starts_with("*** error: server full"));
+        // Strangers' lines.
+        h.say(9, "/help");
+        h.say(9, "/quit");
+        h.say(9, "hello");
+        assert!(h.send_bytes(9, b"\xff\n").0.is_err());
+        // Everyone moves to a room of NAME_CAP bytes: the last one's
+        // welcome names 8 nicks of NAME_CAP bytes, the longest line.
+        for n in 1..=8 {
+            let sent = h.say(n, &format!("/join {}", room(1)));
+            assert_eq!(lines_to(&sent, n).len(), 1);
+        }
+        assert_eq!(h.longest, LINE, "the welcome to a full room");
+        h.say(1, "/who");
+        // A message and an action of max_message bytes (multi-byte text) to
+        // the 7 others and back: lines of exactly 200 + RELAY_OVERHEAD
+        // bytes, which makes the heaviest burst there is.
+        let text = "é".repeat(100);
+        for line in [text.clone(), format!("/me {text}")] {
+            let sent = h.say(1, &line);
+            assert_eq!(sent.len(), 8);
+            for (_, datagram) in &sent {
+                assert_eq!(datagram.len(), 200 + RELAY_OVERHEAD);
+            }
+            assert_eq!(h.heaviest, LIMITS.burst_bytes());
+            let to_others: usize = sent
+                .iter()
+                .filter(|(to, _)| *to != peer(1))
+                .map(|(_, d)| d.len())
+                .sum();
+            assert_eq!(to_others, LIMITS.fan_out_bytes());
+        }
+        // Refusals, each with its longest words.
+        let too_long = format!("{text}x");
+        h.say(1, &too_long);
+        h.say(1, &"x".repeat(65_507));
+        h.say(1, &format!("/me {too_long}"));
+        h.say(1, &format!("/msg {} {text}", nick(2)));
+        h.say(1, &format!("/msg {} {too_long}", nick(2)));
+        h.say(1, &format!("/msg {} hi", "z".repeat(300)));
+        h.say(1, &format!("/msg {}", nick(2)));
+        h.say(1, "/me");
+        h.say(1, &format!("/{} x", "v".repeat(300)));
+        assert!(h.send_bytes(1, b"\xff\n").0.is_err());
+        for bad in [
+            nick(2),
+            "黎".repeat(17),
+            "aα".into(),
+            "a!".into(),
+            String::new(),
+        ] {
+            h.say(1, &format!("/nick {bad}"));
+        }
+        h.say(1, &format!("/nick {}", nick(1)));
+        h.say(1, &format!("/nick {}", nick(11)));
+        for bad in [room(1), "private".into(), "房".repeat(17), "a α".into()] {
+            h.say(1, &format!("/join {bad}"));
+        }
+        h.say(1, "");
+        h.say(1, "   ");
+        h.say(1, "/ping");
+        h.say(1, "/help");
+        // Four rooms, each of NAME_CAP bytes but the lobby's, and no fifth.
+        h.say(7, &format!("/join {}", room(2)));
+        h.say(8, &format!("/join {}", room(3)));
+        h.say(6, &format!("/join {}", room(4)));
+        h.say(5, "/rooms");
+        h.say(8, "/leave");
+        h.say(8, "/leave");
+        h.say(5, "/quit");
+        for _ in 0..64 {
+            h.say(3, "/ping");
+        }
+        assert_eq!(h.chat.stats().rate_limited, 1);
+        // All but two go quiet and leave together.
+        h.advance(200);
+        h.say(1, "/ping");
+        h.say(2, "/ping");
+        h.advance(101);
+        assert!(!h.tick().is_empty());
+        assert_eq!(h.chat.member_count(), 2);
+        assert_eq!(h.longest, LINE);
+    }
+
+    #[test]
+    fn every_line_the_bound_leaves_out_is_shorter_than_the_help() {
+        // With the longest names, words repeated and numbers there can be.
+        let name = "𠀀".repeat(12);
+        let word = "v".repeat(ECHO_CAP);
+        let (most, secs) = (usize::MAX, u64::MAX / 1_000_000);
+        let problems = [
+            NameProblem::Missing,
+            NameProblem::TooLong {
+                max_chars: most,
+                max_bytes: most,
+            },
+            NameProblem::BadCharacters,
+            NameProblem::MixedScripts,
+            NameProblem::Reserved,
+        ];
+        let mut lines = std::vec![
+            ServerLine::Joined {
+                nick: &name,
+                room: &name,
+            },
+            ServerLine::Quit {
+                nick: &name,
+                room: &name,
+            },
+            ServerLine::AlreadyNick(&name),
+            ServerLine::AlreadyInRoom(&name),
+            ServerLine::Pong,
+            ServerLine::SaySomething,
+            ServerLine::Bye(&name),
+            ServerLine::ByeStranger,
+            ServerLine::HelpForStrangers,
+            ServerLine::SlowDown {
+                per_second: u32::MAX,
+            },
+        ];
+        let refusals = [
+            Refusal::NotUtf8,
+            Refusal::NickTaken(&name),
+            Refusal::ServerFull { max_members: most },
+            Refusal::TooManyRooms { max_rooms: most },
+            Refusal::InLobby,
+            Refusal::MessageTooLong {
+                len: most,
+                max: most,
+            },
+            Refusal::MsgUsage,
+            Refusal::MeUsage,
+            Refusal::NoSuchNick(&word),
+            Refusal::UnknownCommand(&word),
+            Refusal::NotMember { idle_secs: secs },
+        ];
+        lines.extend(refusals.map(ServerLine::Error));
+        for problem in problems {
+            lines.push(ServerLine::Error(Refusal::BadNick(problem)));
+            lines.push(ServerLine::Error(Refusal::BadRoom(problem)));
+        }
+        for line in lines {
+            assert!(line.buffer_len() < wire::chat::HELP.len(), "{line:?}");
+        }
+        // And a join or a quit is shorter than a move.
+        let moved = ServerLine::Moved {
+            nick: &name,
+            from: LOBBY,
+            to: LOBBY,
+        };
+        for line in [
+            ServerLine::Joined {
+                nick: &name,
+                room: LOBBY,
+            },
+            ServerLine::Quit {
+                nick: &name,
+                room: LOBBY,
+            },
+        ] {
+            assert!(line.buffer_len() < moved.buffer_len());
+        }
+    }
+
+    #[test]
+    fn members_leaving_together_can_be_the_heaviest_burst() {
+        // 64 members in a room, names of NAME_CAP bytes, messages of a
+        // byte: when 19 leave, each of the 45 who stay hears a line of
+        // LINE_CAP bytes at most (19 names are that long, and are cut).
+        let limits = ChatLimits {
+            max_members: 64,
+            max_message: 1,
+            burst: 1000,
+            per_second: 1000,
+            strangers_per_second: 1000,
+            ..ChatLimits::DEFAULT
+        };
+        let expired = |names: usize| {
+            "***  left  (idle for 5 min)\n".len() + NAME_CAP + names * NAME_CAP + (names - 1) * 2
+        };
+        assert_eq!(expired(19), LINE_CAP);
+        assert_eq!(limits.burst_bytes(), 45 * LINE_CAP);
+        assert_eq!(limits.fan_out_bytes(), 45 * LINE_CAP);
+        // 18 leaving is the most there is: 46 whole lines of 18 names, 3 %
+        // short of the burst (19 names are cut to 18 and `, ...`).
+        let mut h: Harness<64, 8> = Harness::new(limits);
+        let nick = |n: u16| {
+            let last = char::from_u32(0x4e00 + u32::from(n)).unwrap();
+            format!("{}{last}", "黎".repeat(15))
+        };
+        let room = format!("/join {}", "房".repeat(16));
+        for n in 1..=64 {
+            h.advance(1);
+            h.say(n, &format!("/nick {}", nick(n)));
+            h.say(n, &room);
+        }
+        h.advance(200);
+        for n in 19..=64 {
+            h.say(n, "/ping");
+        }
+        h.advance(100);
+        let sent = h.tick();
+        assert_eq!(sent.len(), 46);
+        let bytes: usize = sent.iter().map(|(_, d)| d.len()).sum();
+        assert_eq!(bytes, 46 * expired(18));
+        assert!(bytes * 100 > limits.burst_bytes() * 97, "{bytes}");
+    }
+
+    #[test]
+    fn short_nicks_in_the_lobby_alone_make_private_lines_the_longest_relayed() {
+        // Nicks of 5 characters of four bytes, 20 bytes; no room but the
+        // lobby, whose name is shorter than `private to`.
+        let limits = ChatLimits {
+            max_members: 8,
+            max_rooms: 1,
+            max_nick: 5,
+            max_message: 200,
+            burst: 100,
+            per_second: 100,
+            strangers_per_second: 100,
+            ..ChatLimits::DEFAULT
+        };
+        let private_sent = "[private to ] \n".len() + 20 + 200;
+        assert_eq!(limits.burst_bytes(), 8 * private_sent);
+        assert_eq!(limits.longest_line(), wire::chat::HELP.len());
+        let mut h: Harness<8, 1> = Harness::new(limits);
+        let nick = |n: u16| {
+            let last = char::from_u32(0x20000 + u32::from(n)).unwrap();
+            format!("{}{last}", "𠀀".repeat(4))
+        };
+        let mut welcomes = Vec::new();
+        for n in 1..=8 {
+            welcomes.push(lines_to(&h.say(n, &format!("/nick {}", nick(n))), n)[0].len());
+        }
+        let text = "x".repeat(200);
+        let sent = h.say(1, &format!("/msg {} {text}", nick(2)));
+        assert_eq!(lines_to(&sent, 1)[0].len(), private_sent);
+        assert_eq!(lines_to(&sent, 2)[0].len(), private_sent - 1);
+        assert_eq!(h.say(1, &text)[0].1.len(), private_sent - 3);
+        // With messages of a byte, a rename is the longest notice: to the
+        // 7 others, and the welcome of a join to the sender at most.
+        let renamed = "***  is now known as \n".len() + 2 * 20;
+        let welcome = "*** welcome , you are in lobby with: \n".len() + 9 * 20 + 7 * 2;
+        let tiny = ChatLimits {
+            max_message: 1,
+            ..limits
+        };
+        assert_eq!(tiny.burst_bytes(), 7 * renamed + welcome);
+        let sent = h.say(1, &format!("/nick {}", nick(9)));
+        assert_eq!(sent.len(), 8);
+        assert!(sent.iter().all(|(_, line)| line.len() == renamed));
+        assert_eq!(welcomes[7], welcome);
+        assert_eq!(h.longest, private_sent);
+    }
+
+    #[test]
+    fn with_nicks_of_a_character_the_room_list_can_be_the_longest_line() {
+        let limits = ChatLimits {
+            max_members: 9,
+            max_rooms: 10,
+            max_nick: 1,
+            max_message: 1,
+            ..ChatLimits::DEFAULT
+        };
+        // `*** rooms: lobby (0)` and 9 rooms of NAME_CAP bytes, one each.
+        let rooms = "*** rooms: lobby (0)\n".len() + 9 * " ROOM (1)".len() - 9 * 4 + 9 * NAME_CAP;
+        assert!(rooms > wire::chat::HELP.len());
+        assert_eq!(limits.longest_line(), rooms);
+        let mut h: Harness<9, 10> = Harness::new(limits);
+        for n in 1..=9 {
+            let last = char::from_u32(0x4e00 + u32::from(n)).unwrap();
+            h.say(n, &format!("/nick {last}"));
+            h.say(n, &format!("/join {}{last}", "房".repeat(15)));
+        }
+        let sent = h.say(1, "/rooms");
+        assert_eq!(sent[0].1.len(), rooms);
+        // Ten members may make a count of two digits in any entry.
+        let ten = ChatLimits {
+            max_members: 10,
+            ..limits
+        };
+        assert_eq!(ten.longest_line(), rooms + 10);
+    }
+
+    #[test]
+    fn digits_and_idle_times_are_as_long_as_lines_write_them() {
+        for (n, len) in [(0, 1), (9, 1), (10, 2), (99, 2), (100, 3), (u64::MAX, 20)] {
+            assert_eq!(digits(n), len, "{n}");
+        }
+        let words =
+            ServerLine::Error(Refusal::NotMember { idle_secs: 0 }).buffer_len() - "0 s".len();
+        for secs in [
+            0,
+            1,
+            59,
+            60,
+            61,
+            90,
+            120,
+            300,
+            3599,
+            3600,
+            86_400,
+            u64::MAX / 1_000_000,
+        ] {
+            let line = ServerLine::Error(Refusal::NotMember { idle_secs: secs });
+            assert_eq!(
+                idle_len(Duration::from_secs(secs)),
+                line.buffer_len() - words,
+                "{secs}"
+            );
+        }
     }
 
     #[test]
@@ -1940,16 +2603,17 @@ mod tests {
         h.say(2, "/nick b");
         h.say(1, &format!("/join {room}"));
         h.say(2, &format!("/join {room}"));
-        let longest = "x".repeat(920);
+        assert_eq!(limits.longest_line(), LINE_CAP);
+        let longest = "x".repeat(921);
         let sent = h.say(1, &longest);
         let expected = format!("[{room}] <{nick}> {longest}\n");
-        assert_eq!(expected.len(), LINE_CAP - 1);
+        assert_eq!(expected.len(), LINE_CAP);
         assert_eq!(lines_to(&sent, 2), std::slice::from_ref(&expected));
         assert_eq!(lines_to(&sent, 1), [expected], "the echo");
         let sent = h.say(1, &format!("{longest}x"));
         assert_eq!(
             lines_to(&sent, 1),
-            ["*** error: message too long (921 bytes, 920 at most)\n"]
+            ["*** error: message too long (922 bytes, 921 at most)\n"]
         );
         assert!(lines_to(&sent, 2).is_empty());
         assert_eq!(h.chat.stats().send_failed, 0);

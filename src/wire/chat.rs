@@ -808,7 +808,7 @@ fn next_room(text: &str) -> Option<((&str, usize), &str)> {
 }
 
 /// The help, one line per command.
-const HELP: &str = "*** commands:\n\
+pub(crate) const HELP: &str = "*** commands:\n\
 /nick NAME       join (in the lobby), or change your nick\n\
 /join ROOM       move to ROOM (it is created if new)\n\
 /leave           back to the lobby\n\

@@ -100,15 +100,30 @@ pub type BoardStack<'a> = Stack<'a, STACK_SERVICES, FRAME>;
 /// The storage [`BoardStack`] borrows for its big parts: in a static of
 /// its own, so that the stack is small to build.
 pub type StackParts = udpkit::StackStorage<FRAME>;
-/// One message relayed to every other member: its text and the most
-/// `[room] <nick> ` around it can take (names of up to 48 bytes), 15 × 304
-/// bytes.
+/// The chat's limits: this size class's members, rooms and longest message.
 #[cfg(feature = "chat")]
-const CHAT_FAN_OUT: usize = (CHAT_MEMBERS - 1) * (CHAT_MESSAGE + chat::RELAY_OVERHEAD);
-/// Chat's transmit queue holds the most one datagram makes (`Chat::burst`,
-/// checked by the stack at start): a fan-out and one line of its own.
+const CHAT_LIMITS: ChatLimits = ChatLimits {
+    max_members: CHAT_MEMBERS,
+    max_rooms: CHAT_ROOMS,
+    max_message: CHAT_MESSAGE,
+    ..ChatLimits::DEFAULT
+};
+/// The chat's longest line with those limits (`ChatLimits::longest_line`:
+/// the welcome to a room of every member, or the help), the size of the
+/// one line it holds on the stack at a time.
 #[cfg(feature = "chat")]
-const CHAT_QUEUE: usize = CHAT_FAN_OUT + chat::LINE_CAP;
+const CHAT_LINE: usize = CHAT_LIMITS.longest_line();
+/// The most one datagram or timer makes the chat send to members other
+/// than the one it answers (`ChatLimits::fan_out_bytes`): a message
+/// relayed to every other member, 7 × 303 bytes in the lean image.
+#[cfg(feature = "chat")]
+const CHAT_FAN_OUT: usize = CHAT_LIMITS.fan_out_bytes();
+/// Chat's transmit queue holds the most one datagram or timer makes
+/// (`Chat::burst`, checked by the stack at start): a message relayed to
+/// every member, its sender's echo included, 8 × 303 bytes in the lean
+/// image.
+#[cfg(feature = "chat")]
+const CHAT_QUEUE: usize = CHAT_LIMITS.burst_bytes();
 /// Chat's receive queue: the stack takes one frame at a time here (the
 /// echo queue holds one full-size datagram), so one datagram of any size,
 /// or a few short ones.
@@ -227,7 +242,7 @@ static CHAT_DETOUR_SLOTS: StaticCell<[PacketMetadata; CHAT_MEMBERS]> = StaticCel
 static CHAT_DETOUR_BYTES: ConstStaticCell<[u8; CHAT_FAN_OUT]> =
     ConstStaticCell::new([0; CHAT_FAN_OUT]);
 #[cfg(feature = "chat")]
-static CHAT: StaticCell<Chat<CHAT_MEMBERS, CHAT_ROOMS>> = StaticCell::new();
+static CHAT: StaticCell<Chat<CHAT_MEMBERS, CHAT_ROOMS, CHAT_LINE>> = StaticCell::new();
 
 #[cfg(feature = "discovery")]
 static DISCOVERY_SLOTS: StaticCell<Slots<2>> = slots();
@@ -258,13 +273,8 @@ static DHCP: ConstStaticCell<DhcpStorage> = ConstStaticCell::new(DhcpStorage::ne
 /// temporary leaves the stack when it returns).
 #[cfg(feature = "chat")]
 #[inline(never)]
-fn new_chat() -> &'static mut Chat<CHAT_MEMBERS, CHAT_ROOMS> {
-    CHAT.init(Chat::new(ChatLimits {
-        max_members: CHAT_MEMBERS,
-        max_rooms: CHAT_ROOMS,
-        max_message: CHAT_MESSAGE,
-        ..ChatLimits::default()
-    }))
+fn new_chat() -> &'static mut Chat<CHAT_MEMBERS, CHAT_ROOMS, CHAT_LINE> {
+    CHAT.init(Chat::new(CHAT_LIMITS))
 }
 
 /// The receive and transmit queues over one service's slots and bytes.
