@@ -81,8 +81,8 @@ mod ram_64k {
 /// A board with 32 KiB of RAM: every service, IPv6 and discovery, with
 /// 1514-byte frames (1472-byte datagrams; IPv6 wants links of 1280 bytes
 /// at least), echo's and discard's queues of one datagram of the largest
-/// size, upper's, hello's and the chat's of one 600-byte line, a room of
-/// 16 hosts at once and a chat of 8.
+/// size, upper's, hello's and the chat's of one 320-byte line (four lines
+/// of a terminal), a room of 16 hosts at once and a chat of 8.
 #[cfg(feature = "ram-32k")]
 #[allow(dead_code)] // Each image uses the sizes of its services.
 mod ram_32k {
@@ -100,9 +100,11 @@ mod ram_32k {
     /// ... and payload bytes: one 1472-byte datagram, or a few short ones.
     pub const LONG_BYTES: usize = 1472;
     /// Upper's and hello's payload bytes (their slots are `LONG_SLOTS`):
-    /// lines of up to 600 bytes, what people type (a longer one gets no
-    /// answer).
-    pub const TEXT_BYTES: usize = 600;
+    /// lines of up to 320 bytes, four lines of an 80-column terminal
+    /// (hello's greeting adds 8: it answers names of up to 312). A longer
+    /// one gets no answer: smoltcp drops a datagram its queue cannot hold.
+    /// It was 600 until issue 13's 32 KiB wanted these 1,120 bytes.
+    pub const TEXT_BYTES: usize = 320;
     /// Daytime, time and NTP: datagram slots of each queue...
     pub const SHORT_SLOTS: usize = 2;
     /// ... and payload bytes: an NTP request of 48 bytes, 68 with a MAC,
@@ -114,9 +116,11 @@ mod ram_32k {
     pub const CHAT_ROOMS: usize = 4;
     /// Longest chat message.
     pub const CHAT_MESSAGE: usize = 200;
-    /// Chat's receive queue: one line of up to 600 bytes (a message is
-    /// 200 at most; a longer datagram gets no answer).
-    pub const CHAT_RECEIVE: usize = 600;
+    /// Chat's receive queue: one line of up to 320 bytes, as upper's. The
+    /// longest the chat takes is 256 (`/msg`, a name of 48 bytes, a message
+    /// of 200 and CR LF); a longer line up to 320 gets the chat's refusal,
+    /// a longer datagram no answer.
+    pub const CHAT_RECEIVE: usize = 320;
     /// Discovery's queues, each way: `udpkit discover`'s request, padded to
     /// the longest reply (681 bytes), or the reply.
     pub const DISCOVERY_BYTES: usize = 681;

@@ -166,7 +166,7 @@ const fn bytes<const N: usize>() -> ConstStaticCell<Bytes<N>> {
 // slots and bytes in statics of their own (see the top of this file), as
 // the size class says. Echo, upper and hello carry a datagram of the
 // largest size (1472 bytes, or 548 in 590-byte frames; upper and hello
-// lines of 600 bytes in `ram-32k`); daytime, time and
+// lines of 320 bytes in `ram-32k`); daytime, time and
 // NTP only short ones (a longer request is dropped; NTP's are 48 bytes, 68
 // with a MAC); chat's transmit queue must hold its worst fan-out at once.
 // Discovery's requests are a few bytes (`udpkit discover` pads its own to
