@@ -2556,18 +2556,11 @@ const EVERY_SERVICE: [&str; 10] = [
     "sntp",
 ];
 
-/// [`EVERY_SERVICE`]'s servers: all but the SNTP client.
-const EVERY_SERVER: [&str; 9] = [
-    "echo",
-    "discard",
-    "daytime",
-    "time",
-    "ntp",
-    "upper",
-    "hello",
-    "chat",
-    "discovery",
-];
+/// [`EVERY_SERVICE`]'s servers: all but the SNTP client, its last.
+const EVERY_SERVER: &[&str] = match EVERY_SERVICE.split_last() {
+    Some((_, servers)) => servers,
+    None => &[],
+};
 
 /// `udpkit discover` on the namespace's subnet: the servers it lists for
 /// `board` at `address` (`name=port` each), or a panic if it found none.
