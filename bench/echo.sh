@@ -5,19 +5,20 @@
 # by `udpkit bench`: ping-pong round trips and a rate sweep, at each payload
 # size, and the same sweep twice more with the load from N senders (--hosts
 # N), the datagrams taking turns among them: from N hosts (N source addresses
-# on the Linux side, a socket each) and from N sockets of one host (one
-# address, N ports); repeated and interleaved; then a table of medians
+# on the Linux side, one socket sending from all of them, in batches, as
+# cheaply as from one) and from N sockets of one host (one address, N ports,
+# a socket each); repeated and interleaved; then a table of medians
 # [min..max], the ratios udpkit/kernel and, per stack, three ratios:
 #
-#   hosts/1        N hosts over one host: the raw figure, which mixes two costs
+#   hosts/1        N hosts over one host: what a room of N machines costs the
+#                  server (its neighbors; and Linux delivering the replies to
+#                  N addresses, softirq work that runs inside the server's
+#                  writes, so on its CPU): the figure the many-hosts target
+#                  (>= 0.9) is about
 #   sockets/1      N sockets of one host over one host: what N client sockets
-#                  cost, whatever the server: the load generator's side, and
-#                  Linux delivering the replies to N sockets (softirq work that
-#                  runs inside the server's writes, so on its CPU, but is
-#                  Linux's, not the server's code)
-#   hosts/sockets  N hosts over N sockets: what N distinct hosts cost beyond
-#                  N sockets, mostly the server's (its neighbor table, ARP):
-#                  the figure a many-hosts target (>= 0.9) is about
+#                  cost, mostly the load generator's (a system call per
+#                  datagram) and Linux's
+#   hosts/sockets  N hosts over N sockets
 #
 # Network safety: every TAP, veth, address and datagram lives in network
 # namespaces this script creates (udpkit-bench-<pid>-*) and deletes on exit,
@@ -399,8 +400,8 @@ git_rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "- udpkit: \`udpkit serve\` on a TAP; kernel: \`udpkit serve --backend kernel\` behind a veth pair; services $SERVICES"
     echo "- server on CPU ${SRV_CPU:-any}; load generator on CPU ${SRV_CPU:-any} for ping-pong, CPU ${CLI_CPU:-any} for the sweep over windows $WINDOWS"
     if [ "$HOSTS" -gt 0 ]; then
-        echo "- \"$HOSTS hosts\": the same sweep with the load from $HOSTS source addresses ($HOSTS_RANGE, on the Linux side of the TAP or veth), a socket each; \"1 host, $HOSTS sockets\": from $HOSTS sockets of $HOST_IP (the one-host sweep's address); in both the datagrams take turns among the sockets, each sweep on a fresh server"
-        echo "- hosts/1: $HOSTS hosts over one host (the raw figure); sockets/1: $HOSTS sockets over one host (what many client sockets cost whatever the server: the load generator, and Linux delivering the replies to them); hosts/sockets: $HOSTS hosts over $HOSTS sockets (what distinct hosts cost beyond as many sockets, mostly the server's: neighbors, ARP)"
+        echo "- \"$HOSTS hosts\": the same sweep with the load from $HOSTS source addresses ($HOSTS_RANGE, on the Linux side of the TAP or veth), one socket sending from all of them in batches; \"1 host, $HOSTS sockets\": from $HOSTS sockets of $HOST_IP (the one-host sweep's address), one datagram per system call; in both the datagrams take turns among the sources, each sweep on a fresh server"
+        echo "- hosts/1: $HOSTS hosts over one host (what a room of $HOSTS machines costs the server); sockets/1: $HOSTS sockets over one host (what many client sockets cost, mostly the load generator's); hosts/sockets: $HOSTS hosts over $HOSTS sockets"
     fi
     echo "- a reply later than $LOSS_MS ms is lost; max echo/s = highest rate with loss ≤ $LOSS_OK %; ping-pong $PP_TIME, each window $TP_TIME, at most $COUNT datagrams per run"
     echo "- medians [min..max] of $REPS repetition(s), udpkit and kernel interleaved"

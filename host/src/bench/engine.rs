@@ -1,15 +1,25 @@
-//! The load generator: connected UDP sockets (one or more per source
-//! address), datagrams stamped with a sequence number and their send time,
-//! batched system calls, and a ledger of what is in flight.
+//! The load generator: UDP sockets, datagrams stamped with a sequence
+//! number and their send time, batched system calls, and a ledger of what
+//! is in flight.
 //!
-//! A *source* is one socket: an (address, port) the server sees datagrams
-//! from. With several (many addresses, `--sources`, or many sockets on each,
+//! A *source* is an (address, port) the server sees datagrams from. With
+//! several (many addresses, `--sources`, or many sockets on each,
 //! `--sockets`) the datagrams take turns: datagram `n` of a run (and warm-up
 //! exchange `n`) leaves from source `n % sources`, so the server sees every
 //! sender in every stretch of traffic, as it would with that many real
 //! clients, rather than one sender's burst after another's. A reply must
-//! come back to the socket its datagram left from; one that comes back to
+//! come back to the source its datagram left from; one that comes back to
 //! another host, or to another port of the same host, is counted as bad.
+//!
+//! Many addresses cost the generator no more than one: one socket (per
+//! `--sockets`) serves them all, bound to the wildcard address, each
+//! datagram of a `sendmmsg` batch given its source address by a
+//! `*_PKTINFO` control message, and each reply's destination read back
+//! the same way. So a many-hosts run measures the server, not the client:
+//! with a socket per address, each datagram took a system call of its own
+//! and the replies an `epoll` round, and the kernel's own echo lost a
+//! quarter of its rate to that. Many sockets of one address (`--sockets`
+//! alone) are still that: a socket each, connected, one datagram per call.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -73,8 +83,8 @@ pub struct Outcome {
     /// Sends the kernel did not take (its buffers full).
     pub send_errors: u64,
     pub cpu: CpuUse,
-    /// Correct, on-time replies per source (socket), in the generator's
-    /// order (see [`Generator::connect`]).
+    /// Correct, on-time replies per source, in the generator's order (see
+    /// [`Generator::connect`]).
     pub received_by_source: Vec<u64>,
 }
 
@@ -88,23 +98,70 @@ impl Outcome {
     }
 }
 
-/// One sender the load comes from: a socket bound to one of the source
-/// addresses (any port) and connected to the target.
-struct Source {
+/// A socket the load leaves from: connected to the target and bound to one
+/// address (one source), or bound to the wildcard address and unconnected
+/// (a source per address of [`Turns::addresses`]).
+struct Sender {
     /// Owns `fd`.
     _socket: UdpSocket,
     fd: RawFd,
-    /// The address and port it is bound to, for messages.
+    /// The address and port it is bound to (the address the kernel picked,
+    /// when connected from the wildcard address).
     local: SocketAddr,
+}
+
+/// Which source is which: source `s` is address `s % per_socket` of socket
+/// `s / per_socket`.
+#[derive(Clone)]
+struct Turns {
+    /// The source addresses; with one address per socket, the sockets'.
+    addresses: Vec<IpAddr>,
+    /// Sources per socket: all of `addresses` (one socket serves them all),
+    /// or 1 (a socket each).
+    per_socket: usize,
+    /// Sources in all.
+    total: usize,
+}
+
+impl Turns {
+    /// The source datagram `n` (of a run, or of the warm-up) leaves from.
+    fn source_of(&self, n: u64) -> usize {
+        (n % self.total as u64) as usize
+    }
+
+    fn socket_of(&self, source: usize) -> usize {
+        source / self.per_socket
+    }
+
+    /// The address `source` sends from: `None` when its socket is bound to
+    /// it (connected), so the datagram needs no address of its own.
+    fn address_of(&self, source: usize) -> Option<IpAddr> {
+        (self.per_socket > 1).then(|| self.addresses[source % self.per_socket])
+    }
+
+    /// Whether a reply that came to socket `socket`, at address `to`, came
+    /// back to `source`.
+    fn reached(&self, source: usize, socket: usize, to: Option<IpAddr>) -> bool {
+        self.socket_of(source) == socket && (self.per_socket == 1 || to == self.address_of(source))
+    }
+
+    /// How many datagrams from `first` on may go in one system call: those
+    /// of the same socket, at most `most`.
+    fn run_from(&self, first: u64, most: usize) -> usize {
+        match (self.total, self.per_socket) {
+            (1, _) => most,
+            (_, 1) => 1,
+            (_, n) => most.min(n - self.source_of(first) % n),
+        }
+    }
 }
 
 /// A load generator connected to one echo service.
 pub struct Generator {
     /// At least one.
-    sources: Vec<Source>,
-    /// How many distinct addresses `sources` are bound to.
-    addresses: usize,
-    /// With more than one source: which sockets have replies.
+    senders: Vec<Sender>,
+    turns: Turns,
+    /// With more than one sender: which sockets have replies.
     poller: Option<Poller>,
     /// Scratch for the poller's answers.
     ready: Vec<usize>,
@@ -119,12 +176,14 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Sockets connected to `target` for `size`-byte payloads:
-    /// `sockets_each` bound to each address of `sources` (which must be on
-    /// an interface already; each socket gets a port of its own), or to
-    /// whatever address the kernel picks when `sources` is empty.
+    /// Sockets for `size`-byte payloads to `target`: `sockets_each` sources
+    /// on each address of `sources` (which must be on an interface
+    /// already), or on whatever address the kernel picks when `sources` is
+    /// empty. With one address, each source is a socket bound to it and
+    /// connected; with several, each of `sockets_each` sockets (a port of
+    /// its own) sends from all of them.
     ///
-    /// They take turns in the order: the first socket of every address, in
+    /// They take turns in the order: the first port of every address, in
     /// the order given, then the second of every address, and so on, so
     /// that consecutive datagrams come from different hosts when there are
     /// several.
@@ -155,43 +214,80 @@ impl Generator {
         if sockets_each == 0 {
             bail!("at least one socket per source address is needed");
         }
-        let total = addresses.len().saturating_mul(sockets_each);
+        let shared = addresses.len() > 1;
+        let socket_count = if shared {
+            sockets_each
+        } else {
+            addresses.len().saturating_mul(sockets_each)
+        };
         // The sockets, the epoll descriptor, and what else is open.
-        process::allow_open_files(total as u64 + 64)?;
+        process::allow_open_files(socket_count as u64 + 64)?;
         // Thousands of sockets at 8 MiB each would pin gigabytes: the
         // buffers are shared out, with 256 KiB each at least.
-        let buffer = ((64 << 20) / total).clamp(256 << 10, 8 << 20) as i32;
-        let mut opened = Vec::with_capacity(total);
-        let turns = (0..sockets_each).flat_map(|_| addresses.iter().copied());
-        for address in turns {
-            let socket = bind_source(address, target)?;
+        let buffer = ((64 << 20) / socket_count).clamp(256 << 10, 8 << 20) as i32;
+        let mut senders = Vec::with_capacity(socket_count);
+        if shared {
+            // Each address is checked as a connected socket would be, so a
+            // missing one is named before anything is sent.
+            for &address in addresses {
+                bind_source(address, target)?;
+            }
+        }
+        for k in 0..socket_count {
+            let socket = if shared {
+                let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0))
+                    .context("cannot open a UDP socket")?;
+                socket::receive_destinations(socket.as_raw_fd(), target.is_ipv6())
+                    .context("asking for the replies' destination addresses (IP_PKTINFO)")?;
+                socket
+            } else {
+                bind_source(addresses[k % addresses.len()], target)?
+            };
             let fd = socket.as_raw_fd();
             socket::set_buffers(fd, buffer);
             socket::set_receive_timeout(fd, RECEIVE_TICK).context("setting the receive timeout")?;
-            let local = socket.local_addr().unwrap_or(SocketAddr::new(address, 0));
-            opened.push(Source {
+            let local = socket
+                .local_addr()
+                .unwrap_or(SocketAddr::new(unspecified, 0));
+            senders.push(Sender {
                 _socket: socket,
                 fd,
                 local,
             });
         }
-        let poller = if opened.len() > 1 {
-            let fds: Vec<RawFd> = opened.iter().map(|s| s.fd).collect();
+        let poller = if senders.len() > 1 {
+            let fds: Vec<RawFd> = senders.iter().map(|s| s.fd).collect();
             Some(Poller::new(&fds).context("cannot watch the sockets (epoll)")?)
         } else {
             None
         };
+        let turns = Turns {
+            addresses: addresses.to_vec(),
+            per_socket: if shared { addresses.len() } else { 1 },
+            total: addresses.len().saturating_mul(sockets_each),
+        };
+        let (tx, rx) = if shared {
+            (
+                Batch::addressed(SEND_BATCH, size.max(HEADER)),
+                Batch::addressed(RECEIVE_BATCH, size.max(HEADER) + 64),
+            )
+        } else {
+            (
+                Batch::new(SEND_BATCH, size.max(HEADER)),
+                // Room for a reply longer than ours, so that it shows as bad.
+                Batch::new(RECEIVE_BATCH, size.max(HEADER) + 64),
+            )
+        };
         process::tight_timers();
         Ok(Generator {
-            sources: opened,
-            addresses: addresses.len(),
+            senders,
+            turns,
             poller,
             ready: Vec::new(),
             target,
             pattern: Pattern::new(size.max(HEADER)),
-            tx: Batch::new(SEND_BATCH, size.max(HEADER)),
-            // Room for a reply longer than ours, so that it shows as bad.
-            rx: Batch::new(RECEIVE_BATCH, size.max(HEADER) + 64),
+            tx,
+            rx,
             epoch: Instant::now(),
             server_pid,
             run: 0,
@@ -202,26 +298,50 @@ impl Generator {
         self.target
     }
 
-    /// How many sources (sockets) the load comes from, all addresses
-    /// together.
+    /// How many sources ((address, port) pairs) the load comes from, all
+    /// addresses together.
     pub fn source_count(&self) -> usize {
-        self.sources.len()
+        self.turns.total
     }
 
     /// How many distinct addresses (hosts, as the server sees them) the
     /// load comes from.
     pub fn address_count(&self) -> usize {
-        self.addresses
+        self.turns.addresses.len()
     }
 
-    /// How many sockets each source address has.
+    /// How many sources (ports) each source address has.
     pub fn sockets_per_address(&self) -> usize {
-        self.sources.len() / self.addresses.max(1)
+        self.turns.total / self.turns.addresses.len().max(1)
     }
 
-    /// The source datagram `n` (of a run, or of the warm-up) leaves from.
-    fn source_of(&self, n: u64) -> usize {
-        (n % self.sources.len() as u64) as usize
+    /// Where `source` sends from, for messages: its address and port.
+    fn local_of(&self, source: usize) -> SocketAddr {
+        let local = self.senders[self.turns.socket_of(source)].local;
+        match self.turns.address_of(source) {
+            Some(address) => SocketAddr::new(address, local.port()),
+            None => local,
+        }
+    }
+
+    /// Puts `count` datagrams from source `first` on in the send batch's
+    /// first buffers (stamped with `seq(j)` and `stamp`) and sends them on
+    /// their (one) socket.
+    fn send(
+        &mut self,
+        first: usize,
+        count: usize,
+        seq: impl Fn(usize) -> u64,
+        stamp: u64,
+    ) -> std::io::Result<usize> {
+        for j in 0..count {
+            self.pattern.fill(self.tx.buffer_mut(j), seq(j), stamp);
+            if let Some(from) = self.turns.address_of(first + j) {
+                self.tx.address(j, self.target, from);
+            }
+        }
+        let fd = self.senders[self.turns.socket_of(first)].fd;
+        self.tx.send(fd, count, self.pattern.size())
     }
 
     fn now_ns(&self) -> u64 {
@@ -245,17 +365,17 @@ impl Generator {
     pub fn warm_up(&mut self, pings: u32, timeout: Duration) -> Result<u32> {
         let size = self.pattern.size();
         let mut answered = 0;
-        let mut answered_by = vec![0u32; self.sources.len()];
+        let mut answered_by = vec![0u32; self.turns.total];
         let mut refused = 0;
         let mut bad = 0;
-        let pings = u64::from(pings.max(1)).max(self.sources.len() as u64);
+        let pings = u64::from(pings.max(1)).max(self.turns.total as u64);
         for k in 0..pings {
             let seq = WARM_UP | k;
-            let source = self.source_of(k);
-            let fd = self.sources[source].fd;
+            let source = self.turns.source_of(k);
+            let socket = self.turns.socket_of(source);
+            let fd = self.senders[socket].fd;
             let stamp = self.now_ns();
-            self.pattern.fill(self.tx.buffer_mut(0), seq, stamp);
-            match self.tx.send(fd, 1, size) {
+            match self.send(source, 1, |_| seq, stamp) {
                 Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => refused += 1,
                 _ => {}
             }
@@ -264,8 +384,13 @@ impl Generator {
                 match self.rx.receive(fd, true) {
                     Ok(n) => {
                         for i in 0..n {
+                            let to = self.rx.received_at(i);
                             match self.pattern.check(self.rx.received(i)) {
-                                Some(s) if s.seq == seq && s.sent_ns == stamp => {
+                                Some(s)
+                                    if s.seq == seq
+                                        && s.sent_ns == stamp
+                                        && self.turns.reached(source, socket, to) =>
+                                {
                                     answered += 1;
                                     answered_by[source] += 1;
                                     break 'wait;
@@ -273,8 +398,13 @@ impl Generator {
                                 // An earlier one of this source's, late.
                                 Some(s)
                                     if s.seq & WARM_UP != 0
-                                        && self.source_of(s.seq & !WARM_UP) == source => {}
-                                // Altered, or another socket's: misdirected.
+                                        && s.seq != seq
+                                        && self.turns.reached(
+                                            self.turns.source_of(s.seq & !WARM_UP),
+                                            socket,
+                                            to,
+                                        ) => {}
+                                // Altered, or another source's: misdirected.
                                 _ => bad += 1,
                             }
                         }
@@ -316,17 +446,18 @@ impl Generator {
                 self.target
             );
         }
-        // One socket per address: the address says which; with more, the port too.
-        let one_each = self.sources.len() == self.addresses;
+        // One source per address: the address says which; with more, the port too.
+        let one_each = self.turns.total == self.turns.addresses.len();
         let silent: Vec<String> = answered_by
             .iter()
-            .zip(&self.sources)
-            .filter(|(&n, _)| n == 0)
-            .map(|(_, s)| {
+            .enumerate()
+            .filter(|(_, &n)| n == 0)
+            .map(|(source, _)| {
+                let local = self.local_of(source);
                 if one_each {
-                    s.local.ip().to_string()
+                    local.ip().to_string()
                 } else {
-                    s.local.to_string()
+                    local.to_string()
                 }
             })
             .collect();
@@ -334,7 +465,7 @@ impl Generator {
             log::warn!(
                 "{} of {} {} got no reply during the warm-up ({}{}); measuring anyway",
                 silent.len(),
-                self.sources.len(),
+                self.turns.total,
                 if one_each {
                     "source addresses"
                 } else {
@@ -349,8 +480,8 @@ impl Generator {
 
     /// Drops whatever is queued on the sockets (late warm-up replies).
     fn drain(&mut self) {
-        for source in &self.sources {
-            while let Ok(n) = self.rx.receive(source.fd, false) {
+        for sender in &self.senders {
+            while let Ok(n) = self.rx.receive(sender.fd, false) {
                 if n == 0 {
                     break;
                 }
@@ -360,14 +491,11 @@ impl Generator {
 
     /// Takes the replies queued on the sockets, waiting up to
     /// [`RECEIVE_TICK`] for the first when `wait`, and calls `on_reply` with
-    /// the index of the source each came back to, what it carries (`None`:
-    /// not a correct payload) and when it arrived (the generator's clock, ns).
-    /// Returns the ICMP errors (port unreachable) seen.
-    fn receive(
-        &mut self,
-        wait: bool,
-        on_reply: &mut dyn FnMut(usize, Option<Stamp>, u64),
-    ) -> Result<u64> {
+    /// the socket each came back to and the address it came to (when the
+    /// socket is unconnected), what it carries (`None`: not a correct
+    /// payload) and when it arrived (the generator's clock, ns). Returns the
+    /// ICMP errors (port unreachable) seen.
+    fn receive(&mut self, wait: bool, on_reply: &mut OnReply<'_>) -> Result<u64> {
         let Some(poller) = &mut self.poller else {
             // One socket: a blocking receive is the wait (no extra system call).
             return self.take_replies(0, wait, on_reply);
@@ -385,21 +513,22 @@ impl Generator {
         Ok(refused)
     }
 
-    /// [`Generator::receive`] on the socket of one source.
+    /// [`Generator::receive`] on one socket.
     fn take_replies(
         &mut self,
-        source: usize,
+        socket: usize,
         mut wait: bool,
-        on_reply: &mut dyn FnMut(usize, Option<Stamp>, u64),
+        on_reply: &mut OnReply<'_>,
     ) -> Result<u64> {
-        let fd = self.sources[source].fd;
+        let fd = self.senders[socket].fd;
         let mut refused = 0;
         loop {
             match self.rx.receive(fd, wait) {
                 Ok(n) => {
                     let arrived = self.now_ns();
                     for i in 0..n {
-                        on_reply(source, self.pattern.check(self.rx.received(i)), arrived);
+                        let stamp = self.pattern.check(self.rx.received(i));
+                        on_reply(socket, self.rx.received_at(i), stamp, arrived);
                     }
                     if n < self.rx.capacity() {
                         return Ok(refused);
@@ -416,7 +545,7 @@ impl Generator {
                         return Err(e).with_context(|| {
                             format!(
                                 "receiving from {} on {}",
-                                self.target, self.sources[source].local
+                                self.target, self.senders[socket].local
                             )
                         })
                     }
@@ -427,7 +556,6 @@ impl Generator {
 
     /// Runs `plan`, calling `progress` a few times a second.
     pub fn run(&mut self, plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Outcome> {
-        let size = self.pattern.size();
         let window = plan.window.clamp(1, MAX_WINDOW);
         let loss_ns = plan.loss.as_nanos() as u64;
         let mut ledger = Ledger::new(LEDGER_CAPACITY, loss_ns);
@@ -436,7 +564,9 @@ impl Generator {
         let mut latency = Latency::new();
         self.drain();
         let (mut refused, mut send_errors) = (0u64, 0u64);
-        let mut received_by_source = vec![0u64; self.sources.len()];
+        let mut received_by_source = vec![0u64; self.turns.total];
+        // The replies' check needs it while the generator receives.
+        let turns = self.turns.clone();
 
         let cpu_before = CpuSnapshot::take(self.server_pid);
         let wall_start = Instant::now();
@@ -459,21 +589,13 @@ impl Generator {
                     allow = allow.min(due.saturating_sub(ledger.next_seq()));
                 }
                 while allow > 0 {
-                    // Sources take turns per datagram: one socket's batch
-                    // is a single datagram when there are several sockets.
-                    let k = if self.sources.len() == 1 {
-                        (allow as usize).min(SEND_BATCH)
-                    } else {
-                        1
-                    };
-                    let stamp = self.now_ns();
+                    // Sources take turns per datagram: a batch holds the
+                    // datagrams of one socket's sources in a row.
                     let first = ledger.next_seq();
-                    let source = self.source_of(first);
-                    for j in 0..k {
-                        let seq = tagged(run, first + j as u64);
-                        self.pattern.fill(self.tx.buffer_mut(j), seq, stamp);
-                    }
-                    match self.tx.send(self.sources[source].fd, k, size) {
+                    let k = self.turns.run_from(first, (allow as usize).min(SEND_BATCH));
+                    let stamp = self.now_ns();
+                    let source = self.turns.source_of(first);
+                    match self.send(source, k, |j| tagged(run, first + j as u64), stamp) {
                         Ok(n) => {
                             for _ in 0..n {
                                 ledger.sent(stamp);
@@ -495,7 +617,8 @@ impl Generator {
                                     return Err(e).with_context(|| {
                                         format!(
                                             "sending to {} from {}",
-                                            self.target, self.sources[source].local
+                                            self.target,
+                                            self.local_of(source)
                                         )
                                     })
                                 }
@@ -520,22 +643,22 @@ impl Generator {
                     let due_at = start + (ledger.next_seq() as f64 * interval) as u64;
                     if due_at > now {
                         let pause = Duration::from_nanos(due_at - now).min(RECEIVE_TICK);
-                        let fd = self.poller.as_ref().map_or(self.sources[0].fd, Poller::fd);
+                        let fd = self.poller.as_ref().map_or(self.senders[0].fd, Poller::fd);
                         poll::wait_readable(fd, pause);
                     }
                 }
             }
-            let sources = self.sources.len() as u64;
-            refused += self.receive(wait, &mut |source, stamp, arrived| {
+            refused += self.receive(wait, &mut |socket, to, stamp, arrived| {
                 match stamp {
                     // A late reply of the warm-up or of an earlier run (its
                     // deadline long past): not this run's.
                     Some(s) if s.seq & WARM_UP != 0 || untag(s.seq).0 != run => {}
                     Some(s) => {
                         let seq = untag(s.seq).1;
-                        if seq % sources != source as u64 {
-                            // A copy, but delivered to another socket (host
-                            // or port) than the sender's: not an echo.
+                        let source = turns.source_of(seq);
+                        if !turns.reached(source, socket, to) {
+                            // A copy, but delivered to another source (host
+                            // or port) than the sender: not an echo.
                             ledger.bad();
                         } else if let ReplyKind::OnTime(rtt) = ledger.reply(seq, s.sent_ns, arrived)
                         {
@@ -580,6 +703,10 @@ impl Generator {
         })
     }
 }
+
+/// What [`Generator::receive`] calls for each reply: the socket it came to,
+/// the address it came to (unconnected sockets), what it carries and when.
+type OnReply<'a> = dyn FnMut(usize, Option<IpAddr>, Option<Stamp>, u64) + 'a;
 
 /// A UDP socket bound to `address` (any port) and connected to `target`,
 /// with errors that say what to do.
@@ -875,8 +1002,12 @@ mod tests {
         let echo = Echo::start(Fault::None);
         let generator =
             Generator::connect(echo.address, &loopback_sources(2), 3, 64, None).unwrap();
-        let locals: Vec<SocketAddr> = generator.sources.iter().map(|s| s.local).collect();
+        let locals: Vec<SocketAddr> = (0..generator.source_count())
+            .map(|s| generator.local_of(s))
+            .collect();
         assert_eq!(locals.len(), 6);
+        // Three sockets, each sending from both addresses.
+        assert_eq!(generator.senders.len(), 3);
         // First socket of each address, then the second of each, ...
         let ips: Vec<IpAddr> = locals.iter().map(|l| l.ip()).collect();
         let (a, b) = (IpAddr::from([127, 0, 0, 2]), IpAddr::from([127, 0, 0, 3]));
@@ -899,6 +1030,51 @@ mod tests {
         assert_eq!(c.lost, c.bad, "{c:?}");
         assert_eq!(c.received + c.lost, 200);
         assert_eq!(o.received_by_source.iter().sum::<u64>(), c.received);
+    }
+
+    #[test]
+    fn many_addresses_share_a_socket_and_send_in_batches() {
+        let echo = Echo::start(Fault::None);
+        let generator =
+            Generator::connect(echo.address, &loopback_sources(4), 1, 64, None).unwrap();
+        assert_eq!(generator.senders.len(), 1);
+        let turns = &generator.turns;
+        // A batch runs to the last address of its socket, at most `most`.
+        assert_eq!(turns.run_from(0, 32), 4);
+        assert_eq!(turns.run_from(6, 32), 2);
+        assert_eq!(turns.run_from(1, 2), 2);
+        let a = |b| Some(IpAddr::from([127, 0, 0, b]));
+        assert_eq!(turns.address_of(5), a(3));
+        assert!(turns.reached(1, 0, a(3)));
+        assert!(!turns.reached(1, 0, a(2)), "another address");
+        assert!(!turns.reached(1, 0, None), "no address");
+        assert!(!turns.reached(1, 1, a(3)), "another socket");
+        // Two ports on each of two addresses: two sockets, the first port of
+        // both addresses first.
+        let generator =
+            Generator::connect(echo.address, &loopback_sources(2), 2, 64, None).unwrap();
+        let turns = &generator.turns;
+        assert_eq!((generator.senders.len(), turns.total), (2, 4));
+        assert_eq!([0, 1, 2, 3].map(|s| turns.socket_of(s)), [0, 0, 1, 1]);
+        assert_eq!(turns.run_from(1, 32), 1);
+        assert_eq!(turns.run_from(2, 32), 2);
+        assert!(turns.reached(3, 1, a(3)) && !turns.reached(3, 0, a(3)));
+    }
+
+    #[test]
+    fn sockets_of_one_address_each_send_alone() {
+        let echo = Echo::start(Fault::None);
+        let generator =
+            Generator::connect(echo.address, &loopback_sources(1), 3, 64, None).unwrap();
+        let turns = &generator.turns;
+        assert_eq!((generator.senders.len(), turns.total), (3, 3));
+        // Connected: no address of their own, one datagram per call.
+        assert_eq!(turns.address_of(1), None);
+        assert_eq!(turns.run_from(1, 32), 1);
+        assert!(turns.reached(2, 2, None) && !turns.reached(2, 1, None));
+        // One socket: the whole batch.
+        let generator = Generator::connect(echo.address, &[], 1, 64, None).unwrap();
+        assert_eq!(generator.turns.run_from(7, 32), 32);
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //!   whose loss stays within `--loss-ok`.
 //!
 //! Any of them from many hosts at once with `--sources` (see [`sources`]):
-//! a socket per source address, the datagrams taking turns among them; or
-//! from many sockets of one host with `--sockets` (or both: that many
-//! sockets on each address). A *source* is one socket, (address, port), and
-//! the datagrams take turns among all of them the same way.
+//! one socket sends from every source address (each datagram names its
+//! own), the datagrams taking turns among them; or from many sockets of one
+//! host with `--sockets` (or both: that many ports on each address). A
+//! *source* is one (address, port), and the datagrams take turns among all
+//! of them the same way.
 //!
 //! Every reply is checked byte for byte (see [`payload`]), and must come
-//! back to the socket (address and port) it left from; a reply later than
+//! back to the source (address and port) it left from; a reply later than
 //! `--loss-ms` counts as lost. `--summarize` instead reads the JSON lines of
 //! earlier runs and prints medians and ratios (used by `bench/echo.sh`).
 
@@ -48,17 +49,18 @@ const MAX_SWEEP: usize = 32;
     after_help = "Every reply is checked byte for byte (sequence number, send time and a \
     pattern); replies that differ are counted as bad, and the exit status is non-zero when \
     there are any or when nothing comes back at all.\n\n\
-    With --sources the load comes from many hosts: one socket bound to each address, the \
-    datagrams taking turns among them one by one (datagram n from source n mod N), so the \
-    server sees every host all the time, as with that many real clients, and each host gets \
-    the same share. A reply must come back to the address its datagram left from (else it \
-    is bad). The addresses must be on an interface of this machine (or network namespace) \
-    first, e.g. for i in $(seq 101 200); do ip addr add 192.168.69.$i/24 dev tap0; done\n\n\
-    With --sockets N the load comes from N sockets of each source address instead of one \
-    (each its own port), taking turns the same way: --sockets 100 alone is one host with \
-    100 clients. Compared with --sources of 100 addresses, it tells what many client \
-    sockets cost (the load generator, and Linux delivering the replies to them) from what \
-    many distinct hosts cost the server (neighbors, ARP).\n\n\
+    With --sources the load comes from many hosts, the datagrams taking turns among them one \
+    by one (datagram n from source n mod N), so the server sees every host all the time, as \
+    with that many real clients, and each host gets the same share. One socket sends from \
+    all the addresses, in batches, each datagram naming its source (IP_PKTINFO), so many \
+    hosts cost this generator no more than one and the rate measures the server. A reply \
+    must come back to the address its datagram left from (else it is bad). The addresses \
+    must be on an interface of this machine (or network namespace) first, e.g. \
+    for i in $(seq 101 200); do ip addr add 192.168.69.$i/24 dev tap0; done\n\n\
+    With --sockets N the load comes from N ports of each source address instead of one, \
+    taking turns the same way: --sockets 100 alone is one host with 100 clients, a socket \
+    each, connected, one datagram per system call (so the generator pays for most of what \
+    that costs).\n\n\
     Examples:\n  \
     udpkit bench 192.168.69.1                      # ping-pong: RTT percentiles\n  \
     udpkit bench 192.168.69.1 --window 32 -d 5s    # 32 in flight: echoes/s and loss\n  \
@@ -131,9 +133,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_sources)]
     sources: Option<SourceList>,
 
-    /// Send from N sockets on each source address (each its own port),
-    /// taking turns datagram by datagram like --sources; at most 4096
-    /// sockets in all.
+    /// Send from N ports on each source address (a socket each), taking
+    /// turns datagram by datagram like --sources; at most 4096 sources in
+    /// all.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=MAX_SOURCES as i64))]
     sockets: u16,
@@ -367,13 +369,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `addresses` with `sockets` each make at most [`MAX_SOURCES`] sockets.
+/// `addresses` with `sockets` each make at most [`MAX_SOURCES`] sources.
 fn check_socket_total(addresses: usize, sockets: usize) -> Result<()> {
     let total = addresses.saturating_mul(sockets);
     if total > MAX_SOURCES {
         bail!(
-            "--sockets {sockets} on each of {addresses} source addresses makes {total} sockets; \
-             at most {MAX_SOURCES} in all: give fewer sockets or fewer sources"
+            "--sockets {sockets} on each of {addresses} source addresses makes {total} sources; \
+             at most {MAX_SOURCES} in all: give fewer sockets or fewer addresses"
         );
     }
     Ok(())
@@ -461,14 +463,14 @@ mod tests {
     }
 
     #[test]
-    fn sockets_and_sources_make_at_most_max_sources_sockets() {
+    fn sockets_and_addresses_make_at_most_max_sources_sources() {
         assert!(check_socket_total(1, 1).is_ok());
         assert!(check_socket_total(1, MAX_SOURCES).is_ok());
         assert!(check_socket_total(64, 64).is_ok());
         assert!(check_socket_total(MAX_SOURCES, 1).is_ok());
         let error = check_socket_total(100, 41).unwrap_err().to_string();
         assert!(
-            error.contains("--sockets 41 on each of 100 source addresses makes 4100 sockets"),
+            error.contains("--sockets 41 on each of 100 source addresses makes 4100 sources"),
             "{error}"
         );
         assert!(error.contains("at most 4096"), "{error}");
