@@ -9,6 +9,7 @@
 //! cargo bench --bench core_echo -- --rounds 9 --secs 0.5 --json
 //! cargo bench --bench core_echo -- --only udpkit   # one variant, e.g. under perf
 //! cargo bench --bench core_echo -- --case 64x1      # one payload size x in flight
+//! cargo bench --bench core_echo -- --hosts 100     # the requests from 100 hosts in turn
 //! ```
 //!
 //! Instructions per echo, steadier than seconds on a busy machine:
@@ -20,7 +21,11 @@
 //! its transmit ring and checked (its payload byte for byte, every reply;
 //! all headers and checksums, on the first of each measurement). "In flight"
 //! is how many request frames wait on the ring per poll: 1 is ping-pong, 32
-//! a burst. Each figure is the median [min..max] of several rounds, the
+//! a burst. With `--hosts N` the requests come from N hosts (MAC and IP
+//! addresses) in turn, each in both variants' neighbor cache (an ARP
+//! request of each first), and every reply must go back to its own host:
+//! what a room of machines costs the core, with no system call or kernel
+//! in the figures. Each figure is the median [min..max] of several rounds, the
 //! variants interleaved round by round. The ratio udpkit/smoltcp is the
 //! median of each round's own ratio (the two variants measured back to
 //! back), not the ratio of the medians: on a shared or virtual machine the
@@ -47,9 +52,9 @@ use udpkit_testing::{MemoryBoard, MemoryDevice, MAX_FRAME};
 
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
 const OUR_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
-const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
-const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 const PEER_PORT: u16 = 40000;
+/// The most hosts `--hosts` takes: 192.168.69.100 to .253.
+const MAX_HOSTS: usize = 154;
 const ECHO_PORT: u16 = echo::DEFAULT_PORT;
 
 /// Datagram slots of every socket queue, in both variants.
@@ -90,15 +95,37 @@ fn system_time() -> UnixTime {
 // ---------------------------------------------------------------------------
 // Frames.
 
-/// An Ethernet frame with a UDP datagram from the peer to our echo port.
-fn request_frame(payload: &[u8]) -> Vec<u8> {
+/// Host `i` of the requests: 02:00:00:00:00:(02 + i), 192.168.69.(100 + i).
+#[derive(Clone, Copy)]
+struct Peer {
+    mac: EthernetAddress,
+    ip: Ipv4Address,
+}
+
+fn peer(i: usize) -> Peer {
+    assert!(i < MAX_HOSTS, "at most {MAX_HOSTS} hosts");
+    Peer {
+        mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x02 + i as u8]),
+        ip: Ipv4Address::new(192, 168, 69, 100 + i as u8),
+    }
+}
+
+/// One request of each of `hosts` hosts, all with `payload`.
+fn requests(hosts: usize, payload: &[u8]) -> Vec<Vec<u8>> {
+    (0..hosts)
+        .map(|i| request_frame(peer(i), payload))
+        .collect()
+}
+
+/// An Ethernet frame with a UDP datagram from `peer` to our echo port.
+fn request_frame(peer: Peer, payload: &[u8]) -> Vec<u8> {
     let caps = ChecksumCapabilities::default();
     let udp = UdpRepr {
         src_port: PEER_PORT,
         dst_port: ECHO_PORT,
     };
     let ip = Ipv4Repr {
-        src_addr: PEER_IP,
+        src_addr: peer.ip,
         dst_addr: OUR_IP,
         next_header: IpProtocol::Udp,
         payload_len: udp.header_len() + payload.len(),
@@ -107,7 +134,7 @@ fn request_frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = vec![0; 14 + ip.buffer_len() + ip.payload_len];
     let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
     EthernetRepr {
-        src_addr: PEER_MAC,
+        src_addr: peer.mac,
         dst_addr: OUR_MAC,
         ethertype: EthernetProtocol::Ipv4,
     }
@@ -116,7 +143,7 @@ fn request_frame(payload: &[u8]) -> Vec<u8> {
     ip.emit(&mut packet, &caps);
     udp.emit(
         &mut UdpPacket::new_unchecked(packet.payload_mut()),
-        &PEER_IP.into(),
+        &peer.ip.into(),
         &OUR_IP.into(),
         payload.len(),
         |buf| buf.copy_from_slice(payload),
@@ -125,20 +152,20 @@ fn request_frame(payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// An ARP request from the peer for our address: it puts the peer in the
+/// An ARP request from `peer` for our address: it puts the peer in the
 /// neighbor cache of either variant.
-fn arp_frame() -> Vec<u8> {
+fn arp_frame(peer: Peer) -> Vec<u8> {
     let arp = ArpRepr::EthernetIpv4 {
         operation: ArpOperation::Request,
-        source_hardware_addr: PEER_MAC,
-        source_protocol_addr: PEER_IP,
+        source_hardware_addr: peer.mac,
+        source_protocol_addr: peer.ip,
         target_hardware_addr: EthernetAddress([0; 6]),
         target_protocol_addr: OUR_IP,
     };
     let mut frame = vec![0; 14 + arp.buffer_len()];
     let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
     EthernetRepr {
-        src_addr: PEER_MAC,
+        src_addr: peer.mac,
         dst_addr: EthernetAddress::BROADCAST,
         ethertype: EthernetProtocol::Arp,
     }
@@ -147,28 +174,32 @@ fn arp_frame() -> Vec<u8> {
     frame
 }
 
-/// The cheap check of every reply: its length, addresses, ports and payload.
+/// The cheap check of every reply: its length, addresses, ports and payload
+/// (back to the request's sender).
 fn quick_check(reply: &[u8], request: &[u8]) -> bool {
     reply.len() == request.len()
-        && reply[0..6] == PEER_MAC.0
+        && reply[0..6] == request[6..12]
         && reply[12..14] == [0x08, 0x00]
         && reply[14 + 9] == 17
-        && reply[14 + 16..14 + 20] == PEER_IP.octets()
+        && reply[14 + 16..14 + 20] == request[14 + 12..14 + 16]
         && reply[14 + 20..14 + 22] == ECHO_PORT.to_be_bytes()
         && reply[14 + 22..14 + 24] == PEER_PORT.to_be_bytes()
         && reply[ETH_IP_UDP..] == request[ETH_IP_UDP..]
 }
 
-/// The full check: every header parsed and every checksum verified.
-fn full_check(reply: &[u8], payload: &[u8]) -> Result<(), String> {
+/// The full check: every header parsed and every checksum verified, and
+/// the reply addressed to the sender of `request`.
+fn full_check(reply: &[u8], request: &[u8], payload: &[u8]) -> Result<(), String> {
     let caps = ChecksumCapabilities::default();
+    let sent = EthernetFrame::new_unchecked(request);
+    let sent_ip = Ipv4Packet::new_unchecked(sent.payload()).src_addr();
     let eth = EthernetFrame::new_checked(reply).map_err(|e| format!("Ethernet: {e}"))?;
-    if eth.dst_addr() != PEER_MAC || eth.src_addr() != OUR_MAC {
+    if eth.dst_addr() != sent.src_addr() || eth.src_addr() != OUR_MAC {
         return Err(format!("MACs {} -> {}", eth.src_addr(), eth.dst_addr()));
     }
     let packet = Ipv4Packet::new_checked(eth.payload()).map_err(|e| format!("IPv4: {e}"))?;
     let ip = Ipv4Repr::parse(&packet, &caps).map_err(|e| format!("IPv4: {e}"))?;
-    if ip.src_addr != OUR_IP || ip.dst_addr != PEER_IP {
+    if ip.src_addr != OUR_IP || ip.dst_addr != sent_ip {
         return Err(format!("IP {} -> {}", ip.src_addr, ip.dst_addr));
     }
     let udp = UdpPacket::new_checked(packet.payload()).map_err(|e| format!("UDP: {e}"))?;
@@ -353,49 +384,75 @@ impl Echoer for BareEcho {
 // ---------------------------------------------------------------------------
 // Measuring.
 
-/// Puts the peer in the neighbor cache and checks one echo in full.
-fn warm_up(e: &mut dyn Echoer, request: &[u8], payload: &[u8]) {
-    inject(e.device(), &arp_frame());
-    e.poll();
-    while e.device().tx.pop().is_some() {}
-    inject(e.device(), request);
-    e.poll();
-    let reply = e.device().tx.pop().map(<[u8]>::to_vec);
-    match reply {
-        Some(reply) => {
-            if let Err(problem) = full_check(&reply, payload) {
-                panic!("{}: bad reply: {problem}", e.name());
+/// Puts the peers in the neighbor cache and checks one echo of each in full.
+fn warm_up(e: &mut dyn Echoer, requests: &[Vec<u8>], payload: &[u8]) {
+    for (i, request) in requests.iter().enumerate() {
+        inject(e.device(), &arp_frame(peer(i)));
+        e.poll();
+        while e.device().tx.pop().is_some() {}
+        inject(e.device(), request);
+        e.poll();
+        let reply = e.device().tx.pop().map(<[u8]>::to_vec);
+        match reply {
+            Some(reply) => {
+                if let Err(problem) = full_check(&reply, request, payload) {
+                    panic!("{}: bad reply to host {i}: {problem}", e.name());
+                }
             }
+            None => panic!("{}: no reply to host {i}'s first request", e.name()),
         }
-        None => panic!("{}: no reply to the first request", e.name()),
+        while e.device().tx.pop().is_some() {}
     }
-    while e.device().tx.pop().is_some() {}
+    // Twice more every host, so that the measurement sees the steady state:
+    // udpkit counts each ARP request as an entry smoltcp's cache may have
+    // gained, and after many hosts' it empties the cache and teaches them
+    // all again (see `udpkit::neighbor`), once.
+    for _ in 0..2 {
+        for request in requests {
+            inject(e.device(), request);
+            e.poll();
+            let reply = e.device().tx.pop();
+            assert!(
+                reply.is_some_and(|reply| quick_check(reply, request)),
+                "{}: no reply or a bad one in the warm-up",
+                e.name()
+            );
+            while e.device().tx.pop().is_some() {}
+        }
+    }
 }
 
-/// Round trips per second for `limit`, or for `trips` round trips.
+/// Round trips per second for `limit`, or for `trips` round trips, the
+/// requests taking turns, after a [`warm_up`]. Never inlined: callgrind
+/// counts its instructions (the module's doc).
+#[inline(never)]
 fn measure(
     e: &mut dyn Echoer,
-    request: &[u8],
+    requests: &[Vec<u8>],
     payload: &[u8],
     in_flight: usize,
     limit: Duration,
     trips: Option<u64>,
 ) -> f64 {
-    warm_up(e, request, payload);
     let name = e.name();
     let mut done = 0u64;
     let mut first = true;
     let cpu_start = thread_cpu_time();
     let mut iterations = 0u64;
+    // The next request to send, and the one the next reply answers.
+    let (mut next, mut answered) = (0, 0);
     loop {
         for _ in 0..in_flight {
-            inject(e.device(), request);
+            inject(e.device(), &requests[next]);
+            next = (next + 1) % requests.len();
         }
         e.poll();
         let mut got = 0;
         while let Some(reply) = e.device().tx.pop() {
+            let request = &requests[answered];
+            answered = (answered + 1) % requests.len();
             if first || trips.is_some() {
-                if let Err(problem) = full_check(reply, payload) {
+                if let Err(problem) = full_check(reply, request, payload) {
                     panic!("{}: bad reply: {problem}", name);
                 }
                 first = false;
@@ -463,6 +520,8 @@ struct Options {
     only: Option<String>,
     /// Only this (payload size, in flight).
     case: Option<(usize, usize)>,
+    /// The requests come from this many hosts in turn.
+    hosts: usize,
 }
 
 fn options() -> Options {
@@ -475,6 +534,7 @@ fn options() -> Options {
         json: args.iter().any(|a| a == "--json"),
         only: None,
         case: None,
+        hosts: 1,
     };
     let value = |name: &str| {
         args.iter()
@@ -494,6 +554,13 @@ fn options() -> Options {
             .and_then(|(size, in_flight)| Some((size.parse().ok()?, in_flight.parse().ok()?)))
             .unwrap_or_else(|| panic!("--case {case}: expected SIZExIN_FLIGHT, e.g. 64x1"))
     });
+    if let Some(hosts) = value("--hosts") {
+        o.hosts = hosts
+            .parse()
+            .ok()
+            .filter(|h| (1..=MAX_HOSTS).contains(h))
+            .unwrap_or_else(|| panic!("--hosts {hosts}: expected 1 to {MAX_HOSTS}"));
+    }
     if args.iter().any(|a| a == "--quick") {
         o.rounds = 3;
         o.secs = 0.05;
@@ -524,19 +591,28 @@ fn main() {
     );
 
     if !o.bench {
-        // Smoke check (cargo test): every variant echoes correctly.
+        // Smoke check (cargo test): every variant echoes correctly, from one
+        // host and from a room of 100; with --case or --hosts, that one case
+        // alone (under callgrind: its instructions per echo).
+        let smoke_hosts = match (o.case, o.hosts) {
+            (None, 1) => vec![1, 100],
+            (_, hosts) => vec![hosts],
+        };
         for &(size, in_flight) in &configs {
             let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 1) as u8).collect();
-            let request = request_frame(&payload);
-            for v in &mut variants {
-                measure(
-                    v.as_mut(),
-                    &request,
-                    &payload,
-                    in_flight,
-                    Duration::ZERO,
-                    Some(2048),
-                );
+            for &hosts in &smoke_hosts {
+                let requests = requests(hosts, &payload);
+                for v in &mut variants {
+                    warm_up(v.as_mut(), &requests, &payload);
+                    measure(
+                        v.as_mut(),
+                        &requests,
+                        &payload,
+                        in_flight,
+                        Duration::ZERO,
+                        Some(2048),
+                    );
+                }
             }
         }
         println!(
@@ -550,8 +626,14 @@ fn main() {
     println!(
         "core echo over an in-memory device (no system calls), one core: round trips/s, \
          median [min..max] of {} rounds of {:.2} s, variants interleaved; the ratio is \
-         the median of the rounds' own",
-        o.rounds, o.secs
+         the median of the rounds' own{}",
+        o.rounds,
+        o.secs,
+        if o.hosts > 1 {
+            format!("; the requests from {} hosts in turn", o.hosts)
+        } else {
+            String::new()
+        }
     );
     let mut header = format!("{:<8} {:>9}", "payload", "in flight");
     for v in &variants {
@@ -566,15 +648,16 @@ fn main() {
     let mut json_rows = Vec::new();
     for &(size, in_flight) in &configs {
         let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 1) as u8).collect();
-        let request = request_frame(&payload);
+        let requests = requests(o.hosts, &payload);
         let mut rates = vec![Vec::new(); variants.len()];
         for round in 0..o.rounds {
             // Alternate who goes first, so that neither always runs warm.
             for k in 0..variants.len() {
                 let i = (k + round) % variants.len();
+                warm_up(variants[i].as_mut(), &requests, &payload);
                 let rate = measure(
                     variants[i].as_mut(),
-                    &request,
+                    &requests,
                     &payload,
                     in_flight,
                     limit,
@@ -607,7 +690,8 @@ fn main() {
                 })
                 .collect();
             json_rows.push(format!(
-                "{{\"payload\":{size},\"in_flight\":{in_flight},\"round_trips_per_s\":[{}],\"udpkit_over_smoltcp\":{}}}",
+                "{{\"payload\":{size},\"in_flight\":{in_flight},\"hosts\":{},\"round_trips_per_s\":[{}],\"udpkit_over_smoltcp\":{}}}",
+                o.hosts,
                 figures.join(","),
                 ratio.map_or("null".to_string(), |r| format!("{r:.4}"))
             ));

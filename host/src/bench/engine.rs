@@ -234,6 +234,8 @@ impl Generator {
             }
         }
         for k in 0..socket_count {
+            // Unconnected, a shared socket hears of no ICMP errors: a closed
+            // port shows as no reply at all, not as refused.
             let socket = if shared {
                 let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0))
                     .context("cannot open a UDP socket")?;
