@@ -909,7 +909,11 @@ impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
             return false;
         }
         self.frames += 1;
-        if self.is_last_sender(frame, now) || self.is_known_ipv4_sender(frame, now) {
+        // Only where speed is worth the code (a host): on a board's few
+        // hosts `learn` decides the same, and the flash is tight.
+        if self.is_last_sender(frame, now)
+            || (cfg!(target_pointer_width = "64") && self.is_known_ipv4_sender(frame, now))
+        {
             return true;
         }
         // `learn` counts the frame again.
