@@ -386,6 +386,26 @@ fn echo_returns_an_empty_datagram() {
 }
 
 #[test]
+fn empty_datagrams_all_leave_in_the_poll_that_answers_them() {
+    // smoltcp counts the bytes a transmit queue holds, not its datagrams:
+    // empty replies, alone or behind one with bytes, must all be sent
+    // before poll returns, leaving nothing to do.
+    let mut net = Net::new();
+    let payloads: [&[u8]; 6] = [b"", b"", b"x", b"", b"", b""];
+    for payload in payloads {
+        net.push(udp_from_peer(ECHO, payload));
+    }
+    assert_eq!(net.poll(), None);
+    assert_eq!(udp_payloads(net.sent()), payloads);
+    // And once every queue was seen empty, the next ones too.
+    for _ in 0..3 {
+        net.push(udp_from_peer(ECHO, b""));
+    }
+    assert_eq!(net.poll(), None);
+    assert_eq!(udp_payloads(net.sent()), [b""; 3]);
+}
+
+#[test]
 fn a_datagram_over_the_largest_payload_is_counted_not_answered() {
     let mut net = Net::new();
     let payload = vec![b'x'; udpkit::MAX_PAYLOAD + 1];
@@ -933,6 +953,23 @@ fn a_flood_of_500_datagrams_in_one_poll_is_answered_in_full() {
         (stats.received, stats.sent, stats.send_failed),
         (500, 500, 0)
     );
+}
+
+#[test]
+fn a_lone_service_answers_a_burst_in_the_poll_that_takes_it() {
+    // One socket with many replies queued: the stack transmits until its
+    // queue is empty, however many passes over the sockets that takes.
+    let (mut board, mut stack) = stack_with(Config::default(), 1);
+    stack
+        .add_service(leak(echo::Echo), ECHO, leak(Buffers::new()).queues())
+        .unwrap();
+    let payloads: Vec<Vec<u8>> = (1..=12u8).map(|i| vec![i; usize::from(i)]).collect();
+    for payload in &payloads {
+        inject(&mut board, &udp_from_peer(ECHO, payload));
+    }
+    assert_eq!(stack.poll(&mut board), None);
+    let sent = take_sent(&mut board).iter().map(|f| parse(f)).collect();
+    assert_eq!(udp_payloads(sent), payloads);
 }
 
 #[test]
