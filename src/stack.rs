@@ -1526,7 +1526,10 @@ fn enqueue<'s>(
     }
 }
 
-/// A service's socket and its detour, both at once.
+/// A service's socket and its detour, both at once. Inlined on the host
+/// (10 instructions an echo); boards keep one copy for its three callers
+/// (168 bytes of flash).
+#[cfg_attr(target_pointer_width = "64", inline)]
 fn sockets_of<'s, 'a>(
     sockets: &'s mut SocketSet<'a>,
     main: SocketHandle,
