@@ -1296,44 +1296,63 @@ fn run_timers<D: Device, const FRAME: usize>(
 /// non-empty.
 #[inline]
 fn unclog(slot: &mut Slot<'_>, sockets: &mut SocketSet<'_>, now: Instant) -> bool {
-    // Most polls leave the queues empty: one look at each.
-    let mut queued = false;
-    if sockets.get_mut::<udp::Socket>(slot.socket).send_queue() == 0 {
-        slot.queued_since = None;
-    } else {
-        queued = true;
-        if unclog_socket(
-            sockets,
-            &mut slot.socket,
-            slot.port,
-            &mut slot.queued_since,
-            now,
-            &*slot.service,
-        ) {
-            slot.stats.stall_resets += 1;
-            slot.queued_datagrams = 0;
-        }
+    let service = &*slot.service;
+    let (mut queued, reset) = watch_queue(
+        sockets,
+        &mut slot.socket,
+        slot.port,
+        &mut slot.queued_since,
+        now,
+        service,
+    );
+    if reset {
+        slot.stats.stall_resets += 1;
+        slot.queued_datagrams = 0;
     }
     if let Some(detour) = slot.detour.as_mut() {
-        if sockets.get_mut::<udp::Socket>(*detour).send_queue() == 0 {
-            slot.detour_queued_since = None;
-        } else {
+        let (detour_queued, reset) = watch_queue(
+            sockets,
+            detour,
+            slot.port,
+            &mut slot.detour_queued_since,
+            now,
+            service,
+        );
+        if detour_queued {
             queued = true;
-            if unclog_socket(
-                sockets,
-                detour,
-                slot.port,
-                &mut slot.detour_queued_since,
-                now,
-                &*slot.service,
-            ) {
-                slot.stats.stall_resets += 1;
-            }
+        }
+        if reset {
+            slot.stats.stall_resets += 1;
         }
     }
     // Both queues empty: nothing to watch until a datagram is queued.
     slot.queued = slot.queued_since.is_some() || slot.detour_queued_since.is_some();
     queued
+}
+
+/// Watches the transmit queue of socket `handle`: whether it is not empty,
+/// and whether it was reset for staying so since `queued_since` for
+/// [`STALL_LIMIT`]. Most polls leave the queues empty: one look at each.
+/// Called, not inlined, on boards: once for the service's socket and once
+/// for its detour (flash).
+#[cfg_attr(target_pointer_width = "64", inline)]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+fn watch_queue(
+    sockets: &mut SocketSet<'_>,
+    handle: &mut SocketHandle,
+    port: u16,
+    queued_since: &mut Option<Instant>,
+    now: Instant,
+    service: &dyn Service,
+) -> (bool, bool) {
+    if sockets.get_mut::<udp::Socket>(*handle).send_queue() == 0 {
+        *queued_since = None;
+        return (false, false);
+    }
+    (
+        true,
+        unclog_socket(sockets, handle, port, queued_since, now, service),
+    )
 }
 
 /// Resets the socket `handle`, whose transmit queue is not empty, if it has
