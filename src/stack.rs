@@ -352,9 +352,10 @@ pub struct Stack<'a, const SERVICES: usize = MAX_SERVICES, const FRAME: usize = 
     empty_datagrams: Cell<bool>,
     batch: usize,
     wall: WallClock,
-    /// Whether any service reads the wall clock: if none, the board is
-    /// not asked.
-    wall_read: bool,
+    /// What any service uses (the union of their [`Uses`]): if none reads
+    /// the wall clock, the board is not asked; if none has timers, no
+    /// slot is looked at for them.
+    uses: Uses,
     /// The last sender that passed the loop guard and the routability check.
     screened: Option<IpEndpoint>,
     /// The DHCP client, when the IPv4 address comes from DHCP.
@@ -442,7 +443,7 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             empty_datagrams: Cell::new(false),
             batch,
             wall: WallClock::default(),
-            wall_read: false,
+            uses: Uses::NOTHING,
             screened: None,
             #[cfg(feature = "dhcp")]
             dhcp: None,
@@ -566,7 +567,10 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         let handle = self.sockets.add(socket);
         let id = ServiceId(self.slots.len());
         let uses = service.uses();
-        self.wall_read |= uses.wall_clock;
+        self.uses = Uses {
+            wall_clock: self.uses.wall_clock || uses.wall_clock,
+            timers: self.uses.timers || uses.timers,
+        };
         let slot = Slot {
             service,
             port,
@@ -657,7 +661,7 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
         // The clock's source is lent to the services: most polls read
         // none, and a constant would be copied into every poll's context.
         let source;
-        let (wall, clock) = match self.wall_read {
+        let (wall, clock) = match self.uses.wall_clock {
             false => (None, &ClockSource::UNSYNCHRONIZED),
             true => {
                 let (wall, clock) = match self.wall.read(now, || board.wall_clock()) {
@@ -741,16 +745,18 @@ impl<'a, const SERVICES: usize, const FRAME: usize> Stack<'a, SERVICES, FRAME> {
             // The DHCP client may have a message to send at once.
             wire.flush();
         }
-        let mut ticked = false;
-        for slot in self.slots.iter_mut().filter(|slot| slot.uses.timers) {
-            slot.timer_waits_for_room = false;
-            slot.deadline = slot.service.poll_at();
-            if slot.deadline.is_some_and(|at| at <= now) {
-                ticked |= run_timers(slot, &mut wire, &context);
+        if self.uses.timers {
+            let mut ticked = false;
+            for slot in self.slots.iter_mut().filter(|slot| slot.uses.timers) {
+                slot.timer_waits_for_room = false;
+                slot.deadline = slot.service.poll_at();
+                if slot.deadline.is_some_and(|at| at <= now) {
+                    ticked |= run_timers(slot, &mut wire, &context);
+                }
             }
-        }
-        if ticked {
-            wire.flush();
+            if ticked {
+                wire.flush();
+            }
         }
         if held_back {
             // The frame held back, and the datagrams before it: the next
