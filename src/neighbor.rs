@@ -595,6 +595,17 @@ impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
         gateway: Option<Ipv4Address>,
         now: Instant,
     ) -> bool {
+        // Replies to many hosts in one batch: a neighbor smoltcp knows is
+        // found in the table at once, its address not looked at again (it
+        // was when the neighbor was learned, and a change of our addresses
+        // starts a new epoch). Only where speed is worth the code (a host):
+        // on a board the rest decides the same, and the flash is tight.
+        if cfg!(target_pointer_width = "64") {
+            let known = self.table.find(&to).and_then(|i| self.table.get(i));
+            if known.is_some_and(|n| n.queued || !needs_lesson(n, self.epoch, now)) {
+                return true;
+            }
+        }
         if self.our_address_for(to).is_some() {
             self.expect(to, now)
         } else if let (IpAddress::Ipv4(_), Some(gateway)) = (to, gateway) {
@@ -1640,6 +1651,49 @@ mod tests {
         l.expect(IpAddress::Ipv4(peer), t0 + FORGET_AFTER);
         assert_eq!(l.stats().unresolved, 2);
         assert!(!l.has_queued());
+    }
+
+    #[test]
+    fn replies_to_hosts_taking_turns_are_each_decided_by_the_table() {
+        let mut l = learning();
+        let (a, b) = (
+            Ipv4Address::new(192, 168, 69, 100),
+            Ipv4Address::new(192, 168, 69, 101),
+        );
+        let t0 = Instant::from_secs(1);
+        assert!(l.learned(&ipv4_frame(PEER_MAC, a), t0).is_some());
+        let b_mac = EthernetAddress([2, 0, 0, 0, 0, 3]);
+        assert!(l.learned(&ipv4_frame(b_mac, b), t0).is_some());
+        // A is not the last sender: known and taught, its reply goes as is.
+        assert!(l.expect_datagram_to(IpAddress::Ipv4(a), None, t0));
+        assert!(!l.has_queued());
+        // A minute later both need a lesson, once each, whichever is last.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..2 {
+            assert!(l.expect_datagram_to(IpAddress::Ipv4(a), None, later));
+            assert!(l.expect_datagram_to(IpAddress::Ipv4(b), None, later));
+        }
+        assert!(l.queued_lesson(later).is_some());
+        assert!(l.queued_lesson(later).is_some());
+        assert!(l.queued_lesson(later).is_none());
+        // Taught again: no lesson now; once smoltcp's cache was emptied (a
+        // new epoch), one again.
+        assert!(l.expect_datagram_to(IpAddress::Ipv4(a), None, later));
+        assert!(!l.has_queued());
+        l.new_epoch();
+        assert!(l.expect_datagram_to(IpAddress::Ipv4(a), None, later));
+        assert!(l.queued_lesson(later).is_some());
+        // Off our link after the addresses changed (a new epoch too): the
+        // table no longer speaks for it, and with no gateway there is no
+        // neighbor to teach.
+        l.set_addresses(&[IpCidr::Ipv4(Ipv4Cidr::new(
+            Ipv4Address::new(10, 0, 0, 1),
+            24,
+        ))]);
+        l.new_epoch();
+        assert!(l.expect_datagram_to(IpAddress::Ipv4(b), None, later));
+        assert!(!l.has_queued());
+        assert_eq!(l.stats().unresolved, 0);
     }
 
     #[test]
