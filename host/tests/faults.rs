@@ -579,10 +579,14 @@ fn the_chat_client_notices_the_faults_and_recovers() {
     let Some(ns) = netns("faults_chat") else {
         return;
     };
+    // Corruption is on from the start: see `make_tap` for why Linux must
+    // know udpkit's MAC beforehand (a CI run waited 30 s for a first echo).
+    make_tap(&ns);
     let server = Server::start(
         &ns,
         &[
-            "--create",
+            "--tap",
+            TAP,
             "--no-ipv6",
             "--services",
             "echo,chat",
