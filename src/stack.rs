@@ -1028,7 +1028,8 @@ fn make_room<D: Device, const FRAME: usize>(
         return true;
     }
     wire.flush();
-    room_for_burst(slot, wire.sockets.get_mut::<udp::Socket>(slot.socket))
+    let socket = wire.sockets.get_mut::<udp::Socket>(slot.socket);
+    queue_has_room(slot.burst, &mut slot.queued_datagrams, socket)
 }
 
 /// Whether `slot` can take a burst without transmitting first: its queue
@@ -1060,11 +1061,6 @@ fn queues_have_room(
     detour: Option<&udp::Socket<'_>>,
 ) -> bool {
     detour.is_none_or(|d| d.send_queue() == 0) && queue_has_room(burst, queued_datagrams, socket)
-}
-
-/// Whether `socket`, the queue of `slot`, can take a whole burst.
-fn room_for_burst(slot: &mut Slot<'_>, socket: &udp::Socket<'_>) -> bool {
-    queue_has_room(slot.burst, &mut slot.queued_datagrams, socket)
 }
 
 /// Whether `socket`, with `queued_datagrams` queued since it was last seen
