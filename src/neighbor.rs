@@ -555,8 +555,13 @@ impl<'a, const FRAME: usize> NeighborLearning<'a, FRAME> {
     /// Our addresses are now `cidrs` (the first [`MAX_ADDRESSES`]): a DHCP
     /// lease came or went. Neighbors off the new subnets stay in the table
     /// but are neither taught nor vouched for; they age out.
+    ///
+    /// smoltcp empties its neighbor cache when its addresses change, and
+    /// what the table decided for the old ones (which neighbors are on our
+    /// links) no longer holds: a new epoch starts here.
     pub fn set_addresses(&mut self, cidrs: &[IpCidr]) {
         self.cidrs = cidrs.iter().take(MAX_ADDRESSES).copied().collect();
+        self.new_epoch();
     }
 
     /// Starts a new epoch: the stack has just emptied smoltcp's cache.
@@ -1690,7 +1695,6 @@ mod tests {
             Ipv4Address::new(10, 0, 0, 1),
             24,
         ))]);
-        l.new_epoch();
         assert!(l.expect_datagram_to(IpAddress::Ipv4(b), None, later));
         assert!(!l.has_queued());
         assert_eq!(l.stats().unresolved, 0);

@@ -858,9 +858,8 @@ fn readdress<const FRAME: usize>(
             let _ = addrs.insert(0, IpCidr::Ipv4(address));
         }
     });
-    // Changing the addresses emptied smoltcp's neighbor cache.
+    // Changing the addresses emptied smoltcp's neighbor cache: a new epoch.
     learning.set_addresses(iface.ip_addrs());
-    learning.new_epoch();
     let routes = iface.routes_mut();
     routes.remove_default_ipv4_route();
     if let Some(router) = setting.router {
